@@ -1,0 +1,16 @@
+//! sota-bot: review-gated SGLang performance campaigns, on GitHub or locally.
+//!
+//! The domain core (`campaign`, `bench`, `gate`, `profile`) does no I/O; the edges
+//! (`github`, `server`, `runner`, `git`, `sim`) talk to the world behind small traits.
+
+pub mod bench;
+pub mod campaign;
+pub mod cli;
+pub mod gate;
+pub mod git;
+pub mod github;
+pub mod profile;
+pub mod report;
+pub mod runner;
+pub mod server;
+pub mod sim;
