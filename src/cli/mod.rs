@@ -1,2 +1,78 @@
-//! cli
-pub fn main() -> i32 { 0 }
+//! Command-line front end. Each subcommand lives in its own file and returns an exit code.
+//!
+//! Exit codes (documented in the README): 0 success, 1 runtime failure (I/O, process,
+//! network), 2 invalid input (a file or argument that failed to parse or validate),
+//! 3 a domain verdict that is not "ok" (for example a gate that blocks).
+
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod init;
+pub mod local;
+pub mod profile;
+pub mod recover;
+pub mod request;
+pub mod runner;
+pub mod serve;
+pub mod sim;
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for a runtime failure (I/O, process, network).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for input that failed to parse or validate.
+pub const EXIT_INVALID_INPUT: i32 = 2;
+/// Exit code for a domain verdict that is not "ok".
+pub const EXIT_VERDICT: i32 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "sota-bot", version, about = "Review-gated SGLang performance campaigns, on GitHub or locally")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate a campaign request (issue-form body or YAML).
+    Request(request::Args),
+    /// Benchmark plans, raw-output parsing, summaries and gap decisions.
+    Bench(bench::Args),
+    /// Torch-profiler trace analysis and NCU digests.
+    Profile(profile::Args),
+    /// Run a whole campaign locally against a git checkout.
+    Local(local::Args),
+    /// Simulators for machines without GPUs (serving engine, scripted agent).
+    Sim(sim::Args),
+    /// Run one campaign phase inside a GitHub Actions workflow on a GPU runner.
+    Runner(runner::Args),
+    /// Install the campaign workflows, issue form and config into a fork checkout.
+    Init(init::Args),
+    /// Run the GitHub App service.
+    Serve(serve::Args),
+    /// Rebuild the App's database from the campaign branches.
+    Recover(recover::Args),
+}
+
+/// Parses arguments, runs the command, and maps errors to exit codes.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Request(a) => request::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Profile(a) => profile::run(a),
+        Command::Local(a) => local::run(a),
+        Command::Sim(a) => sim::run(a),
+        Command::Runner(a) => runner::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Recover(a) => recover::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            EXIT_FAILURE
+        }
+    }
+}
