@@ -1,1 +1,5 @@
-//! campaign
+//! Campaign domain: request, frameworks, run directory, manifest, state (pure, no I/O).
+
+pub mod framework;
+
+pub use framework::Framework;
