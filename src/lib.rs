@@ -6,11 +6,13 @@
 pub mod bench;
 pub mod campaign;
 pub mod cli;
+pub mod engine;
 pub mod gate;
 pub mod git;
 pub mod github;
 pub mod profile;
 pub mod report;
 pub mod runner;
+pub mod secrets;
 pub mod server;
 pub mod sim;

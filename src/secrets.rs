@@ -1,0 +1,1 @@
+//! Secret scrubbing for everything sota-bot writes (logs, artifacts, comments, commits).
