@@ -1,0 +1,66 @@
+//! "Did you mean" suggestions for mistyped keys and names.
+
+/// The closest candidate to `input` by edit distance, when it is close enough to be a
+/// plausible typo (distance at most a third of the longer word, and at least 1 allowed).
+/// Underscores, dashes and dots are compared as equal so `gpu_count` finds `gpu.count`.
+pub fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .map(|c| if matches!(c, '-' | '.' | ' ') { '_' } else { c })
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = norm(input);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&wanted, &norm(c)), *c))
+        .filter(|(d, c)| {
+            let longest = wanted.chars().count().max(c.chars().count());
+            *d <= (longest / 3).max(1)
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Formats ` (did you mean `x`?)` or nothing.
+pub fn hint(input: &str, candidates: &[&str]) -> String {
+    did_you_mean(input, candidates)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            let delete = prev[j + 1] + 1;
+            let insert = cur[j] + 1;
+            cur.push(substitute.min(delete).min(insert));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_keys_only() {
+        let keys = ["model", "max_rounds", "gpu.count", "tokenizer"];
+        assert_eq!(did_you_mean("modle", &keys), Some("model"));
+        assert_eq!(did_you_mean("max_round", &keys), Some("max_rounds"));
+        assert_eq!(did_you_mean("gpu_count", &keys), Some("gpu.count"));
+        assert_eq!(did_you_mean("Tokeniser", &keys), Some("tokenizer"));
+        assert_eq!(did_you_mean("banana", &keys), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(hint("modle", &keys), " (did you mean `model`?)");
+        assert_eq!(hint("zzz", &keys), "");
+    }
+}
