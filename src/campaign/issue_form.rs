@@ -206,7 +206,7 @@ pub fn parse_issue_form(text: &str) -> Result<CampaignRequest, Vec<RequestProble
     if problems.is_empty() {
         Ok(request)
     } else {
-        Err(problems)
+        Err(super::request_yaml::in_document_order(problems))
     }
 }
 

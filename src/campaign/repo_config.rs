@@ -205,7 +205,7 @@ pub fn parse_repo_config(text: &str) -> Result<RepoConfig, Vec<ConfigProblem>> {
     if w.ctx.problems.is_empty() {
         Ok(w.config)
     } else {
-        Err(w.ctx.problems)
+        Err(super::request_yaml::in_document_order(w.ctx.problems))
     }
 }
 

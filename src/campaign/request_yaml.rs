@@ -146,8 +146,14 @@ pub fn parse_yaml(text: &str) -> Result<CampaignRequest, Vec<RequestProblem>> {
     if ctx.problems.is_empty() {
         Ok(request)
     } else {
-        Err(ctx.problems)
+        Err(in_document_order(ctx.problems))
     }
+}
+
+/// Sorts problems by line (stable; unlocated ones last) so they read top to bottom.
+pub(crate) fn in_document_order(mut problems: Vec<RequestProblem>) -> Vec<RequestProblem> {
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    problems
 }
 
 fn apply_top_level(request: &mut CampaignRequest, key: &str, v: &Value, ctx: &mut YamlCtx<'_>) {
@@ -449,11 +455,11 @@ mod tests {
             got,
             [
                 ("modle".to_string(), Some(1)),
-                ("gpu.visble_devices".to_string(), Some(4)),
                 ("gpu.count".to_string(), Some(3)),
+                ("gpu.visble_devices".to_string(), Some(4)),
                 ("frameworks[1]".to_string(), Some(5)),
-                ("workload.scenarios[0].input_len".to_string(), Some(9)),
                 ("workload.scenarios[0]".to_string(), Some(8)),
+                ("workload.scenarios[0].input_len".to_string(), Some(9)),
                 ("sla.max_ttft_ms".to_string(), Some(11)),
                 ("sla.max_p50_tpot".to_string(), Some(12)),
                 ("gpu_count".to_string(), Some(13)),
@@ -462,7 +468,7 @@ mod tests {
         assert!(problems.iter().all(|p| p.kind == ProblemKind::Invalid));
         let text: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
         assert!(text[0].contains("did you mean `model`"), "{text:?}");
-        assert!(text[1].contains("did you mean `visible_devices`"), "{text:?}");
+        assert!(text[2].contains("did you mean `visible_devices`"), "{text:?}");
         assert!(text[3].contains("always the target"), "{text:?}");
         assert!(text[6].contains("use `max_p50_ttft_ms`"), "{text:?}");
         assert!(text[7].contains("did you mean `max_p50_tpot_ms`"), "{text:?}");

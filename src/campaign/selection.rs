@@ -226,6 +226,9 @@ pub fn parse_framework_text(text: &str) -> Result<FrameworkChoice, Vec<String>> 
         } else if ALL_WORDS.contains(&word) {
             said_all = true;
         } else if FILLER_WORDS.contains(&word) {
+            continue;
+        } else if matches!(word, "none" | "nothing") {
+            problems.push("a campaign needs at least one competitor: name vllm, tensorrt_llm or tokenspeed, or leave the field empty for the default set".to_string());
         } else {
             match Framework::from_alias(word) {
                 Some(Framework::Sglang) if is_comparison => {}
@@ -333,6 +336,8 @@ mod tests {
         let errs = parse_framework_text("sglang, vllm").unwrap_err();
         assert!(errs[0].contains("always the target"), "{errs:?}");
         let errs = parse_framework_text("none").unwrap_err();
+        assert!(errs[0].contains("at least one competitor"), "{errs:?}");
+        let errs = parse_framework_text("compare please").unwrap_err();
         assert!(errs[0].contains("names no framework"), "{errs:?}");
         let errs = parse_framework_text("vllm except vllm").unwrap_err();
         assert!(errs[0].contains("both requested and excluded"), "{errs:?}");
