@@ -11,7 +11,13 @@ fn sota() -> Command {
 #[test]
 fn check_restates_a_valid_yaml_request() {
     let out = sota()
-        .args(["request", "check", "examples/requests/llama-3.1-8b-h100.yml", "--date", "20250307"])
+        .args([
+            "request",
+            "check",
+            "examples/requests/llama-3.1-8b-h100.yml",
+            "--date",
+            "20250307",
+        ])
         .assert()
         .code(0)
         .get_output()
@@ -24,7 +30,15 @@ fn check_restates_a_valid_yaml_request() {
 #[test]
 fn check_reads_issue_forms_and_prints_json() {
     let out = sota()
-        .args(["request", "check", "examples/requests/llama-3.1-8b-h100.issue.md", "--date", "20250307", "--format", "json"])
+        .args([
+            "request",
+            "check",
+            "examples/requests/llama-3.1-8b-h100.issue.md",
+            "--date",
+            "20250307",
+            "--format",
+            "json",
+        ])
         .assert()
         .code(0)
         .get_output()
@@ -33,21 +47,33 @@ fn check_reads_issue_forms_and_prints_json() {
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(json["ok"], true);
     assert_eq!(json["input_format"], "issue_form");
-    assert_eq!(json["run_dir"], "runs/20250307_llama_3_1_8b_instruct_sota_humanize");
-    assert_eq!(json["campaign"]["selection"]["selected"], serde_json::json!(["vllm", "tokenspeed"]));
+    assert_eq!(
+        json["run_dir"],
+        "runs/20250307_llama_3_1_8b_instruct_sota_humanize"
+    );
+    assert_eq!(
+        json["campaign"]["selection"]["selected"],
+        serde_json::json!(["vllm", "tokenspeed"])
+    );
     assert_eq!(json["campaign"]["gpu_count"], 2);
 }
 
 fn temp_file(name: &str, body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
-    std::fs::File::create(&path).unwrap().write_all(body.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     (dir, path)
 }
 
 #[test]
 fn check_lists_all_problems_with_file_and_line_and_exits_2() {
-    let (_dir, path) = temp_file("bad.yml", "modle: org/m\ngpu:\n  count: lots\nframeworks: [vllm, llama.cpp]\n");
+    let (_dir, path) = temp_file(
+        "bad.yml",
+        "modle: org/m\ngpu:\n  count: lots\nframeworks: [vllm, llama.cpp]\n",
+    );
     let shown = path.display().to_string();
     sota()
         .args(["request", "check"])
@@ -55,21 +81,32 @@ fn check_lists_all_problems_with_file_and_line_and_exits_2() {
         .assert()
         .code(2)
         .stdout(predicate::str::is_empty())
-        .stderr(predicate::str::contains(format!("{shown}:1: modle (invalid): unknown key `modle` (did you mean `model`?)")))
-        .stderr(predicate::str::contains(format!("{shown}:3: gpu.count (invalid)")))
-        .stderr(predicate::str::contains(format!("{shown}:4: frameworks[1] (invalid): unknown framework `llama.cpp`")))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:1: modle (invalid): unknown key `modle` (did you mean `model`?)"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:3: gpu.count (invalid)"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{shown}:4: frameworks[1] (invalid): unknown framework `llama.cpp`"
+        )))
         .stderr(predicate::str::contains("3 problems found"));
 }
 
 #[test]
 fn missing_fields_are_asked_for() {
-    let (_dir, path) = temp_file("req.md", "### Model\n\n_No response_\n\n### Notes\n\nplease\n");
+    let (_dir, path) = temp_file(
+        "req.md",
+        "### Model\n\n_No response_\n\n### Notes\n\nplease\n",
+    );
     sota()
         .args(["request", "check"])
         .arg(&path)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("model (missing): please provide the model"))
+        .stderr(predicate::str::contains(
+            "model (missing): please provide the model",
+        ))
         .stderr(predicate::str::contains("gpu.model (missing)"))
         .stderr(predicate::str::contains("precision (missing)"));
 }
@@ -77,7 +114,10 @@ fn missing_fields_are_asked_for() {
 #[test]
 fn repo_config_defaults_apply_and_config_errors_name_the_config_file() {
     let (_d1, req) = temp_file("req.yaml", "model: org/m\n");
-    let (_d2, cfg) = temp_file("sota-bot.yml", "defaults: {gpu_model: H200, precision: bf16}\n");
+    let (_d2, cfg) = temp_file(
+        "sota-bot.yml",
+        "defaults: {gpu_model: H200, precision: bf16}\n",
+    );
     sota()
         .args(["request", "check", "--date", "20250101"])
         .arg(&req)
@@ -85,8 +125,12 @@ fn repo_config_defaults_apply_and_config_errors_name_the_config_file() {
         .arg(&cfg)
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("Run directory: runs/20250101_m_sota_humanize/"))
-        .stdout(predicate::str::contains("precision             bf16 [repository config]"))
+        .stdout(predicate::str::contains(
+            "Run directory: runs/20250101_m_sota_humanize/",
+        ))
+        .stdout(predicate::str::contains(
+            "precision             bf16 [repository config]",
+        ))
         .stdout(predicate::str::contains("1 x H200 (h200)"));
     let (_d3, bad_cfg) = temp_file("sota-bot.yml", "budget:\n  max_round: 3\n");
     sota()
@@ -111,10 +155,15 @@ fn help_documents_the_defaults() {
 
 #[test]
 fn bad_arguments_and_unreadable_files() {
-    sota().args(["request", "check", "x.yml", "--date", "2025-01-01"]).assert().code(2);
+    sota()
+        .args(["request", "check", "x.yml", "--date", "2025-01-01"])
+        .assert()
+        .code(2);
     sota()
         .args(["request", "check", "/nonexistent/request.yml"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot read /nonexistent/request.yml"));
+        .stderr(predicate::str::contains(
+            "cannot read /nonexistent/request.yml",
+        ));
 }

@@ -9,14 +9,38 @@ use sota_bot::campaign::yaml_lines::KeyLines;
 use sota_bot::campaign::RepoConfig;
 
 fn issue_body() -> impl Strategy<Value = String> {
-    let section = (prop::sample::select(ISSUE_FORM_HEADINGS.to_vec()), ".{0,40}", prop::bool::ANY)
-        .prop_map(|(h, body, fence)| if fence { format!("### {h}\n\n```yaml\n{body}\n```\n") } else { format!("### {h}\n\n{body}\n") });
+    let section = (
+        prop::sample::select(ISSUE_FORM_HEADINGS.to_vec()),
+        ".{0,40}",
+        prop::bool::ANY,
+    )
+        .prop_map(|(h, body, fence)| {
+            if fence {
+                format!("### {h}\n\n```yaml\n{body}\n```\n")
+            } else {
+                format!("### {h}\n\n{body}\n")
+            }
+        });
     prop::collection::vec(section, 0..8).prop_map(|s| s.concat())
 }
 
 fn yamlish() -> impl Strategy<Value = String> {
-    let key = prop::sample::select(vec!["model", "gpu", "frameworks", "workload", "sla", "max_rounds", "scenarios", "count", "-", "defaults", "budget", "agent"]);
-    let line = (0usize..6, key, "[ -~]{0,20}").prop_map(|(indent, k, v)| format!("{}{k}: {v}\n", " ".repeat(indent)));
+    let key = prop::sample::select(vec![
+        "model",
+        "gpu",
+        "frameworks",
+        "workload",
+        "sla",
+        "max_rounds",
+        "scenarios",
+        "count",
+        "-",
+        "defaults",
+        "budget",
+        "agent",
+    ]);
+    let line = (0usize..6, key, "[ -~]{0,20}")
+        .prop_map(|(indent, k, v)| format!("{}{k}: {v}\n", " ".repeat(indent)));
     prop::collection::vec(line, 0..12).prop_map(|l| l.concat())
 }
 

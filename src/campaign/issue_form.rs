@@ -47,7 +47,11 @@ enum Section {
 
 fn section_for(heading: &str) -> Option<Section> {
     let key = heading.trim().trim_end_matches(':').trim().to_lowercase();
-    let key = key.strip_suffix("(optional)").unwrap_or(&key).trim().to_string();
+    let key = key
+        .strip_suffix("(optional)")
+        .unwrap_or(&key)
+        .trim()
+        .to_string();
     Some(match key.as_str() {
         "model" => Section::Scalar(ScalarField::Model),
         "model revision" => Section::Scalar(ScalarField::Revision),
@@ -110,7 +114,10 @@ fn split_sections(text: &str) -> (Vec<RawSection>, Option<usize>) {
             }
             None => {
                 let t = line.trim();
-                if !t.is_empty() && !(t.starts_with("<!--") && t.ends_with("-->")) && preamble_line.is_none() {
+                if !t.is_empty()
+                    && !(t.starts_with("<!--") && t.ends_with("-->"))
+                    && preamble_line.is_none()
+                {
                     preamble_line = Some(line_no);
                 }
             }
@@ -123,11 +130,19 @@ fn split_sections(text: &str) -> (Vec<RawSection>, Option<usize>) {
 /// the text and the line number of its first line.
 fn unwrap_body(body: &str, first_line: usize) -> (String, usize) {
     let lines: Vec<&str> = body.lines().collect();
-    let start = lines.iter().position(|l| !l.trim().is_empty()).unwrap_or(lines.len());
-    let end = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(start, |e| e + 1);
+    let start = lines
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(start, |e| e + 1);
     let inner = lines.get(start..end).unwrap_or(&[]);
     let fenced = inner.len() >= 2
-        && inner.first().is_some_and(|l| l.trim_start().starts_with("```"))
+        && inner
+            .first()
+            .is_some_and(|l| l.trim_start().starts_with("```"))
         && inner.last().is_some_and(|l| l.trim() == "```");
     if fenced {
         let content = inner.get(1..inner.len() - 1).unwrap_or(&[]);
@@ -157,16 +172,29 @@ pub fn parse_issue_form(text: &str) -> Result<CampaignRequest, Vec<RequestProble
         let at = Some(section.heading_line);
         let lower = section.heading.to_lowercase();
         if seen.contains(&lower) {
-            problems.push(RequestProblem::invalid(&field_name, "this heading appears twice; keep one").at(at));
+            problems.push(
+                RequestProblem::invalid(&field_name, "this heading appears twice; keep one").at(at),
+            );
             continue;
         }
         seen.push(lower);
         let Some(kind) = section_for(&section.heading) else {
-            let all: Vec<&str> = ISSUE_FORM_HEADINGS.iter().chain(EXTRA_HEADINGS).copied().collect();
+            let all: Vec<&str> = ISSUE_FORM_HEADINGS
+                .iter()
+                .chain(EXTRA_HEADINGS)
+                .copied()
+                .collect();
             let hint = suggest::hint(&section.heading, &all);
             problems.push(
-                RequestProblem::invalid(&field_name, format!("unknown heading `### {}`{hint}; expected one of: {}", section.heading, ISSUE_FORM_HEADINGS.join(", ")))
-                    .at(at),
+                RequestProblem::invalid(
+                    &field_name,
+                    format!(
+                        "unknown heading `### {}`{hint}; expected one of: {}",
+                        section.heading,
+                        ISSUE_FORM_HEADINGS.join(", ")
+                    ),
+                )
+                .at(at),
             );
             continue;
         };
@@ -175,19 +203,31 @@ pub fn parse_issue_form(text: &str) -> Result<CampaignRequest, Vec<RequestProble
         match kind {
             Section::Scalar(field) => {
                 if let Err(message) = request.set_scalar(field, &body) {
-                    problems.push(RequestProblem::invalid(field.key(), message).at(Some(body_line)));
+                    problems
+                        .push(RequestProblem::invalid(field.key(), message).at(Some(body_line)));
                 }
             }
             Section::Frameworks => match frameworks_section(&body) {
                 Ok(choice) => request.frameworks = choice,
-                Err(messages) => problems.extend(messages.into_iter().map(|m| RequestProblem::invalid("frameworks", m).at(Some(body_line)))),
+                Err(messages) => problems.extend(
+                    messages
+                        .into_iter()
+                        .map(|m| RequestProblem::invalid("frameworks", m).at(Some(body_line))),
+                ),
             },
             Section::Workload | Section::Sla => {
-                let path = if matches!(kind, Section::Workload) { "workload" } else { "sla" };
+                let path = if matches!(kind, Section::Workload) {
+                    "workload"
+                } else {
+                    "sla"
+                };
                 let value = match yaml_section(&body) {
                     Ok(v) => v,
                     Err((message, line)) => {
-                        problems.push(RequestProblem::invalid(path, message).at(Some(body_line + line.saturating_sub(1))));
+                        problems.push(
+                            RequestProblem::invalid(path, message)
+                                .at(Some(body_line + line.saturating_sub(1))),
+                        );
                         continue;
                     }
                 };
@@ -244,19 +284,33 @@ fn yaml_section(body: &str) -> Result<Value, (String, usize)> {
     if is_blank(body) {
         return Ok(Value::Null);
     }
-    serde_yaml_ng::from_str::<Value>(body).map_err(|e| (format!("not valid YAML or `key: value` lines: {e}"), e.location().map_or(1, |l| l.line())))
+    serde_yaml_ng::from_str::<Value>(body).map_err(|e| {
+        (
+            format!("not valid YAML or `key: value` lines: {e}"),
+            e.location().map_or(1, |l| l.line()),
+        )
+    })
 }
 
 /// Checkbox lists (`- [x] vllm`) give the explicit set; anything else is free text or YAML.
 fn frameworks_section(body: &str) -> Result<FrameworkChoice, Vec<String>> {
-    let checkbox_lines: Vec<&str> = body.lines().map(str::trim).filter(|l| l.starts_with("- [")).collect();
+    let checkbox_lines: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("- ["))
+        .collect();
     if checkbox_lines.is_empty() {
         let trimmed = body.trim();
-        if trimmed.starts_with('{') || trimmed.starts_with("only:") || trimmed.starts_with("exclude:") {
-            let value: Value = serde_yaml_ng::from_str(trimmed).map_err(|e| vec![format!("not valid YAML: {e}")])?;
+        if trimmed.starts_with('{')
+            || trimmed.starts_with("only:")
+            || trimmed.starts_with("exclude:")
+        {
+            let value: Value = serde_yaml_ng::from_str(trimmed)
+                .map_err(|e| vec![format!("not valid YAML: {e}")])?;
             let lines = KeyLines::default();
             let mut ctx = YamlCtx::new(&lines);
-            return frameworks_value(&value, "frameworks", &mut ctx).ok_or_else(|| ctx.problems.into_iter().map(|p| p.message).collect());
+            return frameworks_value(&value, "frameworks", &mut ctx)
+                .ok_or_else(|| ctx.problems.into_iter().map(|p| p.message).collect());
         }
         return parse_framework_text(body);
     }
@@ -269,10 +323,11 @@ fn frameworks_section(body: &str) -> Result<FrameworkChoice, Vec<String>> {
         }
         let label = line.get(5..).unwrap_or("").trim();
         let name = label.split(['(', ':']).next().unwrap_or("").trim();
-        let resolved = competitor_from_name(name).or_else(|e| match name.split_whitespace().next() {
-            Some(first) if first != name => competitor_from_name(first),
-            _ => Err(e),
-        });
+        let resolved =
+            competitor_from_name(name).or_else(|e| match name.split_whitespace().next() {
+                Some(first) if first != name => competitor_from_name(first),
+                _ => Err(e),
+            });
         match resolved {
             Ok(fw) if !selected.contains(&fw) => selected.push(fw),
             Ok(_) => {}
@@ -303,9 +358,14 @@ mod tests {
         assert_eq!(r.model.as_deref(), Some("meta-llama/Llama-3.1-8B-Instruct"));
         assert_eq!(r.revision, None);
         assert_eq!(r.gpu.count, Some(2));
-        assert_eq!(r.frameworks.only, Some(vec![Framework::Vllm, Framework::Tokenspeed]));
+        assert_eq!(
+            r.frameworks.only,
+            Some(vec![Framework::Vllm, Framework::Tokenspeed])
+        );
         assert_eq!(r.workload.num_prompts, Some(40));
-        let SlaChoice::Custom(sla) = &r.sla else { panic!("{:?}", r.sla) };
+        let SlaChoice::Custom(sla) = &r.sla else {
+            panic!("{:?}", r.sla)
+        };
         assert_eq!(sla.max_p50_ttft_ms, Some(1500.0));
         assert_eq!(sla.max_p50_tpot_ms, None);
         assert_eq!(r.notes.as_deref(), Some("first line\nsecond line"));
@@ -313,7 +373,10 @@ mod tests {
 
     #[test]
     fn headings_are_case_insensitive_and_free_text_frameworks_work() {
-        let r = parse_issue_form("### MODEL\nqwen/Qwen2.5-7B\n### comparison frameworks\nonly compare with vLLM\n").unwrap();
+        let r = parse_issue_form(
+            "### MODEL\nqwen/Qwen2.5-7B\n### comparison frameworks\nonly compare with vLLM\n",
+        )
+        .unwrap();
         assert_eq!(r.model.as_deref(), Some("qwen/Qwen2.5-7B"));
         assert_eq!(r.frameworks.only, Some(vec![Framework::Vllm]));
     }
@@ -322,7 +385,10 @@ mod tests {
     fn all_problems_at_once_with_lines() {
         let body = "hello\n### Model\nx y\n### GPU modle\nH100\n### GPU count\nmany\n### Workload\nnum_promts: 3\n### SLA\nmax_p99_ttft_ms: 3\n### Comparison frameworks\nonly llama.cpp\n### Model\nagain\n";
         let problems = parse_issue_form(body).unwrap_err();
-        let got: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        let got: Vec<(&str, Option<usize>)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.line))
+            .collect();
         assert_eq!(
             got,
             [
@@ -344,7 +410,10 @@ mod tests {
 
     #[test]
     fn unchecked_boxes_mean_default_and_fences_unwrap() {
-        let r = parse_issue_form("### Comparison frameworks\n- [ ] vllm\n- [ ] tokenspeed\n### Model\n```\norg/m\n```\n").unwrap();
+        let r = parse_issue_form(
+            "### Comparison frameworks\n- [ ] vllm\n- [ ] tokenspeed\n### Model\n```\norg/m\n```\n",
+        )
+        .unwrap();
         assert!(r.frameworks.is_default());
         assert_eq!(r.model.as_deref(), Some("org/m"));
         let r = parse_issue_form("### SLA\nnone\n### Workload\n_No response_\n").unwrap();

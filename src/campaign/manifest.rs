@@ -94,22 +94,45 @@ fn view(c: &ResolvedCampaign, run_dir: &RunDir) -> ManifestView {
     ManifestView {
         target: c.selection.target.canonical().to_string(),
         model: c.model.clone(),
-        revision: c.revision.as_ref().map_or_else(|| "default branch (not pinned)".to_string(), |r| format!("`{r}`")),
+        revision: c.revision.as_ref().map_or_else(
+            || "default branch (not pinned)".to_string(),
+            |r| format!("`{r}`"),
+        ),
         tokenizer: c.tokenizer.clone(),
         precision: format!("{} (`--dtype {}`)", c.precision, c.precision.dtype_flag()),
         quantization: c.quantization.clone().unwrap_or_else(|| "none".to_string()),
         trust_remote_code: c.trust_remote_code,
-        max_context: c.max_context.map_or_else(|| "model default".to_string(), |n| n.to_string()),
+        max_context: c
+            .max_context
+            .map_or_else(|| "model default".to_string(), |n| n.to_string()),
         model_slug: c.model_slug.clone(),
-        history_slug: c.history_slug.as_ref().map_or_else(|| "inferred by the history phase".to_string(), |s| format!("`{s}`")),
+        history_slug: c.history_slug.as_ref().map_or_else(
+            || "inferred by the history phase".to_string(),
+            |s| format!("`{s}`"),
+        ),
         gpu_model: c.gpu_model.clone(),
         hardware: c.hardware.clone(),
         gpu_count: c.gpu_count,
         visible_devices: c.visible_devices_csv(),
         multi_node: c.multi_node,
-        runner_labels: c.runner_labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", "),
-        selected: c.selection.selected.iter().map(|f| f.canonical().to_string()).collect(),
-        benchmarked: c.selection.benchmarked().iter().map(|f| f.canonical().to_string()).collect(),
+        runner_labels: c
+            .runner_labels
+            .iter()
+            .map(|l| format!("`{l}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        selected: c
+            .selection
+            .selected
+            .iter()
+            .map(|f| f.canonical().to_string())
+            .collect(),
+        benchmarked: c
+            .selection
+            .benchmarked()
+            .iter()
+            .map(|f| f.canonical().to_string())
+            .collect(),
         excluded: reasoned(&c.selection.user_excluded),
         unsupported: reasoned(&c.selection.unsupported),
         tensorrt_llm_backend: c.tensorrt_llm_backend.clone(),
@@ -137,10 +160,15 @@ fn view(c: &ResolvedCampaign, run_dir: &RunDir) -> ManifestView {
 }
 
 /// Renders `manifest.md` for a resolved campaign and its run directory.
-pub fn render_manifest(campaign: &ResolvedCampaign, run_dir: &RunDir) -> Result<String, ManifestError> {
+pub fn render_manifest(
+    campaign: &ResolvedCampaign,
+    run_dir: &RunDir,
+) -> Result<String, ManifestError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
-    hb.register_template_string("manifest", TEMPLATE).map_err(|e| ManifestError(Box::new(e.into())))?;
-    hb.render("manifest", &view(campaign, run_dir)).map_err(|e| ManifestError(Box::new(e)))
+    hb.register_template_string("manifest", TEMPLATE)
+        .map_err(|e| ManifestError(Box::new(e.into())))?;
+    hb.render("manifest", &view(campaign, run_dir))
+        .map_err(|e| ManifestError(Box::new(e)))
 }

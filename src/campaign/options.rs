@@ -37,7 +37,12 @@ impl Precision {
 
     /// Reads `bf16`, `bfloat16`, `fp16`, `half`, `float16`, `fp32`, `float`, `auto`.
     pub fn parse(text: &str) -> Option<Precision> {
-        match text.trim().to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+        match text
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', '_', ' '], "")
+            .as_str()
+        {
             "bf16" | "bfloat16" => Some(Precision::Bf16),
             "fp16" | "float16" | "half" => Some(Precision::Fp16),
             "fp32" | "float32" | "float" => Some(Precision::Fp32),
@@ -76,7 +81,11 @@ impl Autonomy {
     /// Reads `auto-continue`, `auto`, `continue`, `wait-for-human`, `wait`, `manual`, `human`.
     pub fn parse(text: &str) -> Option<Autonomy> {
         let key = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
-        let first = key.split(['(', ':']).next().unwrap_or("").trim_end_matches('-');
+        let first = key
+            .split(['(', ':'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('-');
         match first.trim() {
             "auto-continue" | "auto" | "continue" | "autonomous" => Some(Autonomy::AutoContinue),
             "wait-for-human" | "wait" | "manual" | "human" | "wait-for-a-human" => {
@@ -113,7 +122,12 @@ impl PrimaryMetric {
 
     /// Reads the canonical names (dashes or spaces accepted).
     pub fn parse(text: &str) -> Option<PrimaryMetric> {
-        match text.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        match text
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
             "request_throughput" => Some(PrimaryMetric::RequestThroughput),
             "output_token_throughput" | "output_throughput" => {
                 Some(PrimaryMetric::OutputTokenThroughput)
@@ -138,7 +152,10 @@ mod tests {
         assert_eq!(Precision::parse("BFloat16"), Some(Precision::Bf16));
         assert_eq!(Precision::parse("half"), Some(Precision::Fp16));
         assert_eq!(Precision::parse("fp8"), None, "fp8 is a quantization");
-        assert_eq!(Autonomy::parse("Wait for human"), Some(Autonomy::WaitForHuman));
+        assert_eq!(
+            Autonomy::parse("Wait for human"),
+            Some(Autonomy::WaitForHuman)
+        );
         assert_eq!(
             Autonomy::parse("auto-continue (default)"),
             Some(Autonomy::AutoContinue)

@@ -171,7 +171,11 @@ impl RepoConfig {
     /// else SGLang CI's convention `["self-hosted", "<count>-gpu-<hardware>"]`.
     pub fn runner_labels_for(&self, gpu_model: &str, count: u32) -> Vec<String> {
         let hardware = hardware_slug(gpu_model);
-        if let Some(labels) = self.runner_labels.get(&hardware).and_then(|by_count| by_count.get(&count)) {
+        if let Some(labels) = self
+            .runner_labels
+            .get(&hardware)
+            .and_then(|by_count| by_count.get(&count))
+        {
             return labels.clone();
         }
         vec!["self-hosted".to_string(), format!("{count}-gpu-{hardware}")]
@@ -183,8 +187,25 @@ impl RepoConfig {
     }
 }
 
-const TOP_KEYS: &[&str] = &["fork", "base_branch", "runner_labels", "defaults", "workload", "sla", "budget", "autonomy", "reviewer", "agent"];
-const DEFAULTS_KEYS: &[&str] = &["gpu_model", "gpu_count", "precision", "quantization", "competitors"];
+const TOP_KEYS: &[&str] = &[
+    "fork",
+    "base_branch",
+    "runner_labels",
+    "defaults",
+    "workload",
+    "sla",
+    "budget",
+    "autonomy",
+    "reviewer",
+    "agent",
+];
+const DEFAULTS_KEYS: &[&str] = &[
+    "gpu_model",
+    "gpu_count",
+    "precision",
+    "quantization",
+    "competitors",
+];
 const BUDGET_KEYS: &[&str] = &["max_rounds", "max_gpu_hours", "job_timeout_minutes"];
 const REVIEWER_KEYS: &[&str] = &["base_url", "model", "api_key_env"];
 const AGENT_KEYS: &[&str] = &["command", "secret_names", "timeout_minutes"];
@@ -193,14 +214,26 @@ const AGENT_KEYS: &[&str] = &["command", "secret_names", "timeout_minutes"];
 pub fn parse_repo_config(text: &str) -> Result<RepoConfig, Vec<ConfigProblem>> {
     let value: Value = match serde_yaml_ng::from_str(text) {
         Ok(v) => v,
-        Err(e) => return Err(vec![ConfigProblem::invalid("yaml", format!("not valid YAML: {e}")).at(e.location().map(|l| l.line()))]),
+        Err(e) => {
+            return Err(vec![ConfigProblem::invalid(
+                "yaml",
+                format!("not valid YAML: {e}"),
+            )
+            .at(e.location().map(|l| l.line()))])
+        }
     };
     let lines = KeyLines::scan(text, 1);
-    let mut w = Walker { ctx: YamlCtx::new(&lines), config: RepoConfig::default() };
+    let mut w = Walker {
+        ctx: YamlCtx::new(&lines),
+        config: RepoConfig::default(),
+    };
     match &value {
         Value::Null => {}
         Value::Mapping(map) => w.top(map),
-        _ => w.ctx.invalid("config", "expected a mapping of settings (fork: ..., defaults: ...)"),
+        _ => w.ctx.invalid(
+            "config",
+            "expected a mapping of settings (fork: ..., defaults: ...)",
+        ),
     }
     if w.ctx.problems.is_empty() {
         Ok(w.config)
@@ -215,20 +248,35 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn entries<'v>(&mut self, map: &'v Mapping, path: &str, known: &[&str]) -> Vec<(String, String, &'v Value)> {
+    fn entries<'v>(
+        &mut self,
+        map: &'v Mapping,
+        path: &str,
+        known: &[&str],
+    ) -> Vec<(String, String, &'v Value)> {
         let mut out = Vec::new();
         for (k, v) in map {
             let Some(key) = k.as_str() else {
                 self.ctx.invalid(path, "keys must be text");
                 continue;
             };
-            let full = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+            let full = if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
             if known.contains(&key) {
                 self.config.set_keys.insert(full.clone());
                 out.push((key.to_string(), full, v));
             } else {
                 let hint = suggest::hint(key, known);
-                self.ctx.invalid(&full, format!("unknown key `{key}`{hint}; expected one of: {}", known.join(", ")));
+                self.ctx.invalid(
+                    &full,
+                    format!(
+                        "unknown key `{key}`{hint}; expected one of: {}",
+                        known.join(", ")
+                    ),
+                );
             }
         }
         out
@@ -261,7 +309,8 @@ impl Walker<'_> {
         match v.as_u64() {
             Some(n) if (min..=max).contains(&n) => u32::try_from(n).ok(),
             _ => {
-                self.ctx.invalid(path, format!("expected a whole number from {min} to {max}"));
+                self.ctx
+                    .invalid(path, format!("expected a whole number from {min} to {max}"));
                 None
             }
         }
@@ -269,13 +318,22 @@ impl Walker<'_> {
 
     fn env_name(&mut self, v: &Value, path: &str) -> Option<String> {
         let name = self.text(v, path)?;
-        let looks_secret = ["sk-", "ghp_", "gho_", "ghs_", "github_pat_", "hf_", "xox"].iter().any(|p| name.starts_with(p));
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit());
+        let looks_secret = ["sk-", "ghp_", "gho_", "ghs_", "github_pat_", "hf_", "xox"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
         if looks_secret {
             self.ctx.invalid(path, "this looks like a secret value: put the NAME of the environment variable or Actions secret here, never the secret itself");
             None
         } else if !valid {
-            self.ctx.invalid(path, format!("`{name}` is not an environment variable name: expected UPPER_SNAKE_CASE"));
+            self.ctx.invalid(
+                path,
+                format!("`{name}` is not an environment variable name: expected UPPER_SNAKE_CASE"),
+            );
             None
         } else {
             Some(name)
@@ -288,18 +346,28 @@ impl Walker<'_> {
                 "fork" => {
                     if let Some(fork) = self.text(v, &path) {
                         let parts: Vec<&str> = fork.split('/').collect();
-                        let ok = parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+                        let ok = parts.len() == 2
+                            && parts.iter().all(|p| {
+                                !p.is_empty()
+                                    && p.chars().all(|c| {
+                                        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+                                    })
+                            });
                         if ok {
                             self.config.fork = Some(fork);
                         } else {
-                            self.ctx.invalid(&path, format!("`{fork}` is not a repository: expected owner/name"));
+                            self.ctx.invalid(
+                                &path,
+                                format!("`{fork}` is not a repository: expected owner/name"),
+                            );
                         }
                     }
                 }
                 "base_branch" => {
                     if let Some(b) = self.text(v, &path) {
                         if b.is_empty() || b.contains(char::is_whitespace) || b.contains("..") {
-                            self.ctx.invalid(&path, format!("`{b}` is not a branch name"));
+                            self.ctx
+                                .invalid(&path, format!("`{b}` is not a branch name"));
                         } else {
                             self.config.base_branch = b;
                         }
@@ -347,15 +415,20 @@ impl Walker<'_> {
     }
 
     fn runner_labels(&mut self, v: &Value, path: &str) {
-        let Some(map) = self.mapping(v, path) else { return };
+        let Some(map) = self.mapping(v, path) else {
+            return;
+        };
         for (hw, counts) in map {
             let Some(hw_name) = hw.as_str() else {
-                self.ctx.invalid(path, "hardware keys must be text such as h100");
+                self.ctx
+                    .invalid(path, "hardware keys must be text such as h100");
                 continue;
             };
             let hw_path = format!("{path}.{hw_name}");
             let hardware = hardware_slug(hw_name);
-            let Some(count_map) = self.mapping(counts, &hw_path) else { continue };
+            let Some(count_map) = self.mapping(counts, &hw_path) else {
+                continue;
+            };
             for (count, labels) in count_map {
                 let count_text = match count {
                     Value::Number(n) => n.to_string(),
@@ -364,10 +437,20 @@ impl Walker<'_> {
                 };
                 let label_path = format!("{hw_path}.{count_text}");
                 let Some(n) = count_text.trim().parse::<u32>().ok().filter(|n| *n > 0) else {
-                    self.ctx.invalid(&label_path, format!("`{count_text}` is not a GPU count: expected a positive whole number"));
+                    self.ctx.invalid(
+                        &label_path,
+                        format!(
+                            "`{count_text}` is not a GPU count: expected a positive whole number"
+                        ),
+                    );
                     continue;
                 };
-                let list: Option<Vec<String>> = labels.as_sequence().and_then(|items| items.iter().map(|i| i.as_str().map(str::to_string)).collect());
+                let list: Option<Vec<String>> = labels.as_sequence().and_then(|items| {
+                    items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                });
                 match list {
                     Some(l) if !l.is_empty() && l.iter().all(|s| !s.trim().is_empty()) => {
                         self.config.runner_labels.entry(hardware.clone()).or_default().insert(n, l);
@@ -379,10 +462,15 @@ impl Walker<'_> {
     }
 
     fn defaults(&mut self, v: &Value, path: &str) {
-        let Some(map) = self.mapping(v, path) else { return };
+        let Some(map) = self.mapping(v, path) else {
+            return;
+        };
         for (key, full, value) in self.entries(map, path, DEFAULTS_KEYS) {
             match key.as_str() {
-                "gpu_model" => self.config.defaults.gpu_model = self.text(value, &full).filter(|s| !s.is_empty()),
+                "gpu_model" => {
+                    self.config.defaults.gpu_model =
+                        self.text(value, &full).filter(|s| !s.is_empty())
+                }
                 "gpu_count" => {
                     if let Some(n) = self.whole(value, &full, 1, 1024) {
                         self.config.defaults.gpu_count = n;
@@ -392,7 +480,12 @@ impl Walker<'_> {
                     if let Some(t) = self.text(value, &full) {
                         match Precision::parse(&t) {
                             Some(p) => self.config.defaults.precision = Some(p),
-                            None => self.ctx.invalid(&full, format!("`{t}` is not a precision: expected bf16, fp16, fp32 or auto")),
+                            None => self.ctx.invalid(
+                                &full,
+                                format!(
+                                    "`{t}` is not a precision: expected bf16, fp16, fp32 or auto"
+                                ),
+                            ),
                         }
                     }
                 }
@@ -415,7 +508,9 @@ impl Walker<'_> {
                         let item_path = format!("{full}[{i}]");
                         match item.as_str().map(competitor_from_name) {
                             Some(Ok(fw)) if !list.contains(&fw) => list.push(fw),
-                            Some(Ok(fw)) => self.ctx.invalid(&item_path, format!("`{fw}` is listed twice")),
+                            Some(Ok(fw)) => self
+                                .ctx
+                                .invalid(&item_path, format!("`{fw}` is listed twice")),
                             Some(Err(m)) => self.ctx.invalid(&item_path, m),
                             None => self.ctx.invalid(&item_path, "expected a framework name"),
                         }
@@ -427,7 +522,9 @@ impl Walker<'_> {
     }
 
     fn budget(&mut self, v: &Value, path: &str) {
-        let Some(map) = self.mapping(v, path) else { return };
+        let Some(map) = self.mapping(v, path) else {
+            return;
+        };
         for (key, full, value) in self.entries(map, path, BUDGET_KEYS) {
             match key.as_str() {
                 "max_rounds" => {
@@ -442,21 +539,29 @@ impl Walker<'_> {
                 }
                 _ => match value.as_f64() {
                     Some(h) if h.is_finite() && h > 0.0 => self.config.budget.max_gpu_hours = h,
-                    _ => self.ctx.invalid(&full, "expected a positive number of GPU-hours"),
+                    _ => self
+                        .ctx
+                        .invalid(&full, "expected a positive number of GPU-hours"),
                 },
             }
         }
     }
 
     fn reviewer(&mut self, v: &Value, path: &str) {
-        let Some(map) = self.mapping(v, path) else { return };
+        let Some(map) = self.mapping(v, path) else {
+            return;
+        };
         for (key, full, value) in self.entries(map, path, REVIEWER_KEYS) {
             match key.as_str() {
                 "base_url" => {
                     if let Some(u) = self.text(value, &full) {
                         match url::Url::parse(&u) {
-                            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => self.config.reviewer.base_url = u,
-                            _ => self.ctx.invalid(&full, format!("`{u}` is not an http(s) URL")),
+                            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                                self.config.reviewer.base_url = u
+                            }
+                            _ => self
+                                .ctx
+                                .invalid(&full, format!("`{u}` is not an http(s) URL")),
                         }
                     }
                 }
@@ -471,12 +576,16 @@ impl Walker<'_> {
     }
 
     fn agent(&mut self, v: &Value, path: &str) {
-        let Some(map) = self.mapping(v, path) else { return };
+        let Some(map) = self.mapping(v, path) else {
+            return;
+        };
         for (key, full, value) in self.entries(map, path, AGENT_KEYS) {
             match key.as_str() {
                 "command" => match self.text(value, &full) {
                     Some(c) if !c.is_empty() => self.config.agent.command = c,
-                    Some(_) => self.ctx.invalid(&full, "the agent command must not be empty"),
+                    Some(_) => self
+                        .ctx
+                        .invalid(&full, "the agent command must not be empty"),
                     None => {}
                 },
                 "timeout_minutes" => {
@@ -527,8 +636,14 @@ agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes
         assert_eq!(c.workload, WorkloadSpec::default());
         assert_eq!(c.sla, default_sla());
         assert!(c.is_set("defaults.precision"));
-        assert_eq!(c.runner_labels_for("NVIDIA H100 80GB HBM3", 8), vec!["self-hosted", "8-gpu-h100-big"]);
-        assert_eq!(c.runner_labels_for("H100", 2), vec!["self-hosted", "2-gpu-h100"]);
+        assert_eq!(
+            c.runner_labels_for("NVIDIA H100 80GB HBM3", 8),
+            vec!["self-hosted", "8-gpu-h100-big"]
+        );
+        assert_eq!(
+            c.runner_labels_for("H100", 2),
+            vec!["self-hosted", "2-gpu-h100"]
+        );
     }
 
     #[test]
@@ -545,7 +660,10 @@ agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes
     fn every_problem_with_path_line_and_hint() {
         let text = "fork: not-a-repo\ndefaults:\n  gpu_cont: 2\n  precision: fp8\nbudget:\n  max_rounds: 0\nreviewer:\n  api_key_env: sk-abc123\nagent:\n  secret_names: [lower_case]\nsla: {max_tpot_ms: 5}\nrunner_label: {}\n";
         let problems = parse_repo_config(text).unwrap_err();
-        let got: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        let got: Vec<(&str, Option<usize>)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.line))
+            .collect();
         assert_eq!(
             got,
             [
@@ -561,7 +679,10 @@ agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes
         );
         assert!(problems[1].message.contains("did you mean `gpu_count`"));
         assert!(problems[4].message.contains("looks like a secret value"));
-        assert!(!problems[4].message.contains("abc123"), "never echo a secret");
+        assert!(
+            !problems[4].message.contains("abc123"),
+            "never echo a secret"
+        );
         assert!(problems[6].message.contains("max_p50_tpot_ms"));
         assert!(problems[7].message.contains("did you mean `runner_labels`"));
     }

@@ -319,8 +319,13 @@ fn plain_line(text: &str, expected: &str, max_len: usize) -> Result<String, Stri
 
 fn plain_token(text: &str, expected: &str, max_len: usize) -> Result<String, String> {
     let t = text.trim_matches('`');
-    if t.is_empty() || t.chars().count() > max_len || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("`{text}` is not {expected}: expected one word without spaces"));
+    if t.is_empty()
+        || t.chars().count() > max_len
+        || t.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "`{text}` is not {expected}: expected one word without spaces"
+        ));
     }
     Ok(t.to_string())
 }
@@ -334,21 +339,31 @@ fn model_reference(text: &str, what: &str) -> Result<String, String> {
         .or_else(|| t.strip_prefix("hf://"))
         .unwrap_or(t)
         .trim_end_matches('/');
-    let t = plain_token(t, &format!("a {what} id or path (e.g. meta-llama/Llama-3.1-8B-Instruct)"), 300)?;
+    let t = plain_token(
+        t,
+        &format!("a {what} id or path (e.g. meta-llama/Llama-3.1-8B-Instruct)"),
+        300,
+    )?;
     if t.contains("://") {
-        return Err(format!("`{t}` is a URL: expected a Hugging Face id (org/name) or a path on the runner"));
+        return Err(format!(
+            "`{t}` is a URL: expected a Hugging Face id (org/name) or a path on the runner"
+        ));
     }
     Ok(t)
 }
 
 fn parse_quantization(text: &str) -> Result<Quantization, String> {
     let t = text.trim_matches('`').trim().to_ascii_lowercase();
-    if matches!(t.as_str(), "none" | "no" | "off" | "false" | "unquantized" | "-") {
+    if matches!(
+        t.as_str(),
+        "none" | "no" | "off" | "false" | "unquantized" | "-"
+    ) {
         return Ok(Quantization::None);
     }
     let ok = !t.is_empty()
         && t.len() <= 40
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(Quantization::Method(t))
     } else {
@@ -367,14 +382,20 @@ pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
     match t.as_str() {
         "true" | "yes" | "y" | "on" | "1" | "allow" | "allowed" | "enabled" => Ok(true),
         "false" | "no" | "n" | "off" | "0" | "deny" | "denied" | "disabled" => Ok(false),
-        _ => Err(format!("`{}` is not yes/no: expected true or false", text.trim())),
+        _ => Err(format!(
+            "`{}` is not yes/no: expected true or false",
+            text.trim()
+        )),
     }
 }
 
 pub(crate) fn parse_count(text: &str, what: &str, min: u32, max: u32) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("`{}` is not a valid {what}: expected a whole number from {min} to {max}", text.trim())),
+        _ => Err(format!(
+            "`{}` is not a valid {what}: expected a whole number from {min} to {max}",
+            text.trim()
+        )),
     }
 }
 
@@ -390,23 +411,41 @@ fn parse_context(text: &str) -> Result<Option<u32>, String> {
     match digits.trim().replace('_', "").parse::<u64>() {
         Ok(n) if n > 0 => match n.checked_mul(scale).and_then(|t| u32::try_from(t).ok()) {
             Some(tokens) => Ok(Some(tokens)),
-            None => Err(format!("`{}` is too large for a context length", text.trim())),
+            None => Err(format!(
+                "`{}` is too large for a context length",
+                text.trim()
+            )),
         },
-        _ => Err(format!("`{}` is not a context length: expected tokens, e.g. 32768 or 32k", text.trim())),
+        _ => Err(format!(
+            "`{}` is not a context length: expected tokens, e.g. 32768 or 32k",
+            text.trim()
+        )),
     }
 }
 
 /// `0,1,2,3`, `0-3`, `[0, 1]`, `0 1`; `all` means the default.
 fn parse_devices(text: &str) -> Result<Option<Vec<u32>>, String> {
-    let t = text.trim().trim_start_matches('[').trim_end_matches(']').trim();
+    let t = text
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim();
     if t.eq_ignore_ascii_case("all") {
         return Ok(None);
     }
     let mut ids: Vec<u32> = Vec::new();
-    let bad = || format!("`{}` is not a list of GPU ids: expected e.g. 0,1,2,3 or 0-3", text.trim());
+    let bad = || {
+        format!(
+            "`{}` is not a list of GPU ids: expected e.g. 0,1,2,3 or 0-3",
+            text.trim()
+        )
+    };
     for part in t.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let (a, b) = (a.trim().parse::<u32>().map_err(|_| bad())?, b.trim().parse::<u32>().map_err(|_| bad())?);
+            let (a, b) = (
+                a.trim().parse::<u32>().map_err(|_| bad())?,
+                b.trim().parse::<u32>().map_err(|_| bad())?,
+            );
             if a > b || b - a > 1024 {
                 return Err(bad());
             }
@@ -430,13 +469,17 @@ fn parse_history_slug(text: &str) -> Result<String, String> {
     let t = text.trim().trim_matches('`').to_ascii_lowercase();
     let ok = !t.is_empty()
         && t.len() <= 100
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !t.contains("..")
         && !t.starts_with('.');
     if ok {
         Ok(t)
     } else {
-        Err(format!("`{}` is not a history slug: expected one folder name such as llama or deepseek-v3", text.trim()))
+        Err(format!(
+            "`{}` is not a history slug: expected one folder name such as llama or deepseek-v3",
+            text.trim()
+        ))
     }
 }
 
@@ -444,7 +487,10 @@ fn parse_noise(text: &str) -> Result<f64, String> {
     let t = text.trim().trim_end_matches('%').trim();
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 50.0 => Ok(v),
-        _ => Err(format!("`{}` is not a noise threshold: expected a percentage above 0 and at most 50, e.g. 1.0", text.trim())),
+        _ => Err(format!(
+            "`{}` is not a noise threshold: expected a percentage above 0 and at most 50, e.g. 1.0",
+            text.trim()
+        )),
     }
 }
 
@@ -455,32 +501,53 @@ mod tests {
     #[test]
     fn scalar_parsers() {
         let mut r = CampaignRequest::default();
-        r.set_scalar(ScalarField::Model, "https://huggingface.co/meta-llama/Llama-3.1-8B/").unwrap();
+        r.set_scalar(
+            ScalarField::Model,
+            "https://huggingface.co/meta-llama/Llama-3.1-8B/",
+        )
+        .unwrap();
         assert_eq!(r.model.as_deref(), Some("meta-llama/Llama-3.1-8B"));
         r.set_scalar(ScalarField::MaxContext, "32k").unwrap();
         assert_eq!(r.max_context, Some(32768));
         r.set_scalar(ScalarField::VisibleDevices, "0-2, 5").unwrap();
         assert_eq!(r.gpu.visible_devices, Some(vec![0, 1, 2, 5]));
-        r.set_scalar(ScalarField::TrustRemoteCode, "- [x] Trust remote code").unwrap();
+        r.set_scalar(ScalarField::TrustRemoteCode, "- [x] Trust remote code")
+            .unwrap();
         assert_eq!(r.trust_remote_code, Some(true));
         r.set_scalar(ScalarField::Quantization, "None").unwrap();
         assert_eq!(r.quantization, Some(Quantization::None));
         r.set_scalar(ScalarField::NoiseThreshold, "2%").unwrap();
         assert_eq!(r.noise_threshold_pct, Some(2.0));
-        r.set_scalar(ScalarField::Revision, "_No response_").unwrap();
+        r.set_scalar(ScalarField::Revision, "_No response_")
+            .unwrap();
         assert_eq!(r.revision, None);
         assert!(r.set_scalar(ScalarField::Model, "two words").is_err());
-        assert!(r.set_scalar(ScalarField::GpuCount, "0").unwrap_err().contains("from 1 to 1024"));
-        assert!(r.set_scalar(ScalarField::VisibleDevices, "0,0").unwrap_err().contains("twice"));
-        assert!(r.set_scalar(ScalarField::Precision, "fp8").unwrap_err().contains("quantizations"));
+        assert!(r
+            .set_scalar(ScalarField::GpuCount, "0")
+            .unwrap_err()
+            .contains("from 1 to 1024"));
+        assert!(r
+            .set_scalar(ScalarField::VisibleDevices, "0,0")
+            .unwrap_err()
+            .contains("twice"));
+        assert!(r
+            .set_scalar(ScalarField::Precision, "fp8")
+            .unwrap_err()
+            .contains("quantizations"));
         assert!(r.set_scalar(ScalarField::HistorySlug, "../etc").is_err());
-        assert!(r.set_scalar(ScalarField::Model, "a\nb").unwrap_err().contains("single line"));
+        assert!(r
+            .set_scalar(ScalarField::Model, "a\nb")
+            .unwrap_err()
+            .contains("single line"));
     }
 
     #[test]
     fn problem_display_names_field_kind_and_line() {
         let p = RequestProblem::invalid("gpu.count", "expected a number").at(Some(4));
-        assert_eq!(p.to_string(), "line 4: gpu.count (invalid): expected a number");
+        assert_eq!(
+            p.to_string(),
+            "line 4: gpu.count (invalid): expected a number"
+        );
         let p = RequestProblem::missing("model", "please provide the model");
         assert_eq!(p.to_string(), "model (missing): please provide the model");
     }

@@ -5,7 +5,9 @@
 //! so that every problem is reported in one pass (serde's `deny_unknown_fields` would stop
 //! at the first). Unknown keys get a "did you mean" suggestion.
 
-use super::request::{is_blank, CampaignRequest, RequestProblem, ScalarField, SlaChoice, WorkloadOverride};
+use super::request::{
+    is_blank, CampaignRequest, RequestProblem, ScalarField, SlaChoice, WorkloadOverride,
+};
 use super::selection::{competitor_from_name, parse_framework_text, FrameworkChoice};
 use super::suggest;
 use super::workload::{DatasetKind, Scenario};
@@ -48,7 +50,12 @@ const GPU_KEYS: &[&str] = &["model", "count", "visible_devices", "multi_node"];
 const WORKLOAD_KEYS: &[&str] = &["dataset", "dataset_path", "num_prompts", "scenarios"];
 const SCENARIO_KEYS: &[&str] = &["name", "input_len", "output_len"];
 const FRAMEWORK_KEYS: &[&str] = &["only", "exclude"];
-const SLA_KEYS: &[&str] = &["max_p50_ttft_ms", "max_p50_tpot_ms", "min_success_rate", "max_p50_e2e_ms"];
+const SLA_KEYS: &[&str] = &[
+    "max_p50_ttft_ms",
+    "max_p50_tpot_ms",
+    "min_success_rate",
+    "max_p50_e2e_ms",
+];
 
 /// Problems found while walking one YAML document, located through its key lines.
 pub(crate) struct YamlCtx<'a> {
@@ -66,11 +73,18 @@ impl<'a> YamlCtx<'a> {
 
     pub fn invalid(&mut self, path: &str, message: impl Into<String>) {
         let line = self.lines.line_of(path);
-        self.problems.push(RequestProblem::invalid(path, message).at(line));
+        self.problems
+            .push(RequestProblem::invalid(path, message).at(line));
     }
 
     /// Iterates a mapping's string keys, reporting non-string and unknown keys.
-    fn entries<'v>(&mut self, map: &'v Mapping, path: &str, known: &[&str], extra_hints: &[&str]) -> Vec<(String, &'v Value)> {
+    fn entries<'v>(
+        &mut self,
+        map: &'v Mapping,
+        path: &str,
+        known: &[&str],
+        extra_hints: &[&str],
+    ) -> Vec<(String, &'v Value)> {
         let mut out = Vec::new();
         for (k, v) in map {
             let Some(key) = k.as_str() else {
@@ -84,7 +98,10 @@ impl<'a> YamlCtx<'a> {
                 let candidates: Vec<&str> = known.iter().chain(extra_hints).copied().collect();
                 let hint = suggest::hint(key, &candidates);
                 let expected = known.join(", ");
-                self.invalid(&full, format!("unknown key `{key}`{hint}; expected one of: {expected}"));
+                self.invalid(
+                    &full,
+                    format!("unknown key `{key}`{hint}; expected one of: {expected}"),
+                );
             }
         }
         out
@@ -126,8 +143,11 @@ pub fn parse_yaml(text: &str) -> Result<CampaignRequest, Vec<RequestProblem>> {
     let value: Value = match serde_yaml_ng::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            return Err(vec![RequestProblem::invalid("yaml", format!("not valid YAML: {e}"))
-                .at(e.location().map(|l| l.line()))])
+            return Err(vec![RequestProblem::invalid(
+                "yaml",
+                format!("not valid YAML: {e}"),
+            )
+            .at(e.location().map(|l| l.line()))])
         }
     };
     let lines = KeyLines::scan(text, 1);
@@ -141,7 +161,13 @@ pub fn parse_yaml(text: &str) -> Result<CampaignRequest, Vec<RequestProblem>> {
                 apply_top_level(&mut request, &key, v, &mut ctx);
             }
         }
-        other => ctx.invalid("request", format!("expected a mapping of request fields (model: ..., gpu: ...), found `{}`", short(other))),
+        other => ctx.invalid(
+            "request",
+            format!(
+                "expected a mapping of request fields (model: ..., gpu: ...), found `{}`",
+                short(other)
+            ),
+        ),
     }
     if ctx.problems.is_empty() {
         Ok(request)
@@ -192,7 +218,12 @@ fn apply_top_level(request: &mut CampaignRequest, key: &str, v: &Value, ctx: &mu
     set_from_value(request, scalar, v, ctx);
 }
 
-fn set_from_value(request: &mut CampaignRequest, field: ScalarField, v: &Value, ctx: &mut YamlCtx<'_>) {
+fn set_from_value(
+    request: &mut CampaignRequest,
+    field: ScalarField,
+    v: &Value,
+    ctx: &mut YamlCtx<'_>,
+) {
     let text = match (field, v) {
         (ScalarField::VisibleDevices, Value::Sequence(items)) => {
             let parts: Result<Vec<String>, String> = items
@@ -232,7 +263,13 @@ fn apply_gpu(request: &mut CampaignRequest, v: &Value, ctx: &mut YamlCtx<'_>) {
                 ctx.invalid("gpu", m);
             }
         }
-        other => ctx.invalid("gpu", format!("expected a mapping {{model, count, visible_devices, multi_node}}, found `{}`", short(other))),
+        other => ctx.invalid(
+            "gpu",
+            format!(
+                "expected a mapping {{model, count, visible_devices, multi_node}}, found `{}`",
+                short(other)
+            ),
+        ),
     }
 }
 
@@ -259,7 +296,11 @@ fn name_list(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Vec<super::Framewo
 }
 
 /// `[vllm, tokenspeed]`, `{only: [...]}`, `{exclude: [...]}`, or free text (`only vllm`).
-pub(crate) fn frameworks_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Option<FrameworkChoice> {
+pub(crate) fn frameworks_value(
+    v: &Value,
+    path: &str,
+    ctx: &mut YamlCtx<'_>,
+) -> Option<FrameworkChoice> {
     let before = ctx.problems.len();
     let choice = match v {
         Value::Null => FrameworkChoice::default(),
@@ -308,7 +349,10 @@ fn positive_number(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Option<u64> 
     match n {
         Some(n) if n > 0 => Some(n),
         _ => {
-            ctx.invalid(path, format!("expected a positive whole number, found `{}`", short(v)));
+            ctx.invalid(
+                path,
+                format!("expected a positive whole number, found `{}`", short(v)),
+            );
             None
         }
     }
@@ -332,13 +376,18 @@ pub(crate) fn workload_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Wo
             "dataset" => match scalar_text(value) {
                 Ok(Some(t)) => match DatasetKind::parse(&t) {
                     Some(kind) => out.dataset = Some(kind),
-                    None => ctx.invalid(&field, format!("`{t}` is not a dataset kind: expected random, sharegpt or custom")),
+                    None => ctx.invalid(
+                        &field,
+                        format!("`{t}` is not a dataset kind: expected random, sharegpt or custom"),
+                    ),
                 },
                 Ok(None) => {}
                 Err(m) => ctx.invalid(&field, m),
             },
             "dataset_path" => match scalar_text(value) {
-                Ok(Some(t)) if !t.trim().is_empty() => out.dataset_path = Some(t.trim().to_string()),
+                Ok(Some(t)) if !t.trim().is_empty() => {
+                    out.dataset_path = Some(t.trim().to_string())
+                }
                 Ok(_) => {}
                 Err(m) => ctx.invalid(&field, m),
             },
@@ -351,14 +400,26 @@ pub(crate) fn workload_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Wo
 
 fn scenarios_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Option<Vec<Scenario>> {
     let Value::Sequence(items) = v else {
-        ctx.invalid(path, format!("expected a list of {{name, input_len, output_len}}, found `{}`", short(v)));
+        ctx.invalid(
+            path,
+            format!(
+                "expected a list of {{name, input_len, output_len}}, found `{}`",
+                short(v)
+            ),
+        );
         return None;
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
         let Value::Mapping(map) = item else {
-            ctx.invalid(&item_path, format!("expected {{name, input_len, output_len}}, found `{}`", short(item)));
+            ctx.invalid(
+                &item_path,
+                format!(
+                    "expected {{name, input_len, output_len}}, found `{}`",
+                    short(item)
+                ),
+            );
             continue;
         };
         let (mut name, mut input, mut output) = (None, None, None);
@@ -374,7 +435,11 @@ fn scenarios_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Option<Vec<S
                 _ => output = positive_number(value, &field, ctx),
             }
         }
-        for (missing, present) in [("name", name.is_some()), ("input_len", input.is_some()), ("output_len", output.is_some())] {
+        for (missing, present) in [
+            ("name", name.is_some()),
+            ("input_len", input.is_some()),
+            ("output_len", output.is_some()),
+        ] {
             if !present && map.get(missing).is_none() {
                 ctx.invalid(&item_path, format!("scenario needs `{missing}`"));
             }
@@ -395,7 +460,14 @@ pub(crate) fn sla_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> SlaChoi
     match v {
         Value::Null => SlaChoice::Default,
         Value::String(s) if is_blank(s) => SlaChoice::Default,
-        Value::String(s) if matches!(s.trim().to_ascii_lowercase().as_str(), "none" | "no sla" | "unlimited" | "off") => SlaChoice::Unlimited,
+        Value::String(s)
+            if matches!(
+                s.trim().to_ascii_lowercase().as_str(),
+                "none" | "no sla" | "unlimited" | "off"
+            ) =>
+        {
+            SlaChoice::Unlimited
+        }
         Value::Mapping(_) => {
             let json = match serde_json::to_value(v) {
                 Ok(j) => j,
@@ -409,12 +481,20 @@ pub(crate) fn sla_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> SlaChoi
                 Err(errors) => {
                     for e in errors {
                         let (key, extra) = match &e {
-                            SlaError::Unknown { key } => (Some(key.as_str()), suggest::hint(key, SLA_KEYS)),
-                            SlaError::Deprecated { key, .. } | SlaError::NotANumber { key, .. } => (Some(key.as_str()), String::new()),
-                            SlaError::SuccessRateRange { .. } => (Some("min_success_rate"), String::new()),
+                            SlaError::Unknown { key } => {
+                                (Some(key.as_str()), suggest::hint(key, SLA_KEYS))
+                            }
+                            SlaError::Deprecated { key, .. } | SlaError::NotANumber { key, .. } => {
+                                (Some(key.as_str()), String::new())
+                            }
+                            SlaError::SuccessRateRange { .. } => {
+                                (Some("min_success_rate"), String::new())
+                            }
                             SlaError::NotAMapping { .. } => (None, String::new()),
                         };
-                        let field = key.map(|k| join(path, k)).unwrap_or_else(|| path.to_string());
+                        let field = key
+                            .map(|k| join(path, k))
+                            .unwrap_or_else(|| path.to_string());
                         ctx.invalid(&field, format!("{e}{extra}"));
                     }
                     SlaChoice::Default
@@ -422,7 +502,13 @@ pub(crate) fn sla_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> SlaChoi
             }
         }
         other => {
-            ctx.invalid(path, format!("expected SLA thresholds (max_p50_ttft_ms: 2000, ...) or `none`, found `{}`", short(other)));
+            ctx.invalid(
+                path,
+                format!(
+                    "expected SLA thresholds (max_p50_ttft_ms: 2000, ...) or `none`, found `{}`",
+                    short(other)
+                ),
+            );
             SlaChoice::Default
         }
     }
@@ -440,7 +526,10 @@ mod tests {
         let r = parse_yaml(text).unwrap();
         assert_eq!(r.gpu.visible_devices, Some(vec![2, 3]));
         assert_eq!(r.frameworks.only, Some(vec![Framework::Vllm]));
-        assert_eq!(r.workload.scenarios, Some(vec![Scenario::new("short", 128, 128)]));
+        assert_eq!(
+            r.workload.scenarios,
+            Some(vec![Scenario::new("short", 128, 128)])
+        );
         assert_eq!(r.sla, SlaChoice::Unlimited);
         assert_eq!(r.max_rounds, Some(5));
         assert_eq!(r.noise_threshold_pct, Some(2.0));
@@ -450,7 +539,8 @@ mod tests {
     fn reports_all_problems_with_lines_and_suggestions() {
         let text = "modle: x\ngpu:\n  count: zero\n  visble_devices: [0]\nframeworks: [vllm, sglang]\nworkload:\n  scenarios:\n    - name: chat\n      input_len: -5\nsla:\n  max_ttft_ms: 100\n  max_p50_tpot: 5\ngpu_count: 2\n";
         let problems = parse_yaml(text).unwrap_err();
-        let got: Vec<(String, Option<usize>)> = problems.iter().map(|p| (p.field.clone(), p.line)).collect();
+        let got: Vec<(String, Option<usize>)> =
+            problems.iter().map(|p| (p.field.clone(), p.line)).collect();
         assert_eq!(
             got,
             [
@@ -468,10 +558,16 @@ mod tests {
         assert!(problems.iter().all(|p| p.kind == ProblemKind::Invalid));
         let text: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
         assert!(text[0].contains("did you mean `model`"), "{text:?}");
-        assert!(text[2].contains("did you mean `visible_devices`"), "{text:?}");
+        assert!(
+            text[2].contains("did you mean `visible_devices`"),
+            "{text:?}"
+        );
         assert!(text[3].contains("always the target"), "{text:?}");
         assert!(text[6].contains("use `max_p50_ttft_ms`"), "{text:?}");
-        assert!(text[7].contains("did you mean `max_p50_tpot_ms`"), "{text:?}");
+        assert!(
+            text[7].contains("did you mean `max_p50_tpot_ms`"),
+            "{text:?}"
+        );
         assert!(text[8].contains("did you mean `gpu.count`"), "{text:?}");
     }
 
@@ -486,11 +582,26 @@ mod tests {
     #[test]
     fn framework_forms() {
         let parse = |t: &str| parse_yaml(t).map(|r| r.frameworks);
-        assert_eq!(parse("frameworks: [trt]").unwrap().only, Some(vec![Framework::TensorrtLlm]));
-        assert_eq!(parse("frameworks: {exclude: tokenspeed}").unwrap().exclude, vec![Framework::Tokenspeed]);
-        assert_eq!(parse("frameworks: only compare with vLLM").unwrap().only, Some(vec![Framework::Vllm]));
-        assert!(parse("frameworks: {ony: [vllm]}").unwrap_err()[0].message.contains("did you mean `only`"));
-        assert!(parse("frameworks: []").unwrap_err()[0].message.contains("empty"));
-        assert!(parse("frameworks: [vllm, vllm]").unwrap_err()[0].message.contains("twice"));
+        assert_eq!(
+            parse("frameworks: [trt]").unwrap().only,
+            Some(vec![Framework::TensorrtLlm])
+        );
+        assert_eq!(
+            parse("frameworks: {exclude: tokenspeed}").unwrap().exclude,
+            vec![Framework::Tokenspeed]
+        );
+        assert_eq!(
+            parse("frameworks: only compare with vLLM").unwrap().only,
+            Some(vec![Framework::Vllm])
+        );
+        assert!(parse("frameworks: {ony: [vllm]}").unwrap_err()[0]
+            .message
+            .contains("did you mean `only`"));
+        assert!(parse("frameworks: []").unwrap_err()[0]
+            .message
+            .contains("empty"));
+        assert!(parse("frameworks: [vllm, vllm]").unwrap_err()[0]
+            .message
+            .contains("twice"));
     }
 }

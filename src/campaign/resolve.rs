@@ -4,7 +4,10 @@
 use super::options::{Autonomy, Precision, PrimaryMetric};
 use super::repo_config::RepoConfig;
 use super::request::{CampaignRequest, Quantization, RequestProblem, SlaChoice};
-use super::selection::{all_available, select_frameworks, FrameworkAvailability, FrameworkSelection, SUPPORTED_TRTLLM_BACKEND};
+use super::selection::{
+    all_available, select_frameworks, FrameworkAvailability, FrameworkSelection,
+    SUPPORTED_TRTLLM_BACKEND,
+};
 use super::slug::{hardware_slug, model_slug};
 use super::workload::{DatasetKind, WorkloadSpec};
 use crate::bench::Sla;
@@ -50,7 +53,11 @@ pub struct ResolvedCampaign {
 impl ResolvedCampaign {
     /// `0,1,2,3`, the form of `CUDA_VISIBLE_DEVICES` and of the row's `hardware.visible_devices`.
     pub fn visible_devices_csv(&self) -> String {
-        self.visible_devices.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        self.visible_devices
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -110,15 +117,23 @@ impl CampaignRequest {
     /// Merges this request over the repository config, assuming a runner pool that can run
     /// every framework. See [`CampaignRequest::resolve_with_pool`].
     pub fn resolve(&self, config: &RepoConfig) -> Result<ResolvedCampaign, Vec<RequestProblem>> {
-        self.resolve_with_pool(config, &all_available()).map(|r| r.campaign)
+        self.resolve_with_pool(config, &all_available())
+            .map(|r| r.campaign)
     }
 
     /// Merges this request over the repository config and the runner pool's capabilities.
     /// Returns every problem at once; `Missing` only for the model, the GPU model and the
     /// precision/quantization policy.
-    pub fn resolve_with_pool(&self, config: &RepoConfig, pool: &[FrameworkAvailability]) -> Result<Resolution, Vec<RequestProblem>> {
+    pub fn resolve_with_pool(
+        &self,
+        config: &RepoConfig,
+        pool: &[FrameworkAvailability],
+    ) -> Result<Resolution, Vec<RequestProblem>> {
         let mut problems = Vec::new();
-        let mut d = Defaults { config, applied: Vec::new() };
+        let mut d = Defaults {
+            config,
+            applied: Vec::new(),
+        };
 
         let model = self.model.clone();
         if model.is_none() {
@@ -141,11 +156,19 @@ impl CampaignRequest {
             (Some(n), _) => n,
             (None, Some(ids)) => {
                 let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                d.note("gpu.count", format!("{n} (number of visible GPU ids)"), None);
+                d.note(
+                    "gpu.count",
+                    format!("{n} (number of visible GPU ids)"),
+                    None,
+                );
                 n
             }
             (None, None) => {
-                d.note("gpu.count", config.defaults.gpu_count, Some("defaults.gpu_count"));
+                d.note(
+                    "gpu.count",
+                    config.defaults.gpu_count,
+                    Some("defaults.gpu_count"),
+                );
                 config.defaults.gpu_count
             }
         };
@@ -156,16 +179,34 @@ impl CampaignRequest {
         let visible_devices = match &self.gpu.visible_devices {
             Some(ids) => {
                 let count = usize::try_from(gpu_count).unwrap_or(usize::MAX);
-                let fits = if multi_node { !ids.is_empty() && count % ids.len() == 0 } else { ids.len() == count };
+                let fits = if multi_node {
+                    !ids.is_empty() && count % ids.len() == 0
+                } else {
+                    ids.len() == count
+                };
                 if !fits {
-                    let expected = if multi_node { "a divisor of the GPU count (ids per node)".to_string() } else { format!("exactly {gpu_count} ids, one per GPU") };
-                    problems.push(RequestProblem::invalid("gpu.visible_devices", format!("{} GPU ids given for gpu.count {gpu_count}: expected {expected}", ids.len())));
+                    let expected = if multi_node {
+                        "a divisor of the GPU count (ids per node)".to_string()
+                    } else {
+                        format!("exactly {gpu_count} ids, one per GPU")
+                    };
+                    problems.push(RequestProblem::invalid(
+                        "gpu.visible_devices",
+                        format!(
+                            "{} GPU ids given for gpu.count {gpu_count}: expected {expected}",
+                            ids.len()
+                        ),
+                    ));
                 }
                 ids.clone()
             }
             None => {
                 let ids: Vec<u32> = (0..gpu_count.min(1024)).collect();
-                let shown = if gpu_count == 0 { "none".to_string() } else { format!("0..{}", gpu_count - 1) };
+                let shown = if gpu_count == 0 {
+                    "none".to_string()
+                } else {
+                    format!("0..{}", gpu_count - 1)
+                };
                 d.note("gpu.visible_devices", shown, None);
                 ids
             }
@@ -186,7 +227,11 @@ impl CampaignRequest {
                 Some(p)
             }
             (None, None) if quantization.is_some() => {
-                d.note("precision", "auto (the model's dtype; quantization given)", None);
+                d.note(
+                    "precision",
+                    "auto (the model's dtype; quantization given)",
+                    None,
+                );
                 Some(Precision::Auto)
             }
             (None, None) => {
@@ -223,19 +268,47 @@ impl CampaignRequest {
             d.note("tensorrt_llm_backend", SUPPORTED_TRTLLM_BACKEND, None);
             SUPPORTED_TRTLLM_BACKEND.to_string()
         });
-        let selection = select_frameworks(&self.frameworks, &config.defaults.competitors, pool, &backend);
+        let selection = select_frameworks(
+            &self.frameworks,
+            &config.defaults.competitors,
+            pool,
+            &backend,
+        );
         if self.frameworks.is_default() {
-            let names: Vec<&str> = config.defaults.competitors.iter().map(|f| f.canonical()).collect();
-            d.note("frameworks", format!("default set: {}", names.join(", ")), Some("defaults.competitors"));
+            let names: Vec<&str> = config
+                .defaults
+                .competitors
+                .iter()
+                .map(|f| f.canonical())
+                .collect();
+            d.note(
+                "frameworks",
+                format!("default set: {}", names.join(", ")),
+                Some("defaults.competitors"),
+            );
         }
         if selection.selected.is_empty() {
-            let reasons: Vec<String> = selection.user_excluded.iter().chain(&selection.unsupported).map(|(f, r)| format!("{f}: {r}")).collect();
-            problems.push(RequestProblem::invalid("frameworks", format!("no competitor is left to compare SGLang with ({})", reasons.join("; "))));
+            let reasons: Vec<String> = selection
+                .user_excluded
+                .iter()
+                .chain(&selection.unsupported)
+                .map(|(f, r)| format!("{f}: {r}"))
+                .collect();
+            problems.push(RequestProblem::invalid(
+                "frameworks",
+                format!(
+                    "no competitor is left to compare SGLang with ({})",
+                    reasons.join("; ")
+                ),
+            ));
         }
 
         let workload = self.merged_workload(config, &mut d);
         for (field, message) in workload.problems() {
-            problems.push(RequestProblem::invalid(format!("workload.{field}"), message));
+            problems.push(RequestProblem::invalid(
+                format!("workload.{field}"),
+                message,
+            ));
         }
 
         let sla = match &self.sla {
@@ -247,7 +320,11 @@ impl CampaignRequest {
             }
         };
         let max_rounds = self.max_rounds.unwrap_or_else(|| {
-            d.note("max_rounds", config.budget.max_rounds, Some("budget.max_rounds"));
+            d.note(
+                "max_rounds",
+                config.budget.max_rounds,
+                Some("budget.max_rounds"),
+            );
             config.budget.max_rounds
         });
         let autonomy = self.autonomy.unwrap_or_else(|| {
@@ -267,7 +344,9 @@ impl CampaignRequest {
         }
 
         match (model, gpu_model, precision, tokenizer) {
-            (Some(model), Some(gpu_model), Some(precision), Some(tokenizer)) if problems.is_empty() => {
+            (Some(model), Some(gpu_model), Some(precision), Some(tokenizer))
+                if problems.is_empty() =>
+            {
                 let hardware = hardware_slug(&gpu_model);
                 Ok(Resolution {
                     campaign: ResolvedCampaign {

@@ -57,13 +57,19 @@ impl RunDir {
     /// The run directory for a model slug and date (the slug must already be path-safe).
     pub fn from_slug(model_slug: &str, date: NaiveDate) -> RunDir {
         RunDir {
-            root: Path::new(RUNS_ROOT).join(format!("{}_{model_slug}_sota_humanize", date.format("%Y%m%d"))),
+            root: Path::new(RUNS_ROOT).join(format!(
+                "{}_{model_slug}_sota_humanize",
+                date.format("%Y%m%d")
+            )),
         }
     }
 
     /// The directory name alone (`20250101_llama_3_1_8b_instruct_sota_humanize`).
     pub fn name(&self) -> String {
-        self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     fn at(&self, rel: &str) -> PathBuf {
@@ -116,7 +122,11 @@ impl RunDir {
     /// NCU digests of one kernel version (`baseline`, `v1`, ...).
     pub fn ncu_digests_dir(&self, version: &str) -> PathBuf {
         let slug = super::slug::slugify(version);
-        let name = if slug.is_empty() { "unversioned".to_string() } else { slug };
+        let name = if slug.is_empty() {
+            "unversioned".to_string()
+        } else {
+            slug
+        };
         self.ncu_digests_root().join(name)
     }
     pub fn patches_dir(&self) -> PathBuf {
@@ -160,7 +170,9 @@ impl RunDir {
     }
     /// The files of round `n`.
     pub fn round(&self, n: u32) -> RoundPaths {
-        RoundPaths { dir: self.rounds_dir(n) }
+        RoundPaths {
+            dir: self.rounds_dir(n),
+        }
     }
 
     /// Every fixed file of §3.2, in layout order (per-round and per-version files excluded).
@@ -203,18 +215,29 @@ mod tests {
     use super::*;
 
     fn dir() -> RunDir {
-        RunDir::from_slug("llama_3_1_8b_instruct", NaiveDate::from_ymd_opt(2025, 3, 7).unwrap())
+        RunDir::from_slug(
+            "llama_3_1_8b_instruct",
+            NaiveDate::from_ymd_opt(2025, 3, 7).unwrap(),
+        )
     }
 
     #[test]
     fn layout_matches_the_spec() {
         let d = dir();
-        assert_eq!(d.root, PathBuf::from("runs/20250307_llama_3_1_8b_instruct_sota_humanize"));
+        assert_eq!(
+            d.root,
+            PathBuf::from("runs/20250307_llama_3_1_8b_instruct_sota_humanize")
+        );
         assert_eq!(d.name(), "20250307_llama_3_1_8b_instruct_sota_humanize");
         let rel: Vec<String> = d
             .all_skeleton_files()
             .iter()
-            .map(|p| p.strip_prefix(&d.root).unwrap().to_string_lossy().into_owned())
+            .map(|p| {
+                p.strip_prefix(&d.root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(
             rel,
@@ -236,17 +259,34 @@ mod tests {
                 "final_report.md",
             ]
         );
-        assert_eq!(d.ncu_digests_dir("V1 (fused)"), PathBuf::from("runs/20250307_llama_3_1_8b_instruct_sota_humanize/kernel/ncu-digests/v1_fused"));
-        assert_eq!(d.round(7).review_result_md(), d.root.join("humanize/rounds/round-007/review-result.md"));
+        assert_eq!(
+            d.ncu_digests_dir("V1 (fused)"),
+            PathBuf::from(
+                "runs/20250307_llama_3_1_8b_instruct_sota_humanize/kernel/ncu-digests/v1_fused"
+            )
+        );
+        assert_eq!(
+            d.round(7).review_result_md(),
+            d.root.join("humanize/rounds/round-007/review-result.md")
+        );
         assert!(d.rounds_dir(12) > d.rounds_dir(9), "rounds sort in order");
     }
 
     #[test]
     fn every_path_stays_inside_the_root() {
         let d = dir();
-        for p in d.all_skeleton_files().iter().chain(&d.all_skeleton_dirs()).chain([&d.ncu_digests_dir("../../x")]) {
+        for p in d
+            .all_skeleton_files()
+            .iter()
+            .chain(&d.all_skeleton_dirs())
+            .chain([&d.ncu_digests_dir("../../x")])
+        {
             assert!(p.starts_with(&d.root), "{}", p.display());
-            assert!(!p.components().any(|c| c == std::path::Component::ParentDir), "{}", p.display());
+            assert!(
+                !p.components().any(|c| c == std::path::Component::ParentDir),
+                "{}",
+                p.display()
+            );
         }
     }
 }

@@ -128,7 +128,9 @@ pub fn select_frameworks(
             continue;
         }
         if fw == Framework::TensorrtLlm
-            && !trtllm_backend.trim().eq_ignore_ascii_case(SUPPORTED_TRTLLM_BACKEND)
+            && !trtllm_backend
+                .trim()
+                .eq_ignore_ascii_case(SUPPORTED_TRTLLM_BACKEND)
         {
             selection.unsupported.push((
                 fw,
@@ -170,7 +172,15 @@ pub fn competitor_from_name(name: &str) -> Result<Framework, String> {
 }
 
 const INCLUDE_WORDS: &[&str] = &[
-    "only", "with", "against", "vs", "versus", "include", "including", "plus", "just",
+    "only",
+    "with",
+    "against",
+    "vs",
+    "versus",
+    "include",
+    "including",
+    "plus",
+    "just",
 ];
 const EXCLUDE_WORDS: &[&str] = &[
     "exclude",
@@ -188,10 +198,43 @@ const EXCLUDE_WORDS: &[&str] = &[
 ];
 const ALL_WORDS: &[&str] = &["all", "default", "defaults", "everything", "every", "any"];
 const FILLER_WORDS: &[&str] = &[
-    "the", "and", "or", "nor", "do", "t", "consider", "compare", "comparison", "framework",
-    "frameworks", "competitor", "competitors", "engine", "engines", "to", "please", "use",
-    "run", "other", "others", "of", "them", "set", "in", "for", "a", "an", "is", "are", "three",
-    "backend", "serve", "server", "benchmark", "available", "also",
+    "the",
+    "and",
+    "or",
+    "nor",
+    "do",
+    "t",
+    "consider",
+    "compare",
+    "comparison",
+    "framework",
+    "frameworks",
+    "competitor",
+    "competitors",
+    "engine",
+    "engines",
+    "to",
+    "please",
+    "use",
+    "run",
+    "other",
+    "others",
+    "of",
+    "them",
+    "set",
+    "in",
+    "for",
+    "a",
+    "an",
+    "is",
+    "are",
+    "three",
+    "backend",
+    "serve",
+    "server",
+    "benchmark",
+    "available",
+    "also",
 ];
 
 /// Reads a free-text framework request: `only vLLM`, `only compare with vllm`,
@@ -234,7 +277,11 @@ pub fn parse_framework_text(text: &str) -> Result<FrameworkChoice, Vec<String>> 
                 Some(Framework::Sglang) if is_comparison => {}
                 _ => match competitor_from_name(word) {
                     Ok(fw) => {
-                        let list = if excluding { &mut exclude } else { &mut include };
+                        let list = if excluding {
+                            &mut exclude
+                        } else {
+                            &mut include
+                        };
                         if !list.contains(&fw) {
                             list.push(fw);
                         }
@@ -313,8 +360,14 @@ mod tests {
             choice("do not consider TensorRT-LLM/TokenSpeed").exclude,
             vec![TensorrtLlm, Tokenspeed]
         );
-        assert_eq!(choice("don't consider TensorRT LLM").exclude, vec![TensorrtLlm]);
-        assert_eq!(choice("vllm, tokenspeed").only, Some(vec![Vllm, Tokenspeed]));
+        assert_eq!(
+            choice("don't consider TensorRT LLM").exclude,
+            vec![TensorrtLlm]
+        );
+        assert_eq!(
+            choice("vllm, tokenspeed").only,
+            Some(vec![Vllm, Tokenspeed])
+        );
         assert_eq!(
             choice("vllm and tokenspeed but not trt"),
             FrameworkChoice {
@@ -330,7 +383,10 @@ mod tests {
     #[test]
     fn free_text_problems() {
         let errs = parse_framework_text("only llama.cpp").unwrap_err();
-        assert!(errs[0].contains("unknown framework `llama.cpp`"), "{errs:?}");
+        assert!(
+            errs[0].contains("unknown framework `llama.cpp`"),
+            "{errs:?}"
+        );
         let errs = parse_framework_text("vlm").unwrap_err();
         assert!(errs[0].contains("did you mean `vllm`"), "{errs:?}");
         let errs = parse_framework_text("sglang, vllm").unwrap_err();
@@ -419,13 +475,18 @@ mod tests {
         );
         assert_eq!(s.selected, vec![Vllm, Tokenspeed]);
         assert_eq!(s.unsupported[0].0, TensorrtLlm);
-        assert!(s.unsupported[0].1.contains("backend `tensorrt` is not supported"));
+        assert!(s.unsupported[0]
+            .1
+            .contains("backend `tensorrt` is not supported"));
         let s = select_frameworks(
             &choice("only vllm"),
             &Framework::COMPETITORS,
             &all_available(),
             "tensorrt",
         );
-        assert!(s.unsupported.is_empty(), "an unselected TRT-LLM needs no backend check");
+        assert!(
+            s.unsupported.is_empty(),
+            "an unselected TRT-LLM needs no backend check"
+        );
     }
 }

@@ -117,7 +117,10 @@ mod tests {
             ("Qwen/Qwen2.5-72B-Instruct", "qwen2_5_72b_instruct"),
             ("deepseek-ai/DeepSeek-V3", "deepseek_v3"),
             ("/models/Mixtral-8x7B//", "mixtral_8x7b"),
-            ("/data/llama-70b/checkpoint-1000", "llama_70b_checkpoint_1000"),
+            (
+                "/data/llama-70b/checkpoint-1000",
+                "llama_70b_checkpoint_1000",
+            ),
             (
                 "/hf/hub/models--meta-llama--Llama-3.1-8B/snapshots/0123456789abcdef0123",
                 "llama_3_1_8b",

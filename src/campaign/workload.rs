@@ -27,7 +27,12 @@ impl DatasetKind {
 
     /// Reads a user-typed kind (case-insensitive; `share-gpt` and `file` accepted).
     pub fn parse(text: &str) -> Option<DatasetKind> {
-        match text.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        match text
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
             "random" => Some(DatasetKind::Random),
             "sharegpt" | "share_gpt" => Some(DatasetKind::Sharegpt),
             "custom" | "file" | "jsonl" => Some(DatasetKind::Custom),
@@ -113,16 +118,12 @@ impl WorkloadSpec {
             ));
         }
         if self.scenarios.is_empty() {
-            out.push((
-                "scenarios".into(),
-                "expected at least one scenario".into(),
-            ));
+            out.push(("scenarios".into(), "expected at least one scenario".into()));
         }
         for (i, s) in self.scenarios.iter().enumerate() {
             let field = format!("scenarios[{i}]");
             let name_ok = !s.name.is_empty()
-                && s
-                    .name
+                && s.name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !name_ok {
@@ -137,7 +138,10 @@ impl WorkloadSpec {
             if s.input_len == 0 || s.output_len == 0 {
                 out.push((
                     field.clone(),
-                    format!("scenario `{}` needs positive input_len and output_len", s.name),
+                    format!(
+                        "scenario `{}` needs positive input_len and output_len",
+                        s.name
+                    ),
                 ));
             }
             if self.scenarios[..i].iter().any(|p| p.name == s.name) {
@@ -178,7 +182,11 @@ mod tests {
     #[test]
     fn default_is_two_aligned_scenarios() {
         let w = WorkloadSpec::default();
-        assert_eq!(w.scenarios.len(), 2, "aligned pairs, not a cartesian product");
+        assert_eq!(
+            w.scenarios.len(),
+            2,
+            "aligned pairs, not a cartesian product"
+        );
         assert_eq!(w.scenarios[1], Scenario::new("summarization", 8000, 1000));
         assert!(w.problems().is_empty());
         assert_eq!(

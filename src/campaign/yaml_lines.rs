@@ -139,7 +139,9 @@ fn split_key(text: &str) -> Option<(&str, &str)> {
         let after = stripped.get(end + 1..)?.trim_start();
         (stripped.get(..end)?, after.strip_prefix(':')?)
     } else {
-        let colon = text.find(": ").or_else(|| text.strip_suffix(':').map(|k| k.len()))?;
+        let colon = text
+            .find(": ")
+            .or_else(|| text.strip_suffix(':').map(|k| k.len()))?;
         let key = text.get(..colon)?.trim_end();
         if key.is_empty() || key.contains(['{', '[', '#']) {
             return None;
@@ -161,9 +163,17 @@ mod tests {
         assert_eq!(lines.line_of("gpu.count"), Some(4));
         assert_eq!(lines.line_of("workload.scenarios[0].name"), Some(7));
         assert_eq!(lines.line_of("workload.scenarios[1].input_len"), Some(10));
-        assert_eq!(lines.line_of("notes.fake"), Some(11), "block scalar content is no key");
+        assert_eq!(
+            lines.line_of("notes.fake"),
+            Some(11),
+            "block scalar content is no key"
+        );
         assert_eq!(lines.line_of("sla.bad"), Some(13));
-        assert_eq!(lines.line_of("gpu.nothing"), Some(2), "falls back to the parent");
+        assert_eq!(
+            lines.line_of("gpu.nothing"),
+            Some(2),
+            "falls back to the parent"
+        );
         assert_eq!(lines.line_of("absent"), None);
         let offset = KeyLines::scan("a: 1\nb: 2", 10);
         assert_eq!(offset.line_of("b"), Some(11));

@@ -68,7 +68,12 @@ pub enum InputFormat {
 
 /// By extension, else by content: a line starting with `### ` means an issue form.
 pub fn detect_format(path: &Path, text: &str) -> InputFormat {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("md" | "markdown") => InputFormat::IssueForm,
         Some("yml" | "yaml") => InputFormat::Yaml,
         _ if text.lines().any(|l| l.trim_start().starts_with("### ")) => InputFormat::IssueForm,
@@ -91,13 +96,22 @@ struct LocatedProblem<'a> {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let config_text = match &args.repo_config {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
         None => None,
     };
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let outcome = evaluate(&args.file, &text, args.repo_config.as_deref(), config_text.as_deref(), date);
+    let outcome = evaluate(
+        &args.file,
+        &text,
+        args.repo_config.as_deref(),
+        config_text.as_deref(),
+        date,
+    );
     match (outcome, args.format) {
         (Ok(ok), OutputFormat::Text) => {
             print!("{}", render_text(&ok));
@@ -116,23 +130,42 @@ fn check(args: CheckArgs) -> anyhow::Result<i32> {
         }
         (Err(problems), OutputFormat::Text) => {
             for (file, p) in &problems {
-                let at = p.line.map(|l| format!("{file}:{l}")).unwrap_or_else(|| file.clone());
+                let at = p
+                    .line
+                    .map(|l| format!("{file}:{l}"))
+                    .unwrap_or_else(|| file.clone());
                 eprintln!("{at}: {}", without_line(p));
             }
             let n = problems.len();
-            eprintln!("{n} problem{} found; the request was not accepted", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{n} problem{} found; the request was not accepted",
+                if n == 1 { "" } else { "s" }
+            );
             Ok(EXIT_INVALID_INPUT)
         }
         (Err(problems), OutputFormat::Json) => {
-            let list: Vec<LocatedProblem<'_>> = problems.iter().map(|(file, problem)| LocatedProblem { file: file.clone(), problem }).collect();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": false, "problems": list}))?);
+            let list: Vec<LocatedProblem<'_>> = problems
+                .iter()
+                .map(|(file, problem)| LocatedProblem {
+                    file: file.clone(),
+                    problem,
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"ok": false, "problems": list}))?
+            );
             Ok(EXIT_INVALID_INPUT)
         }
     }
 }
 
 fn without_line(p: &RequestProblem) -> String {
-    RequestProblem { line: None, ..p.clone() }.to_string()
+    RequestProblem {
+        line: None,
+        ..p.clone()
+    }
+    .to_string()
 }
 
 /// A request that resolved, with what is needed to restate it.
@@ -146,7 +179,13 @@ pub struct Checked {
 
 /// The pure core of `check`: parse, resolve, and name the run directory. Problems are
 /// paired with the file they belong to.
-pub fn evaluate(request_path: &Path, text: &str, config_path: Option<&Path>, config_text: Option<&str>, date: NaiveDate) -> Result<Checked, Vec<(String, RequestProblem)>> {
+pub fn evaluate(
+    request_path: &Path,
+    text: &str,
+    config_path: Option<&Path>,
+    config_text: Option<&str>,
+    date: NaiveDate,
+) -> Result<Checked, Vec<(String, RequestProblem)>> {
     let request_file = request_path.display().to_string();
     let config_file = config_path.map(|p| p.display().to_string());
     let format = detect_format(request_path, text);
@@ -158,7 +197,9 @@ pub fn evaluate(request_path: &Path, text: &str, config_path: Option<&Path>, con
         Some(t) => parse_repo_config(t),
         None => Ok(RepoConfig::default()),
     };
-    let tag = |file: &str, list: Vec<RequestProblem>| -> Vec<(String, RequestProblem)> { list.into_iter().map(|p| (file.to_string(), p)).collect() };
+    let tag = |file: &str, list: Vec<RequestProblem>| -> Vec<(String, RequestProblem)> {
+        list.into_iter().map(|p| (file.to_string(), p)).collect()
+    };
     let (request, config) = match (parsed, config) {
         (Ok(r), Ok(c)) => (r, c),
         (parsed, config) => {
@@ -172,7 +213,9 @@ pub fn evaluate(request_path: &Path, text: &str, config_path: Option<&Path>, con
             return Err(all);
         }
     };
-    let resolution = request.resolve_with_pool(&config, &all_available()).map_err(|p| tag(&request_file, p))?;
+    let resolution = request
+        .resolve_with_pool(&config, &all_available())
+        .map_err(|p| tag(&request_file, p))?;
     let run_dir = RunDir::for_campaign(&resolution.campaign, date);
     Ok(Checked {
         format,
@@ -200,28 +243,81 @@ pub fn render_text(ok: &Checked) -> String {
         InputFormat::Yaml => "YAML",
     };
     let _ = writeln!(out, "Request {} ({format}) is valid.", ok.request_file);
-    let _ = writeln!(out, "Repository config: {}", ok.config_file.as_deref().unwrap_or("none (built-in defaults)"));
+    let _ = writeln!(
+        out,
+        "Repository config: {}",
+        ok.config_file
+            .as_deref()
+            .unwrap_or("none (built-in defaults)")
+    );
     let _ = writeln!(out, "Run directory: {}/", ok.run_dir.root.display());
     let _ = writeln!(out);
     let rows: Vec<(&str, String)> = vec![
         ("model", c.model.clone()),
-        ("revision", c.revision.clone().unwrap_or_else(|| "default branch (not pinned)".into())),
+        (
+            "revision",
+            c.revision
+                .clone()
+                .unwrap_or_else(|| "default branch (not pinned)".into()),
+        ),
         ("tokenizer", c.tokenizer.clone()),
         ("precision", c.precision.to_string()),
-        ("quantization", c.quantization.clone().unwrap_or_else(|| "none".into())),
+        (
+            "quantization",
+            c.quantization.clone().unwrap_or_else(|| "none".into()),
+        ),
         ("trust_remote_code", c.trust_remote_code.to_string()),
-        ("max_context", c.max_context.map_or_else(|| "model default".into(), |n| n.to_string())),
-        ("gpu", format!("{} x {} ({})", c.gpu_count, c.gpu_model, c.hardware)),
+        (
+            "max_context",
+            c.max_context
+                .map_or_else(|| "model default".into(), |n| n.to_string()),
+        ),
+        (
+            "gpu",
+            format!("{} x {} ({})", c.gpu_count, c.gpu_model, c.hardware),
+        ),
         ("visible_devices", c.visible_devices_csv()),
         ("multi_node", c.multi_node.to_string()),
         ("runner_labels", c.runner_labels.join(", ")),
         ("target", c.selection.target.to_string()),
-        ("selected", list_or_none(&c.selection.selected.iter().map(|f| f.to_string()).collect::<Vec<_>>())),
-        ("excluded", list_or_none(&c.selection.user_excluded.iter().map(|(f, r)| format!("{f} ({r})")).collect::<Vec<_>>())),
-        ("unsupported", list_or_none(&c.selection.unsupported.iter().map(|(f, r)| format!("{f} ({r})")).collect::<Vec<_>>())),
+        (
+            "selected",
+            list_or_none(
+                &c.selection
+                    .selected
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        (
+            "excluded",
+            list_or_none(
+                &c.selection
+                    .user_excluded
+                    .iter()
+                    .map(|(f, r)| format!("{f} ({r})"))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        (
+            "unsupported",
+            list_or_none(
+                &c.selection
+                    .unsupported
+                    .iter()
+                    .map(|(f, r)| format!("{f} ({r})"))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
         ("workload", c.workload.describe()),
         ("sla", describe_sla(&c.sla)),
-        ("history_slug", c.history_slug.clone().unwrap_or_else(|| "inferred later".into())),
+        (
+            "history_slug",
+            c.history_slug
+                .clone()
+                .unwrap_or_else(|| "inferred later".into()),
+        ),
         ("max_rounds", c.max_rounds.to_string()),
         ("autonomy", c.autonomy.to_string()),
         ("primary_metric", c.primary_metric.to_string()),
