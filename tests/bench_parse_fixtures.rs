@@ -26,6 +26,7 @@ const VLLM_APPENDED: &str = shared!("vllm_benchmark_serving_2025-05_appended_res
 const VLLM_ALL_FAILED: &str = shared!("vllm_bench_serve_v0.25.1_all_requests_failed.json");
 const TRT_STDOUT: &str = shared!("trtllm_benchmark_serving_stdout_docs_example.txt");
 const SGLANG_STDOUT: &str = ours!("sglang_bench_serving_stdout_2024_lora_rate2.txt");
+const VLLM_STDOUT_COMMENTED: &str = ours!("vllm_benchmark_serving_stdout_commented_two_blocks.txt");
 
 fn close(a: Option<f64>, b: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() < 1e-6 * b.abs().max(1.0))
@@ -162,6 +163,28 @@ fn sglang_stdout_block_2024() {
     assert_eq!(r.metrics.p99_e2e_ms, None);
 }
 
+#[test]
+fn vllm_stdout_blocks_pasted_as_comments() {
+    let c = ParseContext {
+        num_prompts: Some(32),
+        candidate_id: Some("vllm-01".into()),
+        ..ctx()
+    };
+    let rows = parse_raw(Framework::Vllm, RawFormat::Auto, VLLM_STDOUT_COMMENTED, &c).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].candidate_id, "vllm-01.1");
+    assert_eq!(rows[1].candidate_id, "vllm-01.2");
+    for r in &rows {
+        assert_eq!(r.workload.request_rate, Some(RequestRate::Unbounded));
+        assert_eq!(r.workload.max_concurrency, Some(32));
+        assert_eq!(r.metrics.success_rate, Some(1.0));
+    }
+    assert_eq!(rows[0].metrics.p50_ttft_ms, Some(7099.88));
+    assert_eq!(rows[1].metrics.total_token_throughput, Some(659.72));
+    assert_eq!(rows[1].metrics.p99_tpot_ms, Some(96.35));
+    assert_eq!(rows[1].metrics.p50_e2e_ms, None);
+}
+
 /// The current SGLang `--output-file` shape (keys from `bench_serving.py`): bare
 /// `Infinity`, e2e_latency keys, p90/p95, accept_length and cache_report.
 #[test]
@@ -268,6 +291,7 @@ fn rows_round_trip_through_candidates_jsonl() {
         (Framework::Vllm, VLLM_ALL_FAILED),
         (Framework::TensorrtLlm, TRT_STDOUT),
         (Framework::Sglang, SGLANG_STDOUT),
+        (Framework::Vllm, VLLM_STDOUT_COMMENTED),
     ] {
         let rows = parse_raw(fw, RawFormat::Auto, text, &ctx()).unwrap();
         let jsonl: String = rows.iter().map(to_jsonl_line).collect();
@@ -329,13 +353,13 @@ proptest! {
 
     #[test]
     fn never_panics_on_mutated_fixtures(
-        idx in 0usize..5,
+        idx in 0usize..6,
         cut in 0usize..12000,
         insert in "[{}\\[\\]\":,0-9a-zA-Z =\\-\n]{0,8}",
         fw in any_framework(),
         format in any_format(),
     ) {
-        let sources = [SGLANG_OLD, VLLM_APPENDED, VLLM_ALL_FAILED, TRT_STDOUT, SGLANG_STDOUT];
+        let sources = [SGLANG_OLD, VLLM_APPENDED, VLLM_ALL_FAILED, TRT_STDOUT, SGLANG_STDOUT, VLLM_STDOUT_COMMENTED];
         let src = sources[idx];
         let mut at = cut.min(src.len());
         while !src.is_char_boundary(at) { at -= 1; }

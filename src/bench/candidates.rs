@@ -264,7 +264,11 @@ fn framework_candidates(
         .map(|(k, v)| (k, v, true))
         .chain(fw.benchmark_search_space.iter().map(|(k, v)| (k, v, false)))
         .collect();
-    let product = product_size(&[&fw.search_space, &fw.benchmark_search_space]);
+    let product = if axes.is_empty() {
+        0
+    } else {
+        product_size(&[&fw.search_space, &fw.benchmark_search_space])
+    };
     let combinations_total = product.saturating_add(1);
     let mut seen: Vec<(Flags, Flags)> = Vec::new();
     let mut candidates = Vec::new();

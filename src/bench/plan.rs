@@ -273,7 +273,7 @@ struct RawPlan {
     num_prompts: Option<u64>,
     #[serde(default)]
     scenarios: Option<Vec<RawScenario>>,
-    frameworks: IndexMap<String, RawFrameworkPlan>,
+    frameworks: IndexMap<String, Option<RawFrameworkPlan>>,
 }
 
 #[derive(Deserialize)]
@@ -457,7 +457,9 @@ pub fn parse_plan(text: &str) -> Result<BenchPlan, PlanError> {
         return Err(PlanError::invalid("frameworks", "at least one framework is needed".into()));
     }
     let mut frameworks: Vec<FrameworkPlan> = Vec::new();
+    let empty = RawFrameworkPlan::default();
     for (name, fw_raw) in &raw.frameworks {
+        let fw_raw = fw_raw.as_ref().unwrap_or(&empty);
         let path = format!("frameworks.{name}");
         let framework = Framework::from_alias(name).ok_or_else(|| {
             PlanError::invalid(
