@@ -1,5 +1,10 @@
 //! Benchmark domain: normalized rows, raw-output parsers, plans, SLA, ranking, gap (pure).
 
+pub mod candidates;
+pub mod command;
+pub mod help_flags;
+pub mod parse;
+pub mod plan;
 pub mod row;
 pub mod sla;
 

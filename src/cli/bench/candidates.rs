@@ -1,10 +1,187 @@
-//! Not wired yet: owned by the issue that delivers this command.
+//! `sota-bot bench candidates <plan.yaml>`: expands a benchmark plan into candidates per
+//! framework, server launch groups and skipped (candidate, scenario) pairs, and, with
+//! `--help-dir`, checks every rendered server flag against `<framework>-server.txt`.
 
-/// Arguments of this command.
+use crate::bench::candidates::{generate, CandidateSet};
+use crate::bench::command::render_server_command;
+use crate::bench::help_flags::{validate, FlagValidation};
+use crate::bench::plan::{parse_plan, BenchPlan};
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Output layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Arguments of `bench candidates`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Benchmark plan (YAML).
+    pub plan: PathBuf,
+    /// Output layout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Folder of captured help texts named `<framework>-server.txt` (e.g. `vllm-server.txt`).
+    #[arg(long)]
+    pub help_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct FlagReport {
+    candidate_id: String,
+    validation: FlagValidation,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    candidate_count: usize,
+    launch_count: usize,
+    naive_launch_count: usize,
+    run_count: usize,
+    #[serde(flatten)]
+    set: &'a CandidateSet,
+    flag_validation: BTreeMap<String, Vec<FlagReport>>,
+}
+
+fn check_flags(
+    set: &CandidateSet,
+    plan: &BenchPlan,
+    dir: &std::path::Path,
+) -> anyhow::Result<BTreeMap<String, Vec<FlagReport>>> {
+    let mut out = BTreeMap::new();
+    for fw in plan.frameworks.iter().map(|f| f.framework) {
+        let path = dir.join(format!("{}-server.txt", fw.canonical()));
+        let help = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
+        };
+        let mut reports = Vec::new();
+        for c in set.candidates().filter(|c| c.framework == fw) {
+            let validation = match &help {
+                Some(h) => {
+                    let cmd = render_server_command(plan, fw, &c.server_flags)?;
+                    validate(&cmd.long_flags(), h)
+                }
+                None => FlagValidation::NotValidated {
+                    reason: format!("{} not found", path.display()),
+                },
+            };
+            reports.push(FlagReport {
+                candidate_id: c.id.clone(),
+                validation,
+            });
+        }
+        out.insert(fw.canonical().to_string(), reports);
+    }
+    Ok(out)
+}
+
+fn render_text(report: &Report<'_>) -> String {
+    let mut s = String::new();
+    for fc in &report.set.frameworks {
+        s.push_str(&format!(
+            "## {} ({} candidates, {} duplicates skipped, {} combinations{})\n",
+            fc.framework.display_name(),
+            fc.candidates.len(),
+            fc.duplicates_skipped,
+            fc.combinations_total,
+            if fc.capped { ", capped" } else { "" }
+        ));
+        for c in &fc.candidates {
+            let knobs = c
+                .benchmark_flags
+                .iter()
+                .filter(|(_, v)| v.is_rendered())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            s.push_str(&format!(
+                "{}{}  {}{}\n",
+                c.id,
+                if c.is_baseline { " (baseline)" } else { "" },
+                c.server_command,
+                if knobs.is_empty() { String::new() } else { format!("  [bench: {knobs}]") }
+            ));
+            for skip in &c.skipped {
+                s.push_str(&format!("  skipped {}: {}\n", skip.scenario, skip.reason));
+            }
+        }
+        if let Some(reports) = report.flag_validation.get(fc.framework.canonical()) {
+            for r in reports {
+                match &r.validation {
+                    FlagValidation::Checked { unknown, .. } if !unknown.is_empty() => s.push_str(
+                        &format!("  flag problem {}: not in --help: {}\n", r.candidate_id, unknown.join(", ")),
+                    ),
+                    FlagValidation::NotValidated { reason } => {
+                        s.push_str(&format!("  flags not validated {}: {reason}\n", r.candidate_id))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "## Launches: {} server launches for {} runs ({} candidates x {} scenarios = {} without grouping)\n",
+        report.launch_count,
+        report.run_count,
+        report.candidate_count,
+        report.set.scenarios.len(),
+        report.naive_launch_count
+    ));
+    for (i, l) in report.set.launches.iter().enumerate() {
+        s.push_str(&format!("launch {} [{}] {}\n", i + 1, l.framework, l.server_command));
+        for r in &l.candidates {
+            s.push_str(&format!("  {} {}: {}\n", r.candidate_id, r.scenario, r.benchmark_command));
+        }
+    }
+    s
+}
 
 /// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("this command is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let text = match std::fs::read_to_string(&args.plan) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: reading {}: {e}", args.plan.display());
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    let plan = match parse_plan(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.plan.display());
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let set = match generate(&plan) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.plan.display());
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let flag_validation = match &args.help_dir {
+        Some(dir) => check_flags(&set, &plan, dir)?,
+        None => BTreeMap::new(),
+    };
+    let report = Report {
+        candidate_count: set.candidate_count(),
+        launch_count: set.launch_count(),
+        naive_launch_count: set.naive_launch_count(),
+        run_count: set.run_count(),
+        set: &set,
+        flag_validation,
+    };
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => print!("{}", render_text(&report)),
+    }
+    Ok(EXIT_OK)
 }
