@@ -1,7 +1,13 @@
 //! Benchmark domain: normalized rows, raw-output parsers, plans, SLA, ranking, gap (pure).
 
+pub mod fairness;
+pub mod gap;
+pub mod md;
+pub mod rank;
 pub mod row;
 pub mod sla;
+pub mod summary;
 
+pub use rank::RankMetric;
 pub use row::{BenchRow, RunStatus};
 pub use sla::Sla;
