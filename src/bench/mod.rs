@@ -5,8 +5,14 @@ pub mod command;
 pub mod help_flags;
 pub mod parse;
 pub mod plan;
+pub mod fairness;
+pub mod gap;
+pub mod md;
+pub mod rank;
 pub mod row;
 pub mod sla;
+pub mod summary;
 
+pub use rank::RankMetric;
 pub use row::{BenchRow, RunStatus};
 pub use sla::Sla;
