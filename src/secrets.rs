@@ -79,9 +79,16 @@ pub fn scrub<'a>(text: &'a str, known_values: &[String]) -> Cow<'a, str> {
 
 /// The secret values in force for one process: collected once from named environment
 /// variables (plus any values added explicitly) and applied to everything written.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SecretSet {
     values: Vec<String>,
+}
+
+/// Debug output never shows the values themselves.
+impl std::fmt::Debug for SecretSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretSet({} values)", self.values.len())
+    }
 }
 
 impl SecretSet {

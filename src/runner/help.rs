@@ -32,7 +32,7 @@ fn capture(cmd: &CommandSpec, flag: &str) -> Result<String, RunnerError> {
     };
     let outcome = run_benchmark_with(&OsLauncher, &spec);
     let text = std::fs::read_to_string(&spec.log_path)?;
-    if outcome.status == RunStatus::Ok || !text.trim().is_empty() && outcome.exit_code.is_some() {
+    if outcome.status == RunStatus::Ok || (!text.trim().is_empty() && outcome.exit_code.is_some()) {
         Ok(text)
     } else {
         Err(RunnerError::ExitedBeforeReady {

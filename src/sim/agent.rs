@@ -217,7 +217,7 @@ impl ScriptedAgent {
         let mut md = format!("# Round {round} summary (scripted agent simulator)\n\n");
         let mut changed = Vec::new();
         let mut ledger_result = "no change";
-        let mut exit_code = 0;
+        let exit_code = 0;
         let mut title = String::new();
         match &step {
             AgentStep::Patch { title: t, edits, rationale, evidence } => {
@@ -286,9 +286,6 @@ impl ScriptedAgent {
             std::fs::create_dir_all(parent).map_err(|source| AgentError::Io { path: parent.to_path_buf(), source })?;
         }
         std::fs::write(summary_out, &md).map_err(|source| AgentError::Io { path: summary_out.to_path_buf(), source })?;
-        if matches!(step, AgentStep::Sleep { .. }) {
-            exit_code = 0;
-        }
         Ok(RoundOutcome { summary_markdown: md, changed_files: changed, exit_code })
     }
 

@@ -168,7 +168,8 @@ impl Builder<'_> {
         let ext = self.next_ext;
         self.next_ext += 1;
         let top_idx = self.events.len();
-        let root = self.py_frame(self.module_name_for_root(), start_cpu, 0.0, None);
+        let root_name = self.module_name_for_root();
+        let root = self.py_frame(root_name, start_cpu, 0.0, None);
         let layer_kernels = self.profile.layer_kernels.clone();
         let layer_module = self.profile.layer_module.clone();
         for _layer in 0..self.profile.layers {
