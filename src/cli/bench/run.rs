@@ -1,10 +1,149 @@
-//! Not wired yet: owned by the issue that delivers this command.
+//! `sota-bot bench run`: the built-in OpenAI-compatible benchmark client. Framework-neutral,
+//! so a campaign can use it as the one request path for every framework; against the
+//! simulator it reports latencies in simulated milliseconds (see `runner::client`).
 
-/// Arguments of this command.
+use super::super::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::bench::row::{to_jsonl_line, BenchRow, RequestRate, RunStatus, Sampling, Workload};
+use crate::campaign::Framework;
+use crate::runner::client::{run_client, summarize, ClientConfig};
+use crate::secrets::SecretSet;
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `sota-bot bench run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Server base URL, e.g. http://127.0.0.1:30000.
+    #[arg(long)]
+    pub base_url: String,
+    #[arg(long)]
+    pub model: String,
+    #[arg(long)]
+    pub framework: Framework,
+    #[arg(long)]
+    pub candidate_id: String,
+    #[arg(long)]
+    pub scenario: String,
+    /// Prompt length in tokens (exact under the simulator's counting rule).
+    #[arg(long)]
+    pub input_len: u64,
+    /// Output tokens per request (`max_tokens`, sent with `ignore_eos`).
+    #[arg(long)]
+    pub output_len: u64,
+    #[arg(long)]
+    pub num_prompts: u64,
+    #[arg(long)]
+    pub max_concurrency: Option<u64>,
+    /// Requests per (simulated) second, or `inf` to send all at once.
+    #[arg(long, default_value = "inf")]
+    pub request_rate: String,
+    #[arg(long, default_value = "/v1/completions")]
+    pub endpoint: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub request_timeout_s: u64,
+    /// Normalized row output (JSONL, one line).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Per-request raw results (JSON).
+    #[arg(long)]
+    pub raw_out: Option<PathBuf>,
+}
 
-/// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("this command is not available in this build yet")
+fn parse_rate(s: &str) -> Option<RequestRate> {
+    RequestRate::from_json(&Value::String(s.to_string())).filter(|r| match r {
+        RequestRate::PerSecond(v) => *v > 0.0,
+        RequestRate::Unbounded => true,
+    })
+}
+
+/// Runs the client and writes the row.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let Some(rate) = parse_rate(&args.request_rate) else {
+        eprintln!("error: --request-rate must be a positive number or `inf`, got `{}`", args.request_rate);
+        return Ok(EXIT_INVALID_INPUT);
+    };
+    if args.input_len == 0 || args.output_len == 0 || args.num_prompts == 0 {
+        eprintln!("error: --input-len, --output-len and --num-prompts must be at least 1");
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    if !args.endpoint.starts_with('/') {
+        eprintln!("error: --endpoint must be a path such as /v1/completions");
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    let cfg = ClientConfig {
+        base_url: args.base_url.clone(),
+        model: args.model.clone(),
+        endpoint: args.endpoint.clone(),
+        input_len: args.input_len,
+        output_len: args.output_len,
+        num_prompts: args.num_prompts,
+        max_concurrency: args.max_concurrency,
+        request_rate: rate,
+        seed: args.seed,
+        request_timeout: Duration::from_secs(args.request_timeout_s.max(1)),
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let run = match rt.block_on(run_client(&cfg)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let metrics = summarize(&run, args.num_prompts);
+    let completed = run.results.iter().filter(|r| r.success).count();
+    let secrets = SecretSet::from_default_env();
+    let status = if completed > 0 { RunStatus::Ok } else { RunStatus::Failed };
+    let mut row = BenchRow::new(args.framework, &args.candidate_id, &args.model, status);
+    if completed == 0 {
+        let first = run.results.iter().find_map(|r| r.error.clone()).unwrap_or_else(|| "no request completed".into());
+        row.failure_reason = Some(secrets.scrub(&format!("all {} requests failed; first error: {first}", run.results.len())).into_owned());
+    }
+    row.workload = Workload {
+        kind: Some("random".into()),
+        scenario: Some(args.scenario.clone()),
+        input_len: Some(args.input_len),
+        output_len: Some(args.output_len),
+        num_prompts: Some(args.num_prompts),
+        request_rate: Some(rate),
+        max_concurrency: args.max_concurrency,
+        endpoint: Some(args.endpoint.clone()),
+        sampling: Some(Sampling { temperature: Some(0.0), top_p: None, ignore_eos: Some(true) }),
+        ..Workload::default()
+    };
+    row.metrics = metrics;
+    let argv: Vec<String> = std::env::args().collect();
+    row.benchmark_command = Some(secrets.scrub(&shell_join(&argv)).into_owned());
+    row.extra.insert(
+        "client".into(),
+        json!({"name": "sota-bot bench run", "time_scale": run.time_scale,
+               "latency_unit": if run.time_scale != 1.0 { "simulated_ms" } else { "ms" }}),
+    );
+    if let Some(raw) = &args.raw_out {
+        row.artifacts.get_or_insert_with(Default::default).raw_result = Some(raw.display().to_string());
+        let doc = json!({"client": "sota-bot bench run", "base_url": args.base_url, "model": args.model,
+            "endpoint": args.endpoint, "input_len": args.input_len, "output_len": args.output_len,
+            "num_prompts": args.num_prompts, "request_rate": args.request_rate, "max_concurrency": args.max_concurrency,
+            "seed": args.seed, "duration_s": run.duration_s, "time_scale": run.time_scale, "requests": run.results});
+        let text = serde_json::to_string_pretty(&doc)?;
+        write_file(raw, &secrets.scrub(&text))?;
+    }
+    write_file(&args.out, &to_jsonl_line(&row))?;
+    Ok(if completed > 0 { EXIT_OK } else { EXIT_FAILURE })
+}
+
+fn write_file(path: &PathBuf, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn shell_join(argv: &[String]) -> String {
+    crate::runner::process::CommandSpec::Argv(argv.to_vec()).display()
 }
