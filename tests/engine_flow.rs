@@ -223,7 +223,7 @@ fn log(checkout: &Path) -> Vec<String> {
 /// An agent that multiplies the engine speed by `factor`, commits, and writes its summary.
 fn patch_agent(factor: &str) -> String {
     format!(
-        "s=$(sed -n 's/^speed: //p' sim/engine.yaml); n=$(echo \"$s * {factor}\" | bc -l); echo \"speed: $n\" > sim/engine.yaml; \
+        "s=$(sed -n 's/^speed: //p' sim/engine.yaml); n=$(awk -v s=\"$s\" 'BEGIN{{print s*{factor}}}'); echo \"speed: $n\" > sim/engine.yaml; \
          git add sim/engine.yaml && git commit -q -m 'faster decode'; \
          printf 'TITLE: speed x{factor}\\nPATCH: sim/engine.yaml decode path\\nIDEA: fuse attention epilogue\\nNEXT: more\\nTESTS: unit ok\\n' > \"$SOTA_SUMMARY_FILE\""
     )

@@ -46,6 +46,13 @@ impl<'a> Engine<'a> {
         }
         std::fs::write(&gi, text).map_err(io_err(&gi))?;
         self.write(&self.paths.manifest(), &self.campaign.manifest_md.clone())?;
+        super::setup::save_input(
+            &self.paths,
+            &super::setup::CampaignInput {
+                campaign: self.campaign.clone(),
+                candidates: self.candidates.clone(),
+            },
+        )?;
         self.state.base_commit = self.git.head_commit()?;
         self.save_state()
     }

@@ -78,6 +78,41 @@ pub struct GateSettings {
     pub reviewer: ReviewerConfig,
 }
 
+/// Process lane settings: timeouts and the per-framework help and profile commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneSettings {
+    #[serde(default = "default_ready")]
+    pub ready_timeout_secs: u64,
+    #[serde(default = "default_bench")]
+    pub bench_timeout_secs: u64,
+    /// framework -> file name -> shell command printing the help text.
+    #[serde(default)]
+    pub help: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// framework -> shell command writing profiler tables under `{out_dir}`.
+    #[serde(default)]
+    pub profile: std::collections::BTreeMap<String, String>,
+}
+
+fn default_ready() -> u64 {
+    600
+}
+
+fn default_bench() -> u64 {
+    3600
+}
+
+impl Default for LaneSettings {
+    fn default() -> Self {
+        LaneSettings {
+            ready_timeout_secs: default_ready(),
+            bench_timeout_secs: default_bench(),
+            help: Default::default(),
+            profile: Default::default(),
+        }
+    }
+}
+
 /// The whole local config file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +126,8 @@ pub struct LocalConfig {
     pub plan: Option<PathBuf>,
     #[serde(default)]
     pub gate: GateSettings,
+    #[serde(default)]
+    pub lane: LaneSettings,
 }
 
 /// A config file that could not be used.

@@ -14,8 +14,10 @@ pub mod finish;
 pub mod gap;
 pub mod lane;
 pub mod paths;
+pub mod process_lane;
 pub mod progress;
 pub mod round;
+pub mod setup;
 
 use crate::bench::{BenchRow, Sla};
 use crate::campaign::state::{parse_checkpoint, CampaignState, Phase, StateError};
