@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every check sota-bot's CI runs: installs the external test tools it needs
+# (GitHub's OpenAPI description + Prism, GitHub's example webhook payloads, workflow
+# linters, shellcheck), then formatting, lints and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing shellcheck (apt)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  else
+    echo "shellcheck is missing: install it (e.g. apt-get install shellcheck)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ]; then
+  log "installing test tools (npm ci in tools/)"
+  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+export SOTA_REQUIRE_TOOLS=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --all-targets --locked
+
+log "lint workflows, action and runner scripts"
+node tools/lint-workflows.mjs
+shellcheck runner-setup/*.sh action/scripts/*.sh scripts/*.sh
