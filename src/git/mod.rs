@@ -47,7 +47,7 @@ impl Checkout {
     pub fn current_branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;
         if head.is_branch() {
-            head.shorthand().map(str::to_string)
+            head.shorthand().ok().map(str::to_string)
         } else {
             None
         }
@@ -91,7 +91,7 @@ impl Checkout {
         let statuses = ctx("status", self.repo.statuses(Some(&mut opts)))?;
         Ok(statuses
             .iter()
-            .filter_map(|s| s.path().map(str::to_string))
+            .filter_map(|s| s.path().ok().map(str::to_string))
             .collect())
     }
 
