@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod cli;
 pub mod engine;
 pub mod gate;
+pub mod history;
 pub mod git;
 pub mod github;
 pub mod profile;

@@ -14,6 +14,8 @@ pub mod slug;
 pub mod suggest;
 pub mod workload;
 pub mod yaml_lines;
+pub mod ledger;
+pub mod state;
 
 pub use framework::Framework;
 pub use options::{Autonomy, Precision, PrimaryMetric};

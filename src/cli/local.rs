@@ -1,10 +1,163 @@
-//! Not wired yet: owned by the issue that delivers this command.
+//! `sota-bot local`: run a whole campaign against a local git checkout of SGLang.
 
-/// Arguments of this command.
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::engine::config::LocalConfig;
+use crate::engine::setup::{build_lane, latest_run, load_input, CampaignInput};
+use crate::engine::{progress, Engine, EngineOptions, RunOutcome, RunPaths};
+use crate::git::Checkout;
+use crate::runner::agent::ShellAgent;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Arguments of `sota-bot local`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub command: LocalCommand,
+}
 
-/// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("this command is not available in this build yet")
+/// Local campaign commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum LocalCommand {
+    /// Show where the newest campaign in a checkout stands (from its run directory alone).
+    Status {
+        /// The SGLang checkout.
+        checkout: PathBuf,
+    },
+    /// Continue the newest campaign in a checkout after an interruption or a pause.
+    Resume {
+        /// The SGLang checkout.
+        checkout: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        agent_command: Option<String>,
+    },
+}
+
+/// Engine options from a config file and flags.
+pub fn engine_options(config: &LocalConfig, agent_command: Option<String>) -> EngineOptions {
+    let mut opts = EngineOptions {
+        agent_command: agent_command.or_else(|| config.agent.command.clone()),
+        agent_timeout: Duration::from_secs(config.agent.timeout_secs),
+        knowledge_root: config.knowledge_root.clone(),
+        ..EngineOptions::default()
+    };
+    if let Some(m) = config.gate.max_rounds {
+        opts.gate.max_rounds = m;
+    }
+    opts
+}
+
+fn load_config(path: Option<&Path>) -> Result<LocalConfig, i32> {
+    match path {
+        Some(p) => LocalConfig::load(p).map_err(|e| {
+            eprintln!("error: {e}");
+            EXIT_INVALID_INPUT
+        }),
+        None => Ok(LocalConfig::default()),
+    }
+}
+
+/// Drives an engine over `checkout` (fresh when `fresh` is given, else resumed) and prints
+/// the outcome.
+pub fn drive(
+    checkout: &Path,
+    config: &LocalConfig,
+    opts: EngineOptions,
+    input: CampaignInput,
+    paths: RunPaths,
+    fresh_branch: Option<String>,
+) -> anyhow::Result<i32> {
+    let mut lane = build_lane(checkout, config, &input.campaign);
+    let mut progress = progress::for_stderr();
+    let reviewer = if config.gate.llm_reviewer {
+        crate::gate::OpenAiReviewer::from_env(&config.gate.reviewer)
+    } else {
+        None
+    };
+    let mut engine = Engine {
+        checkout: checkout.to_path_buf(),
+        git: Checkout::open(checkout)?,
+        campaign: input.campaign,
+        candidates: input.candidates,
+        lane: &mut lane,
+        agent: &ShellAgent,
+        reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
+        progress: progress.as_mut(),
+        opts,
+        state: crate::campaign::state::CampaignState::new("", "", "", &paths.rel, ""),
+        paths: paths.clone(),
+    };
+    match fresh_branch {
+        Some(branch) => {
+            engine.state = engine.initial_state(&branch);
+            engine.begin()?;
+        }
+        None => engine.state = Engine::load_state(&paths)?,
+    }
+    let outcome = engine.run();
+    drop(progress);
+    match outcome {
+        Ok(RunOutcome::Stopped {
+            reason,
+            reached_sota,
+        }) => {
+            println!(
+                "campaign stopped: {reason} (SGLang reached SOTA: {})\nfinal report: {}",
+                if reached_sota { "yes" } else { "no" },
+                paths.final_report().display()
+            );
+            Ok(EXIT_OK)
+        }
+        Ok(RunOutcome::WaitingForHuman { after_round }) => {
+            println!("round {after_round} done; waiting for a human: run `sota-bot local resume {}`", checkout.display());
+            Ok(EXIT_OK)
+        }
+        Ok(RunOutcome::Paused { after_round }) => {
+            println!("paused after round {after_round}");
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n(the run directory is kept; `sota-bot local resume {}` continues)", checkout.display());
+            Ok(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Runs `sota-bot local`.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    match args.command {
+        LocalCommand::Status { checkout } => match crate::engine::setup::status_text(&checkout) {
+            Ok(text) => {
+                print!("{text}");
+                Ok(EXIT_OK)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(EXIT_FAILURE)
+            }
+        },
+        LocalCommand::Resume {
+            checkout,
+            config,
+            agent_command,
+        } => {
+            let checkout = checkout.canonicalize()?;
+            let config = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let paths = latest_run(&checkout)?;
+            let mut state = Engine::load_state(&paths)?;
+            let input = load_input(&paths)?;
+            if state.waiting_for_human {
+                state.waiting_for_human = false;
+                let text = crate::report::render_checkpoint(&state)?;
+                std::fs::write(paths.checkpoint(), text)?;
+            }
+            let opts = engine_options(&config, agent_command);
+            drive(&checkout, &config, opts, input, paths, None)
+        }
+    }
 }

@@ -1,10 +1,199 @@
-//! Not wired yet: owned by the issue that delivers this command.
+//! `sota-bot runner baseline|round`: one campaign phase inside a GitHub Actions job on a
+//! checked-out fork. The same engine as `sota-bot local`, one phase per job: it writes
+//! `commit-sha=` and `decision-file=` lines to the step outputs file, appends the phase's
+//! tables to the job summary, and lists large raw files for artifact upload.
 
-/// Arguments of this command.
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::engine::config::LocalConfig;
+use crate::engine::setup::{build_lane, load_input};
+use crate::engine::{progress::PlainProgress, Engine, EngineOptions, RunOutcome, RunPaths};
+use crate::git::Checkout;
+use crate::runner::agent::ShellAgent;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Arguments of `sota-bot runner`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub phase: RunnerPhase,
+}
 
-/// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("this command is not available in this build yet")
+/// The phase a job runs.
+#[derive(Debug, clap::Subcommand)]
+pub enum RunnerPhase {
+    /// Phase 0.5 + 1 + 2: history notes, the fixed benchmark (exactly once) and the plan.
+    Baseline(PhaseArgs),
+    /// Phase 3: one RLCR round, ending in one round commit and a gate decision.
+    Round(PhaseArgs),
+}
+
+/// Shared arguments of a runner phase.
+#[derive(Debug, clap::Args)]
+pub struct PhaseArgs {
+    #[arg(long)]
+    pub campaign_id: String,
+    /// Run directory relative to the checkout.
+    #[arg(long)]
+    pub run_dir: String,
+    /// Campaign branch (checked out before the phase).
+    #[arg(long)]
+    pub branch: String,
+    /// Expected round number (refuses to run a different one).
+    #[arg(long)]
+    pub round: Option<u32>,
+    #[arg(long)]
+    pub agent_command: Option<String>,
+    #[arg(long)]
+    pub phase_timeout_minutes: Option<u64>,
+    /// Local-style config (lane commands, knowledge root, reviewer).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Checkout root (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub checkout: PathBuf,
+    #[arg(long)]
+    pub force_baseline: bool,
+    #[arg(long)]
+    pub outputs_file: PathBuf,
+    #[arg(long)]
+    pub summary_file: PathBuf,
+    #[arg(long)]
+    pub artifacts_list: PathBuf,
+}
+
+fn append(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Runs one runner phase.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let (is_round, a) = match args.phase {
+        RunnerPhase::Baseline(a) => (false, a),
+        RunnerPhase::Round(a) => (true, a),
+    };
+    let checkout = a.checkout.canonicalize()?;
+    let config = match &a.config {
+        Some(p) => match LocalConfig::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_INVALID_INPUT);
+            }
+        },
+        None => LocalConfig::default(),
+    };
+    let git = Checkout::open(&checkout)?;
+    git.checkout_new_or_existing(&a.branch)?;
+    let paths = RunPaths::from_rel(&checkout, &a.run_dir);
+    let input = load_input(&paths)?;
+    if input.campaign.campaign_id != a.campaign_id {
+        eprintln!(
+            "error: run dir {} belongs to campaign {}, not {}",
+            a.run_dir, input.campaign.campaign_id, a.campaign_id
+        );
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    let state_exists = paths.checkpoint().is_file();
+    let mut lane = build_lane(&checkout, &config, &input.campaign);
+    let mut progress = PlainProgress;
+    let mut opts = EngineOptions {
+        agent_command: a.agent_command.clone().or(config.agent.command.clone()),
+        agent_timeout: Duration::from_secs(
+            a.phase_timeout_minutes
+                .map(|m| m.saturating_mul(60))
+                .unwrap_or(config.agent.timeout_secs),
+        ),
+        knowledge_root: config.knowledge_root.clone(),
+        force_baseline: a.force_baseline,
+        rounds_this_run: Some(if is_round { 1 } else { 0 }),
+        ..EngineOptions::default()
+    };
+    if let Some(m) = config.gate.max_rounds {
+        opts.gate.max_rounds = m;
+    }
+    let reviewer = if config.gate.llm_reviewer {
+        crate::gate::OpenAiReviewer::from_env(&config.gate.reviewer)
+    } else {
+        None
+    };
+    let mut engine = Engine {
+        checkout: checkout.clone(),
+        git,
+        campaign: input.campaign.clone(),
+        candidates: input.candidates.clone(),
+        lane: &mut lane,
+        agent: &ShellAgent,
+        reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
+        progress: &mut progress,
+        opts,
+        state: crate::campaign::state::CampaignState::new(&a.campaign_id, "", &a.branch, &a.run_dir, ""),
+        paths: paths.clone(),
+    };
+    if state_exists {
+        engine.state = Engine::load_state(&paths)?;
+    } else {
+        engine.state = engine.initial_state(&a.branch);
+        engine.begin()?;
+    }
+    use crate::campaign::state::Phase;
+    if !is_round && engine.state.phase as u8 >= Phase::BaselineDone as u8 && !a.force_baseline {
+        eprintln!("error: the fixed baseline already exists (use --force-baseline to redo it)");
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    if is_round {
+        if (engine.state.phase as u8) < Phase::PlanDone as u8 {
+            eprintln!("error: refusing to start a round: the baseline and plan are incomplete");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        if let Some(n) = a.round {
+            if engine.state.next_round() != n {
+                eprintln!(
+                    "error: round {n} requested but the campaign's next round is {}",
+                    engine.state.next_round()
+                );
+                return Ok(EXIT_INVALID_INPUT);
+            }
+        }
+    }
+    if a.force_baseline && !is_round {
+        engine.state.phase = Phase::HistoryDone;
+    }
+    let round = engine.state.next_round();
+    let outcome = engine.run();
+    let head = engine.git.head_commit().unwrap_or_default();
+    let mut outputs = format!("commit-sha={head}\n");
+    let summary_src = if is_round {
+        let gate = paths.round_dir(round).join("gate.json");
+        outputs.push_str(&format!("decision-file={}\n", gate.display()));
+        paths.round_dir(round).join("report.md")
+    } else {
+        paths.summary()
+    };
+    append(&a.outputs_file, &outputs)?;
+    if let Ok(text) = std::fs::read_to_string(&summary_src) {
+        append(&a.summary_file, &format!("{text}\n"))?;
+    }
+    let mut raw = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(checkout.join(".sota/logs")) {
+        for e in rd.flatten() {
+            raw.push(e.path().display().to_string());
+        }
+    }
+    raw.sort();
+    append(&a.artifacts_list, &raw.iter().map(|p| format!("{p}\n")).collect::<String>())?;
+    match outcome {
+        Ok(RunOutcome::Stopped { reason, .. }) => {
+            eprintln!("campaign stopped: {reason}");
+            Ok(EXIT_OK)
+        }
+        Ok(_) => Ok(EXIT_OK),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_FAILURE)
+        }
+    }
 }

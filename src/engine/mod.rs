@@ -1,1 +1,336 @@
-//! Local campaign engine: phases 0 to 3 driven against a git checkout.
+//! The campaign engine: Phase 0 -> 0.5 -> 1 -> 2 -> 3 of SPEC §3 against a git checkout,
+//! stopping under §3.8. The same code serves `sota-bot local` and `sota-bot runner`.
+//!
+//! Everything that costs GPU time or talks to a model sits behind a port: [`BenchLane`]
+//! launches servers and benchmarks (the simulator lane in tests and the demo, real engines on
+//! a GPU host), [`crate::runner::agent::AgentPort`] runs the coding agent, and
+//! [`crate::gate::Reviewer`] is the optional LLM reviewer. The engine itself does bookkeeping:
+//! rows, ledgers, checkpoint, reports and git, and it can resume after a crash from the run
+//! directory alone.
+
+pub mod baseline;
+pub mod config;
+pub mod finish;
+pub mod gap;
+pub mod lane;
+pub mod paths;
+pub mod process_lane;
+pub mod progress;
+pub mod round;
+pub mod setup;
+
+use crate::bench::{BenchRow, Sla};
+use crate::campaign::state::{parse_checkpoint, CampaignState, Phase, StateError};
+use crate::campaign::Framework;
+use crate::gate::{GateConfig, Reviewer};
+use crate::git::{Checkout, GitError};
+use crate::runner::agent::AgentPort;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use gap::Metric;
+pub use lane::{BenchLane, LaneError, RunTag};
+pub use paths::RunPaths;
+pub use progress::{PlainProgress, Progress};
+
+/// One aligned workload scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSpec {
+    pub name: String,
+    pub input_len: u64,
+    pub output_len: u64,
+}
+
+/// The campaign as the engine needs it (built from the resolved request).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineCampaign {
+    pub campaign_id: String,
+    pub model: String,
+    pub model_slug: String,
+    pub tokenizer: Option<String>,
+    pub precision: Option<String>,
+    pub quantization: Option<String>,
+    pub hardware: String,
+    /// Selected competitors (SGLang is always the target and not listed here).
+    pub competitors: Vec<Framework>,
+    pub excluded: Vec<Framework>,
+    pub unsupported: Vec<(Framework, String)>,
+    pub dataset_kind: String,
+    pub num_prompts: u64,
+    pub scenarios: Vec<ScenarioSpec>,
+    pub sla: Sla,
+    pub metric: Metric,
+    pub noise_threshold_pct: f64,
+    pub max_rounds: u32,
+    pub wait_for_human: bool,
+    pub history_slug: Option<String>,
+    /// `manifest.md` text (rendered by the campaign module).
+    pub manifest_md: String,
+}
+
+impl EngineCampaign {
+    /// Every framework in the campaign, target first.
+    pub fn frameworks(&self) -> Vec<Framework> {
+        std::iter::once(Framework::Sglang)
+            .chain(self.competitors.iter().copied())
+            .collect()
+    }
+
+    /// One-line workload description.
+    pub fn workload_line(&self) -> String {
+        let sc: Vec<String> = self
+            .scenarios
+            .iter()
+            .map(|s| format!("{} (in {}, out {})", s.name, s.input_len, s.output_len))
+            .collect();
+        format!(
+            "dataset `{}`, {} prompts, scenarios {}",
+            self.dataset_kind,
+            self.num_prompts,
+            sc.join(", ")
+        )
+    }
+
+    /// One-line SLA description.
+    pub fn sla_line(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = self.sla.max_p50_ttft_ms {
+            parts.push(format!("p50 TTFT <= {v} ms"));
+        }
+        if let Some(v) = self.sla.max_p50_tpot_ms {
+            parts.push(format!("p50 TPOT <= {v} ms"));
+        }
+        if let Some(v) = self.sla.max_p50_e2e_ms {
+            parts.push(format!("p50 E2E <= {v} ms"));
+        }
+        if let Some(v) = self.sla.min_success_rate {
+            parts.push(format!("success rate >= {v}"));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// One candidate of a framework's bounded search: a server configuration plus the
+/// benchmark command template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateSpec {
+    pub framework: Framework,
+    pub candidate_id: String,
+    pub server_command: String,
+    pub benchmark_command: String,
+}
+
+/// Engine settings that are not part of the campaign contract.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub agent_command: Option<String>,
+    pub agent_timeout: Duration,
+    pub knowledge_root: Option<PathBuf>,
+    pub force_baseline: bool,
+    pub gate: GateConfig,
+    /// Stop after this many rounds in this invocation (the campaign continues on resume).
+    pub rounds_this_run: Option<u32>,
+    /// Repeat runs used to confirm a tie within the noise threshold.
+    pub tie_repeats: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            agent_command: None,
+            agent_timeout: Duration::from_secs(3600),
+            knowledge_root: None,
+            force_baseline: false,
+            gate: GateConfig::default(),
+            rounds_this_run: None,
+            tie_repeats: 2,
+        }
+    }
+}
+
+/// An engine failure, with what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checkpoint {path}: {source}")]
+    State {
+        path: String,
+        #[source]
+        source: StateError,
+    },
+    #[error("{path} line {line}: {message}")]
+    Rows {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Render(#[from] crate::report::RenderError),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Lane(#[from] LaneError),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Where a run of the engine left the campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Stopped { reason: String, reached_sota: bool },
+    WaitingForHuman { after_round: u32 },
+    Paused { after_round: u32 },
+}
+
+/// The engine over one checkout and campaign.
+pub struct Engine<'a> {
+    pub checkout: PathBuf,
+    pub git: Checkout,
+    pub campaign: EngineCampaign,
+    pub candidates: Vec<CandidateSpec>,
+    pub lane: &'a mut dyn BenchLane,
+    pub agent: &'a dyn AgentPort,
+    pub reviewer: Option<&'a dyn Reviewer>,
+    pub progress: &'a mut dyn Progress,
+    pub opts: EngineOptions,
+    pub state: CampaignState,
+    pub paths: RunPaths,
+}
+
+impl<'a> Engine<'a> {
+    /// Reads the checkpoint of an existing campaign in `checkout`.
+    pub fn load_state(paths: &RunPaths) -> Result<CampaignState, EngineError> {
+        let p = paths.checkpoint();
+        let text = std::fs::read_to_string(&p).map_err(io_err(&p))?;
+        parse_checkpoint(&text).map_err(|source| EngineError::State {
+            path: p.display().to_string(),
+            source,
+        })
+    }
+
+    /// Writes the checkpoint (not committed).
+    pub fn save_state(&self) -> Result<(), EngineError> {
+        let text = crate::report::render_checkpoint(&self.state)?;
+        self.write(&self.paths.checkpoint(), &text)
+    }
+
+    /// Writes a file under the checkout, creating directories, scrubbing credentials.
+    pub fn write(&self, path: &Path, text: &str) -> Result<(), EngineError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let clean = crate::gate::checks::redact_secrets(text);
+        std::fs::write(path, clean).map_err(io_err(path))
+    }
+
+    /// Reads every row recorded so far.
+    pub fn read_rows(&self) -> Result<Vec<BenchRow>, EngineError> {
+        let p = self.paths.candidates();
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        crate::bench::row::parse_jsonl(&text).map_err(|errs| {
+            let first = errs.into_iter().next();
+            EngineError::Rows {
+                path: p.display().to_string(),
+                line: first.as_ref().map(|e| e.line).unwrap_or(0),
+                message: first.map(|e| e.message).unwrap_or_default(),
+            }
+        })
+    }
+
+    /// Appends one row and flushes it to disk at once, so an interruption loses nothing.
+    pub fn append_row(&self, row: &BenchRow) -> Result<(), EngineError> {
+        use std::io::Write;
+        let p = self.paths.candidates();
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(io_err(&p))?;
+        let line = crate::gate::checks::redact_secrets(&crate::bench::row::to_jsonl_line(row));
+        f.write_all(line.as_bytes()).map_err(io_err(&p))?;
+        f.sync_data().map_err(io_err(&p))
+    }
+
+    /// Commits everything under the checkout with `message`.
+    pub fn commit(&self, message: &str) -> Result<String, EngineError> {
+        Ok(self.git.commit_all(message, false)?)
+    }
+
+    /// Runs the campaign from wherever its state says it is until it stops, waits for a
+    /// human, or the per-invocation round budget is spent.
+    pub fn run(&mut self) -> Result<RunOutcome, EngineError> {
+        let mut rounds_run = 0u32;
+        loop {
+            match self.state.phase {
+                Phase::Started => self.phase_history()?,
+                Phase::HistoryDone => self.phase_baseline()?,
+                Phase::BaselineDone => self.phase_plan()?,
+                Phase::PlanDone => {
+                    if self.state.waiting_for_human {
+                        return Ok(RunOutcome::WaitingForHuman {
+                            after_round: self.state.rounds.last().map(|r| r.round).unwrap_or(0),
+                        });
+                    }
+                    if let Some(limit) = self.opts.rounds_this_run {
+                        if rounds_run >= limit {
+                            return Ok(RunOutcome::Paused {
+                                after_round: self.state.rounds.last().map(|r| r.round).unwrap_or(0),
+                            });
+                        }
+                    }
+                    self.run_round()?;
+                    rounds_run += 1;
+                }
+                Phase::Stopped => {
+                    let stop = self.state.stop.clone();
+                    return Ok(RunOutcome::Stopped {
+                        reason: stop.as_ref().map(|s| s.reason.clone()).unwrap_or_default(),
+                        reached_sota: stop.map(|s| s.reached_sota).unwrap_or(false),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Phase 0.5: model PR history notes (a missing root or family is a recorded blocker).
+    fn phase_history(&mut self) -> Result<(), EngineError> {
+        self.progress.step("phase 0.5: model PR history notes");
+        let view = crate::history::build_notes(
+            self.opts.knowledge_root.as_deref(),
+            &self.campaign.model,
+            self.campaign.history_slug.as_deref(),
+            &self.campaign.frameworks(),
+        );
+        let text = crate::report::render_history_notes(&view)?;
+        self.write(&self.paths.history_notes(), &text)?;
+        for b in &view.blockers {
+            self.progress.step(&format!("  history blocker: {b}"));
+        }
+        self.state.phase = Phase::HistoryDone;
+        self.save_state()
+    }
+}

@@ -1,1 +1,40 @@
-//! gate
+//! The review gate (SPEC §4): deterministic contract checks, an optional LLM reviewer, and
+//! the decision that ends a round (continue, wait for a human, replan, stop).
+//!
+//! Everything here is pure over [`RoundEvidence`] so that the local engine, the GPU runner
+//! and the GitHub App run the very same rules. The only I/O is the [`Reviewer`] port, which
+//! [`run_gate`] calls before handing its answer to the pure [`review_round`].
+
+pub mod checks;
+pub mod decide;
+pub mod evidence;
+pub mod reviewer;
+
+pub use checks::{contract_checks, CheckResult};
+pub use decide::{
+    derive_measured_verdict, review_round, stagnation_required, Decision, GateConfig, GateOutcome,
+    StopReason, Verdict, VerdictSource,
+};
+pub use evidence::{ChangedText, GapStatus, RoundEvidence, ScenarioGapView, StopClaim};
+pub use reviewer::{
+    parse_review, OpenAiReviewer, ParsedReview, Reviewer, ReviewerConfig, ReviewerError,
+    ReviewerPrompt,
+};
+
+/// Runs the checks, asks the reviewer (when one is configured and the contract holds), and
+/// decides. A reviewer failure is recorded as a failed check, never hidden.
+pub fn run_gate(
+    evidence: &RoundEvidence,
+    config: &GateConfig,
+    reviewer: Option<&dyn Reviewer>,
+) -> GateOutcome {
+    let mut evidence = evidence.clone();
+    if let Some(reviewer) = reviewer {
+        let prompt = reviewer::build_prompt(&evidence, config);
+        match reviewer.review(&prompt) {
+            Ok(text) => evidence.reviewer_response = Some(text),
+            Err(e) => evidence.reviewer_error = Some(e.to_string()),
+        }
+    }
+    review_round(&evidence, config)
+}

@@ -1,1 +1,236 @@
-//! git
+//! Local git operations on the SGLang checkout (git2): campaign branch, commits, and the
+//! facts the review gate reads (changed paths, tracked paths, added text, file at a commit).
+//! Pushing (with compare-and-swap) lives in `push.rs`, owned by the runner/CI side.
+
+use crate::gate::ChangedText;
+use git2::{BranchType, DiffOptions, IndexAddOption, Oid, Repository, Signature, StatusOptions};
+use std::path::Path;
+
+/// A git failure, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("git {op}: {source}")]
+pub struct GitError {
+    pub op: String,
+    #[source]
+    pub source: git2::Error,
+}
+
+fn ctx<T>(op: &str, r: Result<T, git2::Error>) -> Result<T, GitError> {
+    r.map_err(|source| GitError {
+        op: op.to_string(),
+        source,
+    })
+}
+
+/// An open checkout.
+pub struct Checkout {
+    repo: Repository,
+}
+
+/// Largest file whose added text is scanned for secrets.
+const MAX_SCAN_BYTES: usize = 2 * 1024 * 1024;
+
+impl Checkout {
+    /// Opens the repository at (or above) `path`.
+    pub fn open(path: &Path) -> Result<Checkout, GitError> {
+        Ok(Checkout {
+            repo: ctx("open", Repository::discover(path))?,
+        })
+    }
+
+    /// Working tree root.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    /// The checked-out branch name, `None` on a detached HEAD.
+    pub fn current_branch(&self) -> Option<String> {
+        let head = self.repo.head().ok()?;
+        if head.is_branch() {
+            head.shorthand().ok().map(str::to_string)
+        } else {
+            None
+        }
+    }
+
+    /// HEAD's commit id.
+    pub fn head_commit(&self) -> Result<String, GitError> {
+        let head = ctx("read HEAD", self.repo.head())?;
+        let c = ctx("peel HEAD", head.peel_to_commit())?;
+        Ok(c.id().to_string())
+    }
+
+    /// Whether a local branch exists.
+    pub fn branch_exists(&self, name: &str) -> bool {
+        self.repo.find_branch(name, BranchType::Local).is_ok()
+    }
+
+    /// Creates `name` at HEAD (when missing) and checks it out.
+    pub fn checkout_new_or_existing(&self, name: &str) -> Result<(), GitError> {
+        if !self.branch_exists(name) {
+            let head = ctx("read HEAD", self.repo.head())?;
+            let commit = ctx("peel HEAD", head.peel_to_commit())?;
+            ctx("create branch", self.repo.branch(name, &commit, false))?;
+        }
+        let refname = format!("refs/heads/{name}");
+        let obj = ctx("resolve branch", self.repo.revparse_single(&refname))?;
+        ctx(
+            "checkout tree",
+            self.repo
+                .checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().safe())),
+        )?;
+        ctx("set HEAD", self.repo.set_head(&refname))
+    }
+
+    /// Paths with uncommitted changes (untracked included, ignored excluded).
+    pub fn uncommitted_paths(&self) -> Result<Vec<String>, GitError> {
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let statuses = ctx("status", self.repo.statuses(Some(&mut opts)))?;
+        Ok(statuses
+            .iter()
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .collect())
+    }
+
+    /// Stages everything (honouring .gitignore) and commits on HEAD. Returns the new id, or
+    /// HEAD's id when nothing changed and `allow_empty` is false.
+    pub fn commit_all(&self, message: &str, allow_empty: bool) -> Result<String, GitError> {
+        let mut index = ctx("open index", self.repo.index())?;
+        ctx(
+            "add",
+            index.add_all(["*"].iter(), IndexAddOption::DEFAULT, None),
+        )?;
+        ctx("update index", index.update_all(["*"].iter(), None))?;
+        ctx("write index", index.write())?;
+        let tree_id = ctx("write tree", index.write_tree())?;
+        let tree = ctx("find tree", self.repo.find_tree(tree_id))?;
+        let parent = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok());
+        if let Some(p) = &parent {
+            if p.tree_id() == tree_id && !allow_empty {
+                return Ok(p.id().to_string());
+            }
+        }
+        let sig = self
+            .repo
+            .signature()
+            .or_else(|_| Signature::now("sota-bot", "sota-bot@localhost"));
+        let sig = ctx("signature", sig)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let id = ctx(
+            "commit",
+            self.repo
+                .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents),
+        )?;
+        Ok(id.to_string())
+    }
+
+    fn tree_of(&self, rev: &str) -> Result<git2::Tree<'_>, GitError> {
+        let obj = ctx("resolve", self.repo.revparse_single(rev))?;
+        ctx("peel tree", obj.peel_to_tree())
+    }
+
+    /// Stages everything (honouring .gitignore) and returns the staged tree id, so the gate
+    /// can judge exactly what the round commit will hold before it is made.
+    pub fn stage_all(&self) -> Result<String, GitError> {
+        let mut index = ctx("open index", self.repo.index())?;
+        ctx(
+            "add",
+            index.add_all(["*"].iter(), IndexAddOption::DEFAULT, None),
+        )?;
+        ctx("update index", index.update_all(["*"].iter(), None))?;
+        ctx("write index", index.write())?;
+        Ok(ctx("write tree", index.write_tree())?.to_string())
+    }
+
+    /// Paths changed between two commits (or trees).
+    pub fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>, GitError> {
+        let a = self.tree_of(from)?;
+        let b = self.tree_of(to)?;
+        let diff = ctx(
+            "diff",
+            self.repo
+                .diff_tree_to_tree(Some(&a), Some(&b), Some(&mut DiffOptions::new())),
+        )?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            if let Some(p) = d.new_file().path().or_else(|| d.old_file().path()) {
+                out.push(p.to_string_lossy().to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every path tracked at `rev`.
+    pub fn tracked_paths(&self, rev: &str) -> Result<Vec<String>, GitError> {
+        let tree = self.tree_of(rev)?;
+        let mut out = Vec::new();
+        ctx(
+            "walk tree",
+            tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                if entry.kind() == Some(git2::ObjectType::Blob) {
+                    out.push(format!("{dir}{}", entry.name().unwrap_or("")));
+                }
+                git2::TreeWalkResult::Ok
+            }),
+        )?;
+        Ok(out)
+    }
+
+    /// A file's text at `rev`, `None` when absent or not UTF-8.
+    pub fn read_at(&self, rev: &str, path: &str) -> Option<String> {
+        let tree = self.tree_of(rev).ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = self.repo.find_blob(entry.id()).ok()?;
+        String::from_utf8(blob.content().to_vec()).ok()
+    }
+
+    /// Text each changed file holds at `to` (new and modified files; binary and huge skipped).
+    pub fn added_text(&self, from: &str, to: &str) -> Result<Vec<ChangedText>, GitError> {
+        let a = self.tree_of(from)?;
+        let b = self.tree_of(to)?;
+        let diff = ctx(
+            "diff",
+            self.repo.diff_tree_to_tree(Some(&a), Some(&b), None),
+        )?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            let nf = d.new_file();
+            if nf.id().is_zero() {
+                continue;
+            }
+            let Ok(blob) = self.repo.find_blob(nf.id()) else {
+                continue;
+            };
+            if blob.is_binary() || blob.size() > MAX_SCAN_BYTES {
+                continue;
+            }
+            if let (Some(p), Ok(text)) = (nf.path(), std::str::from_utf8(blob.content())) {
+                out.push(ChangedText {
+                    path: p.to_string_lossy().to_string(),
+                    text: text.to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `ancestor` is reachable from `descendant`.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
+        match (Oid::from_str(ancestor), Oid::from_str(descendant)) {
+            (Ok(a), Ok(d)) => a == d || self.repo.graph_descendant_of(d, a).unwrap_or(false),
+            _ => false,
+        }
+    }
+}
+
+/// The campaign branch name: `sota/<YYYYMMDD>-<model_slug>`.
+pub fn campaign_branch(date: chrono::NaiveDate, model_slug: &str) -> String {
+    format!("sota/{}-{}", date.format("%Y%m%d"), model_slug)
+}

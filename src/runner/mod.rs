@@ -9,3 +9,6 @@ pub mod group;
 pub mod help;
 pub mod process;
 pub mod server;
+//! runner
+
+pub mod agent;

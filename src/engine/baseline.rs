@@ -1,0 +1,470 @@
+//! Phase 0 (start), Phase 1 (fixed fair benchmark, exactly once) and Phase 2 (plan).
+
+use super::gap::{best_row, compute_gaps};
+use super::{io_err, CandidateSpec, Engine, EngineError, RunTag};
+use crate::bench::{BenchRow, RunStatus};
+use crate::campaign::ledger::md_cell;
+use crate::campaign::state::{row_key, CampaignState, Phase, StopRecord, WinnerRef};
+use crate::campaign::Framework;
+use crate::report::{prompt_gaps, render_plan, PlanView, PlanWinnerView};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// Lines every campaign checkout ignores: runtime state must never be committed.
+pub const GITIGNORE_LINES: [&str; 3] = [".humanize*", ".sota/", "**/*.raw.log"];
+
+/// Hex SHA-256 of a text (plan digests).
+pub fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl<'a> Engine<'a> {
+    /// Phase 0: a fresh campaign state, the campaign branch, `.gitignore`, manifest.
+    /// Refuses a dirty checkout (only ignored runtime state may be present).
+    pub fn begin(&mut self) -> Result<(), EngineError> {
+        let dirty = self.git.uncommitted_paths()?;
+        if !dirty.is_empty() {
+            return Err(EngineError::Refused(format!(
+                "the checkout has uncommitted changes ({}); commit or stash them first",
+                dirty.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let branch = self.state.branch.clone();
+        self.progress
+            .step(&format!("phase 0: campaign branch `{branch}`, run dir `{}`", self.paths.rel));
+        self.git.checkout_new_or_existing(&branch)?;
+        let gi = self.checkout.join(".gitignore");
+        let mut text = std::fs::read_to_string(&gi).unwrap_or_default();
+        for line in GITIGNORE_LINES {
+            if !text.lines().any(|l| l.trim() == line) {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        std::fs::write(&gi, text).map_err(io_err(&gi))?;
+        self.write(&self.paths.manifest(), &self.campaign.manifest_md.clone())?;
+        super::setup::save_input(
+            &self.paths,
+            &super::setup::CampaignInput {
+                campaign: self.campaign.clone(),
+                candidates: self.candidates.clone(),
+            },
+        )?;
+        self.state.base_commit = self.git.head_commit()?;
+        self.save_state()
+    }
+
+    /// Builds the initial state of a campaign.
+    pub fn initial_state(&self, branch: &str) -> CampaignState {
+        let mut s = CampaignState::new(
+            &self.campaign.campaign_id,
+            &self.campaign.model,
+            branch,
+            &self.paths.rel,
+            "",
+        );
+        s.tokenizer = self.campaign.tokenizer.clone();
+        s.precision = self.campaign.precision.clone();
+        s.quantization = self.campaign.quantization.clone();
+        s.hardware = self.campaign.hardware.clone();
+        s.workload = self.campaign.workload_line();
+        s.sla = self.campaign.sla_line();
+        s
+    }
+
+    /// Whether every candidate has a round-0 row for every scenario.
+    pub fn baseline_complete(&self, rows: &[BenchRow]) -> bool {
+        let keys: HashSet<String> = rows.iter().filter(|r| r.round == 0).map(row_key).collect();
+        self.candidates.iter().all(|c| {
+            self.campaign
+                .scenarios
+                .iter()
+                .all(|s| keys.contains(&key_for(c, &s.name, 0, 0)))
+        })
+    }
+
+    /// Phase 1: every framework's bounded search on every scenario; resumes at the next
+    /// missing (candidate, scenario).
+    pub(crate) fn phase_baseline(&mut self) -> Result<(), EngineError> {
+        let existing = self.read_rows()?;
+        let done: HashSet<String> = existing.iter().map(row_key).collect();
+        let total = self.candidates.len();
+        let candidates = self.candidates.clone();
+        for (i, cand) in candidates.iter().enumerate() {
+            let missing: Vec<_> = self
+                .campaign
+                .scenarios
+                .iter()
+                .filter(|s| !done.contains(&key_for(cand, &s.name, 0, 0)))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                self.progress.step(&format!(
+                    "phase 1: [{}/{total}] {} `{}` already measured",
+                    i + 1,
+                    cand.framework.display_name(),
+                    cand.candidate_id
+                ));
+                continue;
+            }
+            self.progress.step(&format!(
+                "phase 1: [{}/{total}] {} `{}` on {} scenario(s)",
+                i + 1,
+                cand.framework.display_name(),
+                cand.candidate_id,
+                missing.len()
+            ));
+            let tag = RunTag {
+                round: 0,
+                commit: None,
+                repeat: 0,
+            };
+            self.measure(cand, &missing, &tag)?;
+        }
+        let rows = self.read_rows()?;
+        if !self.baseline_complete(&rows) {
+            return Err(EngineError::Refused(
+                "the fixed baseline is incomplete after the search; rerun to resume".into(),
+            ));
+        }
+        self.progress.step("phase 1: help snapshots, summary, winners, fairness");
+        for f in self.campaign.frameworks() {
+            for (name, text) in self.lane.help_snapshots(f) {
+                let p = self.paths.help_dir().join(format!("{}-{name}", f.canonical()));
+                self.write(&p, &text)?;
+            }
+        }
+        self.write_baseline_reports(&rows)?;
+        self.state.phase = Phase::BaselineDone;
+        self.save_state()?;
+        let sha = self.commit(&format!(
+            "sota baseline: {} fixed benchmark ({} rows)",
+            self.campaign.model,
+            rows.iter().filter(|r| r.round == 0).count()
+        ))?;
+        self.state.baseline_commit = Some(sha);
+        self.save_state()?;
+        if let Some(reason) = crate::gate::decide::baseline_stop(&self.state.gaps) {
+            self.progress
+                .step(&format!("phase 1: stop after the baseline: {reason}"));
+            self.state.stop = Some(StopRecord {
+                after_round: 0,
+                reason: reason.to_string(),
+                reached_sota: true,
+            });
+            self.state.phase = Phase::Stopped;
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Runs one candidate through the lane, stamping and appending each row as it arrives.
+    pub(crate) fn measure(
+        &mut self,
+        cand: &CandidateSpec,
+        scenarios: &[super::ScenarioSpec],
+        tag: &RunTag,
+    ) -> Result<(), EngineError> {
+        let sla = self.campaign.sla.clone();
+        let mut seen: Vec<String> = Vec::new();
+        let mut write_err: Option<EngineError> = None;
+        let paths = self.paths.clone();
+        let lane_result = {
+            let mut on_row = |mut row: BenchRow| {
+                row.round = tag.round;
+                row.commit = tag.commit.clone();
+                row.repeat = tag.repeat;
+                row.framework = cand.framework;
+                row.candidate_id = cand.candidate_id.clone();
+                sla.apply(&mut row);
+                seen.push(row.scenario().to_string());
+                if let Err(e) = append_row_at(&paths, &row) {
+                    let msg = e.to_string();
+                    write_err = Some(e);
+                    return Err(super::LaneError(msg));
+                }
+                Ok(())
+            };
+            self.lane.run_candidate(cand, scenarios, tag, &mut on_row)
+        };
+        if let Some(e) = write_err {
+            return Err(e);
+        }
+        // A scenario the lane never reported is a failed row, never a silent gap.
+        let reason = match &lane_result {
+            Ok(()) => "the bench lane produced no row for this scenario".to_string(),
+            Err(e) => e.to_string(),
+        };
+        for s in scenarios.iter().filter(|s| !seen.contains(&s.name)) {
+            let mut row = BenchRow::new(
+                cand.framework,
+                cand.candidate_id.clone(),
+                self.campaign.model.clone(),
+                RunStatus::Failed,
+            );
+            row.failure_reason = Some(reason.clone());
+            row.workload.scenario = Some(s.name.clone());
+            row.workload.input_len = Some(s.input_len);
+            row.workload.output_len = Some(s.output_len);
+            row.workload.num_prompts = Some(self.campaign.num_prompts);
+            row.workload.kind = Some(self.campaign.dataset_kind.clone());
+            row.server_command = Some(cand.server_command.clone());
+            row.round = tag.round;
+            row.commit = tag.commit.clone();
+            row.repeat = tag.repeat;
+            sla.apply(&mut row);
+            append_row_at(&self.paths, &row)?;
+        }
+        Ok(())
+    }
+
+    fn write_baseline_reports(&mut self, rows: &[BenchRow]) -> Result<(), EngineError> {
+        let base: Vec<BenchRow> = rows.iter().filter(|r| r.round == 0).cloned().collect();
+        let metric = self.campaign.metric;
+        let scenarios: Vec<String> = self.campaign.scenarios.iter().map(|s| s.name.clone()).collect();
+        let mut winners = Vec::new();
+        for f in self.campaign.frameworks() {
+            for s in &scenarios {
+                if let Some(r) = best_row(&base, f, s, metric) {
+                    winners.push(WinnerRef {
+                        framework: f.canonical().into(),
+                        scenario: s.clone(),
+                        candidate_id: r.candidate_id.clone(),
+                        value: metric.value(r),
+                        server_command: r.server_command.clone(),
+                        benchmark_command: r.benchmark_command.clone(),
+                    });
+                }
+            }
+        }
+        self.state.winners = winners;
+        self.state.best_sglang = scenarios
+            .iter()
+            .filter_map(|s| {
+                let r = best_row(&base, Framework::Sglang, s, metric)?;
+                Some(crate::campaign::state::BestRow {
+                    scenario: s.clone(),
+                    candidate_id: r.candidate_id.clone(),
+                    value: metric.value(r)?,
+                    round: 0,
+                    commit: None,
+                })
+            })
+            .collect();
+        self.state.gaps = compute_gaps(
+            &scenarios,
+            &base,
+            &base,
+            &self.campaign.competitors,
+            metric,
+            self.campaign.noise_threshold_pct,
+            &|_| false,
+        );
+        self.write(&self.paths.summary(), &summary_md(&self.campaign.frameworks(), &base, &scenarios, metric))?;
+        self.write(&self.paths.winning_commands(), &winning_md(&self.state.winners))?;
+        let fairness = fairness_md(&self.campaign, &base);
+        self.write(&self.paths.fairness(), &fairness)?;
+        self.write(&self.paths.fairness_analysis(), &fairness)?;
+        self.write(&self.paths.contract(), &contract_json(&self.campaign, &self.state.winners))?;
+        Ok(())
+    }
+
+    /// Phase 2: the refined plan, committed; its digest freezes it for the loop.
+    pub(crate) fn phase_plan(&mut self) -> Result<(), EngineError> {
+        self.progress.step("phase 2: refined plan");
+        let c = &self.campaign;
+        let join = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let view = PlanView {
+            campaign_id: c.campaign_id.clone(),
+            model: c.model.clone(),
+            hardware: c.hardware.clone(),
+            branch: self.state.branch.clone(),
+            run_dir: self.paths.rel.clone(),
+            checkout: self.checkout.display().to_string(),
+            workload: c.workload_line(),
+            sla: c.sla_line(),
+            metric: c.metric.name().into(),
+            noise_threshold: format!("{}", c.noise_threshold_pct),
+            selected: join(c.competitors.iter().map(|f| f.display_name().to_string()).collect()),
+            excluded: join(c.excluded.iter().map(|f| f.display_name().to_string()).collect()),
+            unsupported: join(
+                c.unsupported
+                    .iter()
+                    .map(|(f, why)| format!("{} ({why})", f.display_name()))
+                    .collect(),
+            ),
+            max_rounds: self.opts.gate.max_rounds,
+            winners: self
+                .state
+                .winners
+                .iter()
+                .map(|w| PlanWinnerView {
+                    scenario: md_cell(&w.scenario),
+                    framework: w.framework.clone(),
+                    candidate: w.candidate_id.clone(),
+                    value: w.value.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into()),
+                    command: md_cell(w.server_command.as_deref().unwrap_or("")),
+                })
+                .collect(),
+            gaps: prompt_gaps(&self.state.gaps),
+        };
+        let text = render_plan(&view)?;
+        self.write(&self.paths.plan(), &text)?;
+        self.state.plan_digest = Some(digest(&text));
+        self.state.phase = Phase::PlanDone;
+        self.save_state()?;
+        let sha = self.commit(&format!("sota plan: {}", self.campaign.model))?;
+        self.state.plan_commit = Some(sha);
+        self.save_state()
+    }
+}
+
+fn append_row_at(paths: &super::RunPaths, row: &BenchRow) -> Result<(), EngineError> {
+    use std::io::Write;
+    let p = paths.candidates();
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .map_err(io_err(&p))?;
+    let line = crate::gate::checks::redact_secrets(&crate::bench::row::to_jsonl_line(row));
+    f.write_all(line.as_bytes()).map_err(io_err(&p))?;
+    f.sync_data().map_err(io_err(&p))
+}
+
+/// The row key a candidate's run of `scenario` will have.
+pub fn key_for(c: &CandidateSpec, scenario: &str, round: u32, repeat: u32) -> String {
+    format!(
+        "{}|{}|{}|{}|{}",
+        c.framework.canonical(),
+        c.candidate_id,
+        scenario,
+        round,
+        repeat
+    )
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "n/a".into())
+}
+
+/// A compact summary of the fixed benchmark: per scenario, every framework's best row, then
+/// failures with their reasons.
+pub fn summary_md(
+    frameworks: &[Framework],
+    rows: &[BenchRow],
+    scenarios: &[String],
+    metric: super::Metric,
+) -> String {
+    let mut s = String::from("# Fixed benchmark summary\n\n## Cross-framework best comparison\n\n");
+    for sc in scenarios {
+        s.push_str(&format!(
+            "### {sc}\n\n| Rank | Framework | Candidate | {} | p50 TTFT ms | p50 TPOT ms | Server command |\n|---|---|---|---|---|---|---|\n",
+            metric.name()
+        ));
+        let mut best: Vec<&BenchRow> = frameworks
+            .iter()
+            .filter_map(|f| best_row(rows, *f, sc, metric))
+            .collect();
+        best.sort_by(|a, b| {
+            metric
+                .value(b)
+                .partial_cmp(&metric.value(a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        for (i, r) in best.iter().enumerate() {
+            s.push_str(&format!(
+                "| {} | {} | `{}` | {} | {} | {} | `{}` |\n",
+                i + 1,
+                r.framework.display_name(),
+                md_cell(&r.candidate_id),
+                fmt_opt(metric.value(r)),
+                fmt_opt(r.metrics.p50_ttft_ms),
+                fmt_opt(r.metrics.p50_tpot_ms),
+                md_cell(r.server_command.as_deref().unwrap_or(""))
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("## Failed or SLA-failing candidates\n\n| Framework | Candidate | Scenario | Status | SLA | Reason |\n|---|---|---|---|---|---|\n");
+    for r in rows.iter().filter(|r| r.status != RunStatus::Ok || r.sla.passed != Some(true)) {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            r.framework.display_name(),
+            md_cell(&r.candidate_id),
+            md_cell(r.scenario()),
+            r.status,
+            if r.sla.passed == Some(true) { "pass" } else { "fail" },
+            md_cell(r.failure_reason.as_deref().unwrap_or("SLA thresholds not met"))
+        ));
+    }
+    s
+}
+
+fn winning_md(winners: &[WinnerRef]) -> String {
+    let mut s = String::from("# Winning commands (fixed baseline)\n\n");
+    for w in winners {
+        s.push_str(&format!(
+            "## {} · {} (`{}`)\n\n```\n{}\n{}\n```\n\n",
+            w.framework,
+            w.scenario,
+            w.candidate_id,
+            w.server_command.as_deref().unwrap_or(""),
+            w.benchmark_command.as_deref().unwrap_or("")
+        ));
+    }
+    s
+}
+
+fn fairness_md(c: &super::EngineCampaign, rows: &[BenchRow]) -> String {
+    let mut s = format!(
+        "# Fairness diagnostics (fixed baseline)\n\n- Selected competitors: {}\n- Excluded by the user: {}\n- Unsupported: {}\n\n| Framework | Candidate | Scenario | GPUs | Endpoint | Prompts | Spec accept len | Prefix hit rate | Mem util |\n|---|---|---|---|---|---|---|---|---|\n",
+        c.competitors.iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", "),
+        c.excluded.iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", "),
+        c.unsupported.iter().map(|(f, w)| format!("{} ({w})", f.canonical())).collect::<Vec<_>>().join(", "),
+    );
+    for r in rows.iter().filter(|r| r.status == RunStatus::Ok) {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.framework.canonical(),
+            md_cell(&r.candidate_id),
+            md_cell(r.scenario()),
+            r.hardware.gpu_count.map(|g| g.to_string()).unwrap_or_else(|| "n/a".into()),
+            md_cell(r.workload.endpoint.as_deref().unwrap_or("n/a")),
+            r.workload.num_prompts.map(|g| g.to_string()).unwrap_or_else(|| "n/a".into()),
+            fmt_opt(r.spec_decode.as_ref().and_then(|d| d.mean_accept_length)),
+            fmt_opt(r.cache.as_ref().and_then(|d| d.prefix_cache_hit_rate)),
+            fmt_opt(r.memory.as_ref().and_then(|d| d.gpu_memory_utilization)),
+        ));
+    }
+    s
+}
+
+/// The fixed contract: workload, SLA and competitor winner commands, as canonical JSON.
+pub fn contract_json(c: &super::EngineCampaign, winners: &[WinnerRef]) -> String {
+    let competitors: Vec<serde_json::Value> = winners
+        .iter()
+        .filter(|w| w.framework != Framework::Sglang.canonical())
+        .map(|w| {
+            serde_json::json!({
+                "framework": w.framework, "scenario": w.scenario, "candidate_id": w.candidate_id,
+                "server_command": w.server_command, "benchmark_command": w.benchmark_command,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "model": c.model,
+        "workload": {"dataset_kind": c.dataset_kind, "num_prompts": c.num_prompts, "scenarios": c.scenarios},
+        "sla": c.sla,
+        "competitor_commands": competitors,
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,225 @@
+//! The local configuration file (YAML) of `sota-bot local`: knowledge root, agent command
+//! and timeout, simulator settings, bench plan path, reviewer and gate settings. Relative
+//! paths are resolved against the config file's folder.
+
+use crate::gate::ReviewerConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The agent to run each round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Shell command line; see `runner::agent` for placeholders.
+    pub command: Option<String>,
+    #[serde(default = "default_agent_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_agent_timeout() -> u64 {
+    3600
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            command: None,
+            timeout_secs: default_agent_timeout(),
+        }
+    }
+}
+
+/// Simulator lane settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    /// Use the built-in simulated engines instead of real frameworks.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How much faster than simulated real time the simulated engines run.
+    #[serde(default = "default_time_scale")]
+    pub time_scale: f64,
+    /// Competitor engine profiles by framework (paths).
+    #[serde(default)]
+    pub competitor_profiles: std::collections::BTreeMap<String, PathBuf>,
+    /// SGLang engine profile inside the checkout (patched by the agent).
+    #[serde(default = "default_sglang_profile")]
+    pub sglang_profile: PathBuf,
+}
+
+fn default_time_scale() -> f64 {
+    1.0
+}
+
+fn default_sglang_profile() -> PathBuf {
+    PathBuf::from("sim/engine.yaml")
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            enabled: false,
+            time_scale: default_time_scale(),
+            competitor_profiles: Default::default(),
+            sglang_profile: default_sglang_profile(),
+        }
+    }
+}
+
+/// Gate settings that may be overridden locally.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettings {
+    pub max_rounds: Option<u32>,
+    /// Use the LLM reviewer when its key variable is set.
+    #[serde(default)]
+    pub llm_reviewer: bool,
+    #[serde(default)]
+    pub reviewer: ReviewerConfig,
+}
+
+/// Process lane settings: timeouts and the per-framework help and profile commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneSettings {
+    #[serde(default = "default_ready")]
+    pub ready_timeout_secs: u64,
+    #[serde(default = "default_bench")]
+    pub bench_timeout_secs: u64,
+    /// framework -> file name -> shell command printing the help text.
+    #[serde(default)]
+    pub help: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// framework -> shell command writing profiler tables under `{out_dir}`.
+    #[serde(default)]
+    pub profile: std::collections::BTreeMap<String, String>,
+}
+
+fn default_ready() -> u64 {
+    600
+}
+
+fn default_bench() -> u64 {
+    3600
+}
+
+impl Default for LaneSettings {
+    fn default() -> Self {
+        LaneSettings {
+            ready_timeout_secs: default_ready(),
+            bench_timeout_secs: default_bench(),
+            help: Default::default(),
+            profile: Default::default(),
+        }
+    }
+}
+
+/// The whole local config file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    pub knowledge_root: Option<PathBuf>,
+    #[serde(default)]
+    pub agent: AgentSettings,
+    #[serde(default)]
+    pub sim: SimSettings,
+    /// Bench plan (search space per framework).
+    pub plan: Option<PathBuf>,
+    #[serde(default)]
+    pub gate: GateSettings,
+    #[serde(default)]
+    pub lane: LaneSettings,
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+impl LocalConfig {
+    /// Parses config text; `base` resolves relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<LocalConfig, ConfigError> {
+        let mut cfg: LocalConfig =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        if cfg.agent.timeout_secs == 0 {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "agent.timeout_secs must be at least 1".into(),
+            });
+        }
+        if !(cfg.sim.time_scale.is_finite() && cfg.sim.time_scale > 0.0) {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "sim.time_scale must be a positive number".into(),
+            });
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = cfg.knowledge_root.as_mut() {
+            abs(p);
+        }
+        if let Some(p) = cfg.plan.as_mut() {
+            abs(p);
+        }
+        for p in cfg.sim.competitor_profiles.values_mut() {
+            abs(p);
+        }
+        Ok(cfg)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<LocalConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        LocalConfig::parse(&text, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_and_resolves_paths() {
+        let c = LocalConfig::parse(
+            "knowledge_root: knowledge\nagent:\n  command: ./agent.sh\n  timeout_secs: 30\nsim:\n  enabled: true\n  time_scale: 50\nplan: plan.yaml\ngate:\n  max_rounds: 6\n",
+            Path::new("/demo/config.yaml"),
+        )
+        .unwrap();
+        assert_eq!(c.knowledge_root, Some(PathBuf::from("/demo/knowledge")));
+        assert_eq!(c.plan, Some(PathBuf::from("/demo/plan.yaml")));
+        assert_eq!(c.agent.timeout_secs, 30);
+        assert_eq!(c.gate.max_rounds, Some(6));
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let e = LocalConfig::parse("agnet: {}\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().contains("c.yaml"), "{e}");
+        assert!(LocalConfig::parse("sim:\n  time_scale: 0\n", Path::new("c.yaml")).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in ".*") {
+            let _ = LocalConfig::parse(&s, Path::new("c.yaml"));
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The bench lane port: launches a candidate's server once, runs every requested scenario
+//! against it, and produces normalized rows; also help snapshots and profiles.
+
+use super::{CandidateSpec, ScenarioSpec};
+use crate::bench::BenchRow;
+use crate::campaign::Framework;
+use std::path::{Path, PathBuf};
+
+/// Which run of the campaign a row belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTag {
+    /// 0: fixed baseline; N: revalidation of round N.
+    pub round: u32,
+    /// SGLang commit measured (rounds only).
+    pub commit: Option<String>,
+    pub repeat: u32,
+}
+
+/// A lane failure that is not a candidate failure (candidate failures are rows).
+#[derive(Debug, thiserror::Error)]
+#[error("bench lane: {0}")]
+pub struct LaneError(pub String);
+
+/// What runs servers and benchmark clients.
+pub trait BenchLane {
+    /// Launches `cand`'s server once and benchmarks each scenario, calling `on_row` as soon
+    /// as each row is known. Failed, OOM and timed-out runs are rows, not errors.
+    fn run_candidate(
+        &mut self,
+        cand: &CandidateSpec,
+        scenarios: &[ScenarioSpec],
+        tag: &RunTag,
+        on_row: &mut dyn FnMut(BenchRow) -> Result<(), LaneError>,
+    ) -> Result<(), LaneError>;
+
+    /// `--help` (and version) text of a framework's server and benchmark CLIs, as
+    /// (file name, text) pairs.
+    fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)>;
+
+    /// Profiles `cand` in `scenario` (prefill: input -> 1 token; decode: 1 token -> output)
+    /// and writes the kernel, overlap and fuse tables (markdown) under `out_dir`. Returns the
+    /// written paths; the layer-pipeline markdown, when produced, is named
+    /// `layer-pipeline.md`.
+    fn profile(
+        &mut self,
+        cand: &CandidateSpec,
+        scenario: &ScenarioSpec,
+        out_dir: &Path,
+    ) -> Result<Vec<PathBuf>, LaneError>;
+
+    /// Number of server launches so far (the §8 baseline cost).
+    fn server_launches(&self) -> u64;
+}

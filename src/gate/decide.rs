@@ -1,0 +1,358 @@
+//! Verdicts and decisions: the pure heart of the gate.
+
+use super::checks::{contract_checks, CheckResult};
+use super::evidence::{GapStatus, RoundEvidence, StopClaim};
+use super::reviewer::parse_review;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Mainline progress of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Advanced,
+    Stalled,
+    Regressed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Advanced => "ADVANCED",
+            Verdict::Stalled => "STALLED",
+            Verdict::Regressed => "REGRESSED",
+        }
+    }
+
+    /// Reads `ADVANCED`, `STALLED` or `REGRESSED` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "ADVANCED" => Some(Verdict::Advanced),
+            "STALLED" => Some(Verdict::Stalled),
+            "REGRESSED" => Some(Verdict::Regressed),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who produced the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictSource {
+    /// The LLM reviewer's verdict line.
+    Reviewer,
+    /// Derived from the measured geomean improvement.
+    Measured,
+}
+
+/// Why a campaign stops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum StopReason {
+    /// SGLang beats the best SLA-passing competitor in every scenario.
+    SglangAhead,
+    /// Ahead or tied within the noise threshold after repeat runs in every scenario.
+    TiedWithinNoise,
+    /// The remaining gap is external to SGLang.
+    ProvenExternal(String),
+    /// The hot path is near the hardware or algorithmic limit.
+    NearHardwareLimit(String),
+    /// Three consecutive rounds without progress.
+    DriftStop,
+    /// The round budget is spent.
+    MaxRounds(u32),
+    /// The reviewer ended the loop (`COMPLETE` or `STOP`).
+    Reviewer(String),
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::SglangAhead => f.write_str(
+                "SGLang beats the best SLA-passing selected competitor in every scenario",
+            ),
+            StopReason::TiedWithinNoise => f.write_str(
+                "SGLang is ahead or tied within the stable noise threshold after repeat runs",
+            ),
+            StopReason::ProvenExternal(r) => write!(f, "remaining gap proven external: {r}"),
+            StopReason::NearHardwareLimit(r) => {
+                write!(f, "hot path near the hardware/algorithmic limit: {r}")
+            }
+            StopReason::DriftStop => {
+                f.write_str("drift stop: three consecutive STALLED/REGRESSED rounds")
+            }
+            StopReason::MaxRounds(n) => write!(f, "maximum of {n} rounds reached"),
+            StopReason::Reviewer(word) => write!(f, "the reviewer ended the loop with `{word}`"),
+        }
+    }
+}
+
+/// What happens after the round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Continue,
+    WaitForHuman,
+    Replan,
+    Stop { reason: StopReason },
+}
+
+impl Decision {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Continue => "continue",
+            Decision::WaitForHuman => "wait for a human",
+            Decision::Replan => "replan",
+            Decision::Stop { .. } => "stop",
+        }
+    }
+}
+
+/// Gate settings (from the repository or local config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateConfig {
+    /// Default 42 (Humanize).
+    pub max_rounds: u32,
+    /// Stable-noise threshold in percent (default 1).
+    pub noise_threshold_pct: f64,
+    /// Pause for `/sota continue` (or `local resume`) after every round.
+    pub wait_for_human: bool,
+    /// Consecutive STALLED/REGRESSED rounds that require a replan (default 2).
+    pub replan_after: u32,
+    /// Consecutive STALLED/REGRESSED rounds that stop the loop (default 3).
+    pub drift_stop_after: u32,
+    /// Directory names of runtime state that must never be tracked.
+    pub runtime_state_dirs: Vec<String>,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            max_rounds: 42,
+            noise_threshold_pct: 1.0,
+            wait_for_human: false,
+            replan_after: 2,
+            drift_stop_after: 3,
+            runtime_state_dirs: vec![".humanize".into(), ".sota".into()],
+        }
+    }
+}
+
+/// The gate's answer for one round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    pub round: u32,
+    pub checks: Vec<CheckResult>,
+    /// Every contract check passed; a rejected round's measurements do not count.
+    pub accepted: bool,
+    pub verdict: Verdict,
+    pub verdict_source: VerdictSource,
+    pub decision: Decision,
+    /// One sentence explaining the decision.
+    pub reason: String,
+    /// This round was a full alignment review (round % 5 == 4).
+    pub full_alignment_review: bool,
+    /// The next prompt must first expand code-first research (§3.7 step 8).
+    pub research_first: bool,
+    /// The reviewer's answer, verbatim, when one ran.
+    pub reviewer_text: Option<String>,
+}
+
+/// Verdict from the measured improvement: ADVANCED at or above the threshold, REGRESSED at
+/// or below minus the threshold, STALLED otherwise (and when nothing was measured).
+pub fn derive_measured_verdict(improvement_pct: Option<f64>, threshold_pct: f64) -> Verdict {
+    match improvement_pct {
+        Some(g) if g >= threshold_pct => Verdict::Advanced,
+        Some(g) if g <= -threshold_pct => Verdict::Regressed,
+        _ => Verdict::Stalled,
+    }
+}
+
+/// §3.7 step 8: two consecutive rounds under the threshold of geomean improvement.
+pub fn stagnation_required(improvements_pct: &[f64], threshold_pct: f64) -> bool {
+    improvements_pct.len() >= 2
+        && improvements_pct
+            .iter()
+            .rev()
+            .take(2)
+            .all(|g| *g < threshold_pct)
+}
+
+/// Whether `round` is a full alignment review (every 5th round).
+pub fn is_full_alignment(round: u32) -> bool {
+    round % 5 == 4
+}
+
+/// Judges a round from its evidence. Pure: same evidence, same outcome.
+pub fn review_round(ev: &RoundEvidence, cfg: &GateConfig) -> GateOutcome {
+    let mut checks = contract_checks(ev, cfg);
+    let parsed = ev.reviewer_response.as_deref().map(parse_review);
+    if let Some(err) = &ev.reviewer_error {
+        checks.push(CheckResult {
+            id: "reviewer.answered".into(),
+            passed: false,
+            reason: format!("the LLM reviewer did not answer: {err}"),
+        });
+    }
+    if let Some(p) = &parsed {
+        checks.push(CheckResult {
+            id: "reviewer.verdict_line".into(),
+            passed: p.verdict.is_some(),
+            reason: match p.verdict {
+                Some(v) => format!("reviewer verdict line present: {v}"),
+                None => "the reviewer answer lacks `Mainline Progress Verdict: ADVANCED | STALLED | REGRESSED`".into(),
+            },
+        });
+    }
+    let accepted = checks.iter().all(|c| c.passed);
+    let measured = derive_measured_verdict(ev.geomean_improvement_pct, cfg.noise_threshold_pct);
+    let (mut verdict, verdict_source) = match parsed.as_ref().and_then(|p| p.verdict) {
+        Some(v) => (v, VerdictSource::Reviewer),
+        None => (measured, VerdictSource::Measured),
+    };
+    if !accepted && verdict == Verdict::Advanced {
+        // A round that broke the contract cannot count as progress.
+        verdict = Verdict::Stalled;
+    }
+    let mut improvements = ev.prior_improvements_pct.clone();
+    improvements.push(if accepted {
+        ev.geomean_improvement_pct.unwrap_or(0.0)
+    } else {
+        0.0
+    });
+    let research_first = stagnation_required(&improvements, cfg.noise_threshold_pct);
+    let non_advanced = ev
+        .prior_verdicts
+        .iter()
+        .copied()
+        .chain(std::iter::once(verdict))
+        .rev()
+        .take_while(|v| *v != Verdict::Advanced)
+        .count() as u32;
+
+    let (decision, reason) = decide(ev, cfg, accepted, &checks, parsed.as_ref(), non_advanced);
+    GateOutcome {
+        round: ev.round,
+        checks,
+        accepted,
+        verdict,
+        verdict_source,
+        decision,
+        reason,
+        full_alignment_review: is_full_alignment(ev.round),
+        research_first,
+        reviewer_text: ev.reviewer_response.clone(),
+    }
+}
+
+fn decide(
+    ev: &RoundEvidence,
+    cfg: &GateConfig,
+    accepted: bool,
+    checks: &[CheckResult],
+    parsed: Option<&super::reviewer::ParsedReview>,
+    non_advanced: u32,
+) -> (Decision, String) {
+    let stop = |reason: StopReason| {
+        let text = reason.to_string();
+        (Decision::Stop { reason }, text)
+    };
+    if accepted {
+        if let Some(reason) = stop_condition(ev, cfg) {
+            return stop(reason);
+        }
+        if let Some(word) = parsed.and_then(|p| p.end_word.clone()) {
+            return stop(StopReason::Reviewer(word));
+        }
+    }
+    if non_advanced >= cfg.drift_stop_after {
+        return stop(StopReason::DriftStop);
+    }
+    if ev.round >= cfg.max_rounds {
+        return stop(StopReason::MaxRounds(cfg.max_rounds));
+    }
+    if non_advanced >= cfg.replan_after {
+        return (
+            Decision::Replan,
+            format!("{non_advanced} consecutive STALLED/REGRESSED rounds: replan before the next patch"),
+        );
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.id.as_str())
+        .collect();
+    let why = if accepted {
+        "contract holds and the gap remains".to_string()
+    } else {
+        format!(
+            "round rejected by contract check(s) {}: the next round must repair them",
+            failed.join(", ")
+        )
+    };
+    if cfg.wait_for_human {
+        (
+            Decision::WaitForHuman,
+            format!("{why}; waiting for a human to continue"),
+        )
+    } else {
+        (Decision::Continue, why)
+    }
+}
+
+/// §3.8 stop conditions over the post-round gaps and the agent's stop claim.
+fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
+    let _ = cfg;
+    let gaps: Vec<GapStatus> = ev.gaps_after.iter().map(|g| g.status).collect();
+    let decisive = !gaps.is_empty()
+        && gaps
+            .iter()
+            .any(|g| !matches!(g, GapStatus::NoCompetitor | GapStatus::NoSglang));
+    if decisive
+        && gaps
+            .iter()
+            .all(|g| matches!(g, GapStatus::Ahead { .. } | GapStatus::NoCompetitor))
+    {
+        return Some(StopReason::SglangAhead);
+    }
+    if decisive
+        && gaps.iter().all(|g| {
+            matches!(
+                g,
+                GapStatus::Ahead { .. }
+                    | GapStatus::NoCompetitor
+                    | GapStatus::Tied {
+                        repeats_done: true,
+                        ..
+                    }
+            )
+        })
+    {
+        return Some(StopReason::TiedWithinNoise);
+    }
+    match &ev.stop_claim {
+        Some(StopClaim::External { reason, evidence }) if !evidence.is_empty() => {
+            Some(StopReason::ProvenExternal(reason.clone()))
+        }
+        Some(StopClaim::NearLimit { reason, evidence }) if !evidence.is_empty() => {
+            Some(StopReason::NearHardwareLimit(reason.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The decision for a campaign that has only its baseline: stop when the fixed benchmark
+/// already shows SGLang ahead (or tied after repeats) everywhere.
+pub fn baseline_stop(gaps: &[super::evidence::ScenarioGapView]) -> Option<StopReason> {
+    let ev = RoundEvidence {
+        gaps_after: gaps.to_vec(),
+        ..Default::default()
+    };
+    stop_condition(&ev, &GateConfig::default())
+}

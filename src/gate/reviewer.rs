@@ -1,0 +1,232 @@
+//! The optional LLM reviewer: one port ([`Reviewer`]) and its OpenAI-compatible HTTP
+//! implementation (`POST {base_url}/chat/completions`).
+
+use super::decide::{is_full_alignment, GateConfig, Verdict};
+use super::evidence::RoundEvidence;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What the reviewer is asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewerPrompt {
+    pub system: String,
+    pub user: String,
+}
+
+/// Why a reviewer gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewerError {
+    #[error("reviewer request to {url} failed: {message}")]
+    Http { url: String, message: String },
+    #[error("reviewer at {url} answered HTTP {status}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("reviewer answer from {url} is not a chat completion: {message}")]
+    Shape { url: String, message: String },
+}
+
+/// The reviewer port: anything that turns a prompt into review text.
+pub trait Reviewer {
+    fn review(&self, prompt: &ReviewerPrompt) -> Result<String, ReviewerError>;
+}
+
+/// Reviewer settings. The key is read from the environment variable named here, so the
+/// config file itself never holds a secret; no key means no LLM reviewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReviewerConfig {
+    pub base_url: String,
+    pub model: String,
+    pub api_key_env: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for ReviewerConfig {
+    fn default() -> Self {
+        ReviewerConfig {
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o".into(),
+            api_key_env: "SOTA_REVIEWER_API_KEY".into(),
+            timeout_secs: 300,
+        }
+    }
+}
+
+/// Calls an OpenAI-compatible `/chat/completions` endpoint.
+pub struct OpenAiReviewer {
+    config: ReviewerConfig,
+    api_key: String,
+    client: reqwest::blocking::Client,
+}
+
+impl OpenAiReviewer {
+    /// Builds the reviewer when the key variable is set and non-empty; `None` otherwise.
+    pub fn from_env(config: &ReviewerConfig) -> Option<OpenAiReviewer> {
+        let key = std::env::var(&config.api_key_env).ok()?;
+        OpenAiReviewer::with_key(config, key)
+    }
+
+    /// Builds the reviewer with an explicit key (empty: none).
+    pub fn with_key(config: &ReviewerConfig, api_key: String) -> Option<OpenAiReviewer> {
+        if api_key.trim().is_empty() {
+            return None;
+        }
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .build()
+            .ok()?;
+        Some(OpenAiReviewer {
+            config: config.clone(),
+            api_key,
+            client,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "{}/chat/completions",
+            self.config.base_url.trim_end_matches('/')
+        )
+    }
+}
+
+impl Reviewer for OpenAiReviewer {
+    fn review(&self, prompt: &ReviewerPrompt) -> Result<String, ReviewerError> {
+        let url = self.url();
+        let body = serde_json::json!({
+            "model": self.config.model,
+            "temperature": 0,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+        });
+        let resp = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .map_err(|e| ReviewerError::Http {
+                url: url.clone(),
+                message: e.without_url().to_string(),
+            })?;
+        let status = resp.status();
+        let text = resp.text().map_err(|e| ReviewerError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        if !status.is_success() {
+            let body: String = text.chars().take(500).collect();
+            return Err(ReviewerError::Status {
+                url,
+                status: status.as_u16(),
+                body: crate::gate::checks::redact_secrets(&body),
+            });
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ReviewerError::Shape {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        value
+            .pointer("/choices/0/message/content")
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| ReviewerError::Shape {
+                url,
+                message: "missing choices[0].message.content".into(),
+            })
+    }
+}
+
+/// The reviewer's answer, interpreted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedReview {
+    /// From the required `Mainline Progress Verdict: ...` line.
+    pub verdict: Option<Verdict>,
+    /// `COMPLETE` or `STOP` when the last non-empty line is one of them.
+    pub end_word: Option<String>,
+}
+
+/// Reads the verdict line and the final word. Markdown emphasis around either is ignored.
+pub fn parse_review(text: &str) -> ParsedReview {
+    let clean = |l: &str| l.trim().trim_matches(|c| c == '*' || c == '`' || c == '_').trim().to_string();
+    let verdict = text.lines().find_map(|l| {
+        let l = clean(l).replace("**", "");
+        let rest = l.strip_prefix("Mainline Progress Verdict:")?;
+        let word = rest.split_whitespace().next()?;
+        Verdict::parse(word.trim_matches(|c: char| !c.is_ascii_alphabetic()))
+    });
+    let end_word = text
+        .lines()
+        .rev()
+        .map(clean)
+        .find(|l| !l.is_empty())
+        .filter(|l| l == "COMPLETE" || l == "STOP");
+    ParsedReview { verdict, end_word }
+}
+
+/// The reviewer prompt: the contract, the measured facts and the agent's summary.
+pub fn build_prompt(ev: &RoundEvidence, cfg: &GateConfig) -> ReviewerPrompt {
+    let kind = if is_full_alignment(ev.round) {
+        "FULL ALIGNMENT review: check the whole campaign plan against everything done so far, not only this round"
+    } else {
+        "regular round review"
+    };
+    let system = format!(
+        "You review one round of an SGLang performance campaign (sota-bot). The campaign goal: SGLang matches or beats the best SLA-passing selected competitor under a fixed workload and SLA. Rounds must keep the fixed workload/SLA, profile when behind, patch SGLang source minimally with evidence, revalidate, and append ledgers. This is a {kind}. Answer in markdown. Include exactly one line `Mainline Progress Verdict: ADVANCED | STALLED | REGRESSED`. End with a line `COMPLETE` only when the goal is met or provably unreachable, `STOP` to halt the loop for a human, and anything else to continue. The noise threshold is {:.2}%.",
+        cfg.noise_threshold_pct
+    );
+    let mut user = format!("# Round {}\n\n## Gap after the round\n\n", ev.round);
+    for g in &ev.gaps_after {
+        user.push_str(&format!(
+            "- {}: {} (leader: {})\n",
+            g.scenario,
+            g.status.label(),
+            g.leader.as_deref().unwrap_or("none")
+        ));
+    }
+    user.push_str(&format!(
+        "\nGeomean improvement over the prior best: {}\n\n## Changed files\n\n",
+        ev.geomean_improvement_pct
+            .map(|g| format!("{g:+.2}%"))
+            .unwrap_or_else(|| "not measured".into())
+    ));
+    for p in ev.changed_paths.iter().take(200) {
+        user.push_str(&format!("- `{p}`\n"));
+    }
+    user.push_str("\n## Agent summary\n\n");
+    user.push_str(ev.summary.as_deref().unwrap_or("(missing)"));
+    ReviewerPrompt {
+        system,
+        user: crate::gate::checks::redact_secrets(&user),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_line_and_end_word() {
+        let p = parse_review("ok\n**Mainline Progress Verdict: STALLED**\n\nCOMPLETE\n\n");
+        assert_eq!(p.verdict, Some(Verdict::Stalled));
+        assert_eq!(p.end_word.as_deref(), Some("COMPLETE"));
+        let p = parse_review("Mainline Progress Verdict: ADVANCED\nkeep going");
+        assert_eq!(p.verdict, Some(Verdict::Advanced));
+        assert_eq!(p.end_word, None);
+        let p = parse_review("no verdict\nSTOP");
+        assert_eq!(p.verdict, None);
+        assert_eq!(p.end_word.as_deref(), Some("STOP"));
+        assert_eq!(parse_review("").end_word, None);
+    }
+
+    #[test]
+    fn no_key_no_reviewer() {
+        assert!(OpenAiReviewer::with_key(&ReviewerConfig::default(), "  ".into()).is_none());
+    }
+}

@@ -1,0 +1,222 @@
+//! The gap-over-rounds chart: a hand-written SVG committed with each round report, and a
+//! Mermaid `xychart-beta` block for PR comments (GitHub renders Mermaid, not SVG files).
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// One scenario's gap (percent, positive = SGLang ahead) per round; round 0 is the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GapSeries {
+    pub scenario: String,
+    pub points: Vec<(u32, Option<f64>)>,
+}
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 320.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 140.0;
+const TOP: f64 = 32.0;
+const BOTTOM: f64 = 40.0;
+const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn bounds(series: &[GapSeries], noise_pct: f64) -> (u32, f64, f64) {
+    let max_round = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter_map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = values.iter().copied().fold(-noise_pct, f64::min);
+    let hi = values.iter().copied().fold(noise_pct, f64::max);
+    let pad = ((hi - lo) * 0.1).max(0.5);
+    (max_round, (lo - pad).floor(), (hi + pad).ceil())
+}
+
+/// Renders the chart as a standalone SVG document (no scripts, no external references).
+pub fn render_gap_svg(series: &[GapSeries], noise_pct: f64) -> String {
+    let (max_round, y_lo, y_hi) = bounds(series, noise_pct);
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let x = |r: u32| LEFT + plot_w * f64::from(r) / f64::from(max_round);
+    let y = |v: f64| TOP + plot_h * (y_hi - v) / (y_hi - y_lo);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r#"<text x="{LEFT}" y="18" font-size="13" font-weight="bold">SGLang gap vs best SLA-passing competitor (%), by round</text>"#
+    );
+    // Noise band and zero line.
+    let (band_top, band_bottom) = (y(noise_pct), y(-noise_pct));
+    let _ = writeln!(
+        s,
+        r##"<rect x="{LEFT}" y="{band_top:.1}" width="{plot_w}" height="{:.1}" fill="#eeeeee"><title>noise band ±{noise_pct}%</title></rect>"##,
+        band_bottom - band_top
+    );
+    let _ = writeln!(
+        s,
+        r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#888888" stroke-dasharray="4 3"/>"##,
+        y(0.0),
+        LEFT + plot_w
+    );
+    // Axes.
+    let _ = writeln!(
+        s,
+        r##"<path d="M{LEFT} {TOP} V{:.1} H{:.1}" fill="none" stroke="#333333"/>"##,
+        TOP + plot_h,
+        LEFT + plot_w
+    );
+    let ticks = 5;
+    for i in 0..=ticks {
+        let v = y_lo + (y_hi - y_lo) * f64::from(i) / f64::from(ticks);
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{v:.1}</text>"#,
+            LEFT - 6.0,
+            y(v) + 4.0
+        );
+    }
+    let step = (max_round / 10).max(1);
+    let mut r = 0;
+    while r <= max_round {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x(r),
+            TOP + plot_h + 16.0,
+            if r == 0 { "base".to_string() } else { r.to_string() }
+        );
+        r += step;
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">round</text>"#,
+        LEFT + plot_w / 2.0,
+        HEIGHT - 6.0
+    );
+    for (i, serie) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<(f64, f64, u32, f64)> = serie
+            .points
+            .iter()
+            .filter_map(|(r, v)| v.filter(|v| v.is_finite()).map(|v| (x(*r), y(v), *r, v)))
+            .collect();
+        if pts.len() > 1 {
+            let path: Vec<String> = pts.iter().map(|p| format!("{:.1},{:.1}", p.0, p.1)).collect();
+            let _ = writeln!(
+                s,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
+                path.join(" ")
+            );
+        }
+        for (px, py, r, v) in &pts {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{px:.1}" cy="{py:.1}" r="3" fill="{color}"><title>{} round {r}: {v:+.2}%</title></circle>"#,
+                xml_escape(&serie.scenario)
+            );
+        }
+        let ly = TOP + 14.0 + 16.0 * i as f64;
+        let lx = LEFT + plot_w + 12.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{color}"/><text x="{:.1}" y="{ly:.1}">{}</text>"#,
+            ly - 9.0,
+            lx + 14.0,
+            xml_escape(&serie.scenario)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Renders the same data as a Mermaid `xychart-beta` block (without the code fence).
+/// Mermaid lines cannot have holes, so a missing point repeats the last known value (0
+/// before the first one).
+pub fn render_gap_mermaid(series: &[GapSeries], noise_pct: f64) -> String {
+    let (max_round, y_lo, y_hi) = bounds(series, noise_pct);
+    let rounds: Vec<String> = (0..=max_round)
+        .map(|r| if r == 0 { "\"base\"".to_string() } else { format!("\"{r}\"") })
+        .collect();
+    let mut s = String::from("xychart-beta\n");
+    let names: Vec<String> = series.iter().map(|s| s.scenario.replace('"', "'")).collect();
+    let _ = writeln!(s, "    title \"SGLang gap (%) by round: {}\"", names.join(", "));
+    let _ = writeln!(s, "    x-axis [{}]", rounds.join(", "));
+    let _ = writeln!(s, "    y-axis \"gap %\" {y_lo} --> {y_hi}");
+    for serie in series {
+        let mut last = 0.0;
+        let vals: Vec<String> = (0..=max_round)
+            .map(|r| {
+                if let Some(v) = serie
+                    .points
+                    .iter()
+                    .find(|p| p.0 == r)
+                    .and_then(|p| p.1)
+                    .filter(|v| v.is_finite())
+                {
+                    last = v;
+                }
+                format!("{last:.2}")
+            })
+            .collect();
+        let _ = writeln!(s, "    line [{}]", vals.join(", "));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> Vec<GapSeries> {
+        vec![
+            GapSeries {
+                scenario: "chat".into(),
+                points: vec![(0, Some(-12.0)), (1, Some(-6.5)), (2, Some(0.4))],
+            },
+            GapSeries {
+                scenario: "summarization <8k>".into(),
+                points: vec![(0, Some(-8.0)), (1, None), (2, Some(2.0))],
+            },
+        ]
+    }
+
+    #[test]
+    fn svg_is_well_formed_and_escaped() {
+        let svg = render_gap_svg(&data(), 1.0);
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("summarization &lt;8k&gt;"));
+        assert_eq!(svg.matches("<circle").count(), 5);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+    }
+
+    #[test]
+    fn mermaid_fills_holes() {
+        let m = render_gap_mermaid(&data(), 1.0);
+        assert!(m.contains("line [-12.00, -6.50, 0.40]"), "{m}");
+        assert!(m.contains("line [-8.00, -8.00, 2.00]"), "{m}");
+        assert!(m.contains("x-axis [\"base\", \"1\", \"2\"]"));
+    }
+
+    #[test]
+    fn empty_chart_still_renders() {
+        let svg = render_gap_svg(&[], 1.0);
+        assert!(svg.contains("</svg>"));
+    }
+}
