@@ -1,0 +1,143 @@
+//! Benchmark of `sota-bot profile analyze` on a large trace, against the Python reference
+//! analyzer in `benches/profile_reference.py` run on the same file in the same run.
+//!
+//! The large trace is synthesized from the real Mixtral decode fixture: its events are
+//! replicated with shifted timestamps and ids until the file reaches `PROFILE_BENCH_MB`
+//! (default 300) MB of plain JSON. Reports wall time, MB/s and peak RSS of both, and the
+//! ratios against the targets (>= 20x faster, peak memory < half the trace size). No
+//! thresholds are asserted: this is a measurement, not a test.
+//!
+//! Run: `cargo bench --bench profile_analyze` (`PROFILE_BENCH_MB=1000` for a 1 GB trace).
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+fn fixture() -> PathBuf {
+    let base = env!("CARGO_MANIFEST_DIR");
+    let rel = "fixtures/traces/mixtral8l_decode_b8_ctx512_16steps.trace.json.gz";
+    [format!("{base}/../shared/{rel}"), format!("{base}/../../shared/{rel}")]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .expect("shared fixture traces not found next to the checkout")
+}
+
+fn shift_id(v: &mut Value, by: i64) {
+    if let Some(x) = v.as_i64() {
+        *v = Value::from(x + by);
+    }
+}
+
+/// Writes `copies` replicas of the fixture's events into one plain JSON trace.
+fn synthesize(out: &Path, target_bytes: u64) -> std::io::Result<u64> {
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(fixture())?).read_to_end(&mut text)?;
+    let doc: Value = serde_json::from_slice(&text).expect("fixture is valid JSON");
+    let events = doc["traceEvents"].as_array().cloned().unwrap_or_default();
+    let ts = |e: &Value| e["ts"].as_f64();
+    let lo = events.iter().filter_map(ts).fold(f64::INFINITY, f64::min);
+    let hi = events
+        .iter()
+        .filter_map(|e| Some(ts(e)? + e["dur"].as_f64().unwrap_or(0.0)))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo) + 1000.0;
+    let id_stride: i64 = 100_000_000;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    w.write_all(b"{\"schemaVersion\": 1, \"traceEvents\": [\n")?;
+    let mut written: u64 = 0;
+    let mut first = true;
+    let mut copy: i64 = 0;
+    while written < target_bytes {
+        for e in &events {
+            if copy > 0 && e["ph"] == "M" {
+                continue;
+            }
+            let mut e = e.clone();
+            if let Some(t) = ts(&e) {
+                e["ts"] = Value::from(t + span * copy as f64);
+            }
+            let by = id_stride * copy;
+            if e.get("id").is_some() {
+                shift_id(&mut e["id"], by);
+            }
+            if let Some(args) = e.get_mut("args").and_then(|a| a.as_object_mut()) {
+                for k in ["correlation", "External id", "Python id", "Python parent id"] {
+                    if let Some(v) = args.get_mut(k) {
+                        shift_id(v, by);
+                    }
+                }
+            }
+            let line = serde_json::to_vec(&e).expect("event serializes");
+            if !first {
+                w.write_all(b",\n")?;
+            }
+            first = false;
+            w.write_all(&line)?;
+            written += line.len() as u64 + 2;
+        }
+        copy += 1;
+    }
+    w.write_all(b"\n]}\n")?;
+    w.flush()?;
+    Ok(std::fs::metadata(out)?.len())
+}
+
+fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+fn main() {
+    let mb: u64 = std::env::var("PROFILE_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let trace = dir.join(format!("profile-bench-{mb}mb.trace.json"));
+    if !trace.is_file() {
+        let t = Instant::now();
+        let n = synthesize(&trace, mb * 1_000_000).expect("synthesize trace");
+        eprintln!("synthesized {} ({:.0} MB) in {:.1}s", trace.display(), n as f64 / 1e6, t.elapsed().as_secs_f64());
+    }
+    let size = std::fs::metadata(&trace).map(|m| m.len()).unwrap_or(0);
+    let size_mb = size as f64 / 1e6;
+
+    let t = Instant::now();
+    let rust = Command::new(env!("CARGO_BIN_EXE_sota-bot"))
+        .args(["profile", "analyze", "--format", "json", "-o", "/dev/null", "--report-resources"])
+        .arg(&trace)
+        .output()
+        .expect("run sota-bot");
+    let rust_wall = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&rust.stderr);
+    assert!(rust.status.success(), "sota-bot failed: {stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("resources:")).unwrap_or("");
+    let rust_peak_mb = field(line, "peak_rss_kib").unwrap_or(0.0) / 1024.0;
+
+    let t = Instant::now();
+    let py = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/profile_reference.py"))
+        .arg(&trace)
+        .output()
+        .expect("run python3");
+    let py_wall = t.elapsed().as_secs_f64();
+    assert!(py.status.success(), "python reference failed: {}", String::from_utf8_lossy(&py.stderr));
+    let pyj: Value = serde_json::from_slice(&py.stdout).unwrap_or(Value::Null);
+    let py_peak_mb = pyj["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
+
+    println!("profile analyze benchmark ({size_mb:.0} MB plain-JSON trace synthesized from the Mixtral decode fixture)");
+    println!("| analyzer | wall s | MB/s | peak RSS MB | peak / trace size |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (name, wall, peak) in [
+        ("sota-bot profile analyze (3 tables)", rust_wall, rust_peak_mb),
+        ("python reference (json.load, kernel table)", py_wall, py_peak_mb),
+    ] {
+        println!("| {name} | {wall:.2} | {:.0} | {peak:.0} | {:.2} |", size_mb / wall, peak / size_mb);
+    }
+    println!(
+        "speedup vs python: {:.1}x (target >= 20x); sota-bot peak memory {:.0}% of trace size (target < 50%)",
+        py_wall / rust_wall,
+        rust_peak_mb / size_mb * 100.0
+    );
+}

@@ -1,0 +1,63 @@
+//! Test helpers for the profile tests: fixture paths and an independent reader of traces.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+
+/// The shared real-trace fixtures: `<X>/shared` next to the checkout `<X>/main`
+/// (`../shared`); a worktree one level deeper (`<X>/wt/<name>`) finds it at `../../shared`.
+pub fn traces_dir() -> PathBuf {
+    let base = env!("CARGO_MANIFEST_DIR");
+    let candidates = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/traces").to_string(),
+        format!("{base}/../../shared/fixtures/traces"),
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from(&candidates[0]))
+}
+
+pub fn trace(name: &str) -> PathBuf {
+    traces_dir().join(name)
+}
+
+pub fn ncu_fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ncu")).join(name)
+}
+
+/// Decompressed JSON text of a fixture.
+pub fn trace_text(name: &str) -> Vec<u8> {
+    let f = std::fs::File::open(trace(name)).unwrap();
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(f).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// All `traceEvents` via serde_json::Value (independent of the streaming reader).
+pub fn events(name: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(&trace_text(name)).unwrap();
+    v["traceEvents"].as_array().unwrap().clone()
+}
+
+/// (ts_us, dur_us) of GPU kernels, memsets and memcpys.
+pub fn gpu_ops(evs: &[serde_json::Value]) -> Vec<(f64, f64)> {
+    evs.iter()
+        .filter(|e| e["ph"] == "X")
+        .filter(|e| matches!(e["cat"].as_str(), Some("kernel" | "gpu_memset" | "gpu_memcpy")))
+        .map(|e| (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap()))
+        .collect()
+}
+
+/// GPU annotation ranges whose name starts with `prefix`.
+pub fn gpu_ranges(evs: &[serde_json::Value], prefix: &str) -> Vec<(f64, f64)> {
+    evs.iter()
+        .filter(|e| e["cat"] == "gpu_user_annotation")
+        .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .map(|e| {
+            let ts = e["ts"].as_f64().unwrap();
+            (ts, ts + e["dur"].as_f64().unwrap())
+        })
+        .collect()
+}
