@@ -1,1 +1,3 @@
 //! runner
+
+pub mod preflight;
