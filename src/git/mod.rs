@@ -234,3 +234,6 @@ impl Checkout {
 pub fn campaign_branch(date: chrono::NaiveDate, model_slug: &str) -> String {
     format!("sota/{}-{}", date.format("%Y%m%d"), model_slug)
 }
+//! git
+
+pub mod push;

@@ -12,3 +12,4 @@ pub mod server;
 //! runner
 
 pub mod agent;
+pub mod preflight;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Runs one campaign phase: GPU preflight, then `sota-bot runner baseline|round`.
+# The phase commits text artifacts and pushes them itself, writes commit-sha and
+# decision-file to $GITHUB_OUTPUT, a markdown summary this script appends to the job
+# summary (also on failure), and a list of large raw files for the upload step.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+bin="${SOTA_BOT_BIN:-sota-bot}"
+phase="${SOTA_PHASE:-}"
+campaign="${SOTA_CAMPAIGN_ID:-}"
+run_dir="${SOTA_RUN_DIR:-}"
+branch="${SOTA_BRANCH:-}"
+round="${SOTA_ROUND:-}"
+timeout_minutes="${SOTA_PHASE_TIMEOUT_MINUTES:-}"
+: "${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set}"
+: "${GITHUB_STEP_SUMMARY:?GITHUB_STEP_SUMMARY is not set}"
+
+case "$phase" in
+  baseline | round) ;;
+  *) die "phase must be baseline or round, got '$phase'" ;;
+esac
+[[ -n "$campaign" ]] || die "campaign-id is required"
+[[ -n "$run_dir" ]] || die "run-dir is required"
+[[ -n "$branch" ]] || die "branch is required"
+[[ "$run_dir" != /* && "$run_dir" != *..* ]] || die "run-dir must be a relative path inside the checkout, got '$run_dir'"
+if [[ "$phase" == round ]]; then
+  [[ "$round" =~ ^[0-9]+$ ]] || die "round must be a non-negative integer for a round phase, got '$round'"
+fi
+if [[ -n "$timeout_minutes" ]]; then
+  [[ "$timeout_minutes" =~ ^[1-9][0-9]*$ ]] || die "phase-timeout-minutes must be a positive integer, got '$timeout_minutes'"
+fi
+command -v "$bin" >/dev/null || die "sota-bot binary '$bin' not found"
+
+scratch="$(scratch_dir)"
+summary_file="$scratch/summary-$phase${round:+-$round}.md"
+artifacts_list="$scratch/artifacts-$phase${round:+-$round}.txt"
+rm -f "$summary_file" "$artifacts_list"
+set_output artifacts-list "$artifacts_list"
+
+if [[ -n "${SOTA_VISIBLE_DEVICES:-}" ]]; then
+  export CUDA_VISIBLE_DEVICES="$SOTA_VISIBLE_DEVICES"
+fi
+# The phase passes these names (never values) on to the agent and scrubs them from
+# everything it writes.
+export SOTA_AGENT_SECRET_NAMES="${SOTA_AGENT_SECRET_NAMES:-}"
+
+preflight=("$bin" runner preflight)
+[[ -n "${SOTA_EXPECT_GPU_MODEL:-}" ]] && preflight+=(--expect-gpu-model "$SOTA_EXPECT_GPU_MODEL")
+[[ -n "${SOTA_EXPECT_GPU_COUNT:-}" ]] && preflight+=(--expect-gpu-count "$SOTA_EXPECT_GPU_COUNT")
+echo "::group::GPU preflight"
+set +e
+"${preflight[@]}" | tee "$scratch/preflight.txt"
+preflight_rc=${PIPESTATUS[0]}
+set -e
+echo "::endgroup::"
+if [[ "$preflight_rc" -ne 0 ]]; then
+  {
+    echo "### sota-bot $phase${round:+ round $round}: GPU preflight failed"
+    echo
+    echo '```'
+    cat "$scratch/preflight.txt"
+    echo '```'
+  } >>"$GITHUB_STEP_SUMMARY"
+  die "GPU preflight failed (exit $preflight_rc); the phase did not start"
+fi
+
+args=(runner "$phase" --campaign-id "$campaign" --run-dir "$run_dir" --branch "$branch"
+  --outputs-file "$GITHUB_OUTPUT" --summary-file "$summary_file" --artifacts-list "$artifacts_list")
+[[ "$phase" == round ]] && args+=(--round "$round")
+[[ -n "${SOTA_AGENT_COMMAND:-}" ]] && args+=(--agent-command "$SOTA_AGENT_COMMAND")
+[[ -n "$timeout_minutes" ]] && args+=(--phase-timeout-minutes "$timeout_minutes")
+
+# sota-bot enforces the phase timeout itself; this outer limit (10 minutes later)
+# only catches a hung process.
+limit=()
+if [[ -n "$timeout_minutes" ]] && command -v timeout >/dev/null; then
+  limit=(timeout --kill-after=60 "$((timeout_minutes + 10))m")
+fi
+
+echo "::group::sota-bot runner $phase${round:+ (round $round)}"
+set +e
+"${limit[@]}" "$bin" "${args[@]}"
+rc=$?
+set -e
+echo "::endgroup::"
+
+if [[ -s "$summary_file" ]]; then
+  cat "$summary_file" >>"$GITHUB_STEP_SUMMARY"
+  printf '\n' >>"$GITHUB_STEP_SUMMARY"
+else
+  printf '### sota-bot %s%s\n\nThe phase wrote no summary (exit code %s).\n' \
+    "$phase" "${round:+ round $round}" "$rc" >>"$GITHUB_STEP_SUMMARY"
+fi
+
+if [[ "$rc" -eq 124 || "$rc" -eq 137 ]]; then
+  die "sota-bot runner $phase did not stop within its timeout (exit $rc)"
+fi
+if [[ "$rc" -ne 0 ]]; then
+  die "sota-bot runner $phase failed (exit $rc)"
+fi
+commit_sha="$(read_output "$GITHUB_OUTPUT" commit-sha)"
+[[ "$commit_sha" =~ ^[0-9a-f]{40}$ ]] || die "sota-bot runner $phase succeeded but wrote no valid commit-sha output (got '$commit_sha')"
+echo "phase commit: $commit_sha"
