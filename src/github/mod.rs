@@ -1,1 +1,15 @@
-//! github
+//! GitHub edge: webhook signatures and payload types, App authentication, and a REST client
+//! with GitHub's retry and rate-limit rules behind the `GitHubApi` trait.
+
+pub mod api;
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod events;
+pub mod markers;
+pub mod ratelimit;
+pub mod signature;
+
+pub use api::{GitHubApi, Permission, RepoName, RestGitHubApi};
+pub use client::{ClientConfig, ClientMetrics, GitHubError, HttpTransport};
+pub use clock::{Clock, ManualClock, SystemClock};

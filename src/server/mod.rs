@@ -1,1 +1,203 @@
-//! server
+//! The GitHub App service: webhook endpoint, durable job queue, workers, event routing and
+//! command handling. `run` wires it from a validated `ServeConfig`; `Service::start` is the
+//! same wiring with an injected job handler (tests, benchmarks, the campaign integration).
+
+pub mod commands;
+pub mod config;
+pub mod handler;
+pub mod http;
+pub mod metrics;
+pub mod queue;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::github::auth::{load_private_key, AppAuth};
+use crate::github::signature::WebhookSecret;
+use crate::github::{ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock};
+use config::ServeConfig;
+use handler::{CampaignService, EventRouter, InstallationApis, JobHandler};
+use metrics::ServiceMetrics;
+use queue::{IngestWriter, JobStore};
+use worker::{WorkerConfig, WorkerPool};
+
+/// Installation-scoped REST clients of one App.
+pub struct AppInstallations {
+    transport: HttpTransport,
+    app: Arc<AppAuth>,
+}
+
+impl AppInstallations {
+    /// From a transport and App credentials.
+    pub fn new(transport: HttpTransport, app: Arc<AppAuth>) -> Self {
+        Self { transport, app }
+    }
+}
+
+impl InstallationApis for AppInstallations {
+    fn for_installation(&self, installation_id: u64) -> Arc<dyn GitHubApi> {
+        Arc::new(RestGitHubApi::for_installation(self.transport.clone(), self.app.clone(), installation_id))
+    }
+}
+
+/// When workers start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerStart {
+    Now,
+    After(Duration),
+    Never,
+}
+
+/// A running service.
+pub struct Service {
+    pub addr: SocketAddr,
+    pub store: Arc<JobStore>,
+    pub metrics: Arc<ServiceMetrics>,
+    server: tokio::task::JoinHandle<()>,
+    workers: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Service {
+    /// Opens the queue (recovering jobs a crash left running), serves HTTP on `listener`, and
+    /// starts workers per `start`.
+    pub async fn start(
+        listener: TcpListener,
+        secrets: Vec<WebhookSecret>,
+        database: &Path,
+        handler: Arc<dyn JobHandler>,
+        worker_config: WorkerConfig,
+        start: WorkerStart,
+        metrics: Arc<ServiceMetrics>,
+    ) -> anyhow::Result<Self> {
+        let store = Arc::new(JobStore::open(database)?);
+        let recovered = store.recover_running()?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "requeued jobs left running by a previous process");
+        }
+        let writer = IngestWriter::start(database)?;
+        let wake = Arc::new(Notify::new());
+        let state = http::HttpState {
+            secrets: Arc::new(secrets),
+            writer,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            wake: wake.clone(),
+        };
+        let addr = listener.local_addr()?;
+        let app = http::router(state);
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        let pool = Arc::new(WorkerPool {
+            store: store.clone(),
+            handler,
+            metrics: metrics.clone(),
+            wake,
+            config: worker_config,
+        });
+        let workers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        match start {
+            WorkerStart::Never => tracing::warn!("workers disabled: deliveries are queued but not processed"),
+            WorkerStart::Now => *workers.lock().unwrap_or_else(|p| p.into_inner()) = pool.spawn(),
+            WorkerStart::After(delay) => {
+                let slot = workers.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = pool.spawn();
+                });
+            }
+        }
+        tracing::info!(%addr, "sota-bot listening");
+        Ok(Self { addr, store, metrics, server, workers })
+    }
+
+    /// Waits until the HTTP server stops (SIGINT/SIGTERM).
+    pub async fn wait(self) {
+        let _ = self.server.await;
+        for w in self.workers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            w.abort();
+        }
+    }
+
+    /// Stops serving and the workers at once (tests).
+    pub fn abort(&self) {
+        self.server.abort();
+        for w in self.workers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            w.abort();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// Runs the App until SIGINT/SIGTERM. `campaigns` is the campaign engine (None: commands are
+/// answered and campaign events skipped).
+pub async fn run(config: ServeConfig, campaigns: Option<Arc<dyn CampaignService>>) -> anyhow::Result<()> {
+    tracing::info!(config = ?config, "starting sota-bot");
+    let client_metrics = Arc::new(ClientMetrics::default());
+    let mut client_config = ClientConfig::for_base_url(&config.github_api_url);
+    if let Some(g) = &config.github_graphql_url {
+        client_config.graphql_url = g.clone();
+    }
+    let transport = HttpTransport::new(client_config, Arc::new(SystemClock), client_metrics.clone())?;
+    let key = load_private_key(&config.private_key_pem)?;
+    let app = Arc::new(AppAuth::new(config.app_id, key, transport.clone()));
+    let apis: Arc<dyn InstallationApis> = Arc::new(AppInstallations::new(transport, app));
+    let metrics = Arc::new(ServiceMetrics::default());
+    metrics.attach_github(client_metrics);
+    if let Some(c) = &campaigns {
+        let c = c.clone();
+        metrics.attach_phase_gauge(Arc::new(move || c.campaigns_by_phase()));
+    }
+    let handler: Arc<dyn JobHandler> = Arc::new(EventRouter::new(apis, campaigns));
+    let listener = TcpListener::bind(config.listen).await?;
+    let start = if config.no_workers {
+        WorkerStart::Never
+    } else if config.worker_start_delay.is_zero() {
+        WorkerStart::Now
+    } else {
+        WorkerStart::After(config.worker_start_delay)
+    };
+    let worker_config = WorkerConfig {
+        workers: config.workers,
+        max_attempts: config.max_attempts,
+        ..WorkerConfig::default()
+    };
+    let service = Service::start(
+        listener,
+        config.webhook_secrets.clone(),
+        &config.database,
+        handler,
+        worker_config,
+        start,
+        metrics,
+    )
+    .await?;
+    service.wait().await;
+    Ok(())
+}

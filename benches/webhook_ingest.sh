@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Webhook ingest benchmark: sota-bot vs a Probot app on this machine, in the same run, with the
+# same signed payloads (real examples from @octokit/webhooks-examples), concurrency and log level.
+# Prints deliveries/s, p50/p99 latency to the 2xx, peak RSS, and the ratios.
+# Env: REQUESTS (default 20000), CONCURRENCY (64), WARMUP (2000), SOTA_TOOLS_DIR.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TOOLS=${SOTA_TOOLS_DIR:-$ROOT/tools/node_modules}
+REQUESTS=${REQUESTS:-20000}
+CONCURRENCY=${CONCURRENCY:-64}
+WARMUP=${WARMUP:-2000}
+SECRET=bench-secret
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ -x "$TOOLS/.bin/probot" ] || { echo "probot not found under $TOOLS (npm install in tools/)" >&2; exit 1; }
+cd "$ROOT"
+cargo build --release --quiet --bin sota-bot
+cargo bench --quiet --bench webhook_ingest --no-run
+load() { cargo bench --quiet --bench webhook_ingest -- "$@"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 600); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+openssl genrsa -traditional -out "$WORK/key.pem" 2048 2>/dev/null
+NODE_PATH="$TOOLS" node -e '
+const ex = require("@octokit/webhooks-examples");
+const pick = (name, action) => ex.find(e => e.name === name).examples.find(p => p.action === action && p.installation);
+const out = [["issue_comment","created"],["issues","opened"],["pull_request","opened"],["workflow_run","completed"],["workflow_job","completed"]]
+  .map(([n,a]) => ({event: n, body: pick(n,a) || ex.find(e => e.name === n).examples.find(p => p.action === a)}));
+require("fs").writeFileSync(process.argv[1], JSON.stringify(out));
+' "$WORK/payloads.json"
+
+SOTA_PORT=$(free_port)
+SOTA_BOT_WEBHOOK_SECRETS=$SECRET SOTA_BOT_LOG=info "$ROOT/target/release/sota-bot" serve \
+  --app-id 1 --private-key-path "$WORK/key.pem" --database "$WORK/bot.sqlite" \
+  --listen "127.0.0.1:$SOTA_PORT" --github-api-url http://127.0.0.1:9 2>"$WORK/sota.log" &
+SOTA_PID=$!; PIDS+=("$SOTA_PID")
+
+PROBOT_PORT=$(free_port)
+APP_ID=1 PRIVATE_KEY_PATH="$WORK/key.pem" WEBHOOK_SECRET=$SECRET PORT=$PROBOT_PORT HOST=127.0.0.1 \
+  WEBHOOK_PATH=/webhook LOG_LEVEL=info LOG_FORMAT=json NODE_ENV=production \
+  "$TOOLS/.bin/probot" run "$ROOT/benches/probot/app.mjs" >"$WORK/probot.log" 2>&1 &
+PROBOT_PID=$!; PIDS+=("$PROBOT_PID")
+
+wait_port "$SOTA_PORT"; wait_port "$PROBOT_PORT"
+
+run_one() { # name port
+  load --url "http://127.0.0.1:$2/webhook" --secret $SECRET --payloads "$WORK/payloads.json" \
+       --requests "$WARMUP" --concurrency "$CONCURRENCY" --prefix "warm-$1" >/dev/null
+  load --url "http://127.0.0.1:$2/webhook" --secret $SECRET --payloads "$WORK/payloads.json" \
+       --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "run-$1"
+}
+SOTA_JSON=$(run_one sota "$SOTA_PORT"); SOTA_RSS=$(peak_rss_mb "$SOTA_PID")
+PROBOT_JSON=$(run_one probot "$PROBOT_PORT"); PROBOT_RSS=$(peak_rss_mb "$PROBOT_PID")
+QUEUED=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$WORK/bot.sqlite")
+
+python3 - "$SOTA_JSON" "$PROBOT_JSON" "$SOTA_RSS" "$PROBOT_RSS" "$QUEUED" "$((REQUESTS + WARMUP))" <<'PY'
+import json, sys
+s, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+rows = [("sota-bot", s, sys.argv[3]), ("probot", p, sys.argv[4])]
+print(f"webhook ingest: {s['requests']} signed deliveries, {s['concurrency']} concurrent connections, loopback")
+print(f"{'server':<10} {'ok':>7} {'errors':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12}")
+for name, r, rss in rows:
+    print(f"{name:<10} {r['ok']:>7} {r['errors']:>7} {r['per_second']:>13.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {rss:>12}")
+print(f"throughput ratio sota-bot/probot: {s['per_second']/p['per_second']:.1f}x; "
+      f"p99 ratio probot/sota-bot: {p['p99_ms']/s['p99_ms']:.1f}x")
+print(f"durably queued by sota-bot: {sys.argv[5]} of {sys.argv[6]} sent (each committed before its 2xx)")
+PY

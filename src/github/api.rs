@@ -1,0 +1,743 @@
+//! The GitHub operations the App needs, as a small trait (`GitHubApi`) with a REST
+//! implementation (`RestGitHubApi`). Handlers depend on the trait only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::{AppAuth, Credentials};
+use super::client::{GitHubError, HttpTransport};
+use super::markers::{compose_comment, CommentMarker};
+
+/// `workflow_dispatch` accepts at most this many inputs.
+pub const MAX_DISPATCH_INPUTS: usize = 25;
+/// ... and at most this many characters of inputs in total (keys and values).
+pub const MAX_DISPATCH_INPUT_CHARS: usize = 65_535;
+
+/// `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepoName {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoName {
+    /// Builds from parts.
+    pub fn new(owner: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            owner: owner.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Parses `owner/name`.
+    pub fn parse(full_name: &str) -> Result<Self, GitHubError> {
+        match full_name.split_once('/') {
+            Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(Self::new(o, n)),
+            _ => Err(GitHubError::InvalidInput(format!(
+                "repository `{full_name}` is not `owner/name`"
+            ))),
+        }
+    }
+
+    fn path(&self) -> String {
+        format!("/repos/{}/{}", enc(&self.owner), enc(&self.name))
+    }
+}
+
+impl std::fmt::Display for RepoName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// Percent-encodes one path segment.
+fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Percent-encodes a path that may contain `/` separators (file paths, ref names).
+fn enc_path(path: &str) -> String {
+    path.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
+/// A collaborator's effective permission on a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    /// Only write, maintain and admin may start or steer a campaign.
+    pub fn may_steer(self) -> bool {
+        self >= Permission::Write
+    }
+
+    fn from_api(permission: &str, role_name: Option<&str>) -> Self {
+        // `role_name` is finer (it knows maintain/triage); `permission` is the legacy field.
+        match role_name.unwrap_or(permission) {
+            "admin" => Self::Admin,
+            "maintain" => Self::Maintain,
+            "write" | "push" => Self::Write,
+            "triage" => Self::Triage,
+            "read" | "pull" => Self::Read,
+            _ => match permission {
+                "admin" => Self::Admin,
+                "write" => Self::Write,
+                "read" => Self::Read,
+                _ => Self::None,
+            },
+        }
+    }
+}
+
+/// An issue or PR conversation comment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IssueComment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// Comment reactions GitHub accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    PlusOne,
+    MinusOne,
+    Laugh,
+    Confused,
+    Heart,
+    Hooray,
+    Rocket,
+    Eyes,
+}
+
+impl Reaction {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlusOne => "+1",
+            Self::MinusOne => "-1",
+            Self::Laugh => "laugh",
+            Self::Confused => "confused",
+            Self::Heart => "heart",
+            Self::Hooray => "hooray",
+            Self::Rocket => "rocket",
+            Self::Eyes => "eyes",
+        }
+    }
+}
+
+/// A draft pull request to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPullRequest {
+    pub title: String,
+    pub head: String,
+    pub base: String,
+    pub body: String,
+    pub draft: bool,
+}
+
+/// A created pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequestInfo {
+    pub number: u64,
+    pub node_id: String,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub draft: Option<bool>,
+}
+
+/// A branch and its head commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchInfo {
+    pub name: String,
+    pub sha: String,
+}
+
+/// A git reference and the object it points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRefInfo {
+    pub git_ref: String,
+    pub sha: String,
+}
+
+/// What a workflow dispatch returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchResult {
+    /// Present when GitHub honoured `return_run_details`.
+    pub run_id: Option<u64>,
+    pub html_url: Option<String>,
+}
+
+/// A workflow run as listed by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRunInfo {
+    pub id: u64,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    pub head_sha: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// A check run to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckRun {
+    pub name: String,
+    pub head_sha: String,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
+    /// Required when `status` is `completed`: `success`, `failure`, `neutral`, ...
+    pub conclusion: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub details_url: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// Filters for listing workflow runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub branch: Option<String>,
+    pub event: Option<String>,
+    pub head_sha: Option<String>,
+}
+
+/// Result type of API calls.
+pub type ApiResult<T> = Result<T, GitHubError>;
+
+/// The GitHub operations the App performs, all scoped to one installation.
+pub trait GitHubApi: Send + Sync {
+    /// The user's permission on the repository.
+    fn collaborator_permission<'a>(&'a self, repo: &'a RepoName, user: &'a str) -> BoxFuture<'a, ApiResult<Permission>>;
+    /// All comments of an issue or PR (every page).
+    fn list_issue_comments<'a>(&'a self, repo: &'a RepoName, issue: u64) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>>;
+    /// Posts a comment.
+    fn create_issue_comment<'a>(&'a self, repo: &'a RepoName, issue: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>>;
+    /// Replaces a comment's body.
+    fn update_issue_comment<'a>(&'a self, repo: &'a RepoName, comment_id: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>>;
+    /// Reacts to a comment.
+    fn add_reaction<'a>(&'a self, repo: &'a RepoName, comment_id: u64, reaction: Reaction) -> BoxFuture<'a, ApiResult<()>>;
+    /// Adds labels to an issue or PR.
+    fn add_labels<'a>(&'a self, repo: &'a RepoName, issue: u64, labels: &'a [String]) -> BoxFuture<'a, ApiResult<()>>;
+    /// Opens a (draft) pull request.
+    fn create_pull_request<'a>(&'a self, repo: &'a RepoName, pull: &'a NewPullRequest) -> BoxFuture<'a, ApiResult<PullRequestInfo>>;
+    /// Marks a draft PR ready for review. REST cannot do this (its PR update has no `draft`
+    /// field), so this is the GraphQL `markPullRequestReadyForReview` mutation.
+    fn mark_ready_for_review<'a>(&'a self, pull_node_id: &'a str) -> BoxFuture<'a, ApiResult<()>>;
+    /// A branch's head, or `None` when it does not exist.
+    fn get_branch<'a>(&'a self, repo: &'a RepoName, branch: &'a str) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>>;
+    /// A ref such as `heads/main`, or `None`.
+    fn get_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>>;
+    /// Creates `refs/heads/...` pointing at `sha`.
+    fn create_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str, sha: &'a str) -> BoxFuture<'a, ApiResult<GitRefInfo>>;
+    /// Dispatches a workflow with `return_run_details: true`; inputs are validated first.
+    fn dispatch_workflow<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        workflow: &'a str,
+        git_ref: &'a str,
+        inputs: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, ApiResult<DispatchResult>>;
+    /// Runs of one workflow (first page, newest first).
+    fn list_workflow_runs<'a>(&'a self, repo: &'a RepoName, workflow: &'a str, filter: &'a RunFilter) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>>;
+    /// Creates a check run; returns its id.
+    fn create_check_run<'a>(&'a self, repo: &'a RepoName, check: &'a NewCheckRun) -> BoxFuture<'a, ApiResult<u64>>;
+    /// A file's bytes at `git_ref`, or `None` when absent.
+    fn get_file_contents<'a>(&'a self, repo: &'a RepoName, path: &'a str, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>>;
+}
+
+/// Checks `workflow_dispatch` input limits before anything is sent.
+pub fn validate_dispatch_inputs(inputs: &BTreeMap<String, String>) -> ApiResult<()> {
+    if inputs.len() > MAX_DISPATCH_INPUTS {
+        return Err(GitHubError::InvalidInput(format!(
+            "workflow_dispatch takes at most {MAX_DISPATCH_INPUTS} inputs, got {}",
+            inputs.len()
+        )));
+    }
+    let total: usize = inputs.iter().map(|(k, v)| k.chars().count() + v.chars().count()).sum();
+    if total > MAX_DISPATCH_INPUT_CHARS {
+        return Err(GitHubError::InvalidInput(format!(
+            "workflow_dispatch inputs total {total} characters; the limit is {MAX_DISPATCH_INPUT_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
+/// What `upsert_marked_comment` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upserted {
+    Created(IssueComment),
+    Updated(IssueComment),
+}
+
+/// Edits the comment carrying `marker` in place, or creates it. A create that failed with an
+/// unknown outcome (5xx, timeout) is retried by listing again first, so a comment that did
+/// get created is edited rather than duplicated.
+pub async fn upsert_marked_comment(
+    api: &dyn GitHubApi,
+    repo: &RepoName,
+    issue: u64,
+    marker: &CommentMarker,
+    body: &str,
+    full_report_url: Option<&str>,
+) -> ApiResult<Upserted> {
+    let text = compose_comment(marker, body, full_report_url);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let existing = api.list_issue_comments(repo, issue).await?;
+        let found = existing
+            .iter()
+            .find(|c| c.body.as_deref().is_some_and(|b| marker.matches(b)));
+        let outcome = match found {
+            Some(c) if c.body.as_deref() == Some(text.as_str()) => return Ok(Upserted::Updated(c.clone())),
+            Some(c) => api.update_issue_comment(repo, c.id, &text).await.map(Upserted::Updated),
+            None => api.create_issue_comment(repo, issue, &text).await.map(Upserted::Created),
+        };
+        match outcome {
+            Err(e) if e.is_transient() && attempts < 3 => {
+                tracing::warn!(%repo, issue, error = %e, "comment upsert failed; re-listing before retrying");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `GitHubApi` over the REST transport.
+#[derive(Clone, Debug)]
+pub struct RestGitHubApi {
+    transport: HttpTransport,
+    credentials: Credentials,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("base_url", &self.config().base_url)
+            .finish()
+    }
+}
+
+impl RestGitHubApi {
+    /// A client with the given credentials.
+    pub fn new(transport: HttpTransport, credentials: Credentials) -> Self {
+        Self { transport, credentials }
+    }
+
+    /// A client acting as one installation of the App.
+    pub fn for_installation(transport: HttpTransport, app: Arc<AppAuth>, installation_id: u64) -> Self {
+        Self::new(transport, Credentials::Installation { app, installation_id })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        allow_404: bool,
+    ) -> ApiResult<super::client::Answer> {
+        let token = self.credentials.bearer().await?;
+        let first = self
+            .transport
+            .send(method.clone(), path, token.expose(), body.as_ref(), allow_404)
+            .await;
+        match first {
+            Err(e) if e.status() == Some(401) => {
+                // A revoked or expired token: fetch a new one once.
+                self.credentials.invalidate().await;
+                let token = self.credentials.bearer().await?;
+                self.transport
+                    .send(method, path, token.expose(), body.as_ref(), allow_404)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> ApiResult<Option<T>> {
+        let answer = self.call(Method::GET, path, None, true).await?;
+        if answer.status == 404 {
+            return Ok(None);
+        }
+        answer.json(&Method::GET, path).map(Some)
+    }
+}
+
+#[derive(Deserialize)]
+struct PermissionBody {
+    permission: String,
+    #[serde(default)]
+    role_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CommitRef {
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct BranchBody {
+    name: String,
+    commit: CommitRef,
+}
+
+#[derive(Deserialize)]
+struct RefBody {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    object: CommitRef,
+}
+
+#[derive(Deserialize)]
+struct DispatchBody {
+    #[serde(default)]
+    workflow_run_id: Option<u64>,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RunsBody {
+    workflow_runs: Vec<WorkflowRunInfo>,
+}
+
+#[derive(Deserialize)]
+struct IdBody {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct ContentBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    encoding: Option<String>,
+}
+
+impl GitHubApi for RestGitHubApi {
+    fn collaborator_permission<'a>(&'a self, repo: &'a RepoName, user: &'a str) -> BoxFuture<'a, ApiResult<Permission>> {
+        Box::pin(async move {
+            let path = format!("{}/collaborators/{}/permission", repo.path(), enc(user));
+            // 404: not a collaborator (or unknown user): no permission.
+            Ok(match self.get_json::<PermissionBody>(&path).await? {
+                Some(p) => Permission::from_api(&p.permission, p.role_name.as_deref()),
+                None => Permission::None,
+            })
+        })
+    }
+
+    fn list_issue_comments<'a>(&'a self, repo: &'a RepoName, issue: u64) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            for page in 1..=100u32 {
+                let path = format!("{}/issues/{issue}/comments?per_page=100&page={page}", repo.path());
+                let answer = self.call(Method::GET, &path, None, false).await?;
+                let batch: Vec<IssueComment> = answer.json(&Method::GET, &path)?;
+                let n = batch.len();
+                all.extend(batch);
+                if n < 100 {
+                    break;
+                }
+            }
+            Ok(all)
+        })
+    }
+
+    fn create_issue_comment<'a>(&'a self, repo: &'a RepoName, issue: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>> {
+        Box::pin(async move {
+            let path = format!("{}/issues/{issue}/comments", repo.path());
+            let answer = self.call(Method::POST, &path, Some(json!({ "body": body })), false).await?;
+            answer.json(&Method::POST, &path)
+        })
+    }
+
+    fn update_issue_comment<'a>(&'a self, repo: &'a RepoName, comment_id: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>> {
+        Box::pin(async move {
+            let path = format!("{}/issues/comments/{comment_id}", repo.path());
+            let answer = self.call(Method::PATCH, &path, Some(json!({ "body": body })), false).await?;
+            answer.json(&Method::PATCH, &path)
+        })
+    }
+
+    fn add_reaction<'a>(&'a self, repo: &'a RepoName, comment_id: u64, reaction: Reaction) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move {
+            let path = format!("{}/issues/comments/{comment_id}/reactions", repo.path());
+            self.call(Method::POST, &path, Some(json!({ "content": reaction.as_str() })), false)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn add_labels<'a>(&'a self, repo: &'a RepoName, issue: u64, labels: &'a [String]) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move {
+            let path = format!("{}/issues/{issue}/labels", repo.path());
+            self.call(Method::POST, &path, Some(json!({ "labels": labels })), false)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn create_pull_request<'a>(&'a self, repo: &'a RepoName, pull: &'a NewPullRequest) -> BoxFuture<'a, ApiResult<PullRequestInfo>> {
+        Box::pin(async move {
+            let path = format!("{}/pulls", repo.path());
+            let body = json!({
+                "title": pull.title, "head": pull.head, "base": pull.base,
+                "body": pull.body, "draft": pull.draft,
+            });
+            let answer = self.call(Method::POST, &path, Some(body), false).await?;
+            answer.json(&Method::POST, &path)
+        })
+    }
+
+    fn mark_ready_for_review<'a>(&'a self, pull_node_id: &'a str) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move {
+            let url = self.transport.config().graphql_url.clone();
+            let body = json!({
+                "query": "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { isDraft } } }",
+                "variables": { "id": pull_node_id },
+            });
+            let answer = self.call(Method::POST, &url, Some(body), false).await?;
+            let value: serde_json::Value = answer.json(&Method::POST, &url)?;
+            // GraphQL reports failures in a 200 body.
+            if let Some(errors) = value.get("errors").filter(|e| !e.is_null()) {
+                return Err(GitHubError::Status {
+                    method: "POST".into(),
+                    path: url,
+                    status: 200,
+                    message: format!("GraphQL errors: {errors}"),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn get_branch<'a>(&'a self, repo: &'a RepoName, branch: &'a str) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>> {
+        Box::pin(async move {
+            let path = format!("{}/branches/{}", repo.path(), enc(branch));
+            Ok(self
+                .get_json::<BranchBody>(&path)
+                .await?
+                .map(|b| BranchInfo { name: b.name, sha: b.commit.sha }))
+        })
+    }
+
+    fn get_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>> {
+        Box::pin(async move {
+            let short = git_ref.strip_prefix("refs/").unwrap_or(git_ref);
+            let path = format!("{}/git/ref/{}", repo.path(), enc(short));
+            Ok(self
+                .get_json::<RefBody>(&path)
+                .await?
+                .map(|r| GitRefInfo { git_ref: r.git_ref, sha: r.object.sha }))
+        })
+    }
+
+    fn create_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str, sha: &'a str) -> BoxFuture<'a, ApiResult<GitRefInfo>> {
+        Box::pin(async move {
+            let full = if git_ref.starts_with("refs/") {
+                git_ref.to_string()
+            } else {
+                format!("refs/{git_ref}")
+            };
+            let path = format!("{}/git/refs", repo.path());
+            let answer = self
+                .call(Method::POST, &path, Some(json!({ "ref": full, "sha": sha })), false)
+                .await?;
+            let r: RefBody = answer.json(&Method::POST, &path)?;
+            Ok(GitRefInfo { git_ref: r.git_ref, sha: r.object.sha })
+        })
+    }
+
+    fn dispatch_workflow<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        workflow: &'a str,
+        git_ref: &'a str,
+        inputs: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, ApiResult<DispatchResult>> {
+        Box::pin(async move {
+            validate_dispatch_inputs(inputs)?;
+            let path = format!("{}/actions/workflows/{}/dispatches", repo.path(), enc(workflow));
+            let body = json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true });
+            let answer = self.call(Method::POST, &path, Some(body), false).await?;
+            if answer.status == 204 || answer.body.is_empty() {
+                return Ok(DispatchResult { run_id: None, html_url: None });
+            }
+            let d: DispatchBody = answer.json(&Method::POST, &path)?;
+            Ok(DispatchResult { run_id: d.workflow_run_id, html_url: d.html_url })
+        })
+    }
+
+    fn list_workflow_runs<'a>(&'a self, repo: &'a RepoName, workflow: &'a str, filter: &'a RunFilter) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>> {
+        Box::pin(async move {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("per_page", "100");
+            if let Some(b) = &filter.branch {
+                query.append_pair("branch", b);
+            }
+            if let Some(e) = &filter.event {
+                query.append_pair("event", e);
+            }
+            if let Some(s) = &filter.head_sha {
+                query.append_pair("head_sha", s);
+            }
+            let path = format!("{}/actions/workflows/{}/runs?{}", repo.path(), enc(workflow), query.finish());
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            let runs: RunsBody = answer.json(&Method::GET, &path)?;
+            Ok(runs.workflow_runs)
+        })
+    }
+
+    fn create_check_run<'a>(&'a self, repo: &'a RepoName, check: &'a NewCheckRun) -> BoxFuture<'a, ApiResult<u64>> {
+        Box::pin(async move {
+            let path = format!("{}/check-runs", repo.path());
+            let mut body = json!({
+                "name": check.name, "head_sha": check.head_sha, "status": check.status,
+                "output": { "title": check.title, "summary": check.summary },
+            });
+            if let Some(c) = &check.conclusion {
+                body["conclusion"] = json!(c);
+            }
+            if let Some(u) = &check.details_url {
+                body["details_url"] = json!(u);
+            }
+            if let Some(x) = &check.external_id {
+                body["external_id"] = json!(x);
+            }
+            let answer = self.call(Method::POST, &path, Some(body), false).await?;
+            Ok(answer.json::<IdBody>(&Method::POST, &path)?.id)
+        })
+    }
+
+    fn get_file_contents<'a>(&'a self, repo: &'a RepoName, path: &'a str, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("ref", git_ref);
+            let api_path = format!("{}/contents/{}?{}", repo.path(), enc_path(path), query.finish());
+            let Some(body) = self.get_json::<ContentBody>(&api_path).await? else {
+                return Ok(None);
+            };
+            if body.kind != "file" {
+                return Err(GitHubError::InvalidInput(format!("`{path}` is a {}, not a file", body.kind)));
+            }
+            match (body.encoding.as_deref(), body.content) {
+                (Some("base64"), Some(content)) => {
+                    let compact: String = content.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                    decode_base64(&compact).map(Some).ok_or_else(|| GitHubError::Decode {
+                        method: "GET".into(),
+                        path: api_path.clone(),
+                        message: "content is not valid base64".into(),
+                    })
+                }
+                (encoding, _) => Err(GitHubError::Decode {
+                    method: "GET".into(),
+                    path: api_path.clone(),
+                    message: format!("unsupported content encoding {encoding:?} (file too large for this endpoint?)"),
+                }),
+            }
+        })
+    }
+}
+
+/// Standard base64 (with padding) decoder; `None` on invalid input.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let bytes = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 != 0 || text.len() - bytes.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let produced = chunk.len().saturating_sub(1);
+        for i in 0..produced {
+            out.push((acc >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn permission_mapping() {
+        assert_eq!(Permission::from_api("write", Some("maintain")), Permission::Maintain);
+        assert_eq!(Permission::from_api("admin", None), Permission::Admin);
+        assert_eq!(Permission::from_api("read", Some("triage")), Permission::Triage);
+        assert_eq!(Permission::from_api("none", None), Permission::None);
+        assert_eq!(Permission::from_api("write", Some("custom-role")), Permission::Write);
+        assert!(Permission::Maintain.may_steer());
+        assert!(!Permission::Triage.may_steer());
+    }
+
+    #[test]
+    fn dispatch_limits() {
+        let mut inputs: BTreeMap<String, String> = (0..25).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(validate_dispatch_inputs(&inputs).is_ok());
+        inputs.insert("k25".into(), "v".into());
+        assert!(validate_dispatch_inputs(&inputs).is_err());
+        let big: BTreeMap<String, String> = [("prompt".to_string(), "x".repeat(65_530))].into();
+        assert!(validate_dispatch_inputs(&big).is_err());
+    }
+
+    #[test]
+    fn base64_roundtrip() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert!(decode_base64("a").is_none());
+        assert!(decode_base64("a$==").is_none());
+    }
+
+    #[test]
+    fn repo_names_and_encoding() {
+        assert_eq!(RepoName::parse("o/r").unwrap().path(), "/repos/o/r");
+        assert!(RepoName::parse("o").is_err());
+        assert!(RepoName::parse("o/r/x").is_err());
+        assert_eq!(enc_path("runs/a b/x.md"), "runs/a%20b/x.md");
+    }
+
+    proptest! {
+        #[test]
+        fn base64_never_panics(s in ".{0,64}") {
+            let _ = decode_base64(&s);
+        }
+    }
+}

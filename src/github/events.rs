@@ -1,0 +1,422 @@
+//! Typed webhook payloads for the events the App reacts to.
+//!
+//! Only the fields sota-bot reads are modelled; every other field is ignored, so new fields
+//! GitHub adds never break parsing. Fields GitHub may send as `null` or omit are `Option`.
+
+use serde::Deserialize;
+
+/// A GitHub account (user, organisation or bot).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Account {
+    pub login: String,
+    pub id: u64,
+    /// `User`, `Organization` or `Bot`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+}
+
+impl Account {
+    /// True for GitHub Apps and other bot accounts (their commands are ignored).
+    pub fn is_bot(&self) -> bool {
+        self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]")
+    }
+}
+
+/// The installation a delivery belongs to; absent from some example payloads.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InstallationRef {
+    pub id: u64,
+}
+
+/// A repository as carried in webhook payloads.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Repository {
+    pub id: u64,
+    pub name: String,
+    pub full_name: String,
+    pub owner: Account,
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    #[serde(default)]
+    pub fork: Option<bool>,
+}
+
+/// A label on an issue or pull request.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Label {
+    pub name: String,
+}
+
+/// An issue (or the issue side of a pull request).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub user: Account,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Present when the issue is a pull request.
+    #[serde(default)]
+    pub pull_request: Option<serde_json::Value>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// An issue or pull-request conversation comment.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Comment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub user: Account,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// The `changes` object of an `edited` action.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Changes {
+    #[serde(default)]
+    pub body: Option<ChangedText>,
+    #[serde(default)]
+    pub title: Option<ChangedText>,
+}
+
+/// The previous value of an edited text field.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ChangedText {
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// `issues` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssuesEvent {
+    pub action: String,
+    pub issue: Issue,
+    #[serde(default)]
+    pub changes: Option<Changes>,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// `issue_comment` event (issues and pull-request conversations).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssueCommentEvent {
+    pub action: String,
+    pub issue: Issue,
+    pub comment: Comment,
+    #[serde(default)]
+    pub changes: Option<Changes>,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// One side (head or base) of a pull request.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PullRequestRef {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub sha: String,
+    #[serde(default)]
+    pub repo: Option<Repository>,
+}
+
+/// A pull request.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub draft: Option<bool>,
+    pub head: PullRequestRef,
+    pub base: PullRequestRef,
+    pub user: Account,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// `pull_request` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestEvent {
+    pub action: String,
+    pub number: u64,
+    pub pull_request: PullRequest,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// A workflow run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct WorkflowRun {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    pub head_sha: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
+    #[serde(default)]
+    pub workflow_id: Option<u64>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// `workflow_run` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowRunEvent {
+    pub action: String,
+    pub workflow_run: WorkflowRun,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// A job of a workflow run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct WorkflowJob {
+    pub id: u64,
+    pub run_id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub runner_name: Option<String>,
+    #[serde(default)]
+    pub head_sha: Option<String>,
+}
+
+/// `workflow_job` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowJobEvent {
+    pub action: String,
+    pub workflow_job: WorkflowJob,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// The installation object of an `installation` event.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Installation {
+    pub id: u64,
+    pub account: Account,
+}
+
+/// A repository listed in an `installation` event.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InstalledRepository {
+    pub full_name: String,
+}
+
+/// `installation` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationEvent {
+    pub action: String,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories: Option<Vec<InstalledRepository>>,
+    pub sender: Account,
+}
+
+/// A check run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// The button a user pressed on a check run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RequestedAction {
+    pub identifier: String,
+}
+
+/// `check_run` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRunEvent {
+    pub action: String,
+    pub check_run: CheckRun,
+    #[serde(default)]
+    pub requested_action: Option<RequestedAction>,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// `ping` event, sent when a webhook is created.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PingEvent {
+    #[serde(default)]
+    pub zen: Option<String>,
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+}
+
+/// A parsed delivery. Events the App does not model are kept by name only.
+#[derive(Debug, Clone)]
+pub enum WebhookEvent {
+    Issues(Box<IssuesEvent>),
+    IssueComment(Box<IssueCommentEvent>),
+    PullRequest(Box<PullRequestEvent>),
+    WorkflowRun(Box<WorkflowRunEvent>),
+    WorkflowJob(Box<WorkflowJobEvent>),
+    Installation(Box<InstallationEvent>),
+    CheckRun(Box<CheckRunEvent>),
+    Ping(PingEvent),
+    /// Any other event name; its payload is not interpreted.
+    Other { name: String },
+}
+
+/// A payload that does not match the shape of its event.
+#[derive(Debug, thiserror::Error)]
+#[error("`{event}` payload is invalid at line {line}, column {column}: {message}")]
+pub struct EventParseError {
+    pub event: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, EventParseError> {
+    serde_json::from_slice(body).map_err(|e| EventParseError {
+        event: event.to_string(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+impl WebhookEvent {
+    /// Parses a raw body according to the `X-GitHub-Event` name.
+    pub fn parse(event: &str, body: &[u8]) -> Result<Self, EventParseError> {
+        Ok(match event {
+            "issues" => Self::Issues(Box::new(decode(event, body)?)),
+            "issue_comment" => Self::IssueComment(Box::new(decode(event, body)?)),
+            "pull_request" => Self::PullRequest(Box::new(decode(event, body)?)),
+            "workflow_run" => Self::WorkflowRun(Box::new(decode(event, body)?)),
+            "workflow_job" => Self::WorkflowJob(Box::new(decode(event, body)?)),
+            "installation" => Self::Installation(Box::new(decode(event, body)?)),
+            "check_run" => Self::CheckRun(Box::new(decode(event, body)?)),
+            "ping" => Self::Ping(decode(event, body)?),
+            other => {
+                // Still require well-formed JSON so garbage is reported, not queued silently.
+                decode::<serde::de::IgnoredAny>(event, body)?;
+                Self::Other {
+                    name: other.to_string(),
+                }
+            }
+        })
+    }
+
+    /// The installation id carried by the payload, when there is one.
+    pub fn installation_id(&self) -> Option<u64> {
+        match self {
+            Self::Issues(e) => e.installation.as_ref().map(|i| i.id),
+            Self::IssueComment(e) => e.installation.as_ref().map(|i| i.id),
+            Self::PullRequest(e) => e.installation.as_ref().map(|i| i.id),
+            Self::WorkflowRun(e) => e.installation.as_ref().map(|i| i.id),
+            Self::WorkflowJob(e) => e.installation.as_ref().map(|i| i.id),
+            Self::Installation(e) => Some(e.installation.id),
+            Self::CheckRun(e) => e.installation.as_ref().map(|i| i.id),
+            Self::Ping(_) | Self::Other { .. } => None,
+        }
+    }
+}
+
+/// The `action` field and installation id, read without parsing the full payload shape
+/// (used at ingest time for every event, including unmodelled ones).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeliveryHead {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl DeliveryHead {
+    /// Parses the head of any payload; fails only on malformed JSON.
+    pub fn parse(body: &[u8]) -> Result<Self, EventParseError> {
+        decode("delivery", body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn minimal_issue_comment_parses_and_ignores_extra_fields() {
+        let body = br#"{"action":"created","extra":{"x":1},
+            "issue":{"number":3,"title":"t","user":{"login":"a","id":1,"type":"User"}},
+            "comment":{"id":9,"body":"/sota help","user":{"login":"a","id":1,"type":"User"}},
+            "repository":{"id":1,"name":"r","full_name":"o/r","owner":{"login":"o","id":2}},
+            "sender":{"login":"a","id":1,"type":"User"},"installation":{"id":77}}"#;
+        let event = WebhookEvent::parse("issue_comment", body).unwrap();
+        assert_eq!(event.installation_id(), Some(77));
+        match event {
+            WebhookEvent::IssueComment(e) => {
+                assert_eq!(e.comment.body.as_deref(), Some("/sota help"));
+                assert!(!e.sender.is_bot());
+            }
+            other => panic!("wrong variant {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_shape_reports_event_and_position() {
+        let err = WebhookEvent::parse("issues", br#"{"action":"opened"}"#).unwrap_err();
+        assert_eq!(err.event, "issues");
+        assert!(err.message.contains("issue"), "{err}");
+        assert!(WebhookEvent::parse("push", b"{not json").is_err());
+        assert!(matches!(
+            WebhookEvent::parse("push", b"{}").unwrap(),
+            WebhookEvent::Other { .. }
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(event in "(issues|issue_comment|pull_request|ping|push|check_run)", body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = WebhookEvent::parse(&event, &body);
+            let _ = DeliveryHead::parse(&body);
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! `/sota` commands in issue and PR comments (pure parsing, no I/O).
+//!
+//! A command counts only at the start of a line (up to three spaces of indentation), outside
+//! fenced code blocks, indented code and `>` quotes, so quoting or documenting a command never
+//! triggers it. On an edited comment only commands that were added by the edit run.
+
+use std::collections::HashMap;
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Start the next round (optionally with a note for the agent's prompt).
+    Continue { note: Option<String> },
+    /// End the campaign after the current step.
+    Stop,
+    /// Pause automatic round dispatch.
+    Hold,
+    /// Undo `hold`.
+    Resume,
+    /// Post the current status.
+    Status,
+    /// Re-dispatch the last failed workflow.
+    Retry,
+    /// Post the command reference.
+    Help,
+}
+
+impl Command {
+    /// The command word.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Continue { .. } => "continue",
+            Self::Stop => "stop",
+            Self::Hold => "hold",
+            Self::Resume => "resume",
+            Self::Status => "status",
+            Self::Retry => "retry",
+            Self::Help => "help",
+        }
+    }
+}
+
+/// Every command word, in help order.
+pub const COMMAND_NAMES: [&str; 7] = ["continue", "stop", "hold", "resume", "status", "retry", "help"];
+
+/// One command found in a comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundCommand {
+    /// 1-based line number in the comment.
+    pub line: usize,
+    pub command: Command,
+}
+
+/// A `/sota` line that is not a valid command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("line {line}: `/sota` needs a command (try `/sota help`)")]
+    Missing { line: usize },
+    #[error("line {line}: unknown command `{word}`{}", .suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    Unknown {
+        line: usize,
+        word: String,
+        suggestion: Option<&'static str>,
+    },
+    #[error("line {line}: `{command}` takes no argument, got `{argument}`")]
+    UnexpectedArgument {
+        line: usize,
+        command: &'static str,
+        argument: String,
+    },
+}
+
+/// Commands and errors of one comment, in line order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedComment {
+    pub commands: Vec<FoundCommand>,
+    pub errors: Vec<CommandError>,
+}
+
+impl ParsedComment {
+    /// True when the comment addressed the bot at all.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.errors.is_empty()
+    }
+}
+
+/// A `/sota` line and the key used to tell old lines from new ones on edit.
+struct Candidate {
+    line: usize,
+    key: String,
+    outcome: Result<Command, CommandError>,
+}
+
+fn leading_spaces(line: &str) -> Option<usize> {
+    let mut n = 0;
+    for c in line.chars() {
+        match c {
+            ' ' => n += 1,
+            '\t' => return None, // a tab indents by 4: code.
+            _ => break,
+        }
+    }
+    Some(n)
+}
+
+/// Fence opener: up to 3 spaces then ``` or ~~~ (3+). Returns (char, length).
+fn fence(line: &str) -> Option<(char, usize)> {
+    let indent = leading_spaces(line)?;
+    if indent > 3 {
+        return None;
+    }
+    let rest = line.get(indent..)?;
+    let ch = rest.chars().next()?;
+    if ch != '`' && ch != '~' {
+        return None;
+    }
+    let len = rest.chars().take_while(|&c| c == ch).count();
+    (len >= 3).then_some((ch, len))
+}
+
+fn candidates(body: &str) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut open_fence: Option<(char, usize)> = None;
+    for (index, raw) in body.lines().enumerate() {
+        let line_no = index + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if let Some((ch, len)) = open_fence {
+            if let Some((c2, l2)) = fence(line) {
+                let after = line.trim_start().trim_start_matches(c2);
+                if c2 == ch && l2 >= len && after.trim().is_empty() {
+                    open_fence = None;
+                }
+            }
+            continue;
+        }
+        if let Some(f) = fence(line) {
+            open_fence = Some(f);
+            continue;
+        }
+        let Some(indent) = leading_spaces(line) else { continue };
+        if indent > 3 {
+            continue; // indented code block
+        }
+        let Some(text) = line.get(indent..) else { continue };
+        if text.starts_with('>') {
+            continue; // quote
+        }
+        let Some(rest) = text.strip_prefix("/sota") else { continue };
+        if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+            continue; // `/sotabot` or `/sota-x` is not addressed to us
+        }
+        let key = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push(Candidate {
+            line: line_no,
+            key,
+            outcome: parse_command(line_no, rest.trim()),
+        });
+    }
+    out
+}
+
+fn parse_command(line: usize, text: &str) -> Result<Command, CommandError> {
+    let (word, argument) = match text.split_once(char::is_whitespace) {
+        Some((w, a)) => (w, a.trim()),
+        None => (text, ""),
+    };
+    if word.is_empty() {
+        return Err(CommandError::Missing { line });
+    }
+    let lower = word.to_lowercase();
+    let no_argument = |command: Command| {
+        if argument.is_empty() {
+            Ok(command)
+        } else {
+            Err(CommandError::UnexpectedArgument {
+                line,
+                command: command.name(),
+                argument: argument.to_string(),
+            })
+        }
+    };
+    match lower.as_str() {
+        "continue" => Ok(Command::Continue {
+            note: (!argument.is_empty()).then(|| argument.to_string()),
+        }),
+        "stop" => no_argument(Command::Stop),
+        "hold" => no_argument(Command::Hold),
+        "resume" => no_argument(Command::Resume),
+        "status" => no_argument(Command::Status),
+        "retry" => no_argument(Command::Retry),
+        "help" => no_argument(Command::Help),
+        _ => Err(CommandError::Unknown {
+            line,
+            word: word.to_string(),
+            suggestion: suggest(&lower),
+        }),
+    }
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The closest command word within distance 2 (or a unique prefix of 3+ chars).
+pub fn suggest(word: &str) -> Option<&'static str> {
+    if word.chars().count() > 40 {
+        return None;
+    }
+    let best = COMMAND_NAMES
+        .iter()
+        .map(|name| (edit_distance(word, name), *name))
+        .min_by_key(|(d, _)| *d)?;
+    if best.0 <= 2 {
+        return Some(best.1);
+    }
+    let prefixed: Vec<_> = COMMAND_NAMES.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
+    match prefixed.as_slice() {
+        [only] => Some(**only),
+        _ => None,
+    }
+}
+
+/// All commands of a comment body.
+pub fn parse_comment(body: &str) -> ParsedComment {
+    collect(candidates(body))
+}
+
+/// Commands added by an edit: those of `new_body` not already present in `old_body`
+/// (compared line by line as multisets, so moving a command does not re-run it).
+pub fn added_commands(old_body: &str, new_body: &str) -> ParsedComment {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for c in candidates(old_body) {
+        *seen.entry(c.key).or_default() += 1;
+    }
+    let fresh = candidates(new_body)
+        .into_iter()
+        .filter(|c| match seen.get_mut(&c.key) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    collect(fresh)
+}
+
+fn collect(found: Vec<Candidate>) -> ParsedComment {
+    let mut parsed = ParsedComment::default();
+    for c in found {
+        match c.outcome {
+            Ok(command) => parsed.commands.push(FoundCommand { line: c.line, command }),
+            Err(e) => parsed.errors.push(e),
+        }
+    }
+    parsed
+}
+
+/// The `/sota help` reply.
+pub fn help_text() -> String {
+    [
+        "**sota-bot commands** (at the start of a line; people with write access only):",
+        "",
+        "| command | effect |",
+        "| --- | --- |",
+        "| `/sota continue [note]` | start the next round; the note is added to the agent's prompt |",
+        "| `/sota stop` | stop the campaign and write the final report |",
+        "| `/sota hold` | pause: no new round is dispatched until `/sota resume` |",
+        "| `/sota resume` | undo `/sota hold` |",
+        "| `/sota status` | post the campaign status |",
+        "| `/sota retry` | re-dispatch the last failed workflow run |",
+        "| `/sota help` | this message |",
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn names(p: &ParsedComment) -> Vec<&'static str> {
+        p.commands.iter().map(|c| c.command.name()).collect()
+    }
+
+    #[test]
+    fn commands_at_line_start_only() {
+        let p = parse_comment("please /sota stop\n/sota status\n   /sota hold\n/sotabot x");
+        assert_eq!(names(&p), ["status", "hold"]);
+        assert_eq!(p.commands[0].line, 2);
+        assert!(p.errors.is_empty());
+    }
+
+    #[test]
+    fn continue_keeps_note() {
+        let p = parse_comment("/sota continue  try the fused MoE kernel \r\n");
+        assert_eq!(
+            p.commands[0].command,
+            Command::Continue { note: Some("try the fused MoE kernel".into()) }
+        );
+        assert_eq!(parse_comment("/SOTA Continue").commands.len(), 0, "prefix is case-sensitive");
+        assert_eq!(parse_comment("/sota CONTINUE").commands[0].command, Command::Continue { note: None });
+    }
+
+    #[test]
+    fn ignores_code_and_quotes() {
+        let body = "```\n/sota stop\n```\n~~~~md\n/sota stop\n~~~\n/sota stop\n~~~~\n    /sota stop\n\t/sota stop\n> /sota stop\n  > /sota stop\n/sota resume";
+        let p = parse_comment(body);
+        assert_eq!(names(&p), ["resume"]);
+        // Unclosed fence swallows the rest.
+        assert!(parse_comment("```\n/sota stop").is_empty());
+        // A fence line with info string after closing chars does not close.
+        assert!(parse_comment("```\n``` rust\n/sota stop").is_empty());
+    }
+
+    #[test]
+    fn typed_errors_with_suggestions() {
+        let p = parse_comment("/sota contineu\n/sota\n/sota stop now\n/sota frobnicate\n/sota stat");
+        assert_eq!(
+            p.errors,
+            vec![
+                CommandError::Unknown { line: 1, word: "contineu".into(), suggestion: Some("continue") },
+                CommandError::Missing { line: 2 },
+                CommandError::UnexpectedArgument { line: 3, command: "stop", argument: "now".into() },
+                CommandError::Unknown { line: 4, word: "frobnicate".into(), suggestion: None },
+                CommandError::Unknown { line: 5, word: "stat".into(), suggestion: Some("status") },
+            ]
+        );
+        assert_eq!(p.errors[0].to_string(), "line 1: unknown command `contineu` (did you mean `continue`?)");
+    }
+
+    #[test]
+    fn edits_run_only_new_commands() {
+        let old = "/sota hold\nthanks";
+        let new = "thanks\n/sota hold\n/sota status";
+        assert_eq!(names(&added_commands(old, new)), ["status"]);
+        assert!(added_commands(new, new).is_empty());
+        // The same command added a second time does run.
+        assert_eq!(names(&added_commands(old, "/sota hold\n/sota hold")), ["hold"]);
+        // A command moved out of a code block becomes new.
+        assert_eq!(names(&added_commands("```\n/sota stop\n```", "/sota stop")), ["stop"]);
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("stop", "stop"), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(body in "(\\PC|\n|\r|\t|`|~|>|/sota| ){0,200}") {
+            let _ = parse_comment(&body);
+            let _ = added_commands(&body, &body);
+        }
+
+        #[test]
+        fn parser_never_panics_on_any_string(a in ".{0,120}", b in ".{0,120}") {
+            let _ = added_commands(&a, &b);
+        }
+
+        #[test]
+        fn unchanged_edit_runs_nothing(body in "(/sota (stop|hold|help|continue x)|text|```|> q|\n){0,30}") {
+            prop_assert!(added_commands(&body, &body).is_empty());
+        }
+    }
+}

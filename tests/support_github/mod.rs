@@ -1,0 +1,517 @@
+//! Test support for the GitHub side: locating the npm tools, the real webhook example
+//! payloads, a scripted fake GitHub built from the OpenAPI examples, and one Prism proxy per
+//! test binary validating every request and response against GitHub's OpenAPI description.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `<repo>/tools/node_modules` (or `$SOTA_TOOLS_DIR`) when the npm tools are installed.
+/// Missing tools fail the test when `SOTA_REQUIRE_TOOLS` is set (CI), else skip loudly.
+pub fn tools_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("SOTA_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("tools").join("node_modules"));
+    let ok = dir.join("@stoplight/prism-cli").is_dir()
+        && dir.join("@octokit/openapi/generated/api.github.com.json").is_file()
+        && dir.join("@octokit/webhooks-examples").is_dir();
+    if ok {
+        return Some(dir);
+    }
+    if std::env::var_os("SOTA_REQUIRE_TOOLS").is_some() {
+        panic!("{test}: npm test tools missing under {} (run `npm install` in tools/)", dir.display());
+    }
+    eprintln!(
+        "\n!!!!! SKIPPED {test}: npm test tools not found under {} (run `npm install` in tools/; \
+         set SOTA_REQUIRE_TOOLS=1 to make this a failure) !!!!!\n",
+        dir.display()
+    );
+    None
+}
+
+/// The OpenAPI description used by Prism and the fake.
+pub fn spec_path(tools: &Path) -> PathBuf {
+    tools.join("@octokit/openapi/generated/api.github.com.json")
+}
+
+/// `(event name, example payloads)` from `@octokit/webhooks-examples`, dumped once by node.
+pub fn webhook_examples(tools: &Path) -> &'static Vec<(String, Vec<Value>)> {
+    static EXAMPLES: OnceLock<Vec<(String, Vec<Value>)>> = OnceLock::new();
+    EXAMPLES.get_or_init(|| {
+        let script = "process.stdout.write(JSON.stringify(require('@octokit/webhooks-examples')))";
+        let out = Command::new("node")
+            .arg("-e")
+            .arg(script)
+            .env("NODE_PATH", tools)
+            .output()
+            .expect("node runs");
+        assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+        let all: Vec<Value> = serde_json::from_slice(&out.stdout).expect("examples are JSON");
+        all.into_iter()
+            .map(|e| {
+                let name = e["name"].as_str().expect("name").to_string();
+                let examples = e["examples"].as_array().cloned().unwrap_or_default();
+                (name, examples)
+            })
+            .collect()
+    })
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fake GitHub
+
+/// A scripted failure for requests whose path contains `path_part` (and method matches).
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status and a GitHub error body.
+    Status(u16),
+    /// 403 with `retry-after`.
+    RetryAfter403(u64),
+    /// 429 without hints.
+    TooMany429,
+    /// 403 with `x-ratelimit-remaining: 0` and the reset at now + secs.
+    Exhausted403 { reset_in: i64 },
+    /// Wait this long before answering normally (a client timeout).
+    Delay(Duration),
+    /// Do the work (e.g. create the comment) but answer 502 (outcome unknown to the client).
+    ActThen502,
+}
+
+/// A request the fake saw (after Prism validated it).
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct StoredComment {
+    id: u64,
+    issue: String,
+    body: String,
+}
+
+/// State of the fake; shared by every test of a binary, so tests use distinct repo names.
+#[derive(Default)]
+pub struct FakeState {
+    spec: Value,
+    templates: Vec<(String, Vec<String>)>,
+    faults: Mutex<Vec<(String, String, VecDeque<Fault>)>>,
+    seen: Mutex<Vec<Seen>>,
+    comments: Mutex<Vec<StoredComment>>,
+    next_id: Mutex<u64>,
+    /// user login -> role name; absent users get 404 (not a collaborator).
+    pub permissions: Mutex<HashMap<String, String>>,
+}
+
+/// Handle to the fake GitHub.
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub state: Arc<FakeState>,
+    pub addr: SocketAddr,
+}
+
+impl FakeGitHub {
+    /// Queues faults for `method` requests whose path contains `path_part`.
+    pub fn inject(&self, method: &str, path_part: &str, faults: Vec<Fault>) {
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .push((method.to_string(), path_part.to_string(), faults.into()));
+    }
+
+    /// Requests whose path contains `part`.
+    pub fn seen(&self, part: &str) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().iter().filter(|s| s.path.contains(part)).cloned().collect()
+    }
+
+    /// Comment bodies stored for an issue path part like `o/r/issues/1`.
+    pub fn comments(&self, issue_path: &str) -> Vec<(u64, String)> {
+        self.state
+            .comments
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.issue == issue_path)
+            .map(|c| (c.id, c.body.clone()))
+            .collect()
+    }
+
+    /// Seeds an existing comment.
+    pub fn add_comment(&self, issue_path: &str, body: &str) -> u64 {
+        let id = self.next_id();
+        self.state.comments.lock().unwrap().push(StoredComment {
+            id,
+            issue: issue_path.to_string(),
+            body: body.to_string(),
+        });
+        id
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut n = self.state.next_id.lock().unwrap();
+        *n += 1;
+        1_000_000 + *n
+    }
+
+    /// Sets a user's role (`admin`, `maintain`, `write`, `triage`, `read`).
+    pub fn set_permission(&self, user: &str, role: &str) {
+        self.state.permissions.lock().unwrap().insert(user.to_string(), role.to_string());
+    }
+}
+
+fn resolve_ref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let mut cur = spec;
+            for part in r.trim_start_matches("#/").split('/') {
+                cur = &cur[part];
+            }
+            cur
+        }
+        None => v,
+    }
+}
+
+impl FakeState {
+    fn template_for(&self, path: &str) -> Option<&str> {
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // Prefer templates with the most literal segments.
+        let mut best: Option<(&str, usize)> = None;
+        for (template, tsegs) in &self.templates {
+            let greedy_tail = tsegs.last().is_some_and(|s| s == "{path}");
+            let fits = if greedy_tail {
+                segs.len() >= tsegs.len()
+            } else {
+                segs.len() == tsegs.len()
+            };
+            if !fits {
+                continue;
+            }
+            let mut literal = 0;
+            let ok = tsegs.iter().zip(&segs).all(|(t, s)| {
+                if t.starts_with('{') {
+                    true
+                } else {
+                    literal += 1;
+                    t == s
+                }
+            });
+            if ok && best.is_none_or(|(_, l)| literal > l) {
+                best = Some((template, literal));
+            }
+        }
+        best.map(|(t, _)| t)
+    }
+
+    /// The first 2xx example of an operation: (status, body).
+    fn example(&self, method: &str, template: &str) -> Option<(u16, Value)> {
+        let op = &self.spec["paths"][template][method.to_lowercase()];
+        let responses = op["responses"].as_object()?;
+        let mut codes: Vec<&String> = responses.keys().filter(|k| k.starts_with('2')).collect();
+        codes.sort();
+        for code in codes {
+            let resp = resolve_ref(&self.spec, &responses[code]);
+            let status: u16 = code.parse().ok()?;
+            let Some(examples) = resp["content"]["application/json"]["examples"].as_object() else {
+                if resp.get("content").is_none() {
+                    return Some((status, Value::Null));
+                }
+                continue;
+            };
+            let first = examples.values().next()?;
+            let value = resolve_ref(&self.spec, first)["value"].clone();
+            return Some((status, value));
+        }
+        None
+    }
+}
+
+fn error_response(status: u16, message: &str) -> Response {
+    let body = json!({ "message": message, "documentation_url": "https://docs.github.com/rest", "status": status.to_string() });
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+async fn fake_handler(
+    State(fake): State<FakeGitHub>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    fake.state.seen.lock().unwrap().push(Seen {
+        method: method.to_string(),
+        path: uri.to_string(),
+        body: body_json.clone(),
+        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from),
+    });
+    let fault = {
+        let mut faults = fake.state.faults.lock().unwrap();
+        faults
+            .iter_mut()
+            .find(|(m, p, q)| *m == method.as_str() && path.contains(p.as_str()) && !q.is_empty())
+            .and_then(|(_, _, q)| q.pop_front())
+    };
+    let mut act_then_502 = false;
+    match fault {
+        Some(Fault::Status(s)) => return error_response(s, "scripted failure"),
+        Some(Fault::RetryAfter403(secs)) => {
+            let mut r = error_response(403, "You have exceeded a secondary rate limit.");
+            r.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+            return r;
+        }
+        Some(Fault::TooMany429) => return error_response(429, "Too many requests"),
+        Some(Fault::Exhausted403 { reset_in }) => {
+            let mut r = error_response(403, "API rate limit exceeded for installation.");
+            let reset = chrono::Utc::now().timestamp() + reset_in;
+            r.headers_mut().insert("x-ratelimit-remaining", "0".parse().unwrap());
+            r.headers_mut().insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+            return r;
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::ActThen502) => act_then_502 = true,
+        None => {}
+    }
+    if path == "/graphql" {
+        return axum::Json(json!({"data": {"markPullRequestReadyForReview": {"pullRequest": {"isDraft": false}}}})).into_response();
+    }
+    let response = behave(&fake, &method, &path, &body_json);
+    if act_then_502 {
+        return error_response(502, "Bad gateway");
+    }
+    response
+}
+
+/// Stateful behaviour where tests need it; spec examples elsewhere.
+fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Response {
+    let state = &fake.state;
+    let Some(template) = state.template_for(path).map(String::from) else {
+        return error_response(404, "Not Found");
+    };
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let comment_json = |id: u64, body: &str| {
+        let (_, mut v) = state.example("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}").unwrap();
+        v["id"] = json!(id);
+        v["body"] = json!(body);
+        v
+    };
+    match (method.as_str(), template.as_str()) {
+        ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission") => {
+            let user = segs[4];
+            let Some(role) = state.permissions.lock().unwrap().get(user).cloned() else {
+                return error_response(404, "Not Found");
+            };
+            let (_, mut v) = state.example("GET", &template).unwrap();
+            let legacy = match role.as_str() {
+                "admin" => "admin",
+                "maintain" | "write" => "write",
+                "triage" | "read" => "read",
+                _ => "none",
+            };
+            v["permission"] = json!(legacy);
+            v["role_name"] = json!(role);
+            // The spec's own example lacks `user.role_name`, which its schema requires.
+            v["user"]["role_name"] = json!(role);
+            v["user"]["login"] = json!(user);
+            axum::Json(v).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
+            let issue = segs[..5].join("/");
+            let list: Vec<Value> = fake.comments(&issue).iter().map(|(id, b)| comment_json(*id, b)).collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
+            let issue = segs[..5].join("/");
+            let text = body["body"].as_str().unwrap_or("");
+            let id = fake.add_comment(&issue, text);
+            (StatusCode::CREATED, axum::Json(comment_json(id, text))).into_response()
+        }
+        ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}") => {
+            let id: u64 = segs[5].parse().unwrap_or(0);
+            let text = body["body"].as_str().unwrap_or("").to_string();
+            let mut comments = state.comments.lock().unwrap();
+            let Some(c) = comments.iter_mut().find(|c| c.id == id) else {
+                return error_response(404, "Not Found");
+            };
+            c.body = text.clone();
+            axum::Json(comment_json(id, &text)).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/branches/{branch}") if segs[4].starts_with("missing") => {
+            error_response(404, "Branch not found")
+        }
+        ("GET", "/repos/{owner}/{repo}/git/ref/{ref}") if path.contains("missing") => error_response(404, "Not Found"),
+        ("GET", "/repos/{owner}/{repo}/contents/{path}") => {
+            if path.contains("missing") {
+                return error_response(404, "Not Found");
+            }
+            let (_, mut v) = state.example("GET", &template).unwrap();
+            // GitHub wraps base64 content with newlines; the example's content is a placeholder.
+            v["content"] = json!("Y2FtcGFpZ246IGxsYW1h\nLThiCnJvdW5kczogMwo=\n");
+            axum::Json(v).into_response()
+        }
+        _ => match state.example(method.as_str(), &template) {
+            Some((status, Value::Null)) => StatusCode::from_u16(status).unwrap().into_response(),
+            Some((status, v)) => (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response(),
+            None => error_response(404, "no example"),
+        },
+    }
+}
+
+/// Everything a test needs to talk to GitHub through Prism.
+pub struct Harness {
+    pub fake: FakeGitHub,
+    /// Prism's base URL (every client request goes here).
+    pub prism_url: String,
+    /// The fake's own URL (for GraphQL, which the REST description does not cover).
+    pub fake_url: String,
+}
+
+/// Starts (once per test binary) the fake GitHub and Prism in front of it.
+pub fn harness(test: &str) -> Option<&'static Harness> {
+    let tools = tools_dir(test)?;
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    Some(HARNESS.get_or_init(|| start_harness(&tools)))
+}
+
+fn start_harness(tools: &Path) -> Harness {
+    let spec_file = spec_path(tools);
+    let spec: Value = serde_json::from_slice(&std::fs::read(&spec_file).unwrap()).unwrap();
+    let templates = spec["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (k.clone(), k.trim_start_matches('/').split('/').map(String::from).collect()))
+        .collect();
+    let state = Arc::new(FakeState {
+        spec,
+        templates,
+        ..Default::default()
+    });
+    // The fake runs on its own runtime thread: tests each have their own runtime.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread_state = state.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let fake = FakeGitHub { state: thread_state, addr };
+            tx.send(fake.clone()).unwrap();
+            let app = axum::Router::new().fallback(fake_handler).with_state(fake);
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let fake = rx.recv().unwrap();
+    let port = free_port();
+    let prism = tools.join(".bin/prism");
+    // A watchdog shell ends Prism when this test process exits (servers must stop by themselves).
+    let script = format!(
+        "'{prism}' proxy -p {port} -h 127.0.0.1 --errors -v warn '{spec}' http://{up} & P=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $P 2>/dev/null; do sleep 1; done; kill $P 2>/dev/null",
+        prism = prism.display(),
+        spec = spec_file.display(),
+        up = fake.addr,
+        parent = std::process::id(),
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("prism starts");
+    let started = Instant::now();
+    // Prism needs ~10 s on an idle machine; allow for a busy one.
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(300), "prism did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("prism proxy up on {port} after {:?}", started.elapsed());
+    Harness {
+        prism_url: format!("http://127.0.0.1:{port}"),
+        fake_url: format!("http://{}", fake.addr),
+        fake,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and clients
+
+/// A fresh RSA key pair (PKCS#1 private PEM, public PEM) made with the openssl CLI.
+pub fn rsa_key_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    let private = dir.join("app.pem");
+    let public = dir.join("app.pub.pem");
+    let ok = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&private)
+        .arg("2048")
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs")
+        .success();
+    assert!(ok, "openssl genrsa failed");
+    let ok = Command::new("openssl")
+        .args(["rsa", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs")
+        .success();
+    assert!(ok, "openssl rsa -pubout failed");
+    (private, public)
+}
+
+/// Signs and POSTs a delivery; returns (status, body).
+pub async fn post_delivery(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let signature = sota_bot::github::signature::sign(
+        &sota_bot::github::signature::WebhookSecret::new(secret),
+        body,
+    );
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
