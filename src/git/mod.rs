@@ -2,6 +2,8 @@
 //! facts the review gate reads (changed paths, tracked paths, added text, file at a commit).
 //! Pushing (with compare-and-swap) lives in `push.rs`, owned by the runner/CI side.
 
+pub mod push;
+
 use crate::gate::ChangedText;
 use git2::{BranchType, DiffOptions, IndexAddOption, Oid, Repository, Signature, StatusOptions};
 use std::path::Path;
@@ -234,6 +236,3 @@ impl Checkout {
 pub fn campaign_branch(date: chrono::NaiveDate, model_slug: &str) -> String {
     format!("sota/{}-{}", date.format("%Y%m%d"), model_slug)
 }
-//! git
-
-pub mod push;

@@ -2,14 +2,12 @@
 //! execution, failure classification, help/version snapshots, launch groups and the
 //! built-in benchmark client. Process spawning sits behind [`process::ProcessLauncher`].
 
+pub mod agent;
 pub mod bench;
 pub mod classify;
 pub mod client;
 pub mod group;
 pub mod help;
+pub mod preflight;
 pub mod process;
 pub mod server;
-//! runner
-
-pub mod agent;
-pub mod preflight;
