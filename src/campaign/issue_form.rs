@@ -114,10 +114,8 @@ fn split_sections(text: &str) -> (Vec<RawSection>, Option<usize>) {
             }
             None => {
                 let t = line.trim();
-                if !t.is_empty()
-                    && !(t.starts_with("<!--") && t.ends_with("-->"))
-                    && preamble_line.is_none()
-                {
+                let is_comment = t.starts_with("<!--") && t.ends_with("-->");
+                if !t.is_empty() && !is_comment && preamble_line.is_none() {
                     preamble_line = Some(line_no);
                 }
             }

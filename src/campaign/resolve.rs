@@ -104,7 +104,7 @@ impl Defaults<'_> {
         });
     }
 
-    fn from_config(&mut self, field: &str, value: impl ToString) {
+    fn set_by_config(&mut self, field: &str, value: impl ToString) {
         self.applied.push(AppliedDefault {
             field: field.to_string(),
             value: value.to_string(),
@@ -143,7 +143,7 @@ impl CampaignRequest {
         let gpu_model = match (&self.gpu.model, &config.defaults.gpu_model) {
             (Some(m), _) => Some(m.clone()),
             (None, Some(m)) => {
-                d.from_config("gpu.model", m);
+                d.set_by_config("gpu.model", m);
                 Some(m.clone())
             }
             (None, None) => {
@@ -215,7 +215,7 @@ impl CampaignRequest {
         let quantization = match (&self.quantization, &config.defaults.quantization) {
             (Some(q), _) => Some(q.clone()),
             (None, Some(q)) => {
-                d.from_config("quantization", quantization_text(q));
+                d.set_by_config("quantization", quantization_text(q));
                 Some(q.clone())
             }
             (None, None) => None,
@@ -223,7 +223,7 @@ impl CampaignRequest {
         let precision = match (self.precision, config.defaults.precision) {
             (Some(p), _) => Some(p),
             (None, Some(p)) => {
-                d.from_config("precision", p);
+                d.set_by_config("precision", p);
                 Some(p)
             }
             (None, None) if quantization.is_some() => {
