@@ -138,7 +138,7 @@ fn race_on_disjoint_files_rebases_the_run_commit() {
     assert_eq!(fx.remote_head(), Some(out.commit));
     let pushed = repo.find_commit(out.commit).unwrap();
     assert_eq!(pushed.parent_id(0).unwrap(), human_commit);
-    assert_eq!(pushed.message(), Some("round 1\n"));
+    assert_eq!(pushed.message().ok(), Some("round 1\n"));
     assert_eq!(fx.remote_file("README.md").as_deref(), Some("fork, edited by a maintainer\n"));
     assert_eq!(
         fx.remote_file(&format!("{RUN_DIR}/humanize/attempt-ledger.md")).as_deref(),
@@ -343,6 +343,7 @@ fn two_concurrent_pushes_one_wins_the_other_rebases_or_fails_clearly() {
     let results: Vec<Result<Oid, PushError>> =
         handles.into_iter().map(|h| h.join().unwrap()).collect();
 
+    eprintln!("race outcomes: {results:?}");
     let final_head = fx.remote_head().unwrap();
     let bare = Repository::open_bare(&fx.remote).unwrap();
     let mut published = 0;

@@ -55,7 +55,7 @@ fn the_lint_script_reports_real_findings_and_ignores_only_runner_labels() {
     let bad = tmp.path().join("bad.yml");
     std::fs::write(
         &bad,
-        "on: workflow_dispatch\njobs:\n  a:\n    runs-on: [self-hosted, 8-gpu-h200]\n    steps:\n      - run: echo ${{ inputs.missing }}\n  b:\n    runs-on: ubuntu-latest\n",
+        "on: workflow_dispatch\njobs:\n  a:\n    runs-on: [self-hosted, 8-gpu-h200]\n    steps:\n      - run: echo ${{ inputs.missing }}\n  b:\n    runs-on: ubuntu-latest\n    stepz: []\n",
     )
     .unwrap();
     let good = tmp.path().join("good.yml");

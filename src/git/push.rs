@@ -371,7 +371,17 @@ fn push_no_force(
 /// Server-side rejection texts that mean "the ref moved under you".
 fn is_race_message(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
-    ["non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock", "incorrect old value"]
+    // "failed to update ref" is what receive-pack reports when the old-value check of
+    // its ref transaction fails; a retry re-fetches and decides again.
+    [
+        "non-fast-forward",
+        "fetch first",
+        "stale info",
+        "failed to lock",
+        "cannot lock",
+        "incorrect old value",
+        "failed to update ref",
+    ]
         .iter()
         .any(|needle| m.contains(needle))
 }
@@ -381,7 +391,7 @@ fn advance_local_branch(repo: &Repository, branch: &str, commit: Oid) -> Result<
     let is_head = repo
         .head()
         .ok()
-        .and_then(|h| h.name().map(|n| n == refname))
+        .and_then(|h| h.name().ok().map(|n| n == refname))
         .unwrap_or(false);
     if is_head && !repo.is_bare() {
         let mut opts = StatusOptions::new();
@@ -416,7 +426,7 @@ pub fn push_with_cas(repo: &Repository, req: &CasPush<'_>) -> Result<PushOutcome
                 // `head != expected` with `head == None` means `expected` is set.
                 return Err(PushError::RemoteBranchMissing {
                     branch: req.branch.to_string(),
-                    expected: expected.unwrap_or_else(Oid::zero),
+                    expected: expected.unwrap_or(Oid::ZERO_SHA1),
                 });
             };
             if let Some(exp) = expected {
@@ -525,6 +535,7 @@ mod tests {
     #[test]
     fn race_messages() {
         assert!(is_race_message("non-fast-forward"));
+        assert!(is_race_message("failed to update ref"));
         assert!(is_race_message("cannot lock ref 'refs/heads/x': is at abc but expected def"));
         assert!(!is_race_message("protected branch hook declined"));
     }
