@@ -107,6 +107,8 @@ Wants=network-online.target
 Type=simple
 User=$user
 EnvironmentFile=$env_file
+# GPU indices mean nvidia-smi's (PCI bus) order for CUDA too.
+Environment=CUDA_DEVICE_ORDER=PCI_BUS_ID
 $devices_line
 Environment=HF_HOME=$hf_home
 ExecStart=$here/register-runner.sh --repo $repo --runner-group-id $group --runner-dir $runner_dir${visible:+ --visible-devices $visible}

@@ -79,7 +79,10 @@ fn first_run_installs_everything_and_second_run_changes_nothing() {
     for f in FILES {
         assert!(stdout.contains(&format!("unchanged {f}\n")), "{stdout}");
     }
-    assert!(!stdout.contains("@@"), "no diff on an unchanged run: {stdout}");
+    assert!(
+        !stdout.contains("@@"),
+        "no diff on an unchanged run: {stdout}"
+    );
     assert!(stdout.ends_with("init: 4 unchanged\n"));
 }
 
@@ -93,16 +96,27 @@ fn a_locally_edited_file_is_refused_until_force() {
 
     let (code, stdout, stderr) = init(repo.path(), &[]);
     assert_eq!(code, 3, "{stdout}{stderr}");
-    assert!(stdout.contains(&format!("refused   {config} (edited locally; rerun with --force to replace it)")));
-    assert!(stdout.contains(&format!("--- a/{config}\n+++ b/{config}\n")), "{stdout}");
-    assert!(stdout.contains("\n-fork: acme/sglang\n+fork: owner/sglang\n"), "{stdout}");
+    assert!(stdout.contains(&format!(
+        "refused   {config} (edited locally; rerun with --force to replace it)"
+    )));
+    assert!(
+        stdout.contains(&format!("--- a/{config}\n+++ b/{config}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n-fork: acme/sglang\n+fork: owner/sglang\n"),
+        "{stdout}"
+    );
     assert!(stderr.contains("1 locally edited file(s) kept"));
     assert_eq!(read(repo.path(), config), edited, "the edit survives");
 
     let (code, stdout, _) = init(repo.path(), &["--force"]);
     assert_eq!(code, 0);
     assert!(stdout.contains(&format!("replaced  {config}")));
-    assert_eq!(read(repo.path(), config), with_marker(&template("templates/init/sota-bot.yml")));
+    assert_eq!(
+        read(repo.path(), config),
+        with_marker(&template("templates/init/sota-bot.yml"))
+    );
 }
 
 #[test]
@@ -115,8 +129,14 @@ fn an_untouched_older_copy_is_updated_with_a_diff() {
     let (code, stdout, _) = init(repo.path(), &[]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains(&format!("updated   {wf}\n")));
-    assert!(stdout.contains("-# an older sota-bot release\n"), "{stdout}");
-    assert_eq!(read(repo.path(), wf), with_marker(&template("templates/workflows/sota-baseline.yml")));
+    assert!(
+        stdout.contains("-# an older sota-bot release\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        read(repo.path(), wf),
+        with_marker(&template("templates/workflows/sota-baseline.yml"))
+    );
 }
 
 #[test]
@@ -129,10 +149,17 @@ fn dry_run_writes_nothing() {
     assert!(!repo.path().join(".github").exists());
 
     assert_eq!(init(repo.path(), &[]).0, 0);
-    std::fs::write(repo.path().join(".github/sota-bot.yml"), "fork: mine/sglang\n").unwrap();
+    std::fs::write(
+        repo.path().join(".github/sota-bot.yml"),
+        "fork: mine/sglang\n",
+    )
+    .unwrap();
     let (code, _, _) = init(repo.path(), &["--dry-run", "--force"]);
     assert_eq!(code, 0);
-    assert_eq!(read(repo.path(), ".github/sota-bot.yml"), "fork: mine/sglang\n");
+    assert_eq!(
+        read(repo.path(), ".github/sota-bot.yml"),
+        "fork: mine/sglang\n"
+    );
 }
 
 #[test]

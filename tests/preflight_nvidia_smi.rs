@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sota_bot::runner::preflight::{
     collect_inventory, evaluate, parse_compute_apps, parse_query_gpu, parse_smi_header,
-    parse_uuid_map, parse_visible_devices, preflight_main, Expectations, NvidiaSmi,
-    PreflightArgs, PreflightFailure,
+    parse_uuid_map, parse_visible_devices, preflight_main, Expectations, NvidiaSmi, PreflightArgs,
+    PreflightFailure,
 };
 use tempfile::TempDir;
 
@@ -23,7 +23,8 @@ fn read(name: &str, file: &str) -> String {
 
 /// A script that behaves like nvidia-smi on the fixture host `name`.
 fn fake_smi(tmp: &TempDir, name: &str) -> PathBuf {
-    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh");
+    let fake =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh");
     let path = tmp.path().join(format!("nvidia-smi-{name}"));
     std::fs::write(
         &path,
@@ -75,10 +76,15 @@ fn parses_the_real_h200_capture() {
     assert_eq!(apps[0].gpu_uuid, "GPU-8c6b7733-3966-00ac-3876-675269b087d3");
     assert_eq!(apps[0].pid, 432);
     assert_eq!(apps[0].used_memory_mib, Some(1634));
-    assert!(parse_compute_apps(&read("h200-idle", "apps.csv")).unwrap().is_empty());
+    assert!(parse_compute_apps(&read("h200-idle", "apps.csv"))
+        .unwrap()
+        .is_empty());
 
     let uuids = parse_uuid_map(&read("h200-idle", "uuid.csv")).unwrap();
-    assert_eq!(uuids.get(&0).map(String::as_str), Some("GPU-8c6b7733-3966-00ac-3876-675269b087d3"));
+    assert_eq!(
+        uuids.get(&0).map(String::as_str),
+        Some("GPU-8c6b7733-3966-00ac-3876-675269b087d3")
+    );
 }
 
 #[test]
@@ -87,14 +93,19 @@ fn parses_an_eight_gpu_h100_host() {
     assert_eq!(header.cuda_version.as_deref(), Some("12.4"));
     let gpus = parse_query_gpu(&read("h100x8", "query-gpu.csv")).unwrap();
     assert_eq!(gpus.len(), 8);
-    assert!(gpus.iter().all(|g| g.name == "NVIDIA H100 80GB HBM3" && g.memory_total_mib == 81559));
+    assert!(gpus
+        .iter()
+        .all(|g| g.name == "NVIDIA H100 80GB HBM3" && g.memory_total_mib == 81559));
     assert_eq!(gpus[3].memory_used_mib, Some(70126));
 }
 
 #[test]
 fn an_idle_h200_passes_the_expected_model_and_count() {
     let tmp = TempDir::new().unwrap();
-    let inv = collect_inventory(&NvidiaSmi { path: fake_smi(&tmp, "h200-idle") }).unwrap();
+    let inv = collect_inventory(&NvidiaSmi {
+        path: fake_smi(&tmp, "h200-idle"),
+    })
+    .unwrap();
     let report = evaluate(
         &inv,
         &Expectations {
@@ -117,7 +128,10 @@ fn an_idle_h200_passes_the_expected_model_and_count() {
 #[test]
 fn a_wrong_model_or_count_is_a_typed_failure_with_exit_3() {
     let tmp = TempDir::new().unwrap();
-    let inv = collect_inventory(&NvidiaSmi { path: fake_smi(&tmp, "h200-idle") }).unwrap();
+    let inv = collect_inventory(&NvidiaSmi {
+        path: fake_smi(&tmp, "h200-idle"),
+    })
+    .unwrap();
     let report = evaluate(
         &inv,
         &Expectations {
@@ -129,7 +143,10 @@ fn a_wrong_model_or_count_is_a_typed_failure_with_exit_3() {
     assert_eq!(
         report.failures,
         vec![
-            PreflightFailure::CountMismatch { expected: 8, found: 1 },
+            PreflightFailure::CountMismatch {
+                expected: 8,
+                found: 1
+            },
             PreflightFailure::ModelMismatch {
                 expected: "h100".into(),
                 index: 0,
@@ -145,7 +162,10 @@ fn a_wrong_model_or_count_is_a_typed_failure_with_exit_3() {
 #[test]
 fn a_foreign_process_on_a_visible_gpu_fails() {
     let tmp = TempDir::new().unwrap();
-    let inv = collect_inventory(&NvidiaSmi { path: fake_smi(&tmp, "h200-busy") }).unwrap();
+    let inv = collect_inventory(&NvidiaSmi {
+        path: fake_smi(&tmp, "h200-busy"),
+    })
+    .unwrap();
     let report = evaluate(&inv, &Expectations::default());
     assert_eq!(report.foreign_processes.len(), 1);
     let failure = report.failures.first().unwrap();
@@ -153,13 +173,19 @@ fn a_foreign_process_on_a_visible_gpu_fails() {
         failure.to_string(),
         "foreign process on the job's GPUs: pid 432 on GPU 0 using 1634 MiB"
     );
-    assert_eq!(preflight_main(args(fake_smi(&tmp, "h200-busy"))).unwrap(), 3);
+    assert_eq!(
+        preflight_main(args(fake_smi(&tmp, "h200-busy"))).unwrap(),
+        3
+    );
 }
 
 #[test]
 fn visible_devices_select_the_job_gpus() {
     let tmp = TempDir::new().unwrap();
-    let inv = collect_inventory(&NvidiaSmi { path: fake_smi(&tmp, "h100x8") }).unwrap();
+    let inv = collect_inventory(&NvidiaSmi {
+        path: fake_smi(&tmp, "h100x8"),
+    })
+    .unwrap();
     let expect = |visible: &str, count: usize| Expectations {
         gpu_model: Some("h100".into()),
         gpu_count: Some(count),
@@ -186,18 +212,21 @@ fn visible_devices_select_the_job_gpus() {
         f,
         PreflightFailure::VisibleDeviceMissing { selector, .. } if selector == "9"
     )));
-    assert!(missing
-        .failures
-        .contains(&PreflightFailure::CountMismatch { expected: 2, found: 1 }));
+    assert!(missing.failures.contains(&PreflightFailure::CountMismatch {
+        expected: 2,
+        found: 1
+    }));
 
     let mut all = expect("", 8);
     all.min_free_mib = Some(20_000);
     let tight = evaluate(&inv, &all);
-    assert!(tight.failures.contains(&PreflightFailure::InsufficientFreeMemory {
-        index: 3,
-        free_mib: 81559 - 70126,
-        required_mib: 20_000
-    }));
+    assert!(tight
+        .failures
+        .contains(&PreflightFailure::InsufficientFreeMemory {
+            index: 3,
+            free_mib: 81559 - 70126,
+            required_mib: 20_000
+        }));
 
     let mut a = args(fake_smi(&tmp, "h100x8"));
     a.visible_devices = Some("0,1".into());
@@ -211,7 +240,10 @@ fn visible_devices_select_the_job_gpus() {
 fn tool_and_input_problems_map_to_exit_codes() {
     let tmp = TempDir::new().unwrap();
     // nvidia-smi missing: a runtime failure.
-    assert_eq!(preflight_main(args(tmp.path().join("no-such-nvidia-smi"))).unwrap(), 1);
+    assert_eq!(
+        preflight_main(args(tmp.path().join("no-such-nvidia-smi"))).unwrap(),
+        1
+    );
 
     // nvidia-smi printing something else than the query asked for: a runtime failure.
     let garbage = tmp.path().join("garbage-smi");

@@ -22,12 +22,23 @@ fn repo_root() -> PathBuf {
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -66,7 +77,17 @@ impl Job {
         // actions/checkout of the campaign branch.
         let workspace = root.join("work/sglang/sglang");
         std::fs::create_dir_all(workspace.parent().unwrap()).unwrap();
-        git(root, &["clone", "-q", "-b", BRANCH, remote.to_str().unwrap(), workspace.to_str().unwrap()]);
+        git(
+            root,
+            &[
+                "clone",
+                "-q",
+                "-b",
+                BRANCH,
+                remote.to_str().unwrap(),
+                workspace.to_str().unwrap(),
+            ],
+        );
 
         let runner_temp = root.join("runner-temp");
         let tool_cache = root.join("tool-cache");
@@ -98,10 +119,7 @@ impl Job {
 
     /// Runs `action/scripts/<script>` with a clean environment plus `extra`.
     fn step(&self, script: &str, extra: &[(&str, &str)]) -> Output {
-        let path = format!(
-            "{}:/usr/local/bin:/usr/bin:/bin",
-            self.bin_dir.display()
-        );
+        let path = format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin_dir.display());
         let mut cmd = Command::new("bash");
         cmd.arg(repo_root().join("action/scripts").join(script))
             .current_dir(&self.workspace)
@@ -143,7 +161,10 @@ impl Job {
     }
 
     fn remote_head(&self) -> String {
-        git(&self.remote, &["rev-parse", &format!("refs/heads/{BRANCH}")])
+        git(
+            &self.remote,
+            &["rev-parse", &format!("refs/heads/{BRANCH}")],
+        )
     }
 
     fn phase_env(&self, phase: &str, round: &str) -> Vec<(&'static str, String)> {
@@ -205,7 +226,10 @@ fn mask_secrets_masks_named_values_and_never_prints_them_otherwise() {
     let out = job.step(
         "mask-secrets.sh",
         &[
-            ("SOTA_SECRET_NAMES", "ANTHROPIC_API_KEY, OPENAI_API_KEY\nNOT_SET_KEY"),
+            (
+                "SOTA_SECRET_NAMES",
+                "ANTHROPIC_API_KEY, OPENAI_API_KEY\nNOT_SET_KEY",
+            ),
             ("ANTHROPIC_API_KEY", "sk-ant-api03-abcdef"),
             ("OPENAI_API_KEY", "first-line-secret\nsecond-line-secret"),
         ],
@@ -218,8 +242,13 @@ fn mask_secrets_masks_named_values_and_never_prints_them_otherwise() {
     assert!(text.contains("::warning title=sota-bot::secret NOT_SET_KEY is not set"));
     assert!(text.contains("masked 2 secret(s)"));
     // Values appear only inside add-mask commands.
-    let unmasked: Vec<&str> = text.lines().filter(|l| !l.starts_with("::add-mask::")).collect();
-    assert!(!unmasked.iter().any(|l| l.contains("sk-ant") || l.contains("line-secret")));
+    let unmasked: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    assert!(!unmasked
+        .iter()
+        .any(|l| l.contains("sk-ant") || l.contains("line-secret")));
 
     let bad = job.step("mask-secrets.sh", &[("SOTA_SECRET_NAMES", "GOOD,BAD-NAME")]);
     assert!(!bad.status.success());
@@ -237,7 +266,10 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     let out = job.step("locate-binary.sh", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let o = job.outputs();
-    assert_eq!(o.get("version").map(String::as_str), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        o.get("version").map(String::as_str),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!(o.get("found").map(String::as_str), Some("true"));
     assert_eq!(o.get("bin").map(PathBuf::from), Some(cached.clone()));
 
@@ -288,7 +320,10 @@ fn build_runs_a_locked_release_build_of_the_action_source() {
             target.display()
         )
     );
-    assert_eq!(job.outputs().get("bin").map(PathBuf::from), Some(target.join("release/sota-bot")));
+    assert_eq!(
+        job.outputs().get("bin").map(PathBuf::from),
+        Some(target.join("release/sota-bot"))
+    );
     assert!(stdout(&out).contains("::group::cargo build --release --locked"));
 }
 
@@ -297,7 +332,12 @@ fn a_round_commits_pushes_reports_and_lists_raw_artifacts() {
     let job = Job::new();
     let before = job.remote_head();
     let out = job.run_phase("round", "3", &[]);
-    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // Logs are grouped.
     let log = stdout(&out);
@@ -308,7 +348,10 @@ fn a_round_commits_pushes_reports_and_lists_raw_artifacts() {
     // The contract flags reach the binary.
     let calls = job.shim_calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert_eq!(calls[0].trim(), "runner preflight --expect-gpu-model h100 --expect-gpu-count 1");
+    assert_eq!(
+        calls[0].trim(),
+        "runner preflight --expect-gpu-model h100 --expect-gpu-count 1"
+    );
     let phase = &calls[1];
     for expected in [
         "runner round --campaign-id c-42",
@@ -333,7 +376,10 @@ fn a_round_commits_pushes_reports_and_lists_raw_artifacts() {
         o.get("decision-file").map(String::as_str),
         Some(format!("{RUN_DIR}/humanize/round-3-decision.md").as_str())
     );
-    assert_eq!(git(&job.remote, &["rev-parse", &format!("{head}^")]), before);
+    assert_eq!(
+        git(&job.remote, &["rev-parse", &format!("{head}^")]),
+        before
+    );
 
     // The phase's tables are in the job summary.
     let summary = job.summary();
@@ -357,13 +403,25 @@ fn a_round_commits_pushes_reports_and_lists_raw_artifacts() {
     let o = job.outputs();
     assert_eq!(o.get("has-files").map(String::as_str), Some("true"));
     assert_eq!(o.get("count").map(String::as_str), Some("2"));
-    assert_eq!(o.get("artifact-name").map(String::as_str), Some("sota-c-42-round-r3-777-1"));
+    assert_eq!(
+        o.get("artifact-name").map(String::as_str),
+        Some("sota-c-42-round-r3-777-1")
+    );
     let paths: Vec<&str> = o["paths"].lines().collect();
     assert_eq!(
         paths,
         vec![
-            job.runner_temp.join("shim-raw/server.log").to_str().unwrap().to_string(),
-            job.workspace.join(RUN_DIR).join("raw-local/trace.json.gz").to_str().unwrap().to_string(),
+            job.runner_temp
+                .join("shim-raw/server.log")
+                .to_str()
+                .unwrap()
+                .to_string(),
+            job.workspace
+                .join(RUN_DIR)
+                .join("raw-local/trace.json.gz")
+                .to_str()
+                .unwrap()
+                .to_string(),
         ]
     );
 }
@@ -405,7 +463,11 @@ fn success_without_a_commit_sha_breaks_the_contract() {
     let job = Job::new();
     let out = job.run_phase("round", "2", &[("SHIM_NO_OUTPUT", "1")]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("wrote no valid commit-sha output"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrote no valid commit-sha output"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -413,9 +475,21 @@ fn invalid_inputs_are_rejected_before_anything_runs() {
     let job = Job::new();
     for (key, value, message) in [
         ("SOTA_PHASE", "deploy", "phase must be baseline or round"),
-        ("SOTA_ROUND", "three", "round must be a non-negative integer"),
-        ("SOTA_RUN_DIR", "../outside", "run-dir must be a relative path"),
-        ("SOTA_PHASE_TIMEOUT_MINUTES", "0", "phase-timeout-minutes must be a positive integer"),
+        (
+            "SOTA_ROUND",
+            "three",
+            "round must be a non-negative integer",
+        ),
+        (
+            "SOTA_RUN_DIR",
+            "../outside",
+            "run-dir must be a relative path",
+        ),
+        (
+            "SOTA_PHASE_TIMEOUT_MINUTES",
+            "0",
+            "phase-timeout-minutes must be a positive integer",
+        ),
     ] {
         let mut env = job.phase_env("round", "1");
         env.retain(|(k, _)| *k != key);
@@ -438,7 +512,10 @@ fn collect_falls_back_to_the_run_dir_manifest_and_handles_nothing_to_upload() {
     ];
     let none = job.step("collect-artifacts.sh", &env);
     assert!(none.status.success(), "{}", stderr(&none));
-    assert_eq!(job.outputs().get("has-files").map(String::as_str), Some("false"));
+    assert_eq!(
+        job.outputs().get("has-files").map(String::as_str),
+        Some("false")
+    );
 
     let raw = job.workspace.join(RUN_DIR).join("server.log");
     std::fs::write(&raw, "log\n").unwrap();
@@ -452,6 +529,12 @@ fn collect_falls_back_to_the_run_dir_manifest_and_handles_nothing_to_upload() {
     let o = job.outputs();
     assert_eq!(o.get("has-files").map(String::as_str), Some("true"));
     // Characters an artifact name may not hold are replaced.
-    assert_eq!(o.get("artifact-name").map(String::as_str), Some("sota-c-42-x-baseline-777-1"));
-    assert_eq!(o.get("paths").map(String::as_str), Some(raw.to_str().unwrap()));
+    assert_eq!(
+        o.get("artifact-name").map(String::as_str),
+        Some("sota-c-42-x-baseline-777-1")
+    );
+    assert_eq!(
+        o.get("paths").map(String::as_str),
+        Some(raw.to_str().unwrap())
+    );
 }

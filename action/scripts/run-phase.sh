@@ -39,6 +39,9 @@ artifacts_list="$scratch/artifacts-$phase${round:+-$round}.txt"
 rm -f "$summary_file" "$artifacts_list"
 set_output artifacts-list "$artifacts_list"
 
+# nvidia-smi numbers GPUs in PCI bus order; make CUDA agree so the preflight checks
+# the very GPUs the phase will use.
+export CUDA_DEVICE_ORDER="${CUDA_DEVICE_ORDER:-PCI_BUS_ID}"
 if [[ -n "${SOTA_VISIBLE_DEVICES:-}" ]]; then
   export CUDA_VISIBLE_DEVICES="$SOTA_VISIBLE_DEVICES"
 fi

@@ -128,8 +128,7 @@ pub struct ActionRefError(pub String);
 pub fn validate_action_ref(action_ref: &str) -> Result<(), ActionRefError> {
     let ok_chars = |s: &str| {
         !s.is_empty()
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
     };
     let valid = if let Some(local) = action_ref.strip_prefix("./") {
@@ -229,7 +228,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
             _ => println!("{:<9} {}", action.label(), file.path),
         }
-        if let Some(old) = existing.as_deref().filter(|_| action != FileAction::Unchanged) {
+        if let Some(old) = existing
+            .as_deref()
+            .filter(|_| action != FileAction::Unchanged)
+        {
             print!("{}", unified_diff(file.path, old, &file.content));
         }
         if action.writes() && !args.dry_run {
@@ -257,7 +259,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     );
     if refused > 0 {
-        eprintln!("init: {refused} locally edited file(s) kept; rerun with --force to replace them");
+        eprintln!(
+            "init: {refused} locally edited file(s) kept; rerun with --force to replace them"
+        );
         return Ok(EXIT_VERDICT);
     }
     Ok(EXIT_OK)
@@ -310,7 +314,9 @@ mod tests {
         assert!(BASELINE_WORKFLOW.contains(TEMPLATE_ACTION_REF));
         assert!(ROUND_WORKFLOW.contains(TEMPLATE_ACTION_REF));
         let files = managed_files("acme/sota-bot/action@0123456789abcdef0123456789abcdef01234567");
-        assert!(files[0].content.contains("acme/sota-bot/action@0123456789abcdef"));
+        assert!(files[0]
+            .content
+            .contains("acme/sota-bot/action@0123456789abcdef"));
         assert!(!files[1].content.contains(TEMPLATE_ACTION_REF));
     }
 

@@ -89,13 +89,17 @@ pub enum PushError {
     MergeCommit { commit: Oid },
     #[error("replaying {commit} onto {onto} produced conflicts")]
     MergeConflict { commit: Oid, onto: Oid },
-    #[error("push of {commit} to {branch} rejected {attempts} times: the remote branch kept moving")]
+    #[error(
+        "push of {commit} to {branch} rejected {attempts} times: the remote branch kept moving"
+    )]
     RetriesExhausted {
         commit: Oid,
         branch: String,
         attempts: u32,
     },
-    #[error("pushed {commit} to {branch} but the remote head is {found:?}: another push won the race")]
+    #[error(
+        "pushed {commit} to {branch} but the remote head is {found:?}: another push won the race"
+    )]
     LostRace {
         commit: Oid,
         branch: String,
@@ -159,7 +163,9 @@ fn callbacks(token: Option<&str>) -> RemoteCallbacks<'_> {
     cbs.credentials(move |_url, username, allowed| {
         tries += 1;
         if tries > 2 {
-            return Err(git2::Error::from_str("authentication failed for the campaign remote"));
+            return Err(git2::Error::from_str(
+                "authentication failed for the campaign remote",
+            ));
         }
         match token {
             Some(token) if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) => {
@@ -211,7 +217,11 @@ pub fn fetch_remote_head(
     }
 }
 
-fn changed_paths(repo: &Repository, old: Option<&Tree>, new: &Tree) -> Result<BTreeSet<String>, PushError> {
+fn changed_paths(
+    repo: &Repository,
+    old: Option<&Tree>,
+    new: &Tree,
+) -> Result<BTreeSet<String>, PushError> {
     let diff = repo
         .diff_tree_to_tree(old, Some(new), None)
         .map_err(git_err("diffing trees"))?;
@@ -242,7 +252,10 @@ fn local_commits<'r>(
     let mut out = Vec::new();
     for oid in walk {
         let oid = oid.map_err(git_err("walking run commits"))?;
-        out.push(repo.find_commit(oid).map_err(git_err("reading a run commit"))?);
+        out.push(
+            repo.find_commit(oid)
+                .map_err(git_err("reading a run commit"))?,
+        );
     }
     Ok(out)
 }
@@ -273,8 +286,12 @@ pub fn rebase_run_commit(
         let tree = c.tree().map_err(git_err("reading a run tree"))?;
         local_paths.extend(changed_paths(repo, parent_tree.as_ref(), &tree)?);
     }
-    let onto_commit = repo.find_commit(onto).map_err(git_err("reading the remote head"))?;
-    let onto_tree = onto_commit.tree().map_err(git_err("reading the remote tree"))?;
+    let onto_commit = repo
+        .find_commit(onto)
+        .map_err(git_err("reading the remote head"))?;
+    let onto_tree = onto_commit
+        .tree()
+        .map_err(git_err("reading the remote tree"))?;
     let base_tree = match base {
         Some(b) => Some(
             repo.find_commit(b)
@@ -306,7 +323,9 @@ pub fn rebase_run_commit(
                 .and_then(|id| repo.find_tree(id))
                 .map_err(git_err("building an empty tree"))?,
         };
-        let ours = parent.tree().map_err(git_err("reading the new parent tree"))?;
+        let ours = parent
+            .tree()
+            .map_err(git_err("reading the new parent tree"))?;
         let theirs = c.tree().map_err(git_err("reading a run tree"))?;
         let mut index = repo
             .merge_trees(&ancestor, &ours, &theirs, None)
@@ -320,12 +339,23 @@ pub fn rebase_run_commit(
         let tree_id = index
             .write_tree_to(repo)
             .map_err(git_err("writing the replayed tree"))?;
-        let tree = repo.find_tree(tree_id).map_err(git_err("reading the replayed tree"))?;
+        let tree = repo
+            .find_tree(tree_id)
+            .map_err(git_err("reading the replayed tree"))?;
         let message = String::from_utf8_lossy(c.message_bytes()).into_owned();
         let new_id = repo
-            .commit(None, &c.author(), &c.committer(), &message, &tree, &[&parent])
+            .commit(
+                None,
+                &c.author(),
+                &c.committer(),
+                &message,
+                &tree,
+                &[&parent],
+            )
             .map_err(git_err("writing the replayed commit"))?;
-        parent = repo.find_commit(new_id).map_err(git_err("reading the replayed commit"))?;
+        parent = repo
+            .find_commit(new_id)
+            .map_err(git_err("reading the replayed commit"))?;
     }
     Ok(parent.id())
 }
@@ -371,9 +401,19 @@ fn push_no_force(
 /// Server-side rejection texts that mean "the ref moved under you".
 fn is_race_message(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
-    ["non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock", "incorrect old value"]
-        .iter()
-        .any(|needle| m.contains(needle))
+    // "failed to update ref" is what receive-pack reports when the old-value check of
+    // its ref transaction fails; a retry re-fetches and decides again.
+    [
+        "non-fast-forward",
+        "fetch first",
+        "stale info",
+        "failed to lock",
+        "cannot lock",
+        "incorrect old value",
+        "failed to update ref",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }
 
 fn advance_local_branch(repo: &Repository, branch: &str, commit: Oid) -> Result<(), PushError> {
@@ -381,7 +421,7 @@ fn advance_local_branch(repo: &Repository, branch: &str, commit: Oid) -> Result<
     let is_head = repo
         .head()
         .ok()
-        .and_then(|h| h.name().map(|n| n == refname))
+        .and_then(|h| h.name().ok().map(|n| n == refname))
         .unwrap_or(false);
     if is_head && !repo.is_bare() {
         let mut opts = StatusOptions::new();
@@ -394,7 +434,9 @@ fn advance_local_branch(repo: &Repository, branch: &str, commit: Oid) -> Result<
             // Leave a dirty work tree alone; the branch still moves below only if not HEAD.
             return Ok(());
         }
-        let target = repo.find_object(commit, None).map_err(git_err("reading the pushed commit"))?;
+        let target = repo
+            .find_object(commit, None)
+            .map_err(git_err("reading the pushed commit"))?;
         repo.checkout_tree(&target, Some(CheckoutBuilder::new().force()))
             .map_err(git_err("checking out the pushed commit"))?;
     }
@@ -416,7 +458,7 @@ pub fn push_with_cas(repo: &Repository, req: &CasPush<'_>) -> Result<PushOutcome
                 // `head != expected` with `head == None` means `expected` is set.
                 return Err(PushError::RemoteBranchMissing {
                     branch: req.branch.to_string(),
-                    expected: expected.unwrap_or_else(Oid::zero),
+                    expected: expected.unwrap_or(Oid::ZERO_SHA1),
                 });
             };
             if let Some(exp) = expected {
@@ -450,7 +492,11 @@ pub fn push_with_cas(repo: &Repository, req: &CasPush<'_>) -> Result<PushOutcome
             expected = Some(found);
         }
         if !push_no_force(repo, req.remote, req.branch, commit, req.token)? {
-            tracing::info!(branch = req.branch, attempt, "push rejected as stale; fetching again");
+            tracing::info!(
+                branch = req.branch,
+                attempt,
+                "push rejected as stale; fetching again"
+            );
             continue;
         }
         let now = fetch_remote_head(repo, req.remote, req.branch, req.token)?;
@@ -525,7 +571,10 @@ mod tests {
     #[test]
     fn race_messages() {
         assert!(is_race_message("non-fast-forward"));
-        assert!(is_race_message("cannot lock ref 'refs/heads/x': is at abc but expected def"));
+        assert!(is_race_message("failed to update ref"));
+        assert!(is_race_message(
+            "cannot lock ref 'refs/heads/x': is at abc but expected def"
+        ));
         assert!(!is_race_message("protected branch hook declined"));
     }
 

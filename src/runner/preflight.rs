@@ -86,7 +86,12 @@ pub struct ParseError {
     pub text: String,
 }
 
-fn parse_error(source_name: &str, line: usize, text: &str, message: impl Into<String>) -> ParseError {
+fn parse_error(
+    source_name: &str,
+    line: usize,
+    text: &str,
+    message: impl Into<String>,
+) -> ParseError {
     ParseError {
         source_name: source_name.to_string(),
         line,
@@ -96,7 +101,10 @@ fn parse_error(source_name: &str, line: usize, text: &str, message: impl Into<St
 }
 
 fn is_not_available(field: &str) -> bool {
-    matches!(field, "[N/A]" | "N/A" | "[Not Supported]" | "[Insufficient Permissions]")
+    matches!(
+        field,
+        "[N/A]" | "N/A" | "[Not Supported]" | "[Insufficient Permissions]"
+    )
 }
 
 /// Splits a CSV line into exactly `n` trimmed fields; the name column is the only one
@@ -143,20 +151,35 @@ pub fn parse_query_gpu(text: &str) -> Result<Vec<GpuInfo>, ParseError> {
         let [index, name, total, used, driver] = fields.as_slice() else {
             return Err(parse_error(SRC, lineno, line, "expected 5 fields"));
         };
-        let index: u32 = index
-            .parse()
-            .map_err(|_| parse_error(SRC, lineno, line, format!("index {index:?} is not a number")))?;
+        let index: u32 = index.parse().map_err(|_| {
+            parse_error(
+                SRC,
+                lineno,
+                line,
+                format!("index {index:?} is not a number"),
+            )
+        })?;
         if name.is_empty() {
             return Err(parse_error(SRC, lineno, line, "empty GPU name"));
         }
         let memory_total_mib: u64 = total.parse().map_err(|_| {
-            parse_error(SRC, lineno, line, format!("memory.total {total:?} is not a number of MiB (was `nounits` passed?)"))
+            parse_error(
+                SRC,
+                lineno,
+                line,
+                format!("memory.total {total:?} is not a number of MiB (was `nounits` passed?)"),
+            )
         })?;
         let memory_used_mib = if is_not_available(used) {
             None
         } else {
             Some(used.parse().map_err(|_| {
-                parse_error(SRC, lineno, line, format!("memory.used {used:?} is not a number of MiB"))
+                parse_error(
+                    SRC,
+                    lineno,
+                    line,
+                    format!("memory.used {used:?} is not a number of MiB"),
+                )
             })?)
         };
         if driver.is_empty() {
@@ -187,11 +210,21 @@ pub fn parse_uuid_map(text: &str) -> Result<BTreeMap<u32, String>, ParseError> {
         let [index, uuid] = fields.as_slice() else {
             return Err(parse_error(SRC, lineno, line, "expected 2 fields"));
         };
-        let index: u32 = index
-            .parse()
-            .map_err(|_| parse_error(SRC, lineno, line, format!("index {index:?} is not a number")))?;
+        let index: u32 = index.parse().map_err(|_| {
+            parse_error(
+                SRC,
+                lineno,
+                line,
+                format!("index {index:?} is not a number"),
+            )
+        })?;
         if !uuid.starts_with("GPU-") && !uuid.starts_with("MIG-") {
-            return Err(parse_error(SRC, lineno, line, format!("uuid {uuid:?} does not start with GPU- or MIG-")));
+            return Err(parse_error(
+                SRC,
+                lineno,
+                line,
+                format!("uuid {uuid:?} does not start with GPU- or MIG-"),
+            ));
         }
         map.insert(index, uuid.to_string());
     }
@@ -222,7 +255,12 @@ pub fn parse_compute_apps(text: &str) -> Result<Vec<ComputeApp>, ParseError> {
             continue;
         }
         let fields = split_fields(line, 3, None).ok_or_else(|| {
-            parse_error(SRC, lineno, line, "expected 3 fields: gpu_uuid, pid, used_memory")
+            parse_error(
+                SRC,
+                lineno,
+                line,
+                "expected 3 fields: gpu_uuid, pid, used_memory",
+            )
         })?;
         let [uuid, pid, used] = fields.as_slice() else {
             return Err(parse_error(SRC, lineno, line, "expected 3 fields"));
@@ -272,7 +310,10 @@ pub fn parse_smi_header(text: &str) -> SmiHeader {
 pub fn hardware_slug(gpu_name: &str) -> Option<String> {
     let mut words: Vec<&str> = gpu_name.split_whitespace().collect();
     for prefix in ["NVIDIA", "Tesla", "GeForce", "Quadro"] {
-        if words.first().is_some_and(|w| w.eq_ignore_ascii_case(prefix)) {
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case(prefix))
+        {
             words.remove(0);
         }
     }
@@ -607,7 +648,11 @@ impl GpuQuery for NvidiaSmi {
                 program,
                 args: args.join(" "),
                 status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().chars().take(500).collect(),
+                stderr: String::from_utf8_lossy(&output.stderr)
+                    .trim()
+                    .chars()
+                    .take(500)
+                    .collect(),
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -681,12 +726,18 @@ pub fn render_text(report: &PreflightReport) -> String {
         ));
     }
     if !report.runner_labels.is_empty() {
-        out.push_str(&format!("runner labels: {}\n", report.runner_labels.join(", ")));
+        out.push_str(&format!(
+            "runner labels: {}\n",
+            report.runner_labels.join(", ")
+        ));
     }
     if report.ok() {
         out.push_str("preflight: ok\n");
     } else {
-        out.push_str(&format!("preflight: FAILED ({} problems)\n", report.failures.len()));
+        out.push_str(&format!(
+            "preflight: FAILED ({} problems)\n",
+            report.failures.len()
+        ));
         for failure in &report.failures {
             out.push_str(&format!("  - {failure}\n"));
         }
