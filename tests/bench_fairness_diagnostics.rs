@@ -83,9 +83,12 @@ fn equivalent_settings_raise_no_blocker() {
     assert_eq!(r.scenarios[0].pairs[0].leader, Framework::Vllm);
 }
 
+/// Changes one field of the competitor's winner.
+type Perturb = Box<dyn Fn(&mut BenchRow)>;
+
 #[test]
 fn symmetric_mismatches_block() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut BenchRow)>)> = vec![
+    let cases: Vec<(&str, Perturb)> = vec![
         ("GPU count", Box::new(|r| r.hardware.gpu_count = Some(2))),
         ("weights", Box::new(|r| r.model = "org/model-fp8".into())),
         (

@@ -7,9 +7,7 @@
 //! ([`rank::apply_sla`]) when the rows may carry other thresholds.
 
 use super::md::{self, cell, code_cell, fenced, num, pct_of_fraction, MISSING};
-use super::rank::{
-    self, compare_rows, is_eligible_winner, scenarios_in_order, sla_passed, RankMetric,
-};
+use super::rank::{self, compare_rows, scenarios_in_order, sla_passed, RankMetric};
 use super::row::{BenchRow, RunStatus};
 use super::sla::Sla;
 use crate::campaign::Framework;
@@ -310,7 +308,7 @@ pub fn render_summary_md(rows: &[BenchRow], metric: RankMetric) -> String {
     out.push_str("## Failed or SLA-failing candidates\n\n");
     let mut rejected: Vec<&BenchRow> = rows
         .iter()
-        .filter(|r| !is_eligible_winner(r) && !(r.smoke && sla_passed(r)))
+        .filter(|r| rejection_reason(r).is_some())
         .collect();
     let scenario_index = |r: &BenchRow| scenarios.iter().position(|s| s == r.scenario());
     rejected.sort_by(|a, b| {
