@@ -57,7 +57,11 @@ fn pair() -> (BenchRow, BenchRow) {
 }
 
 fn report(s: &BenchRow, v: &BenchRow) -> FairnessReport {
-    diagnose(&[s.clone(), v.clone()], &[Framework::Vllm], RankMetric::RequestThroughput)
+    diagnose(
+        &[s.clone(), v.clone()],
+        &[Framework::Vllm],
+        RankMetric::RequestThroughput,
+    )
 }
 
 fn blocked_fields(r: &FairnessReport) -> Vec<&str> {
@@ -71,25 +75,59 @@ fn equivalent_settings_raise_no_blocker() {
     assert!(r.is_fair(), "{:?}", r.blockers);
     let checks = &r.scenarios[0].pairs[0].checks;
     let precision = checks.iter().find(|c| c.field == "precision").unwrap();
-    assert_eq!(precision.equivalence, Equivalence::Equivalent, "bfloat16 == bf16");
+    assert_eq!(
+        precision.equivalence,
+        Equivalence::Equivalent,
+        "bfloat16 == bf16"
+    );
     assert_eq!(r.scenarios[0].pairs[0].leader, Framework::Vllm);
 }
 
+/// Changes one field of the competitor's winner.
+type Perturb = Box<dyn Fn(&mut BenchRow)>;
+
 #[test]
 fn symmetric_mismatches_block() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut BenchRow)>)> = vec![
+    let cases: Vec<(&str, Perturb)> = vec![
         ("GPU count", Box::new(|r| r.hardware.gpu_count = Some(2))),
         ("weights", Box::new(|r| r.model = "org/model-fp8".into())),
-        ("tokenizer", Box::new(|r| r.tokenizer = Some("other".into()))),
+        (
+            "tokenizer",
+            Box::new(|r| r.tokenizer = Some("other".into())),
+        ),
         ("precision", Box::new(|r| r.precision = Some("fp8".into()))),
-        ("quantization", Box::new(|r| r.quantization = Some("awq".into()))),
-        ("endpoint", Box::new(|r| r.workload.endpoint = Some("/v1/chat/completions".into()))),
-        ("output len p50", Box::new(|r| r.workload.output_len_p50 = Some(850.0))),
-        ("max concurrency", Box::new(|r| r.workload.max_concurrency = Some(64))),
-        ("request rate", Box::new(|r| r.workload.request_rate = Some(RequestRate::PerSecond(4.0)))),
-        ("sampling", Box::new(|r| r.workload.sampling.as_mut().unwrap().ignore_eos = Some(false))),
-        ("KV cache dtype", Box::new(|r| r.memory.as_mut().unwrap().kv_cache_dtype = Some("fp8_e4m3".into()))),
-        ("CPU offload GB", Box::new(|r| r.memory.as_mut().unwrap().cpu_offload_gb = Some(4.0))),
+        (
+            "quantization",
+            Box::new(|r| r.quantization = Some("awq".into())),
+        ),
+        (
+            "endpoint",
+            Box::new(|r| r.workload.endpoint = Some("/v1/chat/completions".into())),
+        ),
+        (
+            "output len p50",
+            Box::new(|r| r.workload.output_len_p50 = Some(850.0)),
+        ),
+        (
+            "max concurrency",
+            Box::new(|r| r.workload.max_concurrency = Some(64)),
+        ),
+        (
+            "request rate",
+            Box::new(|r| r.workload.request_rate = Some(RequestRate::PerSecond(4.0))),
+        ),
+        (
+            "sampling",
+            Box::new(|r| r.workload.sampling.as_mut().unwrap().ignore_eos = Some(false)),
+        ),
+        (
+            "KV cache dtype",
+            Box::new(|r| r.memory.as_mut().unwrap().kv_cache_dtype = Some("fp8_e4m3".into())),
+        ),
+        (
+            "CPU offload GB",
+            Box::new(|r| r.memory.as_mut().unwrap().cpu_offload_gb = Some(4.0)),
+        ),
     ];
     for (field, perturb) in cases {
         let (s, mut v) = pair();
@@ -108,7 +146,11 @@ fn small_length_differences_and_gpu_ids_do_not_block() {
     v.hardware.visible_devices = Some("1".into());
     let r = report(&s, &v);
     assert!(r.is_fair(), "{:?}", r.blockers);
-    let ids = r.scenarios[0].pairs[0].checks.iter().find(|c| c.field == "GPU ids").unwrap();
+    let ids = r.scenarios[0].pairs[0]
+        .checks
+        .iter()
+        .find(|c| c.field == "GPU ids")
+        .unwrap();
     assert_eq!(ids.equivalence, Equivalence::Different);
 }
 
@@ -142,10 +184,16 @@ fn speculative_decoding_blocks_only_when_the_leader_has_it() {
 fn much_higher_cache_hit_rate_on_the_leader_blocks() {
     let (s, mut v) = pair();
     v.cache.as_mut().unwrap().prefix_cache_hit_rate = Some(0.40);
-    assert_eq!(blocked_fields(&report(&s, &v)), vec!["prefix cache hit rate"]);
+    assert_eq!(
+        blocked_fields(&report(&s, &v)),
+        vec!["prefix cache hit rate"]
+    );
     let (mut s, v) = pair();
     s.cache.as_mut().unwrap().prefix_cache_hit_rate = Some(0.40);
-    assert!(report(&s, &v).is_fair(), "SGLang trails despite the higher hit rate");
+    assert!(
+        report(&s, &v).is_fair(),
+        "SGLang trails despite the higher hit rate"
+    );
 }
 
 #[test]
@@ -155,7 +203,11 @@ fn fields_recorded_on_one_side_are_unknown_not_blockers() {
     v.memory = None;
     let r = report(&s, &v);
     assert!(r.is_fair());
-    let q = r.scenarios[0].pairs[0].checks.iter().find(|c| c.field == "quantization").unwrap();
+    let q = r.scenarios[0].pairs[0]
+        .checks
+        .iter()
+        .find(|c| c.field == "quantization")
+        .unwrap();
     assert_eq!(q.equivalence, Equivalence::Unknown);
 }
 
@@ -165,7 +217,10 @@ fn no_winner_means_no_pair() {
     v.status = RunStatus::Failed;
     let r = report(&s, &v);
     assert!(r.scenarios[0].pairs.is_empty());
-    assert_eq!(r.scenarios[0].competitors_without_winner, vec![Framework::Vllm]);
+    assert_eq!(
+        r.scenarios[0].competitors_without_winner,
+        vec![Framework::Vllm]
+    );
     assert!(render_fairness_md(&r).contains("No ok + SLA-passing candidate: vLLM."));
 }
 
@@ -174,7 +229,11 @@ fn example_diagnostics() {
     let text = include_str!("../examples/candidates/llama8b-h100-baseline.jsonl");
     let mut rows = parse_jsonl(text).unwrap();
     apply_sla(&mut rows, None);
-    let r = diagnose(&rows, &Framework::COMPETITORS, RankMetric::RequestThroughput);
+    let r = diagnose(
+        &rows,
+        &Framework::COMPETITORS,
+        RankMetric::RequestThroughput,
+    );
     // TokenSpeed leads chat with EAGLE-3 speculative decoding; SGLang runs without.
     let b: Vec<(&str, &str, Framework)> = r
         .blockers

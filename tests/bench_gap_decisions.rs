@@ -61,12 +61,19 @@ fn repeated_runs_use_medians_and_stability_needs_small_spread() {
     let g = decide(&rows);
     assert_eq!(g.sglang.as_ref().unwrap().runs, 3);
     assert_eq!(g.sglang.as_ref().unwrap().value, Some(2.0));
-    assert!(matches!(g.decision, GapDecision::Behind { stable: true, .. }), "{:?}", g.decision);
+    assert!(
+        matches!(g.decision, GapDecision::Behind { stable: true, .. }),
+        "{:?}",
+        g.decision
+    );
 
     // A noisy competitor (spread ~36%) makes a 9% gap unstable.
     let mut rows = repeats(Framework::Sglang, "s", &[2.0, 2.01, 1.99], 1);
     rows.extend(repeats(Framework::Vllm, "v", &[2.2, 2.6, 1.8], 1));
-    assert!(matches!(decide(&rows).decision, GapDecision::Behind { stable: false, .. }));
+    assert!(matches!(
+        decide(&rows).decision,
+        GapDecision::Behind { stable: false, .. }
+    ));
 }
 
 #[test]
@@ -81,7 +88,11 @@ fn near_ties_need_repeats_then_resolve_to_a_tie() {
     let mut rows = repeats(Framework::Sglang, "s", &[2.0, 2.0, 2.0], 0);
     rows.extend(repeats(Framework::Vllm, "v", &[2.01, 2.0, 2.02], 0));
     let g = decide(&rows);
-    assert!(matches!(g.decision, GapDecision::TiedWithinNoise { runs: 3, .. }), "{:?}", g.decision);
+    assert!(
+        matches!(g.decision, GapDecision::TiedWithinNoise { runs: 3, .. }),
+        "{:?}",
+        g.decision
+    );
     assert!(g.decision.at_sota());
 }
 
@@ -91,7 +102,10 @@ fn ahead_when_sglang_leads() {
         run(Framework::Sglang, "s", 2.5, 0, 0),
         run(Framework::Tokenspeed, "t", 2.0, 0, 0),
     ]);
-    assert!(matches!(g.decision, GapDecision::Ahead { stable: false, .. }));
+    assert!(matches!(
+        g.decision,
+        GapDecision::Ahead { stable: false, .. }
+    ));
     assert!((g.gap_pct.unwrap() - 25.0).abs() < 1e-9);
 }
 
@@ -160,7 +174,10 @@ fn sglang_round_selection() {
         sglang_round: Some(7),
         ..GapOptions::default()
     };
-    assert_eq!(decide_gaps(&rows, &opts)[0].decision, GapDecision::NoSglangResult);
+    assert_eq!(
+        decide_gaps(&rows, &opts)[0].decision,
+        GapDecision::NoSglangResult
+    );
 }
 
 #[test]
@@ -181,6 +198,7 @@ fn output_token_metric_and_latency_deltas() {
     s.metrics.output_token_throughput = Some(1800.0);
     s.metrics.p50_ttft_ms = None;
     s.metrics.mean_ttft_ms = Some(130.0);
+    s.sla.max_p50_ttft_ms = None; // an unmeasured p50 would fail a p50 TTFT limit
     let mut v = run(Framework::Vllm, "v", 2.0, 0, 0);
     v.metrics.output_token_throughput = Some(2000.0);
     v.metrics.p50_tpot_ms = Some(8.5);
@@ -190,7 +208,11 @@ fn output_token_metric_and_latency_deltas() {
     };
     let g = &decide_gaps(&[s, v], &opts)[0];
     assert!((g.gap_pct.unwrap() + 10.0).abs() < 1e-9);
-    assert_eq!(g.ttft_delta_ms, Some(30.0), "mean TTFT stands in for a missing p50");
+    assert_eq!(
+        g.ttft_delta_ms,
+        Some(30.0),
+        "mean TTFT stands in for a missing p50"
+    );
     assert_eq!(g.tpot_delta_ms, Some(1.5));
 }
 
@@ -205,7 +227,10 @@ fn threshold_is_configurable() {
         threshold_pct: 5.0,
         ..GapOptions::default()
     };
-    assert_eq!(decide_gaps(&rows, &opts)[0].decision, GapDecision::NeedsRepeats { runs: 3 });
+    assert_eq!(
+        decide_gaps(&rows, &opts)[0].decision,
+        GapDecision::NeedsRepeats { runs: 3 }
+    );
 }
 
 fn example(name: &str) -> Vec<BenchRow> {
@@ -220,8 +245,15 @@ fn example_gap_tables() {
     let base = example("llama8b-h100-baseline.jsonl");
     let gaps = decide_gaps(&base, &GapOptions::default());
     assert_eq!(gaps[0].scenario, "chat");
-    assert_eq!(gaps[0].leader.as_ref().unwrap().framework, Framework::Tokenspeed);
-    assert!(matches!(gaps[1].decision, GapDecision::Ahead { .. }), "{:?}", gaps[1].decision);
+    assert_eq!(
+        gaps[0].leader.as_ref().unwrap().framework,
+        Framework::Tokenspeed
+    );
+    assert!(
+        matches!(gaps[1].decision, GapDecision::Ahead { .. }),
+        "{:?}",
+        gaps[1].decision
+    );
     insta::assert_snapshot!("gap_baseline_md", render_gap_table_md(&gaps));
 
     let mut all = base.clone();
@@ -231,21 +263,34 @@ fn example_gap_tables() {
         ..GapOptions::default()
     };
     let round1 = decide_gaps(&all, &opts);
-    assert!(matches!(round1[0].decision, GapDecision::TiedWithinNoise { .. }), "{:?}", round1[0].decision);
+    assert!(
+        matches!(round1[0].decision, GapDecision::TiedWithinNoise { .. }),
+        "{:?}",
+        round1[0].decision
+    );
     insta::assert_snapshot!("gap_round1_vllm_md", render_gap_table_md(&round1));
 
     let before = decide_gaps(&base, &opts);
     let improvement = geomean_improvement(&before, &round1).unwrap();
     // chat 2.52 -> 2.575, summarization 1.27 -> 1.290.
     let expected = ((2.575f64 / 2.52 * (1.290 / 1.27)).sqrt() - 1.0) * 100.0;
-    assert!((improvement - expected).abs() < 1e-9, "{improvement} vs {expected}");
+    assert!(
+        (improvement - expected).abs() < 1e-9,
+        "{improvement} vs {expected}"
+    );
 }
 
 #[test]
 fn geomean_needs_common_scenarios() {
-    let a = decide_gaps(&[run(Framework::Sglang, "s", 2.0, 0, 0)], &GapOptions::default());
+    let a = decide_gaps(
+        &[run(Framework::Sglang, "s", 2.0, 0, 0)],
+        &GapOptions::default(),
+    );
     assert_eq!(geomean_improvement(&a, &[]), None);
-    let b = decide_gaps(&[run(Framework::Sglang, "s", 2.02, 0, 0)], &GapOptions::default());
+    let b = decide_gaps(
+        &[run(Framework::Sglang, "s", 2.02, 0, 0)],
+        &GapOptions::default(),
+    );
     assert!((geomean_improvement(&a, &b).unwrap() - 1.0).abs() < 1e-9);
 }
 

@@ -5,7 +5,9 @@ use predicates::prelude::*;
 use std::path::PathBuf;
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/candidates").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/candidates")
+        .join(name)
 }
 
 fn bot() -> Command {
@@ -36,7 +38,11 @@ fn summarize_writes_all_reports() {
 fn summarize_applies_the_sla_file() {
     let dir = tempfile::tempdir().unwrap();
     let sla = dir.path().join("sla.yaml");
-    std::fs::write(&sla, "sla:\n  max_p50_ttft_ms: 2500\n  min_success_rate: 0.99\n").unwrap();
+    std::fs::write(
+        &sla,
+        "sla:\n  max_p50_ttft_ms: 2500\n  min_success_rate: 0.99\n",
+    )
+    .unwrap();
     bot()
         .args(["bench", "summarize"])
         .arg(example("llama8b-h100-baseline.jsonl"))
@@ -48,7 +54,10 @@ fn summarize_applies_the_sla_file() {
         .success();
     let commands = std::fs::read_to_string(dir.path().join("out/winning-commands.md")).unwrap();
     // With a 2500 ms TTFT limit sglang-2 (2345 ms) now wins summarization.
-    assert!(commands.contains("### summarization — `sglang-2`"), "{commands}");
+    assert!(
+        commands.contains("### summarization — `sglang-2`"),
+        "{commands}"
+    );
 }
 
 #[test]
@@ -74,7 +83,11 @@ fn bad_rows_are_reported_with_file_and_line() {
     let bad = dir.path().join("bad.jsonl");
     let good = std::fs::read_to_string(example("llama8b-h100-baseline.jsonl")).unwrap();
     let first = good.lines().next().unwrap();
-    std::fs::write(&bad, format!("{first}\n{{\"framework\":\"llama.cpp\"}}\n\nnot json\n")).unwrap();
+    std::fs::write(
+        &bad,
+        format!("{first}\n{{\"framework\":\"llama.cpp\"}}\n\nnot json\n"),
+    )
+    .unwrap();
     for sub in ["summarize", "gap"] {
         let mut cmd = bot();
         cmd.args(["bench", sub]).arg(&bad);
@@ -86,7 +99,10 @@ fn bad_rows_are_reported_with_file_and_line() {
             .stderr(predicate::str::contains("bad.jsonl:2:"))
             .stderr(predicate::str::contains("bad.jsonl:4:"));
     }
-    assert!(!dir.path().join("o").exists(), "nothing written on bad input");
+    assert!(
+        !dir.path().join("o").exists(),
+        "nothing written on bad input"
+    );
 }
 
 #[test]
@@ -97,13 +113,22 @@ fn gap_prints_the_table_and_json() {
         .args(["--competitors", "vllm"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("| scenario | SGLang best | leader |"))
+        .stdout(predicate::str::contains(
+            "| scenario | SGLang best | leader |",
+        ))
         .stdout(predicate::str::contains("behind by 2.33%"))
         .stdout(predicate::str::contains("ahead by 2.42%"));
     let out = bot()
         .args(["bench", "gap"])
         .arg(example("llama8b-h100-baseline.jsonl"))
-        .args(["--format", "json", "--metric", "output_token_throughput", "--threshold-pct", "3"])
+        .args([
+            "--format",
+            "json",
+            "--metric",
+            "output_token_throughput",
+            "--threshold-pct",
+            "3",
+        ])
         .assert()
         .success()
         .get_output()

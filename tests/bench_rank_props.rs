@@ -182,3 +182,46 @@ proptest! {
         }
     }
 }
+
+/// Every Markdown table block has the same number of unescaped `|` on each line.
+fn tables_are_rectangular(md: &str) -> bool {
+    md.split("\n\n")
+        .filter(|b| b.starts_with('|'))
+        .all(|table| {
+            let counts: Vec<usize> = table
+                .lines()
+                .map(|l| l.replace("\\|", "").matches('|').count())
+                .collect();
+            counts.windows(2).all(|w| w[0] == w[1])
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn reports_never_break_tables(
+        rows in prop::collection::vec(arb_row(), 0..12),
+        texts in prop::collection::vec("[a-z|`\\\\\n\r ]{0,12}", 12),
+    ) {
+        let mut rows = rows;
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.candidate_id = texts[i % texts.len()].clone();
+            r.server_command = Some(texts[(i + 1) % texts.len()].clone());
+            r.failure_reason = Some(texts[(i + 2) % texts.len()].clone());
+            r.workload.scenario = Some(texts[(i + 3) % texts.len()].clone());
+        }
+        let md = sota_bot::bench::summary::render_summary_md(&rows, RankMetric::RequestThroughput);
+        prop_assert!(tables_are_rectangular(&md), "{}", md);
+        let gaps = sota_bot::bench::gap::decide_gaps(&rows, &sota_bot::bench::gap::GapOptions::default());
+        prop_assert!(tables_are_rectangular(&sota_bot::bench::gap::render_gap_table_md(&gaps)));
+        let report = sota_bot::bench::fairness::diagnose(&rows, &Framework::COMPETITORS, RankMetric::RequestThroughput);
+        prop_assert!(tables_are_rectangular(&sota_bot::bench::fairness::render_fairness_md(&report)));
+        let _ = sota_bot::bench::summary::render_winning_commands_md(&rows, RankMetric::RequestThroughput);
+    }
+
+    #[test]
+    fn metric_names_never_panic(s in "\\PC{0,20}") {
+        let _ = s.parse::<RankMetric>();
+    }
+}

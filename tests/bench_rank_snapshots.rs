@@ -28,7 +28,10 @@ fn example_winners_follow_the_rule() {
     // The only TensorRT-LLM summarization run that finished misses the success-rate SLA.
     assert_eq!(id(Framework::TensorrtLlm, "summarization"), None);
     assert_eq!(id(Framework::Tokenspeed, "chat"), Some("tokenspeed-1"));
-    assert_eq!(id(Framework::Tokenspeed, "summarization"), Some("tokenspeed-0"));
+    assert_eq!(
+        id(Framework::Tokenspeed, "summarization"),
+        Some("tokenspeed-0")
+    );
 }
 
 #[test]
@@ -46,14 +49,20 @@ fn summary_lists_concrete_reasons_and_escapes_pipes() {
     assert!(md.contains("SLA failed: success rate 98.8% < 99.0%"));
     assert!(md.contains("oom: torch.OutOfMemoryError"));
     assert!(md.contains("2>&1 \\| tee logs/tokenspeed-1.log"));
-    assert!(!md.contains("2>&1 | tee"), "an unescaped pipe would split the table");
+    assert!(
+        !md.contains("2>&1 | tee"),
+        "an unescaped pipe would split the table"
+    );
     // Every table row has the same number of unescaped cell separators as its header.
     for table in md.split("\n\n").filter(|b| b.starts_with('|')) {
         let counts: Vec<usize> = table
             .lines()
             .map(|l| l.replace("\\|", "").matches('|').count())
             .collect();
-        assert!(counts.windows(2).all(|w| w[0] == w[1]), "ragged table:\n{table}");
+        assert!(
+            counts.windows(2).all(|w| w[0] == w[1]),
+            "ragged table:\n{table}"
+        );
     }
     insta::assert_snapshot!("summary_md", md);
 }
@@ -68,8 +77,14 @@ fn campaign_sla_replaces_row_thresholds() {
     apply_sla(&mut rows, Some(&strict));
     let w = winners(&rows);
     // sglang-1 chat (165.2 ms) still passes; vllm-1 chat (171.0 ms) no longer does.
-    assert_eq!(w[&(Framework::Sglang, "chat".to_string())].candidate_id, "sglang-1");
-    assert_eq!(w[&(Framework::Vllm, "chat".to_string())].candidate_id, "vllm-0");
+    assert_eq!(
+        w[&(Framework::Sglang, "chat".to_string())].candidate_id,
+        "sglang-1"
+    );
+    assert_eq!(
+        w[&(Framework::Vllm, "chat".to_string())].candidate_id,
+        "vllm-0"
+    );
     assert!(!w.contains_key(&(Framework::Sglang, "summarization".to_string())));
 }
 

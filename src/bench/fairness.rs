@@ -110,7 +110,10 @@ impl FairnessReport {
     }
 
     /// Blockers of one scenario.
-    pub fn blockers_for<'a>(&'a self, scenario: &'a str) -> impl Iterator<Item = &'a FairnessBlocker> {
+    pub fn blockers_for<'a>(
+        &'a self,
+        scenario: &'a str,
+    ) -> impl Iterator<Item = &'a FairnessBlocker> {
         self.blockers.iter().filter(move |b| b.scenario == scenario)
     }
 }
@@ -135,7 +138,15 @@ struct Checker {
 }
 
 impl Checker {
-    fn push(&mut self, field: &str, a: String, b: String, eq: Equivalence, note: String, blocks: bool) {
+    fn push(
+        &mut self,
+        field: &str,
+        a: String,
+        b: String,
+        eq: Equivalence,
+        note: String,
+        blocks: bool,
+    ) {
         self.checks.push(FieldCheck {
             field: field.to_string(),
             sglang: a,
@@ -147,20 +158,57 @@ impl Checker {
     }
 
     /// Exact comparison of a text value after `normalize`.
-    fn text(&mut self, field: &str, a: Option<String>, b: Option<String>, normalize: fn(&str) -> String, blocking: bool, why: &str) {
+    fn text(
+        &mut self,
+        field: &str,
+        a: Option<String>,
+        b: Option<String>,
+        normalize: fn(&str) -> String,
+        blocking: bool,
+        why: &str,
+    ) {
         let (sa, sb) = (show(&a), show(&b));
         match (a, b) {
             (Some(x), Some(y)) if normalize(&x) == normalize(&y) => {
                 self.push(field, sa, sb, Equivalence::Equivalent, String::new(), false)
             }
-            (Some(_), Some(_)) => self.push(field, sa, sb, Equivalence::Different, why.to_string(), blocking),
-            (None, None) => self.push(field, sa, sb, Equivalence::Unknown, "not recorded".into(), false),
-            _ => self.push(field, sa, sb, Equivalence::Unknown, "recorded on one side only".into(), false),
+            (Some(_), Some(_)) => self.push(
+                field,
+                sa,
+                sb,
+                Equivalence::Different,
+                why.to_string(),
+                blocking,
+            ),
+            (None, None) => self.push(
+                field,
+                sa,
+                sb,
+                Equivalence::Unknown,
+                "not recorded".into(),
+                false,
+            ),
+            _ => self.push(
+                field,
+                sa,
+                sb,
+                Equivalence::Unknown,
+                "recorded on one side only".into(),
+                false,
+            ),
         }
     }
 
     /// Numeric comparison with a relative tolerance.
-    fn number(&mut self, field: &str, a: Option<f64>, b: Option<f64>, rel_tol: f64, blocking: bool, why: &str) {
+    fn number(
+        &mut self,
+        field: &str,
+        a: Option<f64>,
+        b: Option<f64>,
+        rel_tol: f64,
+        blocking: bool,
+        why: &str,
+    ) {
         let fmt = |v: Option<f64>| v.map_or_else(|| MISSING.to_string(), |x| format!("{x}"));
         let (sa, sb) = (fmt(a), fmt(b));
         match (a, b) {
@@ -170,11 +218,32 @@ impl Checker {
                 if close {
                     self.push(field, sa, sb, Equivalence::Equivalent, String::new(), false)
                 } else {
-                    self.push(field, sa, sb, Equivalence::Different, why.to_string(), blocking)
+                    self.push(
+                        field,
+                        sa,
+                        sb,
+                        Equivalence::Different,
+                        why.to_string(),
+                        blocking,
+                    )
                 }
             }
-            (None, None) => self.push(field, sa, sb, Equivalence::Unknown, "not recorded".into(), false),
-            _ => self.push(field, sa, sb, Equivalence::Unknown, "recorded on one side only".into(), false),
+            (None, None) => self.push(
+                field,
+                sa,
+                sb,
+                Equivalence::Unknown,
+                "not recorded".into(),
+                false,
+            ),
+            _ => self.push(
+                field,
+                sa,
+                sb,
+                Equivalence::Unknown,
+                "recorded on one side only".into(),
+                false,
+            ),
         }
     }
 }
@@ -188,9 +257,12 @@ fn endpoint(s: &str) -> String {
 }
 
 fn revision(row: &BenchRow) -> Option<String> {
-    ["model_revision", "revision"]
-        .iter()
-        .find_map(|k| row.extra.get(*k).and_then(|v| v.as_str()).map(str::to_string))
+    ["model_revision", "revision"].iter().find_map(|k| {
+        row.extra
+            .get(*k)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    })
 }
 
 fn weights(row: &BenchRow) -> Option<String> {
@@ -213,26 +285,145 @@ fn sampling(row: &BenchRow) -> Option<String> {
 fn compare_pair(sg: &BenchRow, comp: &BenchRow, leader: Framework) -> Vec<FieldCheck> {
     let mut c = Checker { checks: Vec::new() };
     let (hs, hc) = (&sg.hardware, &comp.hardware);
-    c.text("GPU model", hs.gpu_model.clone(), hc.gpu_model.clone(), same, true, "different GPU model");
-    c.number("GPU count", hs.gpu_count.map(f64::from), hc.gpu_count.map(f64::from), 0.0, true, "different GPU count");
-    c.text("GPU ids", hs.visible_devices.clone(), hc.visible_devices.clone(), same, false, "different GPU ids on the same GPU model");
-    c.text("weights", weights(sg), weights(comp), same, true, "different model weights or revision");
-    c.text("tokenizer", sg.tokenizer.clone(), comp.tokenizer.clone(), same, true, "different tokenizer");
-    c.text("precision", sg.precision.clone(), comp.precision.clone(), canonical_dtype, true, "different precision");
-    c.text("quantization", sg.quantization.clone(), comp.quantization.clone(), canonical_dtype, true, "different quantization");
+    c.text(
+        "GPU model",
+        hs.gpu_model.clone(),
+        hc.gpu_model.clone(),
+        same,
+        true,
+        "different GPU model",
+    );
+    c.number(
+        "GPU count",
+        hs.gpu_count.map(f64::from),
+        hc.gpu_count.map(f64::from),
+        0.0,
+        true,
+        "different GPU count",
+    );
+    c.text(
+        "GPU ids",
+        hs.visible_devices.clone(),
+        hc.visible_devices.clone(),
+        same,
+        false,
+        "different GPU ids on the same GPU model",
+    );
+    c.text(
+        "weights",
+        weights(sg),
+        weights(comp),
+        same,
+        true,
+        "different model weights or revision",
+    );
+    c.text(
+        "tokenizer",
+        sg.tokenizer.clone(),
+        comp.tokenizer.clone(),
+        same,
+        true,
+        "different tokenizer",
+    );
+    c.text(
+        "precision",
+        sg.precision.clone(),
+        comp.precision.clone(),
+        canonical_dtype,
+        true,
+        "different precision",
+    );
+    c.text(
+        "quantization",
+        sg.quantization.clone(),
+        comp.quantization.clone(),
+        canonical_dtype,
+        true,
+        "different quantization",
+    );
     let (ws, wc) = (&sg.workload, &comp.workload);
-    c.text("endpoint", ws.endpoint.clone(), wc.endpoint.clone(), endpoint, true, "different endpoint path");
-    c.text("sampling", sampling(sg), sampling(comp), same, true, "different sampling settings");
-    c.text("dataset kind", ws.kind.clone(), wc.kind.clone(), same, true, "different request shape");
+    c.text(
+        "endpoint",
+        ws.endpoint.clone(),
+        wc.endpoint.clone(),
+        endpoint,
+        true,
+        "different endpoint path",
+    );
+    c.text(
+        "sampling",
+        sampling(sg),
+        sampling(comp),
+        same,
+        true,
+        "different sampling settings",
+    );
+    c.text(
+        "dataset kind",
+        ws.kind.clone(),
+        wc.kind.clone(),
+        same,
+        true,
+        "different request shape",
+    );
     let len = |v: Option<u64>| v.map(|x| x as f64);
-    c.number("input len", len(ws.input_len), len(wc.input_len), 0.0, true, "different request shape");
-    c.number("output len", len(ws.output_len), len(wc.output_len), 0.0, true, "different request shape");
+    c.number(
+        "input len",
+        len(ws.input_len),
+        len(wc.input_len),
+        0.0,
+        true,
+        "different request shape",
+    );
+    c.number(
+        "output len",
+        len(ws.output_len),
+        len(wc.output_len),
+        0.0,
+        true,
+        "different request shape",
+    );
     let measured = "measured lengths differ by more than 2%: different request shape (EOS, tokenizer or dataset)";
-    c.number("input len p50", ws.input_len_p50, wc.input_len_p50, LENGTH_TOLERANCE, true, measured);
-    c.number("input len p95", ws.input_len_p95, wc.input_len_p95, LENGTH_TOLERANCE, true, measured);
-    c.number("output len p50", ws.output_len_p50, wc.output_len_p50, LENGTH_TOLERANCE, true, measured);
-    c.number("output len p95", ws.output_len_p95, wc.output_len_p95, LENGTH_TOLERANCE, true, measured);
-    c.number("num prompts", len(ws.num_prompts), len(wc.num_prompts), 0.0, true, "different request shape");
+    c.number(
+        "input len p50",
+        ws.input_len_p50,
+        wc.input_len_p50,
+        LENGTH_TOLERANCE,
+        true,
+        measured,
+    );
+    c.number(
+        "input len p95",
+        ws.input_len_p95,
+        wc.input_len_p95,
+        LENGTH_TOLERANCE,
+        true,
+        measured,
+    );
+    c.number(
+        "output len p50",
+        ws.output_len_p50,
+        wc.output_len_p50,
+        LENGTH_TOLERANCE,
+        true,
+        measured,
+    );
+    c.number(
+        "output len p95",
+        ws.output_len_p95,
+        wc.output_len_p95,
+        LENGTH_TOLERANCE,
+        true,
+        measured,
+    );
+    c.number(
+        "num prompts",
+        len(ws.num_prompts),
+        len(wc.num_prompts),
+        0.0,
+        true,
+        "different request shape",
+    );
     c.text(
         "request rate",
         ws.request_rate.map(|r| r.to_string()),
@@ -241,24 +432,96 @@ fn compare_pair(sg: &BenchRow, comp: &BenchRow, leader: Framework) -> Vec<FieldC
         true,
         "different request rate",
     );
-    c.number("max concurrency", len(ws.max_concurrency), len(wc.max_concurrency), 0.0, true, "different max concurrency");
+    c.number(
+        "max concurrency",
+        len(ws.max_concurrency),
+        len(wc.max_concurrency),
+        0.0,
+        true,
+        "different max concurrency",
+    );
 
     spec_decode_checks(&mut c, sg, comp, leader);
-    let phase = |r: &BenchRow, f: fn(&super::row::PhaseMetrics) -> Option<f64>| r.phase_metrics.as_ref().and_then(f);
+    let phase = |r: &BenchRow, f: fn(&super::row::PhaseMetrics) -> Option<f64>| {
+        r.phase_metrics.as_ref().and_then(f)
+    };
     let phase_note = "explanatory: time outside the forward pass";
-    c.number("pre-scheduler ms", phase(sg, |p| p.pre_scheduler_ms), phase(comp, |p| p.pre_scheduler_ms), PHASE_TOLERANCE, false, phase_note);
-    c.number("scheduler ms", phase(sg, |p| p.scheduler_ms), phase(comp, |p| p.scheduler_ms), PHASE_TOLERANCE, false, phase_note);
-    c.number("queue ms", phase(sg, |p| p.queue_ms), phase(comp, |p| p.queue_ms), PHASE_TOLERANCE, false, phase_note);
-    c.number("tokenizer ms", phase(sg, |p| p.tokenizer_ms), phase(comp, |p| p.tokenizer_ms), PHASE_TOLERANCE, false, phase_note);
-    c.number("detokenizer ms", phase(sg, |p| p.detokenizer_ms), phase(comp, |p| p.detokenizer_ms), PHASE_TOLERANCE, false, phase_note);
+    c.number(
+        "pre-scheduler ms",
+        phase(sg, |p| p.pre_scheduler_ms),
+        phase(comp, |p| p.pre_scheduler_ms),
+        PHASE_TOLERANCE,
+        false,
+        phase_note,
+    );
+    c.number(
+        "scheduler ms",
+        phase(sg, |p| p.scheduler_ms),
+        phase(comp, |p| p.scheduler_ms),
+        PHASE_TOLERANCE,
+        false,
+        phase_note,
+    );
+    c.number(
+        "queue ms",
+        phase(sg, |p| p.queue_ms),
+        phase(comp, |p| p.queue_ms),
+        PHASE_TOLERANCE,
+        false,
+        phase_note,
+    );
+    c.number(
+        "tokenizer ms",
+        phase(sg, |p| p.tokenizer_ms),
+        phase(comp, |p| p.tokenizer_ms),
+        PHASE_TOLERANCE,
+        false,
+        phase_note,
+    );
+    c.number(
+        "detokenizer ms",
+        phase(sg, |p| p.detokenizer_ms),
+        phase(comp, |p| p.detokenizer_ms),
+        PHASE_TOLERANCE,
+        false,
+        phase_note,
+    );
 
     cache_checks(&mut c, sg, comp, leader);
     let mem = |r: &BenchRow| r.memory.clone().unwrap_or_default();
     let (ms, mc) = (mem(sg), mem(comp));
-    c.number("GPU memory utilization", ms.gpu_memory_utilization, mc.gpu_memory_utilization, 0.02, false, "explanatory: different KV-cache budget (memory fractions should be pinned)");
-    c.text("KV cache dtype", ms.kv_cache_dtype.clone(), mc.kv_cache_dtype.clone(), canonical_dtype, true, "different KV-cache dtype");
-    c.number("CPU offload GB", ms.cpu_offload_gb, mc.cpu_offload_gb, 0.0, true, "different CPU offload");
-    c.number("resident weights GB", ms.gpu_resident_weight_gb, mc.gpu_resident_weight_gb, RESIDENCY_TOLERANCE, true, "different weight residency on the GPU");
+    c.number(
+        "GPU memory utilization",
+        ms.gpu_memory_utilization,
+        mc.gpu_memory_utilization,
+        0.02,
+        false,
+        "explanatory: different KV-cache budget (memory fractions should be pinned)",
+    );
+    c.text(
+        "KV cache dtype",
+        ms.kv_cache_dtype.clone(),
+        mc.kv_cache_dtype.clone(),
+        canonical_dtype,
+        true,
+        "different KV-cache dtype",
+    );
+    c.number(
+        "CPU offload GB",
+        ms.cpu_offload_gb,
+        mc.cpu_offload_gb,
+        0.0,
+        true,
+        "different CPU offload",
+    );
+    c.number(
+        "resident weights GB",
+        ms.gpu_resident_weight_gb,
+        mc.gpu_resident_weight_gb,
+        RESIDENCY_TOLERANCE,
+        true,
+        "different weight residency on the GPU",
+    );
     c.checks
 }
 
@@ -267,26 +530,81 @@ fn spec_decode_checks(c: &mut Checker, sg: &BenchRow, comp: &BenchRow, leader: F
     let (es, ec) = (enabled(sg), enabled(comp));
     let (ss, sc) = (show(&es), show(&ec));
     match (es, ec) {
-        (Some(a), Some(b)) if a == b => c.push("spec decoding", ss, sc, Equivalence::Equivalent, String::new(), false),
+        (Some(a), Some(b)) if a == b => c.push(
+            "spec decoding",
+            ss,
+            sc,
+            Equivalence::Equivalent,
+            String::new(),
+            false,
+        ),
         (Some(a), Some(_)) => {
             let with_spec = if a { Framework::Sglang } else { comp.framework };
             let blocks = with_spec == leader;
             let note = if blocks {
-                format!("only the leader ({}) uses speculative decoding", leader.display_name())
+                format!(
+                    "only the leader ({}) uses speculative decoding",
+                    leader.display_name()
+                )
             } else {
-                format!("only {} uses speculative decoding and still trails", with_spec.display_name())
+                format!(
+                    "only {} uses speculative decoding and still trails",
+                    with_spec.display_name()
+                )
             };
-            c.push("spec decoding", ss, sc, Equivalence::Different, note, blocks)
+            c.push(
+                "spec decoding",
+                ss,
+                sc,
+                Equivalence::Different,
+                note,
+                blocks,
+            )
         }
-        (None, None) => c.push("spec decoding", ss, sc, Equivalence::Unknown, "not recorded".into(), false),
-        _ => c.push("spec decoding", ss, sc, Equivalence::Unknown, "recorded on one side only".into(), false),
+        (None, None) => c.push(
+            "spec decoding",
+            ss,
+            sc,
+            Equivalence::Unknown,
+            "not recorded".into(),
+            false,
+        ),
+        _ => c.push(
+            "spec decoding",
+            ss,
+            sc,
+            Equivalence::Unknown,
+            "recorded on one side only".into(),
+            false,
+        ),
     }
     let sd = |r: &BenchRow| r.spec_decode.clone().unwrap_or_default();
     let (ds, dc) = (sd(sg), sd(comp));
     if es == Some(true) || ec == Some(true) {
-        c.text("spec algorithm", ds.algorithm, dc.algorithm, canonical_dtype, false, "explanatory: different drafter");
-        c.number("spec steps", ds.num_steps.map(f64::from), dc.num_steps.map(f64::from), 0.0, false, "explanatory: different draft depth");
-        c.number("accept length", ds.mean_accept_length, dc.mean_accept_length, 0.05, false, "explanatory: drafts accepted at different rates");
+        c.text(
+            "spec algorithm",
+            ds.algorithm,
+            dc.algorithm,
+            canonical_dtype,
+            false,
+            "explanatory: different drafter",
+        );
+        c.number(
+            "spec steps",
+            ds.num_steps.map(f64::from),
+            dc.num_steps.map(f64::from),
+            0.0,
+            false,
+            "explanatory: different draft depth",
+        );
+        c.number(
+            "accept length",
+            ds.mean_accept_length,
+            dc.mean_accept_length,
+            0.05,
+            false,
+            "explanatory: drafts accepted at different rates",
+        );
     }
 }
 
@@ -305,30 +623,69 @@ fn cache_checks(c: &mut Checker, sg: &BenchRow, comp: &BenchRow, leader: Framewo
     let (hs, hc) = (cs.prefix_cache_hit_rate, cc.prefix_cache_hit_rate);
     match (hs, hc) {
         (Some(a), Some(b)) => {
-            let (leader_rate, other_rate) = if leader == Framework::Sglang { (a, b) } else { (b, a) };
+            let (leader_rate, other_rate) = if leader == Framework::Sglang {
+                (a, b)
+            } else {
+                (b, a)
+            };
             if (a - b).abs() <= CACHE_HIT_MARGIN {
-                c.push("prefix cache hit rate", pct(hs), pct(hc), Equivalence::Equivalent, String::new(), false)
+                c.push(
+                    "prefix cache hit rate",
+                    pct(hs),
+                    pct(hc),
+                    Equivalence::Equivalent,
+                    String::new(),
+                    false,
+                )
             } else if leader_rate > other_rate {
                 c.push(
                     "prefix cache hit rate",
                     pct(hs),
                     pct(hc),
                     Equivalence::Different,
-                    format!("the leader ({}) reuses far more cached prefix", leader.display_name()),
+                    format!(
+                        "the leader ({}) reuses far more cached prefix",
+                        leader.display_name()
+                    ),
                     true,
                 )
             } else {
-                c.push("prefix cache hit rate", pct(hs), pct(hc), Equivalence::Different, "the trailing side has the higher hit rate".into(), false)
+                c.push(
+                    "prefix cache hit rate",
+                    pct(hs),
+                    pct(hc),
+                    Equivalence::Different,
+                    "the trailing side has the higher hit rate".into(),
+                    false,
+                )
             }
         }
-        (None, None) => c.push("prefix cache hit rate", pct(hs), pct(hc), Equivalence::Unknown, "not recorded".into(), false),
-        _ => c.push("prefix cache hit rate", pct(hs), pct(hc), Equivalence::Unknown, "recorded on one side only".into(), false),
+        (None, None) => c.push(
+            "prefix cache hit rate",
+            pct(hs),
+            pct(hc),
+            Equivalence::Unknown,
+            "not recorded".into(),
+            false,
+        ),
+        _ => c.push(
+            "prefix cache hit rate",
+            pct(hs),
+            pct(hc),
+            Equivalence::Unknown,
+            "recorded on one side only".into(),
+            false,
+        ),
     }
 }
 
 /// Compares SGLang's winner with each selected competitor's winner per scenario (winners
 /// as in [`winners_by`], ranked on `metric`).
-pub fn diagnose(rows: &[BenchRow], selected_competitors: &[Framework], metric: RankMetric) -> FairnessReport {
+pub fn diagnose(
+    rows: &[BenchRow],
+    selected_competitors: &[Framework],
+    metric: RankMetric,
+) -> FairnessReport {
     let winners = winners_by(rows, metric);
     let competitors: Vec<Framework> = Framework::COMPETITORS
         .into_iter()
@@ -394,7 +751,10 @@ fn names(fws: &[Framework]) -> String {
     if fws.is_empty() {
         return "none".to_string();
     }
-    fws.iter().map(|f| f.display_name()).collect::<Vec<_>>().join(", ")
+    fws.iter()
+        .map(|f| f.display_name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Renders `fairness/diagnostics.md`: blockers first, then a table per scenario and
@@ -402,7 +762,11 @@ fn names(fws: &[Framework]) -> String {
 pub fn render_fairness_md(report: &FairnessReport) -> String {
     let mut out = String::new();
     out.push_str("# Fairness diagnostics\n\n");
-    let _ = writeln!(out, "- Selected competitors: {}", names(&report.selected_competitors));
+    let _ = writeln!(
+        out,
+        "- Selected competitors: {}",
+        names(&report.selected_competitors)
+    );
     out.push_str(
         "- Compared: SGLang's best ok + SLA-passing candidate against each competitor's, per scenario.\n",
     );
@@ -439,7 +803,13 @@ pub fn render_fairness_md(report: &FairnessReport) -> String {
                 code_cell(&p.competitor_candidate),
                 p.leader.display_name()
             );
-            out.push_str(&md::header(&["field", "SGLang", p.competitor.display_name(), "equivalent?", "note"]));
+            out.push_str(&md::header(&[
+                "field",
+                "SGLang",
+                p.competitor.display_name(),
+                "equivalent?",
+                "note",
+            ]));
             for c in &p.checks {
                 let note = match (c.blocks, c.note.is_empty()) {
                     (true, _) => format!("**blocker**: {}", c.note),

@@ -20,7 +20,9 @@
 //!   have `required_repeats` OK runs and each side's spread is smaller than `|gap|`.
 
 use super::md::{self, cell, code_cell, num, signed_ms, signed_pct, MISSING};
-use super::rank::{compare_rows, is_eligible_winner, scenarios_in_order, tpot_ms, ttft_ms, RankMetric};
+use super::rank::{
+    compare_rows, is_eligible_winner, scenarios_in_order, tpot_ms, ttft_ms, RankMetric,
+};
 use super::row::{BenchRow, Metrics, RunStatus};
 use super::summary::rejection_reason;
 use crate::campaign::Framework;
@@ -262,7 +264,10 @@ fn side(group: &RunGroup, metric: RankMetric) -> GapSide {
     }
 }
 
-fn best<'g>(groups: impl Iterator<Item = &'g RunGroup>, metric: RankMetric) -> Option<&'g RunGroup> {
+fn best<'g>(
+    groups: impl Iterator<Item = &'g RunGroup>,
+    metric: RankMetric,
+) -> Option<&'g RunGroup> {
     groups.min_by(|a, b| compare_rows(&a.row, &b.row, metric))
 }
 
@@ -290,7 +295,10 @@ fn decide_scenario(rows: &[BenchRow], scenario: &str, opts: &GapOptions) -> Scen
         g.row.framework != Framework::Sglang && opts.selected_competitors.contains(&g.row.framework)
     }) {
         let key = (g.row.framework, g.row.candidate_id.as_str());
-        if latest.get(&key).is_none_or(|cur| cur.row.round < g.row.round) {
+        if latest
+            .get(&key)
+            .is_none_or(|cur| cur.row.round < g.row.round)
+        {
             latest.insert(key, g);
         }
     }
@@ -347,9 +355,15 @@ fn decide_scenario(rows: &[BenchRow], scenario: &str, opts: &GapOptions) -> Scen
                     let within = |spread: Option<f64>| spread.is_some_and(|sp| sp < gap.abs());
                     let stable = enough && within(s.spread_pct) && within(l.spread_pct);
                     if gap > 0.0 {
-                        GapDecision::Ahead { gap_pct: gap, stable }
+                        GapDecision::Ahead {
+                            gap_pct: gap,
+                            stable,
+                        }
                     } else {
-                        GapDecision::Behind { gap_pct: gap, stable }
+                        GapDecision::Behind {
+                            gap_pct: gap,
+                            stable,
+                        }
                     }
                 }
             }
@@ -382,7 +396,12 @@ pub fn decide_gaps(rows: &[BenchRow], opts: &GapOptions) -> Vec<ScenarioGap> {
 /// (the prior best result) to `after`, over scenarios where both have a positive value.
 /// `None` when no scenario can be compared. Feeds the stagnation rule ([`is_stagnating`]).
 pub fn geomean_improvement(before: &[ScenarioGap], after: &[ScenarioGap]) -> Option<f64> {
-    let value = |g: &ScenarioGap| g.sglang.as_ref().and_then(|s| s.value).filter(|v| *v > 0.0 && v.is_finite());
+    let value = |g: &ScenarioGap| {
+        g.sglang
+            .as_ref()
+            .and_then(|s| s.value)
+            .filter(|v| *v > 0.0 && v.is_finite())
+    };
     let logs: Vec<f64> = after
         .iter()
         .filter_map(|a| {
@@ -424,13 +443,21 @@ fn side_cell(side: Option<&GapSide>, metric: RankMetric, with_framework: bool) -
     };
     let runs = if s.runs == 1 { "run" } else { "runs" };
     let who = if with_framework {
-        format!("{} {}", s.framework.display_name(), code_cell(&s.candidate_id))
+        format!(
+            "{} {}",
+            s.framework.display_name(),
+            code_cell(&s.candidate_id)
+        )
     } else {
         code_cell(&s.candidate_id)
     };
+    let decimals = match metric {
+        RankMetric::RequestThroughput => 3,
+        RankMetric::OutputTokenThroughput => 1,
+    };
     format!(
         "{who} {} {} (round {}, {} {runs}{spread})",
-        num(s.value, 2),
+        num(s.value, decimals),
         unit(metric),
         s.round,
         s.runs
@@ -443,18 +470,26 @@ pub fn explain(gap: &ScenarioGap) -> String {
     match &gap.decision {
         GapDecision::Ahead { gap_pct, stable } => format!(
             "ahead by {gap_pct:.2}% ({})",
-            if *stable { "stable" } else { "not yet shown stable" }
+            if *stable {
+                "stable"
+            } else {
+                "not yet shown stable"
+            }
         ),
         GapDecision::TiedWithinNoise { gap_pct, runs } => {
             format!("tied: {gap_pct:+.2}% within ±{t}% after {runs} runs each")
         }
-        GapDecision::NeedsRepeats { runs } => format!(
-            "within ±{t}%: rerun both winning commands until each side has {runs} ok runs"
-        ),
+        GapDecision::NeedsRepeats { runs } => {
+            format!("within ±{t}%: rerun both winning commands until each side has {runs} ok runs")
+        }
         GapDecision::Behind { gap_pct, stable } => format!(
             "behind by {:.2}% ({}): patch after the fairness gate",
             gap_pct.abs(),
-            if *stable { "stable, profile" } else { "not yet shown stable" }
+            if *stable {
+                "stable, profile"
+            } else {
+                "not yet shown stable"
+            }
         ),
         GapDecision::SlaFailWhileCompetitorPasses { reason } => {
             format!("SLA fail while competitor passes: {reason}")

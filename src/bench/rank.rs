@@ -136,7 +136,11 @@ fn higher_first(a: Option<f64>, b: Option<f64>) -> Ordering {
 }
 
 /// Lower is better; a missing value is worse than any real one.
-fn lower_first<T: PartialOrd + Copy>(a: Option<T>, b: Option<T>, cmp: fn(&T, &T) -> Ordering) -> Ordering {
+fn lower_first<T: PartialOrd + Copy>(
+    a: Option<T>,
+    b: Option<T>,
+    cmp: fn(&T, &T) -> Ordering,
+) -> Ordering {
     match (a, b) {
         (Some(x), Some(y)) => cmp(&x, &y),
         (Some(_), None) => Ordering::Less,
@@ -196,7 +200,10 @@ pub fn winners(rows: &[BenchRow]) -> BTreeMap<(Framework, String), BenchRow> {
 
 /// The best eligible row per (framework, scenario) under `metric`. Pairs with no eligible
 /// row are absent.
-pub fn winners_by(rows: &[BenchRow], metric: RankMetric) -> BTreeMap<(Framework, String), BenchRow> {
+pub fn winners_by(
+    rows: &[BenchRow],
+    metric: RankMetric,
+) -> BTreeMap<(Framework, String), BenchRow> {
     let mut best: BTreeMap<(Framework, String), &BenchRow> = BTreeMap::new();
     for row in rows.iter().filter(|r| is_eligible_winner(r)) {
         let key = (row.framework, row.scenario().to_string());
@@ -248,7 +255,15 @@ mod tests {
         fast_one_gpu.hardware.gpu_count = Some(1);
         let missing = row(Framework::Vllm, "missing", None);
         let ranked = rank_rows(
-            &[failed, missing, sla_fail, slow, fast_more_gpus, fast, fast_one_gpu],
+            &[
+                failed,
+                missing,
+                sla_fail,
+                slow,
+                fast_more_gpus,
+                fast,
+                fast_one_gpu,
+            ],
             RankMetric::RequestThroughput,
         );
         let ids: Vec<&str> = ranked.iter().map(|r| r.candidate_id.as_str()).collect();
@@ -298,7 +313,10 @@ mod tests {
         };
         let w = winners(&[smoke, sla_fail, real, only_failed]);
         assert_eq!(w.len(), 1);
-        assert_eq!(w[&(Framework::Sglang, "chat".to_string())].candidate_id, "real");
+        assert_eq!(
+            w[&(Framework::Sglang, "chat".to_string())].candidate_id,
+            "real"
+        );
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! ([`rank::apply_sla`]) when the rows may carry other thresholds.
 
 use super::md::{self, cell, code_cell, fenced, num, pct_of_fraction, MISSING};
-use super::rank::{
-    self, compare_rows, is_eligible_winner, scenarios_in_order, sla_passed, RankMetric,
-};
+use super::rank::{self, compare_rows, scenarios_in_order, sla_passed, RankMetric};
 use super::row::{BenchRow, RunStatus};
 use super::sla::Sla;
 use crate::campaign::Framework;
@@ -113,15 +111,13 @@ fn artifacts_cell(row: &BenchRow) -> String {
     let Some(a) = &row.artifacts else {
         return MISSING.to_string();
     };
-    let parts: Vec<String> = [
-        ("raw", &a.raw_result),
-        ("log", &a.server_log),
-        ("server help", &a.server_help),
-        ("bench help", &a.benchmark_help),
-    ]
-    .into_iter()
-    .filter_map(|(label, path)| path.as_deref().map(|p| format!("{label}: {}", code_cell(p))))
-    .collect();
+    let parts: Vec<String> = [("raw", &a.raw_result), ("log", &a.server_log)]
+        .into_iter()
+        .filter_map(|(label, path)| {
+            path.as_deref()
+                .map(|p| format!("{label}: {}", code_cell(p)))
+        })
+        .collect();
     if parts.is_empty() {
         MISSING.to_string()
     } else {
@@ -310,10 +306,15 @@ pub fn render_summary_md(rows: &[BenchRow], metric: RankMetric) -> String {
     }
 
     out.push_str("## Failed or SLA-failing candidates\n\n");
-    let mut rejected: Vec<&BenchRow> = rows.iter().filter(|r| !is_eligible_winner(r) && !(r.smoke && sla_passed(r))).collect();
+    let mut rejected: Vec<&BenchRow> = rows
+        .iter()
+        .filter(|r| rejection_reason(r).is_some())
+        .collect();
+    let scenario_index = |r: &BenchRow| scenarios.iter().position(|s| s == r.scenario());
     rejected.sort_by(|a, b| {
         a.framework
             .cmp(&b.framework)
+            .then_with(|| scenario_index(a).cmp(&scenario_index(b)))
             .then_with(|| compare_rows(a, b, metric))
     });
     if rejected.is_empty() {
@@ -337,7 +338,12 @@ pub fn render_summary_md(rows: &[BenchRow], metric: RankMetric) -> String {
                 cell(r.scenario()),
                 code_cell(&r.candidate_id),
                 r.status.to_string(),
-                sla_verdict(r).to_string(),
+                // A run that did not finish has no SLA verdict to show.
+                if r.status == RunStatus::Ok {
+                    sla_verdict(r).to_string()
+                } else {
+                    MISSING.to_string()
+                },
                 cell(&reason),
             ]));
         }

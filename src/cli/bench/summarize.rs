@@ -6,11 +6,11 @@
 
 use crate::bench::fairness::{diagnose, render_fairness_md};
 use crate::bench::rank::{apply_sla, RankMetric};
+use crate::bench::row::{parse_jsonl, BenchRow};
+use crate::bench::sla::Sla;
 use crate::bench::summary::{render_csv, render_summary_md, render_winning_commands_md};
 use crate::campaign::Framework;
 use crate::cli::{EXIT_INVALID_INPUT, EXIT_OK};
-use crate::bench::row::{parse_jsonl, BenchRow};
-use crate::bench::sla::Sla;
 use anyhow::Context;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,8 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     for (name, text) in files {
         let path = args.out.join(name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
