@@ -3,8 +3,18 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bench-outputs/");
+
 const PLAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/plans/llama8b-h100-tp1.yaml");
+
+/// Path of a shared fixture: the CI clone sits beside `shared/`; a worktree one level deeper.
+fn shared(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    [root.join("../shared/fixtures/bench-outputs"), root.join("../../shared/fixtures/bench-outputs")]
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("shared fixture {name} not found"))
+}
 
 fn bot() -> Command {
     Command::cargo_bin("sota-bot").unwrap()
@@ -14,7 +24,7 @@ fn bot() -> Command {
 fn parse_prints_one_jsonl_row_per_run() {
     let out = bot()
         .args(["bench", "parse", "--framework", "vllm", "--candidate-id", "vllm-02", "--scenario", "chat"])
-        .arg(format!("{SHARED}vllm_benchmark_serving_2025-05_appended_results.json"))
+        .arg(shared("vllm_benchmark_serving_2025-05_appended_results.json"))
         .assert()
         .success()
         .get_output()
@@ -36,7 +46,7 @@ fn parse_prints_one_jsonl_row_per_run() {
 fn parse_stdout_with_alias_and_num_prompts() {
     bot()
         .args(["bench", "parse", "--framework", "trt", "--format", "stdout", "--num-prompts", "1", "--model", "m"])
-        .arg(format!("{SHARED}trtllm_benchmark_serving_stdout_docs_example.txt"))
+        .arg(shared("trtllm_benchmark_serving_stdout_docs_example.txt"))
         .assert()
         .success()
         .stdout(predicate::str::contains("\"framework\":\"tensorrt_llm\""))

@@ -6,25 +6,37 @@ use sota_bot::bench::row::{parse_jsonl, to_jsonl_line, RequestRate};
 use sota_bot::bench::RunStatus;
 use sota_bot::campaign::Framework;
 
-macro_rules! shared {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/bench-outputs/",
-            $name
-        ))
-    };
+/// Reads a shared fixture: the CI clone sits beside `shared/`; a worktree one level deeper.
+fn shared(name: &str) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for dir in ["/../shared/fixtures/bench-outputs/", "/../../shared/fixtures/bench-outputs/"] {
+        if let Ok(text) = std::fs::read_to_string(format!("{root}{dir}{name}")) {
+            return text;
+        }
+    }
+    panic!("shared fixture {name} not found beside the crate (../shared or ../../shared)");
 }
+
 macro_rules! ours {
     ($name:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench-outputs/", $name))
     };
 }
 
-const SGLANG_OLD: &str = shared!("sglang_old_2024_llama70b_online.jsonl");
-const VLLM_APPENDED: &str = shared!("vllm_benchmark_serving_2025-05_appended_results.json");
-const VLLM_ALL_FAILED: &str = shared!("vllm_bench_serve_v0.25.1_all_requests_failed.json");
-const TRT_STDOUT: &str = shared!("trtllm_benchmark_serving_stdout_docs_example.txt");
+macro_rules! shared_static {
+    ($fn_name:ident, $file:literal) => {
+        #[allow(non_snake_case)]
+        fn $fn_name() -> &'static str {
+            static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            TEXT.get_or_init(|| shared($file))
+        }
+    };
+}
+
+shared_static!(SGLANG_OLD, "sglang_old_2024_llama70b_online.jsonl");
+shared_static!(VLLM_APPENDED, "vllm_benchmark_serving_2025-05_appended_results.json");
+shared_static!(VLLM_ALL_FAILED, "vllm_bench_serve_v0.25.1_all_requests_failed.json");
+shared_static!(TRT_STDOUT, "trtllm_benchmark_serving_stdout_docs_example.txt");
 const SGLANG_STDOUT: &str = ours!("sglang_bench_serving_stdout_2024_lora_rate2.txt");
 const VLLM_STDOUT_COMMENTED: &str = ours!("vllm_benchmark_serving_stdout_commented_two_blocks.txt");
 
@@ -38,7 +50,7 @@ fn ctx() -> ParseContext {
 
 #[test]
 fn sglang_2024_jsonl_rows() {
-    let rows = parse_raw(Framework::Sglang, RawFormat::Auto, SGLANG_OLD, &ctx()).unwrap();
+    let rows = parse_raw(Framework::Sglang, RawFormat::Auto, SGLANG_OLD(), &ctx()).unwrap();
     assert_eq!(rows.len(), 7);
     let r = &rows[0];
     assert_eq!(r.status, RunStatus::Ok);
@@ -65,7 +77,7 @@ fn sglang_2024_jsonl_rows() {
         candidate_id: Some("sglang-03".into()),
         ..ctx()
     };
-    let one = SGLANG_OLD.lines().next().unwrap();
+    let one = SGLANG_OLD().lines().next().unwrap();
     let rows = parse_raw(Framework::Sglang, RawFormat::Jsonl, one, &c).unwrap();
     assert_eq!(rows[0].candidate_id, "sglang-03");
     assert_eq!(rows[0].metrics.success_rate, Some(1.0));
@@ -73,7 +85,7 @@ fn sglang_2024_jsonl_rows() {
 
 #[test]
 fn vllm_appended_results_with_colon_key_and_inf_rate() {
-    let rows = parse_raw(Framework::Vllm, RawFormat::Auto, VLLM_APPENDED, &ctx()).unwrap();
+    let rows = parse_raw(Framework::Vllm, RawFormat::Auto, VLLM_APPENDED(), &ctx()).unwrap();
     assert_eq!(rows.len(), 9);
     let r = &rows[0];
     assert_eq!(r.model, "meta-llama/Llama-3.2-3B-Instruct");
@@ -95,7 +107,7 @@ fn vllm_appended_results_with_colon_key_and_inf_rate() {
 
 #[test]
 fn vllm_all_requests_failed_is_a_failed_row_without_zero_latencies() {
-    let rows = parse_raw(Framework::Vllm, RawFormat::Json, VLLM_ALL_FAILED, &ctx()).unwrap();
+    let rows = parse_raw(Framework::Vllm, RawFormat::Json, VLLM_ALL_FAILED(), &ctx()).unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.status, RunStatus::Failed);
@@ -125,7 +137,7 @@ fn trtllm_stdout_block_with_request_ar() {
         scenario: Some("chat".into()),
         ..ctx()
     };
-    let rows = parse_raw(Framework::TensorrtLlm, RawFormat::Auto, TRT_STDOUT, &c).unwrap();
+    let rows = parse_raw(Framework::TensorrtLlm, RawFormat::Auto, TRT_STDOUT(), &c).unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.status, RunStatus::Ok);
@@ -286,10 +298,10 @@ fn errors_name_line_record_and_key() {
 #[test]
 fn rows_round_trip_through_candidates_jsonl() {
     for (fw, text) in [
-        (Framework::Sglang, SGLANG_OLD),
-        (Framework::Vllm, VLLM_APPENDED),
-        (Framework::Vllm, VLLM_ALL_FAILED),
-        (Framework::TensorrtLlm, TRT_STDOUT),
+        (Framework::Sglang, SGLANG_OLD()),
+        (Framework::Vllm, VLLM_APPENDED()),
+        (Framework::Vllm, VLLM_ALL_FAILED()),
+        (Framework::TensorrtLlm, TRT_STDOUT()),
         (Framework::Sglang, SGLANG_STDOUT),
         (Framework::Vllm, VLLM_STDOUT_COMMENTED),
     ] {
@@ -359,7 +371,7 @@ proptest! {
         fw in any_framework(),
         format in any_format(),
     ) {
-        let sources = [SGLANG_OLD, VLLM_APPENDED, VLLM_ALL_FAILED, TRT_STDOUT, SGLANG_STDOUT, VLLM_STDOUT_COMMENTED];
+        let sources = [SGLANG_OLD(), VLLM_APPENDED(), VLLM_ALL_FAILED(), TRT_STDOUT(), SGLANG_STDOUT, VLLM_STDOUT_COMMENTED];
         let src = sources[idx];
         let mut at = cut.min(src.len());
         while !src.is_char_boundary(at) { at -= 1; }
