@@ -3,8 +3,23 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bench-outputs/");
-const PLAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/plans/llama8b-h100-tp1.yaml");
+const PLAN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/plans/llama8b-h100-tp1.yaml"
+);
+
+/// Path of a shared fixture: the CI clone sits beside `shared/`; a worktree one level deeper.
+fn shared(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        root.join("../shared/fixtures/bench-outputs"),
+        root.join("../../shared/fixtures/bench-outputs"),
+    ]
+    .into_iter()
+    .map(|d| d.join(name))
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("shared fixture {name} not found"))
+}
 
 fn bot() -> Command {
     Command::cargo_bin("sota-bot").unwrap()
@@ -13,8 +28,19 @@ fn bot() -> Command {
 #[test]
 fn parse_prints_one_jsonl_row_per_run() {
     let out = bot()
-        .args(["bench", "parse", "--framework", "vllm", "--candidate-id", "vllm-02", "--scenario", "chat"])
-        .arg(format!("{SHARED}vllm_benchmark_serving_2025-05_appended_results.json"))
+        .args([
+            "bench",
+            "parse",
+            "--framework",
+            "vllm",
+            "--candidate-id",
+            "vllm-02",
+            "--scenario",
+            "chat",
+        ])
+        .arg(shared(
+            "vllm_benchmark_serving_2025-05_appended_results.json",
+        ))
         .assert()
         .success()
         .get_output()
@@ -35,8 +61,19 @@ fn parse_prints_one_jsonl_row_per_run() {
 #[test]
 fn parse_stdout_with_alias_and_num_prompts() {
     bot()
-        .args(["bench", "parse", "--framework", "trt", "--format", "stdout", "--num-prompts", "1", "--model", "m"])
-        .arg(format!("{SHARED}trtllm_benchmark_serving_stdout_docs_example.txt"))
+        .args([
+            "bench",
+            "parse",
+            "--framework",
+            "trt",
+            "--format",
+            "stdout",
+            "--num-prompts",
+            "1",
+            "--model",
+            "m",
+        ])
+        .arg(shared("trtllm_benchmark_serving_stdout_docs_example.txt"))
         .assert()
         .success()
         .stdout(predicate::str::contains("\"framework\":\"tensorrt_llm\""))
@@ -47,9 +84,20 @@ fn parse_stdout_with_alias_and_num_prompts() {
 fn parse_bad_input_exits_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.jsonl");
-    std::fs::write(&path, "{\"completed\": 1, \"request_throughput\": 2.0}\n{\"completed\": [1]}\n").unwrap();
+    std::fs::write(
+        &path,
+        "{\"completed\": 1, \"request_throughput\": 2.0}\n{\"completed\": [1]}\n",
+    )
+    .unwrap();
     bot()
-        .args(["bench", "parse", "--framework", "sglang", "--format", "jsonl"])
+        .args([
+            "bench",
+            "parse",
+            "--framework",
+            "sglang",
+            "--format",
+            "jsonl",
+        ])
         .arg(&path)
         .assert()
         .code(2)
@@ -72,7 +120,9 @@ fn candidates_text_and_json() {
         .assert()
         .success()
         .stdout(predicate::str::contains("sglang-00 (baseline)"))
-        .stdout(predicate::str::contains("skipped summarization: max_seq_len=4096"))
+        .stdout(predicate::str::contains(
+            "skipped summarization: max_seq_len=4096",
+        ))
         .stdout(predicate::str::contains("server launches"));
     let out = bot()
         .args(["bench", "candidates", "--format", "json"])
@@ -111,23 +161,35 @@ fn candidates_help_dir_reports_flags_missing_from_help() {
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let vllm = v["flag_validation"]["vllm"].as_array().unwrap();
     assert_eq!(vllm[0]["validation"]["status"], "checked");
-    assert_eq!(vllm[0]["validation"]["unknown"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        vllm[0]["validation"]["unknown"].as_array().unwrap().len(),
+        0
+    );
     assert!(vllm[1]["validation"]["unknown"]
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("--max-num-batched-tokens")));
-    assert_eq!(v["flag_validation"]["sglang"][0]["validation"]["status"], "not_validated");
-    assert!(v["flag_validation"]["tokenspeed"][0]["validation"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("not found"));
+    assert_eq!(
+        v["flag_validation"]["sglang"][0]["validation"]["status"],
+        "not_validated"
+    );
+    assert!(
+        v["flag_validation"]["tokenspeed"][0]["validation"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
 }
 
 #[test]
 fn candidates_bad_plan_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.yaml");
-    std::fs::write(&path, "model: m\nframeworks:\n  vllm:\n    search_space: {gpu_memory_utilization: [0.8, 0.9]}\n").unwrap();
+    std::fs::write(
+        &path,
+        "model: m\nframeworks:\n  vllm:\n    search_space: {gpu_memory_utilization: [0.8, 0.9]}\n",
+    )
+    .unwrap();
     bot()
         .args(["bench", "candidates"])
         .arg(&path)

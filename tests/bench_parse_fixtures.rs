@@ -6,25 +6,53 @@ use sota_bot::bench::row::{parse_jsonl, to_jsonl_line, RequestRate};
 use sota_bot::bench::RunStatus;
 use sota_bot::campaign::Framework;
 
-macro_rules! shared {
+/// Reads a shared fixture: the CI clone sits beside `shared/`; a worktree one level deeper.
+fn shared(name: &str) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for dir in [
+        "/../shared/fixtures/bench-outputs/",
+        "/../../shared/fixtures/bench-outputs/",
+    ] {
+        if let Ok(text) = std::fs::read_to_string(format!("{root}{dir}{name}")) {
+            return text;
+        }
+    }
+    panic!("shared fixture {name} not found beside the crate (../shared or ../../shared)");
+}
+
+macro_rules! ours {
     ($name:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/bench-outputs/",
+            "/tests/fixtures/bench-outputs/",
             $name
         ))
     };
 }
-macro_rules! ours {
-    ($name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench-outputs/", $name))
+
+macro_rules! shared_static {
+    ($fn_name:ident, $file:literal) => {
+        #[allow(non_snake_case)]
+        fn $fn_name() -> &'static str {
+            static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            TEXT.get_or_init(|| shared($file))
+        }
     };
 }
 
-const SGLANG_OLD: &str = shared!("sglang_old_2024_llama70b_online.jsonl");
-const VLLM_APPENDED: &str = shared!("vllm_benchmark_serving_2025-05_appended_results.json");
-const VLLM_ALL_FAILED: &str = shared!("vllm_bench_serve_v0.25.1_all_requests_failed.json");
-const TRT_STDOUT: &str = shared!("trtllm_benchmark_serving_stdout_docs_example.txt");
+shared_static!(SGLANG_OLD, "sglang_old_2024_llama70b_online.jsonl");
+shared_static!(
+    VLLM_APPENDED,
+    "vllm_benchmark_serving_2025-05_appended_results.json"
+);
+shared_static!(
+    VLLM_ALL_FAILED,
+    "vllm_bench_serve_v0.25.1_all_requests_failed.json"
+);
+shared_static!(
+    TRT_STDOUT,
+    "trtllm_benchmark_serving_stdout_docs_example.txt"
+);
 const SGLANG_STDOUT: &str = ours!("sglang_bench_serving_stdout_2024_lora_rate2.txt");
 const VLLM_STDOUT_COMMENTED: &str = ours!("vllm_benchmark_serving_stdout_commented_two_blocks.txt");
 
@@ -38,7 +66,7 @@ fn ctx() -> ParseContext {
 
 #[test]
 fn sglang_2024_jsonl_rows() {
-    let rows = parse_raw(Framework::Sglang, RawFormat::Auto, SGLANG_OLD, &ctx()).unwrap();
+    let rows = parse_raw(Framework::Sglang, RawFormat::Auto, SGLANG_OLD(), &ctx()).unwrap();
     assert_eq!(rows.len(), 7);
     let r = &rows[0];
     assert_eq!(r.status, RunStatus::Ok);
@@ -51,7 +79,10 @@ fn sglang_2024_jsonl_rows() {
     assert!(close(r.metrics.p50_ttft_ms, 85.74514742940664));
     assert!(close(r.metrics.output_token_throughput, 537.4142851849319));
     // The 18-key format has no request_throughput: derived as completed / duration.
-    assert!(close(r.metrics.request_throughput, 300.0 / 298.3675805060193));
+    assert!(close(
+        r.metrics.request_throughput,
+        300.0 / 298.3675805060193
+    ));
     assert_eq!(r.metrics.extra["derived"][0], "request_throughput");
     // No p99, no mean TTFT, no `failed`, no num_prompts: absent, never 0.
     assert_eq!(r.metrics.p99_ttft_ms, None);
@@ -65,7 +96,7 @@ fn sglang_2024_jsonl_rows() {
         candidate_id: Some("sglang-03".into()),
         ..ctx()
     };
-    let one = SGLANG_OLD.lines().next().unwrap();
+    let one = SGLANG_OLD().lines().next().unwrap();
     let rows = parse_raw(Framework::Sglang, RawFormat::Jsonl, one, &c).unwrap();
     assert_eq!(rows[0].candidate_id, "sglang-03");
     assert_eq!(rows[0].metrics.success_rate, Some(1.0));
@@ -73,7 +104,7 @@ fn sglang_2024_jsonl_rows() {
 
 #[test]
 fn vllm_appended_results_with_colon_key_and_inf_rate() {
-    let rows = parse_raw(Framework::Vllm, RawFormat::Auto, VLLM_APPENDED, &ctx()).unwrap();
+    let rows = parse_raw(Framework::Vllm, RawFormat::Auto, VLLM_APPENDED(), &ctx()).unwrap();
     assert_eq!(rows.len(), 9);
     let r = &rows[0];
     assert_eq!(r.model, "meta-llama/Llama-3.2-3B-Instruct");
@@ -95,7 +126,7 @@ fn vllm_appended_results_with_colon_key_and_inf_rate() {
 
 #[test]
 fn vllm_all_requests_failed_is_a_failed_row_without_zero_latencies() {
-    let rows = parse_raw(Framework::Vllm, RawFormat::Json, VLLM_ALL_FAILED, &ctx()).unwrap();
+    let rows = parse_raw(Framework::Vllm, RawFormat::Json, VLLM_ALL_FAILED(), &ctx()).unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.status, RunStatus::Failed);
@@ -125,7 +156,7 @@ fn trtllm_stdout_block_with_request_ar() {
         scenario: Some("chat".into()),
         ..ctx()
     };
-    let rows = parse_raw(Framework::TensorrtLlm, RawFormat::Auto, TRT_STDOUT, &c).unwrap();
+    let rows = parse_raw(Framework::TensorrtLlm, RawFormat::Auto, TRT_STDOUT(), &c).unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.status, RunStatus::Ok);
@@ -203,7 +234,10 @@ fn sglang_current_format_with_infinity_cache_and_accept_length() {
     assert_eq!(r.metrics.p50_e2e_ms, Some(880.0));
     assert_eq!(r.metrics.p99_e2e_ms, Some(990.0));
     assert_eq!(r.metrics.extra["p90_e2e_ms"], 950.0);
-    assert_eq!(r.spec_decode.as_ref().unwrap().mean_accept_length, Some(2.7));
+    assert_eq!(
+        r.spec_decode.as_ref().unwrap().mean_accept_length,
+        Some(2.7)
+    );
     assert_eq!(r.cache.as_ref().unwrap().prefix_cache_hit_rate, Some(0.125));
     assert!(r.metrics.extra.get("derived").is_none());
 }
@@ -225,8 +259,14 @@ fn key_variants_across_tools_and_versions() {
     let ts = r#"{"duration": 10.0, "completed": 80, "failed": 0, "total_input_tokens": 80000, "total_output_tokens": 80000, "request_throughput": 8.0, "request_goodput": null, "output_throughput": 8000.0, "total_token_throughput": 16000.0, "mean_accept_length": 1.0, "max_output_tokens_per_s": 9000.0, "mean_ttft_ms": 30.0, "median_ttft_ms": 28.0, "std_ttft_ms": 1.0, "p99_ttft_ms": 40.0, "input_lens": [1000, 1000], "ttfts": [0.1, 0.2]}"#;
     let r = &parse_raw(Framework::Tokenspeed, RawFormat::Json, ts, &ctx()).unwrap()[0];
     assert_eq!(r.metrics.success_rate, Some(1.0));
-    assert_eq!(r.spec_decode.as_ref().unwrap().mean_accept_length, Some(1.0));
-    assert!(r.extra["raw_result"].get("ttfts").is_none(), "per-request arrays are dropped");
+    assert_eq!(
+        r.spec_decode.as_ref().unwrap().mean_accept_length,
+        Some(1.0)
+    );
+    assert!(
+        r.extra["raw_result"].get("ttfts").is_none(),
+        "per-request arrays are dropped"
+    );
 
     let trt = r#"{"backend": "openai", "num_prompts": 80, "completed": 76, "request_throughput": 3.0, "output_throughput": 300.0, "total_token_throughput": 900.0, "median_ttft_ms": 70.0}"#;
     let r = &parse_raw(Framework::TensorrtLlm, RawFormat::Json, trt, &ctx()).unwrap()[0];
@@ -263,11 +303,23 @@ fn errors_name_line_record_and_key() {
     assert_eq!(e.key.as_deref(), Some("completed"));
     assert!(e.to_string().contains("line 3"), "{e}");
 
-    let e = parse_raw(Framework::Vllm, RawFormat::Jsonl, "{\"a\":1}\n{oops}\n", &ctx()).unwrap_err();
+    let e = parse_raw(
+        Framework::Vllm,
+        RawFormat::Jsonl,
+        "{\"a\":1}\n{oops}\n",
+        &ctx(),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::InvalidJson);
     assert_eq!(e.line, Some(2));
 
-    let e = parse_raw(Framework::Vllm, RawFormat::Json, "{\"date\": \"x\"}", &ctx()).unwrap_err();
+    let e = parse_raw(
+        Framework::Vllm,
+        RawFormat::Json,
+        "{\"date\": \"x\"}",
+        &ctx(),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::NoMetrics);
 
     let e = parse_raw(Framework::Vllm, RawFormat::Auto, "hello", &ctx()).unwrap_err();
@@ -279,17 +331,23 @@ fn errors_name_line_record_and_key() {
         num_prompts: Some(10),
         ..ctx()
     };
-    let e = parse_raw(Framework::Sglang, RawFormat::Json, "{\"completed\": 11}", &c).unwrap_err();
+    let e = parse_raw(
+        Framework::Sglang,
+        RawFormat::Json,
+        "{\"completed\": 11}",
+        &c,
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::Inconsistent);
 }
 
 #[test]
 fn rows_round_trip_through_candidates_jsonl() {
     for (fw, text) in [
-        (Framework::Sglang, SGLANG_OLD),
-        (Framework::Vllm, VLLM_APPENDED),
-        (Framework::Vllm, VLLM_ALL_FAILED),
-        (Framework::TensorrtLlm, TRT_STDOUT),
+        (Framework::Sglang, SGLANG_OLD()),
+        (Framework::Vllm, VLLM_APPENDED()),
+        (Framework::Vllm, VLLM_ALL_FAILED()),
+        (Framework::TensorrtLlm, TRT_STDOUT()),
         (Framework::Sglang, SGLANG_STDOUT),
         (Framework::Vllm, VLLM_STDOUT_COMMENTED),
     ] {
@@ -305,21 +363,54 @@ fn any_framework() -> impl Strategy<Value = Framework> {
 }
 
 fn any_format() -> impl Strategy<Value = RawFormat> {
-    prop::sample::select(vec![RawFormat::Auto, RawFormat::Jsonl, RawFormat::Json, RawFormat::Stdout])
+    prop::sample::select(vec![
+        RawFormat::Auto,
+        RawFormat::Jsonl,
+        RawFormat::Json,
+        RawFormat::Stdout,
+    ])
 }
 
 /// JSON-ish fragments built from the real keys and awkward values.
 fn json_fragment() -> impl Strategy<Value = String> {
     let key = prop::sample::select(vec![
-        "completed", "failed", "num_prompts", "duration", "request_throughput", "output_throughput",
-        "total_throughput", "median_ttft_ms", "p99_e2el_ms", "request_rate", "cache_report",
-        "accept_length", "spec_decode_acceptance_rate", "max_concurrency", "random_input_len",
+        "completed",
+        "failed",
+        "num_prompts",
+        "duration",
+        "request_throughput",
+        "output_throughput",
+        "total_throughput",
+        "median_ttft_ms",
+        "p99_e2el_ms",
+        "request_rate",
+        "cache_report",
+        "accept_length",
+        "spec_decode_acceptance_rate",
+        "max_concurrency",
+        "random_input_len",
         "request_goodput:",
     ]);
     let value = prop::sample::select(vec![
-        "0", "-1", "1.5", "1e400", "Infinity", "-Infinity", "NaN", "\"inf\"", "\"12\"", "\"x\"",
-        "null", "true", "[]", "{}", "{\"cache_hit_rate_pct\": \"a\"}", "18446744073709551615",
-        "-0.0", "3", "\"None\"",
+        "0",
+        "-1",
+        "1.5",
+        "1e400",
+        "Infinity",
+        "-Infinity",
+        "NaN",
+        "\"inf\"",
+        "\"12\"",
+        "\"x\"",
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "{\"cache_hit_rate_pct\": \"a\"}",
+        "18446744073709551615",
+        "-0.0",
+        "3",
+        "\"None\"",
     ]);
     prop::collection::vec((key, value), 0..8).prop_map(|kv| {
         let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
@@ -359,7 +450,7 @@ proptest! {
         fw in any_framework(),
         format in any_format(),
     ) {
-        let sources = [SGLANG_OLD, VLLM_APPENDED, VLLM_ALL_FAILED, TRT_STDOUT, SGLANG_STDOUT, VLLM_STDOUT_COMMENTED];
+        let sources = [SGLANG_OLD(), VLLM_APPENDED(), VLLM_ALL_FAILED(), TRT_STDOUT(), SGLANG_STDOUT, VLLM_STDOUT_COMMENTED];
         let src = sources[idx];
         let mut at = cut.min(src.len());
         while !src.is_char_boundary(at) { at -= 1; }

@@ -60,7 +60,11 @@ fn duplicates_of_baseline_or_earlier_are_skipped_and_cap_includes_baseline() {
     let nulls = "model: m\nframeworks:\n  vllm:\n    search_space:\n      x: [null, false, true]\n";
     let p = parse_plan(nulls).unwrap();
     let fc = &generate(&p).unwrap().frameworks[0];
-    assert_eq!(fc.candidates.len(), 2, "null and false both equal the empty baseline");
+    assert_eq!(
+        fc.candidates.len(),
+        2,
+        "null and false both equal the empty baseline"
+    );
     assert_eq!(fc.duplicates_skipped, 2);
     assert!(!fc.capped);
 }
@@ -77,17 +81,26 @@ fn sequence_limits_skip_scenarios_with_reasons() {
     for c in &trt {
         assert_eq!(c.skipped.len(), 1, "{c:?}");
         assert_eq!(c.skipped[0].scenario, "summarization");
-        assert!(c.skipped[0].reason.contains("max_seq_len=4096"), "{}", c.skipped[0].reason);
+        assert!(
+            c.skipped[0].reason.contains("max_seq_len=4096"),
+            "{}",
+            c.skipped[0].reason
+        );
         assert!(c.skipped[0].reason.contains("9000"));
     }
-    for c in set.candidates().filter(|c| c.framework != Framework::TensorrtLlm) {
+    for c in set
+        .candidates()
+        .filter(|c| c.framework != Framework::TensorrtLlm)
+    {
         assert!(c.skipped.is_empty(), "{c:?}");
     }
     let rows = set.skipped_rows(&plan);
     assert_eq!(rows.len(), trt.len());
-    assert!(rows.iter().all(|r| r.status == sota_bot::bench::RunStatus::Skipped
-        && r.failure_reason.is_some()
-        && r.workload.scenario.as_deref() == Some("summarization")));
+    assert!(rows
+        .iter()
+        .all(|r| r.status == sota_bot::bench::RunStatus::Skipped
+            && r.failure_reason.is_some()
+            && r.workload.scenario.as_deref() == Some("summarization")));
 
     // TensorRT-LLM max_num_tokens bounds the prompt unless chunked prefill is on.
     let p = "model: m\nscenarios: [{name: s, input_len: 8000, output_len: 10}]\nframeworks:\n  trt:\n    base_server_flags: {max_num_tokens: 4096}\n    search_space: {enable_chunked_prefill: [true]}\n";
@@ -115,15 +128,25 @@ fn benchmark_knobs_share_one_server_launch() {
     let runs: usize = sg_launches.iter().map(|l| l.candidates.len()).sum();
     assert_eq!(runs, 9 * 2);
     for l in &sg_launches {
-        let ids: std::collections::BTreeSet<_> = l.candidates.iter().map(|r| &r.candidate_id).collect();
-        let scenarios: std::collections::BTreeSet<_> = l.candidates.iter().map(|r| &r.scenario).collect();
-        assert_eq!(scenarios.len(), 2, "every scenario runs against each launch");
+        let ids: std::collections::BTreeSet<_> =
+            l.candidates.iter().map(|r| &r.candidate_id).collect();
+        let scenarios: std::collections::BTreeSet<_> =
+            l.candidates.iter().map(|r| &r.scenario).collect();
+        assert_eq!(
+            scenarios.len(),
+            2,
+            "every scenario runs against each launch"
+        );
         assert!(!ids.is_empty());
     }
     assert!(set.launch_count() < set.naive_launch_count());
     assert_eq!(set.naive_launch_count(), set.candidate_count() * 2);
     // TokenSpeed is capped at 3 by its own max_candidates.
-    let ts = set.frameworks.iter().find(|f| f.framework == Framework::Tokenspeed).unwrap();
+    let ts = set
+        .frameworks
+        .iter()
+        .find(|f| f.framework == Framework::Tokenspeed)
+        .unwrap();
     assert_eq!(ts.candidates.len(), 3);
 }
 
@@ -134,7 +157,11 @@ fn candidate_list_snapshot() {
     let mut lines = Vec::new();
     for c in set.candidates() {
         lines.push(format!("{} | {}", c.id, c.server_command));
-        let knobs: Vec<String> = c.benchmark_flags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let knobs: Vec<String> = c
+            .benchmark_flags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         if !knobs.is_empty() {
             lines.push(format!("    bench: {}", knobs.join(" ")));
         }
@@ -166,7 +193,11 @@ fn rendered_commands_snapshot() {
     flags.insert("gpu_memory_utilization".into(), FlagValue::Float(0.9));
     flags.insert(
         "cuda_graph_batch_sizes".into(),
-        FlagValue::List(vec![FlagValue::Int(1), FlagValue::Int(8), FlagValue::Int(64)]),
+        FlagValue::List(vec![
+            FlagValue::Int(1),
+            FlagValue::Int(8),
+            FlagValue::Int(64),
+        ]),
     );
     flags.insert("chat_template".into(), FlagValue::Str("{% x %}".into()));
     let mut knobs = Flags::new();
@@ -175,14 +206,31 @@ fn rendered_commands_snapshot() {
     let scenario = &plan.scenarios[0];
     let mut out = Vec::new();
     for fw in Framework::ALL {
-        out.push(format!("{fw} server:    {}", render_server_command(&plan, fw, &flags).unwrap()));
+        out.push(format!(
+            "{fw} server:    {}",
+            render_server_command(&plan, fw, &flags).unwrap()
+        ));
         out.push(format!(
             "{fw} native:    {}",
-            render_benchmark_command(&plan, fw, BenchClient::Native, scenario, &knobs, "out/r.json")
+            render_benchmark_command(
+                &plan,
+                fw,
+                BenchClient::Native,
+                scenario,
+                &knobs,
+                "out/r.json"
+            )
         ));
         out.push(format!(
             "{fw} builtin:   {}",
-            render_benchmark_command(&plan, fw, BenchClient::Builtin, scenario, &knobs, "out/r.json")
+            render_benchmark_command(
+                &plan,
+                fw,
+                BenchClient::Builtin,
+                scenario,
+                &knobs,
+                "out/r.json"
+            )
         ));
     }
     insta::assert_snapshot!("rendered_commands", out.join("\n"));
@@ -192,7 +240,10 @@ fn rendered_commands_snapshot() {
 fn trtllm_server_uses_snake_case_and_pytorch_backend() {
     let plan = parse_plan("model: m\nframeworks:\n  trt: {}\n").unwrap();
     let mut flags = Flags::new();
-    flags.insert("kv_cache_free_gpu_memory_fraction".into(), FlagValue::Float(0.9));
+    flags.insert(
+        "kv_cache_free_gpu_memory_fraction".into(),
+        FlagValue::Float(0.9),
+    );
     let cmd = render_server_command(&plan, Framework::TensorrtLlm, &flags).unwrap();
     assert_eq!(
         cmd.to_shell(),

@@ -275,7 +275,10 @@ fn framework_candidates(
     let mut duplicates_skipped = 0usize;
     let mut capped = false;
 
-    let mut push = |server: Flags, bench: Flags, seen: &mut Vec<(Flags, Flags)>| -> Result<bool, CommandError> {
+    let mut push = |server: Flags,
+                    bench: Flags,
+                    seen: &mut Vec<(Flags, Flags)>|
+     -> Result<bool, CommandError> {
         let dup = seen
             .iter()
             .any(|(s, b)| effective(s) == effective(&server) && effective(b) == effective(&bench));
@@ -308,7 +311,11 @@ fn framework_candidates(
         Ok(true)
     };
 
-    push(fw.base_server_flags.clone(), fw.benchmark_flags.clone(), &mut seen)?;
+    push(
+        fw.base_server_flags.clone(),
+        fw.benchmark_flags.clone(),
+        &mut seen,
+    )?;
     if !axes.is_empty() && product > 0 {
         let mut odometer = vec![0usize; axes.len()];
         'outer: loop {

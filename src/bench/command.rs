@@ -28,7 +28,11 @@ impl CommandLine {
 
     /// One shell-quoted line.
     pub fn to_shell(&self) -> String {
-        self.argv.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+        self.argv
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -55,7 +59,10 @@ pub fn shell_quote(word: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error("{framework}: server backend `{backend}` is unsupported (only `pytorch`)")]
-    UnsupportedBackend { framework: Framework, backend: String },
+    UnsupportedBackend {
+        framework: Framework,
+        backend: String,
+    },
     #[error("framework {0} is not in the plan")]
     NotInPlan(Framework),
 }
@@ -104,7 +111,9 @@ pub fn render_server_command(
     framework: Framework,
     flags: &Flags,
 ) -> Result<CommandLine, CommandError> {
-    let fw_plan = plan.framework(framework).ok_or(CommandError::NotInPlan(framework))?;
+    let fw_plan = plan
+        .framework(framework)
+        .ok_or(CommandError::NotInPlan(framework))?;
     let launcher = fw_plan
         .server_binary
         .as_deref()
@@ -115,11 +124,24 @@ pub fn render_server_command(
     let tp = plan.tp_size.to_string();
     let case = match framework {
         Framework::Sglang => {
-            argv.extend(["--model-path".into(), m, "--port".into(), port, "--tp-size".into(), tp]);
+            argv.extend([
+                "--model-path".into(),
+                m,
+                "--port".into(),
+                port,
+                "--tp-size".into(),
+                tp,
+            ]);
             FlagCase::Dash
         }
         Framework::Vllm | Framework::Tokenspeed => {
-            argv.extend([m, "--port".into(), port, "--tensor-parallel-size".into(), tp]);
+            argv.extend([
+                m,
+                "--port".into(),
+                port,
+                "--tensor-parallel-size".into(),
+                tp,
+            ]);
             FlagCase::Dash
         }
         Framework::TensorrtLlm => {
@@ -196,7 +218,10 @@ pub fn render_benchmark_command(
             let (launcher, backend) = match framework {
                 Framework::Sglang => ("python -m sglang.bench_serving", "sglang-oai"),
                 Framework::Vllm => ("vllm bench serve", "vllm"),
-                Framework::TensorrtLlm => ("python -m tensorrt_llm.serve.scripts.benchmark_serving", "openai"),
+                Framework::TensorrtLlm => (
+                    "python -m tensorrt_llm.serve.scripts.benchmark_serving",
+                    "openai",
+                ),
                 Framework::Tokenspeed => ("tokenspeed bench serve", "openai"),
             };
             let mut a = words(launcher);
@@ -246,7 +271,10 @@ mod tests {
 
     #[test]
     fn quoting_only_when_needed() {
-        assert_eq!(shell_quote("meta-llama/Llama-3.1-8B"), "meta-llama/Llama-3.1-8B");
+        assert_eq!(
+            shell_quote("meta-llama/Llama-3.1-8B"),
+            "meta-llama/Llama-3.1-8B"
+        );
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
@@ -269,7 +297,16 @@ mod tests {
         push_flags(&mut argv, &flags, FlagCase::Dash);
         assert_eq!(
             argv,
-            ["--enable-x", "--zero", "0", "--frac", "1.0", "--cuda-graph-bs", "1", "2"]
+            [
+                "--enable-x",
+                "--zero",
+                "0",
+                "--frac",
+                "1.0",
+                "--cuda-graph-bs",
+                "1",
+                "2"
+            ]
         );
         let mut snake = Vec::new();
         push_flags(&mut snake, &flags, FlagCase::Snake);

@@ -98,7 +98,10 @@ impl FlagValue {
                 } else if let Some(f) = n.as_f64() {
                     FlagValue::Float(f)
                 } else {
-                    return Err(PlanError::invalid(path, format!("number {n} is out of range")));
+                    return Err(PlanError::invalid(
+                        path,
+                        format!("number {n} is out of range"),
+                    ));
                 }
             }
             Y::String(s) => FlagValue::Str(s.clone()),
@@ -382,7 +385,10 @@ fn space_from_yaml(
             return Err(PlanError::invalid(&p, "empty flag name".into()));
         }
         if out.contains_key(&key) {
-            return Err(PlanError::invalid(&p, format!("flag `{key}` is given twice")));
+            return Err(PlanError::invalid(
+                &p,
+                format!("flag `{key}` is given twice"),
+            ));
         }
         let values = match value {
             serde_yaml::Value::Sequence(items) => items
@@ -398,7 +404,10 @@ fn space_from_yaml(
             }
         };
         if values.is_empty() {
-            return Err(PlanError::invalid(&p, "a search-space entry needs at least one value".into()));
+            return Err(PlanError::invalid(
+                &p,
+                "a search-space entry needs at least one value".into(),
+            ));
         }
         out.insert(key, values);
     }
@@ -419,29 +428,47 @@ pub fn parse_plan(text: &str) -> Result<BenchPlan, PlanError> {
     }
     let plan_max = raw.max_candidates.unwrap_or(DEFAULT_MAX_CANDIDATES);
     if plan_max == 0 {
-        return Err(PlanError::invalid("max_candidates", "must be at least 1 (the baseline)".into()));
+        return Err(PlanError::invalid(
+            "max_candidates",
+            "must be at least 1 (the baseline)".into(),
+        ));
     }
     let num_prompts = raw.num_prompts.unwrap_or(DEFAULT_NUM_PROMPTS);
     if num_prompts == 0 {
-        return Err(PlanError::invalid("num_prompts", "must be at least 1".into()));
+        return Err(PlanError::invalid(
+            "num_prompts",
+            "must be at least 1".into(),
+        ));
     }
     let scenarios = match raw.scenarios {
         None => default_scenarios(num_prompts),
         Some(list) => {
             if list.is_empty() {
-                return Err(PlanError::invalid("scenarios", "at least one scenario is needed".into()));
+                return Err(PlanError::invalid(
+                    "scenarios",
+                    "at least one scenario is needed".into(),
+                ));
             }
             let mut out: Vec<Scenario> = Vec::new();
             for (i, s) in list.into_iter().enumerate() {
                 let p = format!("scenarios[{i}]");
                 if s.name.trim().is_empty() {
-                    return Err(PlanError::invalid(&p, "scenario name must not be empty".into()));
+                    return Err(PlanError::invalid(
+                        &p,
+                        "scenario name must not be empty".into(),
+                    ));
                 }
                 if out.iter().any(|o| o.name == s.name) {
-                    return Err(PlanError::invalid(&p, format!("scenario `{}` is given twice", s.name)));
+                    return Err(PlanError::invalid(
+                        &p,
+                        format!("scenario `{}` is given twice", s.name),
+                    ));
                 }
                 if s.input_len == 0 || s.output_len == 0 {
-                    return Err(PlanError::invalid(&p, "input_len and output_len must be positive".into()));
+                    return Err(PlanError::invalid(
+                        &p,
+                        "input_len and output_len must be positive".into(),
+                    ));
                 }
                 out.push(Scenario {
                     name: s.name,
@@ -454,7 +481,10 @@ pub fn parse_plan(text: &str) -> Result<BenchPlan, PlanError> {
         }
     };
     if raw.frameworks.is_empty() {
-        return Err(PlanError::invalid("frameworks", "at least one framework is needed".into()));
+        return Err(PlanError::invalid(
+            "frameworks",
+            "at least one framework is needed".into(),
+        ));
     }
     let mut frameworks: Vec<FrameworkPlan> = Vec::new();
     let empty = RawFrameworkPlan::default();
@@ -464,13 +494,24 @@ pub fn parse_plan(text: &str) -> Result<BenchPlan, PlanError> {
         let framework = Framework::from_alias(name).ok_or_else(|| {
             PlanError::invalid(
                 &path,
-                format!("unknown framework `{name}`: expected sglang, vllm, tensorrt_llm or tokenspeed"),
+                format!(
+                    "unknown framework `{name}`: expected sglang, vllm, tensorrt_llm or tokenspeed"
+                ),
             )
         })?;
         if frameworks.iter().any(|f| f.framework == framework) {
-            return Err(PlanError::invalid(&path, format!("framework `{framework}` is given twice")));
+            return Err(PlanError::invalid(
+                &path,
+                format!("framework `{framework}` is given twice"),
+            ));
         }
-        frameworks.push(framework_plan(framework, fw_raw, &path, plan_max, raw.allow_memory_search)?);
+        frameworks.push(framework_plan(
+            framework,
+            fw_raw,
+            &path,
+            plan_max,
+            raw.allow_memory_search,
+        )?);
     }
     Ok(BenchPlan {
         model: raw.model,
@@ -494,16 +535,26 @@ fn framework_plan(
     plan_max: usize,
     allow_memory_search: bool,
 ) -> Result<FrameworkPlan, PlanError> {
-    let base_server_flags = flags_from_yaml(&raw.base_server_flags, &format!("{path}.base_server_flags"))?;
+    let base_server_flags =
+        flags_from_yaml(&raw.base_server_flags, &format!("{path}.base_server_flags"))?;
     let search_space = space_from_yaml(&raw.search_space, &format!("{path}.search_space"))?;
-    let benchmark_flags = flags_from_yaml(&raw.benchmark_flags, &format!("{path}.benchmark_flags"))?;
-    let benchmark_search_space =
-        space_from_yaml(&raw.benchmark_search_space, &format!("{path}.benchmark_search_space"))?;
+    let benchmark_flags =
+        flags_from_yaml(&raw.benchmark_flags, &format!("{path}.benchmark_flags"))?;
+    let benchmark_search_space = space_from_yaml(
+        &raw.benchmark_search_space,
+        &format!("{path}.benchmark_search_space"),
+    )?;
     for (section, keys) in [
-        ("base_server_flags", base_server_flags.keys().collect::<Vec<_>>()),
+        (
+            "base_server_flags",
+            base_server_flags.keys().collect::<Vec<_>>(),
+        ),
         ("search_space", search_space.keys().collect::<Vec<_>>()),
     ] {
-        if let Some(k) = keys.iter().find(|k| RESERVED_SERVER_FLAGS.contains(&k.as_str())) {
+        if let Some(k) = keys
+            .iter()
+            .find(|k| RESERVED_SERVER_FLAGS.contains(&k.as_str()))
+        {
             return Err(PlanError::invalid(
                 &format!("{path}.{section}.{k}"),
                 "model, port, host, tensor parallelism and backend are set once at plan level (model, port, host, tp_size, backend)".into(),
@@ -518,7 +569,10 @@ fn framework_plan(
             ));
         }
     }
-    if let Some(k) = benchmark_search_space.keys().find(|k| search_space.contains_key(*k)) {
+    if let Some(k) = benchmark_search_space
+        .keys()
+        .find(|k| search_space.contains_key(*k))
+    {
         return Err(PlanError::invalid(
             &format!("{path}.benchmark_search_space.{k}"),
             "a flag is either a server flag or a benchmark knob, not both".into(),
@@ -542,12 +596,18 @@ fn framework_plan(
     }
     if let Some(bin) = &raw.server_binary {
         if bin.split_whitespace().next().is_none() {
-            return Err(PlanError::invalid(&format!("{path}.server_binary"), "must not be empty".into()));
+            return Err(PlanError::invalid(
+                &format!("{path}.server_binary"),
+                "must not be empty".into(),
+            ));
         }
     }
     let max_candidates = raw.max_candidates.unwrap_or(plan_max);
     if max_candidates == 0 {
-        return Err(PlanError::invalid(&format!("{path}.max_candidates"), "must be at least 1 (the baseline)".into()));
+        return Err(PlanError::invalid(
+            &format!("{path}.max_candidates"),
+            "must be at least 1 (the baseline)".into(),
+        ));
     }
     Ok(FrameworkPlan {
         framework,
@@ -582,7 +642,10 @@ mod tests {
     fn memory_search_is_rejected_unless_allowed() {
         let text = "model: m\nframeworks:\n  vllm:\n    search_space:\n      gpu-memory-utilization: [0.8, 0.9]\n";
         let err = parse_plan(text).unwrap_err().to_string();
-        assert!(err.contains("frameworks.vllm.search_space.gpu_memory_utilization"), "{err}");
+        assert!(
+            err.contains("frameworks.vllm.search_space.gpu_memory_utilization"),
+            "{err}"
+        );
         assert!(err.contains("pinned"), "{err}");
         let allowed = format!("allow_memory_search: true\n{text}");
         assert!(parse_plan(&allowed).is_ok());
@@ -597,17 +660,24 @@ mod tests {
         let err = parse_plan(text).unwrap_err().to_string();
         assert!(err.contains("unsupported"), "{err}");
         let ok = "model: m\nframeworks:\n  trtllm:\n    backend: pytorch\n";
-        assert_eq!(parse_plan(ok).unwrap().frameworks[0].framework, Framework::TensorrtLlm);
+        assert_eq!(
+            parse_plan(ok).unwrap().frameworks[0].framework,
+            Framework::TensorrtLlm
+        );
     }
 
     #[test]
     fn errors_name_the_key_path() {
         let err = parse_plan("model: m\nframeworks:\n  llama.cpp: {}\n").unwrap_err();
         assert!(err.to_string().contains("frameworks.llama.cpp"));
-        let err = parse_plan("model: m\nframeworks:\n  sglang:\n    search_space: {chunked_prefill_size: 4096}\n")
-            .unwrap_err();
+        let err = parse_plan(
+            "model: m\nframeworks:\n  sglang:\n    search_space: {chunked_prefill_size: 4096}\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("list of values"), "{err}");
-        let err = parse_plan("model: m\nframeworks:\n  sglang:\n    base_server_flags: {port: 1}\n").unwrap_err();
+        let err =
+            parse_plan("model: m\nframeworks:\n  sglang:\n    base_server_flags: {port: 1}\n")
+                .unwrap_err();
         assert!(err.to_string().contains("plan level"), "{err}");
         let err = parse_plan("model: m\nfoo: 1\nframeworks: {sglang: {}}\n").unwrap_err();
         assert!(matches!(err, PlanError::Yaml(_)));
@@ -621,7 +691,11 @@ mod tests {
             "model: m\nframeworks:\n  sglang:\n    base_server_flags: {--chunked-prefill-size: 4096, enable_torch_compile: true}\n",
         )
         .unwrap();
-        let keys: Vec<_> = plan.frameworks[0].base_server_flags.keys().cloned().collect();
+        let keys: Vec<_> = plan.frameworks[0]
+            .base_server_flags
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(keys, vec!["chunked_prefill_size", "enable_torch_compile"]);
     }
 }

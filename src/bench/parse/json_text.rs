@@ -61,7 +61,9 @@ pub fn quote_non_finite(text: &str) -> String {
 }
 
 fn ident_char_at(bytes: &[u8], i: usize) -> bool {
-    bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    bytes
+        .get(i)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 fn ident_char_before(bytes: &[u8], i: usize) -> bool {
@@ -79,6 +81,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// A result object and the 1-based line where it starts.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub line: usize,
     pub object: Map<String, Value>,
@@ -97,7 +100,11 @@ fn push_value(out: &mut Vec<Record>, value: Value, line: usize) -> Result<(), Pa
                     other => {
                         return Err(ParseError::new(
                             ParseErrorKind::NotAnObject,
-                            format!("array item {} is {}, expected a result object", i + 1, kind_name(&other)),
+                            format!(
+                                "array item {} is {}, expected a result object",
+                                i + 1,
+                                kind_name(&other)
+                            ),
                         )
                         .at_line(line))
                     }
@@ -194,7 +201,8 @@ mod tests {
         let recs = read_stream(text).unwrap();
         assert_eq!(recs.len(), 5);
         assert_eq!(recs[0].line, 1);
-        assert_eq!(recs[4].line, 5);
+        assert_eq!(recs[2].line, 2, "appended without a newline");
+        assert_eq!(recs[4].line, 4);
         let err = read_stream("{\"a\":1}\n{\"a\":}\n").unwrap_err();
         assert_eq!(err.record, Some(2));
         assert_eq!(err.line, Some(2));

@@ -55,7 +55,9 @@ impl FromStr for RawFormat {
             "jsonl" => Ok(RawFormat::Jsonl),
             "json" => Ok(RawFormat::Json),
             "stdout" | "text" | "log" => Ok(RawFormat::Stdout),
-            other => Err(format!("unknown raw format `{other}`: expected auto, jsonl, json or stdout")),
+            other => Err(format!(
+                "unknown raw format `{other}`: expected auto, jsonl, json or stdout"
+            )),
         }
     }
 }
@@ -189,11 +191,10 @@ pub fn parse_raw(
         .iter()
         .enumerate()
         .map(|(i, rec)| {
-            result_json::to_row(framework, rec, i + 1, many, ctx)
-                .map_err(|e| {
-                    let line = e.line.unwrap_or(rec.line);
-                    e.at_record(i + 1).at_line(line)
-                })
+            result_json::to_row(framework, rec, i + 1, many, ctx).map_err(|e| {
+                let line = e.line.unwrap_or(rec.line);
+                e.at_record(i + 1).at_line(line)
+            })
         })
         .collect()
 }

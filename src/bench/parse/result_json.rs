@@ -23,7 +23,8 @@ fn num(obj: &Obj, keys: &[&str]) -> Result<Option<f64>, ParseError> {
             Value::Number(n) => n.as_f64(),
             Value::String(s) => {
                 let t = s.trim();
-                if t.is_empty() || t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("null") {
+                if t.is_empty() || t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("null")
+                {
                     None
                 } else {
                     Some(t.parse::<f64>().map_err(|_| {
@@ -44,7 +45,9 @@ fn num(obj: &Obj, keys: &[&str]) -> Result<Option<f64>, ParseError> {
             }
         };
         // Python's `-0.00` and `nan`/`inf` placeholders: keep finite values, fold -0 to 0.
-        return Ok(parsed.filter(|f| f.is_finite()).map(|f| if f == 0.0 { 0.0 } else { f }));
+        return Ok(parsed
+            .filter(|f| f.is_finite())
+            .map(|f| if f == 0.0 { 0.0 } else { f }));
     }
     Ok(None)
 }
@@ -55,7 +58,11 @@ fn count(obj: &Obj, keys: &[&str]) -> Result<Option<u64>, ParseError> {
         return Ok(None);
     };
     if v < 0.0 || v.fract() != 0.0 || v > 1e18 {
-        let key = keys.iter().find(|k| obj.contains_key(**k)).copied().unwrap_or("");
+        let key = keys
+            .iter()
+            .find(|k| obj.contains_key(**k))
+            .copied()
+            .unwrap_or("");
         return Err(ParseError::new(
             ParseErrorKind::WrongType,
             format!("expected a non-negative whole number, found {v}"),
@@ -118,7 +125,11 @@ pub(super) fn to_row(
         .candidate_id
         .clone()
         .unwrap_or_else(|| format!("{framework}-raw"));
-    let candidate_id = if many { format!("{base_id}.{index}") } else { base_id };
+    let candidate_id = if many {
+        format!("{base_id}.{index}")
+    } else {
+        base_id
+    };
     let model = ctx
         .model
         .clone()
@@ -174,7 +185,8 @@ pub(super) fn to_row(
         }
     }
     if let Some(v) = num(o, &["input_throughput"])? {
-        m.extra.insert("input_token_throughput".into(), f64_value(v));
+        m.extra
+            .insert("input_token_throughput".into(), f64_value(v));
     }
     if let Some(v) = num(o, &["concurrency"])? {
         m.extra.insert("concurrency".into(), f64_value(v));
@@ -232,7 +244,9 @@ pub(super) fn to_row(
     if completed == Some(0) {
         status = RunStatus::Failed;
         failure_reason = Some(match (failures, num_prompts) {
-            (Some(f), _) if f > 0 => format!("all {f} requests failed: no request completed, throughput is 0"),
+            (Some(f), _) if f > 0 => {
+                format!("all {f} requests failed: no request completed, throughput is 0")
+            }
             (_, Some(p)) => format!("no request completed out of {p}: throughput is 0"),
             _ => "no request completed: throughput is 0".to_string(),
         });
@@ -272,7 +286,9 @@ pub(super) fn to_row(
             .or(count(o, &["random_input_len", "input_len"]).ok().flatten()),
         output_len: ctx
             .output_len
-            .or(count(o, &["random_output_len", "output_len"]).ok().flatten()),
+            .or(count(o, &["random_output_len", "output_len"])
+                .ok()
+                .flatten()),
         num_prompts,
         request_rate: o.get("request_rate").and_then(RequestRate::from_json),
         max_concurrency: count(o, &["max_concurrency"]).ok().flatten(),
@@ -299,7 +315,11 @@ pub(super) fn to_row(
 fn spec_decode(o: &Obj, row: &mut BenchRow) -> Result<(), ParseError> {
     let accept_len = num(
         o,
-        &["accept_length", "spec_decode_acceptance_length", "mean_accept_length"],
+        &[
+            "accept_length",
+            "spec_decode_acceptance_length",
+            "mean_accept_length",
+        ],
     )?;
     let (rate, unit) = match num(o, &["spec_decode_acceptance_rate"])? {
         Some(r) => (Some(r), Some("percent")),

@@ -28,8 +28,10 @@ fn line_re() -> &'static Regex {
 fn latency_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"^(mean|median|std|max|min|p\d+(?:\.\d+)?) (ttft|tpot|itl|e2el|e2e latency) \(ms\)$")
-            .expect("static regex is valid")
+        Regex::new(
+            r"^(mean|median|std|max|min|p\d+(?:\.\d+)?) (ttft|tpot|itl|e2el|e2e latency) \(ms\)$",
+        )
+        .expect("static regex is valid")
     })
 }
 
@@ -80,7 +82,10 @@ pub fn label_key(label: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    slug.split('_').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("_")
+    slug.split('_')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// A printed value as JSON: integers and floats as numbers, anything else as a string.
@@ -144,7 +149,10 @@ pub fn read_blocks(text: &str) -> Vec<Record> {
                 }
             }
         }
-        out.push(Record { line: i + 1, object });
+        out.push(Record {
+            line: i + 1,
+            object,
+        });
         // Continue after the closing line (or at the next header).
         i = if lines.get(j).is_some_and(|l| is_closing(strip_comment(l))) {
             j + 1
@@ -162,12 +170,24 @@ mod tests {
 
     #[test]
     fn labels_map_to_json_keys() {
-        assert_eq!(label_key("Median E2E Latency (ms)"), "median_e2e_latency_ms");
+        assert_eq!(
+            label_key("Median E2E Latency (ms)"),
+            "median_e2e_latency_ms"
+        );
         assert_eq!(label_key("P99 E2EL (ms)"), "p99_e2el_ms");
         assert_eq!(label_key("P99.9 TTFT (ms)"), "p99_9_ttft_ms");
-        assert_eq!(label_key("Total Token throughput (tok/s)"), "total_token_throughput");
-        assert_eq!(label_key("Total throughput (tok/s)"), "total_token_throughput");
-        assert_eq!(label_key("User throughput (tok/s)"), "user_throughput_tok_s");
+        assert_eq!(
+            label_key("Total Token throughput (tok/s)"),
+            "total_token_throughput"
+        );
+        assert_eq!(
+            label_key("Total throughput (tok/s)"),
+            "total_token_throughput"
+        );
+        assert_eq!(
+            label_key("User throughput (tok/s)"),
+            "user_throughput_tok_s"
+        );
     }
 
     #[test]

@@ -106,7 +106,11 @@ fn render_text(report: &Report<'_>) -> String {
                 c.id,
                 if c.is_baseline { " (baseline)" } else { "" },
                 c.server_command,
-                if knobs.is_empty() { String::new() } else { format!("  [bench: {knobs}]") }
+                if knobs.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [bench: {knobs}]")
+                }
             ));
             for skip in &c.skipped {
                 s.push_str(&format!("  skipped {}: {}\n", skip.scenario, skip.reason));
@@ -115,12 +119,17 @@ fn render_text(report: &Report<'_>) -> String {
         if let Some(reports) = report.flag_validation.get(fc.framework.canonical()) {
             for r in reports {
                 match &r.validation {
-                    FlagValidation::Checked { unknown, .. } if !unknown.is_empty() => s.push_str(
-                        &format!("  flag problem {}: not in --help: {}\n", r.candidate_id, unknown.join(", ")),
-                    ),
-                    FlagValidation::NotValidated { reason } => {
-                        s.push_str(&format!("  flags not validated {}: {reason}\n", r.candidate_id))
+                    FlagValidation::Checked { unknown, .. } if !unknown.is_empty() => {
+                        s.push_str(&format!(
+                            "  flag problem {}: not in --help: {}\n",
+                            r.candidate_id,
+                            unknown.join(", ")
+                        ))
                     }
+                    FlagValidation::NotValidated { reason } => s.push_str(&format!(
+                        "  flags not validated {}: {reason}\n",
+                        r.candidate_id
+                    )),
                     _ => {}
                 }
             }
@@ -136,9 +145,17 @@ fn render_text(report: &Report<'_>) -> String {
         report.naive_launch_count
     ));
     for (i, l) in report.set.launches.iter().enumerate() {
-        s.push_str(&format!("launch {} [{}] {}\n", i + 1, l.framework, l.server_command));
+        s.push_str(&format!(
+            "launch {} [{}] {}\n",
+            i + 1,
+            l.framework,
+            l.server_command
+        ));
         for r in &l.candidates {
-            s.push_str(&format!("  {} {}: {}\n", r.candidate_id, r.scenario, r.benchmark_command));
+            s.push_str(&format!(
+                "  {} {}: {}\n",
+                r.candidate_id, r.scenario, r.benchmark_command
+            ));
         }
     }
     s
