@@ -592,18 +592,21 @@ impl GitHubApi for RestGitHubApi {
 
     fn list_workflow_runs<'a>(&'a self, repo: &'a RepoName, workflow: &'a str, filter: &'a RunFilter) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>> {
         Box::pin(async move {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("per_page", "100");
-            if let Some(b) = &filter.branch {
-                query.append_pair("branch", b);
-            }
-            if let Some(e) = &filter.event {
-                query.append_pair("event", e);
-            }
-            if let Some(s) = &filter.head_sha {
-                query.append_pair("head_sha", s);
-            }
-            let path = format!("{}/actions/workflows/{}/runs?{}", repo.path(), enc(workflow), query.finish());
+            let query = {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                q.append_pair("per_page", "100");
+                if let Some(b) = &filter.branch {
+                    q.append_pair("branch", b);
+                }
+                if let Some(e) = &filter.event {
+                    q.append_pair("event", e);
+                }
+                if let Some(s) = &filter.head_sha {
+                    q.append_pair("head_sha", s);
+                }
+                q.finish()
+            };
+            let path = format!("{}/actions/workflows/{}/runs?{query}", repo.path(), enc(workflow));
             let answer = self.call(Method::GET, &path, None, false).await?;
             let runs: RunsBody = answer.json(&Method::GET, &path)?;
             Ok(runs.workflow_runs)
@@ -633,9 +636,10 @@ impl GitHubApi for RestGitHubApi {
 
     fn get_file_contents<'a>(&'a self, repo: &'a RepoName, path: &'a str, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("ref", git_ref);
-            let api_path = format!("{}/contents/{}?{}", repo.path(), enc_path(path), query.finish());
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("ref", git_ref)
+                .finish();
+            let api_path = format!("{}/contents/{}?{query}", repo.path(), enc_path(path));
             let Some(body) = self.get_json::<ContentBody>(&api_path).await? else {
                 return Ok(None);
             };

@@ -213,23 +213,21 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The closest command word within distance 2 (or a unique prefix of 3+ chars).
+/// The command a typo most likely meant: a unique prefix of 3+ chars, else the closest word
+/// within edit distance 2.
 pub fn suggest(word: &str) -> Option<&'static str> {
     if word.chars().count() > 40 {
         return None;
+    }
+    let prefixed: Vec<_> = COMMAND_NAMES.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
+    if let [only] = prefixed.as_slice() {
+        return Some(**only);
     }
     let best = COMMAND_NAMES
         .iter()
         .map(|name| (edit_distance(word, name), *name))
         .min_by_key(|(d, _)| *d)?;
-    if best.0 <= 2 {
-        return Some(best.1);
-    }
-    let prefixed: Vec<_> = COMMAND_NAMES.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
-    match prefixed.as_slice() {
-        [only] => Some(**only),
-        _ => None,
-    }
+    (best.0 <= 2).then_some(best.1)
 }
 
 /// All commands of a comment body.
