@@ -26,7 +26,11 @@ pub const EXIT_INVALID_INPUT: i32 = 2;
 pub const EXIT_VERDICT: i32 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "sota-bot", version, about = "Review-gated SGLang performance campaigns, on GitHub or locally")]
+#[command(
+    name = "sota-bot",
+    version,
+    about = "Review-gated SGLang performance campaigns, on GitHub or locally"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
