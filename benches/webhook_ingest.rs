@@ -37,8 +37,14 @@ fn parse_args() -> Result<Options, String> {
             "--url" => o.url = value()?,
             "--secret" => o.secret = value()?,
             "--payloads" => o.payloads = value()?,
-            "--requests" => o.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?,
-            "--concurrency" => o.concurrency = value()?.parse().map_err(|e| format!("--concurrency: {e}"))?,
+            "--requests" => {
+                o.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?
+            }
+            "--concurrency" => {
+                o.concurrency = value()?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?
+            }
             "--prefix" => o.prefix = value()?,
             "--bench" => {} // passed by `cargo bench`
             other => return Err(format!("unknown argument {other}")),
@@ -64,7 +70,8 @@ struct Payload {
 
 fn load_payloads(path: &str, secret: &WebhookSecret) -> Result<Vec<Payload>, String> {
     let text = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|e| format!("{path}: {e}"))?;
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|e| format!("{path}: {e}"))?;
     let payloads: Vec<Payload> = items
         .iter()
         .filter_map(|item| {
@@ -126,7 +133,13 @@ async fn run(o: Options, payloads: Arc<Vec<Payload>>) -> serde_json::Value {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.concurrency {
-        let (client, next, payloads, url, prefix) = (client.clone(), next.clone(), payloads.clone(), o.url.clone(), o.prefix.clone());
+        let (client, next, payloads, url, prefix) = (
+            client.clone(),
+            next.clone(),
+            payloads.clone(),
+            o.url.clone(),
+            o.prefix.clone(),
+        );
         let total = o.requests;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();

@@ -31,8 +31,15 @@ fn client_with(h: &Harness, clock: ManualClock, timeout: Duration) -> Client {
     config.request_timeout = timeout;
     let metrics = Arc::new(ClientMetrics::default());
     let transport = HttpTransport::new(config, Arc::new(clock.clone()), metrics.clone()).unwrap();
-    let api = RestGitHubApi::new(transport, Credentials::Token(SecretToken::new("test-token")));
-    Client { api, clock, metrics }
+    let api = RestGitHubApi::new(
+        transport,
+        Credentials::Token(SecretToken::new("test-token")),
+    );
+    Client {
+        api,
+        clock,
+        metrics,
+    }
 }
 
 fn client(h: &Harness) -> Client {
@@ -41,24 +48,45 @@ fn client(h: &Harness) -> Client {
 
 #[tokio::test]
 async fn every_operation_is_allowed_by_the_spec() {
-    let Some(h) = harness("every_operation_is_allowed_by_the_spec") else { return };
+    let Some(h) = harness("every_operation_is_allowed_by_the_spec") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "ops-all");
     h.fake.set_permission("maint", "maintain");
 
-    assert_eq!(c.api.collaborator_permission(&repo, "maint").await.unwrap(), Permission::Maintain);
-    assert_eq!(c.api.collaborator_permission(&repo, "stranger").await.unwrap(), Permission::None);
+    assert_eq!(
+        c.api.collaborator_permission(&repo, "maint").await.unwrap(),
+        Permission::Maintain
+    );
+    assert_eq!(
+        c.api
+            .collaborator_permission(&repo, "stranger")
+            .await
+            .unwrap(),
+        Permission::None
+    );
 
     let created = c.api.create_issue_comment(&repo, 5, "first").await.unwrap();
     assert_eq!(created.body.as_deref(), Some("first"));
-    let updated = c.api.update_issue_comment(&repo, created.id, "second").await.unwrap();
+    let updated = c
+        .api
+        .update_issue_comment(&repo, created.id, "second")
+        .await
+        .unwrap();
     assert_eq!(updated.id, created.id);
     let listed = c.api.list_issue_comments(&repo, 5).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].body.as_deref(), Some("second"));
 
-    c.api.add_reaction(&repo, created.id, Reaction::Eyes).await.unwrap();
-    c.api.add_labels(&repo, 5, &["sota".to_string()]).await.unwrap();
+    c.api
+        .add_reaction(&repo, created.id, Reaction::Eyes)
+        .await
+        .unwrap();
+    c.api
+        .add_labels(&repo, 5, &["sota".to_string()])
+        .await
+        .unwrap();
 
     let pull = c
         .api
@@ -77,21 +105,55 @@ async fn every_operation_is_allowed_by_the_spec() {
     assert!(pull.number > 0 && !pull.node_id.is_empty());
     c.api.mark_ready_for_review(&pull.node_id).await.unwrap();
 
-    let branch = c.api.get_branch(&repo, "main").await.unwrap().expect("exists");
+    let branch = c
+        .api
+        .get_branch(&repo, "main")
+        .await
+        .unwrap()
+        .expect("exists");
     assert_eq!(branch.sha.len(), 40);
-    assert_eq!(c.api.get_branch(&repo, "missing-branch").await.unwrap(), None);
-    let head = c.api.get_ref(&repo, "heads/main").await.unwrap().expect("exists");
+    assert_eq!(
+        c.api.get_branch(&repo, "missing-branch").await.unwrap(),
+        None
+    );
+    let head = c
+        .api
+        .get_ref(&repo, "heads/main")
+        .await
+        .unwrap()
+        .expect("exists");
     assert!(head.git_ref.starts_with("refs/"));
-    assert_eq!(c.api.get_ref(&repo, "refs/heads/missing").await.unwrap(), None);
-    let new_ref = c.api.create_ref(&repo, "heads/sota/llama", &branch.sha).await.unwrap();
+    assert_eq!(
+        c.api.get_ref(&repo, "refs/heads/missing").await.unwrap(),
+        None
+    );
+    let new_ref = c
+        .api
+        .create_ref(&repo, "heads/sota/llama", &branch.sha)
+        .await
+        .unwrap();
     assert!(new_ref.git_ref.starts_with("refs/"));
 
     let inputs: BTreeMap<String, String> = [("round".to_string(), "1".to_string())].into();
-    let dispatched = c.api.dispatch_workflow(&repo, "sota-round.yml", "sota/llama", &inputs).await.unwrap();
-    assert!(dispatched.run_id.is_some(), "return_run_details gives the run id");
+    let dispatched = c
+        .api
+        .dispatch_workflow(&repo, "sota-round.yml", "sota/llama", &inputs)
+        .await
+        .unwrap();
+    assert!(
+        dispatched.run_id.is_some(),
+        "return_run_details gives the run id"
+    );
     let runs = c
         .api
-        .list_workflow_runs(&repo, "sota-round.yml", &RunFilter { branch: Some("sota/llama".into()), ..Default::default() })
+        .list_workflow_runs(
+            &repo,
+            "sota-round.yml",
+            &RunFilter {
+                branch: Some("sota/llama".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert!(!runs.is_empty());
@@ -108,21 +170,43 @@ async fn every_operation_is_allowed_by_the_spec() {
     };
     assert!(c.api.create_check_run(&repo, &check).await.unwrap() > 0);
 
-    let file = c.api.get_file_contents(&repo, "runs/x/manifest.md", "sota/llama").await.unwrap();
-    assert_eq!(file.as_deref(), Some(&b"campaign: llama-8b\nrounds: 3\n"[..]));
-    assert_eq!(c.api.get_file_contents(&repo, "missing.md", "main").await.unwrap(), None);
+    let file = c
+        .api
+        .get_file_contents(&repo, "runs/x/manifest.md", "sota/llama")
+        .await
+        .unwrap();
+    assert_eq!(
+        file.as_deref(),
+        Some(&b"campaign: llama-8b\nrounds: 3\n"[..])
+    );
+    assert_eq!(
+        c.api
+            .get_file_contents(&repo, "missing.md", "main")
+            .await
+            .unwrap(),
+        None
+    );
 
     // Every call reached the fake, i.e. Prism found each request valid.
     let seen = h.fake.seen("/repos/octo/ops-all");
     assert!(seen.len() >= 17, "{}", seen.len());
-    assert!(seen.iter().all(|s| s.authorization.as_deref() == Some("Bearer test-token")));
-    let dispatch = h.fake.seen("/repos/octo/ops-all/actions/workflows/sota-round.yml/dispatches");
-    assert_eq!(dispatch[0].body["return_run_details"], serde_json::json!(true));
+    assert!(seen
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some("Bearer test-token")));
+    let dispatch = h
+        .fake
+        .seen("/repos/octo/ops-all/actions/workflows/sota-round.yml/dispatches");
+    assert_eq!(
+        dispatch[0].body["return_run_details"],
+        serde_json::json!(true)
+    );
 }
 
 #[tokio::test]
 async fn a_request_the_spec_forbids_fails() {
-    let Some(h) = harness("a_request_the_spec_forbids_fails") else { return };
+    let Some(h) = harness("a_request_the_spec_forbids_fails") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "forbidden");
     let bad = NewCheckRun {
@@ -137,126 +221,239 @@ async fn a_request_the_spec_forbids_fails() {
     };
     let err = c.api.create_check_run(&repo, &bad).await.unwrap_err();
     assert_eq!(err.status(), Some(422), "{err}");
-    assert!(h.fake.seen("/repos/octo/forbidden").is_empty(), "Prism stopped it");
+    assert!(
+        h.fake.seen("/repos/octo/forbidden").is_empty(),
+        "Prism stopped it"
+    );
 }
 
 #[tokio::test]
 async fn dispatch_inputs_are_validated_before_sending() {
-    let Some(h) = harness("dispatch_inputs_are_validated_before_sending") else { return };
+    let Some(h) = harness("dispatch_inputs_are_validated_before_sending") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "dispatch-limits");
     let many: BTreeMap<String, String> = (0..26).map(|i| (format!("k{i}"), "v".into())).collect();
-    let err = c.api.dispatch_workflow(&repo, "w.yml", "main", &many).await.unwrap_err();
+    let err = c
+        .api
+        .dispatch_workflow(&repo, "w.yml", "main", &many)
+        .await
+        .unwrap_err();
     assert!(matches!(err, GitHubError::InvalidInput(_)), "{err}");
     assert!(h.fake.seen("/repos/octo/dispatch-limits").is_empty());
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff() {
-    let Some(h) = harness("server_errors_are_retried_with_backoff") else { return };
+    let Some(h) = harness("server_errors_are_retried_with_backoff") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "five-hundred");
-    h.fake.inject("GET", "/repos/octo/five-hundred/branches", vec![Fault::Status(500), Fault::Status(503)]);
+    h.fake.inject(
+        "GET",
+        "/repos/octo/five-hundred/branches",
+        vec![Fault::Status(500), Fault::Status(503)],
+    );
     let branch = c.api.get_branch(&repo, "main").await.unwrap();
     assert!(branch.is_some());
     assert_eq!(h.fake.seen("/repos/octo/five-hundred/branches").len(), 3);
-    assert_eq!(c.clock.sleeps(), vec![Duration::from_millis(500), Duration::from_secs(1)]);
-    assert_eq!(c.metrics.retries.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        c.clock.sleeps(),
+        vec![Duration::from_millis(500), Duration::from_secs(1)]
+    );
+    assert_eq!(
+        c.metrics.retries.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
 
 #[tokio::test]
 async fn secondary_limit_honours_retry_after() {
-    let Some(h) = harness("secondary_limit_honours_retry_after") else { return };
+    let Some(h) = harness("secondary_limit_honours_retry_after") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "retry-after");
-    h.fake.inject("POST", "/repos/octo/retry-after/issues/3/labels", vec![Fault::RetryAfter403(7)]);
+    h.fake.inject(
+        "POST",
+        "/repos/octo/retry-after/issues/3/labels",
+        vec![Fault::RetryAfter403(7)],
+    );
     c.api.add_labels(&repo, 3, &["sota".into()]).await.unwrap();
-    assert_eq!(h.fake.seen("/repos/octo/retry-after/issues/3/labels").len(), 2);
-    assert!(c.clock.sleeps().contains(&Duration::from_secs(7)), "{:?}", c.clock.sleeps());
-    assert_eq!(c.metrics.rate_limit_waits.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        h.fake.seen("/repos/octo/retry-after/issues/3/labels").len(),
+        2
+    );
+    assert!(
+        c.clock.sleeps().contains(&Duration::from_secs(7)),
+        "{:?}",
+        c.clock.sleeps()
+    );
+    assert_eq!(
+        c.metrics
+            .rate_limit_waits
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[tokio::test]
 async fn bare_429_waits_at_least_a_minute_then_backs_off() {
-    let Some(h) = harness("bare_429_waits_at_least_a_minute_then_backs_off") else { return };
+    let Some(h) = harness("bare_429_waits_at_least_a_minute_then_backs_off") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "too-many");
-    h.fake.inject("GET", "/repos/octo/too-many/git/ref", vec![Fault::TooMany429, Fault::TooMany429]);
+    h.fake.inject(
+        "GET",
+        "/repos/octo/too-many/git/ref",
+        vec![Fault::TooMany429, Fault::TooMany429],
+    );
     assert!(c.api.get_ref(&repo, "heads/main").await.unwrap().is_some());
-    assert_eq!(c.clock.sleeps(), vec![Duration::from_secs(60), Duration::from_secs(120)]);
+    assert_eq!(
+        c.clock.sleeps(),
+        vec![Duration::from_secs(60), Duration::from_secs(120)]
+    );
 }
 
 #[tokio::test]
 async fn exhausted_quota_waits_until_reset() {
-    let Some(h) = harness("exhausted_quota_waits_until_reset") else { return };
+    let Some(h) = harness("exhausted_quota_waits_until_reset") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "exhausted");
-    h.fake.inject("GET", "/repos/octo/exhausted/collaborators", vec![Fault::Exhausted403 { reset_in: 120 }]);
+    h.fake.inject(
+        "GET",
+        "/repos/octo/exhausted/collaborators",
+        vec![Fault::Exhausted403 { reset_in: 120 }],
+    );
     h.fake.set_permission("writer", "write");
-    assert_eq!(c.api.collaborator_permission(&repo, "writer").await.unwrap(), Permission::Write);
+    assert_eq!(
+        c.api
+            .collaborator_permission(&repo, "writer")
+            .await
+            .unwrap(),
+        Permission::Write
+    );
     let waited = c.clock.sleeps();
     assert_eq!(waited.len(), 1);
-    assert!((Duration::from_secs(115)..=Duration::from_secs(125)).contains(&waited[0]), "{waited:?}");
+    assert!(
+        (Duration::from_secs(115)..=Duration::from_secs(125)).contains(&waited[0]),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
 async fn plain_forbidden_is_not_retried() {
-    let Some(h) = harness("plain_forbidden_is_not_retried") else { return };
+    let Some(h) = harness("plain_forbidden_is_not_retried") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "forbidden-403");
-    h.fake.inject("POST", "/repos/octo/forbidden-403/issues/1/labels", vec![Fault::Status(403)]);
+    h.fake.inject(
+        "POST",
+        "/repos/octo/forbidden-403/issues/1/labels",
+        vec![Fault::Status(403)],
+    );
     let err = c.api.add_labels(&repo, 1, &["x".into()]).await.unwrap_err();
     assert_eq!(err.status(), Some(403));
-    assert_eq!(h.fake.seen("/repos/octo/forbidden-403/issues/1/labels").len(), 1);
+    assert_eq!(
+        h.fake
+            .seen("/repos/octo/forbidden-403/issues/1/labels")
+            .len(),
+        1
+    );
     assert!(c.clock.sleeps().is_empty());
 }
 
 #[tokio::test]
 async fn timeouts_are_retried_for_reads() {
-    let Some(h) = harness("timeouts_are_retried_for_reads") else { return };
+    let Some(h) = harness("timeouts_are_retried_for_reads") else {
+        return;
+    };
     let c = client_with(h, ManualClock::new(Utc::now()), Duration::from_millis(1500));
     let repo = RepoName::new("octo", "slow");
-    h.fake.inject("GET", "/repos/octo/slow/branches", vec![Fault::Delay(Duration::from_secs(4))]);
+    h.fake.inject(
+        "GET",
+        "/repos/octo/slow/branches",
+        vec![Fault::Delay(Duration::from_secs(4))],
+    );
     assert!(c.api.get_branch(&repo, "main").await.unwrap().is_some());
     assert_eq!(h.fake.seen("/repos/octo/slow/branches").len(), 2);
-    assert_eq!(c.metrics.transport_errors.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        c.metrics
+            .transport_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[tokio::test]
 async fn upsert_never_duplicates_a_comment() {
-    let Some(h) = harness("upsert_never_duplicates_a_comment") else { return };
+    let Some(h) = harness("upsert_never_duplicates_a_comment") else {
+        return;
+    };
     let c = client(h);
     let repo = RepoName::new("octo", "upsert");
     let issue_path = "repos/octo/upsert/issues/9";
     h.fake.add_comment(issue_path, "someone else's comment");
-    let marker = CommentMarker { campaign: "c1".into(), kind: "status".into(), round: None };
+    let marker = CommentMarker {
+        campaign: "c1".into(),
+        kind: "status".into(),
+        round: None,
+    };
     // The create reaches GitHub but the answer is lost (502): the upsert must not post twice.
-    h.fake.inject("POST", "/repos/octo/upsert/issues/9/comments", vec![Fault::ActThen502]);
-    let first = upsert_marked_comment(&c.api, &repo, 9, &marker, "round 1 running", None).await.unwrap();
+    h.fake.inject(
+        "POST",
+        "/repos/octo/upsert/issues/9/comments",
+        vec![Fault::ActThen502],
+    );
+    let first = upsert_marked_comment(&c.api, &repo, 9, &marker, "round 1 running", None)
+        .await
+        .unwrap();
     assert!(matches!(first, Upserted::Updated(_)), "{first:?}");
     assert_eq!(h.fake.comments(issue_path).len(), 2);
-    let second = upsert_marked_comment(&c.api, &repo, 9, &marker, "round 2 running", None).await.unwrap();
+    let second = upsert_marked_comment(&c.api, &repo, 9, &marker, "round 2 running", None)
+        .await
+        .unwrap();
     assert!(matches!(second, Upserted::Updated(_)));
     let comments = h.fake.comments(issue_path);
     assert_eq!(comments.len(), 2, "{comments:?}");
     assert!(comments[1].1.ends_with("round 2 running"));
     assert!(marker.matches(&comments[1].1));
     // A different marker creates its own comment.
-    let other = CommentMarker { round: Some(2), kind: "round-report".into(), ..marker.clone() };
-    let third = upsert_marked_comment(&c.api, &repo, 9, &other, "report", None).await.unwrap();
+    let other = CommentMarker {
+        round: Some(2),
+        kind: "round-report".into(),
+        ..marker.clone()
+    };
+    let third = upsert_marked_comment(&c.api, &repo, 9, &other, "report", None)
+        .await
+        .unwrap();
     assert!(matches!(third, Upserted::Created(_)));
     assert_eq!(h.fake.comments(issue_path).len(), 3);
 }
 
 #[tokio::test]
 async fn app_auth_signs_jwt_and_caches_installation_tokens() {
-    let Some(h) = harness("app_auth_signs_jwt_and_caches_installation_tokens") else { return };
+    let Some(h) = harness("app_auth_signs_jwt_and_caches_installation_tokens") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = support_github::rsa_key_pair(dir.path());
     // The spec's example token expires 2016-07-11T22:14:10Z; start 70 minutes before.
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2016, 7, 11, 21, 4, 10).unwrap());
+    let start = Utc.with_ymd_and_hms(2016, 7, 11, 21, 4, 10).unwrap();
+    let clock = ManualClock::new(start);
     let config = ClientConfig::for_base_url(&h.prism_url);
-    let transport = HttpTransport::new(config, Arc::new(clock.clone()), Arc::new(ClientMetrics::default())).unwrap();
+    let transport = HttpTransport::new(
+        config,
+        Arc::new(clock.clone()),
+        Arc::new(ClientMetrics::default()),
+    )
+    .unwrap();
     let key = sota_bot::github::auth::load_private_key(&std::fs::read(&private).unwrap()).unwrap();
     let app = Arc::new(AppAuth::new(4242, key, transport.clone()));
     let api = RestGitHubApi::for_installation(transport, app.clone(), 777);
@@ -265,7 +462,13 @@ async fn app_auth_signs_jwt_and_caches_installation_tokens() {
     api.add_labels(&repo, 1, &["b".into()]).await.unwrap();
     let token_requests = h.fake.seen("/app/installations/777/access_tokens");
     assert_eq!(token_requests.len(), 1, "token cached");
-    let jwt = token_requests[0].authorization.as_deref().unwrap().strip_prefix("Bearer ").unwrap().to_string();
+    let jwt = token_requests[0]
+        .authorization
+        .as_deref()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_string();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.validate_exp = false;
     let decoded = jsonwebtoken::decode::<sota_bot::github::auth::AppClaims>(
@@ -275,8 +478,10 @@ async fn app_auth_signs_jwt_and_caches_installation_tokens() {
     )
     .unwrap();
     assert_eq!(decoded.claims.iss, "4242");
-    assert_eq!(clock.now_ts() - decoded.claims.iat, 60);
-    assert!(decoded.claims.exp - clock.now_ts() <= 600);
+    // The JWT was made before any (pacer) sleep advanced the manual clock.
+    assert_eq!(start.timestamp() - decoded.claims.iat, 60);
+    assert!(decoded.claims.exp - start.timestamp() <= 600);
+    assert!(decoded.claims.exp > start.timestamp());
     let api_calls = h.fake.seen("/repos/octo/app-auth/issues/1/labels");
     let token = api_calls[0].authorization.clone().unwrap();
     assert!(token.starts_with("Bearer ") && !token.contains(&jwt));
@@ -284,15 +489,4 @@ async fn app_auth_signs_jwt_and_caches_installation_tokens() {
     clock.advance(Duration::from_secs(61 * 60));
     api.add_labels(&repo, 1, &["c".into()]).await.unwrap();
     assert_eq!(h.fake.seen("/app/installations/777/access_tokens").len(), 2);
-}
-
-trait NowTs {
-    fn now_ts(&self) -> i64;
-}
-
-impl NowTs for ManualClock {
-    fn now_ts(&self) -> i64 {
-        use sota_bot::github::Clock;
-        self.now().timestamp()
-    }
 }

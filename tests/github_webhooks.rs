@@ -38,7 +38,10 @@ impl JobHandler for ParsingRecorder {
             let outcome = WebhookEvent::parse(&job.event, &job.payload)
                 .map(|e| format!("{:?}", std::mem::discriminant(&e)))
                 .map_err(|e| e.to_string());
-            self.parsed.lock().unwrap().push((job.event.clone(), outcome));
+            self.parsed
+                .lock()
+                .unwrap()
+                .push((job.event.clone(), outcome));
             Ok(())
         })
     }
@@ -46,13 +49,18 @@ impl JobHandler for ParsingRecorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_payload_is_accepted_queued_and_parsed() {
-    let Some(tools) = support_github::tools_dir("every_example_payload_is_accepted_queued_and_parsed") else {
+    let Some(tools) =
+        support_github::tools_dir("every_example_payload_is_accepted_queued_and_parsed")
+    else {
         return;
     };
     let examples = support_github::webhook_examples(&tools);
     assert!(examples.len() >= 50, "{} event names", examples.len());
     for name in MODELLED {
-        assert!(examples.iter().any(|(n, e)| n == name && !e.is_empty()), "no examples for {name}");
+        assert!(
+            examples.iter().any(|(n, e)| n == name && !e.is_empty()),
+            "no examples for {name}"
+        );
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -60,10 +68,16 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let service = Service::start(
         listener,
-        vec![WebhookSecret::new("old-secret"), WebhookSecret::new("hook-secret")],
+        vec![
+            WebhookSecret::new("old-secret"),
+            WebhookSecret::new("hook-secret"),
+        ],
         &dir.path().join("q.sqlite"),
         recorder.clone(),
-        WorkerConfig { workers: 2, ..WorkerConfig::default() },
+        WorkerConfig {
+            workers: 2,
+            ..WorkerConfig::default()
+        },
         WorkerStart::Now,
         Arc::new(ServiceMetrics::default()),
     )
@@ -81,16 +95,24 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
                 missing_installation += 1;
             }
             let delivery = format!("{name}-{i}");
-            let (status, text) = support_github::post_delivery(&http, &url, "hook-secret", name, &delivery, &body).await;
+            let (status, text) =
+                support_github::post_delivery(&http, &url, "hook-secret", name, &delivery, &body)
+                    .await;
             assert_eq!((status, text.as_str()), (202, "queued"), "{name} #{i}");
             sent += 1;
         }
     }
-    assert!(missing_installation > 0, "the examples include payloads without `installation`");
+    assert!(
+        missing_installation > 0,
+        "the examples include payloads without `installation`"
+    );
 
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while recorder.parsed.lock().unwrap().len() < sent {
-        assert!(std::time::Instant::now() < deadline, "workers did not drain the queue");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workers did not drain the queue"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let parsed = recorder.parsed.lock().unwrap();
@@ -101,7 +123,10 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
     assert!(failures.is_empty(), "typed parsing failed: {failures:#?}");
     for name in MODELLED {
         let n = parsed.iter().filter(|(e, _)| e == name).count();
-        let expected = examples.iter().find(|(n, _)| n == name).map_or(0, |(_, e)| e.len());
+        let expected = examples
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, e)| e.len());
         assert_eq!(n, expected, "{name}");
     }
     let rows = service.store.rows().unwrap();
@@ -112,7 +137,9 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
 
 #[test]
 fn typed_fields_of_real_examples() {
-    let Some(tools) = support_github::tools_dir("typed_fields_of_real_examples") else { return };
+    let Some(tools) = support_github::tools_dir("typed_fields_of_real_examples") else {
+        return;
+    };
     let examples = support_github::webhook_examples(&tools);
     let find = |name: &str, action: &str| {
         examples
@@ -124,7 +151,13 @@ fn typed_fields_of_real_examples() {
     };
     match WebhookEvent::parse("issue_comment", &find("issue_comment", "edited")).unwrap() {
         WebhookEvent::IssueComment(e) => {
-            assert!(e.changes.and_then(|c| c.body).and_then(|b| b.from).is_some(), "edited carries the old body");
+            assert!(
+                e.changes
+                    .and_then(|c| c.body)
+                    .and_then(|b| b.from)
+                    .is_some(),
+                "edited carries the old body"
+            );
             assert_eq!(e.repository.full_name, "Codertocat/Hello-World");
         }
         other => panic!("{other:?}"),

@@ -22,7 +22,12 @@ struct MiniGitHub {
     reactions: Arc<Mutex<u32>>,
 }
 
-async fn mini(State(gh): State<MiniGitHub>, method: Method, uri: Uri, body: axum::body::Bytes) -> axum::response::Response {
+async fn mini(
+    State(gh): State<MiniGitHub>,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
     let path = uri.path();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let user = json!({"login": "maint", "id": 1, "type": "User"});
@@ -86,7 +91,10 @@ fn spawn_server(dir: &Path, key: &Path, listen: SocketAddr, api: &str, extra: &[
         .expect("sota-bot starts");
     let started = Instant::now();
     while std::net::TcpStream::connect(listen).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not listen");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not listen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Server(child)
@@ -94,7 +102,9 @@ fn spawn_server(dir: &Path, key: &Path, listen: SocketAddr, api: &str, extra: &[
 
 fn job_states(db: &Path) -> Vec<(String, String, u32)> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT delivery_id, state, attempts FROM jobs ORDER BY id").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT delivery_id, state, attempts FROM jobs ORDER BY id")
+        .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .map(Result::unwrap)
@@ -123,19 +133,35 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
     let app = axum::Router::new().fallback(mini).with_state(gh.clone());
     let fake = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let listen: SocketAddr = format!("127.0.0.1:{}", support_github::free_port()).parse().unwrap();
+    let listen: SocketAddr = format!("127.0.0.1:{}", support_github::free_port())
+        .parse()
+        .unwrap();
     let url = format!("http://{listen}/webhook");
     let http = reqwest::Client::new();
     let db = dir.path().join("bot.sqlite");
 
     // 1. Workers off: the delivery is acknowledged only once it is in the database.
     let mut first = spawn_server(dir.path(), &key, listen, &api, &["--no-workers"]);
-    let (status, _) = support_github::post_delivery(&http, &url, "durable-secret", "issue_comment", "delivery-1", &comment_body()).await;
+    let (status, _) = support_github::post_delivery(
+        &http,
+        &url,
+        "durable-secret",
+        "issue_comment",
+        "delivery-1",
+        &comment_body(),
+    )
+    .await;
     assert_eq!(status, 202);
     // kill -9: no chance to flush anything after the answer.
-    Command::new("kill").args(["-9", &first.0.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-9", &first.0.id().to_string()])
+        .status()
+        .unwrap();
     let _ = first.0.wait();
-    assert_eq!(job_states(&db), vec![("delivery-1".to_string(), "queued".to_string(), 0)]);
+    assert_eq!(
+        job_states(&db),
+        vec![("delivery-1".to_string(), "queued".to_string(), 0)]
+    );
     assert!(gh.comments.lock().unwrap().is_empty());
 
     // 2. Restart with workers: the job runs, once.
@@ -146,10 +172,21 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // 3. GitHub redelivers the same delivery: acknowledged, not processed again.
-    let (status, text) = support_github::post_delivery(&http, &url, "durable-secret", "issue_comment", "delivery-1", &comment_body()).await;
+    let (status, text) = support_github::post_delivery(
+        &http,
+        &url,
+        "durable-secret",
+        "issue_comment",
+        "delivery-1",
+        &comment_body(),
+    )
+    .await;
     assert_eq!((status, text.as_str()), (200, "duplicate"));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(job_states(&db), vec![("delivery-1".to_string(), "done".to_string(), 1)]);
+    assert_eq!(
+        job_states(&db),
+        vec![("delivery-1".to_string(), "done".to_string(), 1)]
+    );
     let comments = gh.comments.lock().unwrap().clone();
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(comments[0].contains("/sota help"));
@@ -160,7 +197,10 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
 
 #[test]
 fn serve_help_lists_settings_and_missing_settings_are_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sota-bot")).args(["serve", "--help"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sota-bot"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for env in [
         "SOTA_BOT_APP_ID",
@@ -182,7 +222,10 @@ fn serve_help_lists_settings_and_missing_settings_are_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("private_key_path") && err.contains("SOTA_BOT_PRIVATE_KEY_PATH"), "{err}");
+    assert!(
+        err.contains("private_key_path") && err.contains("SOTA_BOT_PRIVATE_KEY_PATH"),
+        "{err}"
+    );
     // Secrets never show up, not even in --help with the env var set.
     let out = Command::new(env!("CARGO_BIN_EXE_sota-bot"))
         .args(["serve", "--help"])

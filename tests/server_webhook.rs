@@ -9,12 +9,17 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use sota_bot::github::auth::{Credentials, SecretToken};
-use sota_bot::github::events::{CheckRunEvent, IssuesEvent, PullRequestEvent, WorkflowJobEvent, WorkflowRunEvent};
+use sota_bot::github::events::{
+    CheckRunEvent, IssuesEvent, PullRequestEvent, WorkflowJobEvent, WorkflowRunEvent,
+};
 use sota_bot::github::signature::WebhookSecret;
-use sota_bot::github::{ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock};
+use sota_bot::github::{
+    ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock,
+};
 use sota_bot::server::commands::Command;
 use sota_bot::server::handler::{
-    CampaignService, CommandContext, EventContext, EventRouter, HandlerError, InstallationApis, JobHandler,
+    CampaignService, CommandContext, EventContext, EventRouter, HandlerError, InstallationApis,
+    JobHandler,
 };
 use sota_bot::server::metrics::ServiceMetrics;
 use sota_bot::server::queue::Job;
@@ -29,15 +34,25 @@ impl JobHandler for Noop {
     }
 }
 
-async fn start(handler: Arc<dyn JobHandler>, start: WorkerStart) -> (Service, tempfile::TempDir, String) {
+async fn start(
+    handler: Arc<dyn JobHandler>,
+    start: WorkerStart,
+) -> (Service, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let service = Service::start(
         listener,
-        vec![WebhookSecret::new("current"), WebhookSecret::new("It's a Secret to Everybody")],
+        vec![
+            WebhookSecret::new("current"),
+            WebhookSecret::new("It's a Secret to Everybody"),
+        ],
         &dir.path().join("q.sqlite"),
         handler,
-        WorkerConfig { workers: 2, poll_interval: Duration::from_millis(50), ..WorkerConfig::default() },
+        WorkerConfig {
+            workers: 2,
+            poll_interval: Duration::from_millis(50),
+            ..WorkerConfig::default()
+        },
         start,
         Arc::new(ServiceMetrics::default()),
     )
@@ -59,7 +74,10 @@ async fn endpoint_answers_per_contract() {
         .post(&url)
         .header("x-github-event", "ping")
         .header("x-github-delivery", "vector")
-        .header("x-hub-signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+        .header(
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        )
         .body("Hello, World!")
         .send()
         .await
@@ -67,32 +85,86 @@ async fn endpoint_answers_per_contract() {
     assert_eq!(r.status(), 400);
 
     // Missing and wrong signatures.
-    let r = http.post(&url).header("x-github-event", "ping").header("x-github-delivery", "d0").body(&ping[..]).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "d0")
+        .body(&ping[..])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(post_delivery(&http, &url, "wrong", "ping", "d1", ping).await.0, 401);
+    assert_eq!(
+        post_delivery(&http, &url, "wrong", "ping", "d1", ping)
+            .await
+            .0,
+        401
+    );
 
     // Accepted and durably queued before the answer; the rotated-in secret works too.
-    assert_eq!(post_delivery(&http, &url, "current", "ping", "d2", ping).await, (202, "queued".into()));
+    assert_eq!(
+        post_delivery(&http, &url, "current", "ping", "d2", ping).await,
+        (202, "queued".into())
+    );
     let rows = service.store.rows().unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].delivery_id.as_str(), rows[0].state.as_str()), ("d2", "queued"));
+    assert_eq!(
+        (rows[0].delivery_id.as_str(), rows[0].state.as_str()),
+        ("d2", "queued")
+    );
 
     // Redelivery keeps the id: acknowledged, not queued again.
-    assert_eq!(post_delivery(&http, &url, "current", "ping", "d2", ping).await, (200, "duplicate".into()));
+    assert_eq!(
+        post_delivery(&http, &url, "current", "ping", "d2", ping).await,
+        (200, "duplicate".into())
+    );
     assert_eq!(service.store.rows().unwrap().len(), 1);
 
     // Malformed body, missing headers.
-    assert_eq!(post_delivery(&http, &url, "current", "ping", "d3", b"{not json").await.0, 400);
+    assert_eq!(
+        post_delivery(&http, &url, "current", "ping", "d3", b"{not json")
+            .await
+            .0,
+        400
+    );
     let sig = sota_bot::github::signature::sign(&WebhookSecret::new("current"), ping);
-    let r = http.post(&url).header("x-github-event", "ping").header("x-hub-signature-256", &sig).body(&ping[..]).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .header("x-github-event", "ping")
+        .header("x-hub-signature-256", &sig)
+        .body(&ping[..])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "missing delivery id");
 
     // Over 25 MB.
     let huge = vec![b' '; 25 * 1024 * 1024 + 1];
-    assert_eq!(post_delivery(&http, &url, "current", "ping", "d4", &huge).await.0, 413);
+    assert_eq!(
+        post_delivery(&http, &url, "current", "ping", "d4", &huge)
+            .await
+            .0,
+        413
+    );
 
-    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
-    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "sota_webhook_deliveries_total{event=\"ping\",outcome=\"queued\"} 1",
         "sota_webhook_deliveries_total{event=\"ping\",outcome=\"duplicate\"} 1",
@@ -114,7 +186,10 @@ struct Flaky {
 impl JobHandler for Flaky {
     fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            self.calls.lock().unwrap().push((job.delivery_id.clone(), job.attempts));
+            self.calls
+                .lock()
+                .unwrap()
+                .push((job.delivery_id.clone(), job.attempts));
             match job.delivery_id.as_str() {
                 "flaky" if job.attempts < 3 => Err(HandlerError::Retryable("transient".into())),
                 "broken" => Err(HandlerError::Permanent("cannot ever work".into())),
@@ -127,7 +202,9 @@ impl JobHandler for Flaky {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_retry_with_backoff_and_dead_letter() {
-    let flaky = Arc::new(Flaky { calls: Mutex::new(Vec::new()) });
+    let flaky = Arc::new(Flaky {
+        calls: Mutex::new(Vec::new()),
+    });
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let service = Service::start(
@@ -150,17 +227,28 @@ async fn workers_retry_with_backoff_and_dead_letter() {
     let url = format!("http://{}/webhook", service.addr);
     let http = reqwest::Client::new();
     for id in ["flaky", "broken", "always-failing"] {
-        assert_eq!(post_delivery(&http, &url, "s", "ping", id, b"{}").await.0, 202);
+        assert_eq!(
+            post_delivery(&http, &url, "s", "ping", id, b"{}").await.0,
+            202
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let rows = service.store.rows().unwrap();
         if rows.iter().all(|r| r.state == "done" || r.state == "dead") {
-            let state = |id: &str| rows.iter().find(|r| r.delivery_id == id).map(|r| (r.state.clone(), r.attempts)).unwrap();
+            let state = |id: &str| {
+                rows.iter()
+                    .find(|r| r.delivery_id == id)
+                    .map(|r| (r.state.clone(), r.attempts))
+                    .unwrap()
+            };
             assert_eq!(state("flaky"), ("done".into(), 3));
             assert_eq!(state("broken"), ("dead".into(), 1));
             assert_eq!(state("always-failing"), ("dead".into(), 4));
-            let dead = rows.iter().find(|r| r.delivery_id == "always-failing").unwrap();
+            let dead = rows
+                .iter()
+                .find(|r| r.delivery_id == "always-failing")
+                .unwrap();
             assert!(dead.last_error.as_deref().unwrap().contains("still down"));
             break;
         }
@@ -178,7 +266,10 @@ struct TokenApis {
 
 impl InstallationApis for TokenApis {
     fn for_installation(&self, _installation_id: u64) -> Arc<dyn GitHubApi> {
-        Arc::new(RestGitHubApi::new(self.transport.clone(), Credentials::Token(SecretToken::new("inst-token"))))
+        Arc::new(RestGitHubApi::new(
+            self.transport.clone(),
+            Credentials::Token(SecretToken::new("inst-token")),
+        ))
     }
 }
 
@@ -190,28 +281,58 @@ struct RecordingCampaigns {
 }
 
 impl CampaignService for RecordingCampaigns {
-    fn on_issue<'a>(&'a self, _ctx: &'a EventContext, _event: &'a IssuesEvent) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn on_issue<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        _event: &'a IssuesEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async { Ok(()) })
     }
-    fn on_command<'a>(&'a self, ctx: &'a CommandContext, command: &'a Command) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn on_command<'a>(
+        &'a self,
+        ctx: &'a CommandContext,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            self.commands.lock().unwrap().push((ctx.sender.clone(), command.name().to_string()));
+            self.commands
+                .lock()
+                .unwrap()
+                .push((ctx.sender.clone(), command.name().to_string()));
             Ok(())
         })
     }
-    fn on_workflow_run<'a>(&'a self, _ctx: &'a EventContext, event: &'a WorkflowRunEvent) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn on_workflow_run<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        event: &'a WorkflowRunEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            self.workflow_runs.lock().unwrap().push(event.workflow_run.id);
+            self.workflow_runs
+                .lock()
+                .unwrap()
+                .push(event.workflow_run.id);
             Ok(())
         })
     }
-    fn on_workflow_job<'a>(&'a self, _ctx: &'a EventContext, _event: &'a WorkflowJobEvent) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn on_workflow_job<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        _event: &'a WorkflowJobEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async { Ok(()) })
     }
-    fn on_pull_request<'a>(&'a self, _ctx: &'a EventContext, _event: &'a PullRequestEvent) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn on_pull_request<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        _event: &'a PullRequestEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async { Ok(()) })
     }
-    fn on_check_run<'a>(&'a self, _ctx: &'a EventContext, _event: &'a CheckRunEvent) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn on_check_run<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        _event: &'a CheckRunEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async { Ok(()) })
     }
     fn campaigns_by_phase(&self) -> Vec<(String, u64)> {
@@ -219,7 +340,15 @@ impl CampaignService for RecordingCampaigns {
     }
 }
 
-fn comment_payload(examples: &[(String, Vec<Value>)], repo: &str, user: &str, user_type: &str, action: &str, body: &str, old: Option<&str>) -> Vec<u8> {
+fn comment_payload(
+    examples: &[(String, Vec<Value>)],
+    repo: &str,
+    user: &str,
+    user_type: &str,
+    action: &str,
+    body: &str,
+    old: Option<&str>,
+) -> Vec<u8> {
     let mut p = examples
         .iter()
         .find(|(n, _)| n == "issue_comment")
@@ -257,7 +386,10 @@ async fn wait_done(service: &Service, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_authorized_acknowledged_and_answered() {
-    let Some(h) = support_github::harness("commands_are_authorized_acknowledged_and_answered") else { return };
+    let Some(h) = support_github::harness("commands_are_authorized_acknowledged_and_answered")
+    else {
+        return;
+    };
     let tools = support_github::tools_dir("commands").unwrap();
     let examples = support_github::webhook_examples(&tools);
     let transport = HttpTransport::new(
@@ -267,7 +399,10 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     )
     .unwrap();
     let campaigns = Arc::new(RecordingCampaigns::default());
-    let router = Arc::new(EventRouter::new(Arc::new(TokenApis { transport }), Some(campaigns.clone())));
+    let router = Arc::new(EventRouter::new(
+        Arc::new(TokenApis { transport }),
+        Some(campaigns.clone()),
+    ));
     let (service, _dir, base) = start(router, WorkerStart::Now).await;
     let url = format!("{base}/webhook");
     let http = reqwest::Client::new();
@@ -277,43 +412,170 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     let send = |delivery: &'static str, body: Vec<u8>| {
         let http = http.clone();
         let url = url.clone();
-        async move { post_delivery(&http, &url, "current", "issue_comment", delivery, &body).await.0 }
+        async move {
+            post_delivery(&http, &url, "current", "issue_comment", delivery, &body)
+                .await
+                .0
+        }
     };
     // Help from a maintainer, in the help repo.
-    assert_eq!(send("c1", comment_payload(examples, "octo/cmd-help", "maint", "User", "created", "/sota help", None)).await, 202);
+    assert_eq!(
+        send(
+            "c1",
+            comment_payload(
+                examples,
+                "octo/cmd-help",
+                "maint",
+                "User",
+                "created",
+                "/sota help",
+                None
+            )
+        )
+        .await,
+        202
+    );
     // Same delivery again (GitHub redelivery): not processed twice.
-    assert_eq!(send("c1", comment_payload(examples, "octo/cmd-help", "maint", "User", "created", "/sota help", None)).await, 200);
+    assert_eq!(
+        send(
+            "c1",
+            comment_payload(
+                examples,
+                "octo/cmd-help",
+                "maint",
+                "User",
+                "created",
+                "/sota help",
+                None
+            )
+        )
+        .await,
+        200
+    );
     // A reader is refused.
-    assert_eq!(send("c2", comment_payload(examples, "octo/cmd-refuse", "reader", "User", "created", "/sota stop", None)).await, 202);
+    assert_eq!(
+        send(
+            "c2",
+            comment_payload(
+                examples,
+                "octo/cmd-refuse",
+                "reader",
+                "User",
+                "created",
+                "/sota stop",
+                None
+            )
+        )
+        .await,
+        202
+    );
     // Bots are ignored, even with write access.
     h.fake.set_permission("other-bot[bot]", "admin");
-    assert_eq!(send("c3", comment_payload(examples, "octo/cmd-bot", "other-bot[bot]", "Bot", "created", "/sota stop", None)).await, 202);
+    assert_eq!(
+        send(
+            "c3",
+            comment_payload(
+                examples,
+                "octo/cmd-bot",
+                "other-bot[bot]",
+                "Bot",
+                "created",
+                "/sota stop",
+                None
+            )
+        )
+        .await,
+        202
+    );
     // Typo: did-you-mean reply. A quoted command and one in code are ignored.
     let typo = "> /sota stop\n```\n/sota stop\n```\n/sota contineu";
-    assert_eq!(send("c4", comment_payload(examples, "octo/cmd-typo", "maint", "User", "created", typo, None)).await, 202);
+    assert_eq!(
+        send(
+            "c4",
+            comment_payload(
+                examples,
+                "octo/cmd-typo",
+                "maint",
+                "User",
+                "created",
+                typo,
+                None
+            )
+        )
+        .await,
+        202
+    );
     // Edit that only adds text: nothing runs; edit that adds a command: only it runs.
-    assert_eq!(send("c5", comment_payload(examples, "octo/cmd-edit", "maint", "User", "edited", "/sota hold\nthanks", Some("/sota hold"))).await, 202);
-    assert_eq!(send("c6", comment_payload(examples, "octo/cmd-edit", "maint", "User", "edited", "/sota hold\n/sota stop", Some("/sota hold\nthanks"))).await, 202);
+    assert_eq!(
+        send(
+            "c5",
+            comment_payload(
+                examples,
+                "octo/cmd-edit",
+                "maint",
+                "User",
+                "edited",
+                "/sota hold\nthanks",
+                Some("/sota hold")
+            )
+        )
+        .await,
+        202
+    );
+    assert_eq!(
+        send(
+            "c6",
+            comment_payload(
+                examples,
+                "octo/cmd-edit",
+                "maint",
+                "User",
+                "edited",
+                "/sota hold\n/sota stop",
+                Some("/sota hold\nthanks")
+            )
+        )
+        .await,
+        202
+    );
     wait_done(&service, 6).await;
 
     let help_comments = h.fake.comments("repos/octo/cmd-help/issues/12");
     assert_eq!(help_comments.len(), 1, "{help_comments:?}");
     assert!(help_comments[0].1.contains("/sota continue [note]"));
     assert!(help_comments[0].1.starts_with("<!-- sota-bot:"));
-    let reactions = h.fake.seen("/repos/octo/cmd-help/issues/comments/4242/reactions");
+    let reactions = h
+        .fake
+        .seen("/repos/octo/cmd-help/issues/comments/4242/reactions");
     assert_eq!(reactions.len(), 1);
     assert_eq!(reactions[0].body["content"], "eyes");
 
     let refusal = h.fake.comments("repos/octo/cmd-refuse/issues/12");
     assert_eq!(refusal.len(), 1);
-    assert!(refusal[0].1.contains("only people with write"), "{}", refusal[0].1);
-    assert_eq!(h.fake.seen("/repos/octo/cmd-refuse/issues/comments/4242/reactions")[0].body["content"], "confused");
+    assert!(
+        refusal[0].1.contains("only people with write"),
+        "{}",
+        refusal[0].1
+    );
+    assert_eq!(
+        h.fake
+            .seen("/repos/octo/cmd-refuse/issues/comments/4242/reactions")[0]
+            .body["content"],
+        "confused"
+    );
 
-    assert!(h.fake.seen("/repos/octo/cmd-bot").is_empty(), "bots are ignored without any API call");
+    assert!(
+        h.fake.seen("/repos/octo/cmd-bot").is_empty(),
+        "bots are ignored without any API call"
+    );
 
     let typo_reply = h.fake.comments("repos/octo/cmd-typo/issues/12");
     assert_eq!(typo_reply.len(), 1);
-    assert!(typo_reply[0].1.contains("did you mean `continue`"), "{}", typo_reply[0].1);
+    assert!(
+        typo_reply[0].1.contains("did you mean `continue`"),
+        "{}",
+        typo_reply[0].1
+    );
 
     assert_eq!(
         *campaigns.commands.lock().unwrap(),

@@ -37,7 +37,9 @@ impl RepoName {
     /// Parses `owner/name`.
     pub fn parse(full_name: &str) -> Result<Self, GitHubError> {
         match full_name.split_once('/') {
-            Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok(Self::new(o, n)),
+            Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
+                Ok(Self::new(o, n))
+            }
             _ => Err(GitHubError::InvalidInput(format!(
                 "repository `{full_name}` is not `owner/name`"
             ))),
@@ -55,16 +57,12 @@ impl std::fmt::Display for RepoName {
     }
 }
 
-/// Percent-encodes one path segment.
+/// Percent-encodes one path segment. Values with `/` (branch names, `heads/x` refs, file
+/// paths) become one `%2F`-encoded segment, as Octokit sends them; GitHub decodes them.
 fn enc(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
-}
-
-/// Percent-encodes a path that may contain `/` separators (file paths, ref names).
-fn enc_path(path: &str) -> String {
-    path.split('/').map(enc).collect::<Vec<_>>().join("/")
 }
 
 /// A collaborator's effective permission on a repository.
@@ -228,28 +226,73 @@ pub type ApiResult<T> = Result<T, GitHubError>;
 /// The GitHub operations the App performs, all scoped to one installation.
 pub trait GitHubApi: Send + Sync {
     /// The user's permission on the repository.
-    fn collaborator_permission<'a>(&'a self, repo: &'a RepoName, user: &'a str) -> BoxFuture<'a, ApiResult<Permission>>;
+    fn collaborator_permission<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        user: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Permission>>;
     /// All comments of an issue or PR (every page).
-    fn list_issue_comments<'a>(&'a self, repo: &'a RepoName, issue: u64) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>>;
+    fn list_issue_comments<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+    ) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>>;
     /// Posts a comment.
-    fn create_issue_comment<'a>(&'a self, repo: &'a RepoName, issue: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>>;
+    fn create_issue_comment<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+        body: &'a str,
+    ) -> BoxFuture<'a, ApiResult<IssueComment>>;
     /// Replaces a comment's body.
-    fn update_issue_comment<'a>(&'a self, repo: &'a RepoName, comment_id: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>>;
+    fn update_issue_comment<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        comment_id: u64,
+        body: &'a str,
+    ) -> BoxFuture<'a, ApiResult<IssueComment>>;
     /// Reacts to a comment.
-    fn add_reaction<'a>(&'a self, repo: &'a RepoName, comment_id: u64, reaction: Reaction) -> BoxFuture<'a, ApiResult<()>>;
+    fn add_reaction<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        comment_id: u64,
+        reaction: Reaction,
+    ) -> BoxFuture<'a, ApiResult<()>>;
     /// Adds labels to an issue or PR.
-    fn add_labels<'a>(&'a self, repo: &'a RepoName, issue: u64, labels: &'a [String]) -> BoxFuture<'a, ApiResult<()>>;
+    fn add_labels<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+        labels: &'a [String],
+    ) -> BoxFuture<'a, ApiResult<()>>;
     /// Opens a (draft) pull request.
-    fn create_pull_request<'a>(&'a self, repo: &'a RepoName, pull: &'a NewPullRequest) -> BoxFuture<'a, ApiResult<PullRequestInfo>>;
+    fn create_pull_request<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        pull: &'a NewPullRequest,
+    ) -> BoxFuture<'a, ApiResult<PullRequestInfo>>;
     /// Marks a draft PR ready for review. REST cannot do this (its PR update has no `draft`
     /// field), so this is the GraphQL `markPullRequestReadyForReview` mutation.
     fn mark_ready_for_review<'a>(&'a self, pull_node_id: &'a str) -> BoxFuture<'a, ApiResult<()>>;
     /// A branch's head, or `None` when it does not exist.
-    fn get_branch<'a>(&'a self, repo: &'a RepoName, branch: &'a str) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>>;
+    fn get_branch<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        branch: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>>;
     /// A ref such as `heads/main`, or `None`.
-    fn get_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>>;
+    fn get_ref<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        git_ref: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>>;
     /// Creates `refs/heads/...` pointing at `sha`.
-    fn create_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str, sha: &'a str) -> BoxFuture<'a, ApiResult<GitRefInfo>>;
+    fn create_ref<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        git_ref: &'a str,
+        sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<GitRefInfo>>;
     /// Dispatches a workflow with `return_run_details: true`; inputs are validated first.
     fn dispatch_workflow<'a>(
         &'a self,
@@ -259,11 +302,25 @@ pub trait GitHubApi: Send + Sync {
         inputs: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, ApiResult<DispatchResult>>;
     /// Runs of one workflow (first page, newest first).
-    fn list_workflow_runs<'a>(&'a self, repo: &'a RepoName, workflow: &'a str, filter: &'a RunFilter) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>>;
+    fn list_workflow_runs<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        workflow: &'a str,
+        filter: &'a RunFilter,
+    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>>;
     /// Creates a check run; returns its id.
-    fn create_check_run<'a>(&'a self, repo: &'a RepoName, check: &'a NewCheckRun) -> BoxFuture<'a, ApiResult<u64>>;
+    fn create_check_run<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        check: &'a NewCheckRun,
+    ) -> BoxFuture<'a, ApiResult<u64>>;
     /// A file's bytes at `git_ref`, or `None` when absent.
-    fn get_file_contents<'a>(&'a self, repo: &'a RepoName, path: &'a str, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>>;
+    fn get_file_contents<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        path: &'a str,
+        git_ref: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>>;
 }
 
 /// Checks `workflow_dispatch` input limits before anything is sent.
@@ -274,7 +331,10 @@ pub fn validate_dispatch_inputs(inputs: &BTreeMap<String, String>) -> ApiResult<
             inputs.len()
         )));
     }
-    let total: usize = inputs.iter().map(|(k, v)| k.chars().count() + v.chars().count()).sum();
+    let total: usize = inputs
+        .iter()
+        .map(|(k, v)| k.chars().count() + v.chars().count())
+        .sum();
     if total > MAX_DISPATCH_INPUT_CHARS {
         return Err(GitHubError::InvalidInput(format!(
             "workflow_dispatch inputs total {total} characters; the limit is {MAX_DISPATCH_INPUT_CHARS}"
@@ -310,9 +370,17 @@ pub async fn upsert_marked_comment(
             .iter()
             .find(|c| c.body.as_deref().is_some_and(|b| marker.matches(b)));
         let outcome = match found {
-            Some(c) if c.body.as_deref() == Some(text.as_str()) => return Ok(Upserted::Updated(c.clone())),
-            Some(c) => api.update_issue_comment(repo, c.id, &text).await.map(Upserted::Updated),
-            None => api.create_issue_comment(repo, issue, &text).await.map(Upserted::Created),
+            Some(c) if c.body.as_deref() == Some(text.as_str()) => {
+                return Ok(Upserted::Updated(c.clone()))
+            }
+            Some(c) => api
+                .update_issue_comment(repo, c.id, &text)
+                .await
+                .map(Upserted::Updated),
+            None => api
+                .create_issue_comment(repo, issue, &text)
+                .await
+                .map(Upserted::Created),
         };
         match outcome {
             Err(e) if e.is_transient() && attempts < 3 => {
@@ -341,12 +409,25 @@ impl std::fmt::Debug for HttpTransport {
 impl RestGitHubApi {
     /// A client with the given credentials.
     pub fn new(transport: HttpTransport, credentials: Credentials) -> Self {
-        Self { transport, credentials }
+        Self {
+            transport,
+            credentials,
+        }
     }
 
     /// A client acting as one installation of the App.
-    pub fn for_installation(transport: HttpTransport, app: Arc<AppAuth>, installation_id: u64) -> Self {
-        Self::new(transport, Credentials::Installation { app, installation_id })
+    pub fn for_installation(
+        transport: HttpTransport,
+        app: Arc<AppAuth>,
+        installation_id: u64,
+    ) -> Self {
+        Self::new(
+            transport,
+            Credentials::Installation {
+                app,
+                installation_id,
+            },
+        )
     }
 
     async fn call(
@@ -359,7 +440,13 @@ impl RestGitHubApi {
         let token = self.credentials.bearer().await?;
         let first = self
             .transport
-            .send(method.clone(), path, token.expose(), body.as_ref(), allow_404)
+            .send(
+                method.clone(),
+                path,
+                token.expose(),
+                body.as_ref(),
+                allow_404,
+            )
             .await;
         match first {
             Err(e) if e.status() == Some(401) => {
@@ -437,7 +524,11 @@ struct ContentBody {
 }
 
 impl GitHubApi for RestGitHubApi {
-    fn collaborator_permission<'a>(&'a self, repo: &'a RepoName, user: &'a str) -> BoxFuture<'a, ApiResult<Permission>> {
+    fn collaborator_permission<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        user: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Permission>> {
         Box::pin(async move {
             let path = format!("{}/collaborators/{}/permission", repo.path(), enc(user));
             // 404: not a collaborator (or unknown user): no permission.
@@ -448,11 +539,18 @@ impl GitHubApi for RestGitHubApi {
         })
     }
 
-    fn list_issue_comments<'a>(&'a self, repo: &'a RepoName, issue: u64) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>> {
+    fn list_issue_comments<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+    ) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>> {
         Box::pin(async move {
             let mut all = Vec::new();
             for page in 1..=100u32 {
-                let path = format!("{}/issues/{issue}/comments?per_page=100&page={page}", repo.path());
+                let path = format!(
+                    "{}/issues/{issue}/comments?per_page=100&page={page}",
+                    repo.path()
+                );
                 let answer = self.call(Method::GET, &path, None, false).await?;
                 let batch: Vec<IssueComment> = answer.json(&Method::GET, &path)?;
                 let n = batch.len();
@@ -465,41 +563,79 @@ impl GitHubApi for RestGitHubApi {
         })
     }
 
-    fn create_issue_comment<'a>(&'a self, repo: &'a RepoName, issue: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>> {
+    fn create_issue_comment<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+        body: &'a str,
+    ) -> BoxFuture<'a, ApiResult<IssueComment>> {
         Box::pin(async move {
             let path = format!("{}/issues/{issue}/comments", repo.path());
-            let answer = self.call(Method::POST, &path, Some(json!({ "body": body })), false).await?;
+            let answer = self
+                .call(Method::POST, &path, Some(json!({ "body": body })), false)
+                .await?;
             answer.json(&Method::POST, &path)
         })
     }
 
-    fn update_issue_comment<'a>(&'a self, repo: &'a RepoName, comment_id: u64, body: &'a str) -> BoxFuture<'a, ApiResult<IssueComment>> {
+    fn update_issue_comment<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        comment_id: u64,
+        body: &'a str,
+    ) -> BoxFuture<'a, ApiResult<IssueComment>> {
         Box::pin(async move {
             let path = format!("{}/issues/comments/{comment_id}", repo.path());
-            let answer = self.call(Method::PATCH, &path, Some(json!({ "body": body })), false).await?;
+            let answer = self
+                .call(Method::PATCH, &path, Some(json!({ "body": body })), false)
+                .await?;
             answer.json(&Method::PATCH, &path)
         })
     }
 
-    fn add_reaction<'a>(&'a self, repo: &'a RepoName, comment_id: u64, reaction: Reaction) -> BoxFuture<'a, ApiResult<()>> {
+    fn add_reaction<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        comment_id: u64,
+        reaction: Reaction,
+    ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
             let path = format!("{}/issues/comments/{comment_id}/reactions", repo.path());
-            self.call(Method::POST, &path, Some(json!({ "content": reaction.as_str() })), false)
-                .await
-                .map(|_| ())
+            self.call(
+                Method::POST,
+                &path,
+                Some(json!({ "content": reaction.as_str() })),
+                false,
+            )
+            .await
+            .map(|_| ())
         })
     }
 
-    fn add_labels<'a>(&'a self, repo: &'a RepoName, issue: u64, labels: &'a [String]) -> BoxFuture<'a, ApiResult<()>> {
+    fn add_labels<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+        labels: &'a [String],
+    ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
             let path = format!("{}/issues/{issue}/labels", repo.path());
-            self.call(Method::POST, &path, Some(json!({ "labels": labels })), false)
-                .await
-                .map(|_| ())
+            self.call(
+                Method::POST,
+                &path,
+                Some(json!({ "labels": labels })),
+                false,
+            )
+            .await
+            .map(|_| ())
         })
     }
 
-    fn create_pull_request<'a>(&'a self, repo: &'a RepoName, pull: &'a NewPullRequest) -> BoxFuture<'a, ApiResult<PullRequestInfo>> {
+    fn create_pull_request<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        pull: &'a NewPullRequest,
+    ) -> BoxFuture<'a, ApiResult<PullRequestInfo>> {
         Box::pin(async move {
             let path = format!("{}/pulls", repo.path());
             let body = json!({
@@ -533,28 +669,44 @@ impl GitHubApi for RestGitHubApi {
         })
     }
 
-    fn get_branch<'a>(&'a self, repo: &'a RepoName, branch: &'a str) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>> {
+    fn get_branch<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        branch: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>> {
         Box::pin(async move {
             let path = format!("{}/branches/{}", repo.path(), enc(branch));
             Ok(self
                 .get_json::<BranchBody>(&path)
                 .await?
-                .map(|b| BranchInfo { name: b.name, sha: b.commit.sha }))
+                .map(|b| BranchInfo {
+                    name: b.name,
+                    sha: b.commit.sha,
+                }))
         })
     }
 
-    fn get_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>> {
+    fn get_ref<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        git_ref: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>> {
         Box::pin(async move {
             let short = git_ref.strip_prefix("refs/").unwrap_or(git_ref);
             let path = format!("{}/git/ref/{}", repo.path(), enc(short));
-            Ok(self
-                .get_json::<RefBody>(&path)
-                .await?
-                .map(|r| GitRefInfo { git_ref: r.git_ref, sha: r.object.sha }))
+            Ok(self.get_json::<RefBody>(&path).await?.map(|r| GitRefInfo {
+                git_ref: r.git_ref,
+                sha: r.object.sha,
+            }))
         })
     }
 
-    fn create_ref<'a>(&'a self, repo: &'a RepoName, git_ref: &'a str, sha: &'a str) -> BoxFuture<'a, ApiResult<GitRefInfo>> {
+    fn create_ref<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        git_ref: &'a str,
+        sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<GitRefInfo>> {
         Box::pin(async move {
             let full = if git_ref.starts_with("refs/") {
                 git_ref.to_string()
@@ -563,10 +715,18 @@ impl GitHubApi for RestGitHubApi {
             };
             let path = format!("{}/git/refs", repo.path());
             let answer = self
-                .call(Method::POST, &path, Some(json!({ "ref": full, "sha": sha })), false)
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(json!({ "ref": full, "sha": sha })),
+                    false,
+                )
                 .await?;
             let r: RefBody = answer.json(&Method::POST, &path)?;
-            Ok(GitRefInfo { git_ref: r.git_ref, sha: r.object.sha })
+            Ok(GitRefInfo {
+                git_ref: r.git_ref,
+                sha: r.object.sha,
+            })
         })
     }
 
@@ -579,38 +739,64 @@ impl GitHubApi for RestGitHubApi {
     ) -> BoxFuture<'a, ApiResult<DispatchResult>> {
         Box::pin(async move {
             validate_dispatch_inputs(inputs)?;
-            let path = format!("{}/actions/workflows/{}/dispatches", repo.path(), enc(workflow));
+            let path = format!(
+                "{}/actions/workflows/{}/dispatches",
+                repo.path(),
+                enc(workflow)
+            );
             let body = json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true });
             let answer = self.call(Method::POST, &path, Some(body), false).await?;
             if answer.status == 204 || answer.body.is_empty() {
-                return Ok(DispatchResult { run_id: None, html_url: None });
+                return Ok(DispatchResult {
+                    run_id: None,
+                    html_url: None,
+                });
             }
             let d: DispatchBody = answer.json(&Method::POST, &path)?;
-            Ok(DispatchResult { run_id: d.workflow_run_id, html_url: d.html_url })
+            Ok(DispatchResult {
+                run_id: d.workflow_run_id,
+                html_url: d.html_url,
+            })
         })
     }
 
-    fn list_workflow_runs<'a>(&'a self, repo: &'a RepoName, workflow: &'a str, filter: &'a RunFilter) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>> {
+    fn list_workflow_runs<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        workflow: &'a str,
+        filter: &'a RunFilter,
+    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>> {
         Box::pin(async move {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("per_page", "100");
-            if let Some(b) = &filter.branch {
-                query.append_pair("branch", b);
-            }
-            if let Some(e) = &filter.event {
-                query.append_pair("event", e);
-            }
-            if let Some(s) = &filter.head_sha {
-                query.append_pair("head_sha", s);
-            }
-            let path = format!("{}/actions/workflows/{}/runs?{}", repo.path(), enc(workflow), query.finish());
+            let query = {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                q.append_pair("per_page", "100");
+                if let Some(b) = &filter.branch {
+                    q.append_pair("branch", b);
+                }
+                if let Some(e) = &filter.event {
+                    q.append_pair("event", e);
+                }
+                if let Some(s) = &filter.head_sha {
+                    q.append_pair("head_sha", s);
+                }
+                q.finish()
+            };
+            let path = format!(
+                "{}/actions/workflows/{}/runs?{query}",
+                repo.path(),
+                enc(workflow)
+            );
             let answer = self.call(Method::GET, &path, None, false).await?;
             let runs: RunsBody = answer.json(&Method::GET, &path)?;
             Ok(runs.workflow_runs)
         })
     }
 
-    fn create_check_run<'a>(&'a self, repo: &'a RepoName, check: &'a NewCheckRun) -> BoxFuture<'a, ApiResult<u64>> {
+    fn create_check_run<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        check: &'a NewCheckRun,
+    ) -> BoxFuture<'a, ApiResult<u64>> {
         Box::pin(async move {
             let path = format!("{}/check-runs", repo.path());
             let mut body = json!({
@@ -631,16 +817,25 @@ impl GitHubApi for RestGitHubApi {
         })
     }
 
-    fn get_file_contents<'a>(&'a self, repo: &'a RepoName, path: &'a str, git_ref: &'a str) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>> {
+    fn get_file_contents<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        path: &'a str,
+        git_ref: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("ref", git_ref);
-            let api_path = format!("{}/contents/{}?{}", repo.path(), enc_path(path), query.finish());
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("ref", git_ref)
+                .finish();
+            let api_path = format!("{}/contents/{}?{query}", repo.path(), enc(path));
             let Some(body) = self.get_json::<ContentBody>(&api_path).await? else {
                 return Ok(None);
             };
             if body.kind != "file" {
-                return Err(GitHubError::InvalidInput(format!("`{path}` is a {}, not a file", body.kind)));
+                return Err(GitHubError::InvalidInput(format!(
+                    "`{path}` is a {}, not a file",
+                    body.kind
+                )));
             }
             match (body.encoding.as_deref(), body.content) {
                 (Some("base64"), Some(content)) => {
@@ -698,18 +893,28 @@ mod tests {
 
     #[test]
     fn permission_mapping() {
-        assert_eq!(Permission::from_api("write", Some("maintain")), Permission::Maintain);
+        assert_eq!(
+            Permission::from_api("write", Some("maintain")),
+            Permission::Maintain
+        );
         assert_eq!(Permission::from_api("admin", None), Permission::Admin);
-        assert_eq!(Permission::from_api("read", Some("triage")), Permission::Triage);
+        assert_eq!(
+            Permission::from_api("read", Some("triage")),
+            Permission::Triage
+        );
         assert_eq!(Permission::from_api("none", None), Permission::None);
-        assert_eq!(Permission::from_api("write", Some("custom-role")), Permission::Write);
+        assert_eq!(
+            Permission::from_api("write", Some("custom-role")),
+            Permission::Write
+        );
         assert!(Permission::Maintain.may_steer());
         assert!(!Permission::Triage.may_steer());
     }
 
     #[test]
     fn dispatch_limits() {
-        let mut inputs: BTreeMap<String, String> = (0..25).map(|i| (format!("k{i}"), "v".into())).collect();
+        let mut inputs: BTreeMap<String, String> =
+            (0..25).map(|i| (format!("k{i}"), "v".into())).collect();
         assert!(validate_dispatch_inputs(&inputs).is_ok());
         inputs.insert("k25".into(), "v".into());
         assert!(validate_dispatch_inputs(&inputs).is_err());
@@ -731,7 +936,7 @@ mod tests {
         assert_eq!(RepoName::parse("o/r").unwrap().path(), "/repos/o/r");
         assert!(RepoName::parse("o").is_err());
         assert!(RepoName::parse("o/r/x").is_err());
-        assert_eq!(enc_path("runs/a b/x.md"), "runs/a%20b/x.md");
+        assert_eq!(enc("runs/a b/x.md"), "runs%2Fa%20b%2Fx.md");
     }
 
     proptest! {

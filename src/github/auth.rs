@@ -57,8 +57,12 @@ pub fn app_claims(app_id: u64, now: DateTime<Utc>) -> AppClaims {
 
 /// Signs the App JWT.
 pub fn app_jwt(app_id: u64, key: &EncodingKey, now: DateTime<Utc>) -> Result<String, GitHubError> {
-    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &app_claims(app_id, now), key)
-        .map_err(|e| GitHubError::Auth(format!("signing the App JWT: {e}")))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &app_claims(app_id, now),
+        key,
+    )
+    .map_err(|e| GitHubError::Auth(format!("signing the App JWT: {e}")))
 }
 
 /// Parses a PEM RSA private key (PKCS#1 or PKCS#8), as downloaded from the App settings.
@@ -117,7 +121,10 @@ impl AppAuth {
 
     /// An installation token, from cache unless it expires within [`REFRESH_MARGIN`].
     /// The lock is held across the refresh so concurrent callers share one request.
-    pub async fn installation_token(&self, installation_id: u64) -> Result<SecretToken, GitHubError> {
+    pub async fn installation_token(
+        &self,
+        installation_id: u64,
+    ) -> Result<SecretToken, GitHubError> {
         let mut cache = self.cache.lock().await;
         let now = self.transport.clock().now();
         let margin = chrono::Duration::from_std(REFRESH_MARGIN).unwrap_or(chrono::Duration::zero());
@@ -155,7 +162,10 @@ impl AppAuth {
 #[derive(Clone, Debug)]
 pub enum Credentials {
     /// As an App installation (the production mode).
-    Installation { app: Arc<AppAuth>, installation_id: u64 },
+    Installation {
+        app: Arc<AppAuth>,
+        installation_id: u64,
+    },
     /// A fixed token (tests, or a personal token for local use).
     Token(SecretToken),
 }
@@ -164,14 +174,21 @@ impl Credentials {
     /// The bearer token to send now.
     pub async fn bearer(&self) -> Result<SecretToken, GitHubError> {
         match self {
-            Self::Installation { app, installation_id } => app.installation_token(*installation_id).await,
+            Self::Installation {
+                app,
+                installation_id,
+            } => app.installation_token(*installation_id).await,
             Self::Token(t) => Ok(t.clone()),
         }
     }
 
     /// Called after a 401 so the next call fetches a new token.
     pub async fn invalidate(&self) {
-        if let Self::Installation { app, installation_id } = self {
+        if let Self::Installation {
+            app,
+            installation_id,
+        } = self
+        {
             app.forget(*installation_id).await;
         }
     }
@@ -199,6 +216,9 @@ mod tests {
 
     #[test]
     fn bad_pem_is_an_auth_error() {
-        assert!(matches!(load_private_key(b"not a key"), Err(GitHubError::Auth(_))));
+        assert!(matches!(
+            load_private_key(b"not a key"),
+            Err(GitHubError::Auth(_))
+        ));
     }
 }

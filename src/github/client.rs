@@ -149,7 +149,10 @@ struct Inner {
 }
 
 fn is_content_creating(method: &Method) -> bool {
-    matches!(*method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE)
+    matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    )
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -164,8 +167,14 @@ impl HttpTransport {
         metrics: Arc<ClientMetrics>,
     ) -> Result<Self, GitHubError> {
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
-        headers.insert("x-github-api-version", HeaderValue::from_static("2022-11-28"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(config.request_timeout)
@@ -254,7 +263,10 @@ impl HttpTransport {
                 Ok(response) => response,
                 Err(e) => {
                     drop(permit);
-                    inner.metrics.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    inner
+                        .metrics
+                        .transport_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     let timeout = e.is_timeout();
                     let safe_to_retry = idempotent || e.is_connect();
                     let decision = if safe_to_retry {
@@ -280,7 +292,10 @@ impl HttpTransport {
             let bytes = match bytes {
                 Ok(b) => b,
                 Err(e) => {
-                    inner.metrics.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    inner
+                        .metrics
+                        .transport_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     if idempotent {
                         if let RetryDecision::Retry { after, .. } =
                             ratelimit::decide_transport(&inner.config.retry, attempt)
@@ -309,11 +324,17 @@ impl HttpTransport {
                 status,
                 retry_after: header_u64(&headers, "retry-after"),
                 remaining: header_u64(&headers, "x-ratelimit-remaining"),
-                reset: header_u64(&headers, "x-ratelimit-reset").and_then(|v| i64::try_from(v).ok()),
+                reset: header_u64(&headers, "x-ratelimit-reset")
+                    .and_then(|v| i64::try_from(v).ok()),
                 body_mentions_rate_limit: message.to_ascii_lowercase().contains("rate limit"),
             };
-            let mut decision = ratelimit::decide(&inner.config.retry, &facts, attempt, inner.clock.now());
-            if let RetryDecision::Retry { reason: RetryReason::ServerError, .. } = decision {
+            let mut decision =
+                ratelimit::decide(&inner.config.retry, &facts, attempt, inner.clock.now());
+            if let RetryDecision::Retry {
+                reason: RetryReason::ServerError,
+                ..
+            } = decision
+            {
                 if !idempotent {
                     decision = RetryDecision::GiveUp;
                 }
@@ -322,9 +343,15 @@ impl HttpTransport {
                 RetryDecision::Retry { after, reason } => {
                     inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
                     if reason == RetryReason::RateLimited {
-                        inner.metrics.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+                        inner
+                            .metrics
+                            .rate_limit_waits
+                            .fetch_add(1, Ordering::Relaxed);
                         let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-                        inner.metrics.rate_limit_wait_ms.fetch_add(ms, Ordering::Relaxed);
+                        inner
+                            .metrics
+                            .rate_limit_wait_ms
+                            .fetch_add(ms, Ordering::Relaxed);
                     }
                     tracing::warn!(%method, path, status, attempt, ?after, ?reason, "GitHub refused the request; waiting");
                     inner.clock.sleep(after).await;

@@ -65,7 +65,9 @@ impl ManualClock {
 }
 
 fn lock(state: &Mutex<ManualState>) -> std::sync::MutexGuard<'_, ManualState> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Clock for ManualClock {

@@ -301,7 +301,9 @@ pub enum WebhookEvent {
     CheckRun(Box<CheckRunEvent>),
     Ping(PingEvent),
     /// Any other event name; its payload is not interpreted.
-    Other { name: String },
+    Other {
+        name: String,
+    },
 }
 
 /// A payload that does not match the shape of its event.

@@ -49,7 +49,11 @@ impl CommentMarker {
 
 /// Prefixes `body` with the marker and truncates it to GitHub's limit; when truncated, a
 /// notice links to `full_report_url` (the report committed on the campaign branch).
-pub fn compose_comment(marker: &CommentMarker, body: &str, full_report_url: Option<&str>) -> String {
+pub fn compose_comment(
+    marker: &CommentMarker,
+    body: &str,
+    full_report_url: Option<&str>,
+) -> String {
     let head = marker.render();
     let full = format!("{head}\n{body}");
     if full.chars().count() <= MAX_COMMENT_CHARS {
@@ -88,14 +92,22 @@ mod tests {
         let body = format!("{line}\n## Status\nround 3");
         assert_eq!(CommentMarker::find_in(&body), Some(marker()));
         assert!(marker().matches(&body));
-        assert!(!CommentMarker { round: Some(4), ..marker() }.matches(&body));
+        assert!(!CommentMarker {
+            round: Some(4),
+            ..marker()
+        }
+        .matches(&body));
         assert_eq!(CommentMarker::find_in("plain comment"), None);
     }
 
     #[test]
     fn long_bodies_are_truncated_with_link() {
         let body = "x".repeat(MAX_COMMENT_CHARS * 2);
-        let out = compose_comment(&marker(), &body, Some("https://github.com/o/r/blob/b/final_report.md"));
+        let out = compose_comment(
+            &marker(),
+            &body,
+            Some("https://github.com/o/r/blob/b/final_report.md"),
+        );
         assert_eq!(out.chars().count(), MAX_COMMENT_CHARS);
         assert!(out.ends_with("final_report.md*"));
         assert!(marker().matches(&out));

@@ -40,7 +40,10 @@ pub enum RetryReason {
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryDecision {
-    Retry { after: Duration, reason: RetryReason },
+    Retry {
+        after: Duration,
+        reason: RetryReason,
+    },
     GiveUp,
 }
 
@@ -81,7 +84,9 @@ pub fn is_rate_limited(facts: &ResponseFacts) -> bool {
 }
 
 fn doubled(base: Duration, attempt: u32, cap: Duration) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
     base.checked_mul(factor).unwrap_or(cap).min(cap)
 }
 
@@ -164,7 +169,8 @@ impl Pacer {
                 Some(slot) if slot > now => slot,
                 _ => now,
             };
-            let step = chrono::Duration::from_std(self.interval).unwrap_or(chrono::Duration::zero());
+            let step =
+                chrono::Duration::from_std(self.interval).unwrap_or(chrono::Duration::zero());
             *next = Some(slot + step);
             (slot - now).to_std().unwrap_or(Duration::ZERO)
         };

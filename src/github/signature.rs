@@ -62,7 +62,9 @@ fn mac_of(secret: &WebhookSecret, body: &[u8]) -> [u8; 32] {
 
 /// Parses `sha256=<64 hex>` into the 32 digest bytes.
 pub fn parse_header(header: &str) -> Result<[u8; 32], SignatureError> {
-    let hex_part = header.strip_prefix("sha256=").ok_or(SignatureError::BadPrefix)?;
+    let hex_part = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::BadPrefix)?;
     let bytes = hex_part.as_bytes();
     if bytes.len() != 64 {
         return Err(SignatureError::BadHex {
@@ -118,7 +120,10 @@ mod tests {
     #[test]
     fn spec_test_vector() {
         let secret = WebhookSecret::new(SPEC_SECRET);
-        assert_eq!(sign(&secret, b"Hello, World!"), format!("sha256={SPEC_DIGEST}"));
+        assert_eq!(
+            sign(&secret, b"Hello, World!"),
+            format!("sha256={SPEC_DIGEST}")
+        );
         let header = format!("sha256={SPEC_DIGEST}");
         assert_eq!(verify(&[secret], Some(&header), b"Hello, World!"), Ok(0));
     }
@@ -139,7 +144,10 @@ mod tests {
     fn rejects_malformed_headers() {
         let s = [WebhookSecret::new("s")];
         assert_eq!(verify(&s, None, b"x"), Err(SignatureError::Missing));
-        assert_eq!(verify(&s, Some("sha1=abc"), b"x"), Err(SignatureError::BadPrefix));
+        assert_eq!(
+            verify(&s, Some("sha1=abc"), b"x"),
+            Err(SignatureError::BadPrefix)
+        );
         assert!(matches!(
             verify(&s, Some("sha256=zz"), b"x"),
             Err(SignatureError::BadHex { .. })
@@ -151,7 +159,10 @@ mod tests {
         );
         // Right signature, tampered body.
         let header = sign(&s[0], b"x");
-        assert_eq!(verify(&s, Some(&header), b"y"), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&s, Some(&header), b"y"),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]

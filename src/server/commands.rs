@@ -41,7 +41,9 @@ impl Command {
 }
 
 /// Every command word, in help order.
-pub const COMMAND_NAMES: [&str; 7] = ["continue", "stop", "hold", "resume", "status", "retry", "help"];
+pub const COMMAND_NAMES: [&str; 7] = [
+    "continue", "stop", "hold", "resume", "status", "retry", "help",
+];
 
 /// One command found in a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,15 +139,21 @@ fn candidates(body: &str) -> Vec<Candidate> {
             open_fence = Some(f);
             continue;
         }
-        let Some(indent) = leading_spaces(line) else { continue };
+        let Some(indent) = leading_spaces(line) else {
+            continue;
+        };
         if indent > 3 {
             continue; // indented code block
         }
-        let Some(text) = line.get(indent..) else { continue };
+        let Some(text) = line.get(indent..) else {
+            continue;
+        };
         if text.starts_with('>') {
             continue; // quote
         }
-        let Some(rest) = text.strip_prefix("/sota") else { continue };
+        let Some(rest) = text.strip_prefix("/sota") else {
+            continue;
+        };
         if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
             continue; // `/sotabot` or `/sota-x` is not addressed to us
         }
@@ -213,23 +221,24 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The closest command word within distance 2 (or a unique prefix of 3+ chars).
+/// The command a typo most likely meant: a unique prefix of 3+ chars, else the closest word
+/// within edit distance 2.
 pub fn suggest(word: &str) -> Option<&'static str> {
     if word.chars().count() > 40 {
         return None;
+    }
+    let prefixed: Vec<_> = COMMAND_NAMES
+        .iter()
+        .filter(|n| word.len() >= 3 && n.starts_with(word))
+        .collect();
+    if let [only] = prefixed.as_slice() {
+        return Some(**only);
     }
     let best = COMMAND_NAMES
         .iter()
         .map(|name| (edit_distance(word, name), *name))
         .min_by_key(|(d, _)| *d)?;
-    if best.0 <= 2 {
-        return Some(best.1);
-    }
-    let prefixed: Vec<_> = COMMAND_NAMES.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
-    match prefixed.as_slice() {
-        [only] => Some(**only),
-        _ => None,
-    }
+    (best.0 <= 2).then_some(best.1)
 }
 
 /// All commands of a comment body.
@@ -261,7 +270,10 @@ fn collect(found: Vec<Candidate>) -> ParsedComment {
     let mut parsed = ParsedComment::default();
     for c in found {
         match c.outcome {
-            Ok(command) => parsed.commands.push(FoundCommand { line: c.line, command }),
+            Ok(command) => parsed.commands.push(FoundCommand {
+                line: c.line,
+                command,
+            }),
             Err(e) => parsed.errors.push(e),
         }
     }
@@ -308,10 +320,19 @@ mod tests {
         let p = parse_comment("/sota continue  try the fused MoE kernel \r\n");
         assert_eq!(
             p.commands[0].command,
-            Command::Continue { note: Some("try the fused MoE kernel".into()) }
+            Command::Continue {
+                note: Some("try the fused MoE kernel".into())
+            }
         );
-        assert_eq!(parse_comment("/SOTA Continue").commands.len(), 0, "prefix is case-sensitive");
-        assert_eq!(parse_comment("/sota CONTINUE").commands[0].command, Command::Continue { note: None });
+        assert_eq!(
+            parse_comment("/SOTA Continue").commands.len(),
+            0,
+            "prefix is case-sensitive"
+        );
+        assert_eq!(
+            parse_comment("/sota CONTINUE").commands[0].command,
+            Command::Continue { note: None }
+        );
     }
 
     #[test]
@@ -327,18 +348,38 @@ mod tests {
 
     #[test]
     fn typed_errors_with_suggestions() {
-        let p = parse_comment("/sota contineu\n/sota\n/sota stop now\n/sota frobnicate\n/sota stat");
+        let p =
+            parse_comment("/sota contineu\n/sota\n/sota stop now\n/sota frobnicate\n/sota stat");
         assert_eq!(
             p.errors,
             vec![
-                CommandError::Unknown { line: 1, word: "contineu".into(), suggestion: Some("continue") },
+                CommandError::Unknown {
+                    line: 1,
+                    word: "contineu".into(),
+                    suggestion: Some("continue")
+                },
                 CommandError::Missing { line: 2 },
-                CommandError::UnexpectedArgument { line: 3, command: "stop", argument: "now".into() },
-                CommandError::Unknown { line: 4, word: "frobnicate".into(), suggestion: None },
-                CommandError::Unknown { line: 5, word: "stat".into(), suggestion: Some("status") },
+                CommandError::UnexpectedArgument {
+                    line: 3,
+                    command: "stop",
+                    argument: "now".into()
+                },
+                CommandError::Unknown {
+                    line: 4,
+                    word: "frobnicate".into(),
+                    suggestion: None
+                },
+                CommandError::Unknown {
+                    line: 5,
+                    word: "stat".into(),
+                    suggestion: Some("status")
+                },
             ]
         );
-        assert_eq!(p.errors[0].to_string(), "line 1: unknown command `contineu` (did you mean `continue`?)");
+        assert_eq!(
+            p.errors[0].to_string(),
+            "line 1: unknown command `contineu` (did you mean `continue`?)"
+        );
     }
 
     #[test]
@@ -348,9 +389,15 @@ mod tests {
         assert_eq!(names(&added_commands(old, new)), ["status"]);
         assert!(added_commands(new, new).is_empty());
         // The same command added a second time does run.
-        assert_eq!(names(&added_commands(old, "/sota hold\n/sota hold")), ["hold"]);
+        assert_eq!(
+            names(&added_commands(old, "/sota hold\n/sota hold")),
+            ["hold"]
+        );
         // A command moved out of a code block becomes new.
-        assert_eq!(names(&added_commands("```\n/sota stop\n```", "/sota stop")), ["stop"]);
+        assert_eq!(
+            names(&added_commands("```\n/sota stop\n```", "/sota stop")),
+            ["stop"]
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ pub enum ConfigError {
         env: &'static str,
     },
     #[error("setting `{setting}` is invalid: {message}")]
-    Invalid { setting: &'static str, message: String },
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
 }
@@ -108,7 +111,10 @@ impl std::fmt::Debug for ServeConfig {
             .field("app_id", &self.app_id)
             .field("private_key_path", &self.private_key_path)
             .field("private_key_pem", &"<redacted>")
-            .field("webhook_secrets", &format!("<{} redacted>", self.webhook_secrets.len()))
+            .field(
+                "webhook_secrets",
+                &format!("<{} redacted>", self.webhook_secrets.len()),
+            )
             .field("database", &self.database)
             .field("listen", &self.listen)
             .field("github_api_url", &self.github_api_url)
@@ -167,16 +173,19 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
         env: "SOTA_BOT_APP_ID",
     })?;
     if app_id == 0 {
-        return Err(ConfigError::Invalid { setting: "app_id", message: "must be a positive integer".into() });
+        return Err(ConfigError::Invalid {
+            setting: "app_id",
+            message: "must be a positive integer".into(),
+        });
     }
-    let private_key_path = over
-        .private_key_path
-        .or(file.private_key_path)
-        .ok_or(ConfigError::Missing {
-            setting: "private_key_path",
-            flag: "private-key-path",
-            env: "SOTA_BOT_PRIVATE_KEY_PATH",
-        })?;
+    let private_key_path =
+        over.private_key_path
+            .or(file.private_key_path)
+            .ok_or(ConfigError::Missing {
+                setting: "private_key_path",
+                flag: "private-key-path",
+                env: "SOTA_BOT_PRIVATE_KEY_PATH",
+            })?;
     let private_key_pem = std::fs::read(&private_key_path).map_err(|e| ConfigError::Invalid {
         setting: "private_key_path",
         message: format!("{}: {e}", private_key_path.display()),
@@ -202,14 +211,20 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
             message: "contains an empty secret".into(),
         });
     }
-    let listen_text = over.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:3000".into());
+    let listen_text = over
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let listen = listen_text.parse().map_err(|e| ConfigError::Invalid {
         setting: "listen",
         message: format!("`{listen_text}` is not host:port: {e}"),
     })?;
     let github_api_url = check_url(
         "github_api_url",
-        &over.github_api_url.or(file.github_api_url).unwrap_or_else(|| "https://api.github.com".into()),
+        &over
+            .github_api_url
+            .or(file.github_api_url)
+            .unwrap_or_else(|| "https://api.github.com".into()),
     )?;
     let github_graphql_url = match over.github_graphql_url.or(file.github_graphql_url) {
         Some(u) => Some(check_url("github_graphql_url", &u)?),
@@ -243,25 +258,38 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
     };
     let workers = over.workers.or(file.workers).unwrap_or(4);
     if workers == 0 || workers > 256 {
-        return Err(ConfigError::Invalid { setting: "workers", message: format!("{workers} is not in 1..=256") });
+        return Err(ConfigError::Invalid {
+            setting: "workers",
+            message: format!("{workers} is not in 1..=256"),
+        });
     }
     let max_attempts = over.max_attempts.or(file.max_attempts).unwrap_or(8);
     if max_attempts == 0 {
-        return Err(ConfigError::Invalid { setting: "max_attempts", message: "must be at least 1".into() });
+        return Err(ConfigError::Invalid {
+            setting: "max_attempts",
+            message: "must be at least 1".into(),
+        });
     }
     Ok(ServeConfig {
         app_id,
         private_key_path,
         private_key_pem,
         webhook_secrets: secrets.into_iter().map(WebhookSecret::new).collect(),
-        database: over.database.or(file.database).unwrap_or_else(|| PathBuf::from("./sota-bot.sqlite")),
+        database: over
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| PathBuf::from("./sota-bot.sqlite")),
         listen,
         github_api_url,
         github_graphql_url,
         reviewer,
         workers,
         max_attempts,
-        worker_start_delay: Duration::from_millis(over.worker_start_delay_ms.or(file.worker_start_delay_ms).unwrap_or(0)),
+        worker_start_delay: Duration::from_millis(
+            over.worker_start_delay_ms
+                .or(file.worker_start_delay_ms)
+                .unwrap_or(0),
+        ),
         no_workers: over.no_workers,
     })
 }
@@ -274,8 +302,14 @@ mod tests {
     #[test]
     fn missing_settings_are_named() {
         let err = resolve(FileSettings::default(), OverrideSettings::default()).unwrap_err();
-        assert!(err.to_string().contains("`app_id`") && err.to_string().contains("SOTA_BOT_APP_ID"), "{err}");
-        let over = OverrideSettings { app_id: Some(1), ..Default::default() };
+        assert!(
+            err.to_string().contains("`app_id`") && err.to_string().contains("SOTA_BOT_APP_ID"),
+            "{err}"
+        );
+        let over = OverrideSettings {
+            app_id: Some(1),
+            ..Default::default()
+        };
         let err = resolve(FileSettings::default(), over).unwrap_err();
         assert!(err.to_string().contains("private_key_path"), "{err}");
         let over = OverrideSettings {
@@ -284,7 +318,10 @@ mod tests {
             ..Default::default()
         };
         let err = resolve(FileSettings::default(), over).unwrap_err();
-        assert!(err.to_string().contains("invalid") && err.to_string().contains("/nonexistent/key.pem"), "{err}");
+        assert!(
+            err.to_string().contains("invalid") && err.to_string().contains("/nonexistent/key.pem"),
+            "{err}"
+        );
     }
 
     #[test]

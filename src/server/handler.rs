@@ -11,8 +11,8 @@ use super::commands::{self, Command, CommandError, ParsedComment};
 use super::queue::Job;
 use crate::github::api::{upsert_marked_comment, Reaction};
 use crate::github::events::{
-    CheckRunEvent, IssueCommentEvent, IssuesEvent, PullRequestEvent, WebhookEvent, WorkflowJobEvent,
-    WorkflowRunEvent,
+    CheckRunEvent, IssueCommentEvent, IssuesEvent, PullRequestEvent, WebhookEvent,
+    WorkflowJobEvent, WorkflowRunEvent,
 };
 use crate::github::markers::CommentMarker;
 use crate::github::{GitHubApi, GitHubError, RepoName};
@@ -74,17 +74,41 @@ pub struct EventContext {
 /// be idempotent per delivery id (the queue may redeliver after a crash).
 pub trait CampaignService: Send + Sync {
     /// An `issues` event (opened/edited campaign request, closed, labeled...).
-    fn on_issue<'a>(&'a self, ctx: &'a EventContext, event: &'a IssuesEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn on_issue<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a IssuesEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// An authorized `/sota` command other than `help`.
-    fn on_command<'a>(&'a self, ctx: &'a CommandContext, command: &'a Command) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn on_command<'a>(
+        &'a self,
+        ctx: &'a CommandContext,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// A `workflow_run` event (round or baseline finished).
-    fn on_workflow_run<'a>(&'a self, ctx: &'a EventContext, event: &'a WorkflowRunEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn on_workflow_run<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a WorkflowRunEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// A `workflow_job` event (runner picked up / finished a job).
-    fn on_workflow_job<'a>(&'a self, ctx: &'a EventContext, event: &'a WorkflowJobEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn on_workflow_job<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a WorkflowJobEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// A `pull_request` event on a campaign PR.
-    fn on_pull_request<'a>(&'a self, ctx: &'a EventContext, event: &'a PullRequestEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn on_pull_request<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a PullRequestEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// A `check_run` event (re-run or requested action on a gate check).
-    fn on_check_run<'a>(&'a self, ctx: &'a EventContext, event: &'a CheckRunEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn on_check_run<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a CheckRunEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// Campaigns per phase, for the `/metrics` gauge.
     fn campaigns_by_phase(&self) -> Vec<(String, u64)>;
 }
@@ -98,13 +122,19 @@ pub struct EventRouter {
 impl EventRouter {
     /// `campaigns: None` runs the App without a campaign engine: commands are still checked
     /// and answered, campaign hooks are logged and skipped.
-    pub fn new(apis: Arc<dyn InstallationApis>, campaigns: Option<Arc<dyn CampaignService>>) -> Self {
+    pub fn new(
+        apis: Arc<dyn InstallationApis>,
+        campaigns: Option<Arc<dyn CampaignService>>,
+    ) -> Self {
         Self { apis, campaigns }
     }
 
     fn context(&self, job: &Job, installation: Option<u64>) -> Result<EventContext, HandlerError> {
         let installation_id = installation.ok_or_else(|| {
-            HandlerError::Permanent(format!("`{}` delivery has no installation; cannot act on it", job.event))
+            HandlerError::Permanent(format!(
+                "`{}` delivery has no installation; cannot act on it",
+                job.event
+            ))
         })?;
         Ok(EventContext {
             api: self.apis.for_installation(installation_id),
@@ -188,10 +218,13 @@ impl EventRouter {
             delivery_id: job.delivery_id.clone(),
         };
         let api = ctx.api.as_ref();
-        let permission = api.collaborator_permission(&repo, &event.sender.login).await?;
+        let permission = api
+            .collaborator_permission(&repo, &event.sender.login)
+            .await?;
         if !permission.may_steer() {
             tracing::info!(user = %event.sender.login, ?permission, "command refused: insufficient permission");
-            api.add_reaction(&repo, event.comment.id, Reaction::Confused).await?;
+            api.add_reaction(&repo, event.comment.id, Reaction::Confused)
+                .await?;
             let text = format!(
                 "@{} only people with write, maintain or admin permission on {repo} can steer sota-bot \
                  (your permission: {permission:?}).",
@@ -200,21 +233,36 @@ impl EventRouter {
             reply(api, &command_ctx, "refusal", &text).await?;
             return Ok(());
         }
-        api.add_reaction(&repo, event.comment.id, Reaction::Eyes).await?;
+        api.add_reaction(&repo, event.comment.id, Reaction::Eyes)
+            .await?;
         if !parsed.errors.is_empty() {
-            reply(api, &command_ctx, "command-error", &error_text(&parsed.errors)).await?;
+            reply(
+                api,
+                &command_ctx,
+                "command-error",
+                &error_text(&parsed.errors),
+            )
+            .await?;
         }
         for found in &parsed.commands {
             tracing::info!(command = found.command.name(), line = found.line, user = %event.sender.login, "command");
             match (&found.command, &self.campaigns) {
-                (Command::Help, _) => reply(api, &command_ctx, "help", &commands::help_text()).await?,
+                (Command::Help, _) => {
+                    reply(api, &command_ctx, "help", &commands::help_text()).await?
+                }
                 (command, Some(campaigns)) => campaigns.on_command(&command_ctx, command).await?,
                 (command, None) => {
                     let text = format!(
                         "`/sota {}` needs the campaign engine, which is not connected to this sota-bot instance.",
                         command.name()
                     );
-                    reply(api, &command_ctx, &format!("unavailable-{}", command.name()), &text).await?;
+                    reply(
+                        api,
+                        &command_ctx,
+                        &format!("unavailable-{}", command.name()),
+                        &text,
+                    )
+                    .await?;
                 }
             }
         }
@@ -233,7 +281,12 @@ fn error_text(errors: &[CommandError]) -> String {
 
 /// Replies once per triggering comment and kind (upsert keyed by a marker), so a retried job
 /// edits its earlier reply instead of posting a second one.
-async fn reply(api: &dyn GitHubApi, ctx: &CommandContext, kind: &str, text: &str) -> Result<(), HandlerError> {
+async fn reply(
+    api: &dyn GitHubApi,
+    ctx: &CommandContext,
+    kind: &str,
+    text: &str,
+) -> Result<(), HandlerError> {
     let marker = CommentMarker {
         campaign: String::new(),
         kind: format!("{kind}@{}", ctx.comment_id),

@@ -51,7 +51,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> impl IntoResponse {
+async fn webhook(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> impl IntoResponse {
     let event = header(&headers, "x-github-event").unwrap_or("").to_string();
     let declared_len = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
     if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
@@ -65,12 +69,20 @@ async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: Body)
             return (StatusCode::PAYLOAD_TOO_LARGE, "payload over 25 MB");
         }
     };
-    if let Err(e) = signature::verify(&state.secrets, header(&headers, "x-hub-signature-256"), &body) {
+    if let Err(e) = signature::verify(
+        &state.secrets,
+        header(&headers, "x-hub-signature-256"),
+        &body,
+    ) {
         tracing::warn!(event = %event, error = %e, "webhook signature rejected");
-        state.metrics.delivery(&event, DeliveryOutcome::BadSignature);
+        state
+            .metrics
+            .delivery(&event, DeliveryOutcome::BadSignature);
         return (StatusCode::UNAUTHORIZED, "bad signature");
     }
-    let Some(delivery_id) = header(&headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 200) else {
+    let Some(delivery_id) =
+        header(&headers, "x-github-delivery").filter(|d| !d.is_empty() && d.len() <= 200)
+    else {
         state.metrics.delivery(&event, DeliveryOutcome::Malformed);
         return (StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery");
     };
@@ -126,7 +138,10 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         .and_then(Result::ok)
         .unwrap_or_default();
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(&counts),
     )
 }

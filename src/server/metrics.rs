@@ -73,9 +73,16 @@ impl ServiceMetrics {
     /// Renders the text format; `job_states` comes from the queue at scrape time.
     pub fn render(&self, job_states: &[(String, u64)]) -> String {
         let mut out = String::with_capacity(2048);
-        out.push_str("# HELP sota_webhook_deliveries_total Webhook deliveries by event and outcome.\n");
+        out.push_str(
+            "# HELP sota_webhook_deliveries_total Webhook deliveries by event and outcome.\n",
+        );
         out.push_str("# TYPE sota_webhook_deliveries_total counter\n");
-        for ((event, outcome), n) in self.deliveries.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((event, outcome), n) in self
+            .deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "sota_webhook_deliveries_total{{event=\"{}\",outcome=\"{}\"}} {n}",
@@ -83,7 +90,9 @@ impl ServiceMetrics {
                 outcome.as_str()
             );
         }
-        out.push_str("# HELP sota_jobs Jobs in the durable queue by state.\n# TYPE sota_jobs gauge\n");
+        out.push_str(
+            "# HELP sota_jobs Jobs in the durable queue by state.\n# TYPE sota_jobs gauge\n",
+        );
         for state in super::queue::JobState::ALL {
             let n = job_states
                 .iter()
@@ -93,31 +102,68 @@ impl ServiceMetrics {
         }
         out.push_str("# HELP sota_job_attempts_total Finished job attempts by event and result.\n");
         out.push_str("# TYPE sota_job_attempts_total counter\n");
-        for ((event, result), n) in self.jobs_finished.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((event, result), n) in self
+            .jobs_finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "sota_job_attempts_total{{event=\"{}\",result=\"{result}\"}} {n}",
                 escape(event)
             );
         }
-        if let Some(gh) = self.github.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(gh) = self
+            .github
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-            out.push_str("# HELP sota_github_requests_total GitHub API requests sent (attempts).\n");
+            out.push_str(
+                "# HELP sota_github_requests_total GitHub API requests sent (attempts).\n",
+            );
             out.push_str("# TYPE sota_github_requests_total counter\n");
             let _ = writeln!(out, "sota_github_requests_total {}", load(&gh.requests));
-            out.push_str("# HELP sota_github_responses_total GitHub API responses by status class.\n");
+            out.push_str(
+                "# HELP sota_github_responses_total GitHub API responses by status class.\n",
+            );
             out.push_str("# TYPE sota_github_responses_total counter\n");
-            for (class, c) in [("2xx", &gh.responses_2xx), ("4xx", &gh.responses_4xx), ("5xx", &gh.responses_5xx)] {
-                let _ = writeln!(out, "sota_github_responses_total{{class=\"{class}\"}} {}", load(c));
+            for (class, c) in [
+                ("2xx", &gh.responses_2xx),
+                ("4xx", &gh.responses_4xx),
+                ("5xx", &gh.responses_5xx),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "sota_github_responses_total{{class=\"{class}\"}} {}",
+                    load(c)
+                );
             }
             let _ = writeln!(out, "# TYPE sota_github_transport_errors_total counter\nsota_github_transport_errors_total {}", load(&gh.transport_errors));
-            let _ = writeln!(out, "# TYPE sota_github_retries_total counter\nsota_github_retries_total {}", load(&gh.retries));
+            let _ = writeln!(
+                out,
+                "# TYPE sota_github_retries_total counter\nsota_github_retries_total {}",
+                load(&gh.retries)
+            );
             let _ = writeln!(out, "# HELP sota_github_rate_limit_waits_total Waits imposed by GitHub rate limits.\n# TYPE sota_github_rate_limit_waits_total counter\nsota_github_rate_limit_waits_total {}", load(&gh.rate_limit_waits));
             let _ = writeln!(out, "# TYPE sota_github_rate_limit_wait_seconds_total counter\nsota_github_rate_limit_wait_seconds_total {:.3}", load(&gh.rate_limit_wait_ms) as f64 / 1000.0);
-            let _ = writeln!(out, "# TYPE sota_github_pacer_waits_total counter\nsota_github_pacer_waits_total {}", load(&gh.pacer_waits));
+            let _ = writeln!(
+                out,
+                "# TYPE sota_github_pacer_waits_total counter\nsota_github_pacer_waits_total {}",
+                load(&gh.pacer_waits)
+            );
         }
-        if let Some(gauge) = self.phases.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            out.push_str("# HELP sota_campaigns Campaigns by phase.\n# TYPE sota_campaigns gauge\n");
+        if let Some(gauge) = self
+            .phases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            out.push_str(
+                "# HELP sota_campaigns Campaigns by phase.\n# TYPE sota_campaigns gauge\n",
+            );
             for (phase, n) in gauge() {
                 let _ = writeln!(out, "sota_campaigns{{phase=\"{}\"}} {n}", escape(&phase));
             }
@@ -127,7 +173,10 @@ impl ServiceMetrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -143,8 +192,14 @@ mod tests {
         m.attach_phase_gauge(Arc::new(|| vec![("baseline".into(), 2)]));
         m.attach_github(Arc::new(ClientMetrics::default()));
         let text = m.render(&[("queued".into(), 3)]);
-        assert!(text.contains("sota_webhook_deliveries_total{event=\"issues\",outcome=\"queued\"} 2"), "{text}");
-        assert!(text.contains("event=\"x\\\"y\",outcome=\"bad_signature\"} 1"), "{text}");
+        assert!(
+            text.contains("sota_webhook_deliveries_total{event=\"issues\",outcome=\"queued\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event=\"x\\\"y\",outcome=\"bad_signature\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("sota_jobs{state=\"queued\"} 3"));
         assert!(text.contains("sota_jobs{state=\"dead\"} 0"));
         assert!(text.contains("sota_campaigns{phase=\"baseline\"} 2"));

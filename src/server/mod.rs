@@ -20,7 +20,9 @@ use tokio::sync::Notify;
 
 use crate::github::auth::{load_private_key, AppAuth};
 use crate::github::signature::WebhookSecret;
-use crate::github::{ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock};
+use crate::github::{
+    ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock,
+};
 use config::ServeConfig;
 use handler::{CampaignService, EventRouter, InstallationApis, JobHandler};
 use metrics::ServiceMetrics;
@@ -42,7 +44,11 @@ impl AppInstallations {
 
 impl InstallationApis for AppInstallations {
     fn for_installation(&self, installation_id: u64) -> Arc<dyn GitHubApi> {
-        Arc::new(RestGitHubApi::for_installation(self.transport.clone(), self.app.clone(), installation_id))
+        Arc::new(RestGitHubApi::for_installation(
+            self.transport.clone(),
+            self.app.clone(),
+            installation_id,
+        ))
     }
 }
 
@@ -78,7 +84,10 @@ impl Service {
         let store = Arc::new(JobStore::open(database)?);
         let recovered = store.recover_running()?;
         if recovered > 0 {
-            tracing::warn!(recovered, "requeued jobs left running by a previous process");
+            tracing::warn!(
+                recovered,
+                "requeued jobs left running by a previous process"
+            );
         }
         let writer = IngestWriter::start(database)?;
         let wake = Arc::new(Notify::new());
@@ -92,7 +101,10 @@ impl Service {
         let addr = listener.local_addr()?;
         let app = http::router(state);
         let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+            {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
@@ -105,7 +117,9 @@ impl Service {
         });
         let workers = Arc::new(std::sync::Mutex::new(Vec::new()));
         match start {
-            WorkerStart::Never => tracing::warn!("workers disabled: deliveries are queued but not processed"),
+            WorkerStart::Never => {
+                tracing::warn!("workers disabled: deliveries are queued but not processed")
+            }
             WorkerStart::Now => *workers.lock().unwrap_or_else(|p| p.into_inner()) = pool.spawn(),
             WorkerStart::After(delay) => {
                 let slot = workers.clone();
@@ -116,13 +130,24 @@ impl Service {
             }
         }
         tracing::info!(%addr, "sota-bot listening");
-        Ok(Self { addr, store, metrics, server, workers })
+        Ok(Self {
+            addr,
+            store,
+            metrics,
+            server,
+            workers,
+        })
     }
 
     /// Waits until the HTTP server stops (SIGINT/SIGTERM).
     pub async fn wait(self) {
         let _ = self.server.await;
-        for w in self.workers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for w in self
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             w.abort();
         }
     }
@@ -130,7 +155,12 @@ impl Service {
     /// Stops serving and the workers at once (tests).
     pub fn abort(&self) {
         self.server.abort();
-        for w in self.workers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for w in self
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             w.abort();
         }
     }
@@ -157,14 +187,18 @@ async fn shutdown_signal() {
 
 /// Runs the App until SIGINT/SIGTERM. `campaigns` is the campaign engine (None: commands are
 /// answered and campaign events skipped).
-pub async fn run(config: ServeConfig, campaigns: Option<Arc<dyn CampaignService>>) -> anyhow::Result<()> {
+pub async fn run(
+    config: ServeConfig,
+    campaigns: Option<Arc<dyn CampaignService>>,
+) -> anyhow::Result<()> {
     tracing::info!(config = ?config, "starting sota-bot");
     let client_metrics = Arc::new(ClientMetrics::default());
     let mut client_config = ClientConfig::for_base_url(&config.github_api_url);
     if let Some(g) = &config.github_graphql_url {
         client_config.graphql_url = g.clone();
     }
-    let transport = HttpTransport::new(client_config, Arc::new(SystemClock), client_metrics.clone())?;
+    let transport =
+        HttpTransport::new(client_config, Arc::new(SystemClock), client_metrics.clone())?;
     let key = load_private_key(&config.private_key_pem)?;
     let app = Arc::new(AppAuth::new(config.app_id, key, transport.clone()));
     let apis: Arc<dyn InstallationApis> = Arc::new(AppInstallations::new(transport, app));

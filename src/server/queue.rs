@@ -131,8 +131,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, QueueError> {
     conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
     // WAL: readers never block the writer. synchronous=FULL: a commit is on disk (fsync)
     // before the 2xx goes out; group commit amortises the fsync over many deliveries.
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
     Ok(conn)
 }
@@ -169,7 +171,11 @@ impl IngestWriter {
     }
 }
 
-fn writer_loop(mut conn: Connection, path: PathBuf, mut receiver: mpsc::Receiver<(NewDelivery, Reply)>) {
+fn writer_loop(
+    mut conn: Connection,
+    path: PathBuf,
+    mut receiver: mpsc::Receiver<(NewDelivery, Reply)>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -220,7 +226,14 @@ fn commit_batch(
             let installation = d.installation_id.and_then(|i| i64::try_from(i).ok());
             let new_id: Option<i64> = insert
                 .query_row(
-                    params![d.delivery_id, d.event, d.action, installation, &d.payload[..], now],
+                    params![
+                        d.delivery_id,
+                        d.event,
+                        d.action,
+                        installation,
+                        &d.payload[..],
+                        now
+                    ],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -395,17 +408,28 @@ mod tests {
         let path = dir.path().join("q.sqlite");
         let writer = IngestWriter::start(&path).unwrap();
         let results = futures::future::join_all(
-            ["a", "b", "a", "c"].iter().map(|id| writer.enqueue(delivery(id))),
+            ["a", "b", "a", "c"]
+                .iter()
+                .map(|id| writer.enqueue(delivery(id))),
         )
         .await;
         let outcomes: Vec<_> = results.into_iter().map(Result::unwrap).collect();
-        let new = outcomes.iter().filter(|o| matches!(o, Enqueued::New { .. })).count();
+        let new = outcomes
+            .iter()
+            .filter(|o| matches!(o, Enqueued::New { .. }))
+            .count();
         assert_eq!(new, 3);
-        assert!(matches!(writer.enqueue(delivery("b")).await.unwrap(), Enqueued::Duplicate { .. }));
+        assert!(matches!(
+            writer.enqueue(delivery("b")).await.unwrap(),
+            Enqueued::Duplicate { .. }
+        ));
 
         let store = JobStore::open(&path).unwrap();
         let job = store.claim().unwrap().unwrap();
-        assert_eq!((job.delivery_id.as_str(), job.attempts, job.installation_id), ("a", 1, Some(7)));
+        assert_eq!(
+            (job.delivery_id.as_str(), job.attempts, job.installation_id),
+            ("a", 1, Some(7))
+        );
         // Simulated crash: a fresh store recovers the running job.
         drop(store);
         let store = JobStore::open(&path).unwrap();
@@ -415,14 +439,19 @@ mod tests {
         store.complete(again.id).unwrap();
 
         let b = store.claim().unwrap().unwrap();
-        store.retry_later(b.id, "boom", Duration::from_secs(3600)).unwrap();
+        store
+            .retry_later(b.id, "boom", Duration::from_secs(3600))
+            .unwrap();
         let c = store.claim().unwrap().unwrap();
         assert_eq!(c.delivery_id, "c", "b is delayed");
         store.dead_letter(c.id, "fatal").unwrap();
         assert!(store.claim().unwrap().is_none());
         let mut counts = store.counts().unwrap();
         counts.sort();
-        assert_eq!(counts, vec![("dead".into(), 1), ("done".into(), 1), ("queued".into(), 1)]);
+        assert_eq!(
+            counts,
+            vec![("dead".into(), 1), ("done".into(), 1), ("queued".into(), 1)]
+        );
         assert!(store.requeue_dead(c.id).unwrap());
         assert_eq!(store.claim().unwrap().unwrap().delivery_id, "c");
     }

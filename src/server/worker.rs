@@ -37,7 +37,9 @@ impl Default for WorkerConfig {
 
 /// Delay before attempt `attempts + 1`.
 pub fn retry_delay(config: &WorkerConfig, attempts: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
+    let factor = 1u32
+        .checked_shl(attempts.saturating_sub(1))
+        .unwrap_or(u32::MAX);
     config
         .base_retry_delay
         .checked_mul(factor)
@@ -99,17 +101,26 @@ impl WorkerPool {
         let (result, recorded) = match outcome {
             Ok(()) => {
                 tracing::info!("job done");
-                ("done", tokio::task::spawn_blocking(move || store.complete(id)).await)
+                (
+                    "done",
+                    tokio::task::spawn_blocking(move || store.complete(id)).await,
+                )
             }
             Err(HandlerError::Retryable(msg)) if job.attempts < self.config.max_attempts => {
                 let delay = retry_delay(&self.config, job.attempts);
                 tracing::warn!(error = %msg, ?delay, "job failed; will retry");
-                ("retry", tokio::task::spawn_blocking(move || store.retry_later(id, &msg, delay)).await)
+                (
+                    "retry",
+                    tokio::task::spawn_blocking(move || store.retry_later(id, &msg, delay)).await,
+                )
             }
             Err(e) => {
                 tracing::error!(error = %e, "job dead-lettered");
                 let msg = e.to_string();
-                ("dead", tokio::task::spawn_blocking(move || store.dead_letter(id, &msg)).await)
+                (
+                    "dead",
+                    tokio::task::spawn_blocking(move || store.dead_letter(id, &msg)).await,
+                )
             }
         };
         self.metrics.job_finished(&job.event, result);

@@ -28,13 +28,18 @@ pub fn tools_dir(test: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("tools").join("node_modules"));
     let ok = dir.join("@stoplight/prism-cli").is_dir()
-        && dir.join("@octokit/openapi/generated/api.github.com.json").is_file()
+        && dir
+            .join("@octokit/openapi/generated/api.github.com.json")
+            .is_file()
         && dir.join("@octokit/webhooks-examples").is_dir();
     if ok {
         return Some(dir);
     }
     if std::env::var_os("SOTA_REQUIRE_TOOLS").is_some() {
-        panic!("{test}: npm test tools missing under {} (run `npm install` in tools/)", dir.display());
+        panic!(
+            "{test}: npm test tools missing under {} (run `npm install` in tools/)",
+            dir.display()
+        );
     }
     eprintln!(
         "\n!!!!! SKIPPED {test}: npm test tools not found under {} (run `npm install` in tools/; \
@@ -60,7 +65,11 @@ pub fn webhook_examples(tools: &Path) -> &'static Vec<(String, Vec<Value>)> {
             .env("NODE_PATH", tools)
             .output()
             .expect("node runs");
-        assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "node failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let all: Vec<Value> = serde_json::from_slice(&out.stdout).expect("examples are JSON");
         all.into_iter()
             .map(|e| {
@@ -74,7 +83,11 @@ pub fn webhook_examples(tools: &Path) -> &'static Vec<(String, Vec<Value>)> {
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,16 +149,23 @@ pub struct FakeGitHub {
 impl FakeGitHub {
     /// Queues faults for `method` requests whose path contains `path_part`.
     pub fn inject(&self, method: &str, path_part: &str, faults: Vec<Fault>) {
-        self.state
-            .faults
-            .lock()
-            .unwrap()
-            .push((method.to_string(), path_part.to_string(), faults.into()));
+        self.state.faults.lock().unwrap().push((
+            method.to_string(),
+            path_part.to_string(),
+            faults.into(),
+        ));
     }
 
     /// Requests whose path contains `part`.
     pub fn seen(&self, part: &str) -> Vec<Seen> {
-        self.state.seen.lock().unwrap().iter().filter(|s| s.path.contains(part)).cloned().collect()
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path.contains(part))
+            .cloned()
+            .collect()
     }
 
     /// Comment bodies stored for an issue path part like `o/r/issues/1`.
@@ -179,7 +199,11 @@ impl FakeGitHub {
 
     /// Sets a user's role (`admin`, `maintain`, `write`, `triage`, `read`).
     pub fn set_permission(&self, user: &str, role: &str) {
-        self.state.permissions.lock().unwrap().insert(user.to_string(), role.to_string());
+        self.state
+            .permissions
+            .lock()
+            .unwrap()
+            .insert(user.to_string(), role.to_string());
     }
 }
 
@@ -268,7 +292,10 @@ async fn fake_handler(
         method: method.to_string(),
         path: uri.to_string(),
         body: body_json.clone(),
-        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
     });
     let fault = {
         let mut faults = fake.state.faults.lock().unwrap();
@@ -282,15 +309,18 @@ async fn fake_handler(
         Some(Fault::Status(s)) => return error_response(s, "scripted failure"),
         Some(Fault::RetryAfter403(secs)) => {
             let mut r = error_response(403, "You have exceeded a secondary rate limit.");
-            r.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
             return r;
         }
         Some(Fault::TooMany429) => return error_response(429, "Too many requests"),
         Some(Fault::Exhausted403 { reset_in }) => {
             let mut r = error_response(403, "API rate limit exceeded for installation.");
             let reset = chrono::Utc::now().timestamp() + reset_in;
-            r.headers_mut().insert("x-ratelimit-remaining", "0".parse().unwrap());
-            r.headers_mut().insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+            r.headers_mut()
+                .insert("x-ratelimit-remaining", "0".parse().unwrap());
+            r.headers_mut()
+                .insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
             return r;
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
@@ -298,7 +328,10 @@ async fn fake_handler(
         None => {}
     }
     if path == "/graphql" {
-        return axum::Json(json!({"data": {"markPullRequestReadyForReview": {"pullRequest": {"isDraft": false}}}})).into_response();
+        return axum::Json(
+            json!({"data": {"markPullRequestReadyForReview": {"pullRequest": {"isDraft": false}}}}),
+        )
+        .into_response();
     }
     let response = behave(&fake, &method, &path, &body_json);
     if act_then_502 {
@@ -315,7 +348,9 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
     };
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let comment_json = |id: u64, body: &str| {
-        let (_, mut v) = state.example("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}").unwrap();
+        let (_, mut v) = state
+            .example("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+            .unwrap();
         v["id"] = json!(id);
         v["body"] = json!(body);
         v
@@ -342,7 +377,11 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
         }
         ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
             let issue = segs[..5].join("/");
-            let list: Vec<Value> = fake.comments(&issue).iter().map(|(id, b)| comment_json(*id, b)).collect();
+            let list: Vec<Value> = fake
+                .comments(&issue)
+                .iter()
+                .map(|(id, b)| comment_json(*id, b))
+                .collect();
             axum::Json(Value::Array(list)).into_response()
         }
         ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
@@ -364,7 +403,15 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
         ("GET", "/repos/{owner}/{repo}/branches/{branch}") if segs[4].starts_with("missing") => {
             error_response(404, "Branch not found")
         }
-        ("GET", "/repos/{owner}/{repo}/git/ref/{ref}") if path.contains("missing") => error_response(404, "Not Found"),
+        ("GET", "/repos/{owner}/{repo}/git/ref/{ref}") if path.contains("missing") => {
+            error_response(404, "Not Found")
+        }
+        ("POST", "/repos/{owner}/{repo}/pulls") => {
+            let (status, mut v) = state.example("POST", &template).unwrap();
+            // The spec's example team lacks fields its own schema requires.
+            v["requested_teams"] = json!([]);
+            (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response()
+        }
         ("GET", "/repos/{owner}/{repo}/contents/{path}") => {
             if path.contains("missing") {
                 return error_response(404, "Not Found");
@@ -376,7 +423,9 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
         }
         _ => match state.example(method.as_str(), &template) {
             Some((status, Value::Null)) => StatusCode::from_u16(status).unwrap().into_response(),
-            Some((status, v)) => (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response(),
+            Some((status, v)) => {
+                (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response()
+            }
             None => error_response(404, "no example"),
         },
     }
@@ -405,7 +454,15 @@ fn start_harness(tools: &Path) -> Harness {
         .as_object()
         .unwrap()
         .keys()
-        .map(|k| (k.clone(), k.trim_start_matches('/').split('/').map(String::from).collect()))
+        .map(|k| {
+            (
+                k.clone(),
+                k.trim_start_matches('/')
+                    .split('/')
+                    .map(String::from)
+                    .collect(),
+            )
+        })
         .collect();
     let state = Arc::new(FakeState {
         spec,
@@ -416,11 +473,18 @@ fn start_harness(tools: &Path) -> Harness {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread_state = state.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let fake = FakeGitHub { state: thread_state, addr };
+            let fake = FakeGitHub {
+                state: thread_state,
+                addr,
+            };
             tx.send(fake.clone()).unwrap();
             let app = axum::Router::new().fallback(fake_handler).with_state(fake);
             axum::serve(listener, app).await.unwrap();
@@ -449,7 +513,10 @@ fn start_harness(tools: &Path) -> Harness {
     let started = Instant::now();
     // Prism needs ~10 s on an idle machine; allow for a busy one.
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(300), "prism did not start on port {port}");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "prism did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     eprintln!("prism proxy up on {port} after {:?}", started.elapsed());
