@@ -48,10 +48,14 @@ fn launch_spec(cmd: CommandSpec, port: u16, dir: &Path, name: &str) -> LaunchSpe
 }
 
 fn bench_command(port: u16, out: &Path, input: u64, output: u64, prompts: u64, conc: u64) -> CommandSpec {
+    scenario_bench_command("chat", port, out, input, output, prompts, conc)
+}
+
+fn scenario_bench_command(scenario: &str, port: u16, out: &Path, input: u64, output: u64, prompts: u64, conc: u64) -> CommandSpec {
     CommandSpec::Argv(
         [
             BIN, "bench", "run", "--base-url", &format!("http://127.0.0.1:{port}"), "--model", "sim-model",
-            "--framework", "sglang", "--candidate-id", "sglang-0", "--scenario", "chat",
+            "--framework", "sglang", "--candidate-id", "sglang-0", "--scenario", scenario,
             "--input-len", &input.to_string(), "--output-len", &output.to_string(),
             "--num-prompts", &prompts.to_string(), "--max-concurrency", &conc.to_string(),
             "--out", &out.display().to_string(),
@@ -118,9 +122,11 @@ fn agent_patches_make_the_simulated_sglang_engine_faster() {
     let mut tpot = Vec::new();
     for (name, profile) in [("before", original), ("after", patched)] {
         let port = free_port().unwrap();
-        let server = ServerProcess::launch(launch_spec(sim_command(&profile, port, 0.3, &[]), port, dir.path(), name)).unwrap();
+        // Time scale 2 (slower than real time): a decode step is ~12-15 real ms, far above
+        // the per-token HTTP overhead of a loaded machine.
+        let server = ServerProcess::launch(launch_spec(sim_command(&profile, port, 2.0, &[]), port, dir.path(), name)).unwrap();
         let out = dir.path().join(format!("{name}.jsonl"));
-        let o = run_benchmark(&bench_command(port, &out, 100, 30, 4, 4), Duration::from_secs(60), &dir.path().join(format!("{name}.log")));
+        let o = run_benchmark(&bench_command(port, &out, 100, 16, 4, 4), Duration::from_secs(60), &dir.path().join(format!("{name}.log")));
         assert_eq!(o.status, RunStatus::Ok, "{o:?}");
         tpot.push(read_row(&out).metrics.mean_tpot_ms.unwrap());
         server.stop().unwrap();
@@ -218,7 +224,7 @@ fn launch_groups_launch_each_distinct_server_once() {
             runs: vec![BenchInvocation {
                 candidate_id: format!("sglang-{mrr}"),
                 scenario: scenario.into(),
-                command: bench_command(port, &out, input, 4, 2, 2),
+                command: scenario_bench_command(scenario, port, &out, input, 4, 2, 2),
                 env: Vec::new(),
                 timeout: Duration::from_secs(60),
                 log_path: dir.path().join(format!("{port}-{scenario}.log")),

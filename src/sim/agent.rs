@@ -218,7 +218,7 @@ impl ScriptedAgent {
         let mut changed = Vec::new();
         let mut ledger_result = "no change";
         let exit_code = 0;
-        let mut title = String::new();
+        let title: String;
         match &step {
             AgentStep::Patch { title: t, edits, rationale, evidence } => {
                 title = t.clone();

@@ -145,6 +145,14 @@ pub fn parse_serve_args(args: &[String]) -> Result<ParsedServe, FlagError> {
         };
         let Some(spec) = specs.iter().find(|s| s.names.contains(&name.as_str())) else {
             unknown.push(arg.clone());
+            // An unknown `--flag value` pair is reported whole rather than taking the value
+            // as the positional model.
+            if inline.is_none() {
+                if let Some(v) = args.get(i).filter(|v| !v.starts_with('-')) {
+                    unknown.push(v.clone());
+                    i += 1;
+                }
+            }
             continue;
         };
         match spec.metavar {
