@@ -104,7 +104,7 @@ fn reviewer_answer_drives_the_decision_and_errors_are_checks() {
     assert!(!o.accepted);
     assert_eq!(o.decision, Decision::Continue);
     assert!(o.reviewer_text.as_deref().unwrap().contains("COMPLETE"));
-    let prompt = &seen.bodies.lock().unwrap()[0].1;
+    let prompt = seen.bodies.lock().unwrap()[0].1.clone();
     assert!(prompt["messages"][0]["content"]
         .as_str()
         .unwrap()
