@@ -32,7 +32,10 @@ impl SimLane {
             .ok()
             .and_then(|t| {
                 t.lines()
-                    .find_map(|l| l.strip_prefix("speed:").map(|v| v.trim().parse::<f64>().ok()))
+                    .find_map(|l| {
+                        l.strip_prefix("speed:")
+                            .map(|v| v.trim().parse::<f64>().ok())
+                    })
                     .flatten()
             })
             .unwrap_or(1.0)
@@ -60,8 +63,16 @@ impl BenchLane for SimLane {
             } else {
                 self.competitor_speed
             };
-            let bonus = if cand.candidate_id.ends_with("tuned") { 1.02 } else { 1.0 };
-            let status = if cand.candidate_id.contains("oom") { RunStatus::Oom } else { RunStatus::Ok };
+            let bonus = if cand.candidate_id.ends_with("tuned") {
+                1.02
+            } else {
+                1.0
+            };
+            let status = if cand.candidate_id.contains("oom") {
+                RunStatus::Oom
+            } else {
+                RunStatus::Ok
+            };
             let mut row = BenchRow::new(cand.framework, &cand.candidate_id, "m", status);
             row.workload.scenario = Some(s.name.clone());
             row.workload.input_len = Some(s.input_len);
@@ -85,7 +96,10 @@ impl BenchLane for SimLane {
     }
 
     fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
-        vec![("server-help.txt".into(), format!("usage: {} serve [--flags]\n", framework.canonical()))]
+        vec![(
+            "server-help.txt".into(),
+            format!("usage: {} serve [--flags]\n", framework.canonical()),
+        )]
     }
 
     fn profile(
@@ -95,10 +109,17 @@ impl BenchLane for SimLane {
         out_dir: &Path,
     ) -> Result<Vec<PathBuf>, LaneError> {
         let p = out_dir.join(format!("{}-kernels.md", scenario.name));
-        std::fs::write(&p, format!("| kernel | share |\n|---|---|\n| {}_attn | 40% |\n", cand.framework.canonical()))
-            .map_err(|e| LaneError(e.to_string()))?;
+        std::fs::write(
+            &p,
+            format!(
+                "| kernel | share |\n|---|---|\n| {}_attn | 40% |\n",
+                cand.framework.canonical()
+            ),
+        )
+        .map_err(|e| LaneError(e.to_string()))?;
         let l = out_dir.join("layer-pipeline.md");
-        std::fs::write(&l, "| layer | us |\n|---|---|\n| attention | 120 |\n").map_err(|e| LaneError(e.to_string()))?;
+        std::fs::write(&l, "| layer | us |\n|---|---|\n| attention | 120 |\n")
+            .map_err(|e| LaneError(e.to_string()))?;
         Ok(vec![p, l])
     }
 
@@ -108,7 +129,11 @@ impl BenchLane for SimLane {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let st = Command::new("git").args(args).current_dir(dir).status().unwrap();
+    let st = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
     assert!(st.success(), "git {args:?}");
 }
 
@@ -121,7 +146,11 @@ fn toy_checkout(speed: f64) -> tempfile::TempDir {
     std::fs::create_dir_all(p.join("sim")).unwrap();
     std::fs::create_dir_all(p.join("python/sglang")).unwrap();
     std::fs::write(p.join("sim/engine.yaml"), format!("speed: {speed}\n")).unwrap();
-    std::fs::write(p.join("python/sglang/model.py"), "def forward():\n    pass\n").unwrap();
+    std::fs::write(
+        p.join("python/sglang/model.py"),
+        "def forward():\n    pass\n",
+    )
+    .unwrap();
     git(p, &["add", "-A"]);
     git(p, &["commit", "-q", "-m", "toy sglang"]);
     d
@@ -142,10 +171,23 @@ fn campaign() -> EngineCampaign {
         dataset_kind: "random".into(),
         num_prompts: 8,
         scenarios: vec![
-            ScenarioSpec { name: "chat".into(), input_len: 100, output_len: 100 },
-            ScenarioSpec { name: "summarization".into(), input_len: 800, output_len: 100 },
+            ScenarioSpec {
+                name: "chat".into(),
+                input_len: 100,
+                output_len: 100,
+            },
+            ScenarioSpec {
+                name: "summarization".into(),
+                input_len: 800,
+                output_len: 100,
+            },
         ],
-        sla: Sla { max_p50_ttft_ms: Some(1000.0), max_p50_tpot_ms: Some(100.0), min_success_rate: Some(0.99), max_p50_e2e_ms: None },
+        sla: Sla {
+            max_p50_ttft_ms: Some(1000.0),
+            max_p50_tpot_ms: Some(100.0),
+            min_success_rate: Some(0.99),
+            max_p50_e2e_ms: None,
+        },
         metric: Metric::OutputTokenThroughput,
         noise_threshold_pct: 1.0,
         max_rounds: 42,
@@ -176,8 +218,20 @@ struct Run {
     launches: u64,
 }
 
-fn run_engine(checkout: &Path, agent: Option<&str>, opts: EngineOptions, resume: bool, lane_crash: Option<usize>) -> Run {
-    let mut lane = SimLane { checkout: checkout.into(), competitor_speed: 1.0, launches: 0, fail_after_rows: lane_crash, rows_done: 0 };
+fn run_engine(
+    checkout: &Path,
+    agent: Option<&str>,
+    opts: EngineOptions,
+    resume: bool,
+    lane_crash: Option<usize>,
+) -> Run {
+    let mut lane = SimLane {
+        checkout: checkout.into(),
+        competitor_speed: 1.0,
+        launches: 0,
+        fail_after_rows: lane_crash,
+        rows_done: 0,
+    };
     let mut progress = RecordingProgress::default();
     let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
     let c = campaign();
@@ -189,7 +243,13 @@ fn run_engine(checkout: &Path, agent: Option<&str>, opts: EngineOptions, resume:
         let state = if resume {
             Engine::load_state(&paths).unwrap()
         } else {
-            sota_bot::campaign::state::CampaignState::new(&c.campaign_id, &c.model, &branch, &paths.rel, "")
+            sota_bot::campaign::state::CampaignState::new(
+                &c.campaign_id,
+                &c.model,
+                &branch,
+                &paths.rel,
+                "",
+            )
         };
         let mut engine = Engine {
             checkout: checkout.into(),
@@ -212,12 +272,23 @@ fn run_engine(checkout: &Path, agent: Option<&str>, opts: EngineOptions, resume:
             .map_err(|_| "crashed".to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
     };
-    Run { outcome, lines: progress.lines, launches: lane.launches }
+    Run {
+        outcome,
+        lines: progress.lines,
+        launches: lane.launches,
+    }
 }
 
 fn log(checkout: &Path) -> Vec<String> {
-    let out = Command::new("git").args(["log", "--format=%s"]).current_dir(checkout).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let out = Command::new("git")
+        .args(["log", "--format=%s"])
+        .current_dir(checkout)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// An agent that multiplies the engine speed by `factor`, commits, and writes its summary.
@@ -234,7 +305,10 @@ fn sglang_ahead_stops_after_baseline() {
     let d = toy_checkout(1.2);
     let r = run_engine(d.path(), None, EngineOptions::default(), false, None);
     match r.outcome.unwrap() {
-        RunOutcome::Stopped { reason, reached_sota } => {
+        RunOutcome::Stopped {
+            reason,
+            reached_sota,
+        } => {
             assert!(reached_sota);
             assert!(reason.contains("beats"), "{reason}");
         }
@@ -245,7 +319,9 @@ fn sglang_ahead_stops_after_baseline() {
     assert!(l.iter().any(|m| m.starts_with("sota baseline:")));
     // 4 candidates, one launch each covering both scenarios.
     assert_eq!(r.launches, 4);
-    let run = d.path().join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    let run = d
+        .path()
+        .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let rows = std::fs::read_to_string(run.join("benchmark/candidates.jsonl")).unwrap();
     assert_eq!(rows.lines().count(), 8);
     assert!(rows.contains("\"oom\""));
@@ -257,19 +333,43 @@ fn sglang_ahead_stops_after_baseline() {
 #[test]
 fn behind_then_closing_the_gap() {
     let d = toy_checkout(0.8);
-    let r = run_engine(d.path(), Some(&patch_agent("1.15")), EngineOptions::default(), false, None);
+    let r = run_engine(
+        d.path(),
+        Some(&patch_agent("1.15")),
+        EngineOptions::default(),
+        false,
+        None,
+    );
     let outcome = r.outcome.unwrap();
-    assert!(matches!(outcome, RunOutcome::Stopped { reached_sota: true, .. }), "{outcome:?} {:?}", r.lines);
+    assert!(
+        matches!(
+            outcome,
+            RunOutcome::Stopped {
+                reached_sota: true,
+                ..
+            }
+        ),
+        "{outcome:?} {:?}",
+        r.lines
+    );
     let l = log(d.path());
     assert!(l.iter().any(|m| m == "sota round 1: speed x1.15"), "{l:?}");
     assert!(l.iter().any(|m| m.starts_with("sota plan:")));
-    let run = d.path().join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    let run = d
+        .path()
+        .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let report = std::fs::read_to_string(run.join("rounds/round-1/report.md")).unwrap();
-    assert!(report.contains("| `revalidation.rows` | pass |"), "{report}");
+    assert!(
+        report.contains("| `revalidation.rows` | pass |"),
+        "{report}"
+    );
     assert!(run.join("rounds/round-1/gap-chart.svg").is_file());
     let prompt2 = std::fs::read_to_string(run.join("rounds/round-2/prompt.md")).unwrap();
     let review1 = std::fs::read_to_string(run.join("rounds/round-1/review.md")).unwrap();
-    assert!(prompt2.contains(review1.trim()), "the next prompt embeds the review verbatim");
+    assert!(
+        prompt2.contains(review1.trim()),
+        "the next prompt embeds the review verbatim"
+    );
     let opt = std::fs::read_to_string(run.join("humanize/optimization-ledger.md")).unwrap();
     assert!(sota_bot::campaign::ledger::count_rows(&opt) >= 1);
     let fr = std::fs::read_to_string(run.join("final_report.md")).unwrap();
@@ -282,13 +382,18 @@ fn stalling_replans_then_drift_stops() {
     let agent = "printf 'TITLE: nothing\\nPATCH: none\\n' > \"$SOTA_SUMMARY_FILE\"";
     let r = run_engine(d.path(), Some(agent), EngineOptions::default(), false, None);
     match r.outcome.unwrap() {
-        RunOutcome::Stopped { reason, reached_sota } => {
+        RunOutcome::Stopped {
+            reason,
+            reached_sota,
+        } => {
             assert!(!reached_sota);
             assert!(reason.contains("drift"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
-    let run = d.path().join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    let run = d
+        .path()
+        .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let g2 = std::fs::read_to_string(run.join("rounds/round-2/gate.json")).unwrap();
     assert!(g2.contains("\"decision\": \"replan\""), "{g2}");
     let p3 = std::fs::read_to_string(run.join("rounds/round-3/prompt.md")).unwrap();
@@ -304,13 +409,23 @@ fn workload_change_is_rejected() {
     let mut opts = EngineOptions::default();
     opts.rounds_this_run = Some(1);
     let r = run_engine(d.path(), Some(agent), opts, false, None);
-    assert!(matches!(r.outcome.unwrap(), RunOutcome::Paused { after_round: 1 }));
-    let run = d.path().join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    assert!(matches!(
+        r.outcome.unwrap(),
+        RunOutcome::Paused { after_round: 1 }
+    ));
+    let run = d
+        .path()
+        .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let g = std::fs::read_to_string(run.join("rounds/round-1/gate.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&g).unwrap();
     assert_eq!(v["accepted"], false);
-    let failed: Vec<&str> = v["checks"].as_array().unwrap().iter()
-        .filter(|c| c["passed"] == false).map(|c| c["id"].as_str().unwrap()).collect();
+    let failed: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert!(failed.contains(&"contract.unchanged"), "{failed:?}");
 }
 
@@ -323,12 +438,20 @@ fn agent_timeout_is_recorded_and_round_goes_on() {
     let started = std::time::Instant::now();
     let r = run_engine(d.path(), Some("sleep 30"), opts, false, None);
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert!(matches!(r.outcome.unwrap(), RunOutcome::Paused { after_round: 1 }));
-    let run = d.path().join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    assert!(matches!(
+        r.outcome.unwrap(),
+        RunOutcome::Paused { after_round: 1 }
+    ));
+    let run = d
+        .path()
+        .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let ledger = std::fs::read_to_string(run.join("humanize/attempt-ledger.md")).unwrap();
     assert!(ledger.contains("timeout after"), "{ledger}");
     let g = std::fs::read_to_string(run.join("rounds/round-1/gate.json")).unwrap();
-    assert!(g.contains("files.round_summary"), "missing summary is a failed check");
+    assert!(
+        g.contains("files.round_summary"),
+        "missing summary is a failed check"
+    );
 }
 
 #[test]
@@ -336,7 +459,9 @@ fn crash_in_baseline_resumes_without_duplicates() {
     let d = toy_checkout(0.8);
     let r = run_engine(d.path(), None, EngineOptions::default(), false, Some(3));
     assert_eq!(r.outcome, Err("crashed".to_string()));
-    let run = d.path().join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    let run = d
+        .path()
+        .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let before = std::fs::read_to_string(run.join("benchmark/candidates.jsonl")).unwrap();
     let n_before = before.lines().count();
     assert!(n_before >= 3 && n_before < 8, "{n_before}");
@@ -347,7 +472,10 @@ fn crash_in_baseline_resumes_without_duplicates() {
     let after = std::fs::read_to_string(run.join("benchmark/candidates.jsonl")).unwrap();
     assert!(after.starts_with(&before), "rows are only appended");
     let rows = sota_bot::bench::row::parse_jsonl(&after).unwrap();
-    let mut keys: Vec<String> = rows.iter().map(sota_bot::campaign::state::row_key).collect();
+    let mut keys: Vec<String> = rows
+        .iter()
+        .map(sota_bot::campaign::state::row_key)
+        .collect();
     let total = keys.len();
     keys.sort();
     keys.dedup();
@@ -361,17 +489,44 @@ fn crash_mid_round_resumes_and_finishes_it() {
     // Round 1 runs the agent, then the lane dies during revalidation.
     let mut opts = EngineOptions::default();
     opts.rounds_this_run = Some(1);
-    let r = run_engine(d.path(), Some(&patch_agent("1.3")), opts.clone(), false, Some(8 + 1));
+    let r = run_engine(
+        d.path(),
+        Some(&patch_agent("1.3")),
+        opts.clone(),
+        false,
+        Some(8 + 1),
+    );
     assert_eq!(r.outcome, Err("crashed".to_string()));
-    let run = RunPaths::from_rel(d.path(), "runs/20260102_llama-3-1-8b-instruct_sota_humanize");
+    let run = RunPaths::from_rel(
+        d.path(),
+        "runs/20260102_llama-3-1-8b-instruct_sota_humanize",
+    );
     let state = Engine::load_state(&run).unwrap();
     assert_eq!(state.phase, Phase::PlanDone);
-    let r2 = run_engine(d.path(), Some("echo must-not-run > agent-ran-again"), opts, true, None);
+    let r2 = run_engine(
+        d.path(),
+        Some("echo must-not-run > agent-ran-again"),
+        opts,
+        true,
+        None,
+    );
     assert!(r2.outcome.is_ok(), "{:?}", r2.outcome);
-    assert!(!d.path().join("agent-ran-again").exists(), "the finished agent step is not redone");
+    assert!(
+        !d.path().join("agent-ran-again").exists(),
+        "the finished agent step is not redone"
+    );
     let l = log(d.path());
-    assert_eq!(l.iter().filter(|m| m.starts_with("sota round 1:")).count(), 1, "{l:?}");
-    let rows = sota_bot::bench::row::parse_jsonl(&std::fs::read_to_string(run.candidates()).unwrap()).unwrap();
-    let r1: Vec<_> = rows.iter().filter(|r| r.round == 1 && r.repeat == 0).collect();
+    assert_eq!(
+        l.iter().filter(|m| m.starts_with("sota round 1:")).count(),
+        1,
+        "{l:?}"
+    );
+    let rows =
+        sota_bot::bench::row::parse_jsonl(&std::fs::read_to_string(run.candidates()).unwrap())
+            .unwrap();
+    let r1: Vec<_> = rows
+        .iter()
+        .filter(|r| r.round == 1 && r.repeat == 0)
+        .collect();
     assert_eq!(r1.len(), 2, "one revalidation row per scenario");
 }

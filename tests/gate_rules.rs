@@ -22,7 +22,13 @@ fn row(round: u32, scenario: &str, commit: Option<&str>) -> BenchRow {
 }
 
 fn gap(scenario: &str, status: GapStatus) -> ScenarioGapView {
-    ScenarioGapView { scenario: scenario.into(), leader: Some("vLLM `v`".into()), sglang_value: Some(1.0), leader_value: Some(1.0), status }
+    ScenarioGapView {
+        scenario: scenario.into(),
+        leader: Some("vLLM `v`".into()),
+        sglang_value: Some(1.0),
+        leader_value: Some(1.0),
+        status,
+    }
 }
 
 /// A round that satisfies every contract check.
@@ -53,11 +59,17 @@ fn good() -> RoundEvidence {
         measured_commit: Some("abc123".into()),
         changed_paths: changed,
         tracked_paths: tracked,
-        added_text: vec![ChangedText { path: "python/sglang/srt/layers/attention.py".into(), text: "x = 1\n".into() }],
+        added_text: vec![ChangedText {
+            path: "python/sglang/srt/layers/attention.py".into(),
+            text: "x = 1\n".into(),
+        }],
         baseline_contract: Some("{}".into()),
         current_contract: Some("{}".into()),
         baseline_rows: vec![row(0, "chat", None), row(0, "summarization", None)],
-        round_rows: vec![row(1, "chat", Some("abc123")), row(1, "summarization", Some("abc123"))],
+        round_rows: vec![
+            row(1, "chat", Some("abc123")),
+            row(1, "summarization", Some("abc123")),
+        ],
         behind_at_start: true,
         claims_patch: true,
         attempt_rows_before: 0,
@@ -68,19 +80,31 @@ fn good() -> RoundEvidence {
         plan_digest_now: Some("d".into()),
         summary: Some("TITLE: t\nPATCH: attention\n".into()),
         geomean_improvement_pct: Some(5.0),
-        gaps_after: vec![gap("chat", GapStatus::Behind { gap_pct: -3.0 }), gap("summarization", GapStatus::Behind { gap_pct: -2.0 })],
+        gaps_after: vec![
+            gap("chat", GapStatus::Behind { gap_pct: -3.0 }),
+            gap("summarization", GapStatus::Behind { gap_pct: -2.0 }),
+        ],
         ..Default::default()
     }
 }
 
 fn failed(ev: &RoundEvidence) -> Vec<String> {
-    review_round(ev, &GateConfig::default()).checks.into_iter().filter(|c| !c.passed).map(|c| c.id).collect()
+    review_round(ev, &GateConfig::default())
+        .checks
+        .into_iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.id)
+        .collect()
 }
 
 #[test]
 fn a_good_round_passes_every_check_and_continues() {
     let o = review_round(&good(), &GateConfig::default());
-    assert!(o.accepted, "{:?}", o.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>());
+    assert!(
+        o.accepted,
+        "{:?}",
+        o.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
+    );
     assert_eq!(o.verdict, Verdict::Advanced);
     assert_eq!(o.verdict_source, VerdictSource::Measured);
     assert_eq!(o.decision, Decision::Continue);
@@ -90,28 +114,111 @@ fn a_good_round_passes_every_check_and_continues() {
 #[test]
 fn each_contract_breach_fails_its_check() {
     let cases: Vec<(&str, Box<dyn Fn(&mut RoundEvidence)>)> = vec![
-        ("git.campaign_branch", Box::new(|e| e.current_branch = Some("main".into()))),
+        (
+            "git.campaign_branch",
+            Box::new(|e| e.current_branch = Some("main".into())),
+        ),
         ("git.campaign_branch", Box::new(|e| e.current_branch = None)),
-        ("git.clean", Box::new(|e| e.uncommitted_paths = vec!["python/x.py".into()])),
-        ("plan.unchanged", Box::new(|e| e.plan_digest_now = Some("other".into()))),
-        ("git.no_runtime_state", Box::new(|e| e.tracked_paths.push(".humanize/rlcr/state.md".into()))),
-        ("git.no_runtime_state", Box::new(|e| e.tracked_paths.push("sub/.sota/x".into()))),
-        ("secrets.none", Box::new(|e| e.added_text.push(ChangedText { path: "a.txt".into(), text: "token hf_abcdefghijklmnopqrstuvwxyz0123456789".into() }))),
-        ("files.round_summary", Box::new(|e| e.tracked_paths.retain(|p| !p.ends_with("summary.md")))),
-        ("files.checkpoint", Box::new(|e| e.changed_paths.retain(|p| !p.ends_with("model-loop-checkpoint.md")))),
-        ("contract.unchanged", Box::new(|e| e.current_contract = Some("{\"num_prompts\":2}".into()))),
-        ("contract.row_workload", Box::new(|e| e.round_rows[0].workload.num_prompts = Some(2))),
-        ("contract.row_workload", Box::new(|e| e.round_rows[1].sla.max_p50_ttft_ms = Some(9e9))),
-        ("revalidation.rows", Box::new(|e| e.round_rows.iter_mut().for_each(|r| r.commit = Some("zzz".into())))),
-        ("revalidation.rows", Box::new(|e| { e.round_rows.pop(); })),
-        ("evidence.profiles", Box::new(|e| e.changed_paths.retain(|p| !p.contains("/profiles/")))),
-        ("evidence.root_cause", Box::new(|e| e.changed_paths.retain(|p| !p.ends_with("root-cause.md")))),
-        ("evidence.layer_pipeline", Box::new(|e| { e.tracked_paths.retain(|p| !p.ends_with("layer-pipeline.md")); })),
-        ("ledger.attempt_appended", Box::new(|e| e.attempt_rows_after = 0)),
-        ("ledger.optimization_justified", Box::new(|e| e.geomean_improvement_pct = Some(0.2))),
-        ("ledger.optimization_justified", Box::new(|e| e.round_rows[0].sla.passed = Some(false))),
-        ("ledger.optimization_justified", Box::new(|e| { e.optimization_rows_before = 2; e.optimization_rows_after = 1; })),
-        ("patch.source_changed", Box::new(|e| e.changed_paths.retain(|p| p.starts_with(RUN)))),
+        (
+            "git.clean",
+            Box::new(|e| e.uncommitted_paths = vec!["python/x.py".into()]),
+        ),
+        (
+            "plan.unchanged",
+            Box::new(|e| e.plan_digest_now = Some("other".into())),
+        ),
+        (
+            "git.no_runtime_state",
+            Box::new(|e| e.tracked_paths.push(".humanize/rlcr/state.md".into())),
+        ),
+        (
+            "git.no_runtime_state",
+            Box::new(|e| e.tracked_paths.push("sub/.sota/x".into())),
+        ),
+        (
+            "secrets.none",
+            Box::new(|e| {
+                e.added_text.push(ChangedText {
+                    path: "a.txt".into(),
+                    text: "token hf_abcdefghijklmnopqrstuvwxyz0123456789".into(),
+                })
+            }),
+        ),
+        (
+            "files.round_summary",
+            Box::new(|e| e.tracked_paths.retain(|p| !p.ends_with("summary.md"))),
+        ),
+        (
+            "files.checkpoint",
+            Box::new(|e| {
+                e.changed_paths
+                    .retain(|p| !p.ends_with("model-loop-checkpoint.md"))
+            }),
+        ),
+        (
+            "contract.unchanged",
+            Box::new(|e| e.current_contract = Some("{\"num_prompts\":2}".into())),
+        ),
+        (
+            "contract.row_workload",
+            Box::new(|e| e.round_rows[0].workload.num_prompts = Some(2)),
+        ),
+        (
+            "contract.row_workload",
+            Box::new(|e| e.round_rows[1].sla.max_p50_ttft_ms = Some(9e9)),
+        ),
+        (
+            "revalidation.rows",
+            Box::new(|e| {
+                e.round_rows
+                    .iter_mut()
+                    .for_each(|r| r.commit = Some("zzz".into()))
+            }),
+        ),
+        (
+            "revalidation.rows",
+            Box::new(|e| {
+                e.round_rows.pop();
+            }),
+        ),
+        (
+            "evidence.profiles",
+            Box::new(|e| e.changed_paths.retain(|p| !p.contains("/profiles/"))),
+        ),
+        (
+            "evidence.root_cause",
+            Box::new(|e| e.changed_paths.retain(|p| !p.ends_with("root-cause.md"))),
+        ),
+        (
+            "evidence.layer_pipeline",
+            Box::new(|e| {
+                e.tracked_paths
+                    .retain(|p| !p.ends_with("layer-pipeline.md"));
+            }),
+        ),
+        (
+            "ledger.attempt_appended",
+            Box::new(|e| e.attempt_rows_after = 0),
+        ),
+        (
+            "ledger.optimization_justified",
+            Box::new(|e| e.geomean_improvement_pct = Some(0.2)),
+        ),
+        (
+            "ledger.optimization_justified",
+            Box::new(|e| e.round_rows[0].sla.passed = Some(false)),
+        ),
+        (
+            "ledger.optimization_justified",
+            Box::new(|e| {
+                e.optimization_rows_before = 2;
+                e.optimization_rows_after = 1;
+            }),
+        ),
+        (
+            "patch.source_changed",
+            Box::new(|e| e.changed_paths.retain(|p| p.starts_with(RUN))),
+        ),
     ];
     for (id, mutate) in cases {
         let mut ev = good();
@@ -120,7 +227,11 @@ fn each_contract_breach_fails_its_check() {
         assert!(f.contains(&id.to_string()), "{id}: failed = {f:?}");
         let o = review_round(&ev, &GateConfig::default());
         assert!(!o.accepted);
-        assert_ne!(o.verdict, Verdict::Advanced, "a rejected round is never progress");
+        assert_ne!(
+            o.verdict,
+            Verdict::Advanced,
+            "a rejected round is never progress"
+        );
     }
 }
 
@@ -128,17 +239,27 @@ fn each_contract_breach_fails_its_check() {
 fn profiling_checks_only_when_behind() {
     let mut ev = good();
     ev.behind_at_start = false;
-    ev.changed_paths.retain(|p| !p.contains("/profiles/") && !p.ends_with("root-cause.md"));
+    ev.changed_paths
+        .retain(|p| !p.contains("/profiles/") && !p.ends_with("root-cause.md"));
     assert!(failed(&ev).is_empty(), "{:?}", failed(&ev));
 }
 
 #[test]
 fn measured_verdicts_follow_the_threshold() {
-    for (g, v) in [(Some(1.0), Verdict::Advanced), (Some(0.99), Verdict::Stalled), (Some(-1.0), Verdict::Regressed), (None, Verdict::Stalled)] {
+    for (g, v) in [
+        (Some(1.0), Verdict::Advanced),
+        (Some(0.99), Verdict::Stalled),
+        (Some(-1.0), Verdict::Regressed),
+        (None, Verdict::Stalled),
+    ] {
         let mut ev = good();
         ev.geomean_improvement_pct = g;
         ev.optimization_rows_after = 0;
-        assert_eq!(review_round(&ev, &GateConfig::default()).verdict, v, "{g:?}");
+        assert_eq!(
+            review_round(&ev, &GateConfig::default()).verdict,
+            v,
+            "{g:?}"
+        );
     }
 }
 
@@ -152,30 +273,88 @@ fn replan_after_two_and_drift_stop_after_three() {
     ev.prior_improvements_pct = vec![0.0];
     let o = review_round(&ev, &GateConfig::default());
     assert_eq!(o.decision, Decision::Replan);
-    assert!(o.research_first, "two rounds under 1% require code-first research");
+    assert!(
+        o.research_first,
+        "two rounds under 1% require code-first research"
+    );
     ev.round = 3;
     ev.prior_verdicts = vec![Verdict::Advanced, Verdict::Regressed, Verdict::Stalled];
     let o = review_round(&ev, &GateConfig::default());
-    assert_eq!(o.decision, Decision::Stop { reason: StopReason::DriftStop });
+    assert_eq!(
+        o.decision,
+        Decision::Stop {
+            reason: StopReason::DriftStop
+        }
+    );
     ev.prior_verdicts = vec![Verdict::Stalled, Verdict::Advanced, Verdict::Stalled];
-    assert_eq!(review_round(&ev, &GateConfig::default()).decision, Decision::Replan);
+    assert_eq!(
+        review_round(&ev, &GateConfig::default()).decision,
+        Decision::Replan
+    );
 }
 
 #[test]
 fn stop_conditions() {
     let cfg = GateConfig::default();
     let mut ev = good();
-    ev.gaps_after = vec![gap("chat", GapStatus::Ahead { gap_pct: 3.0 }), gap("summarization", GapStatus::NoCompetitor)];
-    assert_eq!(review_round(&ev, &cfg).decision, Decision::Stop { reason: StopReason::SglangAhead });
-    ev.gaps_after = vec![gap("chat", GapStatus::Ahead { gap_pct: 3.0 }), gap("summarization", GapStatus::Tied { gap_pct: -0.5, repeats_done: true })];
-    assert_eq!(review_round(&ev, &cfg).decision, Decision::Stop { reason: StopReason::TiedWithinNoise });
-    ev.gaps_after = vec![gap("chat", GapStatus::Tied { gap_pct: -0.5, repeats_done: false })];
-    assert_eq!(review_round(&ev, &cfg).decision, Decision::Continue, "a tie without repeats does not stop");
+    ev.gaps_after = vec![
+        gap("chat", GapStatus::Ahead { gap_pct: 3.0 }),
+        gap("summarization", GapStatus::NoCompetitor),
+    ];
+    assert_eq!(
+        review_round(&ev, &cfg).decision,
+        Decision::Stop {
+            reason: StopReason::SglangAhead
+        }
+    );
+    ev.gaps_after = vec![
+        gap("chat", GapStatus::Ahead { gap_pct: 3.0 }),
+        gap(
+            "summarization",
+            GapStatus::Tied {
+                gap_pct: -0.5,
+                repeats_done: true,
+            },
+        ),
+    ];
+    assert_eq!(
+        review_round(&ev, &cfg).decision,
+        Decision::Stop {
+            reason: StopReason::TiedWithinNoise
+        }
+    );
+    ev.gaps_after = vec![gap(
+        "chat",
+        GapStatus::Tied {
+            gap_pct: -0.5,
+            repeats_done: false,
+        },
+    )];
+    assert_eq!(
+        review_round(&ev, &cfg).decision,
+        Decision::Continue,
+        "a tie without repeats does not stop"
+    );
     ev.gaps_after = vec![gap("chat", GapStatus::Behind { gap_pct: -5.0 })];
-    ev.stop_claim = Some(StopClaim::External { reason: "no fp8 on this GPU".into(), evidence: vec!["analysis/root-cause.md".into()] });
-    assert!(matches!(review_round(&ev, &cfg).decision, Decision::Stop { reason: StopReason::ProvenExternal(_) }));
-    ev.stop_claim = Some(StopClaim::NearLimit { reason: "memory bound".into(), evidence: vec![] });
-    assert_eq!(review_round(&ev, &cfg).decision, Decision::Continue, "a claim without evidence does not stop");
+    ev.stop_claim = Some(StopClaim::External {
+        reason: "no fp8 on this GPU".into(),
+        evidence: vec!["analysis/root-cause.md".into()],
+    });
+    assert!(matches!(
+        review_round(&ev, &cfg).decision,
+        Decision::Stop {
+            reason: StopReason::ProvenExternal(_)
+        }
+    ));
+    ev.stop_claim = Some(StopClaim::NearLimit {
+        reason: "memory bound".into(),
+        evidence: vec![],
+    });
+    assert_eq!(
+        review_round(&ev, &cfg).decision,
+        Decision::Continue,
+        "a claim without evidence does not stop"
+    );
     // A rejected round cannot stop the campaign as a success.
     ev.stop_claim = None;
     ev.gaps_after = vec![gap("chat", GapStatus::Ahead { gap_pct: 3.0 })];
@@ -188,9 +367,20 @@ fn max_rounds_wait_for_human_and_full_alignment() {
     let mut ev = good();
     ev.round = 42;
     let cfg = GateConfig::default();
-    assert_eq!(review_round(&ev, &cfg).decision, Decision::Stop { reason: StopReason::MaxRounds(42) });
+    assert_eq!(
+        review_round(&ev, &cfg).decision,
+        Decision::Stop {
+            reason: StopReason::MaxRounds(42)
+        }
+    );
     ev.round = 4;
-    let o = review_round(&ev, &GateConfig { wait_for_human: true, ..GateConfig::default() });
+    let o = review_round(
+        &ev,
+        &GateConfig {
+            wait_for_human: true,
+            ..GateConfig::default()
+        },
+    );
     assert_eq!(o.decision, Decision::WaitForHuman);
     assert!(o.full_alignment_review);
     ev.round = 5;
@@ -201,16 +391,28 @@ fn max_rounds_wait_for_human_and_full_alignment() {
 fn reviewer_verdict_and_end_word() {
     let cfg = GateConfig::default();
     let mut ev = good();
-    ev.reviewer_response = Some("Looks fine.\nMainline Progress Verdict: STALLED\n\nkeep going".into());
+    ev.reviewer_response =
+        Some("Looks fine.\nMainline Progress Verdict: STALLED\n\nkeep going".into());
     let o = review_round(&ev, &cfg);
-    assert_eq!((o.verdict, o.verdict_source), (Verdict::Stalled, VerdictSource::Reviewer));
+    assert_eq!(
+        (o.verdict, o.verdict_source),
+        (Verdict::Stalled, VerdictSource::Reviewer)
+    );
     assert_eq!(o.decision, Decision::Continue);
     ev.reviewer_response = Some("Mainline Progress Verdict: ADVANCED\nCOMPLETE".into());
-    assert_eq!(review_round(&ev, &cfg).decision, Decision::Stop { reason: StopReason::Reviewer("COMPLETE".into()) });
+    assert_eq!(
+        review_round(&ev, &cfg).decision,
+        Decision::Stop {
+            reason: StopReason::Reviewer("COMPLETE".into())
+        }
+    );
     ev.reviewer_response = Some("no verdict here\nSTOP".into());
     let o = review_round(&ev, &cfg);
     assert!(!o.accepted, "the verdict line is required");
-    assert!(o.checks.iter().any(|c| c.id == "reviewer.verdict_line" && !c.passed));
+    assert!(o
+        .checks
+        .iter()
+        .any(|c| c.id == "reviewer.verdict_line" && !c.passed));
     ev.reviewer_response = None;
     ev.reviewer_error = Some("HTTP 500".into());
     assert!(!review_round(&ev, &cfg).accepted);
@@ -219,5 +421,8 @@ fn reviewer_verdict_and_end_word() {
 #[test]
 fn the_gate_is_deterministic() {
     let ev = good();
-    assert_eq!(review_round(&ev, &GateConfig::default()), review_round(&ev, &GateConfig::default()));
+    assert_eq!(
+        review_round(&ev, &GateConfig::default()),
+        review_round(&ev, &GateConfig::default())
+    );
 }

@@ -1,43 +1,130 @@
 //! Snapshot tests of every rendered document.
 
-use sota_bot::campaign::state::{BestRow, CampaignState, Phase, RoundRecord, StopRecord, WinnerRef};
-use sota_bot::gate::{review_round, GapStatus, GateConfig, RoundEvidence, ScenarioGapView, Verdict};
+use sota_bot::campaign::state::{
+    BestRow, CampaignState, Phase, RoundRecord, StopRecord, WinnerRef,
+};
+use sota_bot::gate::{
+    review_round, GapStatus, GateConfig, RoundEvidence, ScenarioGapView, Verdict,
+};
 use sota_bot::report::*;
 
 fn gaps(a: f64, b: f64) -> Vec<ScenarioGapView> {
     vec![
-        ScenarioGapView { scenario: "chat".into(), leader: Some("vLLM `vllm-tuned`".into()), sglang_value: Some(900.0), leader_value: Some(1000.0), status: GapStatus::Behind { gap_pct: a } },
-        ScenarioGapView { scenario: "summarization".into(), leader: Some("vLLM `vllm-tuned`".into()), sglang_value: Some(990.0), leader_value: Some(1000.0), status: GapStatus::Tied { gap_pct: b, repeats_done: false } },
+        ScenarioGapView {
+            scenario: "chat".into(),
+            leader: Some("vLLM `vllm-tuned`".into()),
+            sglang_value: Some(900.0),
+            leader_value: Some(1000.0),
+            status: GapStatus::Behind { gap_pct: a },
+        },
+        ScenarioGapView {
+            scenario: "summarization".into(),
+            leader: Some("vLLM `vllm-tuned`".into()),
+            sglang_value: Some(990.0),
+            leader_value: Some(1000.0),
+            status: GapStatus::Tied {
+                gap_pct: b,
+                repeats_done: false,
+            },
+        },
     ]
 }
 
 fn outcome() -> sota_bot::gate::GateOutcome {
-    let ev = RoundEvidence { round: 4, run_dir: "runs/x".into(), campaign_branch: "sota/x".into(), current_branch: Some("sota/x".into()), reviewer_response: Some("Solid patch.\nMainline Progress Verdict: ADVANCED\ncontinue".into()), ..Default::default() };
+    let ev = RoundEvidence {
+        round: 4,
+        run_dir: "runs/x".into(),
+        campaign_branch: "sota/x".into(),
+        current_branch: Some("sota/x".into()),
+        reviewer_response: Some(
+            "Solid patch.\nMainline Progress Verdict: ADVANCED\ncontinue".into(),
+        ),
+        ..Default::default()
+    };
     review_round(&ev, &GateConfig::default())
 }
 
 fn state() -> CampaignState {
-    let mut s = CampaignState::new("c-1", "meta-llama/Llama-3.1-8B-Instruct", "sota/20260102-llama", "runs/20260102_llama_sota_humanize", "0123456789abcdef");
+    let mut s = CampaignState::new(
+        "c-1",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "sota/20260102-llama",
+        "runs/20260102_llama_sota_humanize",
+        "0123456789abcdef",
+    );
     s.hardware = "1x H100".into();
     s.workload = "dataset `random`, 80 prompts".into();
     s.sla = "p50 TTFT <= 1000 ms".into();
     s.phase = Phase::Stopped;
     s.baseline_commit = Some("aaaaaaaaaaaaaaaa".into());
-    s.winners = vec![WinnerRef { framework: "vllm".into(), scenario: "chat".into(), candidate_id: "vllm-tuned".into(), value: Some(1000.0), server_command: Some("vllm serve m".into()), benchmark_command: Some("vllm bench serve".into()) }];
-    s.best_sglang = vec![BestRow { scenario: "chat".into(), candidate_id: "sglang-baseline".into(), value: 1050.0, round: 2, commit: Some("bbbbbbbbbbbbbbbb".into()) }];
+    s.winners = vec![WinnerRef {
+        framework: "vllm".into(),
+        scenario: "chat".into(),
+        candidate_id: "vllm-tuned".into(),
+        value: Some(1000.0),
+        server_command: Some("vllm serve m".into()),
+        benchmark_command: Some("vllm bench serve".into()),
+    }];
+    s.best_sglang = vec![BestRow {
+        scenario: "chat".into(),
+        candidate_id: "sglang-baseline".into(),
+        value: 1050.0,
+        round: 2,
+        commit: Some("bbbbbbbbbbbbbbbb".into()),
+    }];
     s.gaps = gaps(-10.0, -0.5);
-    s.rounds = vec![RoundRecord { round: 1, title: "fuse | rope".into(), commit: Some("c".into()), measured_commit: Some("cccccccccccc".into()), accepted: true, verdict: Verdict::Advanced, decision: "continue".into(), reason: "r".into(), geomean_pct: Some(6.0), gaps: gaps(-5.0, 1.5), changed_files: vec!["python/sglang/srt/rope.py".into()] }];
+    s.rounds = vec![RoundRecord {
+        round: 1,
+        title: "fuse | rope".into(),
+        commit: Some("c".into()),
+        measured_commit: Some("cccccccccccc".into()),
+        accepted: true,
+        verdict: Verdict::Advanced,
+        decision: "continue".into(),
+        reason: "r".into(),
+        geomean_pct: Some(6.0),
+        gaps: gaps(-5.0, 1.5),
+        changed_files: vec!["python/sglang/srt/rope.py".into()],
+    }];
     s.tests = vec!["pytest test_rope.py".into()];
     s.next_planned_patch = Some("fuse the norm".into());
-    s.stop = Some(StopRecord { after_round: 2, reason: "SGLang beats".into(), reached_sota: true });
+    s.stop = Some(StopRecord {
+        after_round: 2,
+        reason: "SGLang beats".into(),
+        reached_sota: true,
+    });
     s
 }
 
 #[test]
 fn round_report() {
     let o = outcome();
-    let ledger = sota_bot::campaign::ledger::append_attempt("", &sota_bot::campaign::ledger::AttemptRow { round: 4, title: "t".into(), idea: "i".into(), files: vec![], commit: None, geomean_pct: Some(2.0), verdict: "ADVANCED".into(), outcome: "ok".into() });
-    let md = render_round_report(&RoundReportInput { campaign_id: "c-1", title: "fuse rope", metric: "output token throughput (tok/s)", gaps_before: &gaps(-10.0, -0.5), gaps_after: &gaps(-4.0, 0.2), outcome: &o, geomean_pct: Some(6.25), attempt_ledger_md: &ledger, chart_path: "gap-chart.svg", artifacts: vec!["runs/x/rounds/round-4/prompt.md".into()] }).unwrap();
+    let ledger = sota_bot::campaign::ledger::append_attempt(
+        "",
+        &sota_bot::campaign::ledger::AttemptRow {
+            round: 4,
+            title: "t".into(),
+            idea: "i".into(),
+            files: vec![],
+            commit: None,
+            geomean_pct: Some(2.0),
+            verdict: "ADVANCED".into(),
+            outcome: "ok".into(),
+        },
+    );
+    let md = render_round_report(&RoundReportInput {
+        campaign_id: "c-1",
+        title: "fuse rope",
+        metric: "output token throughput (tok/s)",
+        gaps_before: &gaps(-10.0, -0.5),
+        gaps_after: &gaps(-4.0, 0.2),
+        outcome: &o,
+        geomean_pct: Some(6.25),
+        attempt_ledger_md: &ledger,
+        chart_path: "gap-chart.svg",
+        artifacts: vec!["runs/x/rounds/round-4/prompt.md".into()],
+    })
+    .unwrap();
     assert!(md.contains("| chat | vLLM `vllm-tuned` | -10.00% | -4.00% | +6.00 pp |"));
     insta::assert_snapshot!("round_report", md);
 }
@@ -52,7 +139,27 @@ fn review_embeds_reviewer_text() {
 
 #[test]
 fn round_prompt() {
-    let v = RoundPromptView { round: 3, model: "m".into(), hardware: "1x H100".into(), competitors: "vLLM".into(), checkout: "/src/sglang".into(), branch: "sota/x".into(), run_dir: "runs/x".into(), plan_path: "runs/x/plan.md".into(), summary_path: "runs/x/rounds/round-3/summary.md".into(), workload: "w".into(), sla: "s".into(), noise_threshold: "1".into(), metric: "tok/s".into(), gaps: prompt_gaps(&gaps(-3.0, 0.0)), evidence: vec!["runs/x/analysis/root-cause.md".into()], research_first: true, replan: true, full_alignment: false, last_review: Some("# Review of round 2\n\nMainline Progress Verdict: STALLED".into()) };
+    let v = RoundPromptView {
+        round: 3,
+        model: "m".into(),
+        hardware: "1x H100".into(),
+        competitors: "vLLM".into(),
+        checkout: "/src/sglang".into(),
+        branch: "sota/x".into(),
+        run_dir: "runs/x".into(),
+        plan_path: "runs/x/plan.md".into(),
+        summary_path: "runs/x/rounds/round-3/summary.md".into(),
+        workload: "w".into(),
+        sla: "s".into(),
+        noise_threshold: "1".into(),
+        metric: "tok/s".into(),
+        gaps: prompt_gaps(&gaps(-3.0, 0.0)),
+        evidence: vec!["runs/x/analysis/root-cause.md".into()],
+        research_first: true,
+        replan: true,
+        full_alignment: false,
+        last_review: Some("# Review of round 2\n\nMainline Progress Verdict: STALLED".into()),
+    };
     let md = render_round_prompt(&v).unwrap();
     assert!(md.contains("expand code-first research"));
     assert!(md.contains("Replan required"));
@@ -62,7 +169,30 @@ fn round_prompt() {
 
 #[test]
 fn plan() {
-    let v = PlanView { campaign_id: "c-1".into(), model: "m".into(), hardware: "1x H100".into(), branch: "sota/x".into(), run_dir: "runs/x".into(), checkout: "/src".into(), workload: "w".into(), sla: "s".into(), metric: "tok/s".into(), noise_threshold: "1".into(), selected: "vLLM".into(), excluded: "TensorRT-LLM".into(), unsupported: "none".into(), max_rounds: 42, winners: vec![PlanWinnerView { scenario: "chat".into(), framework: "vllm".into(), candidate: "v".into(), value: "1000.000".into(), command: "vllm serve m".into() }], gaps: prompt_gaps(&gaps(-3.0, 0.0)) };
+    let v = PlanView {
+        campaign_id: "c-1".into(),
+        model: "m".into(),
+        hardware: "1x H100".into(),
+        branch: "sota/x".into(),
+        run_dir: "runs/x".into(),
+        checkout: "/src".into(),
+        workload: "w".into(),
+        sla: "s".into(),
+        metric: "tok/s".into(),
+        noise_threshold: "1".into(),
+        selected: "vLLM".into(),
+        excluded: "TensorRT-LLM".into(),
+        unsupported: "none".into(),
+        max_rounds: 42,
+        winners: vec![PlanWinnerView {
+            scenario: "chat".into(),
+            framework: "vllm".into(),
+            candidate: "v".into(),
+            value: "1000.000".into(),
+            command: "vllm serve m".into(),
+        }],
+        gaps: prompt_gaps(&gaps(-3.0, 0.0)),
+    };
     insta::assert_snapshot!("plan", render_plan(&v).unwrap());
 }
 
@@ -77,7 +207,55 @@ fn checkpoint_round_trips() {
 #[test]
 fn final_report() {
     let s = state();
-    let v = FinalReportView { campaign_id: "c-1".into(), model: s.model.clone(), hardware: "1x H100".into(), reached_sota: true, stop_reason: "SGLang beats".into(), last_round: 2, branch: s.branch.clone(), final_commit: "ffff".into(), workload: "w".into(), sla: "s".into(), selected: "vLLM".into(), excluded: "none".into(), unsupported: "none".into(), metric: "tok/s".into(), fixed_rows: vec![FixedRowView { scenario: "chat".into(), framework: "vLLM".into(), candidate: "v".into(), status: "ok".into(), sla: "pass".into(), value: "1000.00".into(), ttft: "50.00".into(), tpot: "10.00".into() }], post_rows: vec![PostRowView { scenario: "chat".into(), sglang: "1050.00".into(), round: "2".into(), commit: "bbbbbbbbbb".into(), leader: "vLLM".into(), leader_value: "1000.00".into(), gap: "+5.00%".into() }], rounds: round_lines(&s), winners: vec![WinnerCommandView { framework: "vLLM".into(), scenario: "chat".into(), candidate: "v".into(), server_command: "vllm serve m".into(), benchmark_command: "vllm bench serve".into() }], history_paths: vec!["runs/x/history/model-pr-history-notes.md".into()], profile_paths: vec![], layer_paths: vec!["runs/x/analysis/layer-pipeline.md".into()], ncu_paths: vec![], changed_files: vec!["python/sglang/srt/rope.py".into()], tests: s.tests.clone() };
+    let v = FinalReportView {
+        campaign_id: "c-1".into(),
+        model: s.model.clone(),
+        hardware: "1x H100".into(),
+        reached_sota: true,
+        stop_reason: "SGLang beats".into(),
+        last_round: 2,
+        branch: s.branch.clone(),
+        final_commit: "ffff".into(),
+        workload: "w".into(),
+        sla: "s".into(),
+        selected: "vLLM".into(),
+        excluded: "none".into(),
+        unsupported: "none".into(),
+        metric: "tok/s".into(),
+        fixed_rows: vec![FixedRowView {
+            scenario: "chat".into(),
+            framework: "vLLM".into(),
+            candidate: "v".into(),
+            status: "ok".into(),
+            sla: "pass".into(),
+            value: "1000.00".into(),
+            ttft: "50.00".into(),
+            tpot: "10.00".into(),
+        }],
+        post_rows: vec![PostRowView {
+            scenario: "chat".into(),
+            sglang: "1050.00".into(),
+            round: "2".into(),
+            commit: "bbbbbbbbbb".into(),
+            leader: "vLLM".into(),
+            leader_value: "1000.00".into(),
+            gap: "+5.00%".into(),
+        }],
+        rounds: round_lines(&s),
+        winners: vec![WinnerCommandView {
+            framework: "vLLM".into(),
+            scenario: "chat".into(),
+            candidate: "v".into(),
+            server_command: "vllm serve m".into(),
+            benchmark_command: "vllm bench serve".into(),
+        }],
+        history_paths: vec!["runs/x/history/model-pr-history-notes.md".into()],
+        profile_paths: vec![],
+        layer_paths: vec!["runs/x/analysis/layer-pipeline.md".into()],
+        ncu_paths: vec![],
+        changed_files: vec!["python/sglang/srt/rope.py".into()],
+        tests: s.tests.clone(),
+    };
     let md = render_final_report(&v).unwrap();
     assert!(md.contains("fuse \\| rope"));
     insta::assert_snapshot!("final_report", md);
@@ -85,13 +263,38 @@ fn final_report() {
 
 #[test]
 fn history_notes() {
-    let v = HistoryNotesView { model: "m".into(), slug: "llama".into(), slug_source: "inferred".into(), root: "/k".into(), frameworks: "sglang, vllm".into(), blockers: vec!["no vLLM history".into()], files: vec![HistoryFileView { path: "sglang/llama/README.en.md".into(), framework: "sglang".into(), prs: vec!["1234".into()], sources: vec!["python/sglang/srt/models/llama.py".into()], symbols: vec!["LlamaForCausalLM".into()], risks: vec!["Risk: accuracy".into()], decision: "which path".into() }] };
+    let v = HistoryNotesView {
+        model: "m".into(),
+        slug: "llama".into(),
+        slug_source: "inferred".into(),
+        root: "/k".into(),
+        frameworks: "sglang, vllm".into(),
+        blockers: vec!["no vLLM history".into()],
+        files: vec![HistoryFileView {
+            path: "sglang/llama/README.en.md".into(),
+            framework: "sglang".into(),
+            prs: vec!["1234".into()],
+            sources: vec!["python/sglang/srt/models/llama.py".into()],
+            symbols: vec!["LlamaForCausalLM".into()],
+            risks: vec!["Risk: accuracy".into()],
+            decision: "which path".into(),
+        }],
+    };
     insta::assert_snapshot!("history_notes", render_history_notes(&v).unwrap());
 }
 
 #[test]
 fn charts() {
-    let series = vec![GapSeries { scenario: "chat".into(), points: vec![(0, Some(-10.0)), (1, Some(-4.0)), (2, Some(2.0))] }, GapSeries { scenario: "summarization".into(), points: vec![(0, Some(-6.0)), (1, None), (2, Some(1.5))] }];
+    let series = vec![
+        GapSeries {
+            scenario: "chat".into(),
+            points: vec![(0, Some(-10.0)), (1, Some(-4.0)), (2, Some(2.0))],
+        },
+        GapSeries {
+            scenario: "summarization".into(),
+            points: vec![(0, Some(-6.0)), (1, None), (2, Some(1.5))],
+        },
+    ];
     insta::assert_snapshot!("gap_svg", render_gap_svg(&series, 1.0));
     insta::assert_snapshot!("gap_mermaid", render_gap_mermaid(&series, 1.0));
 }

@@ -88,8 +88,17 @@ impl LedgerKind {
     }
     fn columns(self) -> &'static [&'static str] {
         match self {
-            LedgerKind::Attempt => &["Round", "Title", "Idea", "Files", "Commit", "Geomean", "Verdict", "Outcome"],
-            LedgerKind::Optimization => &["Round", "Title", "Commit", "Geomean", "Per scenario", "Evidence"],
+            LedgerKind::Attempt => &[
+                "Round", "Title", "Idea", "Files", "Commit", "Geomean", "Verdict", "Outcome",
+            ],
+            LedgerKind::Optimization => &[
+                "Round",
+                "Title",
+                "Commit",
+                "Geomean",
+                "Per scenario",
+                "Evidence",
+            ],
             LedgerKind::SourceIdea => &["Round", "Idea", "Evidence", "Provenance", "Status"],
         }
     }
@@ -104,7 +113,8 @@ pub fn md_cell(s: &str) -> String {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|g| format!("{g:+.2}%")).unwrap_or_else(|| "n/a".into())
+    v.map(|g| format!("{g:+.2}%"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn short(c: &Option<String>) -> String {
@@ -235,9 +245,8 @@ pub fn tail_rows(markdown: &str, n: usize) -> Vec<String> {
 
 /// One lineage line (with newline).
 pub fn lineage_line(entry: &LineageEntry) -> String {
-    let mut s = serde_json::to_string(entry).unwrap_or_else(|e| {
-        format!("{{\"serialization_error\":{:?}}}", e.to_string())
-    });
+    let mut s = serde_json::to_string(entry)
+        .unwrap_or_else(|e| format!("{{\"serialization_error\":{:?}}}", e.to_string()));
     s.push('\n');
     s
 }

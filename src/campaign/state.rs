@@ -182,7 +182,13 @@ impl CampaignState {
     pub fn improvements(&self) -> Vec<f64> {
         self.rounds
             .iter()
-            .map(|r| if r.accepted { r.geomean_pct.unwrap_or(0.0) } else { 0.0 })
+            .map(|r| {
+                if r.accepted {
+                    r.geomean_pct.unwrap_or(0.0)
+                } else {
+                    0.0
+                }
+            })
             .collect()
     }
 

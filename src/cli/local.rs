@@ -111,7 +111,10 @@ pub fn drive(
             Ok(EXIT_OK)
         }
         Ok(RunOutcome::WaitingForHuman { after_round }) => {
-            println!("round {after_round} done; waiting for a human: run `sota-bot local resume {}`", checkout.display());
+            println!(
+                "round {after_round} done; waiting for a human: run `sota-bot local resume {}`",
+                checkout.display()
+            );
             Ok(EXIT_OK)
         }
         Ok(RunOutcome::Paused { after_round }) => {
@@ -119,7 +122,10 @@ pub fn drive(
             Ok(EXIT_OK)
         }
         Err(e) => {
-            eprintln!("error: {e}\n(the run directory is kept; `sota-bot local resume {}` continues)", checkout.display());
+            eprintln!(
+                "error: {e}\n(the run directory is kept; `sota-bot local resume {}` continues)",
+                checkout.display()
+            );
             Ok(EXIT_FAILURE)
         }
     }

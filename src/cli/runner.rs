@@ -64,7 +64,10 @@ pub struct PhaseArgs {
 }
 
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }
@@ -130,7 +133,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
         progress: &mut progress,
         opts,
-        state: crate::campaign::state::CampaignState::new(&a.campaign_id, "", &a.branch, &a.run_dir, ""),
+        state: crate::campaign::state::CampaignState::new(
+            &a.campaign_id,
+            "",
+            &a.branch,
+            &a.run_dir,
+            "",
+        ),
         paths: paths.clone(),
     };
     if state_exists {
@@ -184,7 +193,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     }
     raw.sort();
-    append(&a.artifacts_list, &raw.iter().map(|p| format!("{p}\n")).collect::<String>())?;
+    append(
+        &a.artifacts_list,
+        &raw.iter().map(|p| format!("{p}\n")).collect::<String>(),
+    )?;
     match outcome {
         Ok(RunOutcome::Stopped { reason, .. }) => {
             eprintln!("campaign stopped: {reason}");

@@ -30,8 +30,10 @@ impl<'a> Engine<'a> {
             )));
         }
         let branch = self.state.branch.clone();
-        self.progress
-            .step(&format!("phase 0: campaign branch `{branch}`, run dir `{}`", self.paths.rel));
+        self.progress.step(&format!(
+            "phase 0: campaign branch `{branch}`, run dir `{}`",
+            self.paths.rel
+        ));
         self.git.checkout_new_or_existing(&branch)?;
         let gi = self.checkout.join(".gitignore");
         let mut text = std::fs::read_to_string(&gi).unwrap_or_default();
@@ -130,10 +132,14 @@ impl<'a> Engine<'a> {
                 "the fixed baseline is incomplete after the search; rerun to resume".into(),
             ));
         }
-        self.progress.step("phase 1: help snapshots, summary, winners, fairness");
+        self.progress
+            .step("phase 1: help snapshots, summary, winners, fairness");
         for f in self.campaign.frameworks() {
             for (name, text) in self.lane.help_snapshots(f) {
-                let p = self.paths.help_dir().join(format!("{}-{name}", f.canonical()));
+                let p = self
+                    .paths
+                    .help_dir()
+                    .join(format!("{}-{name}", f.canonical()));
                 self.write(&p, &text)?;
             }
         }
@@ -224,7 +230,12 @@ impl<'a> Engine<'a> {
     fn write_baseline_reports(&mut self, rows: &[BenchRow]) -> Result<(), EngineError> {
         let base: Vec<BenchRow> = rows.iter().filter(|r| r.round == 0).cloned().collect();
         let metric = self.campaign.metric;
-        let scenarios: Vec<String> = self.campaign.scenarios.iter().map(|s| s.name.clone()).collect();
+        let scenarios: Vec<String> = self
+            .campaign
+            .scenarios
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         let mut winners = Vec::new();
         for f in self.campaign.frameworks() {
             for s in &scenarios {
@@ -263,12 +274,21 @@ impl<'a> Engine<'a> {
             self.campaign.noise_threshold_pct,
             &|_| false,
         );
-        self.write(&self.paths.summary(), &summary_md(&self.campaign.frameworks(), &base, &scenarios, metric))?;
-        self.write(&self.paths.winning_commands(), &winning_md(&self.state.winners))?;
+        self.write(
+            &self.paths.summary(),
+            &summary_md(&self.campaign.frameworks(), &base, &scenarios, metric),
+        )?;
+        self.write(
+            &self.paths.winning_commands(),
+            &winning_md(&self.state.winners),
+        )?;
         let fairness = fairness_md(&self.campaign, &base);
         self.write(&self.paths.fairness(), &fairness)?;
         self.write(&self.paths.fairness_analysis(), &fairness)?;
-        self.write(&self.paths.contract(), &contract_json(&self.campaign, &self.state.winners))?;
+        self.write(
+            &self.paths.contract(),
+            &contract_json(&self.campaign, &self.state.winners),
+        )?;
         Ok(())
     }
 
@@ -276,7 +296,13 @@ impl<'a> Engine<'a> {
     pub(crate) fn phase_plan(&mut self) -> Result<(), EngineError> {
         self.progress.step("phase 2: refined plan");
         let c = &self.campaign;
-        let join = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let join = |v: Vec<String>| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         let view = PlanView {
             campaign_id: c.campaign_id.clone(),
             model: c.model.clone(),
@@ -288,8 +314,18 @@ impl<'a> Engine<'a> {
             sla: c.sla_line(),
             metric: c.metric.name().into(),
             noise_threshold: format!("{}", c.noise_threshold_pct),
-            selected: join(c.competitors.iter().map(|f| f.display_name().to_string()).collect()),
-            excluded: join(c.excluded.iter().map(|f| f.display_name().to_string()).collect()),
+            selected: join(
+                c.competitors
+                    .iter()
+                    .map(|f| f.display_name().to_string())
+                    .collect(),
+            ),
+            excluded: join(
+                c.excluded
+                    .iter()
+                    .map(|f| f.display_name().to_string())
+                    .collect(),
+            ),
             unsupported: join(
                 c.unsupported
                     .iter()
@@ -305,7 +341,10 @@ impl<'a> Engine<'a> {
                     scenario: md_cell(&w.scenario),
                     framework: w.framework.clone(),
                     candidate: w.candidate_id.clone(),
-                    value: w.value.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into()),
+                    value: w
+                        .value
+                        .map(|v| format!("{v:.3}"))
+                        .unwrap_or_else(|| "n/a".into()),
                     command: md_cell(w.server_command.as_deref().unwrap_or("")),
                 })
                 .collect(),
@@ -393,15 +432,26 @@ pub fn summary_md(
         s.push('\n');
     }
     s.push_str("## Failed or SLA-failing candidates\n\n| Framework | Candidate | Scenario | Status | SLA | Reason |\n|---|---|---|---|---|---|\n");
-    for r in rows.iter().filter(|r| r.status != RunStatus::Ok || r.sla.passed != Some(true)) {
+    for r in rows
+        .iter()
+        .filter(|r| r.status != RunStatus::Ok || r.sla.passed != Some(true))
+    {
         s.push_str(&format!(
             "| {} | `{}` | {} | {} | {} | {} |\n",
             r.framework.display_name(),
             md_cell(&r.candidate_id),
             md_cell(r.scenario()),
             r.status,
-            if r.sla.passed == Some(true) { "pass" } else { "fail" },
-            md_cell(r.failure_reason.as_deref().unwrap_or("SLA thresholds not met"))
+            if r.sla.passed == Some(true) {
+                "pass"
+            } else {
+                "fail"
+            },
+            md_cell(
+                r.failure_reason
+                    .as_deref()
+                    .unwrap_or("SLA thresholds not met")
+            )
         ));
     }
     s
@@ -435,9 +485,15 @@ fn fairness_md(c: &super::EngineCampaign, rows: &[BenchRow]) -> String {
             r.framework.canonical(),
             md_cell(&r.candidate_id),
             md_cell(r.scenario()),
-            r.hardware.gpu_count.map(|g| g.to_string()).unwrap_or_else(|| "n/a".into()),
+            r.hardware
+                .gpu_count
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "n/a".into()),
             md_cell(r.workload.endpoint.as_deref().unwrap_or("n/a")),
-            r.workload.num_prompts.map(|g| g.to_string()).unwrap_or_else(|| "n/a".into()),
+            r.workload
+                .num_prompts
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "n/a".into()),
             fmt_opt(r.spec_decode.as_ref().and_then(|d| d.mean_accept_length)),
             fmt_opt(r.cache.as_ref().and_then(|d| d.prefix_cache_hit_rate)),
             fmt_opt(r.memory.as_ref().and_then(|d| d.gpu_memory_utilization)),

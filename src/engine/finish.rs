@@ -16,7 +16,9 @@ fn run_files(engine: &Engine<'_>, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![engine.paths.root()];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -38,7 +40,13 @@ pub fn final_view(engine: &Engine<'_>, rows: &[BenchRow]) -> FinalReportView {
     let c = &engine.campaign;
     let s = &engine.state;
     let metric = c.metric;
-    let join = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    let join = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     let mut fixed_rows = Vec::new();
     for sc in &c.scenarios {
         for f in c.frameworks() {
@@ -72,7 +80,9 @@ pub fn final_view(engine: &Engine<'_>, rows: &[BenchRow]) -> FinalReportView {
             PostRowView {
                 scenario: md_cell(&sc.name),
                 sglang: fmt(best.map(|b| b.value)),
-                round: best.map(|b| b.round.to_string()).unwrap_or_else(|| "-".into()),
+                round: best
+                    .map(|b| b.round.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 commit: best
                     .and_then(|b| b.commit.as_deref())
                     .map(|c| c.get(..10).unwrap_or(c).to_string())
@@ -99,15 +109,33 @@ pub fn final_view(engine: &Engine<'_>, rows: &[BenchRow]) -> FinalReportView {
         model: c.model.clone(),
         hardware: c.hardware.clone(),
         reached_sota: stop.as_ref().is_some_and(|s| s.reached_sota),
-        stop_reason: stop.as_ref().map(|s| s.reason.clone()).unwrap_or_else(|| "not stopped".into()),
+        stop_reason: stop
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_else(|| "not stopped".into()),
         last_round: stop.as_ref().map(|s| s.after_round).unwrap_or(0),
         branch: s.branch.clone(),
         final_commit: engine.git.head_commit().unwrap_or_default(),
         workload: c.workload_line(),
         sla: c.sla_line(),
-        selected: join(c.competitors.iter().map(|f| f.display_name().to_string()).collect()),
-        excluded: join(c.excluded.iter().map(|f| f.display_name().to_string()).collect()),
-        unsupported: join(c.unsupported.iter().map(|(f, w)| format!("{} ({w})", f.display_name())).collect()),
+        selected: join(
+            c.competitors
+                .iter()
+                .map(|f| f.display_name().to_string())
+                .collect(),
+        ),
+        excluded: join(
+            c.excluded
+                .iter()
+                .map(|f| f.display_name().to_string())
+                .collect(),
+        ),
+        unsupported: join(
+            c.unsupported
+                .iter()
+                .map(|(f, w)| format!("{} ({w})", f.display_name()))
+                .collect(),
+        ),
         metric: metric.name().into(),
         fixed_rows,
         post_rows,

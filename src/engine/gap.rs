@@ -112,7 +112,8 @@ pub fn compute_gaps(
             };
             ScenarioGapView {
                 scenario: s.clone(),
-                leader: leader.map(|r| format!("{} `{}`", r.framework.display_name(), r.candidate_id)),
+                leader: leader
+                    .map(|r| format!("{} `{}`", r.framework.display_name(), r.candidate_id)),
                 sglang_value,
                 leader_value,
                 status,
@@ -159,10 +160,29 @@ mod tests {
             row(Framework::Sglang, "x", 50.0, false),
             row(Framework::Vllm, "x", 10.0, true),
         ];
-        let sc: Vec<String> = ["chat", "sum", "x", "none"].iter().map(|s| s.to_string()).collect();
-        let g = compute_gaps(&sc, &rows, &rows, &[Framework::Vllm], Metric::OutputTokenThroughput, 1.0, &|_| false);
-        assert!(matches!(g[0].status, GapStatus::Behind { gap_pct } if (gap_pct + 10.0).abs() < 1e-9));
-        assert!(matches!(g[1].status, GapStatus::Tied { repeats_done: false, .. }));
+        let sc: Vec<String> = ["chat", "sum", "x", "none"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let g = compute_gaps(
+            &sc,
+            &rows,
+            &rows,
+            &[Framework::Vllm],
+            Metric::OutputTokenThroughput,
+            1.0,
+            &|_| false,
+        );
+        assert!(
+            matches!(g[0].status, GapStatus::Behind { gap_pct } if (gap_pct + 10.0).abs() < 1e-9)
+        );
+        assert!(matches!(
+            g[1].status,
+            GapStatus::Tied {
+                repeats_done: false,
+                ..
+            }
+        ));
         assert_eq!(g[2].status, GapStatus::SlaFail);
         assert_eq!(g[3].status, GapStatus::NoCompetitor);
     }

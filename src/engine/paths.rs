@@ -108,7 +108,12 @@ pub fn find_run_dirs(checkout: &Path) -> Vec<RunPaths> {
         .map(|rd| {
             rd.flatten()
                 .filter(|e| e.path().join("humanize/model-loop-checkpoint.md").is_file())
-                .map(|e| RunPaths::from_rel(checkout, &format!("runs/{}", e.file_name().to_string_lossy())))
+                .map(|e| {
+                    RunPaths::from_rel(
+                        checkout,
+                        &format!("runs/{}", e.file_name().to_string_lossy()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -52,7 +52,8 @@ impl ProcessLane {
 }
 
 fn free_port() -> Result<u16, LaneError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| LaneError(format!("no free port: {e}")))?;
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| LaneError(format!("no free port: {e}")))?;
     l.local_addr()
         .map(|a| a.port())
         .map_err(|e| LaneError(e.to_string()))
@@ -70,7 +71,8 @@ fn spawn_group(cmd: &str, cwd: &Path, log: &Path) -> Result<Child, LaneError> {
     if let Some(p) = log.parent() {
         let _ = std::fs::create_dir_all(p);
     }
-    let out = std::fs::File::create(log).map_err(|e| LaneError(format!("{}: {e}", log.display())))?;
+    let out =
+        std::fs::File::create(log).map_err(|e| LaneError(format!("{}: {e}", log.display())))?;
     let err = out.try_clone().map_err(|e| LaneError(e.to_string()))?;
     Command::new("sh")
         .arg("-c")
@@ -129,7 +131,8 @@ pub fn classify_log(log: &str, timed_out: bool) -> (RunStatus, String) {
         let l = l.to_ascii_lowercase();
         l.contains("out of memory")
             || l.contains("outofmemory")
-            || l.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "oom")
+            || l.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "oom")
     };
     if is_oom_line(&low) {
         let line = log
@@ -142,13 +145,27 @@ pub fn classify_log(log: &str, timed_out: bool) -> (RunStatus, String) {
             .collect();
         (RunStatus::Oom, line)
     } else if timed_out {
-        (RunStatus::Timeout, format!("timed out; last log line: {last}"))
+        (
+            RunStatus::Timeout,
+            format!("timed out; last log line: {last}"),
+        )
     } else {
-        (RunStatus::Failed, if last.is_empty() { "exited without output".into() } else { last })
+        (
+            RunStatus::Failed,
+            if last.is_empty() {
+                "exited without output".into()
+            } else {
+                last
+            },
+        )
     }
 }
 
-fn wait_ready(child: &mut Child, port: u16, cfg: &ProcessLaneConfig) -> Result<(), (RunStatus, String, bool)> {
+fn wait_ready(
+    child: &mut Child,
+    port: u16,
+    cfg: &ProcessLaneConfig,
+) -> Result<(), (RunStatus, String, bool)> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -156,7 +173,11 @@ fn wait_ready(child: &mut Child, port: u16, cfg: &ProcessLaneConfig) -> Result<(
     let started = Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err((RunStatus::Failed, format!("server exited ({status}) before it became ready"), false));
+            return Err((
+                RunStatus::Failed,
+                format!("server exited ({status}) before it became ready"),
+                false,
+            ));
         }
         for p in &cfg.health_paths {
             let ok = client
@@ -180,8 +201,20 @@ fn wait_ready(child: &mut Child, port: u16, cfg: &ProcessLaneConfig) -> Result<(
 }
 
 impl ProcessLane {
-    fn failed_row(&self, cand: &CandidateSpec, s: &ScenarioSpec, status: RunStatus, reason: String, log: &Path) -> BenchRow {
-        let mut row = BenchRow::new(cand.framework, cand.candidate_id.clone(), self.config.model.clone(), status);
+    fn failed_row(
+        &self,
+        cand: &CandidateSpec,
+        s: &ScenarioSpec,
+        status: RunStatus,
+        reason: String,
+        log: &Path,
+    ) -> BenchRow {
+        let mut row = BenchRow::new(
+            cand.framework,
+            cand.candidate_id.clone(),
+            self.config.model.clone(),
+            status,
+        );
         row.failure_reason = Some(reason);
         row.workload.scenario = Some(s.name.clone());
         row.workload.input_len = Some(s.input_len);
@@ -206,12 +239,21 @@ impl BenchLane for ProcessLane {
         on_row: &mut dyn FnMut(BenchRow) -> Result<(), LaneError>,
     ) -> Result<(), LaneError> {
         let port = free_port()?;
-        let stem = format!("r{}-{}-{}-{}", tag.round, tag.repeat, cand.framework.canonical(), cand.candidate_id);
+        let stem = format!(
+            "r{}-{}-{}-{}",
+            tag.round,
+            tag.repeat,
+            cand.framework.canonical(),
+            cand.candidate_id
+        );
         let server_log = self.config.log_dir.join(format!("{stem}.server.log"));
         let base_vars = vec![
             ("port", port.to_string()),
             ("framework", cand.framework.canonical().to_string()),
-            ("checkout", shell_quote(&self.config.checkout.to_string_lossy())),
+            (
+                "checkout",
+                shell_quote(&self.config.checkout.to_string_lossy()),
+            ),
             ("num_prompts", self.config.num_prompts.to_string()),
         ];
         let server_cmd = expand(&cand.server_command, &base_vars);
@@ -230,9 +272,15 @@ impl BenchLane for ProcessLane {
             return Ok(());
         }
         for s in scenarios {
-            let row_out = self.config.log_dir.join(format!("{stem}-{}.row.json", s.name));
+            let row_out = self
+                .config
+                .log_dir
+                .join(format!("{stem}-{}.row.json", s.name));
             let _ = std::fs::remove_file(&row_out);
-            let bench_log = self.config.log_dir.join(format!("{stem}-{}.bench.log", s.name));
+            let bench_log = self
+                .config
+                .log_dir
+                .join(format!("{stem}-{}.bench.log", s.name));
             let mut vars = base_vars.clone();
             vars.extend([
                 ("scenario", s.name.clone()),
@@ -276,10 +324,20 @@ impl BenchLane for ProcessLane {
                 _ => {
                     // The server may have died under load (OOM) while the client failed.
                     let server_dead = matches!(server.try_wait(), Ok(Some(_)));
-                    let log = if server_dead { log_tail(&server_log, 50) } else { log_tail(&bench_log, 50) };
+                    let log = if server_dead {
+                        log_tail(&server_log, 50)
+                    } else {
+                        log_tail(&bench_log, 50)
+                    };
                     let (st, reason) = classify_log(&log, timed_out);
                     let reason = format!("{reason} (benchmark exit {:?})", exit);
-                    self.failed_row(cand, s, st, reason, if server_dead { &server_log } else { &bench_log })
+                    self.failed_row(
+                        cand,
+                        s,
+                        st,
+                        reason,
+                        if server_dead { &server_log } else { &bench_log },
+                    )
                 }
             };
             on_row(row)?;
@@ -290,7 +348,13 @@ impl BenchLane for ProcessLane {
 
     fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for (name, cmd) in self.config.help_commands.get(&framework).cloned().unwrap_or_default() {
+        for (name, cmd) in self
+            .config
+            .help_commands
+            .get(&framework)
+            .cloned()
+            .unwrap_or_default()
+        {
             let text = Command::new("sh")
                 .arg("-c")
                 .arg(&cmd)
@@ -321,21 +385,36 @@ impl BenchLane for ProcessLane {
         };
         let vars = vec![
             ("framework", cand.framework.canonical().to_string()),
-            ("checkout", shell_quote(&self.config.checkout.to_string_lossy())),
+            (
+                "checkout",
+                shell_quote(&self.config.checkout.to_string_lossy()),
+            ),
             ("out_dir", shell_quote(&out_dir.to_string_lossy())),
             ("scenario", scenario.name.clone()),
             ("input_len", scenario.input_len.to_string()),
             ("output_len", scenario.output_len.to_string()),
         ];
         let cmd = expand(&template, &vars);
-        let log = self.config.log_dir.join(format!("profile-{}-{}.log", cand.framework.canonical(), scenario.name));
+        let log = self.config.log_dir.join(format!(
+            "profile-{}-{}.log",
+            cand.framework.canonical(),
+            scenario.name
+        ));
         let mut child = spawn_group(&cmd, &self.config.checkout, &log)?;
         let status = child.wait().map_err(|e| LaneError(e.to_string()))?;
         if !status.success() {
-            return Err(LaneError(format!("profile command failed ({status}): {}", log_tail(&log, 3))));
+            return Err(LaneError(format!(
+                "profile command failed ({status}): {}",
+                log_tail(&log, 3)
+            )));
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(out_dir)
-            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         Ok(files)
@@ -352,7 +431,10 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify_log("x\ntorch.OutOfMemoryError: CUDA out of memory\n", false).0, RunStatus::Oom);
+        assert_eq!(
+            classify_log("x\ntorch.OutOfMemoryError: CUDA out of memory\n", false).0,
+            RunStatus::Oom
+        );
         assert_eq!(classify_log("hang", true).0, RunStatus::Timeout);
         assert_eq!(classify_log("the room is fine", false).0, RunStatus::Failed);
         assert_eq!(classify_log("killed: OOM", false).0, RunStatus::Oom);
@@ -363,6 +445,12 @@ mod tests {
 
     #[test]
     fn templates_expand() {
-        assert_eq!(expand("p={port} s={scenario}", &[("port", "1".into()), ("scenario", "chat".into())]), "p=1 s=chat");
+        assert_eq!(
+            expand(
+                "p={port} s={scenario}",
+                &[("port", "1".into()), ("scenario", "chat".into())]
+            ),
+            "p=1 s=chat"
+        );
     }
 }

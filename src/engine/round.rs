@@ -27,6 +27,32 @@ pub fn summary_field(summary: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The round's title: a `TITLE:` line, else the first line under a `## What changed`
+/// heading, else the first heading.
+pub fn round_title(summary: &str) -> Option<String> {
+    if let Some(t) = summary_field(summary, "TITLE").into_iter().next() {
+        return Some(t);
+    }
+    let mut after = false;
+    for l in summary.lines().map(str::trim) {
+        if l.starts_with('#') {
+            after = l
+                .trim_start_matches('#')
+                .trim()
+                .eq_ignore_ascii_case("what changed");
+            continue;
+        }
+        if after && !l.is_empty() {
+            return Some(l.to_string());
+        }
+    }
+    summary
+        .lines()
+        .find(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 impl<'a> Engine<'a> {
     fn round_file(&self, round: u32, name: &str) -> std::path::PathBuf {
         self.paths.round_dir(round).join(name)
@@ -46,7 +72,8 @@ impl<'a> Engine<'a> {
     }
 
     fn prepare_round(&mut self, round: u32) -> Result<(), EngineError> {
-        self.progress.step(&format!("round {round}: gap decision and evidence"));
+        self.progress
+            .step(&format!("round {round}: gap decision and evidence"));
         let behind: Vec<ScenarioGapView> = self
             .state
             .gaps
@@ -83,7 +110,9 @@ impl<'a> Engine<'a> {
             branch: self.state.branch.clone(),
             run_dir: self.paths.rel.clone(),
             plan_path: self.paths.repo_rel("plan.md"),
-            summary_path: self.paths.repo_rel(&format!("{}/summary.md", RunPaths::round_rel(round))),
+            summary_path: self
+                .paths
+                .repo_rel(&format!("{}/summary.md", RunPaths::round_rel(round))),
             workload: c.workload_line(),
             sla: c.sla_line(),
             noise_threshold: format!("{}", c.noise_threshold_pct),
@@ -128,8 +157,15 @@ impl<'a> Engine<'a> {
                     .unwrap_or(std::cmp::Ordering::Equal)
             })
             .cloned();
-        let Some(slow) = slow else { return Ok(Vec::new()) };
-        let Some(scenario) = self.campaign.scenarios.iter().find(|s| s.name == slow.scenario).cloned()
+        let Some(slow) = slow else {
+            return Ok(Vec::new());
+        };
+        let Some(scenario) = self
+            .campaign
+            .scenarios
+            .iter()
+            .find(|s| s.name == slow.scenario)
+            .cloned()
         else {
             return Ok(Vec::new());
         };
@@ -142,14 +178,16 @@ impl<'a> Engine<'a> {
             .winners
             .iter()
             .filter(|w| w.scenario == scenario.name && w.framework != Framework::Sglang.canonical())
-            .max_by(|a, b| a.value.partial_cmp(&b.value).unwrap_or(std::cmp::Ordering::Equal))
+            .max_by(|a, b| {
+                a.value
+                    .partial_cmp(&b.value)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
             .cloned();
         if let Some(w) = leader_fw {
-            if let Some(c) = self
-                .candidates
-                .iter()
-                .find(|c| c.framework.canonical() == w.framework && c.candidate_id == w.candidate_id)
-            {
+            if let Some(c) = self.candidates.iter().find(|c| {
+                c.framework.canonical() == w.framework && c.candidate_id == w.candidate_id
+            }) {
                 targets.push(c.clone());
             }
         }
@@ -232,17 +270,23 @@ impl<'a> Engine<'a> {
         self.candidates
             .iter()
             .find(|c| c.framework == Framework::Sglang && Some(&c.candidate_id) == id.as_ref())
-            .or_else(|| self.candidates.iter().find(|c| c.framework == Framework::Sglang))
+            .or_else(|| {
+                self.candidates
+                    .iter()
+                    .find(|c| c.framework == Framework::Sglang)
+            })
             .cloned()
     }
 
     fn agent_step(&mut self, round: u32) -> Result<(), EngineError> {
         let Some(command) = self.opts.agent_command.clone() else {
             return Err(EngineError::Refused(
-                "no agent command configured (--agent-command or the config's agent.command)".into(),
+                "no agent command configured (--agent-command or the config's agent.command)"
+                    .into(),
             ));
         };
-        self.progress.step(&format!("round {round}: running the agent"));
+        self.progress
+            .step(&format!("round {round}: running the agent"));
         let inv = AgentInvocation {
             command,
             checkout: self.checkout.clone(),
@@ -254,8 +298,10 @@ impl<'a> Engine<'a> {
             timeout: self.opts.agent_timeout,
         };
         let outcome = self.agent.run(&inv);
-        self.progress
-            .step(&format!("round {round}: agent finished: {}", outcome.describe()));
+        self.progress.step(&format!(
+            "round {round}: agent finished: {}",
+            outcome.describe()
+        ));
         // Keep a scrubbed tail of the agent log with the round.
         if let Ok(log) = std::fs::read_to_string(&inv.log_path) {
             let lines: Vec<&str> = log.lines().collect();
@@ -290,29 +336,58 @@ impl<'a> Engine<'a> {
             .and_then(|p| p.measured_commit.clone());
         let done: HashSet<String> = self.read_rows()?.iter().map(row_key).collect();
         let scenarios = self.campaign.scenarios.clone();
+        // One launch per SGLang candidate, covering every scenario it still owes.
+        let mut groups: Vec<(super::CandidateSpec, Vec<super::ScenarioSpec>)> = Vec::new();
         for s in &scenarios {
-            let Some(cand) = self.sglang_candidate(&s.name) else { continue };
+            let Some(cand) = self.sglang_candidate(&s.name) else {
+                continue;
+            };
             if done.contains(&key_for(&cand, &s.name, round, 0)) {
                 continue;
             }
+            match groups
+                .iter_mut()
+                .find(|(c, _)| c.candidate_id == cand.candidate_id)
+            {
+                Some((_, v)) => v.push(s.clone()),
+                None => groups.push((cand, vec![s.clone()])),
+            }
+        }
+        for (cand, owed) in groups {
             self.progress.step(&format!(
                 "round {round}: revalidating SGLang `{}` on {}",
-                cand.candidate_id, s.name
+                cand.candidate_id,
+                owed.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             let tag = RunTag {
                 round,
                 commit: measured.clone(),
                 repeat: 0,
             };
-            self.measure(&cand, std::slice::from_ref(s), &tag)?;
+            self.measure(&cand, &owed, &tag)?;
         }
         // A tie inside the noise threshold is decided by repeat runs of both winners.
         let gaps = self.current_gaps(round)?;
-        for g in gaps.iter().filter(|g| matches!(g.status, crate::gate::GapStatus::Tied { .. })) {
-            let Some(s) = scenarios.iter().find(|s| s.name == g.scenario) else { continue };
-            let mut cands: Vec<super::CandidateSpec> = self.sglang_candidate(&s.name).into_iter().collect();
-            for w in self.state.winners.iter().filter(|w| w.scenario == s.name && w.framework != Framework::Sglang.canonical()) {
-                if let Some(c) = self.candidates.iter().find(|c| c.framework.canonical() == w.framework && c.candidate_id == w.candidate_id) {
+        for g in gaps
+            .iter()
+            .filter(|g| matches!(g.status, crate::gate::GapStatus::Tied { .. }))
+        {
+            let Some(s) = scenarios.iter().find(|s| s.name == g.scenario) else {
+                continue;
+            };
+            let mut cands: Vec<super::CandidateSpec> =
+                self.sglang_candidate(&s.name).into_iter().collect();
+            for w in
+                self.state.winners.iter().filter(|w| {
+                    w.scenario == s.name && w.framework != Framework::Sglang.canonical()
+                })
+            {
+                if let Some(c) = self.candidates.iter().find(|c| {
+                    c.framework.canonical() == w.framework && c.candidate_id == w.candidate_id
+                }) {
                     cands.push(c.clone());
                 }
             }
@@ -330,7 +405,11 @@ impl<'a> Engine<'a> {
                     ));
                     let tag = RunTag {
                         round,
-                        commit: if cand.framework == Framework::Sglang { measured.clone() } else { None },
+                        commit: if cand.framework == Framework::Sglang {
+                            measured.clone()
+                        } else {
+                            None
+                        },
                         repeat,
                     };
                     self.measure(cand, std::slice::from_ref(s), &tag)?;
@@ -366,7 +445,12 @@ impl<'a> Engine<'a> {
             .filter(|r| r.round == round && r.repeat > 0)
             .map(|r| r.scenario().to_string())
             .collect();
-        let names: Vec<String> = self.campaign.scenarios.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<String> = self
+            .campaign
+            .scenarios
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         Ok(compute_gaps(
             &names,
             &sglang,
@@ -379,7 +463,8 @@ impl<'a> Engine<'a> {
     }
 
     fn finalize_round(&mut self, round: u32) -> Result<(), EngineError> {
-        self.progress.step(&format!("round {round}: ledgers and review gate"));
+        self.progress
+            .step(&format!("round {round}: ledgers and review gate"));
         let Some(progress) = self.state.in_progress.clone() else {
             return Err(EngineError::Refused("no round in progress".into()));
         };
@@ -388,7 +473,11 @@ impl<'a> Engine<'a> {
         let rows = self.read_rows()?;
         let round_rows: Vec<BenchRow> = rows.iter().filter(|r| r.round == round).cloned().collect();
         let sglang_now = averaged(
-            round_rows.iter().filter(|r| r.framework == Framework::Sglang).cloned().collect(),
+            round_rows
+                .iter()
+                .filter(|r| r.framework == Framework::Sglang)
+                .cloned()
+                .collect(),
             metric,
         );
         let mut pairs = Vec::new();
@@ -401,23 +490,30 @@ impl<'a> Engine<'a> {
                 per_scenario.push(format!("{} {:+.2}%", s.name, (new / old - 1.0) * 100.0));
             }
         }
-        let all_measured = pairs.len() == self.campaign.scenarios.len();
-        let geomean = if all_measured { geomean_improvement_pct(&pairs) } else { None };
-        let geomean = geomean.or(if pairs.is_empty() { None } else { Some(-100.0) });
+        // A scenario that had a passing best result and now has none is a regression.
+        let lost = self.campaign.scenarios.iter().any(|s| {
+            self.state.best_value(&s.name).is_some()
+                && super::gap::best_row(&sglang_now, Framework::Sglang, &s.name, metric).is_none()
+        });
+        let geomean = if lost {
+            Some(-100.0)
+        } else {
+            geomean_improvement_pct(&pairs)
+        };
         let gaps_after = self.current_gaps(round)?;
         let gaps_before = self.state.gaps.clone();
 
         let summary_path = self.round_file(round, "summary.md");
         let summary = std::fs::read_to_string(&summary_path).ok();
         let sum = summary.clone().unwrap_or_default();
-        let title = summary_field(&sum, "TITLE")
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| format!("round {round}"));
+        let title = round_title(&sum).unwrap_or_else(|| format!("round {round}"));
         let title: String = title.chars().take(80).collect();
         let changed_sources: Vec<String> = self
             .git
-            .changed_paths(&start, progress.measured_commit.as_deref().unwrap_or(&start))
+            .changed_paths(
+                &start,
+                progress.measured_commit.as_deref().unwrap_or(&start),
+            )
             .unwrap_or_default()
             .into_iter()
             .filter(|p| !p.starts_with(&format!("{}/", self.paths.rel)))
@@ -430,12 +526,17 @@ impl<'a> Engine<'a> {
 
         // Ledgers: rebuilt from the round's starting version, so a resumed finalize never
         // appends twice.
-        let read_start = |rel: &str| self.git.read_at(&start, &self.paths.repo_rel(rel)).unwrap_or_default();
+        let read_start = |rel: &str| {
+            self.git
+                .read_at(&start, &self.paths.repo_rel(rel))
+                .unwrap_or_default()
+        };
         let attempt_before = read_start("humanize/attempt-ledger.md");
         let opt_before = read_start("humanize/optimization-ledger.md");
         let idea_before = read_start("humanize/source-idea-ledger.md");
         let lineage_before = read_start("humanize/lineage.jsonl");
-        let verdict_hint = crate::gate::derive_measured_verdict(geomean, self.campaign.noise_threshold_pct);
+        let verdict_hint =
+            crate::gate::derive_measured_verdict(geomean, self.campaign.noise_threshold_pct);
         let attempt = ledger::append_attempt(
             &attempt_before,
             &AttemptRow {
@@ -488,7 +589,12 @@ impl<'a> Engine<'a> {
                     idea,
                     evidence: "analysis/root-cause.md, analysis/layer-pipeline.md".into(),
                     provenance: format!("agent summary, round {round}"),
-                    status: if changed_sources.is_empty() { "not tried" } else { "tried" }.into(),
+                    status: if changed_sources.is_empty() {
+                        "not tried"
+                    } else {
+                        "tried"
+                    }
+                    .into(),
                 },
             );
         }
@@ -557,7 +663,11 @@ impl<'a> Engine<'a> {
         let outcome = crate::gate::run_gate(&evidence, &cfg, self.reviewer);
         self.progress.step(&format!(
             "round {round}: gate {} · verdict {} · decision: {} ({})",
-            if outcome.accepted { "accepted" } else { "REJECTED" },
+            if outcome.accepted {
+                "accepted"
+            } else {
+                "REJECTED"
+            },
             outcome.verdict,
             outcome.decision.label(),
             outcome.reason
@@ -620,7 +730,10 @@ impl<'a> Engine<'a> {
             self.state.stop = Some(StopRecord {
                 after_round: round,
                 reason: reason.to_string(),
-                reached_sota: matches!(reason, StopReason::SglangAhead | StopReason::TiedWithinNoise),
+                reached_sota: matches!(
+                    reason,
+                    StopReason::SglangAhead | StopReason::TiedWithinNoise
+                ),
             });
             self.state.phase = Phase::Stopped;
         }
@@ -717,7 +830,12 @@ impl<'a> Engine<'a> {
         let text = report::render_final_report(&view)?;
         self.write(&self.paths.final_report(), &text)?;
         self.save_state()?;
-        let reason = self.state.stop.as_ref().map(|s| s.reason.clone()).unwrap_or_default();
+        let reason = self
+            .state
+            .stop
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
         self.commit(&format!("sota final: {reason}"))?;
         Ok(())
     }
@@ -741,7 +859,9 @@ pub fn averaged(rows: Vec<BenchRow>, metric: super::Metric) -> Vec<BenchRow> {
                 counts.push(1);
             }
             Some(i) => {
-                let (Some(o), Some(n)) = (out.get_mut(i), counts.get_mut(i)) else { continue };
+                let (Some(o), Some(n)) = (out.get_mut(i), counts.get_mut(i)) else {
+                    continue;
+                };
                 let ok = |x: &BenchRow| x.status == RunStatus::Ok && x.sla.passed == Some(true);
                 if !ok(&r) {
                     *o = r;
@@ -751,9 +871,15 @@ pub fn averaged(rows: Vec<BenchRow>, metric: super::Metric) -> Vec<BenchRow> {
                 if let (Some(a), Some(b)) = (metric.value(o), metric.value(&r)) {
                     let mean = (a * f64::from(*n) + b) / f64::from(*n + 1);
                     match metric {
-                        super::Metric::OutputTokenThroughput => o.metrics.output_token_throughput = Some(mean),
-                        super::Metric::RequestThroughput => o.metrics.request_throughput = Some(mean),
-                        super::Metric::TotalTokenThroughput => o.metrics.total_token_throughput = Some(mean),
+                        super::Metric::OutputTokenThroughput => {
+                            o.metrics.output_token_throughput = Some(mean)
+                        }
+                        super::Metric::RequestThroughput => {
+                            o.metrics.request_throughput = Some(mean)
+                        }
+                        super::Metric::TotalTokenThroughput => {
+                            o.metrics.total_token_throughput = Some(mean)
+                        }
                     }
                     *n += 1;
                 }

@@ -32,7 +32,10 @@ static SECRET_PATTERNS: Lazy<Vec<(&'static str, Regex)>> = Lazy::new(|| {
     [
         ("Hugging Face token", r"\bhf_[A-Za-z0-9]{30,}\b"),
         ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
-        ("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
+        (
+            "GitHub fine-grained token",
+            r"\bgithub_pat_[A-Za-z0-9_]{22,}\b",
+        ),
         ("API key", r"\bsk-[A-Za-z0-9_-]{20,}\b"),
         ("AWS access key", r"\bAKIA[0-9A-Z]{16}\b"),
         ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -136,9 +139,11 @@ fn check_clean(ev: &RoundEvidence) -> CheckResult {
 
 fn check_plan(ev: &RoundEvidence) -> CheckResult {
     match (&ev.plan_digest_at_start, &ev.plan_digest_now) {
-        (Some(a), Some(b)) if a == b => {
-            CheckResult::new("plan.unchanged", true, "plan file unchanged since the start")
-        }
+        (Some(a), Some(b)) if a == b => CheckResult::new(
+            "plan.unchanged",
+            true,
+            "plan file unchanged since the start",
+        ),
         (Some(_), Some(_)) => CheckResult::new(
             "plan.unchanged",
             false,
@@ -191,7 +196,10 @@ fn check_secrets(ev: &RoundEvidence) -> CheckResult {
         CheckResult::new(
             "secrets.none",
             true,
-            format!("{} changed file(s) scanned, no credentials", ev.added_text.len()),
+            format!(
+                "{} changed file(s) scanned, no credentials",
+                ev.added_text.len()
+            ),
         )
     } else {
         CheckResult::new(
@@ -208,11 +216,9 @@ fn check_file_changed(ev: &RoundEvidence, id: &str, rel: &str) -> CheckResult {
     let changed = ev.changed_paths.iter().any(|p| *p == full);
     match (exists, changed) {
         (true, true) => CheckResult::new(id, true, format!("`{rel}` present and updated")),
-        (true, false) => CheckResult::new(
-            id,
-            false,
-            format!("`{rel}` was not updated in this round"),
-        ),
+        (true, false) => {
+            CheckResult::new(id, false, format!("`{rel}` was not updated in this round"))
+        }
         (false, _) => CheckResult::new(id, false, format!("`{rel}` is missing")),
     }
 }
@@ -291,7 +297,11 @@ fn check_row_workload(ev: &RoundEvidence) -> CheckResult {
             .baseline_rows
             .iter()
             .find(|b| b.scenario() == row.scenario() && b.framework == row.framework)
-            .or_else(|| ev.baseline_rows.iter().find(|b| b.scenario() == row.scenario()));
+            .or_else(|| {
+                ev.baseline_rows
+                    .iter()
+                    .find(|b| b.scenario() == row.scenario())
+            });
         match base {
             Some(b) if row_shape(b) == row_shape(row) => {}
             Some(_) => drift.push(format!("{} `{}`", row.scenario(), row.candidate_id)),
@@ -311,7 +321,10 @@ fn check_row_workload(ev: &RoundEvidence) -> CheckResult {
         CheckResult::new(
             "contract.row_workload",
             false,
-            format!("rows with a workload or SLA unlike the baseline: {}", preview(&drift)),
+            format!(
+                "rows with a workload or SLA unlike the baseline: {}",
+                preview(&drift)
+            ),
         )
     }
 }
@@ -319,7 +332,11 @@ fn check_row_workload(ev: &RoundEvidence) -> CheckResult {
 fn check_revalidation(ev: &RoundEvidence) -> CheckResult {
     let id = "revalidation.rows";
     let Some(commit) = ev.measured_commit.as_deref() else {
-        return CheckResult::new(id, false, "no measured SGLang commit recorded for this round");
+        return CheckResult::new(
+            id,
+            false,
+            "no measured SGLang commit recorded for this round",
+        );
     };
     let mine: Vec<&BenchRow> = ev
         .round_rows
@@ -339,7 +356,10 @@ fn check_revalidation(ev: &RoundEvidence) -> CheckResult {
         CheckResult::new(
             id,
             false,
-            format!("no revalidation rows for round {} at commit {short}", ev.round),
+            format!(
+                "no revalidation rows for round {} at commit {short}",
+                ev.round
+            ),
         )
     } else if !missing.is_empty() {
         CheckResult::new(

@@ -280,7 +280,9 @@ fn decide(
     if non_advanced >= cfg.replan_after {
         return (
             Decision::Replan,
-            format!("{non_advanced} consecutive STALLED/REGRESSED rounds: replan before the next patch"),
+            format!(
+                "{non_advanced} consecutive STALLED/REGRESSED rounds: replan before the next patch"
+            ),
         );
     }
     let failed: Vec<&str> = checks

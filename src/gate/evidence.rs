@@ -81,8 +81,14 @@ pub struct ScenarioGapView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StopClaim {
-    External { reason: String, evidence: Vec<String> },
-    NearLimit { reason: String, evidence: Vec<String> },
+    External {
+        reason: String,
+        evidence: Vec<String>,
+    },
+    NearLimit {
+        reason: String,
+        evidence: Vec<String>,
+    },
 }
 
 /// Everything the gate needs to judge one round.
@@ -210,7 +216,8 @@ mod tests {
 
     #[test]
     fn stop_claim_needs_known_kind_and_collects_evidence() {
-        let s = "x\nSTOP-CLAIM: external: no FP8 support on this GPU, see `analysis/root-cause.md`\n";
+        let s =
+            "x\nSTOP-CLAIM: external: no FP8 support on this GPU, see `analysis/root-cause.md`\n";
         match parse_stop_claim(s) {
             Some(StopClaim::External { evidence, .. }) => {
                 assert_eq!(evidence, vec!["analysis/root-cause.md".to_string()])

@@ -154,7 +154,12 @@ pub struct ParsedReview {
 
 /// Reads the verdict line and the final word. Markdown emphasis around either is ignored.
 pub fn parse_review(text: &str) -> ParsedReview {
-    let clean = |l: &str| l.trim().trim_matches(|c| c == '*' || c == '`' || c == '_').trim().to_string();
+    let clean = |l: &str| {
+        l.trim()
+            .trim_matches(|c| c == '*' || c == '`' || c == '_')
+            .trim()
+            .to_string()
+    };
     let verdict = text.lines().find_map(|l| {
         let l = clean(l).replace("**", "");
         let rest = l.strip_prefix("Mainline Progress Verdict:")?;

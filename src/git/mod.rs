@@ -109,11 +109,7 @@ impl Checkout {
         ctx("write index", index.write())?;
         let tree_id = ctx("write tree", index.write_tree())?;
         let tree = ctx("find tree", self.repo.find_tree(tree_id))?;
-        let parent = self
-            .repo
-            .head()
-            .ok()
-            .and_then(|h| h.peel_to_commit().ok());
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         if let Some(p) = &parent {
             if p.tree_id() == tree_id && !allow_empty {
                 return Ok(p.id().to_string());

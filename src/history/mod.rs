@@ -48,8 +48,11 @@ pub fn infer_family_slug(model_id: &str, slugs: &[String]) -> Option<String> {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string)
                 .collect();
-            (!st.is_empty() && st.iter().all(|t| model_tokens.contains(t)))
-                .then_some((st.len(), slug.len(), slug))
+            (!st.is_empty() && st.iter().all(|t| model_tokens.contains(t))).then_some((
+                st.len(),
+                slug.len(),
+                slug,
+            ))
         })
         .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| b.2.cmp(a.2)))
         .map(|(_, _, s)| s.clone())
@@ -71,7 +74,8 @@ static SRC_RE: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"(?:python/sglang/[\w./-]+|\b[\w][\w./-]*\.(?:py|cu|cuh|cpp|cc|h|hpp)\b)")
         .unwrap_or_else(|_| unreachable_re())
 });
-static TICK_RE: Lazy<Regex> = Lazy::new(|| Regex::new(r"`([^`\n]+)`").unwrap_or_else(|_| unreachable_re()));
+static TICK_RE: Lazy<Regex> =
+    Lazy::new(|| Regex::new(r"`([^`\n]+)`").unwrap_or_else(|_| unreachable_re()));
 static IDENT_RE: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::)[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?$")
         .unwrap_or_else(|_| unreachable_re())
@@ -114,9 +118,11 @@ pub fn extract_citations(text: &str) -> Citations {
         let l = line.trim().trim_start_matches(['-', '*', ' ']).trim();
         let low = l.to_ascii_lowercase();
         if !l.is_empty()
-            && ["risk", "regress", "accuracy", "caution", "breaks", "validate"]
-                .iter()
-                .any(|k| low.contains(k))
+            && [
+                "risk", "regress", "accuracy", "caution", "breaks", "validate",
+            ]
+            .iter()
+            .any(|k| low.contains(k))
         {
             push_unique(&mut c.risks, l.chars().take(200).collect());
         }
@@ -276,14 +282,33 @@ mod tests {
 
     #[test]
     fn slug_rule() {
-        let slugs: Vec<String> = ["llama", "llama-3", "qwen3", "qwen", "deepseek-v3", "mixtral"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(infer_family_slug("meta-llama/Llama-3.1-8B-Instruct", &slugs).as_deref(), Some("llama-3"));
-        assert_eq!(infer_family_slug("Qwen/Qwen3-30B-A3B", &slugs).as_deref(), Some("qwen3"));
-        assert_eq!(infer_family_slug("deepseek-ai/DeepSeek-V3-0324", &slugs).as_deref(), Some("deepseek-v3"));
-        assert_eq!(infer_family_slug("mistralai/Mixtral-8x7B", &slugs).as_deref(), Some("mixtral"));
+        let slugs: Vec<String> = [
+            "llama",
+            "llama-3",
+            "qwen3",
+            "qwen",
+            "deepseek-v3",
+            "mixtral",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            infer_family_slug("meta-llama/Llama-3.1-8B-Instruct", &slugs).as_deref(),
+            Some("llama-3")
+        );
+        assert_eq!(
+            infer_family_slug("Qwen/Qwen3-30B-A3B", &slugs).as_deref(),
+            Some("qwen3")
+        );
+        assert_eq!(
+            infer_family_slug("deepseek-ai/DeepSeek-V3-0324", &slugs).as_deref(),
+            Some("deepseek-v3")
+        );
+        assert_eq!(
+            infer_family_slug("mistralai/Mixtral-8x7B", &slugs).as_deref(),
+            Some("mixtral")
+        );
         assert_eq!(infer_family_slug("google/gemma-2-9b", &slugs), None);
     }
 
@@ -294,7 +319,9 @@ mod tests {
                  - Risk: accuracy drift with fp8 KV.\n Colour &#39; ignored";
         let c = extract_citations(t);
         assert_eq!(c.prs, vec!["1234", "5678"]);
-        assert!(c.sources.contains(&"python/sglang/srt/layers/rotary_embedding.py".to_string()));
+        assert!(c
+            .sources
+            .contains(&"python/sglang/srt/layers/rotary_embedding.py".to_string()));
         assert!(c.sources.contains(&"csrc/rope.cu".to_string()));
         assert_eq!(c.symbols, vec!["apply_rope_fused"]);
         assert_eq!(c.risks.len(), 1);

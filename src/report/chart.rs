@@ -17,7 +17,9 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 140.0;
 const TOP: f64 = 32.0;
 const BOTTOM: f64 = 40.0;
-const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+];
 
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -99,7 +101,11 @@ pub fn render_gap_svg(series: &[GapSeries], noise_pct: f64) -> String {
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             x(r),
             TOP + plot_h + 16.0,
-            if r == 0 { "base".to_string() } else { r.to_string() }
+            if r == 0 {
+                "base".to_string()
+            } else {
+                r.to_string()
+            }
         );
         r += step;
     }
@@ -117,7 +123,10 @@ pub fn render_gap_svg(series: &[GapSeries], noise_pct: f64) -> String {
             .filter_map(|(r, v)| v.filter(|v| v.is_finite()).map(|v| (x(*r), y(v), *r, v)))
             .collect();
         if pts.len() > 1 {
-            let path: Vec<String> = pts.iter().map(|p| format!("{:.1},{:.1}", p.0, p.1)).collect();
+            let path: Vec<String> = pts
+                .iter()
+                .map(|p| format!("{:.1},{:.1}", p.0, p.1))
+                .collect();
             let _ = writeln!(
                 s,
                 r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
@@ -151,11 +160,24 @@ pub fn render_gap_svg(series: &[GapSeries], noise_pct: f64) -> String {
 pub fn render_gap_mermaid(series: &[GapSeries], noise_pct: f64) -> String {
     let (max_round, y_lo, y_hi) = bounds(series, noise_pct);
     let rounds: Vec<String> = (0..=max_round)
-        .map(|r| if r == 0 { "\"base\"".to_string() } else { format!("\"{r}\"") })
+        .map(|r| {
+            if r == 0 {
+                "\"base\"".to_string()
+            } else {
+                format!("\"{r}\"")
+            }
+        })
         .collect();
     let mut s = String::from("xychart-beta\n");
-    let names: Vec<String> = series.iter().map(|s| s.scenario.replace('"', "'")).collect();
-    let _ = writeln!(s, "    title \"SGLang gap (%) by round: {}\"", names.join(", "));
+    let names: Vec<String> = series
+        .iter()
+        .map(|s| s.scenario.replace('"', "'"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "    title \"SGLang gap (%) by round: {}\"",
+        names.join(", ")
+    );
     let _ = writeln!(s, "    x-axis [{}]", rounds.join(", "));
     let _ = writeln!(s, "    y-axis \"gap %\" {y_lo} --> {y_hi}");
     for serie in series {

@@ -16,13 +16,28 @@ pub use views::*;
 
 /// Templates compiled into the binary, so an installed `sota-bot` needs no data files.
 const TEMPLATES: [(&str, &str); 7] = [
-    ("round-report", include_str!("../../templates/round-report.md.hbs")),
+    (
+        "round-report",
+        include_str!("../../templates/round-report.md.hbs"),
+    ),
     ("review", include_str!("../../templates/review.md.hbs")),
-    ("round-prompt", include_str!("../../templates/round-prompt.md.hbs")),
+    (
+        "round-prompt",
+        include_str!("../../templates/round-prompt.md.hbs"),
+    ),
     ("plan", include_str!("../../templates/plan.md.hbs")),
-    ("final-report", include_str!("../../templates/final-report.md.hbs")),
-    ("checkpoint", include_str!("../../templates/checkpoint.md.hbs")),
-    ("history-notes", include_str!("../../templates/history-notes.md.hbs")),
+    (
+        "final-report",
+        include_str!("../../templates/final-report.md.hbs"),
+    ),
+    (
+        "checkpoint",
+        include_str!("../../templates/checkpoint.md.hbs"),
+    ),
+    (
+        "history-notes",
+        include_str!("../../templates/history-notes.md.hbs"),
+    ),
 ];
 
 static REGISTRY: Lazy<Result<Handlebars<'static>, String>> = Lazy::new(|| {

@@ -11,7 +11,8 @@ fn fmt_value(v: Option<f64>) -> String {
 }
 
 fn fmt_pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:+.2}%")).unwrap_or_else(|| "n/a".into())
+    v.map(|v| format!("{v:+.2}%"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn short_sha(c: Option<&str>) -> String {

@@ -59,7 +59,10 @@ pub fn shell_quote(s: &str) -> String {
 pub fn expand_command(inv: &AgentInvocation) -> String {
     inv.command
         .replace("{prompt}", &shell_quote(&inv.prompt_path.to_string_lossy()))
-        .replace("{summary}", &shell_quote(&inv.summary_path.to_string_lossy()))
+        .replace(
+            "{summary}",
+            &shell_quote(&inv.summary_path.to_string_lossy()),
+        )
         .replace("{round}", &inv.round.to_string())
         .replace("{checkout}", &shell_quote(&inv.checkout.to_string_lossy()))
         .replace("{run_dir}", &shell_quote(&inv.run_dir.to_string_lossy()))
@@ -184,7 +187,11 @@ mod tests {
     #[test]
     fn runs_in_checkout_with_placeholders() {
         let d = tempfile::tempdir().unwrap();
-        let out = ShellAgent.run(&inv(d.path(), "echo \"r{round} $SOTA_ROUND\" > {summary}", 10_000));
+        let out = ShellAgent.run(&inv(
+            d.path(),
+            "echo \"r{round} $SOTA_ROUND\" > {summary}",
+            10_000,
+        ));
         assert_eq!(out, AgentOutcome::Finished { exit_code: 0 });
         let s = read_summary(d.path(), &d.path().join("summary.md")).unwrap();
         assert_eq!(s.trim(), "r3 3");
@@ -200,7 +207,10 @@ mod tests {
         assert!(matches!(out, AgentOutcome::TimedOut { .. }), "{out:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(2500));
-        assert!(!marker.exists(), "the background child must be killed with the group");
+        assert!(
+            !marker.exists(),
+            "the background child must be killed with the group"
+        );
     }
 
     #[test]
