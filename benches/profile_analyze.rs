@@ -19,11 +19,14 @@ use serde_json::Value;
 fn fixture() -> PathBuf {
     let base = env!("CARGO_MANIFEST_DIR");
     let rel = "fixtures/traces/mixtral8l_decode_b8_ctx512_16steps.trace.json.gz";
-    [format!("{base}/../shared/{rel}"), format!("{base}/../../shared/{rel}")]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("shared fixture traces not found next to the checkout")
+    [
+        format!("{base}/../shared/{rel}"),
+        format!("{base}/../../shared/{rel}"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .expect("shared fixture traces not found next to the checkout")
 }
 
 fn shift_id(v: &mut Value, by: i64) {
@@ -65,7 +68,12 @@ fn synthesize(out: &Path, target_bytes: u64) -> std::io::Result<u64> {
                 shift_id(&mut e["id"], by);
             }
             if let Some(args) = e.get_mut("args").and_then(|a| a.as_object_mut()) {
-                for k in ["correlation", "External id", "Python id", "Python parent id"] {
+                for k in [
+                    "correlation",
+                    "External id",
+                    "Python id",
+                    "Python parent id",
+                ] {
                     if let Some(v) = args.get_mut(k) {
                         shift_id(v, by);
                     }
@@ -92,37 +100,63 @@ fn field(line: &str, key: &str) -> Option<f64> {
 }
 
 fn main() {
-    let mb: u64 = std::env::var("PROFILE_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let mb: u64 = std::env::var("PROFILE_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let trace = dir.join(format!("profile-bench-{mb}mb.trace.json"));
     if !trace.is_file() {
         let t = Instant::now();
         let n = synthesize(&trace, mb * 1_000_000).expect("synthesize trace");
-        eprintln!("synthesized {} ({:.0} MB) in {:.1}s", trace.display(), n as f64 / 1e6, t.elapsed().as_secs_f64());
+        eprintln!(
+            "synthesized {} ({:.0} MB) in {:.1}s",
+            trace.display(),
+            n as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
     }
     let size = std::fs::metadata(&trace).map(|m| m.len()).unwrap_or(0);
     let size_mb = size as f64 / 1e6;
 
     let t = Instant::now();
     let rust = Command::new(env!("CARGO_BIN_EXE_sota-bot"))
-        .args(["profile", "analyze", "--format", "json", "-o", "/dev/null", "--report-resources"])
+        .args([
+            "profile",
+            "analyze",
+            "--format",
+            "json",
+            "-o",
+            "/dev/null",
+            "--report-resources",
+        ])
         .arg(&trace)
         .output()
         .expect("run sota-bot");
     let rust_wall = t.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&rust.stderr);
     assert!(rust.status.success(), "sota-bot failed: {stderr}");
-    let line = stderr.lines().find(|l| l.starts_with("resources:")).unwrap_or("");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("resources:"))
+        .unwrap_or("");
     let rust_peak_mb = field(line, "peak_rss_kib").unwrap_or(0.0) / 1024.0;
 
     let t = Instant::now();
     let py = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/profile_reference.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/profile_reference.py"
+        ))
         .arg(&trace)
         .output()
         .expect("run python3");
     let py_wall = t.elapsed().as_secs_f64();
-    assert!(py.status.success(), "python reference failed: {}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "python reference failed: {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let pyj: Value = serde_json::from_slice(&py.stdout).unwrap_or(Value::Null);
     let py_peak_mb = pyj["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
 
@@ -130,10 +164,22 @@ fn main() {
     println!("| analyzer | wall s | MB/s | peak RSS MB | peak / trace size |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     for (name, wall, peak) in [
-        ("sota-bot profile analyze (3 tables)", rust_wall, rust_peak_mb),
-        ("python reference (json.load, kernel table)", py_wall, py_peak_mb),
+        (
+            "sota-bot profile analyze (3 tables)",
+            rust_wall,
+            rust_peak_mb,
+        ),
+        (
+            "python reference (json.load, kernel table)",
+            py_wall,
+            py_peak_mb,
+        ),
     ] {
-        println!("| {name} | {wall:.2} | {:.0} | {peak:.0} | {:.2} |", size_mb / wall, peak / size_mb);
+        println!(
+            "| {name} | {wall:.2} | {:.0} | {peak:.0} | {:.2} |",
+            size_mb / wall,
+            peak / size_mb
+        );
     }
     println!(
         "speedup vs python: {:.1}x (target >= 20x); sota-bot peak memory {:.0}% of trace size (target < 50%)",

@@ -20,7 +20,12 @@ fn analyze_json_has_the_documented_shape() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let st = v["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "prefill").unwrap();
+    let st = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "prefill")
+        .unwrap();
     assert!(st["total_gpu_us"].as_f64().unwrap() > 100_000.0);
     let k = &st["kernels"][0];
     assert_eq!(k["category"], "gemm");
@@ -62,7 +67,9 @@ fn compare_and_ncu_commands() {
     bot()
         .args(["profile", "compare"])
         .arg(trace("llama8b_prefill_b4_in1000.trace.json.gz"))
-        .arg(trace("tp2/llama8b_tp2_prefill_b4_in1000_rank0.trace.json.gz"))
+        .arg(trace(
+            "tp2/llama8b_tp2_prefill_b4_in1000_rank0.trace.json.gz",
+        ))
         .assert()
         .success()
         .stdout(predicates::str::contains("## Profile comparison"));

@@ -16,13 +16,26 @@ fn llama_has_32_dense_layers() {
     let pass = &p.passes[0];
     assert_eq!(pass.name, "prefill_forward");
     assert_eq!(pass.layers.len(), 32, "{}", pass.boundary_method);
-    assert!(pass.boundary_method.contains("anchor"), "{}", pass.boundary_method);
-    assert!(pass.layers.iter().all(|l| l.kind == "dense" && l.attention.as_deref() == Some("cudnn-sdpa")));
+    assert!(
+        pass.boundary_method.contains("anchor"),
+        "{}",
+        pass.boundary_method
+    );
+    assert!(pass
+        .layers
+        .iter()
+        .all(|l| l.kind == "dense" && l.attention.as_deref() == Some("cudnn-sdpa")));
     assert_eq!(pass.layers[0].position, "first");
     assert_eq!(pass.layers[31].position, "last");
     // Every layer has the same kernel count and layers do not overlap.
-    assert!(pass.layers.iter().all(|l| l.kernels == pass.layers[1].kernels));
-    assert!(pass.layers.windows(2).all(|w| w[0].end_us <= w[1].start_us + 1e-6));
+    assert!(pass
+        .layers
+        .iter()
+        .all(|l| l.kernels == pass.layers[1].kernels));
+    assert!(pass
+        .layers
+        .windows(2)
+        .all(|w| w[0].end_us <= w[1].start_us + 1e-6));
     assert!(pass.prologue_gpu_us > 0.0 && pass.epilogue_gpu_us > 0.0);
 }
 
@@ -36,13 +49,21 @@ fn mixtral_prefill_has_8_moe_layers() {
     let rep = &p.representatives[0];
     assert_eq!(rep.kind, "moe");
     assert!(rep.layer_index > 0 && rep.layer_index < 7, "middle layer");
-    assert_eq!(rep.hot_kernels[0].category, sota_bot::profile::Category::MoE);
+    assert_eq!(
+        rep.hot_kernels[0].category,
+        sota_bot::profile::Category::MoE
+    );
 }
 
 #[test]
 fn decode_steps_are_16_passes_of_8_moe_layers() {
     let p = pipeline("mixtral8l_decode_b8_ctx512_16steps.trace.json.gz");
-    assert_eq!(p.passes.len(), 16, "{:?}", p.passes.iter().map(|x| &x.name).collect::<Vec<_>>());
+    assert_eq!(
+        p.passes.len(),
+        16,
+        "{:?}",
+        p.passes.iter().map(|x| &x.name).collect::<Vec<_>>()
+    );
     for (i, pass) in p.passes.iter().enumerate() {
         assert_eq!(pass.stage, "decode");
         assert_eq!(pass.name, format!("decode_step_{i}"));
@@ -68,10 +89,17 @@ fn tp2_layers_from_module_frames() {
     assert_eq!(p.passes.len(), 1);
     let pass = &p.passes[0];
     assert_eq!(pass.layers.len(), 16, "{}", pass.boundary_method);
-    assert!(pass.boundary_method.starts_with("module hierarchy"), "{}", pass.boundary_method);
+    assert!(
+        pass.boundary_method.starts_with("module hierarchy"),
+        "{}",
+        pass.boundary_method
+    );
     // Each layer holds its two all-reduces.
     let md = render_layer_pipeline_md(&p);
     assert!(md.contains("# Layer pipeline") && md.contains("## Representative layers"));
     assert!(md.contains("Inspect in Perfetto"));
-    assert!(md.contains("ncclDevKernel_AllReduce") || md.contains("nvjet"), "{md}");
+    assert!(
+        md.contains("ncclDevKernel_AllReduce") || md.contains("nvjet"),
+        "{md}"
+    );
 }

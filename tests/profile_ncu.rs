@@ -27,13 +27,19 @@ fn details_page_is_parsed_per_launch() {
     let (name, rms) = &s[0];
     assert_eq!(name, "rmsnorm_kernel");
     assert_eq!(rms.launches, 2);
-    assert!((rms.duration_us.unwrap() - 19.71).abs() < 0.5, "{:?}", rms.duration_us);
+    assert!(
+        (rms.duration_us.unwrap() - 19.71).abs() < 0.5,
+        "{:?}",
+        rms.duration_us
+    );
     assert!(rms.achieved_occupancy_pct.unwrap() < 15.0);
     assert_eq!(rms.theoretical_occupancy_pct, Some(12.5));
     assert_eq!(rms.registers_per_thread, Some(210.0));
     assert_eq!(rms.occupancy_limiter.as_deref(), Some("registers"));
     // Thousands separators are parsed ("28,986" cycles).
-    let cycles = b.launches[0].metrics["GPU Speed Of Light Throughput/Elapsed Cycles"].value.unwrap();
+    let cycles = b.launches[0].metrics["GPU Speed Of Light Throughput/Elapsed Cycles"]
+        .value
+        .unwrap();
     assert!(cycles > 1000.0);
 }
 
@@ -56,13 +62,27 @@ fn digest_compares_and_ends_with_one_next_edit() {
     let d = digest(&b, &c);
     assert_eq!(d.kernels.len(), 2);
     assert!(d.baseline_only.is_empty() && d.candidate_only.is_empty());
-    let rms = d.kernels.iter().find(|k| k.kernel == "rmsnorm_kernel").unwrap();
-    assert!(rms.duration_change.unwrap() < 0.0, "8 warps per row is faster");
-    assert!(rms.candidate.achieved_occupancy_pct.unwrap() > 5.0 * rms.baseline.achieved_occupancy_pct.unwrap());
+    let rms = d
+        .kernels
+        .iter()
+        .find(|k| k.kernel == "rmsnorm_kernel")
+        .unwrap();
+    assert!(
+        rms.duration_change.unwrap() < 0.0,
+        "8 warps per row is faster"
+    );
+    assert!(
+        rms.candidate.achieved_occupancy_pct.unwrap()
+            > 5.0 * rms.baseline.achieved_occupancy_pct.unwrap()
+    );
     // The candidate's hottest kernel is the residual add (memory-bound streaming kernel)
     // or the norm; either way exactly one next edit names it.
     assert!(!d.focus_kernel.is_empty());
-    assert!(d.next_edit.contains(&format!("`{}`", d.focus_kernel)), "{}", d.next_edit);
+    assert!(
+        d.next_edit.contains(&format!("`{}`", d.focus_kernel)),
+        "{}",
+        d.next_edit
+    );
     assert_ne!(d.limiter, Limiter::Unknown);
     let md = render_md(&d);
     assert_eq!(md.matches("## Next edit").count(), 1);
@@ -70,7 +90,12 @@ fn digest_compares_and_ends_with_one_next_edit() {
 
     // Baseline alone: the 1-warp RMSNorm is capped by registers.
     let only_norm = NcuReport {
-        launches: b.launches.iter().filter(|l| l.kernel == "rmsnorm_kernel").cloned().collect(),
+        launches: b
+            .launches
+            .iter()
+            .filter(|l| l.kernel == "rmsnorm_kernel")
+            .cloned()
+            .collect(),
     };
     let d2 = digest(&only_norm, &only_norm);
     assert_eq!(d2.limiter, Limiter::Occupancy);
@@ -78,7 +103,12 @@ fn digest_compares_and_ends_with_one_next_edit() {
 
     // Candidate norm alone: latency-bound on long scoreboard (global loads).
     let cand_norm = NcuReport {
-        launches: c.launches.iter().filter(|l| l.kernel == "rmsnorm_kernel").cloned().collect(),
+        launches: c
+            .launches
+            .iter()
+            .filter(|l| l.kernel == "rmsnorm_kernel")
+            .cloned()
+            .collect(),
     };
     let d3 = digest(&only_norm, &cand_norm);
     assert_eq!(d3.limiter, Limiter::Latency, "{}", d3.evidence);
@@ -90,5 +120,8 @@ fn details_only_infers_stall_from_rule_text() {
     let c = report("candidate_details.csv");
     let s = summarize(&c);
     let rms = &s.iter().find(|(n, _)| n == "rmsnorm_kernel").unwrap().1;
-    assert_eq!(rms.stalls.first().map(|s| s.0.as_str()), Some("long_scoreboard"));
+    assert_eq!(
+        rms.stalls.first().map(|s| s.0.as_str()),
+        Some("long_scoreboard")
+    );
 }

@@ -20,7 +20,9 @@ fn truncated_plain_trace_reports_offset() {
     let cut = 1_000_000;
     let f = write_tmp(&text[..cut], ".json");
     match analyze_path(f.path(), &AnalyzeOptions::default()) {
-        Err(ProfileError::Malformed { offset, message, .. }) => {
+        Err(ProfileError::Malformed {
+            offset, message, ..
+        }) => {
             assert_eq!(offset, cut as u64, "{message}");
             assert!(message.contains("truncated"), "{message}");
         }
@@ -45,22 +47,37 @@ fn bare_array_trace_gives_the_same_totals() {
     let f = write_tmp(&bare, ".json");
     let opts = AnalyzeOptions::default();
     let a = analyze_path(f.path(), &opts).unwrap();
-    let b = analyze_path(&traces_dir().join("mixtral8l_prefill_b4_in1000.trace.json.gz"), &opts).unwrap();
-    let total = |x: &sota_bot::profile::TraceAnalysis| x.stages.iter().map(|s| s.total_gpu_us).sum::<f64>();
+    let b = analyze_path(
+        &traces_dir().join("mixtral8l_prefill_b4_in1000.trace.json.gz"),
+        &opts,
+    )
+    .unwrap();
+    let total =
+        |x: &sota_bot::profile::TraceAnalysis| x.stages.iter().map(|s| s.total_gpu_us).sum::<f64>();
     assert!((total(&a) - total(&b)).abs() < 1e-6);
 }
 
 #[test]
 fn trace_without_gpu_work_is_an_error() {
-    let f = write_tmp(br#"{"traceEvents": [{"ph":"X","cat":"cpu_op","name":"a","ts":1,"dur":1}]}"#, ".json");
-    assert!(matches!(analyze_path(f.path(), &AnalyzeOptions::default()), Err(ProfileError::NoGpuWork { .. })));
+    let f = write_tmp(
+        br#"{"traceEvents": [{"ph":"X","cat":"cpu_op","name":"a","ts":1,"dur":1}]}"#,
+        ".json",
+    );
+    assert!(matches!(
+        analyze_path(f.path(), &AnalyzeOptions::default()),
+        Err(ProfileError::NoGpuWork { .. })
+    ));
 }
 
 #[test]
 fn small_read_buffers_do_not_change_results() {
     let text = trace_text("llama8b_prefill_b4_in1000.trace.json.gz");
-    let big = ingest::read_trace(std::io::BufReader::new(&text[..])).map_err(|_| ()).unwrap();
-    let small = ingest::read_trace(std::io::BufReader::with_capacity(7, &text[..])).map_err(|_| ()).unwrap();
+    let big = ingest::read_trace(std::io::BufReader::new(&text[..]))
+        .map_err(|_| ())
+        .unwrap();
+    let small = ingest::read_trace(std::io::BufReader::with_capacity(7, &text[..]))
+        .map_err(|_| ())
+        .unwrap();
     assert_eq!(big.gpu_ops, small.gpu_ops);
     assert_eq!(big.events, small.events);
 }

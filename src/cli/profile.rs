@@ -110,7 +110,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
             Ok(EXIT_OK)
         }),
-        ProfileCommand::Compare { sglang, competitor, opts } => with_input_errors(|| {
+        ProfileCommand::Compare {
+            sglang,
+            competitor,
+            opts,
+        } => with_input_errors(|| {
             let mut o = analyze_options(&opts)?;
             o.min_share = 0.0;
             let left = profile::analyze_path(&sglang, &o)?;
@@ -129,7 +133,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 if !tl.stages.iter().any(|st| &st.name == s) {
                     return Err(ProfileError::UnknownStage {
                         stage: s.clone(),
-                        available: tl.stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>().join(", "),
+                        available: tl
+                            .stages
+                            .iter()
+                            .map(|s| s.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     }
                     .into());
                 }
@@ -142,19 +151,24 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             emit(&opts.output, &text)?;
             Ok(EXIT_OK)
         }),
-        ProfileCommand::Ncu { baseline, candidate, baseline_raw, candidate_raw, format, output } => {
-            with_input_errors(|| {
-                let b = read_ncu(&baseline, baseline_raw.as_deref())?;
-                let c = read_ncu(&candidate, candidate_raw.as_deref())?;
-                let d = ncu::digest(&b, &c);
-                let text = match format {
-                    Format::Json => serde_json::to_string_pretty(&d)?,
-                    Format::Markdown => ncu::render_md(&d),
-                };
-                emit(&output, &text)?;
-                Ok(EXIT_OK)
-            })
-        }
+        ProfileCommand::Ncu {
+            baseline,
+            candidate,
+            baseline_raw,
+            candidate_raw,
+            format,
+            output,
+        } => with_input_errors(|| {
+            let b = read_ncu(&baseline, baseline_raw.as_deref())?;
+            let c = read_ncu(&candidate, candidate_raw.as_deref())?;
+            let d = ncu::digest(&b, &c);
+            let text = match format {
+                Format::Json => serde_json::to_string_pretty(&d)?,
+                Format::Markdown => ncu::render_md(&d),
+            };
+            emit(&output, &text)?;
+            Ok(EXIT_OK)
+        }),
     }
 }
 
@@ -163,11 +177,17 @@ fn with_input_errors(f: impl FnOnce() -> anyhow::Result<i32>) -> anyhow::Result<
     match f() {
         Ok(c) => Ok(c),
         Err(e) => {
-            let input = e.downcast_ref::<ProfileError>().is_some_and(|p| !matches!(p, ProfileError::Io { .. }))
+            let input = e
+                .downcast_ref::<ProfileError>()
+                .is_some_and(|p| !matches!(p, ProfileError::Io { .. }))
                 || e.downcast_ref::<ncu::NcuError>().is_some()
                 || e.downcast_ref::<serde_json::Error>().is_some();
             eprintln!("error: {e:#}");
-            Ok(if input { EXIT_INVALID_INPUT } else { EXIT_FAILURE })
+            Ok(if input {
+                EXIT_INVALID_INPUT
+            } else {
+                EXIT_FAILURE
+            })
         }
     }
 }
@@ -175,14 +195,19 @@ fn with_input_errors(f: impl FnOnce() -> anyhow::Result<i32>) -> anyhow::Result<
 fn analyze_options(o: &TraceOpts) -> anyhow::Result<AnalyzeOptions> {
     let model = match &o.model_config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Some(ModelInfo::from_config_json(&text).with_context(|| format!("parsing {}", p.display()))?)
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Some(
+                ModelInfo::from_config_json(&text)
+                    .with_context(|| format!("parsing {}", p.display()))?,
+            )
         }
         None => None,
     };
     let catalog = match &o.fuse_catalog {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Some(FuseCatalog::from_yaml(&text, &p.display().to_string())?)
         }
         None => None,
@@ -200,30 +225,40 @@ fn analyze_options(o: &TraceOpts) -> anyhow::Result<AnalyzeOptions> {
 }
 
 fn read_ncu(path: &Path, raw: Option<&Path>) -> anyhow::Result<ncu::NcuReport> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut r = ncu::NcuReport::parse(&text, &path.display().to_string())?;
     if let Some(raw) = raw {
-        let text = std::fs::read_to_string(raw).with_context(|| format!("reading {}", raw.display()))?;
+        let text =
+            std::fs::read_to_string(raw).with_context(|| format!("reading {}", raw.display()))?;
         r.merge(ncu::NcuReport::parse(&text, &raw.display().to_string())?);
     }
     Ok(r)
 }
 
 fn label(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 fn emit(out: &Option<PathBuf>, text: &str) -> anyhow::Result<()> {
     match out {
         Some(p) => {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
             std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))
         }
         None => {
-            println!("{text}");
-            Ok(())
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{text}").and_then(|_| out.flush()) {
+                // A closed pipe (`| head`) is the reader's choice, not a failure.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
     }
 }
@@ -240,7 +275,12 @@ fn peak_rss_kib() -> Option<u64> {
 fn report_resources(trace: &Path, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     let bytes: u64 = profile::trace_files(trace)
-        .map(|fs| fs.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum())
+        .map(|fs| {
+            fs.iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0);
     eprintln!(
         "resources: wall_s={secs:.3} input_bytes={bytes} mb_per_s={:.1} peak_rss_kib={}",

@@ -58,12 +58,21 @@ pub fn family_key(name: &str) -> String {
     if name.contains("::") || name.contains('<') || name.contains(' ') {
         return no_digits;
     }
-    let toks: Vec<&str> = no_digits.split('_').filter(|t| !t.is_empty()).take(2).collect();
+    let toks: Vec<&str> = no_digits
+        .split('_')
+        .filter(|t| !t.is_empty())
+        .take(2)
+        .collect();
     toks.join("_")
 }
 
 /// Compares `left` (e.g. SGLang) with `right` (e.g. the competitor).
-pub fn compare(left: &TraceAnalysis, right: &TraceAnalysis, left_label: &str, right_label: &str) -> TraceComparison {
+pub fn compare(
+    left: &TraceAnalysis,
+    right: &TraceAnalysis,
+    left_label: &str,
+    right_label: &str,
+) -> TraceComparison {
     let mut stage_names: Vec<String> = Vec::new();
     for s in left.stages.iter().chain(&right.stages) {
         if !stage_names.contains(&s.stage) {
@@ -79,8 +88,24 @@ pub fn compare(left: &TraceAnalysis, right: &TraceAnalysis, left_label: &str, ri
         let gap = lt - rt;
         let mut categories = Vec::new();
         for c in Category::ALL {
-            let lu: f64 = l.map(|s| s.categories.iter().filter(|x| x.category == c).map(|x| x.gpu_us).sum()).unwrap_or(0.0);
-            let ru: f64 = r.map(|s| s.categories.iter().filter(|x| x.category == c).map(|x| x.gpu_us).sum()).unwrap_or(0.0);
+            let lu: f64 = l
+                .map(|s| {
+                    s.categories
+                        .iter()
+                        .filter(|x| x.category == c)
+                        .map(|x| x.gpu_us)
+                        .sum()
+                })
+                .unwrap_or(0.0);
+            let ru: f64 = r
+                .map(|s| {
+                    s.categories
+                        .iter()
+                        .filter(|x| x.category == c)
+                        .map(|x| x.gpu_us)
+                        .sum()
+                })
+                .unwrap_or(0.0);
             if lu == 0.0 && ru == 0.0 {
                 continue;
             }
@@ -97,7 +122,11 @@ pub fn compare(left: &TraceAnalysis, right: &TraceAnalysis, left_label: &str, ri
         for (side, st) in [(0, l), (1, r)] {
             let Some(st) = st else { continue };
             for k in &st.kernel_table {
-                let key = if k.folded_rows > 0 { "(remainder)".to_string() } else { family_key(&k.name) };
+                let key = if k.folded_rows > 0 {
+                    "(remainder)".to_string()
+                } else {
+                    family_key(&k.name)
+                };
                 let idx = match fams.iter().position(|f| f.family == key) {
                     Some(i) => i,
                     None => {
@@ -123,7 +152,12 @@ pub fn compare(left: &TraceAnalysis, right: &TraceAnalysis, left_label: &str, ri
             f.delta_us = f.left_us - f.right_us;
             f.share_of_gap = signed_share(f.delta_us, gap);
         }
-        fams.sort_by(|a, b| b.delta_us.abs().total_cmp(&a.delta_us.abs()).then(a.family.cmp(&b.family)));
+        fams.sort_by(|a, b| {
+            b.delta_us
+                .abs()
+                .total_cmp(&a.delta_us.abs())
+                .then(a.family.cmp(&b.family))
+        });
         fams.truncate(15);
         stages.push(StageComparison {
             stage: name,
@@ -146,7 +180,14 @@ pub fn compare(left: &TraceAnalysis, right: &TraceAnalysis, left_label: &str, ri
                 .iter()
                 .filter(|c| c.delta_us > 0.0)
                 .take(3)
-                .map(|c| format!("{} {:+.1} µs ({:.0}% of the gap)", c.category.label(), c.delta_us, c.share_of_gap * 100.0))
+                .map(|c| {
+                    format!(
+                        "{} {:+.1} µs ({:.0}% of the gap)",
+                        c.category.label(),
+                        c.delta_us,
+                        c.share_of_gap * 100.0
+                    )
+                })
                 .collect();
             format!(
                 "`{left_label}` is slower in stage `{}` by {:.1} µs of GPU time ({:.1}%); rows that explain it: {}.",
@@ -185,7 +226,10 @@ mod tests {
             family_key("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_TNT"),
             family_key("nvjet_sm90_tst_64x8_64x16_2x1_v_bz_splitK_TNT")
         );
-        assert_eq!(family_key("ncclDevKernel_AllReduce_Sum_bf16_RING_LL"), "ncclDevKernel_AllReduce");
+        assert_eq!(
+            family_key("ncclDevKernel_AllReduce_Sum_bf16_RING_LL"),
+            "ncclDevKernel_AllReduce"
+        );
         assert_ne!(
             family_key("at::native::elementwise_kernel<BinaryFunctor, MulFunctor>"),
             family_key("at::native::elementwise_kernel<silu_kernel>")

@@ -58,12 +58,18 @@ impl FuseCatalog {
             serde_yaml_ng::from_str(text).map_err(|e| bad(e.to_string()))?;
         for p in &mut patterns {
             if p.sequence.is_empty() || p.sequence.len() > 64 {
-                return Err(bad(format!("pattern `{}`: sequence needs 1..=64 groups", p.id)));
+                return Err(bad(format!(
+                    "pattern `{}`: sequence needs 1..=64 groups",
+                    p.id
+                )));
             }
             for g in &mut p.sequence {
                 g.retain(|k| !k.trim().is_empty());
                 if g.is_empty() {
-                    return Err(bad(format!("pattern `{}`: a sequence group has no keyword", p.id)));
+                    return Err(bad(format!(
+                        "pattern `{}`: a sequence group has no keyword",
+                        p.id
+                    )));
                 }
                 for k in g.iter_mut() {
                     *k = k.to_ascii_lowercase();
@@ -77,7 +83,11 @@ impl FuseCatalog {
             if patterns[..i].iter().any(|q| q.id == p.id) {
                 return Err(bad(format!("duplicate pattern id `{}`", p.id)));
             }
-            if let Some(s) = p.subsumes.iter().find(|s| !patterns.iter().any(|q| &q.id == *s)) {
+            if let Some(s) = p
+                .subsumes
+                .iter()
+                .find(|s| !patterns.iter().any(|q| &q.id == *s))
+            {
                 return Err(bad(format!("pattern `{}` subsumes unknown id `{s}`", p.id)));
             }
         }
@@ -181,9 +191,11 @@ pub fn fuse_table(
     catalog: &FuseCatalog,
     ctx: &FuseContext,
 ) -> Vec<FuseRow> {
-    let has_comm = ops
-        .iter()
-        .any(|&i| tl.ops.get(i).is_some_and(|o| o.category == Category::Communication));
+    let has_comm = ops.iter().any(|&i| {
+        tl.ops
+            .get(i)
+            .is_some_and(|o| o.category == Category::Communication)
+    });
     let tp = ctx.tp.unwrap_or(if has_comm { 2 } else { 1 });
     let model_text = ctx.model.as_ref().and_then(|m| m.text());
     let active: Vec<&FusePattern> = catalog
@@ -206,7 +218,8 @@ pub fn fuse_table(
     for &i in ops {
         let (raw, cpu) = (tl.ops[i].raw, tl.ops[i].cpu_op);
         let key = *key_of.entry((raw, cpu)).or_insert_with(|| {
-            let text = format!("{} | {}", tl.names.name(raw), tl.names.name(cpu)).to_ascii_lowercase();
+            let text =
+                format!("{} | {}", tl.names.name(raw), tl.names.name(cpu)).to_ascii_lowercase();
             masks.push(
                 active
                     .iter()
@@ -306,7 +319,9 @@ pub fn fuse_table(
                 fams.extend(f.keys().map(|k| (*k, ())));
             }
             share = ratio(
-                fams.keys().map(|f| fam_ns.get(f).copied().unwrap_or(0)).sum::<i64>() as f64,
+                fams.keys()
+                    .map(|f| fam_ns.get(f).copied().unwrap_or(0))
+                    .sum::<i64>() as f64,
                 total_ns as f64,
             );
             evidence_fams = per_group;
@@ -361,7 +376,11 @@ pub fn fuse_table(
         }
     }
     let mut kept: Vec<FuseRow> = Vec::new();
-    let dropped_ids: Vec<(String, bool)> = rows.iter().map(|r| r.id.clone()).zip(dropped.iter().copied()).collect();
+    let dropped_ids: Vec<(String, bool)> = rows
+        .iter()
+        .map(|r| r.id.clone())
+        .zip(dropped.iter().copied())
+        .collect();
     for (r, d) in rows.into_iter().zip(dropped.iter()) {
         if !*d {
             kept.push(r);
@@ -395,12 +414,19 @@ mod tests {
     fn builtin_catalog_is_valid() {
         let c = FuseCatalog::builtin().unwrap();
         assert!(c.patterns.len() >= 10);
-        assert!(c.patterns.iter().any(|p| p.id == "allreduce-add-rmsnorm" && p.min_tp == 2));
+        assert!(c
+            .patterns
+            .iter()
+            .any(|p| p.id == "allreduce-add-rmsnorm" && p.min_tp == 2));
     }
 
     #[test]
     fn catalog_errors_name_the_problem() {
-        let e = FuseCatalog::from_yaml("- id: a\n  name: A\n  sequence: []\n  priority: 1\n  fused_path: x\n", "t").unwrap_err();
+        let e = FuseCatalog::from_yaml(
+            "- id: a\n  name: A\n  sequence: []\n  priority: 1\n  fused_path: x\n",
+            "t",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("sequence needs"), "{e}");
         let e = FuseCatalog::from_yaml(
             "- id: a\n  name: A\n  sequence: [[x]]\n  priority: 1\n  fused_path: x\n  subsumes: [zz]\n",

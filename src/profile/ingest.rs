@@ -9,9 +9,7 @@ use std::path::Path;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::records::{
-    Annotation, FxMap, GpuKind, GpuOp, Launch, PyFrame, TraceMeta, TraceRecords,
-};
+use super::records::{Annotation, FxMap, GpuKind, GpuOp, Launch, PyFrame, TraceMeta, TraceRecords};
 use super::scan::{EventScanner, ScanError};
 use super::ProfileError;
 
@@ -129,7 +127,10 @@ struct Builder {
 
 impl Builder {
     fn thread(&mut self, pid: &Option<IdValue>, tid: &Option<IdValue>) -> u32 {
-        let key = (pid.clone().unwrap_or_default(), tid.clone().unwrap_or_default());
+        let key = (
+            pid.clone().unwrap_or_default(),
+            tid.clone().unwrap_or_default(),
+        );
         let next = self.threads.len() as u32;
         *self.threads.entry(key).or_insert(next)
     }
@@ -342,7 +343,10 @@ mod tests {
         let r = read_trace_bytes(t.as_bytes()).unwrap();
         assert_eq!(r.gpu_ops.len(), 1);
         let k = r.gpu_ops[0];
-        assert_eq!((k.ts_ns, k.dur_ns, k.stream, k.correlation, k.external_id), (20250, 4500, 7, 3, 7));
+        assert_eq!(
+            (k.ts_ns, k.dur_ns, k.stream, k.correlation, k.external_id),
+            (20250, 4500, 7, 3, 7)
+        );
         assert_eq!(r.names.name(k.name), "nvjet_x");
         assert_eq!(r.launches.len(), 1);
         assert_eq!(r.names.name(r.cpu_ops[&7]), "aten::mm");

@@ -103,7 +103,11 @@ pub fn kernel_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<K
         let gpu_us: f64 = fold.iter().map(|r| r.gpu_us).sum();
         let launches: u64 = fold.iter().map(|r| r.launches).sum();
         keep.push(KernelRow {
-            name: format!("(remainder: {} kernels under {:.1}%)", fold.len(), min_share * 100.0),
+            name: format!(
+                "(remainder: {} kernels under {:.1}%)",
+                fold.len(),
+                min_share * 100.0
+            ),
             category: Category::Other,
             gpu_us,
             share: ratio(gpu_us, total_us),
@@ -137,7 +141,11 @@ pub fn category_table(tl: &Timeline, ops: &[usize]) -> Vec<CategoryRow> {
             launches: n,
         })
         .collect();
-    rows.sort_by(|a, b| b.gpu_us.total_cmp(&a.gpu_us).then(a.category.cmp(&b.category)));
+    rows.sort_by(|a, b| {
+        b.gpu_us
+            .total_cmp(&a.gpu_us)
+            .then(a.category.cmp(&b.category))
+    });
     rows
 }
 

@@ -152,7 +152,10 @@ pub fn layer_pipeline(tl: &Timeline, stage: Option<&str>) -> LayerPipeline {
         }
     }
     for st in &stage_names {
-        let sp: Vec<&Pass> = passes.iter().filter(|p| &p.stage == st && !p.layers.is_empty()).collect();
+        let sp: Vec<&Pass> = passes
+            .iter()
+            .filter(|p| &p.stage == st && !p.layers.is_empty())
+            .collect();
         if sp.is_empty() {
             continue;
         }
@@ -220,7 +223,11 @@ fn find_passes(tl: &Timeline, stage_ops: &[usize], stage: &str) -> Vec<Pass> {
                 let op = &tl.ops[i];
                 let t = if any_gpu { op.ts_ns } else { op.launch_ns };
                 let upto = inner.partition_point(|r| r.0 <= t);
-                if let Some(k) = (0..upto).rev().take(4).find(|&k| t < inner[k].1.max(inner[k].0 + 1)) {
+                if let Some(k) = (0..upto)
+                    .rev()
+                    .take(4)
+                    .find(|&k| t < inner[k].1.max(inner[k].0 + 1))
+                {
                     per[k].push(i);
                 }
             }
@@ -255,7 +262,10 @@ fn build_pass(tl: &Timeline, seg: u16, stage: &str, name: String, ops: Vec<usize
         Some(l) => ("module hierarchy (repeated Python frame)".to_string(), l),
         None => match layers_from_anchor(tl, &ops) {
             Some((how, l)) => (how, l),
-            None => ("none found (whole pass as one layer)".to_string(), vec![ops.clone()]),
+            None => (
+                "none found (whole pass as one layer)".to_string(),
+                vec![ops.clone()],
+            ),
         },
     };
     let n = layer_ops.len();
@@ -454,9 +464,15 @@ fn layers_from_anchor(tl: &Timeline, ops: &[usize]) -> Option<(String, Vec<Vec<u
         }
     }
     let how = if rank == 3 {
-        format!("anchor kernel `{}` (one attention launch per layer)", tl.names.name(fam))
+        format!(
+            "anchor kernel `{}` (one attention launch per layer)",
+            tl.names.name(fam)
+        )
     } else {
-        format!("periodic kernel `{}` (most regular repeating family)", tl.names.name(fam))
+        format!(
+            "periodic kernel `{}` (most regular repeating family)",
+            tl.names.name(fam)
+        )
     };
     Some((how, layers))
 }
@@ -518,7 +534,11 @@ fn type_rows(stage: &str, passes: &[&Pass]) -> Vec<LayerTypeRow> {
 
 fn choose_pass<'a>(passes: &[&'a Pass]) -> (&'a Pass, String) {
     let skip_first = passes.len() > 2;
-    let pool: Vec<&Pass> = passes.iter().skip(usize::from(skip_first)).copied().collect();
+    let pool: Vec<&Pass> = passes
+        .iter()
+        .skip(usize::from(skip_first))
+        .copied()
+        .collect();
     let mut sorted = pool.clone();
     sorted.sort_by(|a, b| a.wall_us.total_cmp(&b.wall_us).then(a.index.cmp(&b.index)));
     let pick = sorted[(sorted.len() - 1) / 2];
@@ -529,7 +549,11 @@ fn choose_pass<'a>(passes: &[&'a Pass]) -> (&'a Pass, String) {
             "median wall time ({:.1} µs) among {} passes of the stage{}",
             pick.wall_us,
             pool.len(),
-            if skip_first { ", first pass skipped as warm-up" } else { "" }
+            if skip_first {
+                ", first pass skipped as warm-up"
+            } else {
+                ""
+            }
         )
     };
     (pick, reason)
@@ -564,7 +588,11 @@ fn representatives_of(tl: &Timeline, pass: &Pass, all: &[Pass]) -> Vec<Represent
             .iter()
             .filter(|l| l.kind == kind && l.attention == attention)
             .collect();
-        let middle: Vec<&Layer> = of_type.iter().copied().filter(|l| l.position == "middle").collect();
+        let middle: Vec<&Layer> = of_type
+            .iter()
+            .copied()
+            .filter(|l| l.position == "middle")
+            .collect();
         let pool = if middle.is_empty() { of_type } else { middle };
         let med = median(pool.iter().map(|l| l.wall_us).collect());
         let Some(rep) = pool.iter().copied().min_by(|a, b| {

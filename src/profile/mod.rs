@@ -50,7 +50,9 @@ pub enum ProfileError {
     #[error("{path}: no trace files (*.json, *.json.gz) found")]
     NoTraces { path: PathBuf },
     /// The trace has no GPU kernels at all.
-    #[error("{path}: the trace has no GPU kernels, memsets or memcpys (was CUDA activity profiled?)")]
+    #[error(
+        "{path}: the trace has no GPU kernels, memsets or memcpys (was CUDA activity profiled?)"
+    )]
     NoGpuWork { path: PathBuf },
     /// `--stage` named a stage the trace does not have.
     #[error("stage `{stage}` not found; the trace has: {available}")]
@@ -162,7 +164,10 @@ pub fn rank_from_name(name: &str) -> Option<u32> {
 }
 
 fn is_trace_file(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     n.ends_with(".json") || n.ends_with(".json.gz")
 }
 
@@ -195,8 +200,12 @@ pub fn trace_files(path: &Path) -> Result<Vec<PathBuf>, ProfileError> {
         }
     }
     let rank_of = |p: &PathBuf| {
-        rank_from_name(&p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-            .unwrap_or(0)
+        rank_from_name(
+            &p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+        .unwrap_or(0)
     };
     let Some(lowest) = found.iter().map(rank_of).min() else {
         return Err(ProfileError::NoTraces {
@@ -215,7 +224,10 @@ pub fn analyze_path(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
 }
 
 /// Pure analysis of a loaded timeline.
-pub fn analyze_timeline(tl: &Timeline, opts: &AnalyzeOptions) -> Result<TraceAnalysis, ProfileError> {
+pub fn analyze_timeline(
+    tl: &Timeline,
+    opts: &AnalyzeOptions,
+) -> Result<TraceAnalysis, ProfileError> {
     let builtin;
     let catalog = match &opts.catalog {
         Some(c) => c,
@@ -228,7 +240,12 @@ pub fn analyze_timeline(tl: &Timeline, opts: &AnalyzeOptions) -> Result<TraceAna
         if !tl.stages.iter().any(|st| &st.name == s) {
             return Err(ProfileError::UnknownStage {
                 stage: s.clone(),
-                available: tl.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+                available: tl
+                    .stages
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }

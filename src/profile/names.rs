@@ -83,25 +83,60 @@ const RULES: &[(Category, &[&str])] = &[
     (
         Category::Communication,
         &[
-            "nccl", "allreduce", "all_reduce", "allgather", "all_gather", "reducescatter",
-            "reduce_scatter", "alltoall", "all_to_all", "cross_device_reduce", "custom_ar",
-            "one_shot", "two_shot", "mscclpp", "deep_ep", "deepep", "nvshmem", "lamport",
+            "nccl",
+            "allreduce",
+            "all_reduce",
+            "allgather",
+            "all_gather",
+            "reducescatter",
+            "reduce_scatter",
+            "alltoall",
+            "all_to_all",
+            "cross_device_reduce",
+            "custom_ar",
+            "one_shot",
+            "two_shot",
+            "mscclpp",
+            "deep_ep",
+            "deepep",
+            "nvshmem",
+            "lamport",
         ],
     ),
     (Category::Memory, &["memcpy", "memset"]),
     (
         Category::Attention,
         &[
-            "flash", "fmha", "sdpa", "attention", "attn", "batchprefill", "batchdecode",
-            "paged_kv", "pagedattention", "mla_", "_mla", "merge_state", "xqa",
-            "decode_kernel", "extend_kernel",
+            "flash",
+            "fmha",
+            "sdpa",
+            "attention",
+            "attn",
+            "batchprefill",
+            "batchdecode",
+            "paged_kv",
+            "pagedattention",
+            "mla_",
+            "_mla",
+            "merge_state",
+            "xqa",
+            "decode_kernel",
+            "extend_kernel",
         ],
     ),
     (
         Category::MoE,
         &[
-            "moe", "expert", "groupproblemshape", "grouped_gemm", "grouped_mm", "groupgemm",
-            "prepare_grouped_gemm", "topk_softmax", "moe_align", "count_and_sort",
+            "moe",
+            "expert",
+            "groupproblemshape",
+            "grouped_gemm",
+            "grouped_mm",
+            "groupgemm",
+            "prepare_grouped_gemm",
+            "topk_softmax",
+            "moe_align",
+            "count_and_sort",
         ],
     ),
     (
@@ -111,15 +146,20 @@ const RULES: &[(Category, &[&str])] = &[
             "marlin", "gemv", "hgemm", "sgemm", "s16816", "s1688", "bmm",
         ],
     ),
-    (
-        Category::Quantize,
-        &["quant", "fp8", "fp4", "scaled_mm"],
-    ),
+    (Category::Quantize, &["quant", "fp8", "fp4", "scaled_mm"]),
     (
         Category::Norm,
         &[
-            "rmsnorm", "rms_norm", "layernorm", "layer_norm", "groupnorm", "group_norm",
-            "batch_norm", "norm_kernel", "meanops", "rsqrt_kernel",
+            "rmsnorm",
+            "rms_norm",
+            "layernorm",
+            "layer_norm",
+            "groupnorm",
+            "group_norm",
+            "batch_norm",
+            "norm_kernel",
+            "meanops",
+            "rsqrt_kernel",
         ],
     ),
     (
@@ -130,30 +170,70 @@ const RULES: &[(Category, &[&str])] = &[
     (
         Category::Activation,
         &[
-            "silu", "gelu", "swiglu", "geglu", "act_and_mul", "relu", "sigmoid", "tanh_kernel",
+            "silu",
+            "gelu",
+            "swiglu",
+            "geglu",
+            "act_and_mul",
+            "relu",
+            "sigmoid",
+            "tanh_kernel",
             "swish",
         ],
     ),
     (
         Category::Sampling,
         &[
-            "sampling", "sample", "topk", "top_k", "top_p", "argmax", "multinomial", "radixsort",
-            "radix_sort", "bitonicsort", "sort_kernel", "distribution_", "curand",
+            "sampling",
+            "sample",
+            "topk",
+            "top_k",
+            "top_p",
+            "argmax",
+            "multinomial",
+            "radixsort",
+            "radix_sort",
+            "bitonicsort",
+            "sort_kernel",
+            "distribution_",
+            "curand",
         ],
     ),
     (
         Category::Memory,
         &[
-            "copy", "catarray", "gather", "scatter", "index_elementwise", "fillfunctor",
-            "fill_kernel", "index_select", "indexselect", "embedding", "transpose", "store_kv",
-            "set_kv", "kv_buffer", "reshape_and_cache",
+            "copy",
+            "catarray",
+            "gather",
+            "scatter",
+            "index_elementwise",
+            "fillfunctor",
+            "fill_kernel",
+            "index_select",
+            "indexselect",
+            "embedding",
+            "transpose",
+            "store_kv",
+            "set_kv",
+            "kv_buffer",
+            "reshape_and_cache",
         ],
     ),
     (
         Category::Elementwise,
         &[
-            "elementwise", "functor", "reduce_kernel", "vectorized", "unrolled", "pointwise",
-            "triton_poi", "triton_red", "triton_per", "_add", "_mul", "where",
+            "elementwise",
+            "functor",
+            "reduce_kernel",
+            "vectorized",
+            "unrolled",
+            "pointwise",
+            "triton_poi",
+            "triton_red",
+            "triton_per",
+            "_add",
+            "_mul",
+            "where",
         ],
     ),
 ];
@@ -171,7 +251,10 @@ pub fn classify(raw_name: &str, cpu_op: Option<&str>) -> Category {
         if let Some(op) = cpu_op {
             let op = op.to_ascii_lowercase();
             for (cat, kws) in [
-                (Category::Norm, &["rms_norm", "layer_norm", "rmsnorm", "layernorm"][..]),
+                (
+                    Category::Norm,
+                    &["rms_norm", "layer_norm", "rmsnorm", "layernorm"][..],
+                ),
                 (Category::RoPE, &["rotary", "rope"][..]),
                 (Category::Activation, &["silu", "gelu", "act_and_mul"][..]),
                 (Category::Quantize, &["quant"][..]),
@@ -291,7 +374,17 @@ fn fold_hex(s: &str) -> String {
 /// Readable form of an Itanium-mangled name: its length-prefixed identifiers, the first
 /// two as a path and a few informative ones as tags (`cutlass::device_kernel<GemmUniversal,
 /// GroupProblemShape, ...>`).
-const MANGLED_NAMESPACES: &[&str] = &["gemm", "kernel", "collective", "detail", "cuda", "at", "cute", "cutlass", "device"];
+const MANGLED_NAMESPACES: &[&str] = &[
+    "gemm",
+    "kernel",
+    "collective",
+    "detail",
+    "cuda",
+    "at",
+    "cute",
+    "cutlass",
+    "device",
+];
 
 fn canonical_mangled(s: &str) -> String {
     let b = s.as_bytes();
@@ -313,9 +406,7 @@ fn canonical_mangled(s: &str) -> String {
             let n: usize = s[start..i].parse().unwrap_or(0);
             if n > 0 && i + n <= b.len() {
                 let id = &s[i..i + n];
-                if id
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                if id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
                     && !idents.contains(&id)
                 {
                     idents.push(id);
@@ -370,10 +461,15 @@ mod tests {
         let f = a.replace("c10::BFloat16", "float");
         assert_eq!(canonical_name(&f), canonical_name(a));
         assert_eq!(
-            canonical_name("ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)"),
+            canonical_name(
+                "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)"
+            ),
             "ncclDevKernel_AllReduce_Sum_bf16_RING_LL"
         );
-        assert_eq!(canonical_name("Memcpy DtoD (Device -> Device)"), "Memcpy DtoD (Device -> Device)");
+        assert_eq!(
+            canonical_name("Memcpy DtoD (Device -> Device)"),
+            "Memcpy DtoD (Device -> Device)"
+        );
         assert_eq!(canonical_name("k<0x7f00ab>(float*)"), "k");
         assert_eq!(canonical_name("kern_0x7f00ab"), "kern_0x?");
     }
@@ -388,22 +484,58 @@ mod tests {
 
     #[test]
     fn classifier_rules() {
-        assert_eq!(classify("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_TNT", None), Category::Gemm);
         assert_eq!(
-            classify("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_7", None),
+            classify("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_TNT", None),
+            Category::Gemm
+        );
+        assert_eq!(
+            classify(
+                "cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_7",
+                None
+            ),
             Category::Attention
         );
-        assert_eq!(classify("ncclDevKernel_AllReduce_Sum_bf16_RING_LL(x)", None), Category::Communication);
-        assert_eq!(classify("void cutlass::Kernel2<cutlass_80_simt_sgemm_128x32_8x5_nn_align1>(x)", None), Category::Gemm);
+        assert_eq!(
+            classify("ncclDevKernel_AllReduce_Sum_bf16_RING_LL(x)", None),
+            Category::Communication
+        );
+        assert_eq!(
+            classify(
+                "void cutlass::Kernel2<cutlass_80_simt_sgemm_128x32_8x5_nn_align1>(x)",
+                None
+            ),
+            Category::Gemm
+        );
         assert_eq!(classify("fused_add_rmsnorm_kernel", None), Category::Norm);
-        assert_eq!(classify("void at::native::vectorized_elementwise_kernel<4, at::native::rsqrt_kernel_cuda>", None), Category::Norm);
-        assert_eq!(classify("act_and_mul_kernel<silu>", None), Category::Activation);
-        assert_eq!(classify("per_token_group_quant_8bit", None), Category::Quantize);
+        assert_eq!(
+            classify(
+                "void at::native::vectorized_elementwise_kernel<4, at::native::rsqrt_kernel_cuda>",
+                None
+            ),
+            Category::Norm
+        );
+        assert_eq!(
+            classify("act_and_mul_kernel<silu>", None),
+            Category::Activation
+        );
+        assert_eq!(
+            classify("per_token_group_quant_8bit", None),
+            Category::Quantize
+        );
         assert_eq!(classify("fused_moe_kernel", None), Category::MoE);
         assert_eq!(classify("Memset (Device)", None), Category::Memory);
-        assert_eq!(classify("some_pointwise_thing", Some("aten::rms_norm")), Category::Norm);
-        assert_eq!(classify("some_pointwise_thing", None), Category::Elementwise);
-        assert_eq!(classify("mystery", Some("sgl_kernel::rmsnorm")), Category::Norm);
+        assert_eq!(
+            classify("some_pointwise_thing", Some("aten::rms_norm")),
+            Category::Norm
+        );
+        assert_eq!(
+            classify("some_pointwise_thing", None),
+            Category::Elementwise
+        );
+        assert_eq!(
+            classify("mystery", Some("sgl_kernel::rmsnorm")),
+            Category::Norm
+        );
         assert_eq!(classify("mystery", None), Category::Other);
     }
 }

@@ -12,9 +12,16 @@ use super::names::canonical_name;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum NcuError {
     #[error("{origin}: CSV error at line {line}: {message}")]
-    Csv { origin: String, line: u64, message: String },
+    Csv {
+        origin: String,
+        line: u64,
+        message: String,
+    },
     #[error("{origin}: not an NCU CSV export (header has no {missing} column)")]
-    NotNcu { origin: String, missing: &'static str },
+    NotNcu {
+        origin: String,
+        missing: &'static str,
+    },
     #[error("{origin}: no profiled kernels in the export")]
     Empty { origin: String },
 }
@@ -79,7 +86,11 @@ impl NcuReport {
         // was captured together with the program output.
         let header = loop {
             match rows.next() {
-                None => return Err(NcuError::Empty { origin: origin.to_string() }),
+                None => {
+                    return Err(NcuError::Empty {
+                        origin: origin.to_string(),
+                    })
+                }
                 Some(r) => {
                     let r = r.map_err(csv_err)?;
                     if r.iter().any(|c| c == "ID") {
@@ -97,14 +108,24 @@ impl NcuReport {
         };
         let (id_c, kernel_c) = (need("ID")?, need("Kernel Name")?);
         let (block_c, grid_c) = (col("Block Size"), col("Grid Size"));
-        let get = |r: &csv::StringRecord, c: Option<usize>| c.and_then(|c| r.get(c)).unwrap_or("").to_string();
+        let get = |r: &csv::StringRecord, c: Option<usize>| {
+            c.and_then(|c| r.get(c)).unwrap_or("").to_string()
+        };
         let mut report = NcuReport::default();
         let mut index_of: BTreeMap<u32, usize> = BTreeMap::new();
         if col("Metric Name").is_some() {
-            let (sec_c, name_c, unit_c, val_c) =
-                (col("Section Name"), need("Metric Name")?, col("Metric Unit"), need("Metric Value")?);
-            let (rule_c, rtype_c, rdesc_c, speed_c) =
-                (col("Rule Name"), col("Rule Type"), col("Rule Description"), col("Estimated Speedup"));
+            let (sec_c, name_c, unit_c, val_c) = (
+                col("Section Name"),
+                need("Metric Name")?,
+                col("Metric Unit"),
+                need("Metric Value")?,
+            );
+            let (rule_c, rtype_c, rdesc_c, speed_c) = (
+                col("Rule Name"),
+                col("Rule Type"),
+                col("Rule Description"),
+                col("Estimated Speedup"),
+            );
             for r in rows {
                 let r = r.map_err(csv_err)?;
                 let Some(id) = r.get(id_c).and_then(|s| s.trim().parse::<u32>().ok()) else {
@@ -160,7 +181,11 @@ impl NcuReport {
                         continue;
                     }
                     let text = r.get(c).unwrap_or("").to_string();
-                    let unit = units.as_ref().and_then(|u| u.get(c)).unwrap_or("").to_string();
+                    let unit = units
+                        .as_ref()
+                        .and_then(|u| u.get(c))
+                        .unwrap_or("")
+                        .to_string();
                     metrics.insert(
                         name.to_string(),
                         MetricValue {
@@ -181,7 +206,9 @@ impl NcuReport {
             }
         }
         if report.launches.is_empty() {
-            return Err(NcuError::Empty { origin: origin.to_string() });
+            return Err(NcuError::Empty {
+                origin: origin.to_string(),
+            });
         }
         Ok(report)
     }
@@ -189,7 +216,11 @@ impl NcuReport {
     /// Adds another export of the same run (details + raw): metrics merge by launch ID.
     pub fn merge(&mut self, other: NcuReport) {
         for l in other.launches {
-            match self.launches.iter_mut().find(|x| x.id == l.id && x.kernel == l.kernel) {
+            match self
+                .launches
+                .iter_mut()
+                .find(|x| x.id == l.id && x.kernel == l.kernel)
+            {
                 Some(x) => {
                     for (k, v) in l.metrics {
                         x.metrics.entry(k).or_insert(v);
@@ -239,24 +270,100 @@ fn metric(l: &NcuLaunch, keys: &[&str]) -> Option<f64> {
 fn launch_summary(l: &NcuLaunch) -> KernelSummary {
     let mut s = KernelSummary {
         launches: 1,
-        duration_us: metric(l, &["GPU Speed Of Light Throughput/Duration", "gpu__time_duration.sum"]),
-        achieved_occupancy_pct: metric(l, &["Occupancy/Achieved Occupancy", "sm__warps_active.avg.pct_of_peak_sustained_active"]),
-        theoretical_occupancy_pct: metric(l, &["Occupancy/Theoretical Occupancy", "sm__maximum_warps_per_active_cycle_pct"]),
-        dram_throughput_pct: metric(l, &["GPU Speed Of Light Throughput/DRAM Throughput", "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed", "dram__throughput.avg.pct_of_peak_sustained_elapsed"]),
-        sm_throughput_pct: metric(l, &["GPU Speed Of Light Throughput/Compute (SM) Throughput", "sm__throughput.avg.pct_of_peak_sustained_elapsed"]),
-        memory_throughput_pct: metric(l, &["GPU Speed Of Light Throughput/Memory Throughput", "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed"]),
-        registers_per_thread: metric(l, &["Launch Statistics/Registers Per Thread", "launch__registers_per_thread"]),
+        duration_us: metric(
+            l,
+            &[
+                "GPU Speed Of Light Throughput/Duration",
+                "gpu__time_duration.sum",
+            ],
+        ),
+        achieved_occupancy_pct: metric(
+            l,
+            &[
+                "Occupancy/Achieved Occupancy",
+                "sm__warps_active.avg.pct_of_peak_sustained_active",
+            ],
+        ),
+        theoretical_occupancy_pct: metric(
+            l,
+            &[
+                "Occupancy/Theoretical Occupancy",
+                "sm__maximum_warps_per_active_cycle_pct",
+            ],
+        ),
+        dram_throughput_pct: metric(
+            l,
+            &[
+                "GPU Speed Of Light Throughput/DRAM Throughput",
+                "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed",
+                "dram__throughput.avg.pct_of_peak_sustained_elapsed",
+            ],
+        ),
+        sm_throughput_pct: metric(
+            l,
+            &[
+                "GPU Speed Of Light Throughput/Compute (SM) Throughput",
+                "sm__throughput.avg.pct_of_peak_sustained_elapsed",
+            ],
+        ),
+        memory_throughput_pct: metric(
+            l,
+            &[
+                "GPU Speed Of Light Throughput/Memory Throughput",
+                "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",
+            ],
+        ),
+        registers_per_thread: metric(
+            l,
+            &[
+                "Launch Statistics/Registers Per Thread",
+                "launch__registers_per_thread",
+            ],
+        ),
         block_size: metric(l, &["Launch Statistics/Block Size", "launch__block_size"]),
-        waves_per_sm: metric(l, &["Launch Statistics/Waves Per SM", "launch__waves_per_multiprocessor"]),
-        warp_cycles_per_issue: metric(l, &["Warp State Statistics/Warp Cycles Per Issued Instruction", "smsp__average_warp_latency_per_inst_issued.ratio"]),
+        waves_per_sm: metric(
+            l,
+            &[
+                "Launch Statistics/Waves Per SM",
+                "launch__waves_per_multiprocessor",
+            ],
+        ),
+        warp_cycles_per_issue: metric(
+            l,
+            &[
+                "Warp State Statistics/Warp Cycles Per Issued Instruction",
+                "smsp__average_warp_latency_per_inst_issued.ratio",
+            ],
+        ),
         occupancy_limiter: None,
         stalls: Vec::new(),
     };
     let limits = [
-        ("registers", &["Occupancy/Block Limit Registers", "launch__occupancy_limit_registers"][..]),
-        ("shared memory", &["Occupancy/Block Limit Shared Mem", "launch__occupancy_limit_shared_mem"][..]),
-        ("warps per block", &["Occupancy/Block Limit Warps", "launch__occupancy_limit_warps"][..]),
-        ("blocks per SM", &["Occupancy/Block Limit SM", "launch__occupancy_limit_blocks"][..]),
+        (
+            "registers",
+            &[
+                "Occupancy/Block Limit Registers",
+                "launch__occupancy_limit_registers",
+            ][..],
+        ),
+        (
+            "shared memory",
+            &[
+                "Occupancy/Block Limit Shared Mem",
+                "launch__occupancy_limit_shared_mem",
+            ][..],
+        ),
+        (
+            "warps per block",
+            &[
+                "Occupancy/Block Limit Warps",
+                "launch__occupancy_limit_warps",
+            ][..],
+        ),
+        (
+            "blocks per SM",
+            &["Occupancy/Block Limit SM", "launch__occupancy_limit_blocks"][..],
+        ),
     ];
     s.occupancy_limiter = limits
         .iter()
@@ -277,7 +384,8 @@ fn launch_summary(l: &NcuLaunch) -> KernelSummary {
     if s.stalls.is_empty() {
         s.stalls = stalls_from_rules(&l.rules);
     }
-    s.stalls.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    s.stalls
+        .sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     s
 }
 
@@ -445,11 +553,15 @@ pub fn digest(baseline: &NcuReport, candidate: &NcuReport) -> NcuDigest {
 }
 
 fn fmt_opt(v: Option<f64>, unit: &str) -> String {
-    v.map(|x| format!("{x:.1}{unit}")).unwrap_or_else(|| "n/a".into())
+    v.map(|x| format!("{x:.1}{unit}"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn next_edit(kernel: &str, s: &KernelSummary) -> (Limiter, String, String) {
-    let dram = s.dram_throughput_pct.unwrap_or(0.0).max(s.memory_throughput_pct.unwrap_or(0.0));
+    let dram = s
+        .dram_throughput_pct
+        .unwrap_or(0.0)
+        .max(s.memory_throughput_pct.unwrap_or(0.0));
     let sm = s.sm_throughput_pct.unwrap_or(0.0);
     let theo = s.theoretical_occupancy_pct;
     let ach = s.achieved_occupancy_pct;
@@ -482,7 +594,10 @@ fn next_edit(kernel: &str, s: &KernelSummary) -> (Limiter, String, String) {
         );
     }
     if let Some(t) = theo.filter(|&t| t < 50.0) {
-        let lim = s.occupancy_limiter.clone().unwrap_or_else(|| "launch configuration".into());
+        let lim = s
+            .occupancy_limiter
+            .clone()
+            .unwrap_or_else(|| "launch configuration".into());
         let edit = match lim.as_str() {
             "registers" => format!(
                 "Raise occupancy of `{kernel}` (theoretical {t:.0}%, capped by registers: {} per thread): spread each row over more warps (larger block / num_warps) or bound registers with launch bounds.",
@@ -531,16 +646,25 @@ pub fn render_md(d: &NcuDigest) -> String {
         d.baseline_total_us,
         d.candidate_total_us,
         if d.baseline_total_us > 0.0 {
-            format!("{:+.1}%", (d.candidate_total_us - d.baseline_total_us) / d.baseline_total_us * 100.0)
+            format!(
+                "{:+.1}%",
+                (d.candidate_total_us - d.baseline_total_us) / d.baseline_total_us * 100.0
+            )
         } else {
             "n/a".into()
         }
     );
     s.push_str("| kernel | launches (b/c) | duration µs (b → c) | change | achieved occupancy % | DRAM % of peak | SM % of peak | top stall (b → c) |\n");
     s.push_str("| --- | --- | --- | ---: | --- | --- | --- | --- |\n");
-    let stall = |k: &KernelSummary| k.stalls.first().map(|(r, c)| format!("{r} {c:.1}")).unwrap_or_else(|| "n/a".into());
+    let stall = |k: &KernelSummary| {
+        k.stalls
+            .first()
+            .map(|(r, c)| format!("{r} {c:.1}"))
+            .unwrap_or_else(|| "n/a".into())
+    };
     for k in &d.kernels {
-        let pair = |a: Option<f64>, b: Option<f64>| format!("{} → {}", fmt_opt(a, ""), fmt_opt(b, ""));
+        let pair =
+            |a: Option<f64>, b: Option<f64>| format!("{} → {}", fmt_opt(a, ""), fmt_opt(b, ""));
         let _ = writeln!(
             s,
             "| `{}` | {}/{} | {} | {} | {} | {} | {} | {} → {} |",
@@ -548,20 +672,42 @@ pub fn render_md(d: &NcuDigest) -> String {
             k.baseline.launches,
             k.candidate.launches,
             pair(k.baseline.duration_us, k.candidate.duration_us),
-            k.duration_change.map(|c| format!("{:+.1}%", c * 100.0)).unwrap_or_else(|| "n/a".into()),
-            pair(k.baseline.achieved_occupancy_pct, k.candidate.achieved_occupancy_pct),
-            pair(k.baseline.dram_throughput_pct, k.candidate.dram_throughput_pct),
+            k.duration_change
+                .map(|c| format!("{:+.1}%", c * 100.0))
+                .unwrap_or_else(|| "n/a".into()),
+            pair(
+                k.baseline.achieved_occupancy_pct,
+                k.candidate.achieved_occupancy_pct
+            ),
+            pair(
+                k.baseline.dram_throughput_pct,
+                k.candidate.dram_throughput_pct
+            ),
             pair(k.baseline.sm_throughput_pct, k.candidate.sm_throughput_pct),
             stall(&k.baseline),
             stall(&k.candidate),
         );
     }
-    for (label, list) in [("Only in baseline", &d.baseline_only), ("Only in candidate", &d.candidate_only)] {
+    for (label, list) in [
+        ("Only in baseline", &d.baseline_only),
+        ("Only in candidate", &d.candidate_only),
+    ] {
         if !list.is_empty() {
-            let _ = writeln!(s, "\n{label}: {}", list.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                s,
+                "\n{label}: {}",
+                list.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
-    let _ = writeln!(s, "\nDominant limiter of the candidate's hottest kernel: **{:?}** — {}.\n", d.limiter, d.evidence);
+    let _ = writeln!(
+        s,
+        "\nDominant limiter of the candidate's hottest kernel: **{:?}** — {}.\n",
+        d.limiter, d.evidence
+    );
     let _ = writeln!(s, "## Next edit\n\n{}", d.next_edit);
     s
 }
@@ -588,7 +734,13 @@ mod tests {
 
     #[test]
     fn rejects_non_ncu_csv() {
-        assert!(matches!(NcuReport::parse("a,b\n1,2\n", "t"), Err(NcuError::Empty { .. })));
-        assert!(matches!(NcuReport::parse("\"ID\",\"x\"\n1,2\n", "t"), Err(NcuError::NotNcu { .. })));
+        assert!(matches!(
+            NcuReport::parse("a,b\n1,2\n", "t"),
+            Err(NcuError::Empty { .. })
+        ));
+        assert!(matches!(
+            NcuReport::parse("\"ID\",\"x\"\n1,2\n", "t"),
+            Err(NcuError::NotNcu { .. })
+        ));
     }
 }

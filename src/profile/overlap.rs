@@ -127,12 +127,31 @@ pub fn overlap_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<
         })
         .collect();
     let buckets: [(&str, i64, i64, Recommendation); 3] = [
-        ("idle: gaps < 10 µs (launch latency)", 0, 10_000, Recommendation::TryFusion),
-        ("idle: gaps 10-100 µs (launch-bound stretches)", 10_000, 100_000, Recommendation::TryFusion),
-        ("idle: gaps >= 100 µs (host stalls or syncs)", 100_000, i64::MAX, Recommendation::CheckDependencies),
+        (
+            "idle: gaps < 10 µs (launch latency)",
+            0,
+            10_000,
+            Recommendation::TryFusion,
+        ),
+        (
+            "idle: gaps 10-100 µs (launch-bound stretches)",
+            10_000,
+            100_000,
+            Recommendation::TryFusion,
+        ),
+        (
+            "idle: gaps >= 100 µs (host stalls or syncs)",
+            100_000,
+            i64::MAX,
+            Recommendation::CheckDependencies,
+        ),
     ];
     for (name, lo, hi, rec) in buckets {
-        let in_bucket: Vec<i64> = gaps.iter().copied().filter(|&g| g >= lo && g < hi).collect();
+        let in_bucket: Vec<i64> = gaps
+            .iter()
+            .copied()
+            .filter(|&g| g >= lo && g < hi)
+            .collect();
         if in_bucket.is_empty() {
             continue;
         }
@@ -148,7 +167,11 @@ pub fn overlap_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<
             count: in_bucket.len() as u64,
             dependency_risk: Risk::Low,
             priority: priority(exposed),
-            recommendation: if exposed < min_share { Recommendation::Skip } else { rec },
+            recommendation: if exposed < min_share {
+                Recommendation::Skip
+            } else {
+                rec
+            },
         });
     }
     let exposed_comm = |r: &OverlapRow| {
@@ -167,7 +190,11 @@ pub fn overlap_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<
         let excl: f64 = fold.iter().map(|r| r.exclusive_us).sum();
         let exposed = ratio(excl, wall_us);
         keep.push(OverlapRow {
-            name: format!("(remainder: {} families under {:.1}% exposed)", fold.len(), min_share * 100.0),
+            name: format!(
+                "(remainder: {} families under {:.1}% exposed)",
+                fold.len(),
+                min_share * 100.0
+            ),
             category: None,
             gpu_us: fold.iter().map(|r| r.gpu_us).sum(),
             exclusive_us: excl,
@@ -214,7 +241,12 @@ fn recommend(cat: Category, risk: Risk, exposed: f64, min_share: f64) -> Recomme
 
 /// Sweeps one segment's ops; accumulates exclusive/hidden time and idle gaps. Returns the
 /// segment's wall span in ns.
-fn sweep(tl: &Timeline, idx: &[usize], fam: &mut FxMap<NameId, FamAcc>, gaps: &mut Vec<i64>) -> i64 {
+fn sweep(
+    tl: &Timeline,
+    idx: &[usize],
+    fam: &mut FxMap<NameId, FamAcc>,
+    gaps: &mut Vec<i64>,
+) -> i64 {
     // (time, is_start, op index); ends sort before starts at the same time.
     let mut events: Vec<(i64, bool, usize)> = Vec::with_capacity(idx.len() * 2);
     for &i in idx {
@@ -249,7 +281,11 @@ fn sweep(tl: &Timeline, idx: &[usize], fam: &mut FxMap<NameId, FamAcc>, gaps: &m
                     }
                     let part = len as f64 / ops_on.len() as f64;
                     for &o in ops_on {
-                        let slot = if streams_busy == 1 { &mut excl_ns } else { &mut hidden_ns };
+                        let slot = if streams_busy == 1 {
+                            &mut excl_ns
+                        } else {
+                            &mut hidden_ns
+                        };
                         *slot.entry(o).or_default() += part;
                     }
                 }

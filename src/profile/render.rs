@@ -25,7 +25,10 @@ fn pct(x: f64) -> String {
 /// Kernel table of one stage.
 pub fn render_kernel_table_md(stage: &str, total_gpu_us: f64, rows: &[KernelRow]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "#### Kernel table: {stage} (GPU time {total_gpu_us:.1} µs)\n");
+    let _ = writeln!(
+        s,
+        "#### Kernel table: {stage} (GPU time {total_gpu_us:.1} µs)\n"
+    );
     s.push_str("| kernel | category | GPU µs | share | launches | avg µs | CPU op | top Python locations |\n");
     s.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n");
     for r in rows {
@@ -39,13 +42,21 @@ pub fn render_kernel_table_md(stage: &str, total_gpu_us: f64, rows: &[KernelRow]
             s,
             "| `{}` | {} | {:.1} | {} | {} | {:.2} | {} | {} |",
             cell(&r.name),
-            if r.folded_rows > 0 { "-" } else { r.category.label() },
+            if r.folded_rows > 0 {
+                "-"
+            } else {
+                r.category.label()
+            },
             r.gpu_us,
             pct(r.share),
             r.launches,
             r.avg_us,
             r.cpu_op.as_deref().map(cell).unwrap_or_else(|| "-".into()),
-            if locs.is_empty() { "-".to_string() } else { locs },
+            if locs.is_empty() {
+                "-".to_string()
+            } else {
+                locs
+            },
         );
     }
     s
@@ -54,7 +65,10 @@ pub fn render_kernel_table_md(stage: &str, total_gpu_us: f64, rows: &[KernelRow]
 /// Overlap-opportunity table of one stage.
 pub fn render_overlap_table_md(stage: &str, wall_us: f64, rows: &[OverlapRow]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "#### Overlap opportunities: {stage} (GPU wall {wall_us:.1} µs)\n");
+    let _ = writeln!(
+        s,
+        "#### Overlap opportunities: {stage} (GPU wall {wall_us:.1} µs)\n"
+    );
     s.push_str("| kernel family / gap | category | GPU µs | exclusive µs | hidden µs | exposed | count | dependency risk | priority | recommendation |\n");
     s.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n");
     for r in rows {
@@ -122,12 +136,27 @@ fn render_stage(s: &mut String, st: &StageAnalysis) {
     );
     s.push_str("| category | GPU µs | share | launches |\n| --- | ---: | ---: | ---: |\n");
     for c in &st.categories {
-        let _ = writeln!(s, "| {} | {:.1} | {} | {} |", c.category.label(), c.gpu_us, pct(c.share), c.launches);
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {} | {} |",
+            c.category.label(),
+            c.gpu_us,
+            pct(c.share),
+            c.launches
+        );
     }
     s.push('\n');
-    s.push_str(&render_kernel_table_md(&st.stage, st.total_gpu_us, &st.kernel_table));
+    s.push_str(&render_kernel_table_md(
+        &st.stage,
+        st.total_gpu_us,
+        &st.kernel_table,
+    ));
     s.push('\n');
-    s.push_str(&render_overlap_table_md(&st.stage, st.wall_us, &st.overlap_table));
+    s.push_str(&render_overlap_table_md(
+        &st.stage,
+        st.wall_us,
+        &st.overlap_table,
+    ));
     s.push('\n');
     s.push_str(&render_fuse_table_md(&st.stage, &st.fuse_table));
     s.push('\n');
@@ -137,14 +166,26 @@ fn render_stage(s: &mut String, st: &StageAnalysis) {
 pub fn render_analysis_md(a: &TraceAnalysis) -> String {
     let mut s = String::new();
     s.push_str("## Profile analysis\n\n");
-    let _ = writeln!(s, "- traces: {}", a.sources.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        s,
+        "- traces: {}",
+        a.sources
+            .iter()
+            .map(|x| format!("`{x}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if let Some(d) = &a.device {
         let _ = writeln!(s, "- device: {d}");
     }
     if let (Some(r), Some(w)) = (a.rank, a.world_size) {
         let _ = writeln!(s, "- rank {r} of {w}");
     }
-    let _ = writeln!(s, "- rows under {} of a stage are folded into a remainder row\n", pct(a.min_share));
+    let _ = writeln!(
+        s,
+        "- rows under {} of a stage are folded into a remainder row\n",
+        pct(a.min_share)
+    );
     for st in &a.stages {
         render_stage(&mut s, st);
     }
@@ -160,7 +201,9 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
         return s;
     }
     s.push_str("## Forward passes\n\n");
-    s.push_str("| pass | stage | name | start ts (µs) | wall µs | GPU µs | layers | boundaries from |\n");
+    s.push_str(
+        "| pass | stage | name | start ts (µs) | wall µs | GPU µs | layers | boundaries from |\n",
+    );
     s.push_str("| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |\n");
     for ps in &p.passes {
         let _ = writeln!(
@@ -216,9 +259,18 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
              ({:.3} .. {:.3} ms after the stage's first GPU op).\n",
             r.wall_us, r.median_wall_us, r.start_us, r.end_us, r.offset_start_ms, r.offset_end_ms
         );
-        s.push_str("| hot kernel | category | GPU µs | share of layer |\n| --- | --- | ---: | ---: |\n");
+        s.push_str(
+            "| hot kernel | category | GPU µs | share of layer |\n| --- | --- | ---: | ---: |\n",
+        );
         for k in &r.hot_kernels {
-            let _ = writeln!(s, "| `{}` | {} | {:.1} | {} |", cell(&k.name), k.category.label(), k.gpu_us, pct(k.share));
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {:.1} | {} |",
+                cell(&k.name),
+                k.category.label(),
+                k.gpu_us,
+                pct(k.share)
+            );
         }
         s.push('\n');
     }
@@ -228,7 +280,11 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
 /// Side-by-side comparison of two frameworks' traces.
 pub fn render_comparison_md(c: &TraceComparison) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "## Profile comparison: `{}` vs `{}`\n", c.left_label, c.right_label);
+    let _ = writeln!(
+        s,
+        "## Profile comparison: `{}` vs `{}`\n",
+        c.left_label, c.right_label
+    );
     let _ = writeln!(s, "{}\n", c.summary);
     for st in &c.stages {
         let _ = writeln!(

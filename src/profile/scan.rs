@@ -294,7 +294,9 @@ impl<R: BufRead> EventScanner<R> {
                 let mut out = vec![first];
                 loop {
                     match self.peek("a scalar value")? {
-                        Some(b) if b == b',' || b == b'}' || b == b']' || b.is_ascii_whitespace() => {
+                        Some(b)
+                            if b == b',' || b == b'}' || b == b']' || b.is_ascii_whitespace() =>
+                        {
                             break
                         }
                         Some(b) => {
@@ -412,7 +414,13 @@ mod tests {
         let t = r#"{"a": [1, {"x": "}"}], "distributedInfo": {"rank": 1},
             "traceEvents": [{"name": "k}{\"", "args": {"n": [1,2]}}, {"ph":"X"}], "z": "q"}"#;
         let evs = collect(t).unwrap();
-        assert_eq!(evs, vec![r#"{"name": "k}{\"", "args": {"n": [1,2]}}"#, r#"{"ph":"X"}"#]);
+        assert_eq!(
+            evs,
+            vec![
+                r#"{"name": "k}{\"", "args": {"n": [1,2]}}"#,
+                r#"{"ph":"X"}"#
+            ]
+        );
     }
 
     #[test]
@@ -427,7 +435,10 @@ mod tests {
         let t = r#"{"distributedInfo": {"rank": 3}, "traceEvents": []}"#;
         let mut s = EventScanner::new(t.as_bytes());
         while s.next_event().unwrap().is_some() {}
-        assert_eq!(s.top_level().distributed_info.as_deref(), Some(&br#"{"rank": 3}"#[..]));
+        assert_eq!(
+            s.top_level().distributed_info.as_deref(),
+            Some(&br#"{"rank": 3}"#[..])
+        );
     }
 
     #[test]
@@ -441,14 +452,33 @@ mod tests {
                 context: "an event object"
             }
         );
-        assert!(matches!(collect(r#"{"traceEvents": [{"a": 1}"#), Err(ScanError::Truncated { .. })));
+        assert!(matches!(
+            collect(r#"{"traceEvents": [{"a": 1}"#),
+            Err(ScanError::Truncated { .. })
+        ));
     }
 
     #[test]
     fn malformed_reports_offset() {
         let err = collect(r#"{"traceEvents": [{"a": 1} x]}"#).unwrap_err();
-        assert!(matches!(err, ScanError::Unexpected { offset: 26, found: 'x', .. }), "{err:?}");
-        assert!(matches!(collect(r#"{"other": 1}"#), Err(ScanError::NoEvents { .. })));
-        assert!(matches!(collect("nope"), Err(ScanError::Unexpected { offset: 0, .. })));
+        assert!(
+            matches!(
+                err,
+                ScanError::Unexpected {
+                    offset: 26,
+                    found: 'x',
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(matches!(
+            collect(r#"{"other": 1}"#),
+            Err(ScanError::NoEvents { .. })
+        ));
+        assert!(matches!(
+            collect("nope"),
+            Err(ScanError::Unexpected { offset: 0, .. })
+        ));
     }
 }

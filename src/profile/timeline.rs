@@ -80,10 +80,19 @@ fn is_user_frame(name: &str) -> bool {
         return false;
     }
     let skip = [
-        "torch/", "<built-in", "typing.py", "contextlib.py", "threading.py", "functools.py",
-        "abc.py", "<frozen", "/profiler/",
+        "torch/",
+        "<built-in",
+        "typing.py",
+        "contextlib.py",
+        "threading.py",
+        "functools.py",
+        "abc.py",
+        "<frozen",
+        "/profiler/",
     ];
-    !skip.iter().any(|s| name.starts_with(s) || name.contains(&format!("/{s}")))
+    !skip
+        .iter()
+        .any(|s| name.starts_with(s) || name.contains(&format!("/{s}")))
 }
 
 impl Timeline {
@@ -341,15 +350,22 @@ mod tests {
     #[test]
     fn user_frames() {
         assert!(is_user_frame("gen_tp_traces.py(36): forward"));
-        assert!(is_user_frame("sglang/srt/layers/layernorm.py(70): forward_cuda"));
+        assert!(is_user_frame(
+            "sglang/srt/layers/layernorm.py(70): forward_cuda"
+        ));
         assert!(!is_user_frame("torch/nn/modules/linear.py(130): forward"));
         assert!(!is_user_frame("<built-in function linear>"));
-        assert!(!is_user_frame("/usr/lib/python3/site-packages/torch/nn/modules/module.py(1): x"));
+        assert!(!is_user_frame(
+            "/usr/lib/python3/site-packages/torch/nn/modules/module.py(1): x"
+        ));
     }
 
     #[test]
     fn stage_names() {
-        assert_eq!(stage_from_text("x-TP-0-DECODE.trace.json.gz"), Some("decode"));
+        assert_eq!(
+            stage_from_text("x-TP-0-DECODE.trace.json.gz"),
+            Some("decode")
+        );
         assert_eq!(stage_from_text("run/EXTEND/x.json"), Some("prefill"));
         assert_eq!(stage_from_text("prefill_forward"), Some("prefill"));
         assert_eq!(stage_from_text("nccl:all_reduce"), None);

@@ -31,7 +31,9 @@ pub fn ncu_fixture(name: &str) -> PathBuf {
 pub fn trace_text(name: &str) -> Vec<u8> {
     let f = std::fs::File::open(trace(name)).unwrap();
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -45,7 +47,12 @@ pub fn events(name: &str) -> Vec<serde_json::Value> {
 pub fn gpu_ops(evs: &[serde_json::Value]) -> Vec<(f64, f64)> {
     evs.iter()
         .filter(|e| e["ph"] == "X")
-        .filter(|e| matches!(e["cat"].as_str(), Some("kernel" | "gpu_memset" | "gpu_memcpy")))
+        .filter(|e| {
+            matches!(
+                e["cat"].as_str(),
+                Some("kernel" | "gpu_memset" | "gpu_memcpy")
+            )
+        })
         .map(|e| (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap()))
         .collect()
 }
