@@ -212,8 +212,8 @@ fn check_secrets(ev: &RoundEvidence) -> CheckResult {
 
 fn check_file_changed(ev: &RoundEvidence, id: &str, rel: &str) -> CheckResult {
     let full = ev.run_path(rel);
-    let exists = ev.tracked_paths.iter().any(|p| *p == full);
-    let changed = ev.changed_paths.iter().any(|p| *p == full);
+    let exists = ev.tracked_paths.contains(&full);
+    let changed = ev.changed_paths.contains(&full);
     match (exists, changed) {
         (true, true) => CheckResult::new(id, true, format!("`{rel}` present and updated")),
         (true, false) => {

@@ -331,7 +331,7 @@ mod tests {
         #[test]
         fn never_panics(s in ".*", m in ".*") {
             let _ = extract_citations(&s);
-            let _ = infer_family_slug(&m, &[s.clone()]);
+            let _ = infer_family_slug(&m, std::slice::from_ref(&s));
         }
     }
 }
