@@ -36,7 +36,10 @@ static SHAPES: Lazy<Vec<(Regex, &'static str)>> = Lazy::new(|| {
             r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
             REDACTED,
         ),
-        (r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)[^\s\x22']+", "${1}[REDACTED]"),
+        (
+            r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)[^\s\x22']+",
+            "${1}[REDACTED]",
+        ),
         (r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}", "${1}[REDACTED]"),
         (
             r"(?i)(\b[A-Z0-9_]*(?:TOKEN|SECRET|API_KEY|APIKEY|PASSWORD|PRIVATE_KEY)\s*[=:]\s*)[\x22']?[^\s\x22']+[\x22']?",

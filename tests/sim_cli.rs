@@ -5,7 +5,10 @@ use serde_json::Value;
 use std::path::Path;
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/sim/{name}.yaml")).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("examples/sim/{name}.yaml"))
+        .display()
+        .to_string()
 }
 
 fn bin() -> Command {
@@ -16,16 +19,62 @@ fn bin() -> Command {
 fn sim_trace_writes_a_torch_profiler_shaped_gzip_trace() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("decode.trace.json.gz");
-    bin().args(["sim", "trace", "--profile", &example("sglang"), "--stage", "decode", "--batch", "8", "--input-len", "512", "--output-len", "4", "--out"])
+    bin()
+        .args([
+            "sim",
+            "trace",
+            "--profile",
+            &example("sglang"),
+            "--stage",
+            "decode",
+            "--batch",
+            "8",
+            "--input-len",
+            "512",
+            "--output-len",
+            "4",
+            "--out",
+        ])
         .arg(&out)
         .assert()
         .success();
-    let doc: Value = serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&out).unwrap())).unwrap();
+    let doc: Value = serde_json::from_reader(flate2::read::GzDecoder::new(
+        std::fs::File::open(&out).unwrap(),
+    ))
+    .unwrap();
     let events = doc["traceEvents"].as_array().unwrap();
-    let names: Vec<&str> = events.iter().filter(|e| e["cat"] == "user_annotation").filter_map(|e| e["name"].as_str()).collect();
-    assert_eq!(names, ["decode_step_0", "decode_step_1", "decode_step_2", "decode_step_3"]);
-    assert!(events.iter().any(|e| e["cat"] == "kernel" && e["name"] == "flash_fwd_kernel" && e["args"]["stream"] == 7));
-    bin().args(["sim", "trace", "--profile", &example("sglang"), "--stage", "sideways", "--input-len", "1", "--out", "x.json"]).assert().code(2);
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["cat"] == "user_annotation")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "decode_step_0",
+            "decode_step_1",
+            "decode_step_2",
+            "decode_step_3"
+        ]
+    );
+    assert!(events.iter().any(|e| e["cat"] == "kernel"
+        && e["name"] == "flash_fwd_kernel"
+        && e["args"]["stream"] == 7));
+    bin()
+        .args([
+            "sim",
+            "trace",
+            "--profile",
+            &example("sglang"),
+            "--stage",
+            "sideways",
+            "--input-len",
+            "1",
+            "--out",
+            "x.json",
+        ])
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -44,34 +93,82 @@ fn sim_agent_rounds_patch_stall_change_workload_and_crash() {
     .unwrap();
     let round = |n: u32| {
         let mut c = bin();
-        c.args(["sim", "agent", "--round", &n.to_string(), "--checkout"]).arg(&checkout)
-            .arg("--prompt").arg(&prompt)
-            .arg("--summary-out").arg(dir.path().join(format!("r{n}.md")))
-            .arg("--script").arg(&script);
+        c.args(["sim", "agent", "--round", &n.to_string(), "--checkout"])
+            .arg(&checkout)
+            .arg("--prompt")
+            .arg(&prompt)
+            .arg("--summary-out")
+            .arg(dir.path().join(format!("r{n}.md")))
+            .arg("--script")
+            .arg(&script);
         c
     };
     round(1).assert().success();
     let engine = std::fs::read_to_string(checkout.join("sim/engine.yaml")).unwrap();
     assert!(engine.contains("fused_add_rms_norm_kernel"));
     let p = sota_bot::sim::profile::load_profile(&checkout.join("sim/engine.yaml")).unwrap();
-    assert_eq!(p.layer_kernels.iter().filter(|k| k.name == "add_kernel").count(), 1);
+    assert_eq!(
+        p.layer_kernels
+            .iter()
+            .filter(|k| k.name == "add_kernel")
+            .count(),
+        1
+    );
     let summary = std::fs::read_to_string(dir.path().join("r1.md")).unwrap();
-    assert!(summary.contains("fused `add_kernel` + `rmsnorm_kernel` into `fused_add_rms_norm_kernel`"), "{summary}");
+    assert!(
+        summary.contains("fused `add_kernel` + `rmsnorm_kernel` into `fused_add_rms_norm_kernel`"),
+        "{summary}"
+    );
     round(2).assert().success();
-    assert_eq!(std::fs::read_to_string(checkout.join("sim/engine.yaml")).unwrap(), engine, "noop must not edit");
+    assert_eq!(
+        std::fs::read_to_string(checkout.join("sim/engine.yaml")).unwrap(),
+        engine,
+        "noop must not edit"
+    );
     round(3).assert().success();
     assert!(checkout.join("benchmark/workload.yaml").exists());
     round(4).assert().code(7);
-    let ledger = std::fs::read_to_string(checkout.join("runs/r/humanize/attempt-ledger.md")).unwrap();
-    assert_eq!(ledger.lines().filter(|l| l.starts_with("| 1 ") || l.starts_with("| 2 ") || l.starts_with("| 3 ")).count(), 3, "{ledger}");
+    let ledger =
+        std::fs::read_to_string(checkout.join("runs/r/humanize/attempt-ledger.md")).unwrap();
+    assert_eq!(
+        ledger
+            .lines()
+            .filter(|l| l.starts_with("| 1 ") || l.starts_with("| 2 ") || l.starts_with("| 3 "))
+            .count(),
+        3,
+        "{ledger}"
+    );
 }
 
 #[test]
 fn sim_serve_rejects_unknown_flags_like_argparse() {
-    let out = bin().args(["sim", "serve", "--framework", "sglang", "--profile", &example("sglang"), "--model", "m", "--max-num-seqs", "4"]).assert().code(2);
+    let out = bin()
+        .args([
+            "sim",
+            "serve",
+            "--framework",
+            "sglang",
+            "--profile",
+            &example("sglang"),
+            "--model",
+            "m",
+            "--max-num-seqs",
+            "4",
+        ])
+        .assert()
+        .code(2);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.contains("error: unrecognized arguments: --max-num-seqs 4"), "{stderr}");
-    let help = bin().args(["sim", "serve", "--framework", "trtllm", "--help"]).assert().success();
+    assert!(
+        stderr.contains("error: unrecognized arguments: --max-num-seqs 4"),
+        "{stderr}"
+    );
+    let help = bin()
+        .args(["sim", "serve", "--framework", "trtllm", "--help"])
+        .assert()
+        .success();
     let text = String::from_utf8_lossy(&help.get_output().stdout).into_owned();
-    assert!(text.contains("--max_batch_size MAX_BATCH_SIZE") && text.contains("SIMULATED"), "{text}");
+    assert!(
+        text.contains("--max_batch_size MAX_BATCH_SIZE") && text.contains("SIMULATED"),
+        "{text}"
+    );
 }

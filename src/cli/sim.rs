@@ -106,7 +106,9 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     let mem_fraction = match (flags.mem_fraction, flags.kv_free_fraction) {
         (Some(f), _) => Some(f),
         (None, Some(kv)) => {
@@ -133,7 +135,9 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
     match rt.block_on(serve(config)) {
         Ok(()) => Ok(EXIT_OK),
         Err(e @ SimServeError::OutOfMemory { .. }) => {
-            eprintln!("[simulated engine] Scheduler hit an exception: Traceback (most recent call last):");
+            eprintln!(
+                "[simulated engine] Scheduler hit an exception: Traceback (most recent call last):"
+            );
             eprintln!("  File \"sota-bot/sim/server.rs\", in resolve_limits (simulated)");
             eprintln!("{e}");
             Ok(EXIT_FAILURE)
@@ -153,7 +157,12 @@ fn run_trace(a: TraceArgs) -> anyhow::Result<i32> {
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    let req = TraceRequest { stage: a.stage, batch: a.batch, input_len: a.input_len, output_len: a.output_len };
+    let req = TraceRequest {
+        stage: a.stage,
+        batch: a.batch,
+        input_len: a.input_len,
+        output_len: a.output_len,
+    };
     match write_trace(&profile, &req, &a.out) {
         Ok(()) => Ok(EXIT_OK),
         Err(e @ crate::sim::trace::TraceError::Invalid(_)) => {
@@ -167,7 +176,8 @@ fn run_trace(a: TraceArgs) -> anyhow::Result<i32> {
 fn run_agent(a: AgentArgs) -> anyhow::Result<i32> {
     let script = match &a.script {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             match AgentScript::parse(&text, &path.display().to_string()) {
                 Ok(s) => s,
                 Err(e) => {
@@ -178,14 +188,18 @@ fn run_agent(a: AgentArgs) -> anyhow::Result<i32> {
         }
         None => AgentScript::default_script(),
     };
-    let prompt = std::fs::read_to_string(&a.prompt).with_context(|| format!("reading {}", a.prompt.display()))?;
+    let prompt = std::fs::read_to_string(&a.prompt)
+        .with_context(|| format!("reading {}", a.prompt.display()))?;
     let mut agent = ScriptedAgent::new(&a.checkout, script);
     agent.profile_path = a.profile_path;
     let outcome = agent.run_round(a.round, &prompt, &a.summary_out)?;
     if outcome.exit_code != 0 {
         eprintln!("simulated agent crash: {}", outcome.summary_markdown);
     } else {
-        println!("simulated agent round {}: changed {:?}", a.round, outcome.changed_files);
+        println!(
+            "simulated agent round {}: changed {:?}",
+            a.round, outcome.changed_files
+        );
     }
     Ok(outcome.exit_code)
 }

@@ -65,26 +65,41 @@ pub fn run_benchmark_with(launcher: &dyn ProcessLauncher, spec: &BenchSpec) -> B
             return outcome(RunStatus::Failed, Some(reason), None, String::new());
         }
     };
-    let pspec = ProcessSpec { command: spec.command.clone(), env: spec.env.clone(), cwd: spec.cwd.clone() };
+    let pspec = ProcessSpec {
+        command: spec.command.clone(),
+        env: spec.env.clone(),
+        cwd: spec.cwd.clone(),
+    };
     let mut child = match launcher.spawn(&pspec, capture.clone()) {
         Ok(c) => c,
         Err(e) => {
             let cmd = spec.secrets.scrub(&spec.command.display()).into_owned();
-            return outcome(RunStatus::Failed, Some(format!("cannot start `{cmd}`: {e}")), None, String::new());
+            return outcome(
+                RunStatus::Failed,
+                Some(format!("cannot start `{cmd}`: {e}")),
+                None,
+                String::new(),
+            );
         }
     };
     let exit = loop {
         match child.try_wait() {
             Ok(Some(status)) => break exit_kind(status),
             Ok(None) => {}
-            Err(e) => break ExitKind::NotRun { reason: format!("cannot wait for the benchmark: {e}") },
+            Err(e) => {
+                break ExitKind::NotRun {
+                    reason: format!("cannot wait for the benchmark: {e}"),
+                }
+            }
         }
         if started.elapsed() >= spec.timeout {
             let _ = child.terminate();
             std::thread::sleep(Duration::from_millis(200));
             let _ = child.kill();
             let _ = child.wait();
-            break ExitKind::TimedOut { after_s: spec.timeout.as_secs_f64() };
+            break ExitKind::TimedOut {
+                after_s: spec.timeout.as_secs_f64(),
+            };
         }
         std::thread::sleep(Duration::from_millis(25));
     };
@@ -96,6 +111,10 @@ pub fn run_benchmark_with(launcher: &dyn ProcessLauncher, spec: &BenchSpec) -> B
         _ => None,
     };
     let c = classify_failure(&tail, &exit);
-    let status = if matches!(exit, ExitKind::NotRun { .. }) { RunStatus::Failed } else { c.status };
+    let status = if matches!(exit, ExitKind::NotRun { .. }) {
+        RunStatus::Failed
+    } else {
+        c.status
+    };
     outcome(status, c.reason, code, tail)
 }

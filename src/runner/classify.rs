@@ -10,9 +10,13 @@ pub enum ExitKind {
     Code(i32),
     Signal(i32),
     /// Killed by sota-bot after this many seconds.
-    TimedOut { after_s: f64 },
+    TimedOut {
+        after_s: f64,
+    },
     /// Never started, for a reason decided before launch (e.g. an unsupported flag).
-    NotRun { reason: String },
+    NotRun {
+        reason: String,
+    },
 }
 
 /// Status and reason for a row.
@@ -36,7 +40,14 @@ const OOM_PATTERNS: &[&str] = &[
     "cuda error: out of memory",
 ];
 
-const ERROR_MARKERS: &[&str] = &["error", "exception", "fatal", "panicked", "failed", "traceback"];
+const ERROR_MARKERS: &[&str] = &[
+    "error",
+    "exception",
+    "fatal",
+    "panicked",
+    "failed",
+    "traceback",
+];
 
 /// Longest reason kept in a row.
 const MAX_REASON: usize = 400;
@@ -44,10 +55,18 @@ const MAX_REASON: usize = 400;
 /// Classifies a finished (or never started) process from its exit and log text.
 pub fn classify_failure(log: &str, exit: &ExitKind) -> Classification {
     match exit {
-        ExitKind::Success => Classification { status: RunStatus::Ok, reason: None },
-        ExitKind::NotRun { reason } => Classification { status: RunStatus::Skipped, reason: Some(clip(reason)) },
+        ExitKind::Success => Classification {
+            status: RunStatus::Ok,
+            reason: None,
+        },
+        ExitKind::NotRun { reason } => Classification {
+            status: RunStatus::Skipped,
+            reason: Some(clip(reason)),
+        },
         ExitKind::TimedOut { after_s } => {
-            let last = last_error_line(log).map(|l| format!("; last error: {l}")).unwrap_or_default();
+            let last = last_error_line(log)
+                .map(|l| format!("; last error: {l}"))
+                .unwrap_or_default();
             Classification {
                 status: RunStatus::Timeout,
                 reason: Some(clip(&format!("timed out after {after_s:.0}s{last}"))),
@@ -55,7 +74,10 @@ pub fn classify_failure(log: &str, exit: &ExitKind) -> Classification {
         }
         ExitKind::Code(_) | ExitKind::Signal(_) => {
             if let Some(line) = oom_line(log) {
-                return Classification { status: RunStatus::Oom, reason: Some(clip(line)) };
+                return Classification {
+                    status: RunStatus::Oom,
+                    reason: Some(clip(line)),
+                };
             }
             let how = match exit {
                 ExitKind::Code(c) => format!("exited with code {c}"),
@@ -66,7 +88,10 @@ pub fn classify_failure(log: &str, exit: &ExitKind) -> Classification {
                 Some(line) => format!("{line} ({how})"),
                 None => how,
             };
-            Classification { status: RunStatus::Failed, reason: Some(clip(&reason)) }
+            Classification {
+                status: RunStatus::Failed,
+                reason: Some(clip(&reason)),
+            }
         }
     }
 }
@@ -111,7 +136,10 @@ mod tests {
         let c = classify_failure(log, &ExitKind::Code(1));
         assert_eq!(c.status, RunStatus::Oom);
         assert!(c.reason.unwrap().starts_with("torch.OutOfMemoryError"));
-        let kv = classify_failure("ValueError: No available memory for the cache blocks.", &ExitKind::Code(1));
+        let kv = classify_failure(
+            "ValueError: No available memory for the cache blocks.",
+            &ExitKind::Code(1),
+        );
         assert_eq!(kv.status, RunStatus::Oom);
     }
 
@@ -120,16 +148,33 @@ mod tests {
         let log = "INFO a\nTraceback (most recent call last):\nValueError: bad flag --foo\nINFO shutting down\n";
         let c = classify_failure(log, &ExitKind::Code(2));
         assert_eq!(c.status, RunStatus::Failed);
-        assert_eq!(c.reason.as_deref(), Some("ValueError: bad flag --foo (exited with code 2)"));
-        assert_eq!(classify_failure("", &ExitKind::Signal(9)).reason.as_deref(), Some("killed by signal 9"));
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("ValueError: bad flag --foo (exited with code 2)")
+        );
+        assert_eq!(
+            classify_failure("", &ExitKind::Signal(9)).reason.as_deref(),
+            Some("killed by signal 9")
+        );
     }
 
     #[test]
     fn timeout_skip_and_success() {
-        assert_eq!(classify_failure("", &ExitKind::TimedOut { after_s: 5.0 }).status, RunStatus::Timeout);
-        let s = classify_failure("", &ExitKind::NotRun { reason: "flag --x not in --help".into() });
+        assert_eq!(
+            classify_failure("", &ExitKind::TimedOut { after_s: 5.0 }).status,
+            RunStatus::Timeout
+        );
+        let s = classify_failure(
+            "",
+            &ExitKind::NotRun {
+                reason: "flag --x not in --help".into(),
+            },
+        );
         assert_eq!(s.status, RunStatus::Skipped);
-        assert_eq!(classify_failure("error everywhere", &ExitKind::Success).status, RunStatus::Ok);
+        assert_eq!(
+            classify_failure("error everywhere", &ExitKind::Success).status,
+            RunStatus::Ok
+        );
     }
 
     proptest! {

@@ -116,9 +116,17 @@ pub async fn run_client(cfg: &ClientConfig) -> Result<ClientRun, ClientError> {
     }
     let mut results = Vec::with_capacity(handles.len());
     for h in handles {
-        results.push(h.await.unwrap_or_else(|e| failed(cfg.input_len, 0.0, format!("request task failed: {e}"))));
+        results.push(
+            h.await.unwrap_or_else(|e| {
+                failed(cfg.input_len, 0.0, format!("request task failed: {e}"))
+            }),
+        );
     }
-    Ok(ClientRun { results, duration_s: start.elapsed().as_secs_f64(), time_scale })
+    Ok(ClientRun {
+        results,
+        duration_s: start.elapsed().as_secs_f64(),
+        time_scale,
+    })
 }
 
 async fn probe_time_scale(http: &reqwest::Client, base: &str) -> f64 {
@@ -159,7 +167,13 @@ fn failed(prompt_tokens: u64, start_offset_ms: f64, error: String) -> RequestRes
     }
 }
 
-async fn send_one(http: &reqwest::Client, url: &str, body: Value, input_len: u64, t0: Instant) -> RequestResult {
+async fn send_one(
+    http: &reqwest::Client,
+    url: &str,
+    body: Value,
+    input_len: u64,
+    t0: Instant,
+) -> RequestResult {
     let sent = Instant::now();
     let offset = sent.duration_since(t0).as_secs_f64() * 1e3;
     let resp = match http.post(url).json(&body).send().await {
@@ -169,7 +183,14 @@ async fn send_one(http: &reqwest::Client, url: &str, body: Value, input_len: u64
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
-        return failed(input_len, offset, format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()));
+        return failed(
+            input_len,
+            offset,
+            format!(
+                "HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            ),
+        );
     }
     let mut parser = SseTokenParser::default();
     let mut stream = resp.bytes_stream();
@@ -205,7 +226,9 @@ impl SseTokenParser {
             let event: Vec<u8> = self.buf.drain(..pos.0 + pos.1).collect();
             let text = String::from_utf8_lossy(event.get(..pos.0).unwrap_or(&[])).into_owned();
             for line in text.lines() {
-                let Some(data) = line.strip_prefix("data:") else { continue };
+                let Some(data) = line.strip_prefix("data:") else {
+                    continue;
+                };
                 self.on_data(data.trim(), at_ms);
             }
         }
@@ -217,11 +240,18 @@ impl SseTokenParser {
             return;
         }
         let Ok(v) = serde_json::from_str::<Value>(data) else {
-            self.error = Some(format!("unparseable stream chunk: {}", data.chars().take(200).collect::<String>()));
+            self.error = Some(format!(
+                "unparseable stream chunk: {}",
+                data.chars().take(200).collect::<String>()
+            ));
             return;
         };
         if v.get("object").and_then(Value::as_str) == Some("error") || v.get("error").is_some() {
-            let msg = v.get("message").or_else(|| v.get("error")).map(|m| m.to_string()).unwrap_or_default();
+            let msg = v
+                .get("message")
+                .or_else(|| v.get("error"))
+                .map(|m| m.to_string())
+                .unwrap_or_default();
             self.error = Some(format!("server error in stream: {msg}"));
             return;
         }
@@ -233,9 +263,11 @@ impl SseTokenParser {
             .get("choices")
             .and_then(|c| c.get(0))
             .and_then(|c| {
-                c.get("text")
-                    .and_then(Value::as_str)
-                    .or_else(|| c.get("delta").and_then(|d| d.get("content")).and_then(Value::as_str))
+                c.get("text").and_then(Value::as_str).or_else(|| {
+                    c.get("delta")
+                        .and_then(|d| d.get("content"))
+                        .and_then(Value::as_str)
+                })
             })
             .unwrap_or("");
         if !content.is_empty() {
@@ -249,14 +281,24 @@ impl SseTokenParser {
             return failed(input_len, start_offset_ms, err.clone());
         }
         let Some(first) = self.token_times_ms.first().copied() else {
-            return failed(input_len, start_offset_ms, "the response carried no generated text".into());
+            return failed(
+                input_len,
+                start_offset_ms,
+                "the response carried no generated text".into(),
+            );
         };
-        let itl = self.token_times_ms.windows(2).map(|w| w[1] - w[0]).collect();
+        let itl = self
+            .token_times_ms
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
         RequestResult {
             success: true,
             error: None,
             prompt_tokens: self.usage_prompt.unwrap_or(input_len),
-            output_tokens: self.usage_completion.unwrap_or(self.token_times_ms.len() as u64),
+            output_tokens: self
+                .usage_completion
+                .unwrap_or(self.token_times_ms.len() as u64),
             ttft_ms: Some(first),
             e2e_ms: Some(e2e_ms),
             itl_ms: itl,
@@ -298,7 +340,11 @@ fn stats(mut v: Vec<f64>) -> (Option<f64>, Option<f64>, Option<f64>) {
 
 /// Computes the normalized metrics from a run (pure). Latencies in (simulated) ms.
 pub fn summarize(run: &ClientRun, num_prompts: u64) -> Metrics {
-    let scale = if run.time_scale.is_finite() && run.time_scale > 0.0 { run.time_scale } else { 1.0 };
+    let scale = if run.time_scale.is_finite() && run.time_scale > 0.0 {
+        run.time_scale
+    } else {
+        1.0
+    };
     let ok: Vec<&RequestResult> = run.results.iter().filter(|r| r.success).collect();
     let mut m = Metrics::default();
     let total = num_prompts.max(run.results.len() as u64);
@@ -317,24 +363,41 @@ pub fn summarize(run: &ClientRun, num_prompts: u64) -> Metrics {
         m.output_token_throughput = Some(out_tokens as f64 / duration_s);
         m.total_token_throughput = Some((out_tokens + in_tokens) as f64 / duration_s);
     }
-    let ttft: Vec<f64> = ok.iter().filter_map(|r| r.ttft_ms).map(|v| v / scale).collect();
-    let e2e: Vec<f64> = ok.iter().filter_map(|r| r.e2e_ms).map(|v| v / scale).collect();
+    let ttft: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| r.ttft_ms)
+        .map(|v| v / scale)
+        .collect();
+    let e2e: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| r.e2e_ms)
+        .map(|v| v / scale)
+        .collect();
     let tpot: Vec<f64> = ok
         .iter()
         .filter(|r| r.output_tokens > 1)
         .filter_map(|r| Some((r.e2e_ms? - r.ttft_ms?) / (r.output_tokens - 1) as f64 / scale))
         .collect();
-    let itl: Vec<f64> = ok.iter().flat_map(|r| r.itl_ms.iter().map(|v| v / scale)).collect();
+    let itl: Vec<f64> = ok
+        .iter()
+        .flat_map(|r| r.itl_ms.iter().map(|v| v / scale))
+        .collect();
     (m.mean_ttft_ms, m.p50_ttft_ms, m.p99_ttft_ms) = stats(ttft);
     (m.mean_tpot_ms, m.p50_tpot_ms, m.p99_tpot_ms) = stats(tpot);
     (m.mean_e2e_ms, m.p50_e2e_ms, m.p99_e2e_ms) = stats(e2e);
     let (mean_itl, p50_itl, p99_itl) = stats(itl);
-    for (k, v) in [("mean_itl_ms", mean_itl), ("p50_itl_ms", p50_itl), ("p99_itl_ms", p99_itl)] {
+    for (k, v) in [
+        ("mean_itl_ms", mean_itl),
+        ("p50_itl_ms", p50_itl),
+        ("p99_itl_ms", p99_itl),
+    ] {
         m.extra.insert(k.into(), json!(v));
     }
     m.extra.insert("duration_s".into(), json!(duration_s));
-    m.extra.insert("total_input_tokens".into(), json!(in_tokens));
-    m.extra.insert("total_output_tokens".into(), json!(out_tokens));
+    m.extra
+        .insert("total_input_tokens".into(), json!(in_tokens));
+    m.extra
+        .insert("total_output_tokens".into(), json!(out_tokens));
     m
 }
 
@@ -344,13 +407,26 @@ mod tests {
     use proptest::prelude::*;
 
     fn ok(ttft: f64, e2e: f64, out: u64) -> RequestResult {
-        RequestResult { success: true, error: None, prompt_tokens: 10, output_tokens: out, ttft_ms: Some(ttft), e2e_ms: Some(e2e), itl_ms: vec![], start_offset_ms: 0.0 }
+        RequestResult {
+            success: true,
+            error: None,
+            prompt_tokens: 10,
+            output_tokens: out,
+            ttft_ms: Some(ttft),
+            e2e_ms: Some(e2e),
+            itl_ms: vec![],
+            start_offset_ms: 0.0,
+        }
     }
 
     #[test]
     fn metrics_follow_serving_benchmark_definitions_and_scale() {
         let run = ClientRun {
-            results: vec![ok(1.0, 11.0, 11), ok(3.0, 23.0, 11), failed(10, 0.0, "boom".into())],
+            results: vec![
+                ok(1.0, 11.0, 11),
+                ok(3.0, 23.0, 11),
+                failed(10, 0.0, "boom".into()),
+            ],
             duration_s: 0.1,
             time_scale: 0.1,
         };
@@ -366,7 +442,11 @@ mod tests {
 
     #[test]
     fn all_failed_means_null_latencies() {
-        let run = ClientRun { results: vec![failed(1, 0.0, "x".into())], duration_s: 1.0, time_scale: 1.0 };
+        let run = ClientRun {
+            results: vec![failed(1, 0.0, "x".into())],
+            duration_s: 1.0,
+            time_scale: 1.0,
+        };
         let m = summarize(&run, 1);
         assert_eq!(m.success_rate, Some(0.0));
         assert_eq!(m.p50_ttft_ms, None);
@@ -385,7 +465,10 @@ mod tests {
         assert_eq!(r.itl_ms, vec![4.0]);
         assert_eq!(r.output_tokens, 2);
         let mut e = SseTokenParser::default();
-        e.feed(b"data: {\"object\":\"error\",\"message\":\"kv full\"}\n\n", 1.0);
+        e.feed(
+            b"data: {\"object\":\"error\",\"message\":\"kv full\"}\n\n",
+            1.0,
+        );
         assert!(!e.finish(1, 0.0, 1.0).success);
     }
 

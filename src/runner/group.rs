@@ -48,13 +48,25 @@ pub struct GroupResult {
 pub type RowReader<'a> = dyn Fn(&BenchInvocation, &BenchOutcome) -> Result<BenchRow, String> + 'a;
 
 /// Reads the first row of `invocation.row_path` (what `sota-bot bench run --out` writes).
-pub fn read_row_jsonl(invocation: &BenchInvocation, _outcome: &BenchOutcome) -> Result<BenchRow, String> {
-    let path = invocation.row_path.as_ref().ok_or("the invocation names no row file")?;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_row_jsonl(
+    invocation: &BenchInvocation,
+    _outcome: &BenchOutcome,
+) -> Result<BenchRow, String> {
+    let path = invocation
+        .row_path
+        .as_ref()
+        .ok_or("the invocation names no row file")?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rows = parse_jsonl(&text).map_err(|errs| {
-        errs.iter().map(|e| format!("{}: {e}", path.display())).collect::<Vec<_>>().join("; ")
+        errs.iter()
+            .map(|e| format!("{}: {e}", path.display()))
+            .collect::<Vec<_>>()
+            .join("; ")
     })?;
-    rows.into_iter().next().ok_or_else(|| format!("{} holds no row", path.display()))
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| format!("{} holds no row", path.display()))
 }
 
 /// Merges groups whose server configuration (command, env, cwd) is identical, keeping the
@@ -63,7 +75,9 @@ pub fn merge_groups(groups: Vec<LaunchGroup>) -> Vec<LaunchGroup> {
     let mut out: Vec<LaunchGroup> = Vec::new();
     for g in groups {
         match out.iter_mut().find(|o| {
-            o.server.command == g.server.command && o.server.env == g.server.env && o.server.cwd == g.server.cwd
+            o.server.command == g.server.command
+                && o.server.env == g.server.env
+                && o.server.cwd == g.server.cwd
         }) {
             Some(existing) => existing.runs.extend(g.runs),
             None => out.push(g),
@@ -83,17 +97,29 @@ pub fn run_launch_group_with(
     group: &LaunchGroup,
     read_row: &RowReader<'_>,
 ) -> GroupResult {
-    let server_command = group.server.secrets.scrub(&group.server.command.display()).into_owned();
+    let server_command = group
+        .server
+        .secrets
+        .scrub(&group.server.command.display())
+        .into_owned();
     let server_log = group.server.log_path.display().to_string();
     let finish = |mut row: BenchRow, inv: &BenchInvocation| {
         if row.server_command.is_none() {
             row.server_command = Some(server_command.clone());
         }
         if row.benchmark_command.is_none() {
-            row.benchmark_command = Some(group.server.secrets.scrub(&inv.command.display()).into_owned());
+            row.benchmark_command = Some(
+                group
+                    .server
+                    .secrets
+                    .scrub(&inv.command.display())
+                    .into_owned(),
+            );
         }
         let artifacts = row.artifacts.get_or_insert_with(ArtifactPaths::default);
-        artifacts.server_log.get_or_insert_with(|| server_log.clone());
+        artifacts
+            .server_log
+            .get_or_insert_with(|| server_log.clone());
         row
     };
     let failed_row = |inv: &BenchInvocation, status: RunStatus, reason: String| {
@@ -108,7 +134,11 @@ pub fn run_launch_group_with(
         Err(e) => {
             let (status, reason) = e.classification();
             let reason = format!("server launch: {reason}");
-            let rows = group.runs.iter().map(|inv| finish(failed_row(inv, status, reason.clone()), inv)).collect();
+            let rows = group
+                .runs
+                .iter()
+                .map(|inv| finish(failed_row(inv, status, reason.clone()), inv))
+                .collect();
             return GroupResult {
                 launches: 1,
                 rows,
@@ -133,19 +163,33 @@ pub fn run_launch_group_with(
         let row = if outcome.status == RunStatus::Ok {
             match read_row(inv, &outcome) {
                 Ok(row) => row,
-                Err(reason) => failed_row(inv, RunStatus::Failed, format!("benchmark output: {reason}")),
+                Err(reason) => failed_row(
+                    inv,
+                    RunStatus::Failed,
+                    format!("benchmark output: {reason}"),
+                ),
             }
         } else {
-            let reason = outcome.failure_reason.clone().unwrap_or_else(|| outcome.status.to_string());
+            let reason = outcome
+                .failure_reason
+                .clone()
+                .unwrap_or_else(|| outcome.status.to_string());
             failed_row(inv, outcome.status, reason)
         };
         let mut row = finish(row, inv);
         if let Some(a) = row.artifacts.as_mut() {
-            a.raw_result.get_or_insert_with(|| inv.log_path.display().to_string());
+            a.raw_result
+                .get_or_insert_with(|| inv.log_path.display().to_string());
         }
         rows.push(row);
         outcomes.push(Some(outcome));
     }
     let stop = server.stop().ok();
-    GroupResult { launches: 1, rows, outcomes, server_error: None, stop }
+    GroupResult {
+        launches: 1,
+        rows,
+        outcomes,
+        server_error: None,
+        stop,
+    }
 }

@@ -37,7 +37,9 @@ fn capture(cmd: &CommandSpec, flag: &str) -> Result<String, RunnerError> {
     } else {
         Err(RunnerError::ExitedBeforeReady {
             status: outcome.status,
-            reason: outcome.failure_reason.unwrap_or_else(|| format!("`{flag}` printed nothing")),
+            reason: outcome
+                .failure_reason
+                .unwrap_or_else(|| format!("`{flag}` printed nothing")),
         })
     }
 }

@@ -29,7 +29,11 @@ impl CommandSpec {
     pub fn display(&self) -> String {
         match self {
             CommandSpec::Shell(s) => s.clone(),
-            CommandSpec::Argv(v) => v.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
+            CommandSpec::Argv(v) => v
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 
@@ -47,7 +51,11 @@ impl CommandSpec {
 }
 
 fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+    {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
@@ -77,12 +85,20 @@ impl LogCapture {
             std::fs::create_dir_all(parent)?;
         }
         let file = File::create(log_path)?;
-        Ok(LogCapture { file: Some(Arc::new(Mutex::new(file))), tail: Arc::default(), secrets })
+        Ok(LogCapture {
+            file: Some(Arc::new(Mutex::new(file))),
+            tail: Arc::default(),
+            secrets,
+        })
     }
 
     /// Captures to memory only.
     pub fn in_memory(secrets: SecretSet) -> LogCapture {
-        LogCapture { file: None, tail: Arc::default(), secrets }
+        LogCapture {
+            file: None,
+            tail: Arc::default(),
+            secrets,
+        }
     }
 
     /// Records one line of output (scrubbed before it is stored anywhere).
@@ -103,7 +119,10 @@ impl LogCapture {
 
     /// The last captured lines, joined.
     pub fn tail(&self) -> String {
-        self.tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+        self.tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
     }
 }
 
@@ -122,7 +141,11 @@ pub trait RunningProcess: Send {
 
 /// Starts processes; tests and production both use [`OsLauncher`] with real processes.
 pub trait ProcessLauncher: Send + Sync {
-    fn spawn(&self, spec: &ProcessSpec, capture: LogCapture) -> std::io::Result<Box<dyn RunningProcess>>;
+    fn spawn(
+        &self,
+        spec: &ProcessSpec,
+        capture: LogCapture,
+    ) -> std::io::Result<Box<dyn RunningProcess>>;
 }
 
 /// Spawns real OS processes in their own process group.
@@ -135,7 +158,11 @@ struct OsProcess {
 }
 
 impl ProcessLauncher for OsLauncher {
-    fn spawn(&self, spec: &ProcessSpec, capture: LogCapture) -> std::io::Result<Box<dyn RunningProcess>> {
+    fn spawn(
+        &self,
+        spec: &ProcessSpec,
+        capture: LogCapture,
+    ) -> std::io::Result<Box<dyn RunningProcess>> {
         use std::os::unix::process::CommandExt;
         let mut cmd = match &spec.command {
             CommandSpec::Shell(s) => {
@@ -145,7 +172,10 @@ impl ProcessLauncher for OsLauncher {
             }
             CommandSpec::Argv(v) => {
                 let Some((program, args)) = v.split_first() else {
-                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "empty command",
+                    ));
                 };
                 let mut c = Command::new(program);
                 c.args(args);
@@ -156,7 +186,10 @@ impl ProcessLauncher for OsLauncher {
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
         let mut child = cmd.spawn()?;
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {

@@ -5,7 +5,9 @@
 //! rather than reqwest's blocking client, which must not run inside a tokio runtime.
 
 use super::classify::{classify_failure, ExitKind};
-use super::process::{CommandSpec, LogCapture, OsLauncher, ProcessLauncher, ProcessSpec, RunningProcess};
+use super::process::{
+    CommandSpec, LogCapture, OsLauncher, ProcessLauncher, ProcessSpec, RunningProcess,
+};
 use crate::bench::row::RunStatus;
 use crate::secrets::SecretSet;
 use std::io::{Read, Write};
@@ -58,9 +60,15 @@ impl LaunchSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     #[error("cannot start `{command}`: {source}")]
-    Spawn { command: String, source: std::io::Error },
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
     #[error("cannot open log {path}: {source}")]
-    Log { path: PathBuf, source: std::io::Error },
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("server exited before it was ready ({status}): {reason}")]
     ExitedBeforeReady { status: RunStatus, reason: String },
     #[error("server not ready after {waited_s:.1}s (no 200 from {paths})")]
@@ -100,7 +108,10 @@ pub struct ServerProcess {
 
 impl std::fmt::Debug for ServerProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerProcess").field("pid", &self.child.id()).field("url", &self.spec.base_url()).finish()
+        f.debug_struct("ServerProcess")
+            .field("pid", &self.child.id())
+            .field("url", &self.spec.base_url())
+            .finish()
     }
 }
 
@@ -112,14 +123,29 @@ impl ServerProcess {
 
     /// Launches through `launcher` and waits until a health path answers 200. Fails fast when
     /// the process exits first (classified from its log, e.g. OOM).
-    pub fn launch_with(launcher: &dyn ProcessLauncher, spec: LaunchSpec) -> Result<ServerProcess, RunnerError> {
-        let capture = LogCapture::to_file(&spec.log_path, spec.secrets.clone())
-            .map_err(|source| RunnerError::Log { path: spec.log_path.clone(), source })?;
-        let pspec = ProcessSpec { command: spec.command.clone(), env: spec.env.clone(), cwd: spec.cwd.clone() };
-        let mut child = launcher.spawn(&pspec, capture.clone()).map_err(|source| RunnerError::Spawn {
-            command: spec.secrets.scrub(&spec.command.display()).into_owned(),
-            source,
-        })?;
+    pub fn launch_with(
+        launcher: &dyn ProcessLauncher,
+        spec: LaunchSpec,
+    ) -> Result<ServerProcess, RunnerError> {
+        let capture =
+            LogCapture::to_file(&spec.log_path, spec.secrets.clone()).map_err(|source| {
+                RunnerError::Log {
+                    path: spec.log_path.clone(),
+                    source,
+                }
+            })?;
+        let pspec = ProcessSpec {
+            command: spec.command.clone(),
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+        };
+        let mut child =
+            launcher
+                .spawn(&pspec, capture.clone())
+                .map_err(|source| RunnerError::Spawn {
+                    command: spec.secrets.scrub(&spec.command.display()).into_owned(),
+                    source,
+                })?;
         tracing::info!(pid = child.id(), url = %spec.base_url(), "server launched");
         let started = Instant::now();
         loop {
@@ -128,20 +154,40 @@ impl ServerProcess {
                 let exit = exit_kind(status);
                 let c = classify_failure(&capture.tail(), &exit);
                 return Err(RunnerError::ExitedBeforeReady {
-                    status: if c.status == RunStatus::Ok { RunStatus::Failed } else { c.status },
-                    reason: c.reason.unwrap_or_else(|| "exited with code 0 before it was ready".into()),
+                    status: if c.status == RunStatus::Ok {
+                        RunStatus::Failed
+                    } else {
+                        c.status
+                    },
+                    reason: c
+                        .reason
+                        .unwrap_or_else(|| "exited with code 0 before it was ready".into()),
                 });
             }
             let timeout = Duration::from_secs(2);
-            if spec.health_paths.iter().any(|p| http_get_status(&spec.host, spec.port, p, timeout) == Some(200)) {
+            if spec
+                .health_paths
+                .iter()
+                .any(|p| http_get_status(&spec.host, spec.port, p, timeout) == Some(200))
+            {
                 let ready_after = started.elapsed();
                 tracing::info!(ready_after_s = ready_after.as_secs_f64(), "server ready");
-                return Ok(ServerProcess { child, spec, capture, ready_after });
+                return Ok(ServerProcess {
+                    child,
+                    spec,
+                    capture,
+                    ready_after,
+                });
             }
             if started.elapsed() >= spec.ready_timeout {
                 let waited_s = started.elapsed().as_secs_f64();
                 let paths = spec.health_paths.join(", ");
-                let mut server = ServerProcess { child, spec, capture, ready_after: Duration::ZERO };
+                let mut server = ServerProcess {
+                    child,
+                    spec,
+                    capture,
+                    ready_after: Duration::ZERO,
+                };
                 let _ = server.stop_inner();
                 return Err(RunnerError::ReadyTimeout { waited_s, paths });
             }
@@ -200,7 +246,11 @@ impl ServerProcess {
         let _ = self.child.kill();
         self.child.drain_output();
         let port_freed = wait_port_free(&self.spec.host, self.spec.port, Duration::from_secs(10));
-        Ok(StopReport { exit_code: status.code(), killed, port_freed })
+        Ok(StopReport {
+            exit_code: status.code(),
+            killed,
+            port_freed,
+        })
     }
 }
 
@@ -221,7 +271,11 @@ pub fn http_get_status(host: &str, port: u16, path: &str, timeout: Duration) -> 
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < 12 {

@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "edit", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProfileEdit {
     /// Replaces every consecutive run of `kernels` in the layer by the one kernel `into`.
-    Fuse { kernels: Vec<String>, into: KernelCost },
+    Fuse {
+        kernels: Vec<String>,
+        into: KernelCost,
+    },
     /// Multiplies one kernel's costs (every occurrence), optionally renaming it.
     ScaleKernel {
         kernel: String,
@@ -58,7 +61,9 @@ pub enum AgentStep {
         #[serde(default = "default_workload_text")]
         content: String,
     },
-    Sleep { seconds: u64 },
+    Sleep {
+        seconds: u64,
+    },
     Crash {
         #[serde(default = "default_crash_code")]
         exit_code: i32,
@@ -97,7 +102,10 @@ pub enum AgentError {
     #[error("agent script {path}: {message}")]
     Script { path: String, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Profile(#[from] super::profile::ProfileError),
     #[error("patch does not apply: {0}")]
@@ -128,12 +136,17 @@ impl AgentScript {
             .checked_sub(1)
             .and_then(|i| self.steps.get(i as usize))
             .cloned()
-            .unwrap_or(AgentStep::Noop { note: "the script has no more patches".into() })
+            .unwrap_or(AgentStep::Noop {
+                note: "the script has no more patches".into(),
+            })
     }
 }
 
 /// Applies edits to a profile (pure). Every edit must apply, so a stale script is reported.
-pub fn apply_edits(profile: &EngineProfile, edits: &[ProfileEdit]) -> Result<EngineProfile, AgentError> {
+pub fn apply_edits(
+    profile: &EngineProfile,
+    edits: &[ProfileEdit],
+) -> Result<EngineProfile, AgentError> {
     let mut p = profile.clone();
     for edit in edits {
         match edit {
@@ -159,13 +172,25 @@ pub fn apply_edits(profile: &EngineProfile, edits: &[ProfileEdit]) -> Result<Eng
                     }
                 }
                 if hits == 0 {
-                    return Err(AgentError::Patch(format!("no consecutive {} in the layer", kernels.join(" + "))));
+                    return Err(AgentError::Patch(format!(
+                        "no consecutive {} in the layer",
+                        kernels.join(" + ")
+                    )));
                 }
                 p.layer_kernels = out;
             }
-            ProfileEdit::ScaleKernel { kernel, factor, rename } => {
+            ProfileEdit::ScaleKernel {
+                kernel,
+                factor,
+                rename,
+            } => {
                 let mut hits = 0;
-                for k in p.layer_kernels.iter_mut().chain(p.forward_kernels.iter_mut()).filter(|k| &k.name == kernel) {
+                for k in p
+                    .layer_kernels
+                    .iter_mut()
+                    .chain(p.forward_kernels.iter_mut())
+                    .filter(|k| &k.name == kernel)
+                {
                     k.prefill_us_per_token *= factor;
                     k.prefill_us_per_token_ctx_k *= factor;
                     k.decode_us_per_step *= factor;
@@ -177,7 +202,9 @@ pub fn apply_edits(profile: &EngineProfile, edits: &[ProfileEdit]) -> Result<Eng
                     hits += 1;
                 }
                 if hits == 0 {
-                    return Err(AgentError::Patch(format!("kernel `{kernel}` is not in the profile")));
+                    return Err(AgentError::Patch(format!(
+                        "kernel `{kernel}` is not in the profile"
+                    )));
                 }
             }
             ProfileEdit::SetOverlap { fraction } => p.scheduler.overlap_fraction = *fraction,
@@ -207,12 +234,21 @@ pub struct ScriptedAgent {
 
 impl ScriptedAgent {
     pub fn new(checkout: impl Into<PathBuf>, script: AgentScript) -> ScriptedAgent {
-        ScriptedAgent { checkout: checkout.into(), profile_path: PathBuf::from(DEFAULT_CHECKOUT_PROFILE_PATH), script }
+        ScriptedAgent {
+            checkout: checkout.into(),
+            profile_path: PathBuf::from(DEFAULT_CHECKOUT_PROFILE_PATH),
+            script,
+        }
     }
 
     /// Does round `round`: edits the checkout, writes `summary_out`, appends to the ledger
     /// named in the prompt. `sleep` blocks; `crash` writes nothing and returns its code.
-    pub fn run_round(&self, round: u32, prompt: &str, summary_out: &Path) -> Result<RoundOutcome, AgentError> {
+    pub fn run_round(
+        &self,
+        round: u32,
+        prompt: &str,
+        summary_out: &Path,
+    ) -> Result<RoundOutcome, AgentError> {
         let step = self.script.step_for_round(round);
         let mut md = format!("# Round {round} summary (scripted agent simulator)\n\n");
         let mut changed = Vec::new();
@@ -220,24 +256,48 @@ impl ScriptedAgent {
         let exit_code = 0;
         let title: String;
         match &step {
-            AgentStep::Patch { title: t, edits, rationale, evidence } => {
+            AgentStep::Patch {
+                title: t,
+                edits,
+                rationale,
+                evidence,
+            } => {
                 title = t.clone();
                 let path = self.checkout.join(&self.profile_path);
                 let before = load_profile(&path)?;
                 let after = apply_edits(&before, edits)?;
                 self.write_profile(&path, &after)?;
                 changed.push(self.profile_path.display().to_string());
-                let (b, a) = (before.decode_gpu_us(1, 1000) + before.exposed_overhead_us(), after.decode_gpu_us(1, 1000) + after.exposed_overhead_us());
-                let _ = writeln!(md, "## What changed\n\n{t}\n\nEdited `{}`:\n", self.profile_path.display());
+                let (b, a) = (
+                    before.decode_gpu_us(1, 1000) + before.exposed_overhead_us(),
+                    after.decode_gpu_us(1, 1000) + after.exposed_overhead_us(),
+                );
+                let _ = writeln!(
+                    md,
+                    "## What changed\n\n{t}\n\nEdited `{}`:\n",
+                    self.profile_path.display()
+                );
                 for e in edits {
                     let _ = writeln!(md, "- {}", describe_edit(e));
                 }
-                let _ = writeln!(md, "\n## Why\n\n{}\n", if rationale.is_empty() { "Scripted optimization." } else { rationale });
+                let _ = writeln!(
+                    md,
+                    "\n## Why\n\n{}\n",
+                    if rationale.is_empty() {
+                        "Scripted optimization."
+                    } else {
+                        rationale
+                    }
+                );
                 let _ = writeln!(md, "## Evidence cited\n");
                 for e in evidence {
                     let _ = writeln!(md, "- {e}");
                 }
-                let _ = writeln!(md, "- simulated decode step (batch 1, 1000 context tokens): {:.1} us -> {:.1} us", b, a);
+                let _ = writeln!(
+                    md,
+                    "- simulated decode step (batch 1, 1000 context tokens): {:.1} us -> {:.1} us",
+                    b, a
+                );
                 ledger_result = "patched; awaiting revalidation";
             }
             AgentStep::Noop { note } => {
@@ -248,7 +308,8 @@ impl ScriptedAgent {
                 title = format!("scheduler rework (overhead x{factor})");
                 let path = self.checkout.join(&self.profile_path);
                 let before = load_profile(&path)?;
-                let after = apply_edits(&before, &[ProfileEdit::ScaleOverhead { factor: *factor }])?;
+                let after =
+                    apply_edits(&before, &[ProfileEdit::ScaleOverhead { factor: *factor }])?;
                 self.write_profile(&path, &after)?;
                 changed.push(self.profile_path.display().to_string());
                 let _ = writeln!(md, "## What changed\n\nReworked the scheduler loop (per-step overhead x{factor}).\n");
@@ -258,11 +319,20 @@ impl ScriptedAgent {
                 title = format!("edit {path}");
                 let full = self.checkout.join(path);
                 if let Some(parent) = full.parent() {
-                    std::fs::create_dir_all(parent).map_err(|source| AgentError::Io { path: parent.to_path_buf(), source })?;
+                    std::fs::create_dir_all(parent).map_err(|source| AgentError::Io {
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
                 }
-                std::fs::write(&full, content).map_err(|source| AgentError::Io { path: full.clone(), source })?;
+                std::fs::write(&full, content).map_err(|source| AgentError::Io {
+                    path: full.clone(),
+                    source,
+                })?;
                 changed.push(path.clone());
-                let _ = writeln!(md, "## What changed\n\nEdited the benchmark workload file `{path}`.\n");
+                let _ = writeln!(
+                    md,
+                    "## What changed\n\nEdited the benchmark workload file `{path}`.\n"
+                );
                 ledger_result = "changed the workload";
             }
             AgentStep::Sleep { seconds } => {
@@ -270,40 +340,74 @@ impl ScriptedAgent {
                 title = format!("slept {seconds}s");
                 let _ = writeln!(md, "## What changed\n\nNothing (slept {seconds}s).\n");
             }
-            AgentStep::Crash { exit_code: code, message } => {
+            AgentStep::Crash {
+                exit_code: code,
+                message,
+            } => {
                 return Ok(RoundOutcome {
-                    summary_markdown: if message.is_empty() { "simulated agent crash".into() } else { message.clone() },
+                    summary_markdown: if message.is_empty() {
+                        "simulated agent crash".into()
+                    } else {
+                        message.clone()
+                    },
                     changed_files: Vec::new(),
                     exit_code: *code,
                 });
             }
         }
         if let Some(ledger) = ledger_path_from_prompt(prompt) {
-            let full = if Path::new(&ledger).is_absolute() { PathBuf::from(&ledger) } else { self.checkout.join(&ledger) };
+            let full = if Path::new(&ledger).is_absolute() {
+                PathBuf::from(&ledger)
+            } else {
+                self.checkout.join(&ledger)
+            };
             append_ledger(&full, round, &title, &changed, ledger_result)?;
         }
         if let Some(parent) = summary_out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| AgentError::Io { path: parent.to_path_buf(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| AgentError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
-        std::fs::write(summary_out, &md).map_err(|source| AgentError::Io { path: summary_out.to_path_buf(), source })?;
-        Ok(RoundOutcome { summary_markdown: md, changed_files: changed, exit_code })
+        std::fs::write(summary_out, &md).map_err(|source| AgentError::Io {
+            path: summary_out.to_path_buf(),
+            source,
+        })?;
+        Ok(RoundOutcome {
+            summary_markdown: md,
+            changed_files: changed,
+            exit_code,
+        })
     }
 
     fn write_profile(&self, path: &Path, profile: &EngineProfile) -> Result<(), AgentError> {
-        let yaml = serde_yaml_ng::to_string(profile).map_err(|e| AgentError::Patch(e.to_string()))?;
+        let yaml =
+            serde_yaml_ng::to_string(profile).map_err(|e| AgentError::Patch(e.to_string()))?;
         let text = format!("# SIMULATED engine profile (sota-bot simulator lane), edited by the scripted agent.\n{yaml}");
-        std::fs::write(path, text).map_err(|source| AgentError::Io { path: path.to_path_buf(), source })
+        std::fs::write(path, text).map_err(|source| AgentError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
 fn describe_edit(e: &ProfileEdit) -> String {
     match e {
-        ProfileEdit::Fuse { kernels, into } => format!("fused `{}` into `{}`", kernels.join("` + `"), into.name),
-        ProfileEdit::ScaleKernel { kernel, factor, rename } => match rename {
+        ProfileEdit::Fuse { kernels, into } => {
+            format!("fused `{}` into `{}`", kernels.join("` + `"), into.name)
+        }
+        ProfileEdit::ScaleKernel {
+            kernel,
+            factor,
+            rename,
+        } => match rename {
             Some(r) => format!("replaced `{kernel}` by `{r}` (cost x{factor})"),
             None => format!("sped up `{kernel}` (cost x{factor})"),
         },
-        ProfileEdit::SetOverlap { fraction } => format!("overlapped {:.0}% of the scheduler overhead with GPU work", fraction * 100.0),
+        ProfileEdit::SetOverlap { fraction } => format!(
+            "overlapped {:.0}% of the scheduler overhead with GPU work",
+            fraction * 100.0
+        ),
         ProfileEdit::ScaleOverhead { factor } => format!("scheduler overhead x{factor}"),
     }
 }
@@ -316,27 +420,58 @@ pub fn ledger_path_from_prompt(prompt: &str) -> Option<String> {
         if !(lower.contains("attempt ledger") || lower.contains("attempt-ledger")) {
             continue;
         }
-        let candidates = line.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')');
-        if let Some(p) = candidates.map(|s| s.trim_end_matches(['.', ',', ';', ':'])).find(|s| s.ends_with(".md") && s.contains("ledger")) {
+        let candidates =
+            line.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')');
+        if let Some(p) = candidates
+            .map(|s| s.trim_end_matches(['.', ',', ';', ':']))
+            .find(|s| s.ends_with(".md") && s.contains("ledger"))
+        {
             return Some(p.to_string());
         }
     }
     None
 }
 
-fn append_ledger(path: &Path, round: u32, title: &str, changed: &[String], result: &str) -> Result<(), AgentError> {
+fn append_ledger(
+    path: &Path,
+    round: u32,
+    title: &str,
+    changed: &[String],
+    result: &str,
+) -> Result<(), AgentError> {
     use std::io::Write;
-    let io = |source| AgentError::Io { path: path.to_path_buf(), source };
+    let io = |source| AgentError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
     let new = !path.exists();
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
     if new {
-        writeln!(f, "| round | attempt | files | result |\n| --- | --- | --- | --- |").map_err(io)?;
+        writeln!(
+            f,
+            "| round | attempt | files | result |\n| --- | --- | --- | --- |"
+        )
+        .map_err(io)?;
     }
-    let files = if changed.is_empty() { "-".to_string() } else { changed.join(", ") };
-    writeln!(f, "| {round} | {} | {} | {result} |", title.replace('|', "\\|"), files.replace('|', "\\|")).map_err(io)
+    let files = if changed.is_empty() {
+        "-".to_string()
+    } else {
+        changed.join(", ")
+    };
+    writeln!(
+        f,
+        "| {round} | {} | {} | {result} |",
+        title.replace('|', "\\|"),
+        files.replace('|', "\\|")
+    )
+    .map_err(io)
 }
 
 #[cfg(test)]
@@ -344,7 +479,8 @@ mod tests {
     use super::*;
 
     fn sglang() -> EngineProfile {
-        load_profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sim/sglang.yaml")).unwrap()
+        load_profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sim/sglang.yaml"))
+            .unwrap()
     }
 
     #[test]
@@ -353,32 +489,53 @@ mod tests {
         assert!(script.steps.len() >= 3);
         let mut p = sglang();
         for step in &script.steps {
-            let AgentStep::Patch { edits, .. } = step else { panic!("default script only patches") };
+            let AgentStep::Patch { edits, .. } = step else {
+                panic!("default script only patches")
+            };
             let next = apply_edits(&p, edits).unwrap();
             let cost = |p: &EngineProfile| p.decode_gpu_us(32, 64_000) + p.exposed_overhead_us();
             assert!(cost(&next) < cost(&p) * 0.99, "{step:?}");
             p = next;
         }
-        assert!(p.layer_kernels.iter().any(|k| k.name == "fused_add_rms_norm_kernel"));
+        assert!(p
+            .layer_kernels
+            .iter()
+            .any(|k| k.name == "fused_add_rms_norm_kernel"));
     }
 
     #[test]
     fn stale_fuse_is_reported() {
-        let edit = ProfileEdit::Fuse { kernels: vec!["nope".into()], into: sglang().layer_kernels[0].clone() };
-        assert!(matches!(apply_edits(&sglang(), &[edit]), Err(AgentError::Patch(_))));
+        let edit = ProfileEdit::Fuse {
+            kernels: vec!["nope".into()],
+            into: sglang().layer_kernels[0].clone(),
+        };
+        assert!(matches!(
+            apply_edits(&sglang(), &[edit]),
+            Err(AgentError::Patch(_))
+        ));
     }
 
     #[test]
     fn script_format_rejects_unknown_actions() {
         assert!(AgentScript::parse("- action: teleport\n", "s.yaml").is_err());
-        let s = AgentScript::parse("- action: noop\n- action: sleep\n  seconds: 1\n- action: crash\n", "s.yaml").unwrap();
+        let s = AgentScript::parse(
+            "- action: noop\n- action: sleep\n  seconds: 1\n- action: crash\n",
+            "s.yaml",
+        )
+        .unwrap();
         assert_eq!(s.steps.len(), 3);
         assert!(matches!(s.step_for_round(9), AgentStep::Noop { .. }));
     }
 
     #[test]
     fn ledger_path_is_found_in_prompts() {
-        assert_eq!(ledger_path_from_prompt("x\nAppend to the attempt ledger: `runs/r/humanize/attempt-ledger.md`.\n").as_deref(), Some("runs/r/humanize/attempt-ledger.md"));
+        assert_eq!(
+            ledger_path_from_prompt(
+                "x\nAppend to the attempt ledger: `runs/r/humanize/attempt-ledger.md`.\n"
+            )
+            .as_deref(),
+            Some("runs/r/humanize/attempt-ledger.md")
+        );
         assert_eq!(ledger_path_from_prompt("no ledger here"), None);
     }
 }

@@ -37,14 +37,54 @@ struct FlagSpec {
 }
 
 const COMMON: &[FlagSpec] = &[
-    FlagSpec { names: &["--framework"], dest: Dest::Framework, metavar: Some("{sglang,vllm,tensorrt_llm,tokenspeed}"), help: "Framework whose server flags the simulator accepts." },
-    FlagSpec { names: &["--profile"], dest: Dest::Profile, metavar: Some("PROFILE"), help: "Simulated engine profile (YAML cost model)." },
-    FlagSpec { names: &["--model", "--model-path"], dest: Dest::Model, metavar: Some("MODEL"), help: "Model name served at /v1/models (nothing is loaded)." },
-    FlagSpec { names: &["--host"], dest: Dest::Host, metavar: Some("HOST"), help: "Address to bind (default: 127.0.0.1)." },
-    FlagSpec { names: &["--port"], dest: Dest::Port, metavar: Some("PORT"), help: "Port to bind (default: 30000)." },
-    FlagSpec { names: &["--time-scale"], dest: Dest::TimeScale, metavar: Some("TIME_SCALE"), help: "Real seconds per simulated second (default: 0.01)." },
-    FlagSpec { names: &["--startup-delay-ms"], dest: Dest::StartupDelayMs, metavar: Some("STARTUP_DELAY_MS"), help: "Real milliseconds to wait before listening (default: 0)." },
-    FlagSpec { names: &["--never-ready"], dest: Dest::NeverReady, metavar: None, help: "Listen but answer 503 on every health check (readiness tests)." },
+    FlagSpec {
+        names: &["--framework"],
+        dest: Dest::Framework,
+        metavar: Some("{sglang,vllm,tensorrt_llm,tokenspeed}"),
+        help: "Framework whose server flags the simulator accepts.",
+    },
+    FlagSpec {
+        names: &["--profile"],
+        dest: Dest::Profile,
+        metavar: Some("PROFILE"),
+        help: "Simulated engine profile (YAML cost model).",
+    },
+    FlagSpec {
+        names: &["--model", "--model-path"],
+        dest: Dest::Model,
+        metavar: Some("MODEL"),
+        help: "Model name served at /v1/models (nothing is loaded).",
+    },
+    FlagSpec {
+        names: &["--host"],
+        dest: Dest::Host,
+        metavar: Some("HOST"),
+        help: "Address to bind (default: 127.0.0.1).",
+    },
+    FlagSpec {
+        names: &["--port"],
+        dest: Dest::Port,
+        metavar: Some("PORT"),
+        help: "Port to bind (default: 30000).",
+    },
+    FlagSpec {
+        names: &["--time-scale"],
+        dest: Dest::TimeScale,
+        metavar: Some("TIME_SCALE"),
+        help: "Real seconds per simulated second (default: 0.01).",
+    },
+    FlagSpec {
+        names: &["--startup-delay-ms"],
+        dest: Dest::StartupDelayMs,
+        metavar: Some("STARTUP_DELAY_MS"),
+        help: "Real milliseconds to wait before listening (default: 0).",
+    },
+    FlagSpec {
+        names: &["--never-ready"],
+        dest: Dest::NeverReady,
+        metavar: None,
+        help: "Listen but answer 503 on every health check (readiness tests).",
+    },
 ];
 
 const SGLANG: &[FlagSpec] = &[
@@ -55,10 +95,30 @@ const SGLANG: &[FlagSpec] = &[
 ];
 
 const VLLM_LIKE: &[FlagSpec] = &[
-    FlagSpec { names: &["--max-num-seqs"], dest: Dest::MaxRunning, metavar: Some("MAX_NUM_SEQS"), help: "Maximum number of sequences to be processed in a single iteration." },
-    FlagSpec { names: &["--max-num-batched-tokens"], dest: Dest::ChunkTokens, metavar: Some("MAX_NUM_BATCHED_TOKENS"), help: "Maximum number of tokens to be processed in a single iteration." },
-    FlagSpec { names: &["--gpu-memory-utilization"], dest: Dest::MemFraction, metavar: Some("GPU_MEMORY_UTILIZATION"), help: "The fraction of GPU memory to be used for the model executor." },
-    FlagSpec { names: &["--tensor-parallel-size", "-tp"], dest: Dest::TensorParallel, metavar: Some("TENSOR_PARALLEL_SIZE"), help: "Number of tensor parallel groups." },
+    FlagSpec {
+        names: &["--max-num-seqs"],
+        dest: Dest::MaxRunning,
+        metavar: Some("MAX_NUM_SEQS"),
+        help: "Maximum number of sequences to be processed in a single iteration.",
+    },
+    FlagSpec {
+        names: &["--max-num-batched-tokens"],
+        dest: Dest::ChunkTokens,
+        metavar: Some("MAX_NUM_BATCHED_TOKENS"),
+        help: "Maximum number of tokens to be processed in a single iteration.",
+    },
+    FlagSpec {
+        names: &["--gpu-memory-utilization"],
+        dest: Dest::MemFraction,
+        metavar: Some("GPU_MEMORY_UTILIZATION"),
+        help: "The fraction of GPU memory to be used for the model executor.",
+    },
+    FlagSpec {
+        names: &["--tensor-parallel-size", "-tp"],
+        dest: Dest::TensorParallel,
+        metavar: Some("TENSOR_PARALLEL_SIZE"),
+        help: "Number of tensor parallel groups.",
+    },
 ];
 
 const TRTLLM: &[FlagSpec] = &[
@@ -158,7 +218,10 @@ pub fn parse_serve_args(args: &[String]) -> Result<ParsedServe, FlagError> {
         match spec.metavar {
             None => {
                 if inline.is_some() {
-                    return Err(err(fw, format!("argument {name}: ignored explicit argument")));
+                    return Err(err(
+                        fw,
+                        format!("argument {name}: ignored explicit argument"),
+                    ));
                 }
                 values.push((spec.dest, name, String::new()));
             }
@@ -183,7 +246,10 @@ pub fn parse_serve_args(args: &[String]) -> Result<ParsedServe, FlagError> {
     if positional.len() > 1 || !unknown.is_empty() {
         let mut all = positional.iter().skip(1).cloned().collect::<Vec<_>>();
         all.extend(unknown);
-        return Err(err(fw, format!("unrecognized arguments: {}", all.join(" "))));
+        return Err(err(
+            fw,
+            format!("unrecognized arguments: {}", all.join(" ")),
+        ));
     }
     build(fw, values, positional.into_iter().next())
 }
@@ -209,7 +275,10 @@ fn build(
     positional_model: Option<String>,
 ) -> Result<ParsedServe, FlagError> {
     let Some(framework) = fw else {
-        return Err(err(None, "the following arguments are required: --framework".into()));
+        return Err(err(
+            None,
+            "the following arguments are required: --framework".into(),
+        ));
     };
     let mut flags = ServeFlags {
         framework,
@@ -228,7 +297,12 @@ fn build(
     };
     let mut have_profile = false;
     for (dest, name, value) in values {
-        let bad = |kind: &str| err(fw, format!("argument {name}: invalid {kind} value: '{value}'"));
+        let bad = |kind: &str| {
+            err(
+                fw,
+                format!("argument {name}: invalid {kind} value: '{value}'"),
+            )
+        };
         match dest {
             Dest::Framework => {}
             Dest::Profile => {
@@ -245,7 +319,9 @@ fn build(
                 }
                 flags.time_scale = v;
             }
-            Dest::StartupDelayMs => flags.startup_delay_ms = value.parse().map_err(|_| bad("int"))?,
+            Dest::StartupDelayMs => {
+                flags.startup_delay_ms = value.parse().map_err(|_| bad("int"))?
+            }
             Dest::NeverReady => flags.never_ready = true,
             Dest::MaxRunning => {
                 let v: u32 = value.parse().map_err(|_| bad("int"))?;
@@ -281,16 +357,27 @@ fn build(
             }
             Dest::Backend => {
                 if value != "pytorch" {
-                    return Err(err(fw, format!("argument --backend: invalid choice: '{value}' (choose from 'pytorch')")));
+                    return Err(err(
+                        fw,
+                        format!(
+                            "argument --backend: invalid choice: '{value}' (choose from 'pytorch')"
+                        ),
+                    ));
                 }
             }
         }
     }
     if !have_profile {
-        return Err(err(fw, "the following arguments are required: --profile".into()));
+        return Err(err(
+            fw,
+            "the following arguments are required: --profile".into(),
+        ));
     }
     if flags.model.is_empty() {
-        return Err(err(fw, "the following arguments are required: --model".into()));
+        return Err(err(
+            fw,
+            "the following arguments are required: --model".into(),
+        ));
     }
     Ok(ParsedServe::Run(flags))
 }
@@ -326,10 +413,15 @@ fn usage(fw: Option<Framework>) -> String {
 /// The argparse-style help text for `sim serve` (framework-specific when one is given).
 pub fn help_text(fw: Option<Framework>) -> String {
     let mut out = usage(fw);
-    out.push_str("\n\nSIMULATED serving engine (sota-bot simulator lane). Serves OpenAI-compatible\n");
+    out.push_str(
+        "\n\nSIMULATED serving engine (sota-bot simulator lane). Serves OpenAI-compatible\n",
+    );
     out.push_str("endpoints whose latency comes from a simulated cost model; no model runs.\n");
     if let Some(f) = fw {
-        out.push_str(&format!("Accepting the server flags of: {}.\n", f.display_name()));
+        out.push_str(&format!(
+            "Accepting the server flags of: {}.\n",
+            f.display_name()
+        ));
     }
     out.push_str("\npositional arguments:\n  MODEL                 Model name (same as --model).\n\noptions:\n");
     out.push_str("  -h, --help            show this help message and exit\n");
@@ -372,7 +464,9 @@ mod tests {
     #[test]
     fn sglang_flags_parse() {
         let p = parse_serve_args(&args("--framework sglang --profile p.yaml --model m --port 31000 --max-running-requests 64 --chunked-prefill-size=4096 --mem-fraction-static 0.8 --never-ready")).unwrap();
-        let ParsedServe::Run(f) = p else { panic!("expected run") };
+        let ParsedServe::Run(f) = p else {
+            panic!("expected run")
+        };
         assert_eq!(f.port, 31000);
         assert_eq!(f.max_running_requests, Some(64));
         assert_eq!(f.chunked_prefill_size, Some(4096));
@@ -383,19 +477,44 @@ mod tests {
 
     #[test]
     fn other_frameworks_flags_are_unknown_to_sglang() {
-        let e = parse_serve_args(&args("--framework sglang --profile p --model m --max-num-seqs 8")).unwrap_err();
-        assert!(e.to_string().contains("error: unrecognized arguments: --max-num-seqs 8"), "{e}");
-        let ok = parse_serve_args(&args("--framework vllm --profile p m --max-num-seqs 8")).unwrap();
-        assert!(matches!(ok, ParsedServe::Run(ServeFlags { max_running_requests: Some(8), .. })));
-        let trt = parse_serve_args(&args("--framework trtllm --profile p m --backend pytorch --max_batch_size 4")).unwrap();
-        assert!(matches!(trt, ParsedServe::Run(ServeFlags { framework: Framework::TensorrtLlm, .. })));
-        let e = parse_serve_args(&args("--framework trt --profile p m --backend tensorrt")).unwrap_err();
+        let e = parse_serve_args(&args(
+            "--framework sglang --profile p --model m --max-num-seqs 8",
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("error: unrecognized arguments: --max-num-seqs 8"),
+            "{e}"
+        );
+        let ok =
+            parse_serve_args(&args("--framework vllm --profile p m --max-num-seqs 8")).unwrap();
+        assert!(matches!(
+            ok,
+            ParsedServe::Run(ServeFlags {
+                max_running_requests: Some(8),
+                ..
+            })
+        ));
+        let trt = parse_serve_args(&args(
+            "--framework trtllm --profile p m --backend pytorch --max_batch_size 4",
+        ))
+        .unwrap();
+        assert!(matches!(
+            trt,
+            ParsedServe::Run(ServeFlags {
+                framework: Framework::TensorrtLlm,
+                ..
+            })
+        ));
+        let e = parse_serve_args(&args("--framework trt --profile p m --backend tensorrt"))
+            .unwrap_err();
         assert!(e.message.contains("invalid choice"), "{e}");
     }
 
     #[test]
     fn help_is_argparse_shaped_and_lists_framework_flags() {
-        let ParsedServe::Help(h) = parse_serve_args(&args("--framework sglang --help")).unwrap() else {
+        let ParsedServe::Help(h) = parse_serve_args(&args("--framework sglang --help")).unwrap()
+        else {
             panic!("expected help")
         };
         assert!(h.starts_with("usage: sota-bot sim serve"));
@@ -407,10 +526,24 @@ mod tests {
 
     #[test]
     fn missing_values_and_required_flags_are_errors() {
-        assert!(parse_serve_args(&args("--framework sglang --profile")).unwrap_err().message.contains("expected one argument"));
-        assert!(parse_serve_args(&args("--profile p --model m")).unwrap_err().message.contains("--framework"));
-        assert!(parse_serve_args(&args("--framework sglang --model m")).unwrap_err().message.contains("--profile"));
-        assert!(parse_serve_args(&args("--framework sglang --profile p --model m --port x")).unwrap_err().message.contains("invalid int"));
+        assert!(parse_serve_args(&args("--framework sglang --profile"))
+            .unwrap_err()
+            .message
+            .contains("expected one argument"));
+        assert!(parse_serve_args(&args("--profile p --model m"))
+            .unwrap_err()
+            .message
+            .contains("--framework"));
+        assert!(parse_serve_args(&args("--framework sglang --model m"))
+            .unwrap_err()
+            .message
+            .contains("--profile"));
+        assert!(
+            parse_serve_args(&args("--framework sglang --profile p --model m --port x"))
+                .unwrap_err()
+                .message
+                .contains("invalid int")
+        );
     }
 
     proptest! {

@@ -129,10 +129,12 @@ pub fn parse_profile(text: &str, path: &Path) -> Result<EngineProfile, ProfileEr
                 None => e.to_string(),
             },
         })?;
-    profile.validate().map_err(|message| ProfileError::Invalid {
-        path: path.to_path_buf(),
-        message,
-    })?;
+    profile
+        .validate()
+        .map_err(|message| ProfileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
     Ok(profile)
 }
 
@@ -140,13 +142,18 @@ impl EngineProfile {
     /// Checks that every number is finite and non-negative and the shape is usable.
     pub fn validate(&self) -> Result<(), String> {
         if self.layers == 0 || self.layers > 4096 {
-            return Err(format!("layers must be within 1..=4096, got {}", self.layers));
+            return Err(format!(
+                "layers must be within 1..=4096, got {}",
+                self.layers
+            ));
         }
         if self.layer_kernels.is_empty() {
             return Err("layer_kernels must list at least one kernel".into());
         }
         if self.scheduler.max_running_requests == 0 || self.scheduler.chunked_prefill_size == 0 {
-            return Err("scheduler.max_running_requests and chunked_prefill_size must be > 0".into());
+            return Err(
+                "scheduler.max_running_requests and chunked_prefill_size must be > 0".into(),
+            );
         }
         let s = &self.scheduler;
         check_num("scheduler.overhead_us_per_step", s.overhead_us_per_step)?;
@@ -166,7 +173,12 @@ impl EngineProfile {
         if m.kv_bytes_per_token <= 0.0 {
             return Err("memory.kv_bytes_per_token must be > 0".into());
         }
-        for (i, k) in self.layer_kernels.iter().chain(&self.forward_kernels).enumerate() {
+        for (i, k) in self
+            .layer_kernels
+            .iter()
+            .chain(&self.forward_kernels)
+            .enumerate()
+        {
             if k.name.trim().is_empty() {
                 return Err(format!("kernel #{i} has an empty name"));
             }
@@ -241,7 +253,9 @@ fn check_num(field: &str, v: f64) -> Result<(), String> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(format!("{field} must be a finite non-negative number, got {v}"))
+        Err(format!(
+            "{field} must be a finite non-negative number, got {v}"
+        ))
     }
 }
 

@@ -65,13 +65,19 @@ pub enum SimServeError {
 }
 
 /// The resolved limits and cost model of one launch (OOM checked here).
-pub fn resolve_limits(config: &ServeConfig) -> Result<(EngineProfile, SchedulerLimits), SimServeError> {
+pub fn resolve_limits(
+    config: &ServeConfig,
+) -> Result<(EngineProfile, SchedulerLimits), SimServeError> {
     let base = &config.profile;
     let tp = config.tensor_parallel.max(1) as f64;
     let mut profile = base.clone();
     // Tensor parallelism: split weights and per-kernel work, with imperfect scaling.
     let speedup = tp.powf(0.85);
-    for k in profile.layer_kernels.iter_mut().chain(profile.forward_kernels.iter_mut()) {
+    for k in profile
+        .layer_kernels
+        .iter_mut()
+        .chain(profile.forward_kernels.iter_mut())
+    {
         k.prefill_us_per_token /= speedup;
         k.prefill_us_per_token_ctx_k /= speedup;
         k.decode_us_per_step /= speedup;
@@ -80,7 +86,9 @@ pub fn resolve_limits(config: &ServeConfig) -> Result<(EngineProfile, SchedulerL
     }
     profile.memory.weights_gb /= tp;
     profile.memory.kv_bytes_per_token /= tp;
-    let frac = config.mem_fraction.unwrap_or(profile.memory.default_mem_fraction);
+    let frac = config
+        .mem_fraction
+        .unwrap_or(profile.memory.default_mem_fraction);
     let m = &profile.memory;
     if frac > m.max_mem_fraction || frac * m.gpu_mem_gb <= m.weights_gb {
         let total = m.gpu_mem_gb * 0.9922; // a real H100 reports slightly less than nominal
@@ -147,7 +155,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), SimServeError> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .map_err(|source| SimServeError::Bind { addr: addr.clone(), source })?;
+        .map_err(|source| SimServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
     serve_on(listener, config, profile, limits).await
 }
 
@@ -178,7 +189,9 @@ pub async fn serve_on(
         .with_state(state);
     if let Ok(addr) = listener.local_addr() {
         // Same readiness line shape as real servers print, for humans reading logs.
-        println!("INFO:     Uvicorn running on http://{addr} (simulated engine, Press CTRL+C to quit)");
+        println!(
+            "INFO:     Uvicorn running on http://{addr} (simulated engine, Press CTRL+C to quit)"
+        );
     }
     axum::serve(listener, app).await?;
     Ok(())
@@ -206,7 +219,9 @@ async fn engine_loop(
             waiters.insert(sub.id, sub.tx);
         }
         sim_us = sim_us.max(real_to_sim(t0.elapsed()));
-        let Some(step) = sched.step(&profile) else { continue };
+        let Some(step) = sched.step(&profile) else {
+            continue;
+        };
         sim_us += step.cost_us;
         let deadline = t0 + Duration::from_secs_f64(sim_us * time_scale / 1e6);
         let now = Instant::now();
@@ -258,13 +273,24 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
     if s.ready {
         with_scale((StatusCode::OK, "").into_response(), s.time_scale)
     } else {
-        with_scale((StatusCode::SERVICE_UNAVAILABLE, "simulated engine is not ready").into_response(), s.time_scale)
+        with_scale(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "simulated engine is not ready",
+            )
+                .into_response(),
+            s.time_scale,
+        )
     }
 }
 
 async fn models(State(s): State<Arc<AppState>>) -> Response {
     if !s.ready {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "simulated engine is not ready", s.time_scale);
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated engine is not ready",
+            s.time_scale,
+        );
     }
     let body = json!({"object": "list", "data": [{
         "id": s.model, "object": "model", "created": unix_now(),
@@ -295,9 +321,14 @@ pub struct ParsedRequest {
 /// Reads a completions (`chat == false`) or chat-completions body (pure).
 pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let obj = v.as_object().ok_or("the request body must be a JSON object")?;
+    let obj = v
+        .as_object()
+        .ok_or("the request body must be a JSON object")?;
     let prompt_tokens = if chat {
-        let msgs = obj.get("messages").and_then(Value::as_array).ok_or("`messages` must be a list")?;
+        let msgs = obj
+            .get("messages")
+            .and_then(Value::as_array)
+            .ok_or("`messages` must be a list")?;
         let mut n = 0;
         for m in msgs {
             n += match m.get("content") {
@@ -308,7 +339,9 @@ pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
                     .map(count_tokens)
                     .sum(),
                 Some(Value::Null) | None => 0,
-                Some(_) => return Err("message `content` must be a string or a list of parts".into()),
+                Some(_) => {
+                    return Err("message `content` must be a string or a list of parts".into())
+                }
             };
         }
         n
@@ -327,7 +360,10 @@ pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
     if prompt_tokens == 0 {
         return Err("the prompt is empty".into());
     }
-    let max_tokens = match obj.get("max_tokens").or_else(|| obj.get("max_completion_tokens")) {
+    let max_tokens = match obj
+        .get("max_tokens")
+        .or_else(|| obj.get("max_completion_tokens"))
+    {
         None | Some(Value::Null) => 16,
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 => n,
@@ -345,7 +381,13 @@ pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let model = obj.get("model").and_then(Value::as_str).map(String::from);
-    Ok(ParsedRequest { prompt_tokens, max_tokens, stream, include_usage, model })
+    Ok(ParsedRequest {
+        prompt_tokens,
+        max_tokens,
+        stream,
+        include_usage,
+        model,
+    })
 }
 
 async fn completions(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
@@ -364,7 +406,11 @@ fn token_text(index: u64) -> String {
 async fn generate(s: Arc<AppState>, body: Bytes, chat: bool) -> Response {
     let scale = s.time_scale;
     if !s.ready {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "simulated engine is not ready", scale);
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated engine is not ready",
+            scale,
+        );
     }
     let req = match parse_request(&body, chat) {
         Ok(r) => r,
@@ -378,11 +424,24 @@ async fn generate(s: Arc<AppState>, body: Bytes, chat: bool) -> Response {
     }
     let id = s.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::unbounded_channel();
-    let submit = Submit { id, prompt_len: req.prompt_tokens, max_new: req.max_tokens, tx };
+    let submit = Submit {
+        id,
+        prompt_len: req.prompt_tokens,
+        max_new: req.max_tokens,
+        tx,
+    };
     if s.engine.send(submit).is_err() {
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "simulated engine stopped", scale);
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "simulated engine stopped",
+            scale,
+        );
     }
-    let rid = if chat { format!("chatcmpl-sim{id}") } else { format!("cmpl-sim{id}") };
+    let rid = if chat {
+        format!("chatcmpl-sim{id}")
+    } else {
+        format!("cmpl-sim{id}")
+    };
     if req.stream {
         stream_response(s, req, rx, rid, chat)
     } else {
@@ -408,7 +467,9 @@ async fn unary_response(
                     break;
                 }
             }
-            TokenEvent::Rejected(msg) => return error_response(StatusCode::BAD_REQUEST, &msg, s.time_scale),
+            TokenEvent::Rejected(msg) => {
+                return error_response(StatusCode::BAD_REQUEST, &msg, s.time_scale)
+            }
         }
     }
     let usage = json!({"prompt_tokens": req.prompt_tokens, "completion_tokens": n, "total_tokens": req.prompt_tokens + n});
@@ -417,7 +478,11 @@ async fn unary_response(
     } else {
         json!({"index": 0, "text": text, "logprobs": null, "finish_reason": "length"})
     };
-    let object = if chat { "chat.completion" } else { "text_completion" };
+    let object = if chat {
+        "chat.completion"
+    } else {
+        "text_completion"
+    };
     let body = json!({"id": rid, "object": object, "created": unix_now(), "model": s.model, "choices": [choice], "usage": usage});
     with_scale(axum::Json(body).into_response(), s.time_scale)
 }
@@ -435,10 +500,16 @@ fn stream_response(
 ) -> Response {
     let created = unix_now();
     let model = s.model.clone();
-    let object = if chat { "chat.completion.chunk" } else { "text_completion" };
+    let object = if chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
     let head = if chat {
-        vec![sse(&json!({"id": rid, "object": object, "created": created, "model": model,
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]}))]
+        vec![sse(
+            &json!({"id": rid, "object": object, "created": created, "model": model,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]}),
+        )]
     } else {
         Vec::new()
     };
@@ -447,7 +518,11 @@ fn stream_response(
         done: bool,
         generated: u64,
     }
-    let st = St { rx, done: false, generated: 0 };
+    let st = St {
+        rx,
+        done: false,
+        generated: 0,
+    };
     let prompt_tokens = req.prompt_tokens;
     let include_usage = req.include_usage;
     let body_stream = futures::stream::unfold(st, move |mut st| {
@@ -487,11 +562,16 @@ fn stream_response(
             Some((Ok::<Bytes, std::convert::Infallible>(Bytes::from(out)), st))
         }
     });
-    let head_stream = futures::stream::iter(head.into_iter().map(Ok::<Bytes, std::convert::Infallible>));
+    let head_stream =
+        futures::stream::iter(head.into_iter().map(Ok::<Bytes, std::convert::Infallible>));
     let body = Body::from_stream(futures::StreamExt::chain(head_stream, body_stream));
     let mut resp = Response::new(body);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     with_scale(resp, s.time_scale)
 }
 
@@ -503,7 +583,10 @@ mod tests {
     #[test]
     fn request_parsing_counts_tokens_by_the_documented_rule() {
         let r = parse_request(br#"{"model":"m","prompt":"a b c","max_tokens":4,"stream":true,"stream_options":{"include_usage":true}}"#, false).unwrap();
-        assert_eq!((r.prompt_tokens, r.max_tokens, r.stream, r.include_usage), (3, 4, true, true));
+        assert_eq!(
+            (r.prompt_tokens, r.max_tokens, r.stream, r.include_usage),
+            (3, 4, true, true)
+        );
         let r = parse_request(br#"{"prompt":[1,2,3,4,5]}"#, false).unwrap();
         assert_eq!((r.prompt_tokens, r.max_tokens), (5, 16));
         let r = parse_request(br#"{"messages":[{"role":"user","content":"hello there"},{"role":"user","content":[{"type":"text","text":"x"}]}],"max_completion_tokens":2}"#, true).unwrap();

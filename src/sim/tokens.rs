@@ -30,7 +30,11 @@ pub fn prompt_with_tokens(tokens: u64, mut next_word_seed: impl FnMut() -> u32) 
         let mut word = Vec::with_capacity(7);
         loop {
             let digit = (v % 36) as u8;
-            word.push(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
+            word.push(if digit < 10 {
+                b'0' + digit
+            } else {
+                b'a' + digit - 10
+            });
             v /= 36;
             if v == 0 {
                 break;

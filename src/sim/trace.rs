@@ -37,7 +37,9 @@ impl std::str::FromStr for Stage {
         match s {
             "prefill" => Ok(Stage::Prefill),
             "decode" => Ok(Stage::Decode),
-            other => Err(format!("unknown stage `{other}`: expected prefill or decode")),
+            other => Err(format!(
+                "unknown stage `{other}`: expected prefill or decode"
+            )),
         }
     }
 }
@@ -57,7 +59,10 @@ pub enum TraceError {
     #[error("invalid trace request: {0}")]
     Invalid(String),
     #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 struct Builder<'a> {
@@ -74,10 +79,14 @@ struct Builder<'a> {
 /// Builds the whole trace document (pure).
 pub fn build_trace(profile: &EngineProfile, req: &TraceRequest) -> Result<Value, TraceError> {
     if req.batch == 0 || req.input_len == 0 {
-        return Err(TraceError::Invalid("batch and input_len must be at least 1".into()));
+        return Err(TraceError::Invalid(
+            "batch and input_len must be at least 1".into(),
+        ));
     }
     if req.stage == Stage::Decode && req.output_len == 0 {
-        return Err(TraceError::Invalid("a decode trace needs output_len >= 1".into()));
+        return Err(TraceError::Invalid(
+            "a decode trace needs output_len >= 1".into(),
+        ));
     }
     let base_ts = 5_000_000_000_000.0;
     let mut b = Builder {
@@ -95,14 +104,18 @@ pub fn build_trace(profile: &EngineProfile, req: &TraceRequest) -> Result<Value,
             let tokens = req.batch * req.input_len;
             let n = req.input_len as f64;
             let token_ctx_k = req.batch as f64 * n * (n + 1.0) / 2.0 / 1000.0;
-            b.forward("prefill_forward", vec![req.batch, req.input_len], |k| kernel_prefill_us(k, tokens, token_ctx_k));
+            b.forward("prefill_forward", vec![req.batch, req.input_len], |k| {
+                kernel_prefill_us(k, tokens, token_ctx_k)
+            });
         }
         Stage::Decode => {
             let steps = req.output_len.min(MAX_DECODE_STEPS);
             for i in 0..steps {
                 let context = req.batch * (req.input_len + i);
                 b.scheduler_gap();
-                b.forward(&format!("decode_step_{i}"), vec![req.batch, 1], |k| kernel_decode_us(k, req.batch, context));
+                b.forward(&format!("decode_step_{i}"), vec![req.batch, 1], |k| {
+                    kernel_decode_us(k, req.batch, context)
+                });
             }
         }
     }
@@ -158,7 +171,12 @@ impl Builder<'_> {
             return;
         }
         self.cpu_ts = self.cpu_ts.max(self.gpu_ts);
-        self.py_frame("sglang/srt/managers/scheduler.py(1120): get_next_batch_to_run".into(), self.cpu_ts, gap, None);
+        self.py_frame(
+            "sglang/srt/managers/scheduler.py(1120): get_next_batch_to_run".into(),
+            self.cpu_ts,
+            gap,
+            None,
+        );
         self.cpu_ts += gap;
     }
 
@@ -200,7 +218,12 @@ impl Builder<'_> {
     }
 
     fn module_name_for_root(&mut self) -> String {
-        let model_class = self.profile.layer_module.trim_end_matches("DecoderLayer").to_string() + "ForCausalLM";
+        let model_class = self
+            .profile
+            .layer_module
+            .trim_end_matches("DecoderLayer")
+            .to_string()
+            + "ForCausalLM";
         self.module_name(&model_class)
     }
 
@@ -215,9 +238,11 @@ impl Builder<'_> {
             self.py_frame(name, op_ts, OP_US + 1.0, parent);
         }
         let op = k.op.clone().unwrap_or_else(|| "aten::custom_kernel".into());
-        self.events.push(json!({"ph": "X", "cat": "cpu_op", "name": op, "pid": CPU_PID, "tid": CPU_PID,
+        self.events.push(
+            json!({"ph": "X", "cat": "cpu_op", "name": op, "pid": CPU_PID, "tid": CPU_PID,
             "ts": op_ts + 0.5, "dur": OP_US, "args": {"External id": ext, "Record function id": 0,
-            "Input Dims": [dims, []], "Input type": ["c10::BFloat16", ""]}}));
+            "Input Dims": [dims, []], "Input type": ["c10::BFloat16", ""]}}),
+        );
         let launch_ts = op_ts + 2.0;
         self.events.push(json!({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": CPU_PID, "tid": CPU_PID,
             "ts": launch_ts, "dur": LAUNCH_US, "args": {"External id": ext, "cbid": 211, "correlation": corr}}));
@@ -234,9 +259,16 @@ impl Builder<'_> {
 }
 
 /// Writes the trace to `out` (gzip when the name ends in `.gz`).
-pub fn write_trace(profile: &EngineProfile, req: &TraceRequest, out: &Path) -> Result<(), TraceError> {
+pub fn write_trace(
+    profile: &EngineProfile,
+    req: &TraceRequest,
+    out: &Path,
+) -> Result<(), TraceError> {
     let doc = build_trace(profile, req)?;
-    let io = |source| TraceError::Io { path: out.display().to_string(), source };
+    let io = |source| TraceError::Io {
+        path: out.display().to_string(),
+        source,
+    };
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -260,42 +292,87 @@ mod tests {
     use crate::sim::profile::load_profile;
 
     fn sglang() -> EngineProfile {
-        load_profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sim/sglang.yaml")).unwrap()
+        load_profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sim/sglang.yaml"))
+            .unwrap()
     }
 
     fn kernels(doc: &Value) -> Vec<&Value> {
-        doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["cat"] == "kernel").collect()
+        doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "kernel")
+            .collect()
     }
 
     #[test]
     fn prefill_trace_links_ops_launches_and_kernels() {
         let p = sglang();
-        let doc = build_trace(&p, &TraceRequest { stage: Stage::Prefill, batch: 4, input_len: 1000, output_len: 1 }).unwrap();
+        let doc = build_trace(
+            &p,
+            &TraceRequest {
+                stage: Stage::Prefill,
+                batch: 4,
+                input_len: 1000,
+                output_len: 1,
+            },
+        )
+        .unwrap();
         let ks = kernels(&doc);
-        assert_eq!(ks.len(), p.layer_kernels.len() * 32 + p.forward_kernels.len());
+        assert_eq!(
+            ks.len(),
+            p.layer_kernels.len() * 32 + p.forward_kernels.len()
+        );
         let events = doc["traceEvents"].as_array().unwrap();
         let k = ks[0];
         let corr = &k["args"]["correlation"];
         let ext = &k["args"]["External id"];
-        assert!(events.iter().any(|e| e["name"] == "cudaLaunchKernel" && &e["args"]["correlation"] == corr));
-        assert!(events.iter().any(|e| e["cat"] == "cpu_op" && &e["args"]["External id"] == ext));
-        assert!(events.iter().any(|e| e["cat"] == "user_annotation" && e["name"] == "prefill_forward"));
-        assert!(events.iter().any(|e| e["cat"] == "python_function" && e["name"] == "nn.Module: LlamaDecoderLayer_31"));
+        assert!(events
+            .iter()
+            .any(|e| e["name"] == "cudaLaunchKernel" && &e["args"]["correlation"] == corr));
+        assert!(events
+            .iter()
+            .any(|e| e["cat"] == "cpu_op" && &e["args"]["External id"] == ext));
+        assert!(events
+            .iter()
+            .any(|e| e["cat"] == "user_annotation" && e["name"] == "prefill_forward"));
+        assert!(events.iter().any(
+            |e| e["cat"] == "python_function" && e["name"] == "nn.Module: LlamaDecoderLayer_31"
+        ));
         // Kernel timing comes from the cost model.
-        let gemm = ks.iter().find(|k| k["name"] == "nvjet_tst_256x128_64x4_2x1_v_bz_coopB_TNN").unwrap();
+        let gemm = ks
+            .iter()
+            .find(|k| k["name"] == "nvjet_tst_256x128_64x4_2x1_v_bz_coopB_TNN")
+            .unwrap();
         assert!((gemm["dur"].as_f64().unwrap() - 0.25 * 4000.0).abs() < 1e-6);
     }
 
     #[test]
     fn decode_trace_has_capped_steps_and_reflects_fusion() {
         let mut p = sglang();
-        let req = TraceRequest { stage: Stage::Decode, batch: 8, input_len: 512, output_len: 100 };
+        let req = TraceRequest {
+            stage: Stage::Decode,
+            batch: 8,
+            input_len: 512,
+            output_len: 100,
+        };
         let doc = build_trace(&p, &req).unwrap();
-        let steps = doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["cat"] == "user_annotation").count();
+        let steps = doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "user_annotation")
+            .count();
         assert_eq!(steps as u64, MAX_DECODE_STEPS);
-        let before: f64 = kernels(&doc).iter().map(|k| k["dur"].as_f64().unwrap()).sum();
+        let before: f64 = kernels(&doc)
+            .iter()
+            .map(|k| k["dur"].as_f64().unwrap())
+            .sum();
         p.layer_kernels.retain(|k| k.name != "add_kernel");
-        let after: f64 = kernels(&build_trace(&p, &req).unwrap()).iter().map(|k| k["dur"].as_f64().unwrap()).sum();
+        let after: f64 = kernels(&build_trace(&p, &req).unwrap())
+            .iter()
+            .map(|k| k["dur"].as_f64().unwrap())
+            .sum();
         assert!(after < before);
     }
 
@@ -303,8 +380,21 @@ mod tests {
     fn gz_output_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("t.trace.json.gz");
-        write_trace(&sglang(), &TraceRequest { stage: Stage::Decode, batch: 1, input_len: 1, output_len: 2 }, &out).unwrap();
-        let v: Value = serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&out).unwrap())).unwrap();
+        write_trace(
+            &sglang(),
+            &TraceRequest {
+                stage: Stage::Decode,
+                batch: 1,
+                input_len: 1,
+                output_len: 2,
+            },
+            &out,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_reader(flate2::read::GzDecoder::new(
+            std::fs::File::open(&out).unwrap(),
+        ))
+        .unwrap();
         assert_eq!(v["sota_bot_simulated"], true);
     }
 }

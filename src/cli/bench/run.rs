@@ -12,9 +12,17 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Arguments of `sota-bot bench run`.
+/// Arguments of `sota-bot bench run` (boxed: the options are large next to the other
+/// bench subcommands).
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub options: Box<RunOptions>,
+}
+
+/// The options of `sota-bot bench run`.
+#[derive(Debug, clap::Args)]
+pub struct RunOptions {
     /// Server base URL, e.g. http://127.0.0.1:30000.
     #[arg(long)]
     pub base_url: String,
@@ -63,8 +71,12 @@ fn parse_rate(s: &str) -> Option<RequestRate> {
 
 /// Runs the client and writes the row.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    let args = *args.options;
     let Some(rate) = parse_rate(&args.request_rate) else {
-        eprintln!("error: --request-rate must be a positive number or `inf`, got `{}`", args.request_rate);
+        eprintln!(
+            "error: --request-rate must be a positive number or `inf`, got `{}`",
+            args.request_rate
+        );
         return Ok(EXIT_INVALID_INPUT);
     };
     if args.input_len == 0 || args.output_len == 0 || args.num_prompts == 0 {
@@ -98,11 +110,26 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let metrics = summarize(&run, args.num_prompts);
     let completed = run.results.iter().filter(|r| r.success).count();
     let secrets = SecretSet::from_default_env();
-    let status = if completed > 0 { RunStatus::Ok } else { RunStatus::Failed };
+    let status = if completed > 0 {
+        RunStatus::Ok
+    } else {
+        RunStatus::Failed
+    };
     let mut row = BenchRow::new(args.framework, &args.candidate_id, &args.model, status);
     if completed == 0 {
-        let first = run.results.iter().find_map(|r| r.error.clone()).unwrap_or_else(|| "no request completed".into());
-        row.failure_reason = Some(secrets.scrub(&format!("all {} requests failed; first error: {first}", run.results.len())).into_owned());
+        let first = run
+            .results
+            .iter()
+            .find_map(|r| r.error.clone())
+            .unwrap_or_else(|| "no request completed".into());
+        row.failure_reason = Some(
+            secrets
+                .scrub(&format!(
+                    "all {} requests failed; first error: {first}",
+                    run.results.len()
+                ))
+                .into_owned(),
+        );
     }
     row.workload = Workload {
         kind: Some("random".into()),
@@ -113,7 +140,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         request_rate: Some(rate),
         max_concurrency: args.max_concurrency,
         endpoint: Some(args.endpoint.clone()),
-        sampling: Some(Sampling { temperature: Some(0.0), top_p: None, ignore_eos: Some(true) }),
+        sampling: Some(Sampling {
+            temperature: Some(0.0),
+            top_p: None,
+            ignore_eos: Some(true),
+        }),
         ..Workload::default()
     };
     row.metrics = metrics;
@@ -125,7 +156,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                "latency_unit": if run.time_scale != 1.0 { "simulated_ms" } else { "ms" }}),
     );
     if let Some(raw) = &args.raw_out {
-        row.artifacts.get_or_insert_with(Default::default).raw_result = Some(raw.display().to_string());
+        row.artifacts
+            .get_or_insert_with(Default::default)
+            .raw_result = Some(raw.display().to_string());
         let doc = json!({"client": "sota-bot bench run", "base_url": args.base_url, "model": args.model,
             "endpoint": args.endpoint, "input_len": args.input_len, "output_len": args.output_len,
             "num_prompts": args.num_prompts, "request_rate": args.request_rate, "max_concurrency": args.max_concurrency,
@@ -139,7 +172,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 fn write_file(path: &PathBuf, text: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
