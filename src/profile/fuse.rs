@@ -302,11 +302,11 @@ pub fn fuse_table(
         } else {
             // Candidate: every group matched by some family of the stage.
             let mut per_group: Vec<FxMap<NameId, ()>> = vec![FxMap::default(); groups];
-            for pos in 0..ops.len() {
+            for (pos, &op_index) in ops.iter().enumerate() {
                 let m = mask(pos, pi);
                 for (g, fams) in per_group.iter_mut().enumerate() {
                     if m & (1 << g) != 0 {
-                        fams.insert(tl.ops[ops[pos]].family, ());
+                        fams.insert(tl.ops[op_index].family, ());
                     }
                 }
             }

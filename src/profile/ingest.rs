@@ -78,16 +78,58 @@ pub fn read_trace<R: BufRead>(reader: R) -> Result<TraceRecords, ReadError> {
     let mut scanner = EventScanner::new(reader);
     let mut b = Builder::default();
     while let Some((offset, bytes)) = scanner.next_event().map_err(ReadError::Scan)? {
+        b.rec.events += 1;
+        if !wanted_category(bytes) {
+            continue;
+        }
         let ev: RawEvent<'_> = serde_json::from_slice(bytes).map_err(|e| ReadError::Event {
             offset: offset + e.column().saturating_sub(1) as u64,
             message: format!("invalid trace event at byte {offset}: {e}"),
         })?;
         b.add(ev);
-        b.rec.events += 1;
     }
     b.rec.bytes = scanner.offset();
     b.rec.meta = meta_from(scanner.top_level());
     Ok(b.rec)
+}
+
+/// Cheap pre-filter on the raw bytes: only events whose `cat` the tables use are parsed
+/// (flow arrows, metadata and profiler-overhead events are about half of a trace).
+fn wanted_category(bytes: &[u8]) -> bool {
+    const WANTED: [&[u8]; 14] = [
+        b"kernel",
+        b"gpu_memset",
+        b"gpu_memcpy",
+        b"cuda_runtime",
+        b"cuda_driver",
+        b"cpu_op",
+        b"python_function",
+        b"user_annotation",
+        b"gpu_user_annotation",
+        b"Kernel",
+        b"Memset",
+        b"Memcpy",
+        b"Runtime",
+        b"Operator",
+    ];
+    let Some(p) = memchr::memmem::find(bytes, b"\"cat\"") else {
+        return false;
+    };
+    let rest = &bytes[p + 5..];
+    let Some(q) = memchr::memchr(b'"', rest) else {
+        return true; // odd shape: let the parser decide
+    };
+    if !rest[..q]
+        .iter()
+        .all(|c| c.is_ascii_whitespace() || *c == b':')
+    {
+        return true;
+    }
+    let value = &rest[q + 1..];
+    match memchr::memchr2(b'"', b'\\', value) {
+        Some(e) if value[e] == b'"' => WANTED.contains(&&value[..e]) || value[..e] == *b"Driver",
+        _ => true,
+    }
 }
 
 fn meta_from(top: &super::scan::TopLevel) -> TraceMeta {
@@ -356,8 +398,22 @@ mod tests {
     }
 
     #[test]
+    fn prefilter_keeps_only_used_categories() {
+        assert!(wanted_category(br#"{"ph":"X","cat": "kernel","name":"k"}"#));
+        assert!(wanted_category(br#"{"cat":"cpu_op"}"#));
+        assert!(!wanted_category(
+            br#"{"ph":"f","cat":"ac2g","name":"ac2g"}"#
+        ));
+        assert!(!wanted_category(br#"{"name":"process_name","ph":"M"}"#));
+        assert!(
+            wanted_category(br#"{"cat":"ker\u006eel"}"#),
+            "escapes go to the parser"
+        );
+    }
+
+    #[test]
     fn bad_event_reports_offset() {
-        let t = r#"{"traceEvents": [{"ph":"X","ts":"x","dur":[1]}]}"#;
+        let t = r#"{"traceEvents": [{"ph":"X","cat":"kernel","ts":"x","dur":[1]}]}"#;
         match read_trace_bytes(t.as_bytes()) {
             Err(ReadError::Event { offset, message }) => {
                 assert!(offset >= 17, "{offset}");

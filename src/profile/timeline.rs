@@ -298,7 +298,7 @@ fn attribute_python(ops: &mut [Op], frames: &mut [PyFrame], names: &Interner) {
     if frames.is_empty() {
         return;
     }
-    frames.sort_by(|a, b| (a.thread, a.ts_ns, -a.end_ns).cmp(&(b.thread, b.ts_ns, -b.end_ns)));
+    frames.sort_by_key(|a| (a.thread, a.ts_ns, -a.end_ns));
     let eligible: FxMap<NameId, bool> = frames
         .iter()
         .map(|f| (f.name, is_user_frame(names.name(f.name))))
