@@ -22,9 +22,21 @@ trap cleanup EXIT
 
 [ -x "$TOOLS/.bin/probot" ] || { echo "probot not found under $TOOLS (npm install in tools/)" >&2; exit 1; }
 cd "$ROOT"
-cargo build --release --quiet --bin sota-bot
-cargo bench --quiet --bench webhook_ingest --no-run
-load() { cargo bench --quiet --bench webhook_ingest -- "$@"; }
+exe_of() { python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$1"; }
+# SOTA_BENCH_PROFILE=dev runs a quick smoke check of the script with debug builds (no valid numbers).
+if [ "${SOTA_BENCH_PROFILE:-release}" = dev ]; then
+  echo "WARNING: debug builds: smoke check only, not a benchmark" >&2
+  SOTA_BIN=$(cargo build --quiet --bin sota-bot --message-format=json | exe_of sota-bot)
+  LOAD_BIN=$(cargo build --quiet --bench webhook_ingest --message-format=json | exe_of webhook_ingest)
+else
+  SOTA_BIN=$(cargo build --release --quiet --bin sota-bot --message-format=json | exe_of sota-bot)
+  LOAD_BIN=$(cargo bench --quiet --bench webhook_ingest --no-run --message-format=json | exe_of webhook_ingest)
+fi
+load() { "$LOAD_BIN" "$@"; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 600); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
@@ -40,7 +52,7 @@ require("fs").writeFileSync(process.argv[1], JSON.stringify(out));
 ' "$WORK/payloads.json"
 
 SOTA_PORT=$(free_port)
-SOTA_BOT_WEBHOOK_SECRETS=$SECRET SOTA_BOT_LOG=info "$ROOT/target/release/sota-bot" serve \
+SOTA_BOT_WEBHOOK_SECRETS=$SECRET SOTA_BOT_LOG=info "$SOTA_BIN" serve \
   --app-id 1 --private-key-path "$WORK/key.pem" --database "$WORK/bot.sqlite" \
   --listen "127.0.0.1:$SOTA_PORT" --github-api-url http://127.0.0.1:9 2>"$WORK/sota.log" &
 SOTA_PID=$!; PIDS+=("$SOTA_PID")

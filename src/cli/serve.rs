@@ -7,9 +7,16 @@ use std::path::PathBuf;
 
 use crate::server::config::{self, FileSettings, OverrideSettings};
 
-/// Arguments of this command.
+/// Arguments of this command (boxed: the settings are large next to other subcommands).
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub settings: Box<Settings>,
+}
+
+/// Every `serve` setting.
+#[derive(Debug, clap::Args)]
+pub struct Settings {
     /// YAML config file (keys as the long flag names, with `_`; `webhook_secrets` is a list).
     #[arg(long, env = "SOTA_BOT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -62,6 +69,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    let args = *args.settings;
     let file = match &args.config {
         Some(path) => match config::read_file(path) {
             Ok(f) => f,

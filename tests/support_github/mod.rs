@@ -502,7 +502,7 @@ fn start_harness(tools: &Path) -> Harness {
         up = fake.addr,
         parent = std::process::id(),
     );
-    Command::new("sh")
+    let mut watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
@@ -510,6 +510,8 @@ fn start_harness(tools: &Path) -> Harness {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("prism starts");
+    // Reap the watchdog when it ends (it outlives the tests by design, until this process exits).
+    std::thread::spawn(move || watchdog.wait());
     let started = Instant::now();
     // Prism needs ~10 s on an idle machine; allow for a busy one.
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
