@@ -33,7 +33,7 @@ log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 log "cargo test"
-cargo test --all-targets --locked
+cargo test --lib --bins --tests --locked
 
 log "lint workflows, action and runner scripts"
 node tools/lint-workflows.mjs

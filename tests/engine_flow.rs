@@ -406,8 +406,10 @@ fn workload_change_is_rejected() {
     let d = toy_checkout(0.8);
     let agent = "f=$SOTA_RUN_DIR/benchmark/contract.json; sed -i 's/\"num_prompts\": 8/\"num_prompts\": 2/' $f; \
                  printf 'TITLE: easier workload\\nPATCH: none\\n' > \"$SOTA_SUMMARY_FILE\"";
-    let mut opts = EngineOptions::default();
-    opts.rounds_this_run = Some(1);
+    let opts = EngineOptions {
+        rounds_this_run: Some(1),
+        ..Default::default()
+    };
     let r = run_engine(d.path(), Some(agent), opts, false, None);
     assert!(matches!(
         r.outcome.unwrap(),
@@ -432,9 +434,11 @@ fn workload_change_is_rejected() {
 #[test]
 fn agent_timeout_is_recorded_and_round_goes_on() {
     let d = toy_checkout(0.8);
-    let mut opts = EngineOptions::default();
-    opts.agent_timeout = Duration::from_millis(500);
-    opts.rounds_this_run = Some(1);
+    let opts = EngineOptions {
+        agent_timeout: Duration::from_millis(500),
+        rounds_this_run: Some(1),
+        ..Default::default()
+    };
     let started = std::time::Instant::now();
     let r = run_engine(d.path(), Some("sleep 30"), opts, false, None);
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -464,9 +468,11 @@ fn crash_in_baseline_resumes_without_duplicates() {
         .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let before = std::fs::read_to_string(run.join("benchmark/candidates.jsonl")).unwrap();
     let n_before = before.lines().count();
-    assert!(n_before >= 3 && n_before < 8, "{n_before}");
-    let mut opts = EngineOptions::default();
-    opts.rounds_this_run = Some(0);
+    assert!((3..8).contains(&n_before), "{n_before}");
+    let opts = EngineOptions {
+        rounds_this_run: Some(0),
+        ..Default::default()
+    };
     let r2 = run_engine(d.path(), None, opts, true, None);
     assert!(matches!(r2.outcome.unwrap(), RunOutcome::Paused { .. }));
     let after = std::fs::read_to_string(run.join("benchmark/candidates.jsonl")).unwrap();
@@ -487,8 +493,10 @@ fn crash_in_baseline_resumes_without_duplicates() {
 fn crash_mid_round_resumes_and_finishes_it() {
     let d = toy_checkout(0.8);
     // Round 1 runs the agent, then the lane dies during revalidation.
-    let mut opts = EngineOptions::default();
-    opts.rounds_this_run = Some(1);
+    let opts = EngineOptions {
+        rounds_this_run: Some(1),
+        ..Default::default()
+    };
     let r = run_engine(
         d.path(),
         Some(&patch_agent("1.3")),

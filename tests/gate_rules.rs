@@ -111,9 +111,12 @@ fn a_good_round_passes_every_check_and_continues() {
     assert!(o.checks.iter().all(|c| !c.reason.is_empty()));
 }
 
+/// A named way to break one contract check.
+type Breach = (&'static str, Box<dyn Fn(&mut RoundEvidence)>);
+
 #[test]
 fn each_contract_breach_fails_its_check() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut RoundEvidence)>)> = vec![
+    let cases: Vec<Breach> = vec![
         (
             "git.campaign_branch",
             Box::new(|e| e.current_branch = Some("main".into())),
