@@ -37,4 +37,4 @@ cargo test --lib --bins --tests --locked
 
 log "lint workflows, action and runner scripts"
 node tools/lint-workflows.mjs
-shellcheck runner-setup/*.sh action/scripts/*.sh scripts/*.sh
+bash tools/shellcheck-all.sh
