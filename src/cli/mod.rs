@@ -10,7 +10,6 @@ pub mod bench;
 pub mod init;
 pub mod local;
 pub mod profile;
-pub mod recover;
 pub mod request;
 pub mod runner;
 pub mod serve;
@@ -54,8 +53,6 @@ pub enum Command {
     Init(init::Args),
     /// Run the GitHub App service.
     Serve(serve::Args),
-    /// Rebuild the App's database from the campaign branches.
-    Recover(recover::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -70,7 +67,6 @@ pub fn main() -> i32 {
         Command::Runner(a) => runner::run(a),
         Command::Init(a) => init::run(a),
         Command::Serve(a) => serve::run(a),
-        Command::Recover(a) => recover::run(a),
     };
     match result {
         Ok(code) => code,

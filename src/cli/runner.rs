@@ -27,6 +27,8 @@ pub enum RunnerPhase {
     Baseline(PhaseArgs),
     /// Phase 3: one RLCR round, ending in one round commit and a gate decision.
     Round(PhaseArgs),
+    /// Checks the visible GPUs (model, count, free memory, no foreign process) before a phase.
+    Preflight(crate::runner::preflight::PreflightArgs),
 }
 
 /// Shared arguments of a runner phase.
@@ -77,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let (is_round, a) = match args.phase {
         RunnerPhase::Baseline(a) => (false, a),
         RunnerPhase::Round(a) => (true, a),
+        RunnerPhase::Preflight(a) => return crate::runner::preflight::preflight_main(a),
     };
     let checkout = a.checkout.canonicalize()?;
     let config = match &a.config {
