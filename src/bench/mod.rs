@@ -2,12 +2,12 @@
 
 pub mod candidates;
 pub mod command;
-pub mod help_flags;
-pub mod parse;
-pub mod plan;
 pub mod fairness;
 pub mod gap;
+pub mod help_flags;
 pub mod md;
+pub mod parse;
+pub mod plan;
 pub mod rank;
 pub mod row;
 pub mod sla;

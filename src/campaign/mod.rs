@@ -2,6 +2,7 @@
 
 pub mod framework;
 pub mod issue_form;
+pub mod ledger;
 pub mod manifest;
 pub mod options;
 pub mod repo_config;
@@ -11,11 +12,10 @@ pub mod resolve;
 pub mod run_dir;
 pub mod selection;
 pub mod slug;
+pub mod state;
 pub mod suggest;
 pub mod workload;
 pub mod yaml_lines;
-pub mod ledger;
-pub mod state;
 
 pub use framework::Framework;
 pub use options::{Autonomy, Precision, PrimaryMetric};

@@ -26,7 +26,12 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
     let st = Command::new("git").args(args).current_dir(dir).status()?;
-    anyhow::ensure!(st.success(), "git {} failed in {}", args.join(" "), dir.display());
+    anyhow::ensure!(
+        st.success(),
+        "git {} failed in {}",
+        args.join(" "),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -62,10 +67,7 @@ pub fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
     };
     let checkout = dir.join("sglang");
     if checkout.exists() {
-        eprintln!(
-            "error: {} exists; pick an empty --dir",
-            checkout.display()
-        );
+        eprintln!("error: {} exists; pick an empty --dir", checkout.display());
         return Ok(EXIT_INVALID_INPUT);
     }
     let inputs = dir.join("demo");

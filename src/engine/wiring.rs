@@ -204,7 +204,10 @@ pub const BUILTIN_PROFILES: [(Framework, &str); 4] = [
         Framework::Sglang,
         include_str!("../../examples/sim/sglang.yaml"),
     ),
-    (Framework::Vllm, include_str!("../../examples/sim/vllm.yaml")),
+    (
+        Framework::Vllm,
+        include_str!("../../examples/sim/vllm.yaml"),
+    ),
     (
         Framework::TensorrtLlm,
         include_str!("../../examples/sim/tensorrt_llm.yaml"),
