@@ -33,6 +33,34 @@ pub enum LocalCommand {
         #[arg(long)]
         agent_command: Option<String>,
     },
+    /// Start a campaign from a request file against a checkout and run it.
+    Run(RunArgs),
+    /// Create a toy SGLang checkout and run a whole campaign on the simulator lane.
+    Demo {
+        /// Folder for the demo (the toy checkout goes to DIR/sglang); a new temp folder
+        /// when absent.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Arguments of `sota-bot local run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The campaign request (YAML).
+    pub request: PathBuf,
+    /// The SGLang checkout (a clean git work tree).
+    #[arg(long)]
+    pub checkout: PathBuf,
+    /// Local config (YAML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Bench plan (YAML); the config's `plan` when absent.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Agent command line (overrides the config).
+    #[arg(long)]
+    pub agent_command: Option<String>,
 }
 
 /// Engine options from a config file and flags.
@@ -144,12 +172,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 Ok(EXIT_FAILURE)
             }
         },
+        LocalCommand::Run(a) => {
+            let config = match load_config(a.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            start(&a, &config)
+        }
+        LocalCommand::Demo { dir } => super::local_demo::run_demo(dir),
         LocalCommand::Resume {
             checkout,
             config,
             agent_command,
         } => {
             let checkout = checkout.canonicalize()?;
+            put_self_on_path();
             let config = match load_config(config.as_deref()) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -166,4 +203,111 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             drive(&checkout, &config, opts, input, paths, None)
         }
     }
+}
+
+/// Prepends this executable's folder to `PATH` so `sota-bot ...` in agent and lane
+/// commands runs this very build.
+fn put_self_on_path() {
+    let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
+        return;
+    };
+    let old = std::env::var_os("PATH").unwrap_or_default();
+    let mut parts = vec![dir];
+    parts.extend(std::env::split_paths(&old));
+    if let Ok(joined) = std::env::join_paths(parts) {
+        std::env::set_var("PATH", joined);
+    }
+}
+
+fn fail(code: i32, msg: impl std::fmt::Display) -> anyhow::Result<i32> {
+    eprintln!("error: {msg}");
+    Ok(code)
+}
+
+/// Starts a fresh campaign (`local run`): request + config + plan -> engine input, then
+/// drives the engine.
+pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
+    use crate::engine::wiring::{candidate_specs, engine_campaign, sim_profiles, LaneKind};
+    put_self_on_path();
+    let checkout = match a.checkout.canonicalize() {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", a.checkout.display())),
+    };
+    let text = match std::fs::read_to_string(&a.request) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", a.request.display())),
+    };
+    let problems = |ps: Vec<crate::campaign::RequestProblem>| {
+        ps.iter()
+            .map(|p| format!("{}: {p}", a.request.display()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let request = match crate::campaign::request_yaml::parse_yaml(&text) {
+        Ok(r) => r,
+        Err(ps) => return fail(EXIT_INVALID_INPUT, problems(ps)),
+    };
+    let resolved = match request.resolve(&crate::campaign::RepoConfig::default()) {
+        Ok(r) => r,
+        Err(ps) => return fail(EXIT_INVALID_INPUT, problems(ps)),
+    };
+    let Some(plan_path) = a.plan.clone().or_else(|| config.plan.clone()) else {
+        return fail(
+            EXIT_INVALID_INPUT,
+            "no bench plan: pass --plan or set `plan` in the config",
+        );
+    };
+    let plan = match std::fs::read_to_string(&plan_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| crate::bench::plan::parse_plan(&t).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", plan_path.display())),
+    };
+    let date = chrono::Local::now().date_naive();
+    let campaign = engine_campaign(&resolved, date, config.sim.enabled)?;
+    let exe = std::env::current_exe()?;
+    let lane = if config.sim.enabled {
+        let store = checkout.join(".git").join("sota-sim-profiles");
+        let profiles = sim_profiles(
+            &checkout,
+            &config.sim.sglang_profile,
+            &config.sim.competitor_profiles,
+            &store,
+        )?;
+        LaneKind::Simulator {
+            exe,
+            profiles,
+            time_scale: config.sim.time_scale,
+        }
+    } else {
+        LaneKind::Real { exe }
+    };
+    let candidates = match candidate_specs(&campaign, &plan, &lane) {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", plan_path.display())),
+    };
+    let paths = RunPaths::for_campaign(&checkout, date, &campaign.model_slug);
+    let branch = crate::git::campaign_branch(date, &campaign.model_slug);
+    let opts = engine_options(config, a.agent_command.clone());
+    let code = drive(
+        &checkout,
+        config,
+        opts,
+        CampaignInput {
+            campaign,
+            candidates,
+        },
+        paths.clone(),
+        Some(branch.clone()),
+    )?;
+    println!(
+        "branch {branch} in {} · run dir {}",
+        checkout.display(),
+        paths.root().display()
+    );
+    Ok(code)
 }

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod init;
 pub mod local;
+pub mod local_demo;
 pub mod profile;
 pub mod request;
 pub mod runner;

@@ -36,7 +36,7 @@ pub struct SimSettings {
     /// Use the built-in simulated engines instead of real frameworks.
     #[serde(default)]
     pub enabled: bool,
-    /// How much faster than simulated real time the simulated engines run.
+    /// Real seconds per simulated second (`sim serve --time-scale`; 0.01 runs 100x faster).
     #[serde(default = "default_time_scale")]
     pub time_scale: f64,
     /// Competitor engine profiles by framework (paths).
@@ -48,7 +48,7 @@ pub struct SimSettings {
 }
 
 fn default_time_scale() -> f64 {
-    1.0
+    0.01
 }
 
 fn default_sglang_profile() -> PathBuf {

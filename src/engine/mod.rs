@@ -18,6 +18,7 @@ pub mod process_lane;
 pub mod progress;
 pub mod round;
 pub mod setup;
+pub mod wiring;
 
 use crate::bench::{BenchRow, Sla};
 use crate::campaign::state::{parse_checkpoint, CampaignState, Phase, StateError};

@@ -1,0 +1,96 @@
+//! `sota-bot local demo`: a toy SGLang checkout plus a whole campaign on the simulator lane,
+//! from files built into the binary so it runs from any folder.
+
+use super::local::{start, RunArgs};
+use super::{EXIT_FAILURE, EXIT_INVALID_INPUT};
+use crate::engine::config::LocalConfig;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const REQUEST: &str = include_str!("../../examples/demo/request.yaml");
+const CONFIG: &str = include_str!("../../examples/demo/config.yaml");
+const PLAN: &str = include_str!("../../examples/demo/plan.yaml");
+const SGLANG_PROFILE: &str = include_str!("../../examples/sim/sglang.yaml");
+
+const LAYERNORM_PY: &str = "\"\"\"Toy SGLang layer: RMSNorm (the simulated engine profile models its cost).\"\"\"\n\n\ndef rms_norm(x, weight, eps=1e-6):\n    mean_sq = sum(v * v for v in x) / len(x)\n    scale = (mean_sq + eps) ** -0.5\n    return [v * scale * w for v, w in zip(x, weight)]\n";
+const SCHEDULER_PY: &str = "\"\"\"Toy SGLang scheduler: picks the next batch.\"\"\"\n\n\ndef get_next_batch(waiting, max_running):\n    return waiting[:max_running]\n";
+const README_MD: &str = "# Toy SGLang checkout (sota-bot demo)\n\n`sim/engine.yaml` is a SIMULATED engine profile: the sota-bot simulator serves requests at\nthe speed it describes, and the scripted agent patches it.\n";
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let st = Command::new("git").args(args).current_dir(dir).status()?;
+    anyhow::ensure!(
+        st.success(),
+        "git {} failed in {}",
+        args.join(" "),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Creates the toy checkout: the SGLang engine profile at `sim/engine.yaml` (which the
+/// scripted agent patches), two python files, one commit on `main`.
+pub fn make_toy_checkout(dir: &Path) -> anyhow::Result<()> {
+    write(&dir.join("sim/engine.yaml"), SGLANG_PROFILE)?;
+    write(
+        &dir.join("python/sglang/srt/layers/layernorm.py"),
+        LAYERNORM_PY,
+    )?;
+    write(
+        &dir.join("python/sglang/srt/managers/scheduler.py"),
+        SCHEDULER_PY,
+    )?;
+    write(&dir.join("README.md"), README_MD)?;
+    git(dir, &["init", "-q", "-b", "main"])?;
+    git(dir, &["config", "user.email", "demo@sota-bot.local"])?;
+    git(dir, &["config", "user.name", "sota-bot demo"])?;
+    git(dir, &["add", "-A"])?;
+    git(dir, &["commit", "-q", "-m", "toy sglang checkout"])?;
+    Ok(())
+}
+
+/// Runs the demo in `dir` (a fresh temp folder when absent).
+pub fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
+    let dir = match dir {
+        Some(d) => d,
+        None => tempfile::Builder::new()
+            .prefix("sota-bot-demo-")
+            .tempdir()?
+            .keep(),
+    };
+    let checkout = dir.join("sglang");
+    if checkout.exists() {
+        eprintln!("error: {} exists; pick an empty --dir", checkout.display());
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    let inputs = dir.join("demo");
+    write(&inputs.join("request.yaml"), REQUEST)?;
+    write(&inputs.join("config.yaml"), CONFIG)?;
+    write(&inputs.join("plan.yaml"), PLAN)?;
+    make_toy_checkout(&checkout)?;
+    println!("toy SGLang checkout: {}", checkout.display());
+    let config = match LocalConfig::load(&inputs.join("config.yaml")) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    start(
+        &RunArgs {
+            request: inputs.join("request.yaml"),
+            checkout,
+            config: None,
+            plan: None,
+            agent_command: None,
+        },
+        &config,
+    )
+}
