@@ -3,6 +3,10 @@
 //! in-process bench lane and a no-op agent, on a real git checkout in a temp folder.
 //! Also reports server launches in the baseline vs candidates x scenarios.
 //!
+//! The overhead is reported as a ratio against a floor measured in the same run: one bare
+//! `git add -A && git commit` of a small change in a scratch repository, the least any
+//! round must do to record itself.
+//!
 //! Run: `cargo bench --bench engine_overhead`
 
 use sota_bot::bench::{BenchRow, RunStatus, Sla};
@@ -11,13 +15,16 @@ use sota_bot::engine::progress::RecordingProgress;
 use sota_bot::engine::*;
 use sota_bot::git::Checkout;
 use sota_bot::runner::agent::ShellAgent;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 struct InstantLane {
     launches: u64,
-    time_in_lane: Duration,
+    /// Time spent inside the lane, shared with `main` while the engine borrows the lane.
+    time_in_lane: Rc<Cell<Duration>>,
 }
 
 impl BenchLane for InstantLane {
@@ -45,7 +52,7 @@ impl BenchLane for InstantLane {
             row.metrics.success_rate = Some(1.0);
             rows.push(row);
         }
-        self.time_in_lane += t.elapsed();
+        self.time_in_lane.set(self.time_in_lane.get() + t.elapsed());
         for r in rows {
             on_row(r)?;
         }
@@ -150,9 +157,10 @@ fn main() {
     let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     let paths = RunPaths::for_campaign(p, date, "m");
     let branch = sota_bot::git::campaign_branch(date, "m");
+    let lane_time = Rc::new(Cell::new(Duration::ZERO));
     let mut lane = InstantLane {
         launches: 0,
-        time_in_lane: Duration::ZERO,
+        time_in_lane: Rc::clone(&lane_time),
     };
     let mut progress = RecordingProgress::default();
     let agent_cmd = "printf 'TITLE: noop\\nPATCH: none\\n' > \"$SOTA_SUMMARY_FILE\"";
@@ -182,6 +190,7 @@ fn main() {
     let t = Instant::now();
     engine.run().expect("baseline");
     let baseline = t.elapsed();
+    let lane_before_rounds = lane_time.get();
     // Agent cost measured separately: the same no-op command alone.
     let ta = Instant::now();
     for _ in 0..rounds {
@@ -192,20 +201,61 @@ fn main() {
             .expect("sh");
     }
     let agent_floor = ta.elapsed() / rounds;
+    let baseline_launches = engine.lane.server_launches();
     engine.opts.rounds_this_run = Some(rounds);
     engine.opts.gate.max_rounds = 100;
     let t = Instant::now();
     engine.run().expect("rounds");
     let loop_time = t.elapsed();
+    let rounds_done = u32::try_from(engine.state.rounds.len())
+        .unwrap_or(rounds)
+        .max(1);
     drop(engine);
-    let per_round = loop_time.saturating_sub(agent_floor * rounds) / rounds;
+    let lane_in_rounds = lane_time.get().saturating_sub(lane_before_rounds);
+    let per_round = loop_time
+        .saturating_sub(agent_floor * rounds_done)
+        .saturating_sub(lane_in_rounds)
+        / rounds_done;
+    let commit_floor = git_commit_floor(8);
     println!(
-        "baseline: {} candidates x {} scenarios = {} runs, {} server launches, {:?} engine time",
+        "baseline: {} candidates x {} scenarios = {} runs, {} server launches ({:.2} launches per run), engine time {:?}",
         ncand,
         scenarios.len(),
         ncand * scenarios.len(),
-        lane.launches - u64::from(rounds),
+        baseline_launches,
+        baseline_launches as f64 / (ncand * scenarios.len()) as f64,
         baseline
     );
-    println!("rounds: {rounds}, engine overhead per round (lane {:?} total and agent ~{:?}/round excluded): {:?}", lane.time_in_lane, agent_floor, per_round);
+    println!(
+        "rounds: {rounds_done}, engine overhead per round {per_round:?} (lane {lane_in_rounds:?} and agent ~{agent_floor:?}/round excluded)"
+    );
+    println!(
+        "floor (same run): bare git add+commit {commit_floor:?}; overhead per round = {:.1}x the floor",
+        per_round.as_secs_f64() / commit_floor.as_secs_f64().max(1e-9)
+    );
+}
+
+/// Median time of `git add -A && git commit` of a one-line change in a scratch repository.
+fn git_commit_floor(samples: usize) -> Duration {
+    let d = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(d.path())
+            .output()
+            .expect("git");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.email", "b@x"]);
+    git(&["config", "user.name", "b"]);
+    let mut times = Vec::with_capacity(samples);
+    for i in 0..samples {
+        std::fs::write(d.path().join("f.txt"), format!("{i}\n")).expect("write");
+        let t = Instant::now();
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "x"]);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    times[samples / 2]
 }

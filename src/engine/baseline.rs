@@ -1,6 +1,5 @@
 //! Phase 0 (start), Phase 1 (fixed fair benchmark, exactly once) and Phase 2 (plan).
 
-use super::gap::{best_row, compute_gaps};
 use super::{io_err, CandidateSpec, Engine, EngineError, RunTag};
 use crate::bench::{BenchRow, RunStatus};
 use crate::campaign::ledger::md_cell;
@@ -228,23 +227,19 @@ impl<'a> Engine<'a> {
     }
 
     fn write_baseline_reports(&mut self, rows: &[BenchRow]) -> Result<(), EngineError> {
+        use crate::bench::{fairness, rank, summary};
         let base: Vec<BenchRow> = rows.iter().filter(|r| r.round == 0).cloned().collect();
         let metric = self.campaign.metric;
-        let scenarios: Vec<String> = self
-            .campaign
-            .scenarios
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let best = rank::winners_by(&base, metric);
         let mut winners = Vec::new();
         for f in self.campaign.frameworks() {
-            for s in &scenarios {
-                if let Some(r) = best_row(&base, f, s, metric) {
+            for s in self.scenario_names() {
+                if let Some(r) = best.get(&(f, s.clone())) {
                     winners.push(WinnerRef {
                         framework: f.canonical().into(),
-                        scenario: s.clone(),
+                        scenario: s,
                         candidate_id: r.candidate_id.clone(),
-                        value: metric.value(r),
+                        value: metric.value(&r.metrics),
                         server_command: r.server_command.clone(),
                         benchmark_command: r.benchmark_command.clone(),
                     });
@@ -252,39 +247,34 @@ impl<'a> Engine<'a> {
             }
         }
         self.state.winners = winners;
-        self.state.best_sglang = scenarios
+        let decisions = self.gap_decisions(&base, 0);
+        self.state.best_sglang = decisions
             .iter()
-            .filter_map(|s| {
-                let r = best_row(&base, Framework::Sglang, s, metric)?;
+            .filter_map(|g| {
+                let (candidate_id, value) = super::gap::sglang_passing(g)?;
                 Some(crate::campaign::state::BestRow {
-                    scenario: s.clone(),
-                    candidate_id: r.candidate_id.clone(),
-                    value: metric.value(r)?,
+                    scenario: g.scenario.clone(),
+                    candidate_id: candidate_id.to_string(),
+                    value,
                     round: 0,
                     commit: None,
                 })
             })
             .collect();
-        self.state.gaps = compute_gaps(
-            &scenarios,
-            &base,
-            &base,
-            &self.campaign.competitors,
-            metric,
-            self.campaign.noise_threshold_pct,
-            &|_| false,
-        );
-        self.write(
-            &self.paths.summary(),
-            &summary_md(&self.campaign.frameworks(), &base, &scenarios, metric),
-        )?;
+        self.state.gaps = decisions.iter().map(super::gap::view).collect();
+        let mut summary_text = summary::render_summary_md(&base, metric);
+        summary_text.push_str("\n## Gap decision (fixed baseline)\n\n");
+        summary_text.push_str(&crate::bench::gap::render_gap_table_md(&decisions));
+        self.write(&self.paths.summary(), &summary_text)?;
         self.write(
             &self.paths.winning_commands(),
-            &winning_md(&self.state.winners),
+            &summary::render_winning_commands_md(&base, metric),
         )?;
-        let fairness = fairness_md(&self.campaign, &base);
-        self.write(&self.paths.fairness(), &fairness)?;
-        self.write(&self.paths.fairness_analysis(), &fairness)?;
+        let report = fairness::diagnose(&base, &self.campaign.competitors, metric);
+        let mut fairness_text = fairness::render_fairness_md(&report);
+        fairness_text.push_str(&selection_md(&self.campaign));
+        self.write(&self.paths.fairness(), &fairness_text)?;
+        self.write(&self.paths.fairness_analysis(), &fairness_text)?;
         self.write(
             &self.paths.contract(),
             &contract_json(&self.campaign, &self.state.winners),
@@ -312,7 +302,7 @@ impl<'a> Engine<'a> {
             checkout: self.checkout.display().to_string(),
             workload: c.workload_line(),
             sla: c.sla_line(),
-            metric: c.metric.name().into(),
+            metric: c.metric.label().into(),
             noise_threshold: format!("{}", c.noise_threshold_pct),
             selected: join(
                 c.competitors
@@ -361,7 +351,7 @@ impl<'a> Engine<'a> {
     }
 }
 
-fn append_row_at(paths: &super::RunPaths, row: &BenchRow) -> Result<(), EngineError> {
+pub(crate) fn append_row_at(paths: &super::RunPaths, row: &BenchRow) -> Result<(), EngineError> {
     use std::io::Write;
     let p = paths.candidates();
     if let Some(parent) = p.parent() {
@@ -389,117 +379,30 @@ pub fn key_for(c: &CandidateSpec, scenario: &str, round: u32, repeat: u32) -> St
     )
 }
 
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "n/a".into())
-}
-
-/// A compact summary of the fixed benchmark: per scenario, every framework's best row, then
-/// failures with their reasons.
-pub fn summary_md(
-    frameworks: &[Framework],
-    rows: &[BenchRow],
-    scenarios: &[String],
-    metric: super::Metric,
-) -> String {
-    let mut s = String::from("# Fixed benchmark summary\n\n## Cross-framework best comparison\n\n");
-    for sc in scenarios {
-        s.push_str(&format!(
-            "### {sc}\n\n| Rank | Framework | Candidate | {} | p50 TTFT ms | p50 TPOT ms | Server command |\n|---|---|---|---|---|---|---|\n",
-            metric.name()
-        ));
-        let mut best: Vec<&BenchRow> = frameworks
-            .iter()
-            .filter_map(|f| best_row(rows, *f, sc, metric))
-            .collect();
-        best.sort_by(|a, b| {
-            metric
-                .value(b)
-                .partial_cmp(&metric.value(a))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        for (i, r) in best.iter().enumerate() {
-            s.push_str(&format!(
-                "| {} | {} | `{}` | {} | {} | {} | `{}` |\n",
-                i + 1,
-                r.framework.display_name(),
-                md_cell(&r.candidate_id),
-                fmt_opt(metric.value(r)),
-                fmt_opt(r.metrics.p50_ttft_ms),
-                fmt_opt(r.metrics.p50_tpot_ms),
-                md_cell(r.server_command.as_deref().unwrap_or(""))
-            ));
+/// Who was compared and who was left out, appended to the fairness diagnostics.
+fn selection_md(c: &super::EngineCampaign) -> String {
+    let names = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
         }
-        s.push('\n');
-    }
-    s.push_str("## Failed or SLA-failing candidates\n\n| Framework | Candidate | Scenario | Status | SLA | Reason |\n|---|---|---|---|---|---|\n");
-    for r in rows
-        .iter()
-        .filter(|r| r.status != RunStatus::Ok || r.sla.passed != Some(true))
-    {
-        s.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} |\n",
-            r.framework.display_name(),
-            md_cell(&r.candidate_id),
-            md_cell(r.scenario()),
-            r.status,
-            if r.sla.passed == Some(true) {
-                "pass"
-            } else {
-                "fail"
-            },
-            md_cell(
-                r.failure_reason
-                    .as_deref()
-                    .unwrap_or("SLA thresholds not met")
-            )
-        ));
-    }
-    s
-}
-
-fn winning_md(winners: &[WinnerRef]) -> String {
-    let mut s = String::from("# Winning commands (fixed baseline)\n\n");
-    for w in winners {
-        s.push_str(&format!(
-            "## {} · {} (`{}`)\n\n```\n{}\n{}\n```\n\n",
-            w.framework,
-            w.scenario,
-            w.candidate_id,
-            w.server_command.as_deref().unwrap_or(""),
-            w.benchmark_command.as_deref().unwrap_or("")
-        ));
-    }
-    s
-}
-
-fn fairness_md(c: &super::EngineCampaign, rows: &[BenchRow]) -> String {
-    let mut s = format!(
-        "# Fairness diagnostics (fixed baseline)\n\n- Selected competitors: {}\n- Excluded by the user: {}\n- Unsupported: {}\n\n| Framework | Candidate | Scenario | GPUs | Endpoint | Prompts | Spec accept len | Prefix hit rate | Mem util |\n|---|---|---|---|---|---|---|---|---|\n",
-        c.competitors.iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", "),
-        c.excluded.iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", "),
-        c.unsupported.iter().map(|(f, w)| format!("{} ({w})", f.canonical())).collect::<Vec<_>>().join(", "),
-    );
-    for r in rows.iter().filter(|r| r.status == RunStatus::Ok) {
-        s.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.framework.canonical(),
-            md_cell(&r.candidate_id),
-            md_cell(r.scenario()),
-            r.hardware
-                .gpu_count
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "n/a".into()),
-            md_cell(r.workload.endpoint.as_deref().unwrap_or("n/a")),
-            r.workload
-                .num_prompts
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "n/a".into()),
-            fmt_opt(r.spec_decode.as_ref().and_then(|d| d.mean_accept_length)),
-            fmt_opt(r.cache.as_ref().and_then(|d| d.prefix_cache_hit_rate)),
-            fmt_opt(r.memory.as_ref().and_then(|d| d.gpu_memory_utilization)),
-        ));
-    }
-    s
+    };
+    format!(
+        "\n## Campaign selection\n\n- Excluded by the user: {}\n- Unsupported: {}\n",
+        names(
+            c.excluded
+                .iter()
+                .map(|f| f.display_name().to_string())
+                .collect()
+        ),
+        names(
+            c.unsupported
+                .iter()
+                .map(|(f, w)| format!("{} ({w})", f.display_name()))
+                .collect()
+        ),
+    )
 }
 
 /// The fixed contract: workload, SLA and competitor winner commands, as canonical JSON.

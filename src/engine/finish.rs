@@ -63,7 +63,7 @@ pub fn final_view(engine: &Engine<'_>, rows: &[BenchRow]) -> FinalReportView {
                         (RunStatus::Ok, Some(true)) => "pass".into(),
                         _ => "fail".into(),
                     },
-                    value: fmt(metric.value(r)),
+                    value: fmt(metric.value(&r.metrics)),
                     ttft: fmt(r.metrics.p50_ttft_ms),
                     tpot: fmt(r.metrics.p50_tpot_ms),
                 });
@@ -136,7 +136,7 @@ pub fn final_view(engine: &Engine<'_>, rows: &[BenchRow]) -> FinalReportView {
                 .map(|(f, w)| format!("{} ({w})", f.display_name()))
                 .collect(),
         ),
-        metric: metric.name().into(),
+        metric: metric.label().into(),
         fixed_rows,
         post_rows,
         rounds: round_lines(s),

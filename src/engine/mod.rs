@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use gap::Metric;
+pub use gap::{sglang_passing, GapRule};
 pub use lane::{BenchLane, LaneError, RunTag};
 pub use paths::RunPaths;
 pub use progress::{PlainProgress, Progress};
@@ -136,8 +137,9 @@ pub struct EngineOptions {
     pub gate: GateConfig,
     /// Stop after this many rounds in this invocation (the campaign continues on resume).
     pub rounds_this_run: Option<u32>,
-    /// Repeat runs used to confirm a tie within the noise threshold.
-    pub tie_repeats: u32,
+    /// OK runs each side needs before a gap within the noise threshold counts as a tie
+    /// (the shared stability rule of `bench::gap`).
+    pub tie_runs: u32,
 }
 
 impl Default for EngineOptions {
@@ -149,7 +151,7 @@ impl Default for EngineOptions {
             force_baseline: false,
             gate: GateConfig::default(),
             rounds_this_run: None,
-            tie_repeats: 2,
+            tie_runs: crate::bench::gap::DEFAULT_REQUIRED_REPEATS,
         }
     }
 }
@@ -261,19 +263,41 @@ impl<'a> Engine<'a> {
 
     /// Appends one row and flushes it to disk at once, so an interruption loses nothing.
     pub fn append_row(&self, row: &BenchRow) -> Result<(), EngineError> {
-        use std::io::Write;
-        let p = self.paths.candidates();
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        baseline::append_row_at(&self.paths, row)
+    }
+
+    /// The campaign's scenario names, in order.
+    pub fn scenario_names(&self) -> Vec<String> {
+        self.campaign
+            .scenarios
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Gap decisions of `round` (0: the fixed baseline) over `rows`, by the shared rule.
+    pub fn gap_decisions(
+        &self,
+        rows: &[BenchRow],
+        round: u32,
+    ) -> Vec<crate::bench::gap::ScenarioGap> {
+        let names = self.scenario_names();
+        gap::GapRule {
+            scenarios: &names,
+            competitors: &self.campaign.competitors,
+            metric: self.campaign.metric,
+            threshold_pct: self.campaign.noise_threshold_pct,
+            required_repeats: self.opts.tie_runs.max(1),
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .map_err(io_err(&p))?;
-        let line = crate::gate::checks::redact_secrets(&crate::bench::row::to_jsonl_line(row));
-        f.write_all(line.as_bytes()).map_err(io_err(&p))?;
-        f.sync_data().map_err(io_err(&p))
+        .decide(rows, round)
+    }
+
+    /// [`Engine::gap_decisions`] mapped for the gate.
+    pub fn gap_views(&self, rows: &[BenchRow], round: u32) -> Vec<crate::gate::ScenarioGapView> {
+        self.gap_decisions(rows, round)
+            .iter()
+            .map(gap::view)
+            .collect()
     }
 
     /// Commits everything under the checkout with `message`.

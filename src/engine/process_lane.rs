@@ -1,8 +1,9 @@
-//! A [`BenchLane`] over real processes: each candidate's server command is launched once
-//! (in its own process group), health-checked over HTTP, every scenario's benchmark command
-//! runs against it and writes one normalized row (JSON) to a file, then the server group is
-//! stopped. Works for the simulator lane (`sota-bot sim serve` + `sota-bot bench run`) and
-//! for real engines whose benchmark step normalizes its output into a row.
+//! A [`BenchLane`] over real processes, through the runner core's launch groups
+//! ([`crate::runner::group`]): each candidate's server command is launched once, checked for
+//! readiness, every scenario's benchmark command runs against it and writes one normalized
+//! row (JSON) to a file, then the server is stopped and its port freed. Logs are scrubbed of
+//! secrets as they are captured. Works for the simulator lane (`sota-bot sim serve` +
+//! `sota-bot bench run`) and for real engines whose benchmark step normalizes its output.
 //!
 //! Command templates use `{port}`, `{scenario}`, `{input_len}`, `{output_len}`,
 //! `{num_prompts}`, `{row_out}`, `{out_dir}`, `{framework}`, `{checkout}`.
@@ -12,11 +13,16 @@ use super::{CandidateSpec, ScenarioSpec};
 use crate::bench::{BenchRow, RunStatus};
 use crate::campaign::Framework;
 use crate::runner::agent::shell_quote;
+use crate::runner::bench::{run_benchmark_with, BenchOutcome, BenchSpec};
+use crate::runner::group::{read_row_jsonl, run_launch_group_each, BenchInvocation, LaunchGroup};
+use crate::runner::process::{CommandSpec, OsLauncher};
+use crate::runner::server::{free_port, LaunchSpec};
+use crate::secrets::SecretSet;
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Process lane settings.
 #[derive(Debug, Clone)]
@@ -51,14 +57,6 @@ impl ProcessLane {
     }
 }
 
-fn free_port() -> Result<u16, LaneError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| LaneError(format!("no free port: {e}")))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| LaneError(e.to_string()))
-}
-
 fn expand(template: &str, vars: &[(&str, String)]) -> String {
     let mut s = template.to_string();
     for (k, v) in vars {
@@ -67,165 +65,19 @@ fn expand(template: &str, vars: &[(&str, String)]) -> String {
     s
 }
 
-fn spawn_group(cmd: &str, cwd: &Path, log: &Path) -> Result<Child, LaneError> {
-    if let Some(p) = log.parent() {
-        let _ = std::fs::create_dir_all(p);
-    }
-    let out =
-        std::fs::File::create(log).map_err(|e| LaneError(format!("{}: {e}", log.display())))?;
-    let err = out.try_clone().map_err(|e| LaneError(e.to_string()))?;
-    Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .process_group(0)
-        .spawn()
-        .map_err(|e| LaneError(format!("cannot start `{cmd}`: {e}")))
-}
-
-fn kill_group(child: &mut Child) {
-    let pid = child.id();
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn log_tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// Classifies a server or benchmark failure from its log.
-pub fn classify_log(log: &str, timed_out: bool) -> (RunStatus, String) {
-    let low = log.to_ascii_lowercase();
-    let last = log
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(300)
-        .collect::<String>();
-    let is_oom_line = |l: &str| {
-        let l = l.to_ascii_lowercase();
-        l.contains("out of memory")
-            || l.contains("outofmemory")
-            || l.split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|w| w == "oom")
-    };
-    if is_oom_line(&low) {
-        let line = log
-            .lines()
-            .find(|l| is_oom_line(l))
-            .unwrap_or("out of memory")
-            .trim()
-            .chars()
-            .take(300)
-            .collect();
-        (RunStatus::Oom, line)
-    } else if timed_out {
-        (
-            RunStatus::Timeout,
-            format!("timed out; last log line: {last}"),
-        )
-    } else {
-        (
-            RunStatus::Failed,
-            if last.is_empty() {
-                "exited without output".into()
-            } else {
-                last
-            },
-        )
-    }
-}
-
-fn wait_ready(
-    child: &mut Child,
-    port: u16,
-    cfg: &ProcessLaneConfig,
-) -> Result<(), (RunStatus, String, bool)> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| (RunStatus::Failed, e.to_string(), false))?;
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err((
-                RunStatus::Failed,
-                format!("server exited ({status}) before it became ready"),
-                false,
-            ));
-        }
-        for p in &cfg.health_paths {
-            let ok = client
-                .get(format!("http://127.0.0.1:{port}{p}"))
-                .send()
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ok {
-                return Ok(());
-            }
-        }
-        if started.elapsed() >= cfg.ready_timeout {
-            return Err((
-                RunStatus::Timeout,
-                format!("server not ready after {}s", cfg.ready_timeout.as_secs()),
-                true,
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 impl ProcessLane {
-    fn failed_row(
-        &self,
-        cand: &CandidateSpec,
-        s: &ScenarioSpec,
-        status: RunStatus,
-        reason: String,
-        log: &Path,
-    ) -> BenchRow {
+    /// Identity and workload of a run, used as is when the run fails.
+    fn row_template(&self, cand: &CandidateSpec, s: &ScenarioSpec) -> BenchRow {
         let mut row = BenchRow::new(
             cand.framework,
             cand.candidate_id.clone(),
             self.config.model.clone(),
-            status,
+            RunStatus::Failed,
         );
-        row.failure_reason = Some(reason);
         row.workload.scenario = Some(s.name.clone());
         row.workload.input_len = Some(s.input_len);
         row.workload.output_len = Some(s.output_len);
         row.workload.num_prompts = Some(self.config.num_prompts);
-        row.server_command = Some(cand.server_command.clone());
-        row.benchmark_command = Some(cand.benchmark_command.clone());
-        row.artifacts = Some(crate::bench::row::ArtifactPaths {
-            server_log: Some(log.display().to_string()),
-            ..Default::default()
-        });
         row
     }
 }
@@ -238,7 +90,7 @@ impl BenchLane for ProcessLane {
         tag: &RunTag,
         on_row: &mut dyn FnMut(BenchRow) -> Result<(), LaneError>,
     ) -> Result<(), LaneError> {
-        let port = free_port()?;
+        let port = free_port().map_err(|e| LaneError(format!("no free port: {e}")))?;
         let stem = format!(
             "r{}-{}-{}-{}",
             tag.round,
@@ -246,7 +98,6 @@ impl BenchLane for ProcessLane {
             cand.framework.canonical(),
             cand.candidate_id
         );
-        let server_log = self.config.log_dir.join(format!("{stem}.server.log"));
         let base_vars = vec![
             ("port", port.to_string()),
             ("framework", cand.framework.canonical().to_string()),
@@ -257,30 +108,22 @@ impl BenchLane for ProcessLane {
             ("num_prompts", self.config.num_prompts.to_string()),
         ];
         let server_cmd = expand(&cand.server_command, &base_vars);
-        self.launches += 1;
-        let mut server = spawn_group(&server_cmd, &self.config.checkout, &server_log)?;
-        if let Err((status, why, timed_out)) = wait_ready(&mut server, port, &self.config) {
-            kill_group(&mut server);
-            let (st, reason) = match classify_log(&log_tail(&server_log, 50), timed_out) {
-                (RunStatus::Oom, r) => (RunStatus::Oom, r),
-                _ => (status, format!("{why}; {}", log_tail(&server_log, 1))),
-            };
-            let _ = st;
-            for s in scenarios {
-                on_row(self.failed_row(cand, s, st, reason.clone(), &server_log))?;
-            }
-            return Ok(());
-        }
+        let mut server = LaunchSpec::new(
+            CommandSpec::Shell(server_cmd.clone()),
+            port,
+            self.config.log_dir.join(format!("{stem}.server.log")),
+        );
+        server.cwd = Some(self.config.checkout.clone());
+        server.ready_timeout = self.config.ready_timeout;
+        server.health_paths = self.config.health_paths.clone();
+        server.stop_grace = Duration::from_secs(5);
+        let mut runs = Vec::with_capacity(scenarios.len());
         for s in scenarios {
             let row_out = self
                 .config
                 .log_dir
                 .join(format!("{stem}-{}.row.json", s.name));
             let _ = std::fs::remove_file(&row_out);
-            let bench_log = self
-                .config
-                .log_dir
-                .join(format!("{stem}-{}.bench.log", s.name));
             let mut vars = base_vars.clone();
             vars.extend([
                 ("scenario", s.name.clone()),
@@ -288,65 +131,49 @@ impl BenchLane for ProcessLane {
                 ("output_len", s.output_len.to_string()),
                 ("row_out", shell_quote(&row_out.to_string_lossy())),
             ]);
-            let cmd = expand(&cand.benchmark_command, &vars);
-            let mut bench = match spawn_group(&cmd, &self.config.checkout, &bench_log) {
-                Ok(b) => b,
-                Err(e) => {
-                    on_row(self.failed_row(cand, s, RunStatus::Failed, e.0, &bench_log))?;
-                    continue;
-                }
-            };
-            let started = Instant::now();
-            let mut timed_out = false;
-            let exit = loop {
-                match bench.try_wait() {
-                    Ok(Some(st)) => break st.code(),
-                    Ok(None) if started.elapsed() >= self.config.bench_timeout => {
-                        kill_group(&mut bench);
-                        timed_out = true;
-                        break None;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                    Err(_) => break None,
-                }
-            };
-            let parsed = std::fs::read_to_string(&row_out)
-                .ok()
-                .and_then(|t| crate::bench::row::parse_jsonl(&t).ok())
-                .and_then(|rows| rows.into_iter().next());
-            let row = match parsed {
-                Some(mut row) if !timed_out => {
-                    row.workload.scenario = Some(s.name.clone());
-                    row.server_command = Some(server_cmd.clone());
-                    row.benchmark_command = Some(cmd.clone());
-                    row
-                }
-                _ => {
-                    // The server may have died under load (OOM) while the client failed.
-                    let server_dead = matches!(server.try_wait(), Ok(Some(_)));
-                    let log = if server_dead {
-                        log_tail(&server_log, 50)
-                    } else {
-                        log_tail(&bench_log, 50)
-                    };
-                    let (st, reason) = classify_log(&log, timed_out);
-                    let reason = format!("{reason} (benchmark exit {:?})", exit);
-                    self.failed_row(
-                        cand,
-                        s,
-                        st,
-                        reason,
-                        if server_dead { &server_log } else { &bench_log },
-                    )
-                }
-            };
-            on_row(row)?;
+            runs.push(BenchInvocation {
+                candidate_id: cand.candidate_id.clone(),
+                scenario: s.name.clone(),
+                command: CommandSpec::Shell(expand(&cand.benchmark_command, &vars)),
+                env: Vec::new(),
+                timeout: self.config.bench_timeout,
+                log_path: self
+                    .config
+                    .log_dir
+                    .join(format!("{stem}-{}.bench.log", s.name)),
+                row_path: Some(row_out),
+                row_template: self.row_template(cand, s),
+            });
         }
-        kill_group(&mut server);
-        Ok(())
+        let group = LaunchGroup { server, runs };
+        // The benchmark's own row names its scenario and the commands actually run.
+        let read_row = |inv: &BenchInvocation, outcome: &BenchOutcome| {
+            let mut row = read_row_jsonl(inv, outcome)?;
+            row.workload.scenario = Some(inv.scenario.clone());
+            row.server_command = Some(server_cmd.clone());
+            row.benchmark_command = Some(inv.command.display());
+            Ok(row)
+        };
+        let mut lane_error = None;
+        let result =
+            run_launch_group_each(&OsLauncher, &group, &read_row, &mut |row| match on_row(
+                row.clone(),
+            ) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    lane_error = Some(e);
+                    ControlFlow::Break(())
+                }
+            });
+        self.launches += u64::from(result.launches);
+        match lane_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
+        let secrets = SecretSet::from_default_env();
         let mut out = Vec::new();
         for (name, cmd) in self
             .config
@@ -366,7 +193,8 @@ impl BenchLane for ProcessLane {
                     t
                 })
                 .unwrap_or_else(|e| format!("could not run `{cmd}`: {e}"));
-            out.push((name, format!("$ {cmd}\n{text}")));
+            let text = secrets.scrub(&format!("$ {cmd}\n{text}")).into_owned();
+            out.push((name, text));
         }
         out
     }
@@ -400,12 +228,24 @@ impl BenchLane for ProcessLane {
             cand.framework.canonical(),
             scenario.name
         ));
-        let mut child = spawn_group(&cmd, &self.config.checkout, &log)?;
-        let status = child.wait().map_err(|e| LaneError(e.to_string()))?;
-        if !status.success() {
+        let outcome = run_benchmark_with(
+            &OsLauncher,
+            &BenchSpec {
+                command: CommandSpec::Shell(cmd),
+                env: Vec::new(),
+                cwd: Some(self.config.checkout.clone()),
+                timeout: self.config.bench_timeout,
+                log_path: log,
+                secrets: SecretSet::from_default_env(),
+            },
+        );
+        if outcome.status != RunStatus::Ok {
+            let tail: Vec<&str> = outcome.log_tail.lines().rev().take(3).collect();
             return Err(LaneError(format!(
-                "profile command failed ({status}): {}",
-                log_tail(&log, 3)
+                "profile command {}: {}; {}",
+                outcome.status,
+                outcome.failure_reason.as_deref().unwrap_or("no reason"),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
             )));
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(out_dir)
@@ -428,20 +268,6 @@ impl BenchLane for ProcessLane {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classification() {
-        assert_eq!(
-            classify_log("x\ntorch.OutOfMemoryError: CUDA out of memory\n", false).0,
-            RunStatus::Oom
-        );
-        assert_eq!(classify_log("hang", true).0, RunStatus::Timeout);
-        assert_eq!(classify_log("the room is fine", false).0, RunStatus::Failed);
-        assert_eq!(classify_log("killed: OOM", false).0, RunStatus::Oom);
-        let (st, why) = classify_log("a\nValueError: bad flag\n\n", false);
-        assert_eq!(st, RunStatus::Failed);
-        assert_eq!(why, "ValueError: bad flag");
-    }
 
     #[test]
     fn templates_expand() {

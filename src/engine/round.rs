@@ -2,7 +2,7 @@
 //! one round commit) and the final report. Each step is recorded in the checkpoint so a
 //! crash resumes at the step it interrupted, without redoing or duplicating finished work.
 
-use super::gap::{compute_gaps, geomean_improvement_pct};
+use super::gap::geomean_improvement_pct;
 use super::{baseline::digest, baseline::key_for, io_err, Engine, EngineError, RunPaths, RunTag};
 use crate::bench::{BenchRow, RunStatus};
 use crate::campaign::ledger::{self, AttemptRow, LineageEntry, OptimizationRow, SourceIdeaRow};
@@ -116,7 +116,7 @@ impl<'a> Engine<'a> {
             workload: c.workload_line(),
             sla: c.sla_line(),
             noise_threshold: format!("{}", c.noise_threshold_pct),
-            metric: c.metric.name().into(),
+            metric: c.metric.label().into(),
             gaps: report::prompt_gaps(&self.state.gaps),
             evidence,
             research_first: crate::gate::stagnation_required(
@@ -369,12 +369,15 @@ impl<'a> Engine<'a> {
             };
             self.measure(&cand, &owed, &tag)?;
         }
-        // A tie inside the noise threshold is decided by repeat runs of both winners.
-        let gaps = self.current_gaps(round)?;
-        for g in gaps
-            .iter()
-            .filter(|g| matches!(g.status, crate::gate::GapStatus::Tied { .. }))
-        {
+        // A gap inside the noise threshold is decided by repeat runs of SGLang and of every
+        // competitor's winner in this round, until each side has the runs the rule asks for.
+        let gaps = self.gap_decisions(&self.read_rows()?, round);
+        for g in gaps.iter().filter(|g| {
+            matches!(
+                g.decision,
+                crate::bench::gap::GapDecision::NeedsRepeats { .. }
+            )
+        }) {
             let Some(s) = scenarios.iter().find(|s| s.name == g.scenario) else {
                 continue;
             };
@@ -391,15 +394,16 @@ impl<'a> Engine<'a> {
                     cands.push(c.clone());
                 }
             }
-            for repeat in 1..=self.opts.tie_repeats {
+            for repeat in 0..self.opts.tie_runs {
                 for cand in &cands {
                     let done: HashSet<String> = self.read_rows()?.iter().map(row_key).collect();
                     if done.contains(&key_for(cand, &s.name, round, repeat)) {
                         continue;
                     }
                     self.progress.step(&format!(
-                        "round {round}: tie on {}: repeat {repeat} of {} `{}`",
+                        "round {round}: near-tie on {}: run {} of {} `{}`",
                         s.name,
+                        repeat + 1,
                         cand.framework.display_name(),
                         cand.candidate_id
                     ));
@@ -422,44 +426,10 @@ impl<'a> Engine<'a> {
         self.save_state()
     }
 
-    /// Gap after round `round`: SGLang's rows of this round (mean over repeats) against the
-    /// baseline competitors plus this round's competitor repeats.
+    /// Gap after round `round`: SGLang's rows of this round (median over repeats) against
+    /// the baseline competitors and this round's competitor reruns.
     fn current_gaps(&self, round: u32) -> Result<Vec<ScenarioGapView>, EngineError> {
-        let rows = self.read_rows()?;
-        let sglang: Vec<BenchRow> = averaged(
-            rows.iter()
-                .filter(|r| r.round == round && r.framework == Framework::Sglang)
-                .cloned()
-                .collect(),
-            self.campaign.metric,
-        );
-        let competitors: Vec<BenchRow> = averaged(
-            rows.iter()
-                .filter(|r| r.framework != Framework::Sglang && (r.round == 0 || r.round == round))
-                .cloned()
-                .collect(),
-            self.campaign.metric,
-        );
-        let repeated: HashSet<String> = rows
-            .iter()
-            .filter(|r| r.round == round && r.repeat > 0)
-            .map(|r| r.scenario().to_string())
-            .collect();
-        let names: Vec<String> = self
-            .campaign
-            .scenarios
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
-        Ok(compute_gaps(
-            &names,
-            &sglang,
-            &competitors,
-            &self.campaign.competitors,
-            self.campaign.metric,
-            self.campaign.noise_threshold_pct,
-            &|s| repeated.contains(s),
-        ))
+        Ok(self.gap_views(&self.read_rows()?, round))
     }
 
     fn finalize_round(&mut self, round: u32) -> Result<(), EngineError> {
@@ -469,32 +439,30 @@ impl<'a> Engine<'a> {
             return Err(EngineError::Refused("no round in progress".into()));
         };
         let start = progress.start_commit.clone();
-        let metric = self.campaign.metric;
         let rows = self.read_rows()?;
         let round_rows: Vec<BenchRow> = rows.iter().filter(|r| r.round == round).cloned().collect();
-        let sglang_now = averaged(
-            round_rows
+        let decided = self.gap_decisions(&rows, round);
+        let sglang_now = |scenario: &str| {
+            decided
                 .iter()
-                .filter(|r| r.framework == Framework::Sglang)
-                .cloned()
-                .collect(),
-            metric,
-        );
+                .find(|g| g.scenario == scenario)
+                .and_then(super::gap::sglang_passing)
+        };
         let mut pairs = Vec::new();
         let mut per_scenario = Vec::new();
         for s in &self.campaign.scenarios {
-            let new = super::gap::best_row(&sglang_now, Framework::Sglang, &s.name, metric)
-                .and_then(|r| metric.value(r));
+            let new = sglang_now(&s.name).map(|(_, v)| v);
             if let (Some(old), Some(new)) = (self.state.best_value(&s.name), new) {
                 pairs.push((old, new));
                 per_scenario.push(format!("{} {:+.2}%", s.name, (new / old - 1.0) * 100.0));
             }
         }
         // A scenario that had a passing best result and now has none is a regression.
-        let lost = self.campaign.scenarios.iter().any(|s| {
-            self.state.best_value(&s.name).is_some()
-                && super::gap::best_row(&sglang_now, Framework::Sglang, &s.name, metric).is_none()
-        });
+        let lost = self
+            .campaign
+            .scenarios
+            .iter()
+            .any(|s| self.state.best_value(&s.name).is_some() && sglang_now(&s.name).is_none());
         let geomean = if lost {
             Some(-100.0)
         } else {
@@ -688,15 +656,13 @@ impl<'a> Engine<'a> {
         // State update.
         if outcome.accepted {
             for s in &self.campaign.scenarios {
-                let new = super::gap::best_row(&sglang_now, Framework::Sglang, &s.name, metric);
-                if let Some(r) = new {
-                    let v = metric.value(r).unwrap_or(0.0);
+                if let Some((candidate_id, v)) = sglang_now(&s.name) {
                     let better = self.state.best_value(&s.name).is_none_or(|old| v > old);
                     if better {
                         self.state.best_sglang.retain(|b| b.scenario != s.name);
                         self.state.best_sglang.push(BestRow {
                             scenario: s.name.clone(),
-                            candidate_id: r.candidate_id.clone(),
+                            candidate_id: candidate_id.to_string(),
                             value: v,
                             round,
                             commit: progress.measured_commit.clone(),
@@ -758,7 +724,7 @@ impl<'a> Engine<'a> {
         let report_md = report::render_round_report(&RoundReportInput {
             campaign_id: &self.campaign.campaign_id,
             title: &title,
-            metric: self.campaign.metric.name(),
+            metric: self.campaign.metric.label(),
             gaps_before: &gaps_before,
             gaps_after: &gaps_after,
             outcome: &outcome,
@@ -808,18 +774,10 @@ impl<'a> Engine<'a> {
 
     fn baseline_gap(&self, scenario: &str) -> Option<f64> {
         let rows = self.read_rows().ok()?;
-        let base: Vec<BenchRow> = rows.into_iter().filter(|r| r.round == 0).collect();
-        compute_gaps(
-            &[scenario.to_string()],
-            &base,
-            &base,
-            &self.campaign.competitors,
-            self.campaign.metric,
-            self.campaign.noise_threshold_pct,
-            &|_| false,
-        )
-        .first()
-        .and_then(|g| g.status.gap_pct())
+        self.gap_views(&rows, 0)
+            .into_iter()
+            .find(|g| g.scenario == scenario)
+            .and_then(|g| g.status.gap_pct())
     }
 
     /// Writes and commits the final report (§3.8).
@@ -839,52 +797,4 @@ impl<'a> Engine<'a> {
         self.commit(&format!("sota final: {reason}"))?;
         Ok(())
     }
-}
-
-/// Collapses repeats: one row per (framework, candidate, scenario, round) with the metric
-/// averaged over ok, SLA-passing repeats; a failing repeat keeps the row failing.
-pub fn averaged(rows: Vec<BenchRow>, metric: super::Metric) -> Vec<BenchRow> {
-    let mut out: Vec<BenchRow> = Vec::new();
-    let mut counts: Vec<u32> = Vec::new();
-    for r in rows {
-        let pos = out.iter().position(|o| {
-            o.framework == r.framework
-                && o.candidate_id == r.candidate_id
-                && o.scenario() == r.scenario()
-                && o.round == r.round
-        });
-        match pos {
-            None => {
-                out.push(r);
-                counts.push(1);
-            }
-            Some(i) => {
-                let (Some(o), Some(n)) = (out.get_mut(i), counts.get_mut(i)) else {
-                    continue;
-                };
-                let ok = |x: &BenchRow| x.status == RunStatus::Ok && x.sla.passed == Some(true);
-                if !ok(&r) {
-                    *o = r;
-                    *n = 1;
-                    continue;
-                }
-                if let (Some(a), Some(b)) = (metric.value(o), metric.value(&r)) {
-                    let mean = (a * f64::from(*n) + b) / f64::from(*n + 1);
-                    match metric {
-                        super::Metric::OutputTokenThroughput => {
-                            o.metrics.output_token_throughput = Some(mean)
-                        }
-                        super::Metric::RequestThroughput => {
-                            o.metrics.request_throughput = Some(mean)
-                        }
-                        super::Metric::TotalTokenThroughput => {
-                            o.metrics.total_token_throughput = Some(mean)
-                        }
-                    }
-                    *n += 1;
-                }
-            }
-        }
-    }
-    out
 }

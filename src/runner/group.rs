@@ -3,9 +3,11 @@
 //! against it (SPEC §8). Launches are counted so reports can show the GPU time spent.
 
 use super::bench::{run_benchmark_with, BenchOutcome, BenchSpec};
+use super::classify::{classify_failure, ExitKind};
 use super::process::{CommandSpec, OsLauncher, ProcessLauncher};
 use super::server::{LaunchSpec, ServerProcess, StopReport};
 use crate::bench::row::{parse_jsonl, ArtifactPaths, BenchRow, RunStatus};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -97,6 +99,23 @@ pub fn run_launch_group_with(
     group: &LaunchGroup,
     read_row: &RowReader<'_>,
 ) -> GroupResult {
+    run_launch_group_each(
+        launcher,
+        group,
+        read_row,
+        &mut |_| ControlFlow::Continue(()),
+    )
+}
+
+/// As [`run_launch_group_with`], handing each row to `on_row` as soon as it is known (so a
+/// caller can persist it before the next run starts). `ControlFlow::Break` stops the group:
+/// the server is stopped and the remaining runs are not started.
+pub fn run_launch_group_each(
+    launcher: &dyn ProcessLauncher,
+    group: &LaunchGroup,
+    read_row: &RowReader<'_>,
+    on_row: &mut dyn FnMut(&BenchRow) -> ControlFlow<()>,
+) -> GroupResult {
     let server_command = group
         .server
         .secrets
@@ -129,20 +148,24 @@ pub fn run_launch_group_with(
         row.metrics = Default::default();
         row
     };
-    let server = match ServerProcess::launch_with(launcher, group.server.clone()) {
+    let mut server = match ServerProcess::launch_with(launcher, group.server.clone()) {
         Ok(s) => s,
         Err(e) => {
             let (status, reason) = e.classification();
             let reason = format!("server launch: {reason}");
-            let rows = group
-                .runs
-                .iter()
-                .map(|inv| finish(failed_row(inv, status, reason.clone()), inv))
-                .collect();
+            let mut rows = Vec::with_capacity(group.runs.len());
+            for inv in &group.runs {
+                let row = finish(failed_row(inv, status, reason.clone()), inv);
+                let flow = on_row(&row);
+                rows.push(row);
+                if flow.is_break() {
+                    break;
+                }
+            }
             return GroupResult {
                 launches: 1,
+                outcomes: vec![None; rows.len()],
                 rows,
-                outcomes: vec![None; group.runs.len()],
                 server_error: Some(reason),
                 stop: None,
             };
@@ -169,6 +192,20 @@ pub fn run_launch_group_with(
                     format!("benchmark output: {reason}"),
                 ),
             }
+        } else if !server.is_running() {
+            // The server died under load (an OOM most often): its log says why, not the
+            // client's connection errors.
+            let c = classify_failure(&server.log_tail(), &ExitKind::Code(1));
+            let status = match c.status {
+                RunStatus::Ok => RunStatus::Failed,
+                s => s,
+            };
+            let why = c.reason.unwrap_or_else(|| "no reason in its log".into());
+            failed_row(
+                inv,
+                status,
+                format!("server exited during the benchmark: {why}"),
+            )
         } else {
             let reason = outcome
                 .failure_reason
@@ -181,8 +218,12 @@ pub fn run_launch_group_with(
             a.raw_result
                 .get_or_insert_with(|| inv.log_path.display().to_string());
         }
+        let flow = on_row(&row);
         rows.push(row);
         outcomes.push(Some(outcome));
+        if flow.is_break() {
+            break;
+        }
     }
     let stop = server.stop().ok();
     GroupResult {

@@ -1,0 +1,198 @@
+//! Engine-level failures on real simulator processes: `sota-bot local run` against a toy
+//! checkout where one SGLang candidate asks for more GPU memory than the simulated H100 has
+//! (the simulated server dies with a CUDA OOM) and every TokenSpeed candidate listens but
+//! never becomes ready. The campaign records those as classified rows with their reasons,
+//! stops each server, finishes the fixed baseline with the healthy candidates and goes on.
+
+use sota_bot::bench::row::parse_jsonl;
+use sota_bot::bench::{BenchRow, RunStatus};
+use sota_bot::campaign::Framework;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const REQUEST: &str = "\
+model: meta-llama/Llama-3.1-8B-Instruct
+precision: bf16
+gpu: {model: H100, count: 1}
+frameworks:
+  only: [vllm, tokenspeed]
+workload:
+  dataset: random
+  num_prompts: 8
+  scenarios:
+    - {name: chat, input_len: 500, output_len: 200}
+    - {name: summarization, input_len: 4000, output_len: 200}
+sla: {max_p50_ttft_ms: 5000, max_p50_tpot_ms: 100, min_success_rate: 0.99}
+max_rounds: 1
+autonomy: autonomous
+primary_metric: output_token_throughput
+";
+
+const PLAN: &str = "\
+model: meta-llama/Llama-3.1-8B-Instruct
+tp_size: 1
+port: 31000
+bench_client: builtin
+num_prompts: 8
+# The sweep exists to reach the simulated GPU's memory limit.
+allow_memory_search: true
+scenarios:
+  - {name: chat, input_len: 500, output_len: 200}
+  - {name: summarization, input_len: 4000, output_len: 200}
+frameworks:
+  sglang:
+    search_space:
+      mem_fraction_static: [0.85, 0.99]
+  vllm:
+    base_server_flags:
+      gpu_memory_utilization: 0.9
+  tokenspeed:
+    base_server_flags:
+      never_ready: true
+";
+
+const CONFIG: &str = "\
+plan: plan.yaml
+agent:
+  command: >-
+    sota-bot sim agent --checkout {checkout} --round {round} --prompt {prompt} --summary-out {summary}
+    && git add -A -- sim python && git commit -q -m \"sim agent: round {round} patch\" || true
+  timeout_secs: 60
+sim:
+  enabled: true
+  time_scale: 0.01
+gate:
+  max_rounds: 1
+lane:
+  ready_timeout_secs: 3
+  bench_timeout_secs: 120
+";
+
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn rows_of(rows: &[BenchRow], f: Framework) -> Vec<&BenchRow> {
+    rows.iter()
+        .filter(|r| r.framework == f && r.round == 0)
+        .collect()
+}
+
+#[test]
+fn oom_and_never_ready_servers_become_classified_rows_and_the_campaign_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("sglang");
+    sota_bot::cli::local_demo::make_toy_checkout(&checkout).unwrap();
+    let inputs = tmp.path().join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("request.yaml"), REQUEST).unwrap();
+    std::fs::write(inputs.join("plan.yaml"), PLAN).unwrap();
+    std::fs::write(inputs.join("config.yaml"), CONFIG).unwrap();
+
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_sota-bot"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(&exe)
+        .args(["local", "run"])
+        .arg(inputs.join("request.yaml"))
+        .arg("--checkout")
+        .arg(&checkout)
+        .arg("--config")
+        .arg(inputs.join("config.yaml"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(3),
+        "{stdout}\n{stderr}"
+    );
+
+    let cands = find(&checkout.join("runs"), "candidates.jsonl").expect("candidates.jsonl");
+    let rows = parse_jsonl(&std::fs::read_to_string(&cands).unwrap()).unwrap();
+
+    // Every candidate x scenario has exactly one baseline row (SGLang: the plan's baseline
+    // candidate plus the two memory settings).
+    let sglang = rows_of(&rows, Framework::Sglang);
+    let vllm = rows_of(&rows, Framework::Vllm);
+    let tokenspeed = rows_of(&rows, Framework::Tokenspeed);
+    assert_eq!(
+        (sglang.len(), vllm.len(), tokenspeed.len()),
+        (6, 2, 2),
+        "{rows:#?}"
+    );
+
+    // The candidate asking for 99% of GPU memory died with the simulated CUDA OOM.
+    let oom: Vec<_> = sglang
+        .iter()
+        .filter(|r| r.server_command.as_deref().unwrap_or("").contains("0.99"))
+        .collect();
+    assert_eq!(oom.len(), 2);
+    for r in &oom {
+        assert_eq!(r.status, RunStatus::Oom, "{r:#?}");
+        let why = r.failure_reason.as_deref().unwrap_or("");
+        assert!(why.contains("out of memory"), "{why}");
+    }
+    // The healthy SGLang candidate and vLLM ran.
+    assert!(sglang
+        .iter()
+        .filter(|r| !r.server_command.as_deref().unwrap_or("").contains("0.99"))
+        .all(|r| r.status == RunStatus::Ok));
+    assert!(vllm.iter().all(|r| r.status == RunStatus::Ok));
+
+    // TokenSpeed answered 503 until the readiness timeout: a timeout with the reason.
+    for r in &tokenspeed {
+        assert_eq!(r.status, RunStatus::Timeout, "{r:#?}");
+        let why = r.failure_reason.as_deref().unwrap_or("");
+        assert!(why.contains("not ready"), "{why}");
+    }
+
+    // The failures are in the committed summary, and the baseline was committed.
+    let summary =
+        std::fs::read_to_string(find(&checkout.join("runs"), "summary.md").unwrap()).unwrap();
+    assert!(summary.contains("oom"), "{summary}");
+    assert!(summary.contains("timeout"), "{summary}");
+    let log = git_out(&checkout, &["log", "--all", "--format=%s"]);
+    assert!(
+        log.lines().any(|l| l.starts_with("sota baseline:")),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| l.starts_with("sota plan:")), "{log}");
+
+    // The servers' logs were kept, outside the committed run directory.
+    let logs = checkout.join(".sota/logs");
+    let server_logs: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("r0-") && name.ends_with(".server.log")
+        })
+        .collect();
+    assert_eq!(server_logs.len(), 5, "one baseline launch per candidate");
+    let tracked = git_out(&checkout, &["ls-files"]);
+    assert!(!tracked.contains(".server.log"), "{tracked}");
+}
