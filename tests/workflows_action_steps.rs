@@ -1,20 +1,79 @@
 //! Runs the composite action's step scripts exactly as a GitHub runner would: bash,
-//! the GITHUB_* / RUNNER_* environment, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files,
-//! and a workspace cloned from a real bare repository playing the fork.
-//!
-//! The phase itself is played by `tests/fixtures/sota-bot-shim.sh`, a SHIM of the
-//! `sota-bot` binary (the engine phases are built elsewhere). INTEGRATOR: replace the
-//! shim with the real binary and the simulator lane once `sota-bot runner
-//! baseline|round` exists; the assertions on outputs, summary and artifacts stay.
+//! the GITHUB_* / RUNNER_* environment, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and a
+//! workspace cloned from a real bare repository playing the fork. The phase is the real
+//! `sota-bot runner baseline|round` on the simulator lane (simulated serving engines, the
+//! scripted agent simulator); the only stand-in is `nvidia-smi`, replaced by the canned-output
+//! double of `tests/fixtures/nvidia-smi` because no GPU exists here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sota_bot::engine::setup::save_input;
+use sota_bot::engine::wiring::new_campaign_input;
+use sota_bot::engine::RunPaths;
 use tempfile::TempDir;
 
-const BRANCH: &str = "sota/c-42";
-const RUN_DIR: &str = "runs/20260101_llama_sota_humanize";
+const BRANCH: &str = "sota/20260101-llama_3_1_8b_instruct";
+const RUNNER_CONFIG: &str = ".github/sota-bot-runner.yml";
+
+const REQUEST: &str = "\
+model: meta-llama/Llama-3.1-8B-Instruct
+precision: bf16
+gpu: {model: H100, count: 1}
+frameworks:
+  only: [vllm]
+workload:
+  dataset: random
+  num_prompts: 8
+  scenarios:
+    - {name: chat, input_len: 1000, output_len: 1000}
+    - {name: summarization, input_len: 8000, output_len: 1000}
+sla: {max_p50_ttft_ms: 5000, max_p50_tpot_ms: 100, min_success_rate: 0.99}
+max_rounds: 4
+autonomy: autonomous
+primary_metric: output_token_throughput
+";
+
+const PLAN: &str = "\
+model: meta-llama/Llama-3.1-8B-Instruct
+tp_size: 1
+port: 31000
+bench_client: builtin
+num_prompts: 8
+scenarios:
+  - {name: chat, input_len: 1000, output_len: 1000}
+  - {name: summarization, input_len: 8000, output_len: 1000}
+frameworks:
+  sglang:
+    base_server_flags:
+      mem_fraction_static: 0.85
+  vllm:
+    base_server_flags:
+      gpu_memory_utilization: 0.9
+";
+
+/// The runner config committed in the fork (the workflows' `runner_config` input). The
+/// SGLang help snapshot (taken after the baseline search) runs `$MAINTAINER_HOOK` first, so
+/// a test can have a maintainer push to the branch while the phase runs.
+const RUNNER_CONFIG_YAML: &str = "\
+agent:
+  command: >-
+    sota-bot sim agent --checkout {checkout} --round {round} --prompt {prompt} --summary-out {summary}
+    && git add -A -- sim python && git commit -q -m \"sim agent: round {round} patch\"
+  timeout_secs: 120
+sim:
+  enabled: true
+  # Slow enough that a busy test machine's scheduling noise stays small next to the
+  # simulated gap between SGLang and vLLM.
+  time_scale: 0.05
+lane:
+  ready_timeout_secs: 30
+  bench_timeout_secs: 120
+  help:
+    sglang:
+      version.txt: '${MAINTAINER_HOOK:-true} >&2; echo sglang 0.0.0-sim'
+";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,9 +106,15 @@ fn make_executable(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A runner's view of one job.
+fn write_script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    make_executable(path);
+}
+
+/// A runner's view of one campaign: the fork, and one job workspace at a time.
 struct Job {
     _tmp: TempDir,
+    root: PathBuf,
     remote: PathBuf,
     workspace: PathBuf,
     runner_temp: PathBuf,
@@ -57,37 +122,63 @@ struct Job {
     bin_dir: PathBuf,
     output: PathBuf,
     summary: PathBuf,
-    shim_log: PathBuf,
+    calls_log: PathBuf,
+    campaign_id: String,
+    run_dir: String,
 }
 
 impl Job {
+    /// A fork whose campaign branch holds what the App commits at campaign start: the
+    /// SGLang checkout, the runner config, `.gitignore` and the run directory skeleton
+    /// (manifest and campaign input).
     fn new() -> Job {
         let tmp = TempDir::new().unwrap();
-        let root = tmp.path();
+        let root = tmp.path().to_path_buf();
         let remote = root.join("fork.git");
-        git(root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+        git(&root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
         let seed = root.join("seed");
-        git(root, &["clone", "-q", remote.to_str().unwrap(), "seed"]);
+        sota_bot::cli::local_demo::make_toy_checkout(&seed).unwrap();
+        // An SGLang clearly behind vLLM, so no scheduling noise of a busy machine lets it
+        // win the baseline and stop the campaign before a round.
+        let profile = seed.join("sim/engine.yaml");
+        let text = std::fs::read_to_string(&profile).unwrap();
+        assert!(text.contains("overhead_us_per_step: 900"));
+        std::fs::write(
+            &profile,
+            text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 3000"),
+        )
+        .unwrap();
+        git(&seed, &["commit", "-qam", "slower sglang"]);
         git(&seed, &["checkout", "-q", "-b", BRANCH]);
-        std::fs::create_dir_all(seed.join(RUN_DIR)).unwrap();
-        std::fs::write(seed.join(RUN_DIR).join("manifest.md"), "# manifest\n").unwrap();
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let config: sota_bot::engine::config::LocalConfig =
+            serde_yaml_ng::from_str(RUNNER_CONFIG_YAML).unwrap();
+        let input = new_campaign_input(
+            REQUEST,
+            PLAN,
+            &sota_bot::campaign::RepoConfig::default(),
+            Some(&config.sim),
+            date,
+        )
+        .unwrap();
+        let paths = RunPaths::for_campaign(&seed, date, &input.campaign.model_slug);
+        std::fs::create_dir_all(paths.root()).unwrap();
+        std::fs::write(paths.manifest(), &input.campaign.manifest_md).unwrap();
+        save_input(&paths, &input).unwrap();
+        std::fs::create_dir_all(seed.join(".github")).unwrap();
+        std::fs::write(seed.join(RUNNER_CONFIG), RUNNER_CONFIG_YAML).unwrap();
+        std::fs::write(
+            seed.join(".gitignore"),
+            sota_bot::engine::baseline::GITIGNORE_LINES.join("\n") + "\n",
+        )
+        .unwrap();
         git(&seed, &["add", "-A"]);
-        git(&seed, &["commit", "-q", "-m", "campaign start"]);
-        git(&seed, &["push", "-q", "origin", BRANCH]);
-        // actions/checkout of the campaign branch.
-        let workspace = root.join("work/sglang/sglang");
-        std::fs::create_dir_all(workspace.parent().unwrap()).unwrap();
+        git(&seed, &["commit", "-q", "-m", "sota: campaign start"]);
         git(
-            root,
-            &[
-                "clone",
-                "-q",
-                "-b",
-                BRANCH,
-                remote.to_str().unwrap(),
-                workspace.to_str().unwrap(),
-            ],
+            &seed,
+            &["remote", "add", "origin", remote.to_str().unwrap()],
         );
+        git(&seed, &["push", "-q", "origin", "main", BRANCH]);
 
         let runner_temp = root.join("runner-temp");
         let tool_cache = root.join("tool-cache");
@@ -98,23 +189,65 @@ impl Job {
         let output = runner_temp.join("_runner_file_commands/set_output_1");
         let summary = runner_temp.join("_runner_file_commands/step_summary_1");
         std::fs::create_dir_all(output.parent().unwrap()).unwrap();
-        std::fs::write(&output, "").unwrap();
-        std::fs::write(&summary, "").unwrap();
-        // The shim goes on PATH under the binary's name.
-        let shim = bin_dir.join("sota-bot");
-        std::fs::copy(repo_root().join("tests/fixtures/sota-bot-shim.sh"), &shim).unwrap();
-        make_executable(&shim);
-        Job {
+        let calls_log = root.join("calls.log");
+        // The real binary under its name on PATH, behind a wrapper that records each call.
+        write_script(
+            &bin_dir.join("sota-bot"),
+            &format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                calls_log.display(),
+                env!("CARGO_BIN_EXE_sota-bot")
+            ),
+        );
+        // No GPU here: nvidia-smi answers with a captured H100 host's output.
+        write_script(
+            &bin_dir.join("nvidia-smi"),
+            &format!(
+                "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
+                repo_root()
+                    .join("tests/fixtures/nvidia-smi/h100x8")
+                    .display(),
+                repo_root()
+                    .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
+                    .display()
+            ),
+        );
+        let job = Job {
             remote,
-            workspace,
+            workspace: root.join("work/sglang/sglang"),
             runner_temp,
             tool_cache,
             bin_dir,
             output,
             summary,
-            shim_log: root.join("shim.log"),
+            calls_log,
+            campaign_id: input.campaign.campaign_id.clone(),
+            run_dir: paths.rel.clone(),
+            root,
             _tmp: tmp,
-        }
+        };
+        job.new_run();
+        job
+    }
+
+    /// A new workflow run: fresh step files and a fresh actions/checkout of the branch.
+    fn new_run(&self) {
+        let _ = std::fs::remove_dir_all(&self.workspace);
+        std::fs::create_dir_all(self.workspace.parent().unwrap()).unwrap();
+        git(
+            &self.root,
+            &[
+                "clone",
+                "-q",
+                "-b",
+                BRANCH,
+                self.remote.to_str().unwrap(),
+                self.workspace.to_str().unwrap(),
+            ],
+        );
+        std::fs::write(&self.output, "").unwrap();
+        std::fs::write(&self.summary, "").unwrap();
+        let _ = std::fs::remove_file(&self.calls_log);
     }
 
     /// Runs `action/scripts/<script>` with a clean environment plus `extra`.
@@ -125,7 +258,7 @@ impl Job {
             .current_dir(&self.workspace)
             .env_clear()
             .env("PATH", path)
-            .env("HOME", self.runner_temp.parent().unwrap())
+            .env("HOME", &self.root)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_WORKSPACE", &self.workspace)
             .env("GITHUB_ACTION_PATH", repo_root().join("action"))
@@ -136,8 +269,7 @@ impl Job {
             .env("RUNNER_TEMP", &self.runner_temp)
             .env("RUNNER_TOOL_CACHE", &self.tool_cache)
             .env("RUNNER_OS", "Linux")
-            .env("RUNNER_ARCH", "X64")
-            .env("SHIM_LOG", &self.shim_log);
+            .env("RUNNER_ARCH", "X64");
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -152,11 +284,19 @@ impl Job {
         std::fs::read_to_string(&self.summary).unwrap()
     }
 
-    fn shim_calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.shim_log)
+    /// Every `sota-bot` invocation of the last run, the agent's included.
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.calls_log)
             .unwrap_or_default()
             .lines()
             .map(str::to_string)
+            .collect()
+    }
+
+    fn runner_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("runner "))
             .collect()
     }
 
@@ -167,27 +307,55 @@ impl Job {
         )
     }
 
+    fn remote_subjects(&self) -> Vec<String> {
+        git(&self.remote, &["log", "--format=%s", BRANCH])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     fn phase_env(&self, phase: &str, round: &str) -> Vec<(&'static str, String)> {
         vec![
-            ("SOTA_CAMPAIGN_ID", "c-42".to_string()),
+            ("SOTA_CAMPAIGN_ID", self.campaign_id.clone()),
             ("SOTA_PHASE", phase.to_string()),
             ("SOTA_ROUND", round.to_string()),
-            ("SOTA_RUN_DIR", RUN_DIR.to_string()),
+            ("SOTA_RUN_DIR", self.run_dir.clone()),
             ("SOTA_BRANCH", BRANCH.to_string()),
-            ("SOTA_AGENT_COMMAND", "claude -p".to_string()),
+            ("SOTA_CONFIG", RUNNER_CONFIG.to_string()),
             ("SOTA_AGENT_SECRET_NAMES", "ANTHROPIC_API_KEY".to_string()),
             ("SOTA_PHASE_TIMEOUT_MINUTES", "30".to_string()),
             ("SOTA_EXPECT_GPU_MODEL", "h100".to_string()),
             ("SOTA_EXPECT_GPU_COUNT", "1".to_string()),
+            ("SOTA_VISIBLE_DEVICES", "0".to_string()),
         ]
     }
 
     fn run_phase(&self, phase: &str, round: &str, extra: &[(&str, &str)]) -> Output {
-        let env = self.phase_env(phase, round);
+        let mut env = self.phase_env(phase, round);
+        env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         all.extend_from_slice(extra);
         self.step("run-phase.sh", &all)
     }
+
+    /// A maintainer's commit pushed to the campaign branch from their own clone.
+    fn maintainer_push_script(&self, file: &str) -> PathBuf {
+        let script = self
+            .root
+            .join(format!("maintainer-push-{}.sh", file.replace('/', "-")));
+        write_script(
+            &script,
+            &format!(
+                "#!/bin/sh\nset -e\nd=$(mktemp -d)\ngit clone -q -b '{BRANCH}' '{remote}' \"$d/c\" >&2\ncd \"$d/c\"\necho 'maintainer note' >> '{file}'\ngit add -A >&2\ngit -c user.name=maintainer -c user.email=m@example.invalid commit -q -m 'maintainer: {file}' >&2\ngit push -q origin HEAD >&2\n",
+                remote = self.remote.display()
+            ),
+        );
+        script
+    }
+}
+
+fn show(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o))
 }
 
 /// Parses the GITHUB_OUTPUT file format (`k=v` and `k<<DELIM ... DELIM`); later
@@ -260,7 +428,7 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     let job = Job::new();
     let cached = job.tool_cache.join("sota-bot/0.1.0/x64/sota-bot");
     std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
-    std::fs::copy(repo_root().join("tests/fixtures/sota-bot-shim.sh"), &cached).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_sota-bot"), &cached).unwrap();
     make_executable(&cached);
 
     let out = job.step("locate-binary.sh", &[]);
@@ -278,9 +446,11 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("has sha256"));
 
-    // A binary reporting another version is ignored and the source build is prepared.
+    // A stale release in the cache (it reports another version) is ignored and the
+    // source build is prepared.
+    write_script(&cached, "#!/bin/sh\necho 'sota-bot 9.9.9'\n");
     std::fs::write(&job.output, "").unwrap();
-    let other = job.step("locate-binary.sh", &[("SHIM_VERSION", "9.9.9")]);
+    let other = job.step("locate-binary.sh", &[]);
     assert!(other.status.success(), "{}", stderr(&other));
     assert!(stdout(&other).contains("not version 0.1.0"));
     let o = job.outputs();
@@ -328,140 +498,226 @@ fn build_runs_a_locked_release_build_of_the_action_source() {
 }
 
 #[test]
-fn a_round_commits_pushes_reports_and_lists_raw_artifacts() {
+fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
     let job = Job::new();
-    let before = job.remote_head();
-    let out = job.run_phase("round", "3", &[]);
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let start = job.remote_head();
 
-    // Logs are grouped.
+    // Baseline job.
+    let out = job.run_phase("baseline", "", &[]);
+    assert!(out.status.success(), "{}", show(&out));
     let log = stdout(&out);
     assert!(log.contains("::group::GPU preflight\n"));
-    assert!(log.contains("::group::sota-bot runner round (round 3)\n"));
+    assert!(log.contains("::group::sota-bot runner baseline\n"));
     assert!(log.contains("::endgroup::"));
-
-    // The contract flags reach the binary.
-    let calls = job.shim_calls();
-    assert_eq!(calls.len(), 2, "{calls:?}");
+    let calls = job.runner_calls();
     assert_eq!(
-        calls[0].trim(),
+        calls[0],
         "runner preflight --expect-gpu-model h100 --expect-gpu-count 1"
     );
-    let phase = &calls[1];
     for expected in [
-        "runner round --campaign-id c-42",
-        &format!("--run-dir {RUN_DIR}"),
+        "runner baseline --campaign-id ",
+        &format!("--run-dir {}", job.run_dir),
         &format!("--branch {BRANCH}"),
         &format!("--outputs-file {}", job.output.display()),
-        "--summary-file ",
-        "--artifacts-list ",
-        "--round 3",
-        "--agent-command claude\\ -p",
         "--phase-timeout-minutes 30",
+        &format!("--config {RUNNER_CONFIG}"),
     ] {
-        assert!(phase.contains(expected), "missing {expected:?} in {phase}");
+        assert!(
+            calls[1].contains(expected),
+            "missing {expected:?} in {}",
+            calls[1]
+        );
     }
+    assert!(!calls[1].contains("--round"));
 
-    // One new commit on the fork's campaign branch, reported as the output.
+    // The baseline and plan commits are on the fork, on top of the campaign start.
     let o = job.outputs();
     let head = job.remote_head();
-    assert_ne!(head, before);
     assert_eq!(o.get("commit-sha"), Some(&head));
+    let subjects = job.remote_subjects();
+    assert!(subjects[0].starts_with("sota plan: "), "{subjects:?}");
+    assert!(subjects[1].starts_with("sota baseline: "), "{subjects:?}");
     assert_eq!(
-        o.get("decision-file").map(String::as_str),
-        Some(format!("{RUN_DIR}/humanize/round-3-decision.md").as_str())
+        git(&job.remote, &["merge-base", "--is-ancestor", &start, &head]),
+        ""
+    );
+    let rows = git(
+        &job.remote,
+        &[
+            "show",
+            &format!("{head}:{}/benchmark/candidates.jsonl", job.run_dir),
+        ],
     );
     assert_eq!(
-        git(&job.remote, &["rev-parse", &format!("{head}^")]),
-        before
+        rows.lines().count(),
+        4,
+        "2 candidates x 2 scenarios: {rows}"
     );
-
-    // The phase's tables are in the job summary.
+    // The summary tables reach the job summary.
     let summary = job.summary();
-    assert!(summary.contains("### sota-bot round 3 (shim)"), "{summary}");
-    assert!(summary.contains("| sglang | chat | 12.5 |"));
-
-    // Raw files: listed ones that exist, de-duplicated, relative paths resolved.
+    assert!(summary.contains("vLLM"), "{summary}");
+    assert!(summary.contains("chat") && summary.contains("summarization"));
+    // Server and benchmark logs are raw artifacts, never committed.
     let list = o.get("artifacts-list").cloned().unwrap();
+    let listed = std::fs::read_to_string(&list).unwrap();
+    assert!(
+        listed.lines().any(|l| l.ends_with(".server.log")),
+        "{listed}"
+    );
+    let tracked = git(&job.remote, &["ls-tree", "-r", "--name-only", &head]);
+    assert!(!tracked.contains(".server.log") && !tracked.contains(".sota/"));
     let collect = job.step(
         "collect-artifacts.sh",
         &[
-            ("SOTA_CAMPAIGN_ID", "c-42"),
-            ("SOTA_PHASE", "round"),
-            ("SOTA_ROUND", "3"),
-            ("SOTA_RUN_DIR", RUN_DIR),
+            ("SOTA_CAMPAIGN_ID", &job.campaign_id),
+            ("SOTA_PHASE", "baseline"),
+            ("SOTA_RUN_DIR", &job.run_dir),
             ("SOTA_ARTIFACTS_LIST", &list),
         ],
     );
     assert!(collect.status.success(), "{}", stderr(&collect));
-    assert!(stdout(&collect).contains("::warning title=sota-bot::raw artifact listed but missing"));
     let o = job.outputs();
     assert_eq!(o.get("has-files").map(String::as_str), Some("true"));
-    assert_eq!(o.get("count").map(String::as_str), Some("2"));
     assert_eq!(
-        o.get("artifact-name").map(String::as_str),
-        Some("sota-c-42-round-r3-777-1")
+        o.get("count").map(|c| c.parse::<usize>().unwrap()),
+        Some(listed.lines().count())
     );
-    let paths: Vec<&str> = o["paths"].lines().collect();
-    assert_eq!(
-        paths,
-        vec![
-            job.runner_temp
-                .join("shim-raw/server.log")
-                .to_str()
-                .unwrap()
-                .to_string(),
-            job.workspace
-                .join(RUN_DIR)
-                .join("raw-local/trace.json.gz")
-                .to_str()
-                .unwrap()
-                .to_string(),
-        ]
+    assert!(o["paths"].lines().all(|p| Path::new(p).is_file()));
+
+    // A second baseline is refused.
+    job.new_run();
+    let again = job.run_phase("baseline", "", &[]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        show(&again)
     );
+    assert_eq!(job.remote_head(), head);
+
+    // Round 1, in a new workflow run on a fresh checkout.
+    job.new_run();
+    let out = job.run_phase("round", "1", &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout(&out).contains("::group::sota-bot runner round (round 1)\n"));
+    assert!(job.calls().iter().any(|c| c.starts_with("sim agent ")));
+    let o = job.outputs();
+    let round_head = job.remote_head();
+    assert_eq!(o.get("commit-sha"), Some(&round_head));
+    let subjects = job.remote_subjects();
+    assert!(subjects[0].starts_with("sota round 1: "), "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s == "sim agent: round 1 patch"),
+        "{subjects:?}"
+    );
+    let decision = o.get("decision-file").cloned().unwrap();
+    let rel = decision;
+    assert!(
+        rel.starts_with(&job.run_dir) && rel.ends_with("/gate.json"),
+        "{rel}"
+    );
+    let gate = git(&job.remote, &["show", &format!("{round_head}:{rel}")]);
+    assert!(gate.contains("\"verdict\""), "{gate}");
+    assert!(job.summary().contains("## Round 1: "), "{}", job.summary());
+    // The wrong round number is refused before anything runs.
+    job.new_run();
+    let wrong = job.run_phase("round", "5", &[]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("next round is 2"),
+        "{}",
+        show(&wrong)
+    );
+    assert_eq!(job.remote_head(), round_head);
 }
 
 #[test]
-fn a_baseline_passes_no_round() {
+fn a_push_during_the_baseline_is_kept_and_the_run_commits_replay_onto_it() {
+    let job = Job::new();
+    let hook = job.maintainer_push_script("NOTES.md");
+    let hook = hook.to_str().unwrap();
+    let out = job.run_phase("baseline", "", &[("MAINTAINER_HOOK", hook)]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("replayed onto"),
+        "the remote moved during the phase: {}",
+        show(&out)
+    );
+    let head = job.remote_head();
+    assert_eq!(job.outputs().get("commit-sha"), Some(&head));
+    let subjects = job.remote_subjects();
+    assert!(subjects[0].starts_with("sota plan: "), "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s == "maintainer: NOTES.md"),
+        "the maintainer's commit survived: {subjects:?}"
+    );
+    assert!(git(&job.remote, &["show", &format!("{head}:NOTES.md")]).contains("maintainer note"));
+}
+
+#[test]
+fn a_round_patch_never_overwrites_a_concurrent_push() {
     let job = Job::new();
     let out = job.run_phase("baseline", "", &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let calls = job.shim_calls();
-    assert!(calls[1].starts_with("runner baseline "), "{calls:?}");
-    assert!(!calls[1].contains("--round"));
-    assert_eq!(job.outputs().get("commit-sha"), Some(&job.remote_head()));
+    assert!(out.status.success(), "{}", show(&out));
+    // During the round, a maintainer pushes; the round's agent patch changes SGLang
+    // sources, so it cannot be replayed safely: the phase fails and the branch keeps the
+    // maintainer's commit.
+    let script = job.maintainer_push_script("README.md");
+    let agent = format!(
+        "{} && sota-bot sim agent --checkout {{checkout}} --round {{round}} --prompt {{prompt}} --summary-out {{summary}} && git add -A -- sim python && git commit -q -m \"sim agent: round {{round}} patch\"",
+        script.display()
+    );
+    job.new_run();
+    let out = job.run_phase("round", "1", &[("SOTA_AGENT_COMMAND", &agent)]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(err.contains("were not pushed"), "{err}");
+    assert!(err.contains("outside the run directory"), "{err}");
+    assert!(err.contains("::error title=sota-bot::sota-bot runner round failed"));
+    assert_eq!(job.remote_subjects()[0], "maintainer: README.md");
+    assert!(!job.outputs().contains_key("commit-sha"));
 }
 
 #[test]
-fn a_failed_phase_fails_the_step_but_still_writes_the_summary() {
+fn a_round_before_the_baseline_fails_the_step_but_still_writes_the_summary() {
     let job = Job::new();
     let before = job.remote_head();
-    let out = job.run_phase("round", "4", &[("SHIM_FAIL", "1")]);
+    let out = job.run_phase("round", "1", &[]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("::error title=sota-bot::sota-bot runner round failed (exit 1)"));
-    assert!(job.summary().contains("### sota-bot round 4 (shim)"));
+    assert!(
+        stderr(&out).contains("refusing to start a round"),
+        "{}",
+        show(&out)
+    );
+    assert!(stderr(&out).contains("::error title=sota-bot::sota-bot runner round failed (exit 2)"));
+    assert!(
+        job.summary().contains("### sota-bot round 1"),
+        "{}",
+        job.summary()
+    );
     assert_eq!(job.remote_head(), before);
 }
 
 #[test]
 fn a_failed_preflight_stops_before_the_phase() {
     let job = Job::new();
-    let out = job.run_phase("round", "1", &[("SHIM_PREFLIGHT_RC", "3")]);
+    let before = job.remote_head();
+    let out = job.run_phase("baseline", "", &[("SOTA_EXPECT_GPU_MODEL", "h200")]);
     assert!(!out.status.success());
-    assert_eq!(job.shim_calls().len(), 1, "only the preflight ran");
-    assert!(job.summary().contains("GPU preflight failed"));
+    assert_eq!(job.runner_calls().len(), 1, "only the preflight ran");
+    let summary = job.summary();
+    assert!(summary.contains("GPU preflight failed"), "{summary}");
+    assert!(summary.contains("H100"), "{summary}");
     assert!(stderr(&out).contains("the phase did not start"));
+    assert_eq!(job.remote_head(), before);
 }
 
 #[test]
 fn success_without_a_commit_sha_breaks_the_contract() {
     let job = Job::new();
-    let out = job.run_phase("round", "2", &[("SHIM_NO_OUTPUT", "1")]);
+    // A binary that claims success and reports nothing.
+    write_script(&job.bin_dir.join("sota-bot"), "#!/bin/sh\nexit 0\n");
+    let out = job.run_phase("round", "2", &[]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("wrote no valid commit-sha output"),
@@ -490,6 +746,16 @@ fn invalid_inputs_are_rejected_before_anything_runs() {
             "0",
             "phase-timeout-minutes must be a positive integer",
         ),
+        (
+            "SOTA_CONFIG",
+            "/etc/passwd",
+            "config must be a relative path",
+        ),
+        (
+            "SOTA_CONFIG",
+            "missing.yml",
+            "config 'missing.yml' does not exist",
+        ),
     ] {
         let mut env = job.phase_env("round", "1");
         env.retain(|(k, _)| *k != key);
@@ -499,7 +765,7 @@ fn invalid_inputs_are_rejected_before_anything_runs() {
         assert!(!out.status.success(), "{key}={value} accepted");
         assert!(stderr(&out).contains(message), "{key}: {}", stderr(&out));
     }
-    assert!(job.shim_calls().is_empty());
+    assert!(job.calls().is_empty());
 }
 
 #[test]
@@ -508,7 +774,7 @@ fn collect_falls_back_to_the_run_dir_manifest_and_handles_nothing_to_upload() {
     let env = [
         ("SOTA_CAMPAIGN_ID", "c/42:x"),
         ("SOTA_PHASE", "baseline"),
-        ("SOTA_RUN_DIR", RUN_DIR),
+        ("SOTA_RUN_DIR", job.run_dir.as_str()),
     ];
     let none = job.step("collect-artifacts.sh", &env);
     assert!(none.status.success(), "{}", stderr(&none));
@@ -517,11 +783,11 @@ fn collect_falls_back_to_the_run_dir_manifest_and_handles_nothing_to_upload() {
         Some("false")
     );
 
-    let raw = job.workspace.join(RUN_DIR).join("server.log");
+    let raw = job.workspace.join(&job.run_dir).join("server.log");
     std::fs::write(&raw, "log\n").unwrap();
     std::fs::write(
-        job.workspace.join(RUN_DIR).join(".artifacts-manifest"),
-        format!("# comment\r\n\r\n{RUN_DIR}/server.log\r\n"),
+        job.workspace.join(&job.run_dir).join(".artifacts-manifest"),
+        format!("# comment\r\n\r\n{}/server.log\r\n", job.run_dir),
     )
     .unwrap();
     let some = job.step("collect-artifacts.sh", &env);

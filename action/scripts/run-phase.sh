@@ -28,6 +28,11 @@ esac
 if [[ "$phase" == round ]]; then
   [[ "$round" =~ ^[0-9]+$ ]] || die "round must be a non-negative integer for a round phase, got '$round'"
 fi
+config="${SOTA_CONFIG:-}"
+if [[ -n "$config" ]]; then
+  [[ "$config" != /* && "$config" != *..* ]] || die "config must be a relative path inside the checkout, got '$config'"
+  [[ -f "$config" ]] || die "config '$config' does not exist in the checkout"
+fi
 if [[ -n "$timeout_minutes" ]]; then
   [[ "$timeout_minutes" =~ ^[1-9][0-9]*$ ]] || die "phase-timeout-minutes must be a positive integer, got '$timeout_minutes'"
 fi
@@ -45,6 +50,14 @@ export CUDA_DEVICE_ORDER="${CUDA_DEVICE_ORDER:-PCI_BUS_ID}"
 if [[ -n "${SOTA_VISIBLE_DEVICES:-}" ]]; then
   export CUDA_VISIBLE_DEVICES="$SOTA_VISIBLE_DEVICES"
 fi
+# Commits made during the phase (the engine's and the agent's) need an identity; a
+# runner rarely has one configured.
+if [[ -z "$(git config user.email 2>/dev/null || true)" ]]; then
+  export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-sota-bot}"
+  export GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-sota-bot@users.noreply.github.com}"
+  export GIT_COMMITTER_NAME="${GIT_COMMITTER_NAME:-$GIT_AUTHOR_NAME}"
+  export GIT_COMMITTER_EMAIL="${GIT_COMMITTER_EMAIL:-$GIT_AUTHOR_EMAIL}"
+fi
 # The phase passes these names (never values) on to the agent and scrubs them from
 # everything it writes.
 export SOTA_AGENT_SECRET_NAMES="${SOTA_AGENT_SECRET_NAMES:-}"
@@ -60,7 +73,7 @@ set -e
 echo "::endgroup::"
 if [[ "$preflight_rc" -ne 0 ]]; then
   {
-    echo "### sota-bot $phase${round:+ round $round}: GPU preflight failed"
+    echo "### sota-bot $phase${round:+ $round}: GPU preflight failed"
     echo
     echo '```'
     cat "$scratch/preflight.txt"
@@ -74,6 +87,7 @@ args=(runner "$phase" --campaign-id "$campaign" --run-dir "$run_dir" --branch "$
 [[ "$phase" == round ]] && args+=(--round "$round")
 [[ -n "${SOTA_AGENT_COMMAND:-}" ]] && args+=(--agent-command "$SOTA_AGENT_COMMAND")
 [[ -n "$timeout_minutes" ]] && args+=(--phase-timeout-minutes "$timeout_minutes")
+[[ -n "$config" ]] && args+=(--config "$config")
 
 # sota-bot enforces the phase timeout itself; this outer limit (10 minutes later)
 # only catches a hung process.
@@ -94,7 +108,7 @@ if [[ -s "$summary_file" ]]; then
   printf '\n' >>"$GITHUB_STEP_SUMMARY"
 else
   printf '### sota-bot %s%s\n\nThe phase wrote no summary (exit code %s).\n' \
-    "$phase" "${round:+ round $round}" "$rc" >>"$GITHUB_STEP_SUMMARY"
+    "$phase" "${round:+ $round}" "$rc" >>"$GITHUB_STEP_SUMMARY"
 fi
 
 if [[ "$rc" -eq 124 || "$rc" -eq 137 ]]; then

@@ -230,7 +230,7 @@ fn fail(code: i32, msg: impl std::fmt::Display) -> anyhow::Result<i32> {
 /// Starts a fresh campaign (`local run`): request + config + plan -> engine input, then
 /// drives the engine.
 pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
-    use crate::engine::wiring::{candidate_specs, engine_campaign, sim_profiles, LaneKind};
+    use crate::engine::wiring::{new_campaign_input, NewCampaignError};
     put_self_on_path();
     let checkout = match a.checkout.canonicalize() {
         Ok(c) => c,
@@ -240,56 +240,36 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
         Ok(t) => t,
         Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", a.request.display())),
     };
-    let problems = |ps: Vec<crate::campaign::RequestProblem>| {
-        ps.iter()
-            .map(|p| format!("{}: {p}", a.request.display()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let request = match crate::campaign::request_yaml::parse_yaml(&text) {
-        Ok(r) => r,
-        Err(ps) => return fail(EXIT_INVALID_INPUT, problems(ps)),
-    };
-    let resolved = match request.resolve(&crate::campaign::RepoConfig::default()) {
-        Ok(r) => r,
-        Err(ps) => return fail(EXIT_INVALID_INPUT, problems(ps)),
-    };
     let Some(plan_path) = a.plan.clone().or_else(|| config.plan.clone()) else {
         return fail(
             EXIT_INVALID_INPUT,
             "no bench plan: pass --plan or set `plan` in the config",
         );
     };
-    let plan = match std::fs::read_to_string(&plan_path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| crate::bench::plan::parse_plan(&t).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
+    let plan = match std::fs::read_to_string(&plan_path) {
+        Ok(t) => t,
         Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", plan_path.display())),
     };
     let date = chrono::Local::now().date_naive();
-    let campaign = engine_campaign(&resolved, date, config.sim.enabled)?;
-    let exe = std::env::current_exe()?;
-    let lane = if config.sim.enabled {
-        let store = checkout.join(".git").join("sota-sim-profiles");
-        let profiles = sim_profiles(
-            &checkout,
-            &config.sim.sglang_profile,
-            &config.sim.competitor_profiles,
-            &store,
-        )?;
-        LaneKind::Simulator {
-            exe,
-            profiles,
-            time_scale: config.sim.time_scale,
+    let input = match new_campaign_input(
+        &text,
+        &plan,
+        &crate::campaign::RepoConfig::default(),
+        config.sim.enabled.then_some(&config.sim),
+        date,
+    ) {
+        Ok(i) => i,
+        Err(NewCampaignError::Request(ps)) => {
+            let msg = ps
+                .iter()
+                .map(|p| format!("{}: {p}", a.request.display()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return fail(EXIT_INVALID_INPUT, msg);
         }
-    } else {
-        LaneKind::Real { exe }
-    };
-    let candidates = match candidate_specs(&campaign, &plan, &lane) {
-        Ok(c) => c,
         Err(e) => return fail(EXIT_INVALID_INPUT, format!("{}: {e}", plan_path.display())),
     };
+    let campaign = &input.campaign;
     let paths = RunPaths::for_campaign(&checkout, date, &campaign.model_slug);
     let branch = crate::git::campaign_branch(date, &campaign.model_slug);
     let opts = engine_options(config, a.agent_command.clone());
@@ -297,10 +277,7 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
         &checkout,
         config,
         opts,
-        CampaignInput {
-            campaign,
-            candidates,
-        },
+        input,
         paths.clone(),
         Some(branch.clone()),
     )?;

@@ -63,6 +63,17 @@ pub struct PhaseArgs {
     pub summary_file: PathBuf,
     #[arg(long)]
     pub artifacts_list: PathBuf,
+    /// Remote the campaign branch is pushed to (a remote name, URL or path).
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
+    /// Leave the phase's commits local (no compare-and-swap push).
+    #[arg(long)]
+    pub no_push: bool,
+}
+
+/// The token https pushes authenticate with (the workflow's `GITHUB_TOKEN`); never logged.
+fn push_token() -> Option<String> {
+    std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty())
 }
 
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -94,6 +105,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let git = Checkout::open(&checkout)?;
     git.checkout_new_or_existing(&a.branch)?;
+    let token = push_token();
+    // The remote head this phase starts from: the push below succeeds only while the
+    // branch still points there (or its replay onto what moved is safe).
+    let repo = git2::Repository::open(&checkout)?;
+    let remote_head_at_start = if a.no_push {
+        None
+    } else {
+        match crate::git::push::fetch_remote_head(&repo, &a.remote, &a.branch, token.as_deref()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: cannot read {} on {}: {e}", a.branch, a.remote);
+                return Ok(EXIT_FAILURE);
+            }
+        }
+    };
     let paths = RunPaths::from_rel(&checkout, &a.run_dir);
     let input = load_input(&paths)?;
     if input.campaign.campaign_id != a.campaign_id {
@@ -176,11 +202,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let round = engine.state.next_round();
     let outcome = engine.run();
-    let head = engine.git.head_commit().unwrap_or_default();
-    let mut outputs = format!("commit-sha={head}\n");
+    let mut head = engine.git.head_commit().unwrap_or_default();
+    drop(engine);
+    let mut push_error = None;
+    if outcome.is_ok() && !a.no_push {
+        match publish(&repo, &a, &head, remote_head_at_start, token.as_deref()) {
+            Ok(published) => head = published,
+            Err(e) => push_error = Some(e),
+        }
+    }
+    let mut outputs = String::new();
+    if push_error.is_none() {
+        outputs.push_str(&format!("commit-sha={head}\n"));
+    }
     let summary_src = if is_round {
-        let gate = paths.round_dir(round).join("gate.json");
-        outputs.push_str(&format!("decision-file={}\n", gate.display()));
+        // Relative to the checkout: the same path names the file in the pushed commit.
+        let gate = paths.repo_rel(&format!("{}/gate.json", RunPaths::round_rel(round)));
+        outputs.push_str(&format!("decision-file={gate}\n"));
         paths.round_dir(round).join("report.md")
     } else {
         paths.summary()
@@ -200,6 +238,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         &a.artifacts_list,
         &raw.iter().map(|p| format!("{p}\n")).collect::<String>(),
     )?;
+    if let Some(e) = push_error {
+        eprintln!("error: the phase's commits were not pushed: {e}");
+        return Ok(EXIT_FAILURE);
+    }
     match outcome {
         Ok(RunOutcome::Stopped { reason, .. }) => {
             eprintln!("campaign stopped: {reason}");
@@ -211,4 +253,42 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Ok(EXIT_FAILURE)
         }
     }
+}
+
+/// Pushes the phase's commits to the campaign branch with a compare-and-swap on the remote
+/// head seen at the start (never a force push). Returns the commit now at the branch head.
+fn publish(
+    repo: &git2::Repository,
+    a: &PhaseArgs,
+    head: &str,
+    expected: Option<git2::Oid>,
+    token: Option<&str>,
+) -> Result<String, crate::git::push::PushError> {
+    use crate::git::push::{push_with_cas, CasPush, PushError};
+    let local_commit = git2::Oid::from_str(head).map_err(|source| PushError::Git {
+        context: format!("reading the phase head {head}"),
+        source,
+    })?;
+    if Some(local_commit) == expected {
+        return Ok(head.to_string());
+    }
+    let outcome = push_with_cas(
+        repo,
+        &CasPush {
+            remote: &a.remote,
+            branch: &a.branch,
+            local_commit,
+            expected_remote_head: expected,
+            run_dir: Path::new(&a.run_dir),
+            max_attempts: 3,
+            token,
+            local_branch: Some(&a.branch),
+        },
+    )?;
+    if let Some(onto) = outcome.rebased_onto {
+        eprintln!(
+            "the campaign branch moved during the phase; the run commits were replayed onto {onto}"
+        );
+    }
+    Ok(outcome.commit.to_string())
 }

@@ -5,7 +5,7 @@
 //! secrets as they are captured. Works for the simulator lane (`sota-bot sim serve` +
 //! `sota-bot bench run`) and for real engines whose benchmark step normalizes its output.
 //!
-//! Command templates use `{port}`, `{scenario}`, `{input_len}`, `{output_len}`,
+//! Command templates use `{sota_bot}`, `{port}`, `{scenario}`, `{input_len}`, `{output_len}`,
 //! `{num_prompts}`, `{row_out}`, `{out_dir}`, `{framework}`, `{checkout}`.
 
 use super::lane::{BenchLane, LaneError, RunTag};
@@ -40,6 +40,8 @@ pub struct ProcessLaneConfig {
     pub profile_commands: BTreeMap<Framework, String>,
     pub model: String,
     pub num_prompts: u64,
+    /// What `{sota_bot}` in a command stands for (this executable).
+    pub sota_bot: PathBuf,
 }
 
 /// Runs candidates as real processes.
@@ -99,6 +101,10 @@ impl BenchLane for ProcessLane {
             cand.candidate_id
         );
         let base_vars = vec![
+            (
+                "sota_bot",
+                shell_quote(&self.config.sota_bot.to_string_lossy()),
+            ),
             ("port", port.to_string()),
             ("framework", cand.framework.canonical().to_string()),
             (
@@ -212,6 +218,10 @@ impl BenchLane for ProcessLane {
             )));
         };
         let vars = vec![
+            (
+                "sota_bot",
+                shell_quote(&self.config.sota_bot.to_string_lossy()),
+            ),
             ("framework", cand.framework.canonical().to_string()),
             (
                 "checkout",

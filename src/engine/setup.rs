@@ -136,5 +136,6 @@ pub fn build_lane(
         profile_commands,
         model: campaign.model.clone(),
         num_prompts: campaign.num_prompts,
+        sota_bot: std::env::current_exe().unwrap_or_else(|_| "sota-bot".into()),
     })
 }

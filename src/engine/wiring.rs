@@ -29,17 +29,22 @@ pub enum WiringError {
     MissingProfile(&'static str),
 }
 
+/// Placeholder for the sota-bot executable in candidate commands; the lane expands it (with
+/// `{checkout}`) on the machine that runs the command, so a campaign's committed input
+/// stays valid on another host (a GitHub runner, a resumed laptop).
+pub const SOTA_BOT_PLACEHOLDER: &str = "{sota_bot}";
+
 /// How servers are launched.
 #[derive(Debug, Clone)]
 pub enum LaneKind {
-    /// `sota-bot sim serve` with one engine profile per framework.
+    /// `sota-bot sim serve` with one engine profile per framework (a path, possibly under
+    /// `{checkout}`, or `builtin:<framework>`).
     Simulator {
-        exe: PathBuf,
-        profiles: BTreeMap<Framework, PathBuf>,
+        profiles: BTreeMap<Framework, String>,
         time_scale: f64,
     },
     /// The plan's real server commands (its fixed port replaced by the lane's free port).
-    Real { exe: PathBuf },
+    Real,
 }
 
 /// The engine's view of a resolved campaign.
@@ -92,10 +97,32 @@ pub fn engine_campaign(
     })
 }
 
+/// A word with its `{placeholder}`s removed; placeholders are expanded (already quoted)
+/// by the lane, so they must stay outside quotes.
+fn without_placeholders(word: &str) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            out.push_str(&rest[..open + close + 1]);
+        } else {
+            out.push_str(&rest[..open]);
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn line(argv: &[String]) -> String {
     argv.iter()
         .map(|w| {
-            if w.starts_with('{') && w.ends_with('}') {
+            let bare = without_placeholders(w);
+            if bare.len() != w.len() && (bare.is_empty() || shell_quote(&bare) == bare) {
                 w.clone()
             } else {
                 shell_quote(w)
@@ -121,9 +148,8 @@ pub fn candidate_specs(
             return Err(WiringError::MissingFramework(fw.display_name()));
         }
         for c in &fc.candidates {
-            let (server_command, exe) = match lane {
+            let server_command = match lane {
                 LaneKind::Simulator {
-                    exe,
                     profiles,
                     time_scale,
                 } => {
@@ -131,13 +157,13 @@ pub fn candidate_specs(
                         .get(&fw)
                         .ok_or(WiringError::MissingProfile(fw.display_name()))?;
                     let mut argv: Vec<String> = vec![
-                        exe.to_string_lossy().into_owned(),
+                        SOTA_BOT_PLACEHOLDER.into(),
                         "sim".into(),
                         "serve".into(),
                         "--framework".into(),
                         fw.canonical().into(),
                         "--profile".into(),
-                        profile.to_string_lossy().into_owned(),
+                        profile.clone(),
                         "--model".into(),
                         campaign.model.clone(),
                         "--port".into(),
@@ -151,15 +177,15 @@ pub fn candidate_specs(
                         FlagCase::Dash
                     };
                     push_flags(&mut argv, &c.server_flags, case);
-                    (line(&argv), exe)
+                    line(&argv)
                 }
-                LaneKind::Real { exe } => {
+                LaneKind::Real => {
                     let port = format!("--port {}", plan.port);
-                    (c.server_command.replace(&port, "--port {port}"), exe)
+                    c.server_command.replace(&port, "--port {port}")
                 }
             };
             let mut bench: Vec<String> = vec![
-                exe.to_string_lossy().into_owned(),
+                SOTA_BOT_PLACEHOLDER.into(),
                 "bench".into(),
                 "run".into(),
                 "--base-url".into(),
@@ -197,55 +223,111 @@ pub fn candidate_specs(
     Ok(out)
 }
 
-/// Simulated engine profiles shipped with sota-bot (competitors; SGLang's lives in the
-/// checkout).
-pub const BUILTIN_PROFILES: [(Framework, &str); 4] = [
-    (
-        Framework::Sglang,
-        include_str!("../../examples/sim/sglang.yaml"),
-    ),
-    (
-        Framework::Vllm,
-        include_str!("../../examples/sim/vllm.yaml"),
-    ),
-    (
-        Framework::TensorrtLlm,
-        include_str!("../../examples/sim/tensorrt_llm.yaml"),
-    ),
-    (
-        Framework::Tokenspeed,
-        include_str!("../../examples/sim/tokenspeed.yaml"),
-    ),
-];
-
-/// The simulator's profile per framework: SGLang's at `sglang_profile` inside the checkout,
-/// competitors from `configured` or else the built-in ones written under `store`.
+/// The simulator's profile per framework: SGLang's at `sglang_profile` (relative paths are
+/// inside the checkout, written `{checkout}/...`), competitors from `configured` or else
+/// the built-in ones (`builtin:<framework>`).
 pub fn sim_profiles(
-    checkout: &Path,
     sglang_profile: &Path,
     configured: &BTreeMap<String, PathBuf>,
-    store: &Path,
-) -> std::io::Result<BTreeMap<Framework, PathBuf>> {
+) -> BTreeMap<Framework, String> {
     let mut out = BTreeMap::new();
-    out.insert(Framework::Sglang, checkout.join(sglang_profile));
-    for (fw, text) in BUILTIN_PROFILES {
+    let sglang = if sglang_profile.is_absolute() {
+        sglang_profile.to_string_lossy().into_owned()
+    } else {
+        format!("{{checkout}}/{}", sglang_profile.to_string_lossy())
+    };
+    out.insert(Framework::Sglang, sglang);
+    for (fw, _) in crate::sim::profile::BUILTIN_PROFILES {
         if fw == Framework::Sglang {
             continue;
         }
         let given = configured
             .iter()
             .find(|(k, _)| Framework::from_alias(k) == Some(fw))
-            .map(|(_, p)| p.clone());
-        let path = match given {
-            Some(p) => p,
-            None => {
-                std::fs::create_dir_all(store)?;
-                let p = store.join(format!("{}.yaml", fw.canonical()));
-                std::fs::write(&p, text)?;
-                p
-            }
-        };
-        out.insert(fw, path);
+            .map(|(_, p)| p.to_string_lossy().into_owned());
+        out.insert(
+            fw,
+            given.unwrap_or_else(|| crate::sim::profile::builtin_name(fw)),
+        );
     }
-    Ok(out)
+    out
+}
+
+/// Why a new campaign's input could not be built; each names the file it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum NewCampaignError {
+    #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Request(Vec<crate::campaign::RequestProblem>),
+    #[error("{0}")]
+    Plan(String),
+    #[error(transparent)]
+    Wiring(#[from] WiringError),
+}
+
+/// A new campaign's committed input (campaign + candidate commands) from the request and
+/// bench-plan texts: what `local run` starts from and what a GitHub campaign commits in its
+/// run directory for the runner phases. `sim` selects the simulator lane.
+pub fn new_campaign_input(
+    request_yaml: &str,
+    plan_yaml: &str,
+    repo_config: &crate::campaign::RepoConfig,
+    sim: Option<&super::config::SimSettings>,
+    date: NaiveDate,
+) -> Result<super::setup::CampaignInput, NewCampaignError> {
+    let request = crate::campaign::request_yaml::parse_yaml(request_yaml)
+        .map_err(NewCampaignError::Request)?;
+    let resolved = request
+        .resolve(repo_config)
+        .map_err(NewCampaignError::Request)?;
+    let plan = crate::bench::plan::parse_plan(plan_yaml)
+        .map_err(|e| NewCampaignError::Plan(e.to_string()))?;
+    let campaign = engine_campaign(&resolved, date, sim.is_some())?;
+    let lane = match sim {
+        Some(sim) => LaneKind::Simulator {
+            profiles: sim_profiles(&sim.sglang_profile, &sim.competitor_profiles),
+            time_scale: sim.time_scale,
+        },
+        None => LaneKind::Real,
+    };
+    let candidates = candidate_specs(&campaign, &plan, &lane)?;
+    Ok(super::setup::CampaignInput {
+        campaign,
+        candidates,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_stay_unquoted_and_other_words_are_quoted() {
+        let argv: Vec<String> = [
+            "{sota_bot}",
+            "--profile",
+            "{checkout}/sim/engine.yaml",
+            "--model",
+            "a b",
+            "{not a placeholder}",
+            "{port}x y",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            line(&argv),
+            "{sota_bot} --profile {checkout}/sim/engine.yaml --model 'a b' '{not a placeholder}' '{port}x y'"
+        );
+    }
+
+    #[test]
+    fn simulator_profiles_do_not_name_files_of_this_machine() {
+        let configured: BTreeMap<String, PathBuf> =
+            [("vllm".to_string(), PathBuf::from("/srv/vllm.yaml"))].into();
+        let p = sim_profiles(Path::new("sim/engine.yaml"), &configured);
+        assert_eq!(p[&Framework::Sglang], "{checkout}/sim/engine.yaml");
+        assert_eq!(p[&Framework::Vllm], "/srv/vllm.yaml");
+        assert_eq!(p[&Framework::Tokenspeed], "builtin:tokenspeed");
+        assert!(crate::sim::load_profile(Path::new(&p[&Framework::Tokenspeed])).is_ok());
+        assert!(crate::sim::load_profile(Path::new("builtin:nope")).is_err());
+    }
 }

@@ -115,10 +115,13 @@ impl Checkout {
                 return Ok(p.id().to_string());
             }
         }
-        let sig = self
-            .repo
-            .signature()
-            .or_else(|_| Signature::now("sota-bot", "sota-bot@localhost"));
+        // Like the git CLI: the environment's identity first, then the repository's config.
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let sig = match (env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")) {
+            (Some(name), Some(email)) => Signature::now(&name, &email),
+            _ => self.repo.signature(),
+        }
+        .or_else(|_| Signature::now("sota-bot", "sota-bot@localhost"));
         let sig = ctx("signature", sig)?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         let id = ctx(

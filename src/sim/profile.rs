@@ -7,6 +7,7 @@
 //! engine: fusing two kernels into one cheaper kernel makes every step faster, and the
 //! simulated traces show the new kernel.
 
+use crate::campaign::Framework;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -110,8 +111,54 @@ pub enum ProfileError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// Reads and validates a profile file.
+/// Simulated engine profiles shipped with sota-bot, named `builtin:<framework>` wherever a
+/// profile path is accepted, so a campaign's commands do not depend on files of one machine.
+pub const BUILTIN_PROFILES: [(Framework, &str); 4] = [
+    (
+        Framework::Sglang,
+        include_str!("../../examples/sim/sglang.yaml"),
+    ),
+    (
+        Framework::Vllm,
+        include_str!("../../examples/sim/vllm.yaml"),
+    ),
+    (
+        Framework::TensorrtLlm,
+        include_str!("../../examples/sim/tensorrt_llm.yaml"),
+    ),
+    (
+        Framework::Tokenspeed,
+        include_str!("../../examples/sim/tokenspeed.yaml"),
+    ),
+];
+
+/// Prefix naming a built-in profile instead of a file.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
+/// The `builtin:<framework>` name of a shipped profile.
+pub fn builtin_name(framework: Framework) -> String {
+    format!("{BUILTIN_PREFIX}{}", framework.canonical())
+}
+
+/// Reads and validates a profile file, or a shipped one named `builtin:<framework>`.
 pub fn load_profile(path: &Path) -> Result<EngineProfile, ProfileError> {
+    if let Some(name) = path.to_str().and_then(|p| p.strip_prefix(BUILTIN_PREFIX)) {
+        let text = Framework::from_alias(name)
+            .and_then(|fw| BUILTIN_PROFILES.iter().find(|(f, _)| *f == fw))
+            .map(|(_, text)| *text)
+            .ok_or_else(|| ProfileError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "no built-in profile `{name}` (have: {})",
+                    BUILTIN_PROFILES
+                        .iter()
+                        .map(|(f, _)| builtin_name(*f))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        return parse_profile(text, path);
+    }
     let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
         path: path.to_path_buf(),
         source,
