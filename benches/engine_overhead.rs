@@ -58,6 +58,20 @@ impl BenchLane for InstantLane {
         }
         Ok(())
     }
+    /// One launch for candidates sharing a server configuration, like the process lane.
+    fn run_shared(
+        &mut self,
+        runs: &[(CandidateSpec, Vec<ScenarioSpec>)],
+        tag: &RunTag,
+        on_row: &mut dyn FnMut(usize, BenchRow) -> Result<(), LaneError>,
+    ) -> Result<(), LaneError> {
+        let before = self.launches;
+        for (i, (cand, scenarios)) in runs.iter().enumerate() {
+            self.run_candidate(cand, scenarios, tag, &mut |row| on_row(i, row))?;
+        }
+        self.launches = before + 1;
+        Ok(())
+    }
     fn help_snapshots(&mut self, _f: Framework) -> Vec<(String, String)> {
         Vec::new()
     }
@@ -121,8 +135,9 @@ fn main() {
             candidates.push(CandidateSpec {
                 framework: f,
                 candidate_id: format!("{}-{i}", f.canonical()),
-                server_command: "serve".into(),
-                benchmark_command: "bench".into(),
+                // Two server configurations, each with two benchmark-side settings.
+                server_command: format!("serve --config {}", i / 2),
+                benchmark_command: format!("bench --max-concurrency {}", 1 << i),
             });
         }
     }

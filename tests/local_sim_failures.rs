@@ -46,6 +46,9 @@ frameworks:
   vllm:
     base_server_flags:
       gpu_memory_utilization: 0.9
+    # Benchmark-side knobs only: both candidates share one server launch.
+    benchmark_search_space:
+      max_concurrency: [4, 8]
   tokenspeed:
     base_server_flags:
       never_ready: true
@@ -141,7 +144,7 @@ fn oom_and_never_ready_servers_become_classified_rows_and_the_campaign_goes_on()
     let tokenspeed = rows_of(&rows, Framework::Tokenspeed);
     assert_eq!(
         (sglang.len(), vllm.len(), tokenspeed.len()),
-        (6, 2, 2),
+        (6, 6, 2),
         "{rows:#?}"
     );
 
@@ -192,7 +195,21 @@ fn oom_and_never_ready_servers_become_classified_rows_and_the_campaign_goes_on()
             name.starts_with("r0-") && name.ends_with(".server.log")
         })
         .collect();
-    assert_eq!(server_logs.len(), 5, "one baseline launch per candidate");
+    // One launch per distinct server configuration: 3 SGLang, 1 shared by the three vLLM
+    // candidates, 1 TokenSpeed.
+    assert_eq!(server_logs.len(), 5, "{server_logs:?}");
+    let vllm_cands: std::collections::BTreeSet<&str> =
+        vllm.iter().map(|r| r.candidate_id.as_str()).collect();
+    assert_eq!(vllm_cands.len(), 3, "{vllm_cands:?}");
+    let vllm_servers: std::collections::BTreeSet<_> = vllm
+        .iter()
+        .filter_map(|r| r.artifacts.as_ref()?.server_log.clone())
+        .collect();
+    assert_eq!(vllm_servers.len(), 1, "{vllm_servers:?}");
+    assert!(
+        stdout.contains("(one server launch)") || stderr.contains("(one server launch)"),
+        "{stdout}\n{stderr}"
+    );
     let tracked = git_out(&checkout, &["ls-files"]);
     assert!(!tracked.contains(".server.log"), "{tracked}");
 }

@@ -88,13 +88,15 @@ impl<'a> Engine<'a> {
     }
 
     /// Phase 1: every framework's bounded search on every scenario; resumes at the next
-    /// missing (candidate, scenario).
+    /// missing (candidate, scenario). Candidates sharing a server configuration share one
+    /// launch.
     pub(crate) fn phase_baseline(&mut self) -> Result<(), EngineError> {
         let existing = self.read_rows()?;
         let done: HashSet<String> = existing.iter().map(row_key).collect();
         let total = self.candidates.len();
-        let candidates = self.candidates.clone();
-        for (i, cand) in candidates.iter().enumerate() {
+        // (framework, server command) -> candidates still owing scenarios, first-seen order.
+        let mut groups: Vec<Vec<(usize, CandidateSpec, Vec<super::ScenarioSpec>)>> = Vec::new();
+        for (i, cand) in self.candidates.iter().enumerate() {
             let missing: Vec<_> = self
                 .campaign
                 .scenarios
@@ -111,19 +113,49 @@ impl<'a> Engine<'a> {
                 ));
                 continue;
             }
+            let same = groups.iter_mut().find(|g| {
+                g.first().is_some_and(|(_, c, _)| {
+                    c.framework == cand.framework && c.server_command == cand.server_command
+                })
+            });
+            match same {
+                Some(g) => g.push((i, cand.clone(), missing)),
+                None => groups.push(vec![(i, cand.clone(), missing)]),
+            }
+        }
+        for group in groups {
+            let names: Vec<String> = group
+                .iter()
+                .map(|(i, c, m)| {
+                    format!(
+                        "[{}/{total}] `{}` on {} scenario(s)",
+                        i + 1,
+                        c.candidate_id,
+                        m.len()
+                    )
+                })
+                .collect();
+            let fw = group
+                .first()
+                .map(|(_, c, _)| c.framework.display_name())
+                .unwrap_or("");
             self.progress.step(&format!(
-                "phase 1: [{}/{total}] {} `{}` on {} scenario(s)",
-                i + 1,
-                cand.framework.display_name(),
-                cand.candidate_id,
-                missing.len()
+                "phase 1: {fw} {}{}",
+                names.join(", "),
+                if group.len() > 1 {
+                    " (one server launch)"
+                } else {
+                    ""
+                }
             ));
+            let runs: Vec<(CandidateSpec, Vec<super::ScenarioSpec>)> =
+                group.into_iter().map(|(_, c, m)| (c, m)).collect();
             let tag = RunTag {
                 round: 0,
                 commit: None,
                 repeat: 0,
             };
-            self.measure(cand, &missing, &tag)?;
+            self.measure_shared(&runs, &tag)?;
         }
         let rows = self.read_rows()?;
         if !self.baseline_complete(&rows) {
@@ -173,19 +205,35 @@ impl<'a> Engine<'a> {
         scenarios: &[super::ScenarioSpec],
         tag: &RunTag,
     ) -> Result<(), EngineError> {
+        self.measure_shared(&[(cand.clone(), scenarios.to_vec())], tag)
+    }
+
+    /// Runs candidates sharing one server configuration through the lane (one launch),
+    /// stamping and appending each row as it arrives. A scenario the lane never reported
+    /// becomes a failed row, never a silent gap.
+    pub(crate) fn measure_shared(
+        &mut self,
+        runs: &[(CandidateSpec, Vec<super::ScenarioSpec>)],
+        tag: &RunTag,
+    ) -> Result<(), EngineError> {
         let sla = self.campaign.sla.clone();
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: Vec<(usize, String)> = Vec::new();
         let mut write_err: Option<EngineError> = None;
         let paths = self.paths.clone();
         let lane_result = {
-            let mut on_row = |mut row: BenchRow| {
+            let mut on_row = |i: usize, mut row: BenchRow| {
+                let Some((cand, _)) = runs.get(i) else {
+                    return Err(super::LaneError(format!(
+                        "the lane reported unknown run {i}"
+                    )));
+                };
                 row.round = tag.round;
                 row.commit = tag.commit.clone();
                 row.repeat = tag.repeat;
                 row.framework = cand.framework;
                 row.candidate_id = cand.candidate_id.clone();
                 sla.apply(&mut row);
-                seen.push(row.scenario().to_string());
+                seen.push((i, row.scenario().to_string()));
                 if let Err(e) = append_row_at(&paths, &row) {
                     let msg = e.to_string();
                     write_err = Some(e);
@@ -193,35 +241,39 @@ impl<'a> Engine<'a> {
                 }
                 Ok(())
             };
-            self.lane.run_candidate(cand, scenarios, tag, &mut on_row)
+            self.lane.run_shared(runs, tag, &mut on_row)
         };
         if let Some(e) = write_err {
             return Err(e);
         }
-        // A scenario the lane never reported is a failed row, never a silent gap.
         let reason = match &lane_result {
             Ok(()) => "the bench lane produced no row for this scenario".to_string(),
             Err(e) => e.to_string(),
         };
-        for s in scenarios.iter().filter(|s| !seen.contains(&s.name)) {
-            let mut row = BenchRow::new(
-                cand.framework,
-                cand.candidate_id.clone(),
-                self.campaign.model.clone(),
-                RunStatus::Failed,
-            );
-            row.failure_reason = Some(reason.clone());
-            row.workload.scenario = Some(s.name.clone());
-            row.workload.input_len = Some(s.input_len);
-            row.workload.output_len = Some(s.output_len);
-            row.workload.num_prompts = Some(self.campaign.num_prompts);
-            row.workload.kind = Some(self.campaign.dataset_kind.clone());
-            row.server_command = Some(cand.server_command.clone());
-            row.round = tag.round;
-            row.commit = tag.commit.clone();
-            row.repeat = tag.repeat;
-            sla.apply(&mut row);
-            append_row_at(&self.paths, &row)?;
+        for (i, (cand, scenarios)) in runs.iter().enumerate() {
+            for s in scenarios
+                .iter()
+                .filter(|s| !seen.iter().any(|(j, name)| *j == i && *name == s.name))
+            {
+                let mut row = BenchRow::new(
+                    cand.framework,
+                    cand.candidate_id.clone(),
+                    self.campaign.model.clone(),
+                    RunStatus::Failed,
+                );
+                row.failure_reason = Some(reason.clone());
+                row.workload.scenario = Some(s.name.clone());
+                row.workload.input_len = Some(s.input_len);
+                row.workload.output_len = Some(s.output_len);
+                row.workload.num_prompts = Some(self.campaign.num_prompts);
+                row.workload.kind = Some(self.campaign.dataset_kind.clone());
+                row.server_command = Some(cand.server_command.clone());
+                row.round = tag.round;
+                row.commit = tag.commit.clone();
+                row.repeat = tag.repeat;
+                sla.apply(&mut row);
+                append_row_at(&self.paths, &row)?;
+            }
         }
         Ok(())
     }

@@ -33,6 +33,21 @@ pub trait BenchLane {
         on_row: &mut dyn FnMut(BenchRow) -> Result<(), LaneError>,
     ) -> Result<(), LaneError>;
 
+    /// Runs several candidates that share one server configuration (they differ only in
+    /// benchmark-side knobs) against a single server launch. `on_row` gets the index of the
+    /// candidate in `runs` with each row. The default launches once per candidate.
+    fn run_shared(
+        &mut self,
+        runs: &[(CandidateSpec, Vec<ScenarioSpec>)],
+        tag: &RunTag,
+        on_row: &mut dyn FnMut(usize, BenchRow) -> Result<(), LaneError>,
+    ) -> Result<(), LaneError> {
+        for (i, (cand, scenarios)) in runs.iter().enumerate() {
+            self.run_candidate(cand, scenarios, tag, &mut |row| on_row(i, row))?;
+        }
+        Ok(())
+    }
+
     /// `--help` (and version) text of a framework's server and benchmark CLIs, as
     /// (file name, text) pairs.
     fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)>;

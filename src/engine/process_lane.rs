@@ -92,13 +92,27 @@ impl BenchLane for ProcessLane {
         tag: &RunTag,
         on_row: &mut dyn FnMut(BenchRow) -> Result<(), LaneError>,
     ) -> Result<(), LaneError> {
+        self.run_shared(&[(cand.clone(), scenarios.to_vec())], tag, &mut |_, row| {
+            on_row(row)
+        })
+    }
+
+    fn run_shared(
+        &mut self,
+        runs: &[(CandidateSpec, Vec<ScenarioSpec>)],
+        tag: &RunTag,
+        on_row: &mut dyn FnMut(usize, BenchRow) -> Result<(), LaneError>,
+    ) -> Result<(), LaneError> {
+        let Some((first, _)) = runs.first() else {
+            return Ok(());
+        };
         let port = free_port().map_err(|e| LaneError(format!("no free port: {e}")))?;
         let stem = format!(
             "r{}-{}-{}-{}",
             tag.round,
             tag.repeat,
-            cand.framework.canonical(),
-            cand.candidate_id
+            first.framework.canonical(),
+            first.candidate_id
         );
         let base_vars = vec![
             (
@@ -106,14 +120,14 @@ impl BenchLane for ProcessLane {
                 shell_quote(&self.config.sota_bot.to_string_lossy()),
             ),
             ("port", port.to_string()),
-            ("framework", cand.framework.canonical().to_string()),
+            ("framework", first.framework.canonical().to_string()),
             (
                 "checkout",
                 shell_quote(&self.config.checkout.to_string_lossy()),
             ),
             ("num_prompts", self.config.num_prompts.to_string()),
         ];
-        let server_cmd = expand(&cand.server_command, &base_vars);
+        let server_cmd = expand(&first.server_command, &base_vars);
         let mut server = LaunchSpec::new(
             CommandSpec::Shell(server_cmd.clone()),
             port,
@@ -123,35 +137,37 @@ impl BenchLane for ProcessLane {
         server.ready_timeout = self.config.ready_timeout;
         server.health_paths = self.config.health_paths.clone();
         server.stop_grace = Duration::from_secs(5);
-        let mut runs = Vec::with_capacity(scenarios.len());
-        for s in scenarios {
-            let row_out = self
-                .config
-                .log_dir
-                .join(format!("{stem}-{}.row.json", s.name));
-            let _ = std::fs::remove_file(&row_out);
-            let mut vars = base_vars.clone();
-            vars.extend([
-                ("scenario", s.name.clone()),
-                ("input_len", s.input_len.to_string()),
-                ("output_len", s.output_len.to_string()),
-                ("row_out", shell_quote(&row_out.to_string_lossy())),
-            ]);
-            runs.push(BenchInvocation {
-                candidate_id: cand.candidate_id.clone(),
-                scenario: s.name.clone(),
-                command: CommandSpec::Shell(expand(&cand.benchmark_command, &vars)),
-                env: Vec::new(),
-                timeout: self.config.bench_timeout,
-                log_path: self
-                    .config
-                    .log_dir
-                    .join(format!("{stem}-{}.bench.log", s.name)),
-                row_path: Some(row_out),
-                row_template: self.row_template(cand, s),
-            });
+        let mut invocations = Vec::new();
+        let mut owner = Vec::new();
+        for (i, (cand, scenarios)) in runs.iter().enumerate() {
+            for s in scenarios {
+                let name = format!("{stem}-{}-{}", cand.candidate_id, s.name);
+                let row_out = self.config.log_dir.join(format!("{name}.row.json"));
+                let _ = std::fs::remove_file(&row_out);
+                let mut vars = base_vars.clone();
+                vars.extend([
+                    ("scenario", s.name.clone()),
+                    ("input_len", s.input_len.to_string()),
+                    ("output_len", s.output_len.to_string()),
+                    ("row_out", shell_quote(&row_out.to_string_lossy())),
+                ]);
+                invocations.push(BenchInvocation {
+                    candidate_id: cand.candidate_id.clone(),
+                    scenario: s.name.clone(),
+                    command: CommandSpec::Shell(expand(&cand.benchmark_command, &vars)),
+                    env: Vec::new(),
+                    timeout: self.config.bench_timeout,
+                    log_path: self.config.log_dir.join(format!("{name}.bench.log")),
+                    row_path: Some(row_out),
+                    row_template: self.row_template(cand, s),
+                });
+                owner.push(i);
+            }
         }
-        let group = LaunchGroup { server, runs };
+        let group = LaunchGroup {
+            server,
+            runs: invocations,
+        };
         // The benchmark's own row names its scenario and the commands actually run.
         let read_row = |inv: &BenchInvocation, outcome: &BenchOutcome| {
             let mut row = read_row_jsonl(inv, outcome)?;
@@ -161,16 +177,19 @@ impl BenchLane for ProcessLane {
             Ok(row)
         };
         let mut lane_error = None;
-        let result =
-            run_launch_group_each(&OsLauncher, &group, &read_row, &mut |row| match on_row(
-                row.clone(),
-            ) {
+        let mut next = 0usize;
+        let result = run_launch_group_each(&OsLauncher, &group, &read_row, &mut |row| {
+            // Rows arrive once per invocation, in order.
+            let i = owner.get(next).copied().unwrap_or(0);
+            next += 1;
+            match on_row(i, row.clone()) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     lane_error = Some(e);
                     ControlFlow::Break(())
                 }
-            });
+            }
+        });
         self.launches += u64::from(result.launches);
         match lane_error {
             Some(e) => Err(e),
