@@ -3,6 +3,7 @@
 //! The domain core (`campaign`, `bench`, `gate`, `profile`) does no I/O; the edges
 //! (`github`, `server`, `runner`, `git`, `sim`) talk to the world behind small traits.
 
+pub mod app;
 pub mod bench;
 pub mod campaign;
 pub mod cli;

@@ -59,6 +59,9 @@ pub struct Settings {
     /// Delay workers by this many milliseconds after start-up [default: 0].
     #[arg(long, env = "SOTA_BOT_WORKER_START_DELAY_MS")]
     pub worker_start_delay_ms: Option<u64>,
+    /// Seconds between reconciliation passes (missed webhooks are repaired).
+    #[arg(long, env = "SOTA_BOT_RECONCILE_INTERVAL_SECS")]
+    pub reconcile_interval_secs: Option<u64>,
     /// Queue deliveries without processing them (maintenance, benchmarks, crash tests).
     #[arg(long, env = "SOTA_BOT_NO_WORKERS")]
     pub no_workers: bool,
@@ -94,6 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         workers: args.workers,
         max_attempts: args.max_attempts,
         worker_start_delay_ms: args.worker_start_delay_ms,
+        reconcile_interval_secs: args.reconcile_interval_secs,
         no_workers: args.no_workers,
     };
     let resolved = match config::resolve(file, over) {
@@ -107,7 +111,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(crate::server::run(resolved, None))?;
+    let store = match crate::app::CampaignStore::open(&resolved.database) {
+        Ok(s) => std::sync::Arc::new(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(super::EXIT_FAILURE);
+        }
+    };
+    let campaigns: std::sync::Arc<dyn crate::server::handler::CampaignService> =
+        std::sync::Arc::new(crate::app::AppCampaigns::new(store));
+    runtime.block_on(crate::server::run(resolved, Some(campaigns)))?;
     Ok(super::EXIT_OK)
 }
 

@@ -15,9 +15,12 @@ pub struct CampaignInput {
     pub candidates: Vec<CandidateSpec>,
 }
 
+/// The saved input, relative to the run directory.
+pub const INPUT_FILE: &str = "humanize/campaign-input.json";
+
 /// Path of the saved input inside the run directory.
 pub fn input_path(paths: &RunPaths) -> std::path::PathBuf {
-    paths.file("humanize/campaign-input.json")
+    paths.file(INPUT_FILE)
 }
 
 /// Saves the input (pretty JSON).

@@ -279,9 +279,19 @@ pub fn new_campaign_input(
     let resolved = request
         .resolve(repo_config)
         .map_err(NewCampaignError::Request)?;
+    input_from_resolved(&resolved, plan_yaml, sim, date)
+}
+
+/// As [`new_campaign_input`], from an already resolved request (the App parses issue forms).
+pub fn input_from_resolved(
+    resolved: &ResolvedCampaign,
+    plan_yaml: &str,
+    sim: Option<&super::config::SimSettings>,
+    date: NaiveDate,
+) -> Result<super::setup::CampaignInput, NewCampaignError> {
     let plan = crate::bench::plan::parse_plan(plan_yaml)
         .map_err(|e| NewCampaignError::Plan(e.to_string()))?;
-    let campaign = engine_campaign(&resolved, date, sim.is_some())?;
+    let campaign = engine_campaign(resolved, date, sim.is_some())?;
     let lane = match sim {
         Some(sim) => LaneKind::Simulator {
             profiles: sim_profiles(&sim.sglang_profile, &sim.competitor_profiles),
@@ -294,6 +304,27 @@ pub fn new_campaign_input(
         campaign,
         candidates,
     })
+}
+
+/// The bench plan used when a campaign names none: every selected framework at its
+/// defaults (one baseline candidate each), the campaign's workload, tensor parallel over
+/// the requested GPUs.
+pub fn default_plan_yaml(r: &ResolvedCampaign) -> String {
+    let mut v = serde_json::json!({
+        "model": r.model,
+        "tp_size": r.gpu_count.max(1),
+        "num_prompts": r.workload.num_prompts,
+        "scenarios": r.workload.scenarios.iter().map(|s| serde_json::json!({
+            "name": s.name, "input_len": s.input_len, "output_len": s.output_len,
+        })).collect::<Vec<_>>(),
+        "frameworks": {},
+    });
+    let mut frameworks = serde_json::Map::new();
+    for fw in std::iter::once(Framework::Sglang).chain(r.selection.selected.iter().copied()) {
+        frameworks.insert(fw.canonical().to_string(), serde_json::json!({}));
+    }
+    v["frameworks"] = serde_json::Value::Object(frameworks);
+    serde_yaml_ng::to_string(&v).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -186,6 +186,11 @@ pub struct DispatchResult {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WorkflowRunInfo {
     pub id: u64,
+    /// The run's title (the workflow's `run-name`).
+    #[serde(default)]
+    pub display_title: Option<String>,
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
     #[serde(default)]
     pub head_branch: Option<String>,
     pub head_sha: String,
@@ -314,6 +319,27 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         check: &'a NewCheckRun,
     ) -> BoxFuture<'a, ApiResult<u64>>;
+    /// The tree of a commit (Git data API).
+    fn get_commit_tree<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        commit_sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<String>>;
+    /// A tree on top of `base_tree` with these text files added or replaced; returns its sha.
+    fn create_tree<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        base_tree: &'a str,
+        files: &'a [(String, String)],
+    ) -> BoxFuture<'a, ApiResult<String>>;
+    /// A commit of `tree` on `parents`; returns its sha.
+    fn create_commit<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        message: &'a str,
+        tree: &'a str,
+        parents: &'a [String],
+    ) -> BoxFuture<'a, ApiResult<String>>;
     /// A file's bytes at `git_ref`, or `None` when absent.
     fn get_file_contents<'a>(
         &'a self,
@@ -511,6 +537,16 @@ struct RunsBody {
 #[derive(Deserialize)]
 struct IdBody {
     id: u64,
+}
+
+#[derive(Deserialize)]
+struct ShaBody {
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct GitCommitBody {
+    tree: ShaBody,
 }
 
 #[derive(Deserialize)]
@@ -814,6 +850,51 @@ impl GitHubApi for RestGitHubApi {
             }
             let answer = self.call(Method::POST, &path, Some(body), false).await?;
             Ok(answer.json::<IdBody>(&Method::POST, &path)?.id)
+        })
+    }
+
+    fn get_commit_tree<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        commit_sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<String>> {
+        Box::pin(async move {
+            let path = format!("{}/git/commits/{}", repo.path(), enc(commit_sha));
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            Ok(answer.json::<GitCommitBody>(&Method::GET, &path)?.tree.sha)
+        })
+    }
+
+    fn create_tree<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        base_tree: &'a str,
+        files: &'a [(String, String)],
+    ) -> BoxFuture<'a, ApiResult<String>> {
+        Box::pin(async move {
+            let path = format!("{}/git/trees", repo.path());
+            let tree: Vec<serde_json::Value> = files
+                .iter()
+                .map(|(p, content)| json!({"path": p, "mode": "100644", "type": "blob", "content": content}))
+                .collect();
+            let body = json!({ "base_tree": base_tree, "tree": tree });
+            let answer = self.call(Method::POST, &path, Some(body), false).await?;
+            Ok(answer.json::<ShaBody>(&Method::POST, &path)?.sha)
+        })
+    }
+
+    fn create_commit<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        message: &'a str,
+        tree: &'a str,
+        parents: &'a [String],
+    ) -> BoxFuture<'a, ApiResult<String>> {
+        Box::pin(async move {
+            let path = format!("{}/git/commits", repo.path());
+            let body = json!({ "message": message, "tree": tree, "parents": parents });
+            let answer = self.call(Method::POST, &path, Some(body), false).await?;
+            Ok(answer.json::<ShaBody>(&Method::POST, &path)?.sha)
         })
     }
 

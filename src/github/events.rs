@@ -165,6 +165,9 @@ pub struct WorkflowRun {
     pub id: u64,
     #[serde(default)]
     pub name: Option<String>,
+    /// The run's title: the workflow's `run-name` (`sota <campaign> round N`).
+    #[serde(default)]
+    pub display_title: Option<String>,
     #[serde(default)]
     pub head_branch: Option<String>,
     pub head_sha: String,

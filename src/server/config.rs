@@ -26,6 +26,7 @@ pub struct FileSettings {
     pub workers: Option<usize>,
     pub max_attempts: Option<u32>,
     pub worker_start_delay_ms: Option<u64>,
+    pub reconcile_interval_secs: Option<u64>,
 }
 
 /// Settings from flags and environment (the clap layer fills this).
@@ -45,6 +46,7 @@ pub struct OverrideSettings {
     pub workers: Option<usize>,
     pub max_attempts: Option<u32>,
     pub worker_start_delay_ms: Option<u64>,
+    pub reconcile_interval_secs: Option<u64>,
     pub no_workers: bool,
 }
 
@@ -103,6 +105,8 @@ pub struct ServeConfig {
     /// Delay before workers start (0 = immediately); with `no_workers`, they never start.
     pub worker_start_delay: Duration,
     pub no_workers: bool,
+    /// How often open campaigns are compared with GitHub to repair missed webhooks.
+    pub reconcile_interval: Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -124,6 +128,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("max_attempts", &self.max_attempts)
             .field("worker_start_delay", &self.worker_start_delay)
             .field("no_workers", &self.no_workers)
+            .field("reconcile_interval", &self.reconcile_interval)
             .finish()
     }
 }
@@ -291,6 +296,12 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
                 .unwrap_or(0),
         ),
         no_workers: over.no_workers,
+        reconcile_interval: Duration::from_secs(
+            over.reconcile_interval_secs
+                .or(file.reconcile_interval_secs)
+                .unwrap_or(600)
+                .max(1),
+        ),
     })
 }
 

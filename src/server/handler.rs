@@ -111,6 +111,14 @@ pub trait CampaignService: Send + Sync {
     ) -> BoxFuture<'a, Result<(), HandlerError>>;
     /// Campaigns per phase, for the `/metrics` gauge.
     fn campaigns_by_phase(&self) -> Vec<(String, u64)>;
+    /// Repairs missed webhooks by comparing open campaigns with GitHub; returns how many
+    /// completions it handled. Runs at start-up and periodically.
+    fn reconcile<'a>(
+        &'a self,
+        _apis: &'a dyn InstallationApis,
+    ) -> BoxFuture<'a, Result<u32, HandlerError>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// The App's job handler.

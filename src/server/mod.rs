@@ -208,6 +208,22 @@ pub async fn run(
         let c = c.clone();
         metrics.attach_phase_gauge(Arc::new(move || c.campaigns_by_phase()));
     }
+    if let Some(c) = campaigns.clone() {
+        let apis = apis.clone();
+        let every = config.reconcile_interval;
+        tokio::spawn(async move {
+            loop {
+                match c.reconcile(apis.as_ref()).await {
+                    Ok(0) => tracing::debug!("reconciliation: nothing missed"),
+                    Ok(n) => {
+                        tracing::info!(handled = n, "reconciliation repaired missed completions")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
     let handler: Arc<dyn JobHandler> = Arc::new(EventRouter::new(apis, campaigns));
     let listener = TcpListener::bind(config.listen).await?;
     let start = if config.no_workers {

@@ -137,6 +137,13 @@ pub struct FakeState {
     next_id: Mutex<u64>,
     /// user login -> role name; absent users get 404 (not a collaborator).
     pub permissions: Mutex<HashMap<String, String>>,
+    /// Story repositories (`owner/name`) and their branches. For these the fake keeps
+    /// branches and files itself instead of answering with the spec's examples.
+    story_branches: Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
+    /// (story repository, path) -> file text (one version: the branch head a test set up).
+    story_files: Mutex<HashMap<(String, String), String>>,
+    /// (story repository, workflow file) -> runs, newest first.
+    story_runs: Mutex<HashMap<(String, String), Vec<Value>>>,
 }
 
 /// Handle to the fake GitHub.
@@ -195,6 +202,69 @@ impl FakeGitHub {
         let mut n = self.state.next_id.lock().unwrap();
         *n += 1;
         1_000_000 + *n
+    }
+
+    /// Makes `repo` a story repository with these branches (files and branches are then
+    /// stateful: unknown ones are 404, created refs become branches).
+    pub fn story_repo(&self, repo: &str, branches: &[&str]) {
+        self.state.story_branches.lock().unwrap().insert(
+            repo.to_string(),
+            branches.iter().map(|b| b.to_string()).collect(),
+        );
+    }
+
+    /// Puts a file on a story repository.
+    pub fn set_file(&self, repo: &str, path: &str, text: &str) {
+        self.state
+            .story_files
+            .lock()
+            .unwrap()
+            .insert((repo.to_string(), path.to_string()), text.to_string());
+    }
+
+    /// Records a completed workflow run of a story repository (listed by the runs endpoint).
+    pub fn add_run(
+        &self,
+        repo: &str,
+        workflow: &str,
+        id: u64,
+        title: &str,
+        branch: &str,
+        conclusion: &str,
+    ) {
+        let (_, list) = self
+            .state
+            .example(
+                "GET",
+                "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+            )
+            .expect("runs example");
+        let mut run = list["workflow_runs"][0].clone();
+        run["id"] = json!(id);
+        run["display_title"] = json!(title);
+        run["head_branch"] = json!(branch);
+        run["status"] = json!("completed");
+        run["conclusion"] = json!(conclusion);
+        run["event"] = json!("workflow_dispatch");
+        run["run_attempt"] = json!(1);
+        self.state
+            .story_runs
+            .lock()
+            .unwrap()
+            .entry((repo.to_string(), workflow.to_string()))
+            .or_default()
+            .insert(0, run);
+    }
+
+    /// Branches of a story repository.
+    pub fn branches(&self, repo: &str) -> Vec<String> {
+        self.state
+            .story_branches
+            .lock()
+            .unwrap()
+            .get(repo)
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Sets a user's role (`admin`, `maintain`, `write`, `triage`, `read`).
@@ -355,6 +425,86 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
         v["body"] = json!(body);
         v
     };
+    let repo = segs.get(1..3).map(|r| r.join("/")).unwrap_or_default();
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match (bytes[i], bytes.get(i + 1..i + 3)) {
+                (b'%', Some(hex)) => match u8::from_str_radix(&String::from_utf8_lossy(hex), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                },
+                (b, _) => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let story = state.story_branches.lock().unwrap().contains_key(&repo);
+    if story {
+        match (method.as_str(), template.as_str()) {
+            ("GET", "/repos/{owner}/{repo}/branches/{branch}") => {
+                let branch = decode(segs[4]);
+                let known = state.story_branches.lock().unwrap()[&repo].contains(&branch);
+                if !known {
+                    return error_response(404, "Branch not found");
+                }
+                let (_, mut v) = state.example("GET", &template).unwrap();
+                v["name"] = json!(branch);
+                return axum::Json(v).into_response();
+            }
+            ("POST", "/repos/{owner}/{repo}/git/refs") => {
+                if let Some(branch) = body["ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("refs/heads/"))
+                {
+                    state
+                        .story_branches
+                        .lock()
+                        .unwrap()
+                        .get_mut(&repo)
+                        .unwrap()
+                        .insert(branch.to_string());
+                }
+            }
+            ("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs") => {
+                let workflow = decode(segs[5]);
+                let runs = state
+                    .story_runs
+                    .lock()
+                    .unwrap()
+                    .get(&(repo.clone(), workflow))
+                    .cloned()
+                    .unwrap_or_default();
+                return axum::Json(json!({"total_count": runs.len(), "workflow_runs": runs}))
+                    .into_response();
+            }
+            ("GET", "/repos/{owner}/{repo}/contents/{path}") => {
+                let file = decode(&segs[4..].join("/"));
+                let text = state
+                    .story_files
+                    .lock()
+                    .unwrap()
+                    .get(&(repo.clone(), file.clone()))
+                    .cloned();
+                let Some(text) = text else {
+                    return error_response(404, "Not Found");
+                };
+                let (_, mut v) = state.example("GET", &template).unwrap();
+                v["content"] = json!(base64_wrapped(text.as_bytes()));
+                v["path"] = json!(file);
+                v["size"] = json!(text.len());
+                return axum::Json(v).into_response();
+            }
+            _ => {}
+        }
+    }
     match (method.as_str(), template.as_str()) {
         ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission") => {
             let user = segs[4];
@@ -429,6 +579,36 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
             None => error_response(404, "no example"),
         },
     }
+}
+
+/// Standard base64 with GitHub's 60-character line wrapping.
+fn base64_wrapped(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    let mut wrapped = String::new();
+    for (i, c) in out.chars().enumerate() {
+        if i > 0 && i % 60 == 0 {
+            wrapped.push('\n');
+        }
+        wrapped.push(c);
+    }
+    wrapped.push('\n');
+    wrapped
 }
 
 /// Everything a test needs to talk to GitHub through Prism.

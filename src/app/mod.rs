@@ -1,0 +1,10 @@
+//! The campaign side of the GitHub App (`sota-bot serve`): campaign start from request
+//! issues, the round lifecycle driven by workflow completions, `/sota` commands and
+//! reconciliation, over the same engine types the local campaigns and runners use.
+
+pub mod render;
+pub mod service;
+pub mod store;
+
+pub use service::AppCampaigns;
+pub use store::{AppPhase, CampaignRecord, CampaignStore};

@@ -1,0 +1,964 @@
+//! The campaign side of the GitHub App: a request issue becomes a campaign branch with its
+//! run-directory skeleton, a draft PR and a baseline dispatch; each finished campaign
+//! workflow becomes a check run, a PR report, an updated status comment and the next
+//! dispatch (or a wait, or the final report); maintainers steer with `/sota` commands.
+//!
+//! Every step is idempotent: comments are upserted by marker, the branch and PR are looked
+//! up before they are created, and a workflow run attempt is claimed in the store before it
+//! is acted on, so a redelivered or reconciled event never dispatches twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::render;
+use super::store::{AppPhase, CampaignRecord, CampaignStore, DispatchSettings, StoreError};
+use crate::campaign::issue_form::parse_issue_form;
+use crate::campaign::options::Autonomy;
+use crate::campaign::repo_config::{parse_repo_config, RepoConfig};
+use crate::campaign::state::{parse_checkpoint, CampaignState, Phase};
+use crate::engine::config::LocalConfig;
+use crate::engine::wiring::{default_plan_yaml, input_from_resolved, NewCampaignError};
+use crate::gate::GateOutcome;
+use crate::github::api::{upsert_marked_comment, NewCheckRun, NewPullRequest};
+use crate::github::events::{
+    CheckRunEvent, IssuesEvent, PullRequestEvent, WorkflowJobEvent, WorkflowRun, WorkflowRunEvent,
+};
+use crate::github::markers::CommentMarker;
+use crate::github::{GitHubApi, RepoName};
+use crate::server::commands::Command;
+use crate::server::handler::{CampaignService, CommandContext, EventContext, HandlerError};
+
+/// Label the issue form puts on requests (and the App on campaign issues and PRs).
+pub const REQUEST_LABEL: &str = "sota-campaign";
+/// Repository config path (on the request repository's default branch).
+pub const REPO_CONFIG_PATH: &str = ".github/sota-bot.yml";
+/// Runner config path in the fork; when present it is passed to the workflows.
+pub const RUNNER_CONFIG_PATH: &str = ".github/sota-bot-runner.yml";
+/// Workflow files in the fork (installed by `sota-bot init`).
+pub const BASELINE_WORKFLOW: &str = "sota-baseline.yml";
+pub const ROUND_WORKFLOW: &str = "sota-round.yml";
+/// Re-dispatches of a failed or cancelled workflow before the campaign waits for `/sota retry`.
+pub const RETRY_BUDGET: u32 = 2;
+
+impl From<StoreError> for HandlerError {
+    fn from(e: StoreError) -> Self {
+        HandlerError::Retryable(e.to_string())
+    }
+}
+
+/// The App's campaign service.
+pub struct AppCampaigns {
+    store: Arc<CampaignStore>,
+    today: fn() -> chrono::NaiveDate,
+}
+
+fn utc_today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn marker(campaign: &str, kind: &str, round: Option<u32>) -> CommentMarker {
+    CommentMarker {
+        campaign: campaign.to_string(),
+        kind: kind.to_string(),
+        round,
+    }
+}
+
+fn text(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// `sota <campaign> baseline` or `sota <campaign> round N` (the workflows' `run-name`).
+pub fn parse_run_title(title: &str) -> Option<(String, u32)> {
+    let rest = title.strip_prefix("sota ")?;
+    if let Some(id) = rest.strip_suffix(" baseline") {
+        return Some((id.to_string(), 0));
+    }
+    let (id, n) = rest.rsplit_once(" round ")?;
+    Some((id.to_string(), n.trim().parse().ok()?))
+}
+
+impl AppCampaigns {
+    pub fn new(store: Arc<CampaignStore>) -> Self {
+        Self {
+            store,
+            today: utc_today,
+        }
+    }
+
+    /// The same service with a fixed date (tests, reproducible campaign ids).
+    pub fn with_date(store: Arc<CampaignStore>, today: fn() -> chrono::NaiveDate) -> Self {
+        Self { store, today }
+    }
+
+    pub fn store(&self) -> &CampaignStore {
+        &self.store
+    }
+
+    async fn reply(
+        api: &dyn GitHubApi,
+        repo: &RepoName,
+        issue: u64,
+        m: &CommentMarker,
+        body: &str,
+    ) -> Result<(), HandlerError> {
+        upsert_marked_comment(api, repo, issue, m, body, None).await?;
+        Ok(())
+    }
+
+    async fn start_from_issue(
+        &self,
+        ctx: &EventContext,
+        event: &IssuesEvent,
+    ) -> Result<(), HandlerError> {
+        let api = ctx.api.as_ref();
+        let repo = RepoName::parse(&event.repository.full_name)?;
+        let issue = event.issue.number;
+        let request_marker = marker("", &format!("request@{issue}"), None);
+        if self.store.by_issue(&repo.to_string(), issue)?.is_some() {
+            // Started already: edits no longer change a running campaign.
+            return Ok(());
+        }
+        let permission = api
+            .collaborator_permission(&repo, &event.sender.login)
+            .await?;
+        if !permission.may_steer() {
+            let body = format!(
+                "@{} only people with write, maintain or admin permission on {repo} can start a sota-bot campaign.",
+                event.sender.login
+            );
+            return Self::reply(api, &repo, issue, &request_marker, &body).await;
+        }
+        let default_branch = event
+            .repository
+            .default_branch
+            .clone()
+            .unwrap_or_else(|| "main".into());
+        let config = match text(
+            api.get_file_contents(&repo, REPO_CONFIG_PATH, &default_branch)
+                .await?,
+        ) {
+            None => RepoConfig::default(),
+            Some(t) => match parse_repo_config(&t) {
+                Ok(c) => c,
+                Err(problems) => {
+                    let mut body =
+                        format!("I cannot start: `{REPO_CONFIG_PATH}` has problems:\n\n");
+                    for p in problems {
+                        body.push_str(&format!("- {p}\n"));
+                    }
+                    return Self::reply(api, &repo, issue, &request_marker, &body).await;
+                }
+            },
+        };
+        let request = parse_issue_form(event.issue.body.as_deref().unwrap_or(""))
+            .and_then(|r| r.resolve(&config));
+        let resolved = match request {
+            Ok(r) => r,
+            Err(problems) => {
+                let mut body = String::from(
+                    "I cannot start this campaign yet. Please edit the issue to fix:\n\n",
+                );
+                for p in problems {
+                    body.push_str(&format!("- {p}\n"));
+                }
+                return Self::reply(api, &repo, issue, &request_marker, &body).await;
+            }
+        };
+        let fork = match &config.fork {
+            Some(f) => RepoName::parse(f)?,
+            None => repo.clone(),
+        };
+        let base = config.base_branch.clone();
+        // The fork's runner config decides the lane (simulated or real engines) and may name
+        // a bench plan; without one every framework runs at its defaults.
+        let runner_config = match text(
+            api.get_file_contents(&fork, RUNNER_CONFIG_PATH, &base)
+                .await?,
+        ) {
+            Some(t) => match LocalConfig::parse(&t, std::path::Path::new(RUNNER_CONFIG_PATH)) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let body = format!("I cannot start: `{RUNNER_CONFIG_PATH}` on {fork}: {e}");
+                    return Self::reply(api, &repo, issue, &request_marker, &body).await;
+                }
+            },
+            None => None,
+        };
+        let plan_yaml = match runner_config.as_ref().and_then(|c| c.plan.clone()) {
+            Some(p) => {
+                let path = p.to_string_lossy().into_owned();
+                match text(api.get_file_contents(&fork, &path, &base).await?) {
+                    Some(t) => t,
+                    None => {
+                        let body = format!(
+                            "I cannot start: the bench plan `{path}` named in `{RUNNER_CONFIG_PATH}` is not on {fork}@{base}."
+                        );
+                        return Self::reply(api, &repo, issue, &request_marker, &body).await;
+                    }
+                }
+            }
+            None => default_plan_yaml(&resolved),
+        };
+        let date = (self.today)();
+        let sim = runner_config
+            .as_ref()
+            .filter(|c| c.sim.enabled)
+            .map(|c| &c.sim);
+        let input = match input_from_resolved(&resolved, &plan_yaml, sim, date) {
+            Ok(i) => i,
+            Err(e) => {
+                let body = match e {
+                    NewCampaignError::Request(ps) => {
+                        ps.iter().map(|p| format!("- {p}\n")).collect::<String>()
+                    }
+                    other => format!("I cannot start: {other}"),
+                };
+                return Self::reply(api, &repo, issue, &request_marker, &body).await;
+            }
+        };
+        let campaign = &input.campaign;
+        let run_dir = crate::engine::RunPaths::for_campaign(
+            std::path::Path::new(""),
+            date,
+            &campaign.model_slug,
+        )
+        .rel;
+        let branch = crate::git::campaign_branch(date, &campaign.model_slug);
+        let mut record = CampaignRecord {
+            id: campaign.campaign_id.clone(),
+            repo: repo.to_string(),
+            issue,
+            fork: fork.to_string(),
+            model: campaign.model.clone(),
+            branch: branch.clone(),
+            base_branch: base.clone(),
+            run_dir: run_dir.clone(),
+            installation_id: ctx.installation_id,
+            pr_number: None,
+            pr_node_id: None,
+            phase: AppPhase::Baseline,
+            round: 0,
+            held: false,
+            retries: 0,
+            dispatch: DispatchSettings {
+                runner_labels: resolved.runner_labels.clone(),
+                gpu_model: resolved.gpu_model.clone(),
+                gpu_count: resolved.gpu_count,
+                visible_devices: resolved.visible_devices_csv(),
+                runner_config: runner_config
+                    .as_ref()
+                    .map(|_| RUNNER_CONFIG_PATH.to_string()),
+                max_rounds: resolved.max_rounds,
+                wait_for_human: resolved.autonomy == Autonomy::WaitForHuman,
+            },
+        };
+        if let Err(StoreError::AlreadyActive { model, fork }) = self.store.insert(&record) {
+            let other = self
+                .store
+                .active()?
+                .into_iter()
+                .find(|c| c.model == model && c.fork == fork);
+            let body = format!(
+                "A campaign for `{model}` is already active on {fork}{}; one campaign per model and fork.",
+                other
+                    .map(|c| format!(" (`{}`, from {}#{})", c.id, c.repo, c.issue))
+                    .unwrap_or_default()
+            );
+            return Self::reply(api, &repo, issue, &request_marker, &body).await;
+        }
+        let parsed = format!(
+            "Starting campaign `{}` for `{}` on {} ({}).\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
+            campaign.campaign_id,
+            campaign.model,
+            campaign.hardware,
+            fork,
+            campaign
+                .competitors
+                .iter()
+                .map(|f| f.display_name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            campaign.workload_line(),
+            campaign.sla_line(),
+            input.candidates.len(),
+            resolved.max_rounds
+        );
+        Self::reply(api, &repo, issue, &request_marker, &parsed).await?;
+
+        // The branch with the run-directory skeleton, in one commit on the base branch.
+        if api.get_branch(&fork, &branch).await?.is_none() {
+            let Some(base_head) = api.get_branch(&fork, &base).await? else {
+                return Err(HandlerError::Permanent(format!(
+                    "base branch {base} does not exist on {fork}"
+                )));
+            };
+            let gitignore =
+                text(api.get_file_contents(&fork, ".gitignore", &base).await?).unwrap_or_default();
+            let mut gitignore_out = gitignore.clone();
+            for line in crate::engine::baseline::GITIGNORE_LINES {
+                if !gitignore.lines().any(|l| l.trim() == line) {
+                    if !gitignore_out.is_empty() && !gitignore_out.ends_with('\n') {
+                        gitignore_out.push('\n');
+                    }
+                    gitignore_out.push_str(line);
+                    gitignore_out.push('\n');
+                }
+            }
+            let files = vec![
+                (
+                    format!("{run_dir}/manifest.md"),
+                    campaign.manifest_md.clone(),
+                ),
+                (
+                    format!("{run_dir}/{}", crate::engine::setup::INPUT_FILE),
+                    serde_json::to_string_pretty(&input)
+                        .map_err(|e| HandlerError::Permanent(e.to_string()))?,
+                ),
+                (".gitignore".to_string(), gitignore_out),
+            ];
+            let base_tree = api.get_commit_tree(&fork, &base_head.sha).await?;
+            let tree = api.create_tree(&fork, &base_tree, &files).await?;
+            let commit = api
+                .create_commit(
+                    &fork,
+                    &format!("sota: start campaign {} ({})", record.id, record.model),
+                    &tree,
+                    std::slice::from_ref(&base_head.sha),
+                )
+                .await?;
+            api.create_ref(&fork, &format!("refs/heads/{branch}"), &commit)
+                .await?;
+        }
+        let pr = api
+            .create_pull_request(
+                &fork,
+                &NewPullRequest {
+                    title: format!("sota: {} on {}", record.model, campaign.hardware),
+                    head: branch.clone(),
+                    base: base.clone(),
+                    body: format!(
+                        "Campaign `{}` requested in {repo}#{issue}.\n\nEach round is one commit with its benchmark and profile artifacts; sota-bot posts a report per round here.",
+                        record.id
+                    ),
+                    draft: true,
+                },
+            )
+            .await?;
+        record.pr_number = Some(pr.number);
+        record.pr_node_id = Some(pr.node_id.clone());
+        self.store.update(&record)?;
+        let labels = vec![REQUEST_LABEL.to_string()];
+        api.add_labels(&repo, issue, &labels).await?;
+        api.add_labels(&fork, pr.number, &labels).await?;
+        self.dispatch(api, &mut record, 0).await?;
+        self.update_status(api, &record, None).await
+    }
+
+    /// Dispatches the baseline (`round` 0) or a round, and records it.
+    async fn dispatch(
+        &self,
+        api: &dyn GitHubApi,
+        c: &mut CampaignRecord,
+        round: u32,
+    ) -> Result<(), HandlerError> {
+        let fork = RepoName::parse(&c.fork)?;
+        let d = &c.dispatch;
+        let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+        inputs.insert("campaign_id".into(), c.id.clone());
+        inputs.insert("run_dir".into(), c.run_dir.clone());
+        inputs.insert("branch".into(), c.branch.clone());
+        inputs.insert(
+            "runner_labels".into(),
+            serde_json::to_string(&d.runner_labels).unwrap_or_else(|_| "[]".into()),
+        );
+        inputs.insert("gpu_model".into(), d.gpu_model.clone());
+        inputs.insert("gpu_count".into(), d.gpu_count.to_string());
+        if !d.visible_devices.is_empty() {
+            inputs.insert("visible_devices".into(), d.visible_devices.clone());
+        }
+        if let Some(rc) = &d.runner_config {
+            inputs.insert("runner_config".into(), rc.clone());
+        }
+        let workflow = if round == 0 {
+            BASELINE_WORKFLOW
+        } else {
+            inputs.insert("round".into(), round.to_string());
+            ROUND_WORKFLOW
+        };
+        let result = api
+            .dispatch_workflow(&fork, workflow, &c.branch, &inputs)
+            .await?;
+        tracing::info!(campaign = %c.id, round, run_id = ?result.run_id, "dispatched");
+        c.phase = if round == 0 {
+            AppPhase::Baseline
+        } else {
+            AppPhase::Round
+        };
+        if c.round != round {
+            c.retries = 0;
+        }
+        c.round = round;
+        self.store.update(c)?;
+        Ok(())
+    }
+
+    async fn read_state(
+        &self,
+        api: &dyn GitHubApi,
+        c: &CampaignRecord,
+    ) -> Result<Option<CampaignState>, HandlerError> {
+        let fork = RepoName::parse(&c.fork)?;
+        let path = format!("{}/humanize/model-loop-checkpoint.md", c.run_dir);
+        let Some(t) = text(api.get_file_contents(&fork, &path, &c.branch).await?) else {
+            return Ok(None);
+        };
+        parse_checkpoint(&t)
+            .map(Some)
+            .map_err(|e| HandlerError::Permanent(format!("{path} on {}: {e}", c.branch)))
+    }
+
+    async fn update_status(
+        &self,
+        api: &dyn GitHubApi,
+        c: &CampaignRecord,
+        state: Option<&CampaignState>,
+    ) -> Result<(), HandlerError> {
+        let repo = RepoName::parse(&c.repo)?;
+        let body = render::status_comment(c, state);
+        Self::reply(api, &repo, c.issue, &marker(&c.id, "status", None), &body).await
+    }
+
+    /// Handles a finished campaign workflow run (from a webhook or from reconciliation).
+    pub async fn run_completed(
+        &self,
+        api: &dyn GitHubApi,
+        mut c: CampaignRecord,
+        run: &WorkflowRun,
+        round: u32,
+    ) -> Result<(), HandlerError> {
+        let attempt = run.run_attempt.unwrap_or(1);
+        if !self.store.claim_run(run.id, attempt, &c.id)? {
+            tracing::info!(campaign = %c.id, run = run.id, "run already handled");
+            return Ok(());
+        }
+        let result = self.act_on_run(api, &mut c, run, round).await;
+        if result.is_err() {
+            // Let the retried job (or reconciliation) handle it again.
+            self.store.release_run(run.id, attempt)?;
+        }
+        result
+    }
+
+    async fn act_on_run(
+        &self,
+        api: &dyn GitHubApi,
+        c: &mut CampaignRecord,
+        run: &WorkflowRun,
+        round: u32,
+    ) -> Result<(), HandlerError> {
+        if !c.phase.is_active() || round != c.round {
+            tracing::info!(campaign = %c.id, round, current = c.round, "stale run ignored");
+            return Ok(());
+        }
+        let fork = RepoName::parse(&c.fork)?;
+        let phase_name = if round == 0 {
+            "baseline".to_string()
+        } else {
+            format!("round {round}")
+        };
+        let conclusion = run.conclusion.as_deref().unwrap_or("unknown");
+        let log = run.html_url.clone().unwrap_or_default();
+        if conclusion != "success" {
+            let pr = c.pr_number.unwrap_or(c.issue);
+            if c.retries < RETRY_BUDGET {
+                c.retries += 1;
+                let body = format!(
+                    "The {phase_name} workflow ended `{conclusion}` ([log]({log})); retrying ({}/{RETRY_BUDGET}).",
+                    c.retries
+                );
+                Self::reply(
+                    api,
+                    &fork,
+                    pr,
+                    &marker(&c.id, "run-failure", Some(round)),
+                    &body,
+                )
+                .await?;
+                self.store.update(c)?;
+                self.dispatch(api, c, round).await?;
+            } else {
+                c.phase = AppPhase::Failed;
+                self.store.update(c)?;
+                let body = format!(
+                    "The {phase_name} workflow ended `{conclusion}` ([log]({log})) after {RETRY_BUDGET} retries. Comment `/sota retry` to run it again."
+                );
+                Self::reply(
+                    api,
+                    &fork,
+                    pr,
+                    &marker(&c.id, "run-failure", Some(round)),
+                    &body,
+                )
+                .await?;
+            }
+            return self.update_status(api, c, None).await;
+        }
+        let Some(state) = self.read_state(api, c).await? else {
+            return Err(HandlerError::Permanent(format!(
+                "{} finished but {} has no checkpoint on {}",
+                phase_name, c.run_dir, c.branch
+            )));
+        };
+        let pr = c.pr_number.unwrap_or(c.issue);
+        if round == 0 {
+            let summary = text(
+                api.get_file_contents(
+                    &fork,
+                    &format!("{}/benchmark/summary.md", c.run_dir),
+                    &c.branch,
+                )
+                .await?,
+            )
+            .unwrap_or_else(|| "The baseline committed no summary.".into());
+            let body = format!(
+                "## Fixed baseline\n\n{summary}\n\n[Workflow run and raw artifacts]({log})\n"
+            );
+            let full = render::blob_url(c, &format!("{}/benchmark/summary.md", c.run_dir));
+            upsert_marked_comment(
+                api,
+                &fork,
+                pr,
+                &marker(&c.id, "baseline", None),
+                &body,
+                Some(&full),
+            )
+            .await?;
+        } else {
+            self.report_round(api, c, &state, round, &log).await?;
+        }
+        self.next_step(api, c, &state).await
+    }
+
+    async fn report_round(
+        &self,
+        api: &dyn GitHubApi,
+        c: &CampaignRecord,
+        state: &CampaignState,
+        round: u32,
+        log: &str,
+    ) -> Result<(), HandlerError> {
+        let fork = RepoName::parse(&c.fork)?;
+        let pr = c.pr_number.unwrap_or(c.issue);
+        let dir = format!("{}/rounds/round-{round}", c.run_dir);
+        let gate: Option<GateOutcome> = text(
+            api.get_file_contents(&fork, &format!("{dir}/gate.json"), &c.branch)
+                .await?,
+        )
+        .and_then(|t| serde_json::from_str(&t).ok());
+        let commit = state
+            .rounds
+            .iter()
+            .find(|r| r.round == round)
+            .and_then(|r| r.commit.clone());
+        if let (Some(g), Some(sha)) = (&gate, &commit) {
+            api.create_check_run(
+                &fork,
+                &NewCheckRun {
+                    name: format!("sota-bot gate · round {round}"),
+                    head_sha: sha.clone(),
+                    status: "completed".into(),
+                    conclusion: Some(if g.accepted { "success" } else { "failure" }.into()),
+                    title: format!(
+                        "{} · {} · {}",
+                        g.verdict,
+                        g.decision.label(),
+                        if g.accepted { "accepted" } else { "rejected" }
+                    ),
+                    summary: render::check_summary(g),
+                    details_url: Some(render::blob_url(c, &format!("{dir}/report.md"))),
+                    external_id: Some(format!("{}:{round}", c.id)),
+                },
+            )
+            .await?;
+        }
+        let report = text(
+            api.get_file_contents(&fork, &format!("{dir}/report.md"), &c.branch)
+                .await?,
+        )
+        .unwrap_or_else(|| format!("## Round {round}\n\nThe round committed no report."));
+        let noise = 1.0;
+        let body = render::round_report_comment(c, round, &report, state, noise, Some(log));
+        let full = render::blob_url(c, &format!("{dir}/report.md"));
+        upsert_marked_comment(
+            api,
+            &fork,
+            pr,
+            &marker(&c.id, "round-report", Some(round)),
+            &body,
+            Some(&full),
+        )
+        .await?;
+        // The previous round's report is folded as outdated.
+        if round > 1 {
+            let previous = marker(&c.id, "round-report", Some(round - 1));
+            let comments = api.list_issue_comments(&fork, pr).await?;
+            if let Some(old) = comments
+                .iter()
+                .find(|m| m.body.as_deref().is_some_and(|b| previous.matches(b)))
+            {
+                let folded = render::outdated(old.body.as_deref().unwrap_or(""), round);
+                if old.body.as_deref() != Some(folded.as_str()) {
+                    api.update_issue_comment(&fork, old.id, &folded).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a phase: finish, wait, or dispatch the next round.
+    async fn next_step(
+        &self,
+        api: &dyn GitHubApi,
+        c: &mut CampaignRecord,
+        state: &CampaignState,
+    ) -> Result<(), HandlerError> {
+        if state.phase == Phase::Stopped {
+            return self.finish(api, c, state).await;
+        }
+        let next = state.next_round();
+        if c.held || state.waiting_for_human || (c.dispatch.wait_for_human && next > 1) {
+            c.phase = AppPhase::Waiting;
+            self.store.update(c)?;
+        } else {
+            self.dispatch(api, c, next).await?;
+        }
+        self.update_status(api, c, Some(state)).await
+    }
+
+    async fn finish(
+        &self,
+        api: &dyn GitHubApi,
+        c: &mut CampaignRecord,
+        state: &CampaignState,
+    ) -> Result<(), HandlerError> {
+        let fork = RepoName::parse(&c.fork)?;
+        let pr = c.pr_number.unwrap_or(c.issue);
+        let path = format!("{}/final_report.md", c.run_dir);
+        let report = text(api.get_file_contents(&fork, &path, &c.branch).await?)
+            .unwrap_or_else(|| "The campaign committed no final report.".into());
+        let full = render::blob_url(c, &path);
+        upsert_marked_comment(
+            api,
+            &fork,
+            pr,
+            &marker(&c.id, "final-report", None),
+            &report,
+            Some(&full),
+        )
+        .await?;
+        if let Some(node) = &c.pr_node_id {
+            api.mark_ready_for_review(node).await?;
+        }
+        c.phase = AppPhase::Finished;
+        self.store.update(c)?;
+        let repo = RepoName::parse(&c.repo)?;
+        let stop = state
+            .stop
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_else(|| "the loop ended".into());
+        let body = format!(
+            "Campaign `{}` finished: {stop}. The final report is on {}#{pr}, now ready for review.",
+            c.id, c.fork
+        );
+        Self::reply(api, &repo, c.issue, &marker(&c.id, "finished", None), &body).await?;
+        self.update_status(api, c, Some(state)).await
+    }
+
+    async fn command(&self, ctx: &CommandContext, command: &Command) -> Result<(), HandlerError> {
+        let api = ctx.api.as_ref();
+        let repo = ctx.repo.to_string();
+        let found = match self.store.by_issue(&repo, ctx.issue)? {
+            Some(c) => Some(c),
+            None if ctx.is_pull_request => self.store.by_pull(&repo, ctx.issue)?,
+            None => None,
+        };
+        let answer = marker("", &format!("{}@{}", command.name(), ctx.comment_id), None);
+        let Some(mut c) = found else {
+            let body = "There is no sota-bot campaign on this issue or pull request.";
+            return Self::reply(api, &ctx.repo, ctx.issue, &answer, body).await;
+        };
+        let body = match command {
+            Command::Status => {
+                let state = self.read_state(api, &c).await?;
+                render::status_comment(&c, state.as_ref())
+            }
+            Command::Stop => {
+                if c.phase.is_active() {
+                    c.phase = AppPhase::Stopped;
+                    self.store.update(&c)?;
+                    format!(
+                        "Campaign `{}` stopped by @{}; no further rounds will be dispatched.",
+                        c.id, ctx.sender
+                    )
+                } else {
+                    format!("Campaign `{}` is already {}.", c.id, c.phase.as_str())
+                }
+            }
+            Command::Hold => {
+                c.held = true;
+                self.store.update(&c)?;
+                format!("Campaign `{}` is on hold: the running step finishes, then it waits for `/sota resume`.", c.id)
+            }
+            Command::Resume => {
+                c.held = false;
+                self.store.update(&c)?;
+                if c.phase == AppPhase::Waiting {
+                    self.continue_campaign(api, &mut c).await?
+                } else {
+                    format!("Campaign `{}` resumed.", c.id)
+                }
+            }
+            Command::Continue { .. } => {
+                if c.phase == AppPhase::Waiting {
+                    c.held = false;
+                    self.continue_campaign(api, &mut c).await?
+                } else {
+                    format!(
+                        "Campaign `{}` is not waiting (it is {}); nothing to continue.",
+                        c.id,
+                        c.phase.as_str()
+                    )
+                }
+            }
+            Command::Retry => {
+                if c.phase == AppPhase::Failed {
+                    c.retries = 0;
+                    let round = c.round;
+                    self.dispatch(api, &mut c, round).await?;
+                    format!(
+                        "Re-dispatched the {} workflow.",
+                        if round == 0 {
+                            "baseline".to_string()
+                        } else {
+                            format!("round {round}")
+                        }
+                    )
+                } else {
+                    format!(
+                        "Nothing to retry: campaign `{}` is {}.",
+                        c.id,
+                        c.phase.as_str()
+                    )
+                }
+            }
+            Command::Help => crate::server::commands::help_text(),
+        };
+        Self::reply(api, &ctx.repo, ctx.issue, &answer, &body).await?;
+        let state = self.read_state(api, &c).await.ok().flatten();
+        self.update_status(api, &c, state.as_ref()).await
+    }
+
+    async fn continue_campaign(
+        &self,
+        api: &dyn GitHubApi,
+        c: &mut CampaignRecord,
+    ) -> Result<String, HandlerError> {
+        let state = self.read_state(api, c).await?;
+        let next = state
+            .as_ref()
+            .map(|s| s.next_round())
+            .unwrap_or(c.round + 1);
+        if state.as_ref().is_some_and(|s| s.phase == Phase::Stopped) {
+            return Ok(format!("Campaign `{}` has already stopped.", c.id));
+        }
+        self.dispatch(api, c, next).await?;
+        Ok(format!("Dispatched round {next} of `{}`.", c.id))
+    }
+
+    /// Compares active campaigns with their workflow runs and handles completions whose
+    /// webhook never arrived (GitHub does not redeliver by itself). Claimed runs are
+    /// skipped, so nothing is dispatched twice.
+    pub async fn reconcile(
+        &self,
+        apis: &dyn crate::server::handler::InstallationApis,
+    ) -> Result<u32, HandlerError> {
+        let mut handled = 0;
+        for c in self.store.active()? {
+            if !matches!(c.phase, AppPhase::Baseline | AppPhase::Round) {
+                continue;
+            }
+            let api = apis.for_installation(c.installation_id);
+            let fork = RepoName::parse(&c.fork)?;
+            let workflow = if c.round == 0 {
+                BASELINE_WORKFLOW
+            } else {
+                ROUND_WORKFLOW
+            };
+            let filter = crate::github::api::RunFilter {
+                branch: Some(c.branch.clone()),
+                event: Some("workflow_dispatch".into()),
+                head_sha: None,
+            };
+            let runs = api.list_workflow_runs(&fork, workflow, &filter).await?;
+            // Newest first: the latest completed run of the current phase.
+            let Some(run) = runs.iter().find(|r| {
+                r.status.as_deref() == Some("completed")
+                    && r.display_title.as_deref().and_then(parse_run_title)
+                        == Some((c.id.clone(), c.round))
+            }) else {
+                continue;
+            };
+            let attempt = run.run_attempt.unwrap_or(1);
+            if self.store.run_handled(run.id, attempt)? {
+                continue;
+            }
+            let as_event = WorkflowRun {
+                id: run.id,
+                name: None,
+                display_title: run.display_title.clone(),
+                head_branch: run.head_branch.clone(),
+                head_sha: run.head_sha.clone(),
+                status: run.status.clone(),
+                conclusion: run.conclusion.clone(),
+                event: Some("workflow_dispatch".into()),
+                run_attempt: Some(attempt),
+                workflow_id: None,
+                path: None,
+                html_url: run.html_url.clone(),
+            };
+            let round = c.round;
+            self.run_completed(api.as_ref(), c, &as_event, round)
+                .await?;
+            handled += 1;
+        }
+        Ok(handled)
+    }
+}
+
+impl CampaignService for AppCampaigns {
+    fn on_issue<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a IssuesEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let is_request = event.issue.labels.iter().any(|l| l.name == REQUEST_LABEL)
+                || event.issue.title.starts_with("[sota]");
+            if !is_request || event.issue.pull_request.is_some() {
+                return Ok(());
+            }
+            if event.sender.is_bot() {
+                return Ok(());
+            }
+            match event.action.as_str() {
+                "opened" | "edited" | "reopened" => self.start_from_issue(ctx, event).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn on_command<'a>(
+        &'a self,
+        ctx: &'a CommandContext,
+        command: &'a Command,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(self.command(ctx, command))
+    }
+
+    fn on_workflow_run<'a>(
+        &'a self,
+        ctx: &'a EventContext,
+        event: &'a WorkflowRunEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            if event.action != "completed" {
+                return Ok(());
+            }
+            let run = &event.workflow_run;
+            let Some((id, round)) = run.display_title.as_deref().and_then(parse_run_title) else {
+                return Ok(());
+            };
+            let Some(c) = self.store.get(&id)? else {
+                return Ok(());
+            };
+            if c.fork != event.repository.full_name
+                || run.head_branch.as_deref() != Some(c.branch.as_str())
+            {
+                return Ok(());
+            }
+            self.run_completed(ctx.api.as_ref(), c, run, round).await
+        })
+    }
+
+    fn on_workflow_job<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        _event: &'a WorkflowJobEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn on_pull_request<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        event: &'a PullRequestEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            // A campaign PR closed without merging stops the campaign.
+            if event.action == "closed" {
+                if let Some(mut c) = self
+                    .store
+                    .by_pull(&event.repository.full_name, event.number)?
+                {
+                    if c.phase.is_active() {
+                        c.phase = AppPhase::Stopped;
+                        self.store.update(&c)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn on_check_run<'a>(
+        &'a self,
+        _ctx: &'a EventContext,
+        _event: &'a CheckRunEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn campaigns_by_phase(&self) -> Vec<(String, u64)> {
+        self.store.count_by_phase().unwrap_or_default()
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        apis: &'a dyn crate::server::handler::InstallationApis,
+    ) -> BoxFuture<'a, Result<u32, HandlerError>> {
+        Box::pin(AppCampaigns::reconcile(self, apis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_titles_name_the_campaign_and_round() {
+        assert_eq!(
+            parse_run_title("sota 20260101-llama baseline"),
+            Some(("20260101-llama".into(), 0))
+        );
+        assert_eq!(
+            parse_run_title("sota 20260101-llama round 12"),
+            Some(("20260101-llama".into(), 12))
+        );
+        assert_eq!(parse_run_title("CI"), None);
+        assert_eq!(parse_run_title("sota x round y"), None);
+    }
+}

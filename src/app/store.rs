@@ -1,0 +1,423 @@
+//! The App's record of campaigns, in the same SQLite file as the delivery queue: which
+//! issue asked for a campaign, where it runs, what was last dispatched, and which workflow
+//! runs were already handled (so a redelivered or reconciled completion never dispatches
+//! twice). The campaign branch stays the source of truth for results; this is routing.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Mutex;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS campaigns (
+    id TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    issue INTEGER NOT NULL,
+    fork TEXT NOT NULL,
+    model TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    base_branch TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    installation_id INTEGER NOT NULL,
+    pr_number INTEGER,
+    pr_node_id TEXT,
+    phase TEXT NOT NULL,
+    round INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    dispatch TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS campaigns_one_active
+    ON campaigns(fork, model) WHERE phase NOT IN ('finished', 'stopped');
+CREATE INDEX IF NOT EXISTS campaigns_by_issue ON campaigns(repo, issue);
+CREATE TABLE IF NOT EXISTS handled_runs (
+    run_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    campaign TEXT NOT NULL,
+    PRIMARY KEY (run_id, attempt)
+);
+";
+
+/// Where a campaign stands, as the App routes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppPhase {
+    /// The baseline workflow is dispatched or running.
+    Baseline,
+    /// A round workflow is dispatched or running.
+    Round,
+    /// Waiting for `/sota continue` (autonomy, a hold, or the gate asked for a human).
+    Waiting,
+    /// A workflow failed more often than the retry budget; `/sota retry` re-dispatches.
+    Failed,
+    /// The loop ended (final report posted).
+    Finished,
+    /// Stopped by a user.
+    Stopped,
+}
+
+impl AppPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppPhase::Baseline => "baseline",
+            AppPhase::Round => "round",
+            AppPhase::Waiting => "waiting",
+            AppPhase::Failed => "failed",
+            AppPhase::Finished => "finished",
+            AppPhase::Stopped => "stopped",
+        }
+    }
+
+    fn parse(s: &str) -> AppPhase {
+        match s {
+            "baseline" => AppPhase::Baseline,
+            "round" => AppPhase::Round,
+            "waiting" => AppPhase::Waiting,
+            "failed" => AppPhase::Failed,
+            "finished" => AppPhase::Finished,
+            _ => AppPhase::Stopped,
+        }
+    }
+
+    /// Whether the campaign still occupies its model on the fork.
+    pub fn is_active(self) -> bool {
+        !matches!(self, AppPhase::Finished | AppPhase::Stopped)
+    }
+}
+
+/// Inputs every dispatch of a campaign repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchSettings {
+    pub runner_labels: Vec<String>,
+    pub gpu_model: String,
+    pub gpu_count: u32,
+    pub visible_devices: String,
+    /// Runner config path in the fork, when it has one.
+    pub runner_config: Option<String>,
+    pub max_rounds: u32,
+    pub wait_for_human: bool,
+}
+
+/// One campaign as the App routes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub id: String,
+    /// Repository of the request issue.
+    pub repo: String,
+    pub issue: u64,
+    /// Repository the campaign branch, PR and workflows live in.
+    pub fork: String,
+    pub model: String,
+    pub branch: String,
+    pub base_branch: String,
+    pub run_dir: String,
+    pub installation_id: u64,
+    pub pr_number: Option<u64>,
+    pub pr_node_id: Option<String>,
+    pub phase: AppPhase,
+    /// Last dispatched phase: 0 the baseline, N round N.
+    pub round: u32,
+    pub held: bool,
+    /// Failed runs re-dispatched for the current phase.
+    pub retries: u32,
+    pub dispatch: DispatchSettings,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("campaign database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("campaign database: stored dispatch settings are unreadable: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("a campaign for {model} is already active on {fork}")]
+    AlreadyActive { model: String, fork: String },
+}
+
+/// Campaign records in SQLite.
+pub struct CampaignStore {
+    conn: Mutex<Connection>,
+}
+
+const COLUMNS: &str =
+    "id, repo, issue, fork, model, branch, base_branch, run_dir, installation_id, \
+     pr_number, pr_node_id, phase, round, held, retries, dispatch";
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String)> {
+    let dispatch: String = row.get(15)?;
+    Ok((
+        CampaignRecord {
+            id: row.get(0)?,
+            repo: row.get(1)?,
+            issue: row.get(2)?,
+            fork: row.get(3)?,
+            model: row.get(4)?,
+            branch: row.get(5)?,
+            base_branch: row.get(6)?,
+            run_dir: row.get(7)?,
+            installation_id: row.get(8)?,
+            pr_number: row.get(9)?,
+            pr_node_id: row.get(10)?,
+            phase: AppPhase::parse(&row.get::<_, String>(11)?),
+            round: row.get(12)?,
+            held: row.get::<_, i64>(13)? != 0,
+            retries: row.get(14)?,
+            dispatch: DispatchSettings {
+                runner_labels: Vec::new(),
+                gpu_model: String::new(),
+                gpu_count: 0,
+                visible_devices: String::new(),
+                runner_config: None,
+                max_rounds: 0,
+                wait_for_human: false,
+            },
+        },
+        dispatch,
+    ))
+}
+
+impl CampaignStore {
+    /// Opens (and creates) the tables in the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn query(
+        &self,
+        where_clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<CampaignRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM campaigns WHERE {where_clause}"
+        ))?;
+        let rows = stmt.query_map(args, from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (mut rec, dispatch) = r?;
+            rec.dispatch = serde_json::from_str(&dispatch)?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    /// Inserts a new campaign; refuses a second active campaign for the model on the fork.
+    pub fn insert(&self, c: &CampaignRecord) -> Result<(), StoreError> {
+        let dispatch = serde_json::to_string(&c.dispatch)?;
+        let conn = self.lock();
+        let result = conn.execute(
+            &format!("INSERT INTO campaigns ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            params![
+                c.id, c.repo, c.issue, c.fork, c.model, c.branch, c.base_branch, c.run_dir,
+                c.installation_id, c.pr_number, c.pr_node_id, c.phase.as_str(), c.round,
+                i64::from(c.held), c.retries, dispatch
+            ],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::AlreadyActive {
+                    model: c.model.clone(),
+                    fork: c.fork.clone(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Saves every mutable field of `c`.
+    pub fn update(&self, c: &CampaignRecord) -> Result<(), StoreError> {
+        let dispatch = serde_json::to_string(&c.dispatch)?;
+        self.lock().execute(
+            "UPDATE campaigns SET pr_number = ?2, pr_node_id = ?3, phase = ?4, round = ?5, held = ?6, \
+             retries = ?7, dispatch = ?8 WHERE id = ?1",
+            params![
+                c.id, c.pr_number, c.pr_node_id, c.phase.as_str(), c.round, i64::from(c.held),
+                c.retries, dispatch
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {
+        Ok(self.query("id = ?1", &[&id])?.into_iter().next())
+    }
+
+    /// The newest campaign started from `repo#issue`.
+    pub fn by_issue(&self, repo: &str, issue: u64) -> Result<Option<CampaignRecord>, StoreError> {
+        Ok(self
+            .query(
+                "repo = ?1 AND issue = ?2 ORDER BY rowid DESC",
+                &[&repo, &issue],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    /// The campaign whose PR is `fork#pr`.
+    pub fn by_pull(&self, fork: &str, pr: u64) -> Result<Option<CampaignRecord>, StoreError> {
+        Ok(self
+            .query("fork = ?1 AND pr_number = ?2", &[&fork, &pr])?
+            .into_iter()
+            .next())
+    }
+
+    /// The campaign running on `fork`'s `branch`.
+    pub fn by_branch(
+        &self,
+        fork: &str,
+        branch: &str,
+    ) -> Result<Option<CampaignRecord>, StoreError> {
+        Ok(self
+            .query(
+                "fork = ?1 AND branch = ?2 ORDER BY rowid DESC",
+                &[&fork, &branch],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    /// Campaigns not finished or stopped (reconciliation walks these).
+    pub fn active(&self) -> Result<Vec<CampaignRecord>, StoreError> {
+        self.query("phase NOT IN ('finished', 'stopped') ORDER BY rowid", &[])
+    }
+
+    /// Campaign counts per phase (the `/metrics` gauge).
+    pub fn count_by_phase(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT phase, COUNT(*) FROM campaigns GROUP BY phase ORDER BY phase")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records that a workflow run attempt was handled; `false` when it already was.
+    pub fn claim_run(&self, run_id: u64, attempt: u64, campaign: &str) -> Result<bool, StoreError> {
+        let n = self.lock().execute(
+            "INSERT OR IGNORE INTO handled_runs (run_id, attempt, campaign) VALUES (?1, ?2, ?3)",
+            params![run_id, attempt, campaign],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Forgets a claim (the handling failed and must be retried).
+    pub fn release_run(&self, run_id: u64, attempt: u64) -> Result<(), StoreError> {
+        self.lock().execute(
+            "DELETE FROM handled_runs WHERE run_id = ?1 AND attempt = ?2",
+            params![run_id, attempt],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a run attempt was handled.
+    pub fn run_handled(&self, run_id: u64, attempt: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM handled_runs WHERE run_id = ?1 AND attempt = ?2",
+                params![run_id, attempt],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, model: &str) -> CampaignRecord {
+        CampaignRecord {
+            id: id.into(),
+            repo: "o/r".into(),
+            issue: 7,
+            fork: "o/sglang".into(),
+            model: model.into(),
+            branch: format!("sota/{id}"),
+            base_branch: "main".into(),
+            run_dir: format!("runs/{id}"),
+            installation_id: 1,
+            pr_number: None,
+            pr_node_id: None,
+            phase: AppPhase::Baseline,
+            round: 0,
+            held: false,
+            retries: 0,
+            dispatch: DispatchSettings {
+                runner_labels: vec!["self-hosted".into(), "1-gpu-h100".into()],
+                gpu_model: "h100".into(),
+                gpu_count: 1,
+                visible_devices: String::new(),
+                runner_config: None,
+                max_rounds: 8,
+                wait_for_human: false,
+            },
+        }
+    }
+
+    #[test]
+    fn one_active_campaign_per_model_and_fork_and_records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bot.db");
+        let store = CampaignStore::open(&db).unwrap();
+        let mut a = record("a", "m");
+        store.insert(&a).unwrap();
+        assert!(matches!(
+            store.insert(&record("b", "m")),
+            Err(StoreError::AlreadyActive { .. })
+        ));
+        store.insert(&record("c", "other")).unwrap();
+        a.phase = AppPhase::Finished;
+        a.pr_number = Some(12);
+        store.update(&a).unwrap();
+        store.insert(&record("d", "m")).unwrap();
+        drop(store);
+
+        let store = CampaignStore::open(&db).unwrap();
+        assert_eq!(store.get("a").unwrap(), Some(a.clone()));
+        assert_eq!(store.by_pull("o/sglang", 12).unwrap(), Some(a));
+        assert_eq!(store.by_issue("o/r", 7).unwrap().unwrap().id, "d");
+        assert_eq!(
+            store.by_branch("o/sglang", "sota/c").unwrap().unwrap().id,
+            "c"
+        );
+        assert_eq!(
+            store
+                .active()
+                .unwrap()
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["c", "d"]
+        );
+        assert_eq!(
+            store.count_by_phase().unwrap(),
+            vec![("baseline".into(), 2), ("finished".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_run_is_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CampaignStore::open(&dir.path().join("bot.db")).unwrap();
+        assert!(store.claim_run(5, 1, "a").unwrap());
+        assert!(!store.claim_run(5, 1, "a").unwrap());
+        assert!(store.claim_run(5, 2, "a").unwrap());
+        assert!(store.run_handled(5, 1).unwrap());
+        store.release_run(5, 1).unwrap();
+        assert!(!store.run_handled(5, 1).unwrap());
+    }
+}

@@ -1,0 +1,614 @@
+//! The GitHub App's campaigns as user stories: a maintainer opens a request issue, the App
+//! replies, creates the campaign branch, draft PR and baseline dispatch; workflow runs
+//! complete and the App reports, checks and dispatches the next round; maintainers hold,
+//! continue, retry and stop; readers are refused. Every request goes through Prism with
+//! GitHub's OpenAPI description (request validation on) to a fake that keeps the story
+//! repository's branches and files; webhooks are the `@octokit/webhooks-examples` payloads.
+
+mod support_github;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sota_bot::app::{AppCampaigns, AppPhase, CampaignStore};
+use sota_bot::campaign::state::{CampaignState, Phase, RoundRecord, StopRecord, WinnerRef};
+use sota_bot::gate::{
+    CheckResult, Decision, GapStatus, GateOutcome, ScenarioGapView, Verdict, VerdictSource,
+};
+use sota_bot::github::auth::{Credentials, SecretToken};
+use sota_bot::github::signature::WebhookSecret;
+use sota_bot::github::{
+    ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock,
+};
+use sota_bot::server::handler::{CampaignService, EventRouter, InstallationApis};
+use sota_bot::server::metrics::ServiceMetrics;
+use sota_bot::server::worker::WorkerConfig;
+use sota_bot::server::{Service, WorkerStart};
+use support_github::{post_delivery, Harness, Seen};
+
+const FORM: &str = "### Model\n\nmeta-llama/Llama-3.1-8B-Instruct\n\n### Precision\n\nbf16\n\n### GPU model\n\nH100\n\n### GPU count\n\n1\n\n### Comparison frameworks\n\n- [x] vLLM\n- [ ] TensorRT-LLM (pytorch backend)\n- [ ] TokenSpeed\n\n### Workload\n\n```yaml\nnum_prompts: 40\n```\n";
+const CAMPAIGN: &str = "20260101-llama_3_1_8b_instruct";
+const BRANCH: &str = "sota/20260101-llama_3_1_8b_instruct";
+const RUN_DIR: &str = "runs/20260101_llama_3_1_8b_instruct_sota_humanize";
+
+fn date() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+}
+
+struct TokenApis {
+    transport: HttpTransport,
+}
+
+impl InstallationApis for TokenApis {
+    fn for_installation(&self, _installation_id: u64) -> Arc<dyn GitHubApi> {
+        Arc::new(RestGitHubApi::new(
+            self.transport.clone(),
+            Credentials::Token(SecretToken::new("inst-token")),
+        ))
+    }
+}
+
+/// One repository's story: the App running as a service, a fake GitHub behind Prism.
+struct Story {
+    h: &'static Harness,
+    repo: String,
+    service: Service,
+    _dir: tempfile::TempDir,
+    url: String,
+    http: reqwest::Client,
+    examples: &'static Vec<(String, Vec<Value>)>,
+    campaigns: Arc<AppCampaigns>,
+    apis: TokenApis,
+    deliveries: AtomicU64,
+    run_ids: AtomicU64,
+}
+
+impl Story {
+    async fn new(test: &str, repo: &str) -> Option<Story> {
+        let h = support_github::harness(test)?;
+        let tools = support_github::tools_dir(test)?;
+        let examples = support_github::webhook_examples(&tools);
+        h.fake.story_repo(repo, &["main"]);
+        h.fake.set_permission("maint", "maintain");
+        h.fake.set_permission("reader", "read");
+        let transport = || {
+            let mut config = ClientConfig::for_base_url(&h.prism_url);
+            config.graphql_url = format!("{}/graphql", h.fake_url);
+            HttpTransport::new(
+                config,
+                Arc::new(SystemClock),
+                Arc::new(ClientMetrics::default()),
+            )
+            .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bot.sqlite");
+        let store = Arc::new(CampaignStore::open(&db).unwrap());
+        let campaigns = Arc::new(AppCampaigns::with_date(store, date));
+        let router = Arc::new(EventRouter::new(
+            Arc::new(TokenApis {
+                transport: transport(),
+            }),
+            Some(campaigns.clone() as Arc<dyn CampaignService>),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let service = Service::start(
+            listener,
+            vec![WebhookSecret::new("story")],
+            &db,
+            router,
+            WorkerConfig {
+                workers: 1,
+                poll_interval: Duration::from_millis(20),
+                ..WorkerConfig::default()
+            },
+            WorkerStart::Now,
+            Arc::new(ServiceMetrics::default()),
+        )
+        .await
+        .unwrap();
+        let url = format!("http://{}/webhook", service.addr);
+        Some(Story {
+            h,
+            repo: repo.to_string(),
+            service,
+            _dir: dir,
+            url,
+            http: reqwest::Client::new(),
+            examples,
+            campaigns,
+            apis: TokenApis {
+                transport: transport(),
+            },
+            deliveries: AtomicU64::new(0),
+            run_ids: AtomicU64::new(5000),
+        })
+    }
+
+    fn example(&self, event: &str, action: &str) -> Value {
+        self.examples
+            .iter()
+            .find(|(n, _)| n == event)
+            .and_then(|(_, e)| e.iter().find(|p| p["action"] == action))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {event}.{action} example"))
+    }
+
+    fn with_repo(&self, mut p: Value) -> Value {
+        let (owner, name) = self.repo.split_once('/').unwrap();
+        p["repository"]["full_name"] = json!(self.repo);
+        p["repository"]["name"] = json!(name);
+        p["repository"]["owner"]["login"] = json!(owner);
+        p["repository"]["default_branch"] = json!("main");
+        p["installation"] =
+            json!({"id": 99, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uOTk="});
+        p
+    }
+
+    /// Delivers a signed webhook and waits until every queued job is done.
+    async fn deliver(&self, event: &str, payload: &Value) {
+        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}-{n}", self.repo.replace('/', "-"));
+        let body = serde_json::to_vec(payload).unwrap();
+        let (status, text) = post_delivery(&self.http, &self.url, "story", event, &id, &body).await;
+        assert_eq!(status, 202, "{text}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let rows = self.service.store.rows().unwrap();
+            if rows.iter().all(|r| r.state == "done" || r.state == "dead") {
+                assert!(rows.iter().all(|r| r.state == "done"), "{rows:#?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "{rows:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn open_issue(&self, user: &str, body: &str) {
+        let mut p = self.with_repo(self.example("issues", "opened"));
+        p["issue"]["number"] = json!(7);
+        p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
+        p["issue"]["body"] = json!(body);
+        p["issue"]["labels"] = json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}]);
+        p["issue"]["user"]["login"] = json!(user);
+        p["sender"]["login"] = json!(user);
+        p["sender"]["type"] = json!("User");
+        self.deliver("issues", &p).await;
+    }
+
+    async fn comment(&self, issue: u64, user: &str, text: &str) {
+        let mut p = self.with_repo(self.example("issue_comment", "created"));
+        let n = self.deliveries.load(Ordering::SeqCst);
+        p["comment"]["id"] = json!(7000 + n);
+        p["comment"]["body"] = json!(text);
+        p["comment"]["user"]["login"] = json!(user);
+        p["comment"]["user"]["type"] = json!("User");
+        p["sender"]["login"] = json!(user);
+        p["sender"]["type"] = json!("User");
+        p["issue"]["number"] = json!(issue);
+        p["issue"]["pull_request"] = Value::Null;
+        self.deliver("issue_comment", &p).await;
+    }
+
+    /// A campaign workflow run finishing (`run_id` None: a new run).
+    async fn complete_run(&self, title: &str, conclusion: &str, run_id: Option<u64>) -> u64 {
+        let id = run_id.unwrap_or_else(|| self.run_ids.fetch_add(1, Ordering::SeqCst));
+        let mut p = self.with_repo(self.example("workflow_run", "completed"));
+        p["workflow_run"]["id"] = json!(id);
+        p["workflow_run"]["display_title"] = json!(title);
+        p["workflow_run"]["head_branch"] = json!(BRANCH);
+        p["workflow_run"]["conclusion"] = json!(conclusion);
+        p["workflow_run"]["status"] = json!("completed");
+        p["workflow_run"]["run_attempt"] = json!(1);
+        p["workflow_run"]["html_url"] = json!(format!(
+            "https://github.com/{}/actions/runs/{id}",
+            self.repo
+        ));
+        self.deliver("workflow_run", &p).await;
+        id
+    }
+
+    fn seen(&self, method: &str, part: &str) -> Vec<Seen> {
+        self.h
+            .fake
+            .seen(&format!("/repos/{}/{part}", self.repo))
+            .into_iter()
+            .filter(|s| s.method == method)
+            .collect()
+    }
+
+    fn dispatches(&self) -> Vec<Value> {
+        self.seen("POST", "actions/workflows/")
+            .into_iter()
+            .map(|s| s.body)
+            .collect()
+    }
+
+    fn comments(&self, issue: u64) -> Vec<String> {
+        self.h
+            .fake
+            .comments(&format!("repos/{}/issues/{issue}", self.repo))
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect()
+    }
+
+    fn comment_containing(&self, issue: u64, text: &str) -> String {
+        let all = self.comments(issue);
+        all.iter()
+            .find(|c| c.contains(text))
+            .cloned()
+            .unwrap_or_else(|| panic!("no comment on #{issue} contains {text:?}: {all:#?}"))
+    }
+
+    /// What a runner commits at the end of a phase: the checkpoint and phase files.
+    fn commit_phase(&self, state: &CampaignState, files: &[(&str, String)]) {
+        let checkpoint = sota_bot::report::render_checkpoint(state).unwrap();
+        self.h.fake.set_file(
+            &self.repo,
+            &format!("{RUN_DIR}/humanize/model-loop-checkpoint.md"),
+            &checkpoint,
+        );
+        for (path, text) in files {
+            self.h
+                .fake
+                .set_file(&self.repo, &format!("{RUN_DIR}/{path}"), text);
+        }
+    }
+
+    fn phase(&self) -> AppPhase {
+        self.campaigns
+            .store()
+            .get(CAMPAIGN)
+            .unwrap()
+            .expect("campaign recorded")
+            .phase
+    }
+}
+
+fn gap(scenario: &str, pct: f64) -> ScenarioGapView {
+    ScenarioGapView {
+        scenario: scenario.into(),
+        leader: Some("vLLM `vllm-00`".into()),
+        sglang_value: Some(100.0 + pct),
+        leader_value: Some(100.0),
+        status: if pct < -1.0 {
+            GapStatus::Behind { gap_pct: pct }
+        } else {
+            GapStatus::Ahead { gap_pct: pct }
+        },
+    }
+}
+
+fn baseline_state() -> CampaignState {
+    let mut s = CampaignState::new(
+        CAMPAIGN,
+        "meta-llama/Llama-3.1-8B-Instruct",
+        BRANCH,
+        RUN_DIR,
+        "0000000000000000000000000000000000000000",
+    );
+    s.phase = Phase::PlanDone;
+    for (fw, v) in [("sglang", 90.0), ("vllm", 100.0)] {
+        s.winners.push(WinnerRef {
+            framework: fw.into(),
+            scenario: "chat".into(),
+            candidate_id: format!("{fw}-00"),
+            value: Some(v),
+            server_command: None,
+            benchmark_command: None,
+        });
+    }
+    s.gaps = vec![gap("chat", -10.0)];
+    s
+}
+
+fn after_round(mut s: CampaignState, round: u32, pct: f64) -> CampaignState {
+    s.rounds.push(RoundRecord {
+        round,
+        title: format!("patch {round}"),
+        commit: Some(format!("{round:0>40}")),
+        measured_commit: None,
+        accepted: true,
+        verdict: Verdict::Advanced,
+        decision: "continue".into(),
+        reason: "contract holds and the gap remains".into(),
+        geomean_pct: Some(3.0),
+        gaps: vec![gap("chat", pct)],
+        changed_files: vec!["python/sglang/srt/layers/layernorm.py".into()],
+    });
+    s.gaps = vec![gap("chat", pct)];
+    s
+}
+
+fn gate_json(round: u32) -> String {
+    let outcome = GateOutcome {
+        round,
+        checks: vec![
+            CheckResult {
+                id: "workload-unchanged".into(),
+                passed: true,
+                reason: "workload matches the contract".into(),
+            },
+            CheckResult {
+                id: "profile-evidence".into(),
+                passed: true,
+                reason: "kernel table cited".into(),
+            },
+        ],
+        accepted: true,
+        verdict: Verdict::Advanced,
+        verdict_source: VerdictSource::Measured,
+        decision: Decision::Continue,
+        reason: "contract holds and the gap remains".into(),
+        full_alignment_review: false,
+        research_first: false,
+        reviewer_text: None,
+    };
+    serde_json::to_string_pretty(&outcome).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions() {
+    let Some(story) = Story::new("a_request_becomes_a_campaign", "story/sglang-lifecycle").await
+    else {
+        return;
+    };
+
+    // A maintainer opens the request; the App answers with what it parsed.
+    story.open_issue("maint", FORM).await;
+    let reply = story.comment_containing(7, "Starting campaign");
+    assert!(reply.contains(CAMPAIGN), "{reply}");
+    assert!(reply.contains("vLLM"), "{reply}");
+
+    // The branch with the run-directory skeleton, in one commit.
+    let trees = story.seen("POST", "git/trees");
+    assert_eq!(trees.len(), 1);
+    let paths: Vec<&str> = trees[0].body["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&format!("{RUN_DIR}/manifest.md").as_str()),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&format!("{RUN_DIR}/humanize/campaign-input.json").as_str()));
+    assert!(story
+        .h
+        .fake
+        .branches(&story.repo)
+        .contains(&BRANCH.to_string()));
+    let refs = story.seen("POST", "git/refs");
+    assert_eq!(refs[0].body["ref"], json!(format!("refs/heads/{BRANCH}")));
+
+    // A draft PR, labels, and the baseline dispatch on the campaign branch.
+    let pulls = story.seen("POST", "pulls");
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].body["draft"], json!(true));
+    assert_eq!(pulls[0].body["head"], json!(BRANCH));
+    assert!(!story.seen("POST", "issues/7/labels").is_empty());
+    let d = story.dispatches();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0]["ref"], json!(BRANCH));
+    assert_eq!(d[0]["inputs"]["campaign_id"], json!(CAMPAIGN));
+    assert_eq!(d[0]["inputs"]["run_dir"], json!(RUN_DIR));
+    assert_eq!(d[0]["return_run_details"], json!(true));
+    let status = story.comment_containing(7, "running the fixed baseline");
+    assert!(status.contains(BRANCH), "{status}");
+    assert_eq!(story.phase(), AppPhase::Baseline);
+    let pr = story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap();
+
+    // The baseline finishes: its summary goes to the PR and round 1 is dispatched.
+    story.commit_phase(
+        &baseline_state(),
+        &[(
+            "benchmark/summary.md",
+            "# Fixed benchmark summary\n\n| chat | vLLM ahead |\n".into(),
+        )],
+    );
+    let baseline_run = story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    story.comment_containing(pr, "## Fixed baseline");
+    let d = story.dispatches();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[1]["inputs"]["round"], json!("1"));
+    assert!(story.seen("POST", "actions/workflows/sota-round.yml").len() == 1);
+
+    // GitHub redelivers the completion (or reconciliation finds it): nothing is dispatched twice.
+    story
+        .complete_run(
+            &format!("sota {CAMPAIGN} baseline"),
+            "success",
+            Some(baseline_run),
+        )
+        .await;
+    assert_eq!(story.dispatches().len(), 2);
+
+    // Round 1 finishes: a check run on the round commit, the PR report with the Mermaid
+    // chart, the status comment, and round 2.
+    let s1 = after_round(baseline_state(), 1, -6.0);
+    story.commit_phase(
+        &s1,
+        &[
+            ("rounds/round-1/gate.json", gate_json(1)),
+            (
+                "rounds/round-1/report.md",
+                "## Round 1: patch 1\n\n**Decision: continue**\n\n![gap over rounds](gap-chart.svg)\n".into(),
+            ),
+        ],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    let checks = story.seen("POST", "check-runs");
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].body["head_sha"], json!(format!("{:0>40}", 1)));
+    assert_eq!(checks[0].body["conclusion"], json!("success"));
+    assert!(checks[0].body["output"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("workload-unchanged"));
+    let report = story.comment_containing(pr, "## Round 1: patch 1");
+    assert!(report.contains("```mermaid\nxychart-beta"), "{report}");
+    assert!(!report.contains("![gap over rounds]"), "{report}");
+    assert!(report.contains("gap-chart.svg"), "{report}");
+    assert_eq!(story.dispatches().len(), 3);
+    assert_eq!(story.dispatches()[2]["inputs"]["round"], json!("2"));
+
+    // A reader cannot stop it.
+    story.comment(7, "reader", "/sota stop").await;
+    story.comment_containing(7, "only people with write, maintain or admin permission");
+    assert_eq!(story.phase(), AppPhase::Round);
+
+    // A maintainer holds it: round 2 finishes and nothing is dispatched.
+    story.comment(7, "maint", "/sota hold").await;
+    story.comment_containing(7, "is on hold");
+    let s2 = after_round(s1.clone(), 2, -3.0);
+    story.commit_phase(
+        &s2,
+        &[
+            ("rounds/round-2/gate.json", gate_json(2)),
+            (
+                "rounds/round-2/report.md",
+                "## Round 2: patch 2\n\n![gap over rounds](gap-chart.svg)\n".into(),
+            ),
+        ],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 2"), "success", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 3);
+    assert_eq!(story.phase(), AppPhase::Waiting);
+    // The round 1 report is folded as outdated.
+    let old = story.comment_containing(pr, "## Round 1: patch 1");
+    assert!(old.contains("Superseded by round 2"), "{old}");
+
+    // `/sota continue` dispatches round 3.
+    story.comment(7, "maint", "/sota continue").await;
+    story.comment_containing(7, "Dispatched round 3");
+    assert_eq!(story.dispatches().len(), 4);
+    assert_eq!(story.dispatches()[3]["inputs"]["round"], json!("3"));
+
+    // Round 3's workflow fails: retried within the budget, then it waits for `/sota retry`.
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 3"), "failure", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 5);
+    story.comment_containing(pr, "retrying (1/2)");
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 3"), "failure", None)
+        .await;
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 3"), "failure", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 6);
+    assert_eq!(story.phase(), AppPhase::Failed);
+    story.comment_containing(pr, "/sota retry");
+    story.comment(7, "maint", "/sota retry").await;
+    assert_eq!(story.dispatches().len(), 7);
+
+    // Round 3 reaches SOTA: final report, PR ready for review, issue told.
+    let mut s3 = after_round(s2, 3, 2.0);
+    s3.phase = Phase::Stopped;
+    s3.stop = Some(StopRecord {
+        after_round: 3,
+        reason: "SGLang beats the best SLA-passing selected competitor in every scenario".into(),
+        reached_sota: true,
+    });
+    story.commit_phase(
+        &s3,
+        &[
+            ("rounds/round-3/gate.json", gate_json(3)),
+            ("rounds/round-3/report.md", "## Round 3: patch 3\n".into()),
+            (
+                "final_report.md",
+                "# Final report\n\nSGLang reached SOTA.\n".into(),
+            ),
+        ],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 3"), "success", None)
+        .await;
+    story.comment_containing(pr, "# Final report");
+    assert!(!story.h.fake.seen("/graphql").is_empty(), "PR marked ready");
+    story.comment_containing(7, "finished: SGLang beats");
+    assert_eq!(story.phase(), AppPhase::Finished);
+    assert_eq!(story.dispatches().len(), 7);
+    let status = story.comment_containing(7, "### sota-bot campaign");
+    assert!(status.contains("| status | finished |"), "{status}");
+    // One status comment, edited in place all along.
+    assert_eq!(
+        story
+            .comments(7)
+            .iter()
+            .filter(|c| c.contains("### sota-bot campaign"))
+            .count(),
+        1
+    );
+    let _ = &story.apis;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_missing_inputs_gets_the_list_and_no_campaign() {
+    let Some(story) = Story::new("a_request_missing_inputs", "story/sglang-missing").await else {
+        return;
+    };
+    story
+        .open_issue("maint", "### GPU model\n\nH100\n\n### GPU count\n\n1\n")
+        .await;
+    let reply = story.comment_containing(7, "I cannot start this campaign yet");
+    assert!(reply.to_lowercase().contains("model"), "{reply}");
+    assert!(story.seen("POST", "git/refs").is_empty());
+    assert!(story.dispatches().is_empty());
+
+    // A reader's request is refused outright.
+    let Some(other) = Story::new("a_request_missing_inputs", "story/sglang-reader").await else {
+        return;
+    };
+    other.open_issue("reader", FORM).await;
+    other.comment_containing(7, "only people with write, maintain or admin permission");
+    assert!(other.dispatches().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_completion_is_repaired_by_reconciliation_without_double_dispatch() {
+    let Some(story) = Story::new("a_lost_completion", "story/sglang-reconcile").await else {
+        return;
+    };
+    story.open_issue("maint", FORM).await;
+    assert_eq!(story.dispatches().len(), 1);
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md", "# summary\n".into())],
+    );
+    // The baseline run completed on GitHub, but its webhook never arrived.
+    story.h.fake.add_run(
+        &story.repo,
+        "sota-baseline.yml",
+        8801,
+        &format!("sota {CAMPAIGN} baseline"),
+        BRANCH,
+        "success",
+    );
+    let handled = story.campaigns.reconcile(&story.apis).await.unwrap();
+    assert_eq!(handled, 1);
+    assert_eq!(story.dispatches().len(), 2, "round 1 dispatched");
+    // A second pass, and the late webhook itself, change nothing.
+    assert_eq!(story.campaigns.reconcile(&story.apis).await.unwrap(), 0);
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", Some(8801))
+        .await;
+    assert_eq!(story.dispatches().len(), 2);
+}
