@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sota_bot::app::{AppCampaigns, AppPhase, CampaignStore};
 use sota_bot::campaign::state::{CampaignState, Phase, RoundRecord, StopRecord, WinnerRef};
-use sota_bot::gate::{
-    CheckResult, Decision, GapStatus, GateOutcome, ScenarioGapView, Verdict, VerdictSource,
-};
+use sota_bot::gate::{GapStatus, GateInput, GateOutcome, ScenarioGapView, Verdict};
 use sota_bot::github::auth::{Credentials, SecretToken};
 use sota_bot::github::signature::WebhookSecret;
 use sota_bot::github::{
@@ -244,7 +242,7 @@ impl Story {
     }
 
     /// What a runner commits at the end of a phase: the checkpoint and phase files.
-    fn commit_phase(&self, state: &CampaignState, files: &[(&str, String)]) {
+    fn commit_phase(&self, state: &CampaignState, files: &[(String, String)]) {
         let checkpoint = sota_bot::report::render_checkpoint(state).unwrap();
         self.h.fake.set_file(
             &self.repo,
@@ -323,31 +321,33 @@ fn after_round(mut s: CampaignState, round: u32, pct: f64) -> CampaignState {
     s
 }
 
-fn gate_json(round: u32) -> String {
-    let outcome = GateOutcome {
-        round,
-        checks: vec![
-            CheckResult {
-                id: "workload-unchanged".into(),
-                passed: true,
-                reason: "workload matches the contract".into(),
-            },
-            CheckResult {
-                id: "profile-evidence".into(),
-                passed: true,
-                reason: "kernel table cited".into(),
-            },
-        ],
-        accepted: true,
-        verdict: Verdict::Advanced,
-        verdict_source: VerdictSource::Measured,
-        decision: Decision::Continue,
-        reason: "contract holds and the gap remains".into(),
-        full_alignment_review: false,
-        research_first: false,
-        reviewer_text: None,
-    };
-    serde_json::to_string_pretty(&outcome).unwrap()
+/// A round's gate input as the engine commits it (captured from a simulator-lane round of
+/// `sota-bot local demo`), renumbered.
+fn gate_input(round: u32) -> GateInput {
+    let mut input: GateInput =
+        serde_json::from_str(include_str!("fixtures/app/gate-input.json")).unwrap();
+    input.evidence.round = round;
+    input
+}
+
+/// The round's gate files: its input, and the runner's answer (`tamper` flips it).
+fn gate_files(round: u32, tamper: bool) -> (GateOutcome, Vec<(String, String)>) {
+    let input = gate_input(round);
+    let mut outcome = input.decide();
+    if tamper {
+        outcome.accepted = !outcome.accepted;
+    }
+    let files = vec![
+        (
+            format!("rounds/round-{round}/gate-input.json"),
+            serde_json::to_string(&input).unwrap(),
+        ),
+        (
+            format!("rounds/round-{round}/gate.json"),
+            serde_json::to_string_pretty(&outcome).unwrap(),
+        ),
+    ];
+    (outcome, files)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,7 +413,7 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     story.commit_phase(
         &baseline_state(),
         &[(
-            "benchmark/summary.md",
+            "benchmark/summary.md".into(),
             "# Fixed benchmark summary\n\n| chat | vLLM ahead |\n".into(),
         )],
     );
@@ -439,27 +439,26 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     // Round 1 finishes: a check run on the round commit, the PR report with the Mermaid
     // chart, the status comment, and round 2.
     let s1 = after_round(baseline_state(), 1, -6.0);
-    story.commit_phase(
-        &s1,
-        &[
-            ("rounds/round-1/gate.json", gate_json(1)),
-            (
-                "rounds/round-1/report.md",
-                "## Round 1: patch 1\n\n**Decision: continue**\n\n![gap over rounds](gap-chart.svg)\n".into(),
-            ),
-        ],
-    );
+    let (gate1, mut files) = gate_files(1, false);
+    files.push((
+        "rounds/round-1/report.md".into(),
+        "## Round 1: patch 1\n\n**Decision: continue**\n\n![gap over rounds](gap-chart.svg)\n"
+            .into(),
+    ));
+    story.commit_phase(&s1, &files);
     story
         .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
         .await;
     let checks = story.seen("POST", "check-runs");
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].body["head_sha"], json!(format!("{:0>40}", 1)));
-    assert_eq!(checks[0].body["conclusion"], json!("success"));
-    assert!(checks[0].body["output"]["summary"]
-        .as_str()
-        .unwrap()
-        .contains("workload-unchanged"));
+    let expected = if gate1.accepted { "success" } else { "failure" };
+    assert_eq!(checks[0].body["conclusion"], json!(expected));
+    let summary = checks[0].body["output"]["summary"].as_str().unwrap();
+    for check in &gate1.checks {
+        assert!(summary.contains(&check.id), "{summary}");
+    }
+    assert!(!summary.contains("could not confirm"), "{summary}");
     let report = story.comment_containing(pr, "## Round 1: patch 1");
     assert!(report.contains("```mermaid\nxychart-beta"), "{report}");
     assert!(!report.contains("![gap over rounds]"), "{report}");
@@ -476,16 +475,12 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     story.comment(7, "maint", "/sota hold").await;
     story.comment_containing(7, "is on hold");
     let s2 = after_round(s1.clone(), 2, -3.0);
-    story.commit_phase(
-        &s2,
-        &[
-            ("rounds/round-2/gate.json", gate_json(2)),
-            (
-                "rounds/round-2/report.md",
-                "## Round 2: patch 2\n\n![gap over rounds](gap-chart.svg)\n".into(),
-            ),
-        ],
-    );
+    let (_, mut files) = gate_files(2, false);
+    files.push((
+        "rounds/round-2/report.md".into(),
+        "## Round 2: patch 2\n\n![gap over rounds](gap-chart.svg)\n".into(),
+    ));
+    story.commit_phase(&s2, &files);
     story
         .complete_run(&format!("sota {CAMPAIGN} round 2"), "success", None)
         .await;
@@ -527,17 +522,17 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         reason: "SGLang beats the best SLA-passing selected competitor in every scenario".into(),
         reached_sota: true,
     });
-    story.commit_phase(
-        &s3,
-        &[
-            ("rounds/round-3/gate.json", gate_json(3)),
-            ("rounds/round-3/report.md", "## Round 3: patch 3\n".into()),
-            (
-                "final_report.md",
-                "# Final report\n\nSGLang reached SOTA.\n".into(),
-            ),
-        ],
-    );
+    let (_, mut files) = gate_files(3, false);
+    files.push((
+        "rounds/round-3/report.md".into(),
+        "## Round 3: patch 3\n".into(),
+    ));
+    files.push((
+        "final_report.md".into(),
+        "# Final report\n\nSGLang reached SOTA.\n".into(),
+    ));
+    story.commit_phase(&s3, &files);
+
     story
         .complete_run(&format!("sota {CAMPAIGN} round 3"), "success", None)
         .await;
@@ -591,7 +586,7 @@ async fn a_lost_completion_is_repaired_by_reconciliation_without_double_dispatch
     assert_eq!(story.dispatches().len(), 1);
     story.commit_phase(
         &baseline_state(),
-        &[("benchmark/summary.md", "# summary\n".into())],
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
     );
     // The baseline run completed on GitHub, but its webhook never arrived.
     story.h.fake.add_run(
@@ -611,4 +606,52 @@ async fn a_lost_completion_is_repaired_by_reconciliation_without_double_dispatch
         .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", Some(8801))
         .await;
     assert_eq!(story.dispatches().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
+    let Some(story) = Story::new("a_gate_answer", "story/sglang-tamper").await else {
+        return;
+    };
+    story.open_issue("maint", FORM).await;
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 2);
+    let pr = story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap();
+    // The committed gate.json claims the opposite of what its own evidence decides.
+    let (_, mut files) = gate_files(1, true);
+    files.push((
+        "rounds/round-1/report.md".into(),
+        "## Round 1: patch 1\n".into(),
+    ));
+    story.commit_phase(&after_round(baseline_state(), 1, -6.0), &files);
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    let checks = story.seen("POST", "check-runs");
+    assert_eq!(
+        checks[0].body["conclusion"],
+        json!("failure"),
+        "{:#}",
+        checks[0].body
+    );
+    assert!(checks[0].body["output"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("could not confirm"));
+    story.comment_containing(pr, "server-side gate could not confirm");
+    assert_eq!(story.dispatches().len(), 2, "no round 2");
+    assert_eq!(story.phase(), AppPhase::Waiting);
 }

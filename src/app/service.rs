@@ -20,7 +20,7 @@ use crate::campaign::repo_config::{parse_repo_config, RepoConfig};
 use crate::campaign::state::{parse_checkpoint, CampaignState, Phase};
 use crate::engine::config::LocalConfig;
 use crate::engine::wiring::{default_plan_yaml, input_from_resolved, NewCampaignError};
-use crate::gate::GateOutcome;
+use crate::gate::{GateInput, GateOutcome};
 use crate::github::api::{upsert_marked_comment, NewCheckRun, NewPullRequest};
 use crate::github::events::{
     CheckRunEvent, IssuesEvent, PullRequestEvent, WorkflowJobEvent, WorkflowRun, WorkflowRunEvent,
@@ -536,12 +536,16 @@ impl AppCampaigns {
                 Some(&full),
             )
             .await?;
-        } else {
-            self.report_round(api, c, &state, round, &log).await?;
+        } else if !self.report_round(api, c, &state, round, &log).await? {
+            c.phase = AppPhase::Waiting;
+            self.store.update(c)?;
+            return self.update_status(api, c, Some(&state)).await;
         }
         self.next_step(api, c, &state).await
     }
 
+    /// Posts the round's check run and report; `false` when the server-side gate does not
+    /// confirm the committed decision.
     async fn report_round(
         &self,
         api: &dyn GitHubApi,
@@ -549,35 +553,62 @@ impl AppCampaigns {
         state: &CampaignState,
         round: u32,
         log: &str,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<bool, HandlerError> {
         let fork = RepoName::parse(&c.fork)?;
         let pr = c.pr_number.unwrap_or(c.issue);
         let dir = format!("{}/rounds/round-{round}", c.run_dir);
-        let gate: Option<GateOutcome> = text(
+        let committed: Option<GateOutcome> = text(
             api.get_file_contents(&fork, &format!("{dir}/gate.json"), &c.branch)
                 .await?,
         )
         .and_then(|t| serde_json::from_str(&t).ok());
+        // The gate runs here too, on the evidence the round committed: the same code as the
+        // runner's, so a tampered or stale gate.json cannot steer the campaign.
+        let input: Option<GateInput> = text(
+            api.get_file_contents(&fork, &format!("{dir}/gate-input.json"), &c.branch)
+                .await?,
+        )
+        .and_then(|t| serde_json::from_str(&t).ok());
+        let server = input.as_ref().map(GateInput::decide);
+        let agrees = match (&server, &committed) {
+            (Some(s), Some(r)) => {
+                s.accepted == r.accepted && s.verdict == r.verdict && s.decision == r.decision
+            }
+            _ => false,
+        };
+        let gate = server.clone().or(committed.clone());
         let commit = state
             .rounds
             .iter()
             .find(|r| r.round == round)
             .and_then(|r| r.commit.clone());
         if let (Some(g), Some(sha)) = (&gate, &commit) {
+            let mut summary = render::check_summary(g);
+            if !agrees {
+                summary = format!(
+                    "**The server-side gate could not confirm the runner's decision** ({}); the campaign waits for a maintainer.\n\n{summary}",
+                    if server.is_none() {
+                        "the round committed no gate input"
+                    } else {
+                        "its answer differs from gate.json"
+                    }
+                );
+            }
+            let ok = g.accepted && agrees;
             api.create_check_run(
                 &fork,
                 &NewCheckRun {
                     name: format!("sota-bot gate · round {round}"),
                     head_sha: sha.clone(),
                     status: "completed".into(),
-                    conclusion: Some(if g.accepted { "success" } else { "failure" }.into()),
+                    conclusion: Some(if ok { "success" } else { "failure" }.into()),
                     title: format!(
                         "{} · {} · {}",
                         g.verdict,
                         g.decision.label(),
                         if g.accepted { "accepted" } else { "rejected" }
                     ),
-                    summary: render::check_summary(g),
+                    summary,
                     details_url: Some(render::blob_url(c, &format!("{dir}/report.md"))),
                     external_id: Some(format!("{}:{round}", c.id)),
                 },
@@ -601,6 +632,20 @@ impl AppCampaigns {
             Some(&full),
         )
         .await?;
+        if !agrees {
+            let body = format!(
+                "Round {round}: the server-side gate could not confirm the runner's decision, so no further round is dispatched. Review the round and comment `/sota continue` or `/sota stop`."
+            );
+            upsert_marked_comment(
+                api,
+                &fork,
+                pr,
+                &marker(&c.id, "gate-mismatch", Some(round)),
+                &body,
+                None,
+            )
+            .await?;
+        }
         // The previous round's report is folded as outdated.
         if round > 1 {
             let previous = marker(&c.id, "round-report", Some(round - 1));
@@ -615,7 +660,7 @@ impl AppCampaigns {
                 }
             }
         }
-        Ok(())
+        Ok(agrees)
     }
 
     /// After a phase: finish, wait, or dispatch the next round.

@@ -628,7 +628,12 @@ impl<'a> Engine<'a> {
         cfg.noise_threshold_pct = self.campaign.noise_threshold_pct;
         cfg.max_rounds = self.campaign.max_rounds;
         cfg.wait_for_human = self.campaign.wait_for_human;
-        let outcome = crate::gate::run_gate(&evidence, &cfg, self.reviewer);
+        let gate_input = crate::gate::gate_input(&evidence, &cfg, self.reviewer);
+        let outcome = gate_input.decide();
+        self.write(
+            &self.round_file(round, "gate-input.json"),
+            &serde_json::to_string(&gate_input).unwrap_or_default(),
+        )?;
         self.progress.step(&format!(
             "round {round}: gate {} · verdict {} · decision: {} ({})",
             if outcome.accepted {

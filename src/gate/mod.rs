@@ -21,6 +21,22 @@ pub use reviewer::{
     ReviewerPrompt,
 };
 
+/// Everything the pure gate decides from, committed with each round as
+/// `rounds/round-N/gate-input.json` so the GitHub App re-runs the same decision server-side
+/// (the reviewer's answer, if any, is inside the evidence: no second LLM call).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GateInput {
+    pub evidence: RoundEvidence,
+    pub config: GateConfig,
+}
+
+impl GateInput {
+    /// The gate's answer for this input.
+    pub fn decide(&self) -> GateOutcome {
+        review_round(&self.evidence, &self.config)
+    }
+}
+
 /// Runs the checks, asks the reviewer (when one is configured and the contract holds), and
 /// decides. A reviewer failure is recorded as a failed check, never hidden.
 pub fn run_gate(
@@ -28,6 +44,15 @@ pub fn run_gate(
     config: &GateConfig,
     reviewer: Option<&dyn Reviewer>,
 ) -> GateOutcome {
+    gate_input(evidence, config, reviewer).decide()
+}
+
+/// The reviewed evidence and config [`run_gate`] decides from (to be committed).
+pub fn gate_input(
+    evidence: &RoundEvidence,
+    config: &GateConfig,
+    reviewer: Option<&dyn Reviewer>,
+) -> GateInput {
     let mut evidence = evidence.clone();
     if let Some(reviewer) = reviewer {
         let prompt = reviewer::build_prompt(&evidence, config);
@@ -36,5 +61,8 @@ pub fn run_gate(
             Err(e) => evidence.reviewer_error = Some(e.to_string()),
         }
     }
-    review_round(&evidence, config)
+    GateInput {
+        evidence,
+        config: config.clone(),
+    }
 }
