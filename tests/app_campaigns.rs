@@ -655,3 +655,45 @@ async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
     assert_eq!(story.dispatches().len(), 2, "no round 2");
     assert_eq!(story.phase(), AppPhase::Waiting);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_is_rebuilt_from_the_campaign_branches() {
+    let Some(story) = Story::new("a_lost_database", "story/sglang-recover").await else {
+        return;
+    };
+    story.open_issue("maint", FORM).await;
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    // Round 1 is running on GitHub when the database disappears.
+    story.h.fake.add_run(
+        &story.repo,
+        "sota-round.yml",
+        9901,
+        &format!("sota {CAMPAIGN} round 1"),
+        BRANCH,
+        "in_progress",
+    );
+    let before = story.campaigns.store().get(CAMPAIGN).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = AppCampaigns::with_date(
+        Arc::new(CampaignStore::open(&dir.path().join("new.sqlite")).unwrap()),
+        date,
+    );
+    let fork = sota_bot::github::RepoName::parse(&story.repo).unwrap();
+    let api = story.apis.for_installation(99);
+    let (recovered, skipped) = fresh.recover(api.as_ref(), &fork, 99).await.unwrap();
+    assert_eq!(recovered, vec![CAMPAIGN.to_string()], "{skipped:?}");
+    let after = fresh.store().get(CAMPAIGN).unwrap().unwrap();
+    assert_eq!(
+        after, before,
+        "the rebuilt record routes exactly like the lost one"
+    );
+    // Running it again changes nothing.
+    let (again, _) = fresh.recover(api.as_ref(), &fork, 99).await.unwrap();
+    assert!(again.is_empty());
+}

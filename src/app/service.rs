@@ -39,6 +39,9 @@ pub const RUNNER_CONFIG_PATH: &str = ".github/sota-bot-runner.yml";
 /// Workflow files in the fork (installed by `sota-bot init`).
 pub const BASELINE_WORKFLOW: &str = "sota-baseline.yml";
 pub const ROUND_WORKFLOW: &str = "sota-round.yml";
+/// The App's routing record, committed at campaign start so `sota-bot recover` can rebuild
+/// the database from the branches.
+pub const APP_RECORD_FILE: &str = "humanize/app-campaign.json";
 /// Re-dispatches of a failed or cancelled workflow before the campaign waits for `/sota retry`.
 pub const RETRY_BUDGET: u32 = 2;
 
@@ -318,6 +321,11 @@ impl AppCampaigns {
                         .map_err(|e| HandlerError::Permanent(e.to_string()))?,
                 ),
                 (".gitignore".to_string(), gitignore_out),
+                (
+                    format!("{run_dir}/{APP_RECORD_FILE}"),
+                    serde_json::to_string_pretty(&record)
+                        .map_err(|e| HandlerError::Permanent(e.to_string()))?,
+                ),
             ];
             let base_tree = api.get_commit_tree(&fork, &base_head.sha).await?;
             let tree = api.create_tree(&fork, &base_tree, &files).await?;
@@ -822,6 +830,106 @@ impl AppCampaigns {
         }
         self.dispatch(api, c, next).await?;
         Ok(format!("Dispatched round {next} of `{}`.", c.id))
+    }
+
+    /// Rebuilds the records of `fork`'s campaigns from their branches (the database was
+    /// lost): the committed routing record, the PR, the checkpoint and the newest workflow
+    /// run decide where each campaign stands. Campaigns already recorded are left alone; a
+    /// campaign whose next step is unknown waits for `/sota continue` rather than guessing.
+    /// Returns the recovered campaign ids and, for branches that could not be read, why.
+    pub async fn recover(
+        &self,
+        api: &dyn GitHubApi,
+        fork: &RepoName,
+        installation_id: u64,
+    ) -> Result<(Vec<String>, Vec<String>), HandlerError> {
+        let mut recovered = Vec::new();
+        let mut skipped = Vec::new();
+        for r in api.list_branches_with_prefix(fork, "sota/").await? {
+            let branch = r.git_ref.trim_start_matches("refs/heads/").to_string();
+            let Some((date, slug)) = crate::git::parse_campaign_branch(&branch) else {
+                skipped.push(format!("{branch}: not a campaign branch name"));
+                continue;
+            };
+            let run_dir =
+                crate::engine::RunPaths::for_campaign(std::path::Path::new(""), date, &slug).rel;
+            let path = format!("{run_dir}/{APP_RECORD_FILE}");
+            let Some(t) = text(api.get_file_contents(fork, &path, &branch).await?) else {
+                skipped.push(format!("{branch}: no {path}"));
+                continue;
+            };
+            let mut c: CampaignRecord = match serde_json::from_str(&t) {
+                Ok(c) => c,
+                Err(e) => {
+                    skipped.push(format!("{branch}: {path}: {e}"));
+                    continue;
+                }
+            };
+            if self.store.get(&c.id)?.is_some() {
+                continue;
+            }
+            c.installation_id = installation_id;
+            c.held = false;
+            c.retries = 0;
+            if let Some(pr) = api
+                .pulls_for_branch(fork, &branch)
+                .await?
+                .into_iter()
+                .next()
+            {
+                c.pr_number = Some(pr.number);
+                c.pr_node_id = Some(pr.node_id);
+            }
+            let state = self.read_state(api, &c).await?;
+            let finished_rounds = state.as_ref().map(|s| s.rounds.len() as u32).unwrap_or(0);
+            let baseline_done = state
+                .as_ref()
+                .is_some_and(|s| s.phase as u8 >= Phase::PlanDone as u8);
+            if state.as_ref().is_some_and(|s| s.phase == Phase::Stopped) {
+                c.phase = AppPhase::Finished;
+                c.round = finished_rounds;
+            } else {
+                // A run of the next step still going on GitHub keeps the campaign in that step.
+                let (workflow, next) = if baseline_done {
+                    (ROUND_WORKFLOW, finished_rounds + 1)
+                } else {
+                    (BASELINE_WORKFLOW, 0)
+                };
+                let filter = crate::github::api::RunFilter {
+                    branch: Some(branch.clone()),
+                    event: Some("workflow_dispatch".into()),
+                    head_sha: None,
+                };
+                let running = api
+                    .list_workflow_runs(fork, workflow, &filter)
+                    .await?
+                    .into_iter()
+                    .find(|run| {
+                        run.display_title.as_deref().and_then(parse_run_title)
+                            == Some((c.id.clone(), next))
+                    })
+                    .is_some_and(|run| run.status.as_deref() != Some("completed"));
+                c.round = if running || !baseline_done {
+                    next
+                } else {
+                    finished_rounds
+                };
+                c.phase = match (running, baseline_done) {
+                    (true, false) => AppPhase::Baseline,
+                    (true, true) => AppPhase::Round,
+                    (false, false) => AppPhase::Failed,
+                    (false, true) => AppPhase::Waiting,
+                };
+            }
+            match self.store.insert(&c) {
+                Ok(()) => recovered.push(c.id.clone()),
+                Err(StoreError::AlreadyActive { model, fork }) => skipped.push(format!(
+                    "{branch}: another active campaign for {model} on {fork} is recorded"
+                )),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((recovered, skipped))
     }
 
     /// Compares active campaigns with their workflow runs and handles completions whose

@@ -11,6 +11,7 @@ pub mod init;
 pub mod local;
 pub mod local_demo;
 pub mod profile;
+pub mod recover;
 pub mod request;
 pub mod runner;
 pub mod serve;
@@ -54,6 +55,8 @@ pub enum Command {
     Init(init::Args),
     /// Run the GitHub App service.
     Serve(serve::Args),
+    /// Rebuild the App's campaign database from a fork's campaign branches.
+    Recover(recover::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -68,6 +71,7 @@ pub fn main() -> i32 {
         Command::Runner(a) => runner::run(a),
         Command::Init(a) => init::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Recover(a) => recover::run(a),
     };
     match result {
         Ok(code) => code,

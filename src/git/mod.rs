@@ -235,3 +235,14 @@ impl Checkout {
 pub fn campaign_branch(date: chrono::NaiveDate, model_slug: &str) -> String {
     format!("sota/{}-{}", date.format("%Y%m%d"), model_slug)
 }
+
+/// The date and model slug of a campaign branch name (the inverse of [`campaign_branch`]).
+pub fn parse_campaign_branch(branch: &str) -> Option<(chrono::NaiveDate, String)> {
+    let rest = branch.strip_prefix("sota/")?;
+    let (date, slug) = rest.split_once('-')?;
+    if date.len() != 8 || slug.is_empty() {
+        return None;
+    }
+    let date = chrono::NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+    Some((date, slug.to_string()))
+}

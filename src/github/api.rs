@@ -319,6 +319,18 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         check: &'a NewCheckRun,
     ) -> BoxFuture<'a, ApiResult<u64>>;
+    /// Branch refs whose name starts with `prefix` (`sota/` lists campaign branches).
+    fn list_branches_with_prefix<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Vec<GitRefInfo>>>;
+    /// Pull requests (any state) whose head is `branch` of the repository itself.
+    fn pulls_for_branch<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        branch: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Vec<PullRequestInfo>>>;
     /// The tree of a commit (Git data API).
     fn get_commit_tree<'a>(
         &'a self,
@@ -850,6 +862,45 @@ impl GitHubApi for RestGitHubApi {
             }
             let answer = self.call(Method::POST, &path, Some(body), false).await?;
             Ok(answer.json::<IdBody>(&Method::POST, &path)?.id)
+        })
+    }
+
+    fn list_branches_with_prefix<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Vec<GitRefInfo>>> {
+        Box::pin(async move {
+            let path = format!(
+                "{}/git/matching-refs/{}",
+                repo.path(),
+                enc(&format!("heads/{prefix}"))
+            );
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            let refs: Vec<RefBody> = answer.json(&Method::GET, &path)?;
+            Ok(refs
+                .into_iter()
+                .map(|r| GitRefInfo {
+                    git_ref: r.git_ref,
+                    sha: r.object.sha,
+                })
+                .collect())
+        })
+    }
+
+    fn pulls_for_branch<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        branch: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Vec<PullRequestInfo>>> {
+        Box::pin(async move {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("head", &format!("{}:{branch}", repo.owner))
+                .append_pair("state", "all")
+                .finish();
+            let path = format!("{}/pulls?{query}", repo.path());
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            answer.json(&Method::GET, &path)
         })
     }
 

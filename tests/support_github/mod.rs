@@ -222,7 +222,8 @@ impl FakeGitHub {
             .insert((repo.to_string(), path.to_string()), text.to_string());
     }
 
-    /// Records a completed workflow run of a story repository (listed by the runs endpoint).
+    /// Records a workflow run of a story repository (listed by the runs endpoint): completed
+    /// with `conclusion`, or still running when it is `in_progress`.
     pub fn add_run(
         &self,
         repo: &str,
@@ -243,8 +244,13 @@ impl FakeGitHub {
         run["id"] = json!(id);
         run["display_title"] = json!(title);
         run["head_branch"] = json!(branch);
-        run["status"] = json!("completed");
-        run["conclusion"] = json!(conclusion);
+        if conclusion == "in_progress" {
+            run["status"] = json!("in_progress");
+            run["conclusion"] = Value::Null;
+        } else {
+            run["status"] = json!("completed");
+            run["conclusion"] = json!(conclusion);
+        }
         run["event"] = json!("workflow_dispatch");
         run["run_attempt"] = json!(1);
         self.state
@@ -458,6 +464,39 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
                 let (_, mut v) = state.example("GET", &template).unwrap();
                 v["name"] = json!(branch);
                 return axum::Json(v).into_response();
+            }
+            ("POST", "/repos/{owner}/{repo}/git/trees") => {
+                // The files of the tree are what the branch will hold once committed.
+                for e in body["tree"].as_array().into_iter().flatten() {
+                    if let (Some(p), Some(c)) = (e["path"].as_str(), e["content"].as_str()) {
+                        fake.set_file(&repo, p, c);
+                    }
+                }
+            }
+            ("GET", "/repos/{owner}/{repo}/pulls") => {
+                let (_, mut v) = state.example("GET", &template).unwrap();
+                // The spec's example teams lack fields its own schema requires.
+                for pr in v.as_array_mut().into_iter().flatten() {
+                    pr["requested_teams"] = json!([]);
+                }
+                return axum::Json(v).into_response();
+            }
+            ("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}") => {
+                let prefix = decode(&segs[5..].join("/"));
+                let prefix = prefix.strip_prefix("heads/").unwrap_or(&prefix).to_string();
+                let (_, example) = state
+                    .example("GET", "/repos/{owner}/{repo}/git/ref/{ref}")
+                    .unwrap();
+                let list: Vec<Value> = state.story_branches.lock().unwrap()[&repo]
+                    .iter()
+                    .filter(|b| b.starts_with(&prefix))
+                    .map(|b| {
+                        let mut r = example.clone();
+                        r["ref"] = json!(format!("refs/heads/{b}"));
+                        r
+                    })
+                    .collect();
+                return axum::Json(Value::Array(list)).into_response();
             }
             ("POST", "/repos/{owner}/{repo}/git/refs") => {
                 if let Some(branch) = body["ref"]
