@@ -100,6 +100,7 @@ impl Story {
             WorkerConfig {
                 workers: 1,
                 poll_interval: Duration::from_millis(20),
+                base_retry_delay: Duration::from_millis(100),
                 ..WorkerConfig::default()
             },
             WorkerStart::Now,
@@ -193,6 +194,7 @@ impl Story {
     /// A campaign workflow run finishing (`run_id` None: a new run).
     async fn complete_run(&self, title: &str, conclusion: &str, run_id: Option<u64>) -> u64 {
         let id = run_id.unwrap_or_else(|| self.run_ids.fetch_add(1, Ordering::SeqCst));
+        self.h.fake.complete_runs(&self.repo, title, conclusion);
         let mut p = self.with_repo(self.example("workflow_run", "completed"));
         p["workflow_run"]["id"] = json!(id);
         p["workflow_run"]["display_title"] = json!(title);
@@ -696,4 +698,72 @@ async fn a_lost_database_is_rebuilt_from_the_campaign_branches() {
     // Running it again changes nothing.
     let (again, _) = fresh.recover(api.as_ref(), &fork, 99).await.unwrap();
     assert!(again.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
+    use support_github::Fault;
+    let Some(story) = Story::new("github_faults", "story/sglang-faults").await else {
+        return;
+    };
+    let repo = story.repo.clone();
+    // The request's reply hits a 500 (nothing created), the labels a secondary rate limit,
+    // the config read a 429: the job is retried and everything happens once.
+    story.h.fake.inject(
+        "POST",
+        &format!("/repos/{repo}/issues/7/comments"),
+        vec![Fault::Status(500)],
+    );
+    story.h.fake.inject(
+        "POST",
+        &format!("/repos/{repo}/issues/7/labels"),
+        vec![Fault::RetryAfter403(1)],
+    );
+    story.h.fake.inject(
+        "GET",
+        &format!("/repos/{repo}/contents/.github"),
+        vec![Fault::TooMany429],
+    );
+    story.open_issue("maint", FORM).await;
+    assert_eq!(story.dispatches().len(), 1);
+    assert_eq!(story.seen("POST", "git/refs").len(), 1, "one branch");
+    assert_eq!(story.seen("POST", "pulls").len(), 1, "one PR");
+    let starts = story
+        .comments(7)
+        .into_iter()
+        .filter(|c| c.contains("Starting campaign"))
+        .count();
+    assert_eq!(starts, 1);
+
+    // The round-1 dispatch reaches GitHub but its answer is lost (502): the retried job sees
+    // the queued run and does not dispatch again.
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story.h.fake.inject(
+        "POST",
+        &format!("/repos/{repo}/actions/workflows/sota-round.yml/dispatches"),
+        vec![Fault::ActThen502],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    let rounds = story.seen("POST", "actions/workflows/sota-round.yml/dispatches");
+    assert_eq!(rounds.len(), 1, "round 1 dispatched once");
+    assert_eq!(story.phase(), AppPhase::Round);
+    let pr = story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap();
+    let baseline_reports = story
+        .comments(pr)
+        .into_iter()
+        .filter(|c| c.contains("## Fixed baseline"))
+        .count();
+    assert_eq!(baseline_reports, 1);
 }

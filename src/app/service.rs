@@ -396,10 +396,34 @@ impl AppCampaigns {
             inputs.insert("round".into(), round.to_string());
             ROUND_WORKFLOW
         };
-        let result = api
-            .dispatch_workflow(&fork, workflow, &c.branch, &inputs)
-            .await?;
-        tracing::info!(campaign = %c.id, round, run_id = ?result.run_id, "dispatched");
+        // A run of this step already queued or running means an earlier attempt did dispatch
+        // (its answer was lost to a 5xx or a timeout): never start the GPUs twice.
+        let title = if round == 0 {
+            format!("sota {} baseline", c.id)
+        } else {
+            format!("sota {} round {round}", c.id)
+        };
+        let filter = crate::github::api::RunFilter {
+            branch: Some(c.branch.clone()),
+            event: Some("workflow_dispatch".into()),
+            head_sha: None,
+        };
+        let active = api
+            .list_workflow_runs(&fork, workflow, &filter)
+            .await?
+            .into_iter()
+            .find(|r| {
+                r.display_title.as_deref() == Some(title.as_str())
+                    && r.status.as_deref() != Some("completed")
+            });
+        if let Some(run) = active {
+            tracing::info!(campaign = %c.id, round, run = run.id, "already dispatched; not dispatching again");
+        } else {
+            let result = api
+                .dispatch_workflow(&fork, workflow, &c.branch, &inputs)
+                .await?;
+            tracing::info!(campaign = %c.id, round, run_id = ?result.run_id, "dispatched");
+        }
         c.phase = if round == 0 {
             AppPhase::Baseline
         } else {

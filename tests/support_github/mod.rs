@@ -223,7 +223,7 @@ impl FakeGitHub {
     }
 
     /// Records a workflow run of a story repository (listed by the runs endpoint): completed
-    /// with `conclusion`, or still running when it is `in_progress`.
+    /// with `conclusion`, or not yet when it is `queued` or `in_progress`.
     pub fn add_run(
         &self,
         repo: &str,
@@ -244,8 +244,8 @@ impl FakeGitHub {
         run["id"] = json!(id);
         run["display_title"] = json!(title);
         run["head_branch"] = json!(branch);
-        if conclusion == "in_progress" {
-            run["status"] = json!("in_progress");
+        if conclusion == "in_progress" || conclusion == "queued" {
+            run["status"] = json!(conclusion);
             run["conclusion"] = Value::Null;
         } else {
             run["status"] = json!("completed");
@@ -260,6 +260,22 @@ impl FakeGitHub {
             .entry((repo.to_string(), workflow.to_string()))
             .or_default()
             .insert(0, run);
+    }
+
+    /// Marks every run of a story repository titled `title` completed with `conclusion`.
+    pub fn complete_runs(&self, repo: &str, title: &str, conclusion: &str) {
+        for ((r, _), runs) in self.state.story_runs.lock().unwrap().iter_mut() {
+            if r != repo {
+                continue;
+            }
+            for run in runs
+                .iter_mut()
+                .filter(|run| run["display_title"] == json!(title))
+            {
+                run["status"] = json!("completed");
+                run["conclusion"] = json!(conclusion);
+            }
+        }
     }
 
     /// Branches of a story repository.
@@ -464,6 +480,21 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
                 let (_, mut v) = state.example("GET", &template).unwrap();
                 v["name"] = json!(branch);
                 return axum::Json(v).into_response();
+            }
+            ("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") => {
+                // A dispatched run appears in the workflow's runs, queued, titled by the
+                // workflows' `run-name` (`sota <campaign> baseline|round N`).
+                let workflow = decode(segs[5]);
+                let inputs = &body["inputs"];
+                let campaign = inputs["campaign_id"].as_str().unwrap_or("");
+                let title = match inputs["round"].as_str() {
+                    Some(n) => format!("sota {campaign} round {n}"),
+                    None => format!("sota {campaign} baseline"),
+                };
+                let id = fake.next_id();
+                let branch = body["ref"].as_str().unwrap_or("").to_string();
+                fake.add_run(&repo, &workflow, id, &title, &branch, "queued");
+                return StatusCode::NO_CONTENT.into_response();
             }
             ("POST", "/repos/{owner}/{repo}/git/trees") => {
                 // The files of the tree are what the branch will hold once committed.
