@@ -84,6 +84,56 @@ fn decode_steps_are_16_passes_of_8_moe_layers() {
 }
 
 #[test]
+fn without_step_annotations_decode_passes_come_from_the_periodic_kernel_sequence() {
+    let mut tl = load_timeline(&trace("mixtral8l_decode_b8_ctx512_16steps.trace.json.gz")).unwrap();
+    let annotated = layer_pipeline(&tl, None);
+    // Drop the per-step annotations (stage annotations stay): the same 16 passes must be
+    // found from the kernel sequence alone.
+    tl.annotations
+        .retain(|(_, a)| !tl.names.name(a.name).starts_with("decode_step"));
+    let p = layer_pipeline(&tl, None);
+    assert_eq!(
+        p.passes.len(),
+        16,
+        "{:?}",
+        p.passes.iter().map(|x| &x.name).collect::<Vec<_>>()
+    );
+    for (pass, reference) in p.passes.iter().zip(&annotated.passes) {
+        assert!(
+            pass.name.contains("periodic kernel sequence"),
+            "{}",
+            pass.name
+        );
+        assert_eq!(pass.layers.len(), 8, "{}", pass.boundary_method);
+        assert_eq!(pass.layers.len(), reference.layers.len());
+        // Same work: each pass holds the kernels its annotated twin holds.
+        let kernels =
+            |x: &sota_bot::profile::layers::Pass| x.layers.iter().map(|l| l.kernels).sum::<u32>();
+        assert_eq!(kernels(pass), kernels(reference));
+    }
+}
+
+#[test]
+fn a_single_unannotated_pass_is_not_cut_into_layers() {
+    let mut tl = load_timeline(&trace("llama8b_prefill_b4_in1000.trace.json.gz")).unwrap();
+    tl.annotations
+        .retain(|(_, a)| tl.names.name(a.name) != "prefill_forward");
+    let p = layer_pipeline(&tl, None);
+    assert_eq!(
+        p.passes.len(),
+        1,
+        "{:?}",
+        p.passes.iter().map(|x| &x.name).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        p.passes[0].layers.len(),
+        32,
+        "{}",
+        p.passes[0].boundary_method
+    );
+}
+
+#[test]
 fn tp2_layers_from_module_frames() {
     let p = pipeline("tp2/llama8b_tp2_prefill_b4_in1000_rank0.trace.json.gz");
     assert_eq!(p.passes.len(), 1);

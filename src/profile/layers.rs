@@ -1,7 +1,8 @@
 //! Layer pipeline: forward passes, layer boundaries, layer types and representative layers.
 //!
 //! Passes come from forward-like annotations (`prefill_forward`, `decode_step_3`, ...), else
-//! the whole stage is one pass. Layer boundaries come, in order of preference, from a
+//! from the periodicity of the stage's kernel sequence (each pass launches the same
+//! sequence), else the whole stage is one pass. Layer boundaries come, in order of preference, from a
 //! repeated Python frame that launches most of the pass's GPU work (module hierarchy), from
 //! a repeating anchor kernel (one attention launch per layer), or from the most regular
 //! repeating kernel family (periodicity of the kernel sequence).
@@ -216,7 +217,14 @@ fn find_passes(tl: &Timeline, stage_ops: &[usize], stage: &str) -> Vec<Pass> {
             .collect();
         let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
         if inner.is_empty() {
-            groups.push(("whole stage".to_string(), ops));
+            match passes_from_periodic_gaps(tl, &ops) {
+                Some(split) => {
+                    for (k, part) in split.into_iter().enumerate() {
+                        groups.push((format!("{stage} pass {k} (periodic kernel sequence)"), part));
+                    }
+                }
+                None => groups.push(("whole stage".to_string(), ops)),
+            }
         } else {
             let mut per: Vec<Vec<usize>> = vec![Vec::new(); inner.len()];
             for &i in &ops {
@@ -243,6 +251,78 @@ fn find_passes(tl: &Timeline, stage_ops: &[usize], stage: &str) -> Vec<Pass> {
         }
     }
     out
+}
+
+/// Positions compared per candidate period (a sample keeps long stages cheap).
+const PERIOD_SAMPLES: usize = 4000;
+
+/// Passes of a stage without forward annotations, from the periodicity of its kernel
+/// sequence: every pass launches the same kernel-family sequence, so the sequence repeats
+/// with the pass length as its period (the smallest period under which at least 99% of
+/// sampled positions match; a layer period matches less because of each pass's prologue
+/// and epilogue). Passes are then aligned on the largest idle gaps (sampling and
+/// scheduling between passes). `None` when the stage does not repeat at least twice.
+fn passes_from_periodic_gaps(tl: &Timeline, ops: &[usize]) -> Option<Vec<Vec<usize>>> {
+    let n = ops.len();
+    if n < 8 {
+        return None;
+    }
+    let mut sorted = ops.to_vec();
+    sorted.sort_by_key(|&i| tl.ops[i].ts_ns);
+    let fams: Vec<NameId> = sorted.iter().map(|&i| tl.ops[i].family).collect();
+    let step = (n / PERIOD_SAMPLES).max(1);
+    let period = (2..=n / 2).find(|&p| {
+        if fams[p] != fams[0] {
+            return false;
+        }
+        let (mut same, mut total) = (0usize, 0usize);
+        for i in (0..n - p).step_by(step) {
+            total += 1;
+            same += usize::from(fams[i] == fams[i + p]);
+        }
+        total > 0 && same * 100 >= total * 99
+    })?;
+    // Idle time before each op: its start minus the latest end of everything before it.
+    let mut idle = vec![0i64; n];
+    let mut latest = tl.ops[sorted[0]].end_ns();
+    for (k, &i) in sorted.iter().enumerate().skip(1) {
+        let op = &tl.ops[i];
+        idle[k] = (op.ts_ns - latest).max(0);
+        latest = latest.max(op.end_ns());
+    }
+    let phase = (0..period)
+        .max_by_key(|&k| (k..n).step_by(period).map(|j| idle[j]).sum::<i64>())
+        .unwrap_or(0);
+    // A period holding one attention launch is a layer, not a pass (a stage of one pass
+    // whose layers repeat exactly).
+    let attention = |range: std::ops::Range<usize>| {
+        sorted[range]
+            .iter()
+            .filter(|&&i| tl.ops[i].category == Category::Attention)
+            .count()
+    };
+    if attention(0..n) > 0 && attention(phase..(phase + period).min(n)) < 2 {
+        return None;
+    }
+    let mut cuts: Vec<usize> = (phase..n).step_by(period).filter(|&c| c > 0).collect();
+    // A piece shorter than half a pass joins its neighbour.
+    if cuts.first().is_some_and(|&c| c < period / 2) {
+        cuts.remove(0);
+    }
+    if cuts.last().is_some_and(|&c| n - c < period / 2) {
+        cuts.pop();
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(cuts.len() + 1);
+    let mut from = 0;
+    for c in cuts {
+        parts.push(sorted[from..c].to_vec());
+        from = c;
+    }
+    parts.push(sorted[from..].to_vec());
+    Some(parts)
 }
 
 fn span(tl: &Timeline, ops: &[usize]) -> (i64, i64, i64) {
