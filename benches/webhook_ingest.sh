@@ -52,7 +52,10 @@ require("fs").writeFileSync(process.argv[1], JSON.stringify(out));
 ' "$WORK/payloads.json"
 
 SOTA_PORT=$(free_port)
-SOTA_BOT_WEBHOOK_SECRETS=$SECRET SOTA_BOT_LOG=info "$SOTA_BIN" serve \
+# --no-workers: the ingest path (verify, durably queue, answer) is what is compared with
+# Probot's verify-and-answer; with no GitHub reachable, workers would only spin on failing
+# jobs and contend for the database, which a real deployment does not see at this rate.
+SOTA_BOT_WEBHOOK_SECRETS=$SECRET SOTA_BOT_LOG=info "$SOTA_BIN" serve --no-workers \
   --app-id 1 --private-key-path "$WORK/key.pem" --database "$WORK/bot.sqlite" \
   --listen "127.0.0.1:$SOTA_PORT" --github-api-url http://127.0.0.1:9 2>"$WORK/sota.log" &
 SOTA_PID=$!; PIDS+=("$SOTA_PID")
