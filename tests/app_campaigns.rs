@@ -467,6 +467,32 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     assert!(report.contains("gap-chart.svg"), "{report}");
     assert_eq!(story.dispatches().len(), 3);
     assert_eq!(story.dispatches()[2]["inputs"]["round"], json!("2"));
+    // Rounds carry the repository's agent settings and time budget.
+    let inputs = &story.dispatches()[2]["inputs"];
+    assert_eq!(inputs["agent_command"], json!("claude -p"));
+    assert_eq!(inputs["agent_secret_names"], json!("ANTHROPIC_API_KEY"));
+    assert_eq!(inputs["job_timeout_minutes"], json!("360"));
+    assert_eq!(inputs["phase_timeout_minutes"], json!("330"));
+    // Every input the App sends is one the installed workflow declares.
+    for (d, file) in [
+        (&story.dispatches()[0], "sota-baseline.yml"),
+        (&story.dispatches()[2], "sota-round.yml"),
+    ] {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates/workflows")
+                .join(file),
+        )
+        .unwrap();
+        let workflow: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let declared = &workflow["on"]["workflow_dispatch"]["inputs"];
+        for key in d["inputs"].as_object().unwrap().keys() {
+            assert!(
+                !declared[key.as_str()].is_null(),
+                "{file} does not declare input `{key}`"
+            );
+        }
+    }
 
     // A reader cannot stop it.
     story.comment(7, "reader", "/sota stop").await;

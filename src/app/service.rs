@@ -256,6 +256,9 @@ impl AppCampaigns {
                     .map(|_| RUNNER_CONFIG_PATH.to_string()),
                 max_rounds: resolved.max_rounds,
                 wait_for_human: resolved.autonomy == Autonomy::WaitForHuman,
+                agent_command: Some(config.agent.command.clone()).filter(|c| !c.is_empty()),
+                agent_secret_names: config.agent.secret_names.clone(),
+                job_timeout_minutes: Some(config.budget.job_timeout_minutes),
             },
         };
         if let Err(StoreError::AlreadyActive { model, fork }) = self.store.insert(&record) {
@@ -390,10 +393,23 @@ impl AppCampaigns {
         if let Some(rc) = &d.runner_config {
             inputs.insert("runner_config".into(), rc.clone());
         }
+        if let Some(m) = d.job_timeout_minutes {
+            inputs.insert("job_timeout_minutes".into(), m.to_string());
+            inputs.insert(
+                "phase_timeout_minutes".into(),
+                m.saturating_sub(30).max(10).to_string(),
+            );
+        }
         let workflow = if round == 0 {
             BASELINE_WORKFLOW
         } else {
             inputs.insert("round".into(), round.to_string());
+            if let Some(agent) = &d.agent_command {
+                inputs.insert("agent_command".into(), agent.clone());
+            }
+            if !d.agent_secret_names.is_empty() {
+                inputs.insert("agent_secret_names".into(), d.agent_secret_names.join(","));
+            }
             ROUND_WORKFLOW
         };
         // A run of this step already queued or running means an earlier attempt did dispatch

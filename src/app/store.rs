@@ -96,6 +96,16 @@ pub struct DispatchSettings {
     pub runner_config: Option<String>,
     pub max_rounds: u32,
     pub wait_for_human: bool,
+    /// The coding agent each round runs (`.github/sota-bot.yml` `agent`).
+    #[serde(default)]
+    pub agent_command: Option<String>,
+    /// Names (never values) of the job variables holding the agent's secrets.
+    #[serde(default)]
+    pub agent_secret_names: Vec<String>,
+    /// Minutes a campaign job may run (`budget.job_timeout_minutes`); the phase inside it
+    /// gets 30 minutes less, for set-up and the push.
+    #[serde(default)]
+    pub job_timeout_minutes: Option<u32>,
 }
 
 /// One campaign as the App routes it.
@@ -170,6 +180,9 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String
                 runner_config: None,
                 max_rounds: 0,
                 wait_for_human: false,
+                agent_command: None,
+                agent_secret_names: Vec::new(),
+                job_timeout_minutes: None,
             },
         },
         dispatch,
@@ -364,6 +377,9 @@ mod tests {
                 runner_config: None,
                 max_rounds: 8,
                 wait_for_human: false,
+                agent_command: Some("claude -p".into()),
+                agent_secret_names: vec!["ANTHROPIC_API_KEY".into()],
+                job_timeout_minutes: None,
             },
         }
     }
