@@ -792,4 +792,34 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         .filter(|c| c.contains("## Fixed baseline"))
         .count();
     assert_eq!(baseline_reports, 1);
+
+    // Round 1's check run is created but its answer is lost: the retried job finds it.
+    let (_, mut files) = gate_files(1, false);
+    files.push((
+        "rounds/round-1/report.md".into(),
+        "## Round 1: patch 1\n".into(),
+    ));
+    story.commit_phase(&after_round(baseline_state(), 1, -6.0), &files);
+    story.h.fake.inject(
+        "POST",
+        &format!("/repos/{repo}/check-runs"),
+        vec![Fault::ActThen502],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    assert_eq!(story.seen("POST", "check-runs").len(), 1, "one check run");
+    let reports = story
+        .comments(pr)
+        .into_iter()
+        .filter(|c| c.contains("## Round 1: patch 1"))
+        .count();
+    assert_eq!(reports, 1);
+    assert_eq!(
+        story
+            .seen("POST", "actions/workflows/sota-round.yml/dispatches")
+            .len(),
+        2,
+        "round 2 dispatched once"
+    );
 }

@@ -643,25 +643,29 @@ impl AppCampaigns {
                 );
             }
             let ok = g.accepted && agrees;
-            api.create_check_run(
-                &fork,
-                &NewCheckRun {
-                    name: format!("sota-bot gate · round {round}"),
-                    head_sha: sha.clone(),
-                    status: "completed".into(),
-                    conclusion: Some(if ok { "success" } else { "failure" }.into()),
-                    title: format!(
-                        "{} · {} · {}",
-                        g.verdict,
-                        g.decision.label(),
-                        if g.accepted { "accepted" } else { "rejected" }
-                    ),
-                    summary,
-                    details_url: Some(render::blob_url(c, &format!("{dir}/report.md"))),
-                    external_id: Some(format!("{}:{round}", c.id)),
-                },
-            )
-            .await?;
+            let name = format!("sota-bot gate · round {round}");
+            // A retried job must not add a second check run for the same round.
+            if api.check_runs_named(&fork, sha, &name).await?.is_empty() {
+                api.create_check_run(
+                    &fork,
+                    &NewCheckRun {
+                        name: name.clone(),
+                        head_sha: sha.clone(),
+                        status: "completed".into(),
+                        conclusion: Some(if ok { "success" } else { "failure" }.into()),
+                        title: format!(
+                            "{} · {} · {}",
+                            g.verdict,
+                            g.decision.label(),
+                            if g.accepted { "accepted" } else { "rejected" }
+                        ),
+                        summary,
+                        details_url: Some(render::blob_url(c, &format!("{dir}/report.md"))),
+                        external_id: Some(format!("{}:{round}", c.id)),
+                    },
+                )
+                .await?;
+            }
         }
         let report = text(
             api.get_file_contents(&fork, &format!("{dir}/report.md"), &c.branch)

@@ -313,6 +313,13 @@ pub trait GitHubApi: Send + Sync {
         workflow: &'a str,
         filter: &'a RunFilter,
     ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>>;
+    /// Ids of the check runs named `name` on commit `sha` (to avoid creating one twice).
+    fn check_runs_named<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        sha: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Vec<u64>>>;
     /// Creates a check run; returns its id.
     fn create_check_run<'a>(
         &'a self,
@@ -862,6 +869,28 @@ impl GitHubApi for RestGitHubApi {
             }
             let answer = self.call(Method::POST, &path, Some(body), false).await?;
             Ok(answer.json::<IdBody>(&Method::POST, &path)?.id)
+        })
+    }
+
+    fn check_runs_named<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        sha: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Vec<u64>>> {
+        Box::pin(async move {
+            #[derive(Deserialize)]
+            struct CheckRunsBody {
+                check_runs: Vec<IdBody>,
+            }
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("check_name", name)
+                .append_pair("filter", "all")
+                .finish();
+            let path = format!("{}/commits/{}/check-runs?{query}", repo.path(), enc(sha));
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            let body: CheckRunsBody = answer.json(&Method::GET, &path)?;
+            Ok(body.check_runs.into_iter().map(|c| c.id).collect())
         })
     }
 

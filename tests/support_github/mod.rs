@@ -425,7 +425,7 @@ async fn fake_handler(
         )
         .into_response();
     }
-    let response = behave(&fake, &method, &path, &body_json);
+    let response = behave(&fake, &method, &uri, &body_json);
     if act_then_502 {
         return error_response(502, "Bad gateway");
     }
@@ -433,7 +433,8 @@ async fn fake_handler(
 }
 
 /// Stateful behaviour where tests need it; spec examples elsewhere.
-fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Response {
+fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Response {
+    let path = uri.path();
     let state = &fake.state;
     let Some(template) = state.template_for(path).map(String::from) else {
         return error_response(404, "Not Found");
@@ -503,6 +504,34 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
                         fake.set_file(&repo, p, c);
                     }
                 }
+            }
+            ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs") => {
+                // The check runs this story created on that commit, by name.
+                let sha = decode(segs[4]);
+                let wanted = uri.query().and_then(|q| query_value(q, "check_name"));
+                let (_, example) = state
+                    .example("POST", "/repos/{owner}/{repo}/check-runs")
+                    .unwrap();
+                let runs: Vec<Value> = state
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| {
+                        s.method == "POST"
+                            && s.path == format!("/repos/{repo}/check-runs")
+                            && s.body["head_sha"] == json!(sha)
+                            && wanted.as_deref().is_none_or(|w| s.body["name"] == json!(w))
+                    })
+                    .map(|s| {
+                        let mut r = example.clone();
+                        r["name"] = s.body["name"].clone();
+                        r["head_sha"] = json!(sha);
+                        r
+                    })
+                    .collect();
+                return axum::Json(json!({"total_count": runs.len(), "check_runs": runs}))
+                    .into_response();
             }
             ("GET", "/repos/{owner}/{repo}/pulls") => {
                 let (_, mut v) = state.example("GET", &template).unwrap();
@@ -649,6 +678,13 @@ fn behave(fake: &FakeGitHub, method: &Method, path: &str, body: &Value) -> Respo
             None => error_response(404, "no example"),
         },
     }
+}
+
+/// A query parameter (percent-decoded), if present.
+fn query_value(query: &str, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Standard base64 with GitHub's 60-character line wrapping.
