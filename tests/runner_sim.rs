@@ -129,9 +129,10 @@ fn built_in_client_measures_the_simulators_analytic_timing() {
     let profile = dir.path().join("flat.yaml");
     std::fs::write(&profile, FLAT_PROFILE).unwrap();
     let port = free_port().unwrap();
-    // Time scale 0.5: TTFT 100 sim ms = 50 real ms; each decode step 10 real ms.
+    // Time scale 2 (slower than real time): TTFT 100 sim ms = 200 real ms, each decode step
+    // 40 real ms, so a busy machine's scheduling delays are small next to the timings.
     let server = ServerProcess::launch(launch_spec(
-        sim_command(&profile, port, 0.5, &[]),
+        sim_command(&profile, port, 2.0, &[]),
         port,
         dir.path(),
         "flat",
@@ -168,7 +169,7 @@ fn built_in_client_measures_the_simulators_analytic_timing() {
         .as_deref()
         .unwrap()
         .contains("bench run"));
-    assert_eq!(row.extra["client"]["time_scale"], 0.5);
+    assert_eq!(row.extra["client"]["time_scale"], 2.0);
     assert_eq!(m.extra["total_output_tokens"], 18);
     let stop = server.stop().unwrap();
     assert!(stop.port_freed);
@@ -197,23 +198,28 @@ fn agent_patches_make_the_simulated_sglang_engine_faster() {
     let mut tpot = Vec::new();
     for (name, profile) in [("before", original), ("after", patched)] {
         let port = free_port().unwrap();
-        // Time scale 2 (slower than real time): a decode step is ~12-15 real ms, far above
-        // the per-token HTTP overhead of a loaded machine.
+        // Time scale 5 (slower than real time): a decode step is ~40 real ms, far above the
+        // per-token HTTP overhead and scheduling delays of a loaded machine. Best of two runs,
+        // since load only ever adds time.
         let server = ServerProcess::launch(launch_spec(
-            sim_command(&profile, port, 2.0, &[]),
+            sim_command(&profile, port, 5.0, &[]),
             port,
             dir.path(),
             name,
         ))
         .unwrap();
-        let out = dir.path().join(format!("{name}.jsonl"));
-        let o = run_benchmark(
-            &bench_command(port, &out, 100, 16, 4, 4),
-            Duration::from_secs(60),
-            &dir.path().join(format!("{name}.log")),
-        );
-        assert_eq!(o.status, RunStatus::Ok, "{o:?}");
-        tpot.push(read_row(&out).metrics.mean_tpot_ms.unwrap());
+        let mut best = f64::INFINITY;
+        for attempt in 0..2 {
+            let out = dir.path().join(format!("{name}-{attempt}.jsonl"));
+            let o = run_benchmark(
+                &bench_command(port, &out, 100, 16, 4, 4),
+                Duration::from_secs(60),
+                &dir.path().join(format!("{name}-{attempt}.log")),
+            );
+            assert_eq!(o.status, RunStatus::Ok, "{o:?}");
+            best = best.min(read_row(&out).metrics.mean_tpot_ms.unwrap());
+        }
+        tpot.push(best);
         server.stop().unwrap();
     }
     // The patches cut the simulated decode step by about 20%.
