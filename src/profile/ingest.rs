@@ -73,24 +73,75 @@ impl ReadError {
     }
 }
 
-/// Reads all records from JSON text.
-pub fn read_trace<R: BufRead>(reader: R) -> Result<TraceRecords, ReadError> {
-    let mut scanner = EventScanner::new(reader);
-    let mut b = Builder::default();
-    while let Some((offset, bytes)) = scanner.next_event().map_err(ReadError::Scan)? {
-        b.rec.events += 1;
-        if !wanted_category(bytes) {
-            continue;
+/// Events handed from the scanning thread to the parsing one.
+#[derive(Default)]
+struct EventBatch {
+    data: Vec<u8>,
+    /// (byte offset in the trace, range in `data`) of each wanted event, in trace order.
+    events: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+/// Bytes of event text per batch (bounds the memory in flight to a few batches).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Reads all records from JSON text. Scanning (splitting the stream into events and
+/// dropping the categories no table uses) runs on its own thread, parsing and collecting on
+/// this one, in trace order; the first problem in byte order is the one reported.
+pub fn read_trace<R: BufRead + Send>(reader: R) -> Result<TraceRecords, ReadError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(4);
+        let scanning = scope.spawn(move || {
+            let mut scanner = EventScanner::new(reader);
+            let mut batch = EventBatch::default();
+            let mut events = 0u64;
+            while let Some((offset, bytes)) = scanner.next_event().map_err(ReadError::Scan)? {
+                events += 1;
+                if !wanted_category(bytes) {
+                    continue;
+                }
+                let start = batch.data.len();
+                batch.data.extend_from_slice(bytes);
+                batch.events.push((offset, start..batch.data.len()));
+                if batch.data.len() >= BATCH_BYTES && tx.send(std::mem::take(&mut batch)).is_err() {
+                    // The parser stopped at an invalid event; its error wins.
+                    break;
+                }
+            }
+            if !batch.events.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok::<_, ReadError>((events, scanner.offset(), scanner.top_level().clone()))
+        });
+        let mut b = Builder::default();
+        let mut invalid = None;
+        'batches: for batch in rx.iter() {
+            for (offset, range) in &batch.events {
+                let bytes = &batch.data[range.clone()];
+                match serde_json::from_slice::<RawEvent<'_>>(bytes) {
+                    Ok(ev) => b.add(ev),
+                    Err(e) => {
+                        invalid = Some(ReadError::Event {
+                            offset: offset + e.column().saturating_sub(1) as u64,
+                            message: format!("invalid trace event at byte {offset}: {e}"),
+                        });
+                        break 'batches;
+                    }
+                }
+            }
         }
-        let ev: RawEvent<'_> = serde_json::from_slice(bytes).map_err(|e| ReadError::Event {
-            offset: offset + e.column().saturating_sub(1) as u64,
-            message: format!("invalid trace event at byte {offset}: {e}"),
-        })?;
-        b.add(ev);
-    }
-    b.rec.bytes = scanner.offset();
-    b.rec.meta = meta_from(scanner.top_level());
-    Ok(b.rec)
+        drop(rx);
+        let scanned = scanning
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(e) = invalid {
+            return Err(e);
+        }
+        let (events, bytes, top) = scanned?;
+        b.rec.events = events;
+        b.rec.bytes = bytes;
+        b.rec.meta = meta_from(&top);
+        Ok(b.rec)
+    })
 }
 
 /// Cheap pre-filter on the raw bytes: only events whose `cat` the tables use are parsed
