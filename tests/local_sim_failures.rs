@@ -63,7 +63,8 @@ agent:
   timeout_secs: 60
 sim:
   enabled: true
-  time_scale: 0.01
+  # Slow enough that scheduling noise stays small next to simulated latencies and the SLA.
+  time_scale: 0.05
 gate:
   max_rounds: 1
 lane:
@@ -105,6 +106,17 @@ fn oom_and_never_ready_servers_become_classified_rows_and_the_campaign_goes_on()
     let tmp = tempfile::tempdir().unwrap();
     let checkout = tmp.path().join("sglang");
     sota_bot::cli::local_demo::make_toy_checkout(&checkout).unwrap();
+    // An SGLang clearly behind vLLM, so timing noise never lets it win the baseline and stop
+    // the campaign before the plan.
+    let profile = checkout.join("sim/engine.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(text.contains("overhead_us_per_step: 900"));
+    std::fs::write(
+        &profile,
+        text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 3000"),
+    )
+    .unwrap();
+    git_out(&checkout, &["commit", "-qam", "slower sglang"]);
     let inputs = tmp.path().join("inputs");
     std::fs::create_dir_all(&inputs).unwrap();
     std::fs::write(inputs.join("request.yaml"), REQUEST).unwrap();
