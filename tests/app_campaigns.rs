@@ -235,6 +235,14 @@ impl Story {
             .collect()
     }
 
+    /// How many comments on `issue` contain `text` (idempotence checks).
+    fn count_comments(&self, issue: u64, text: &str) -> usize {
+        self.comments(issue)
+            .iter()
+            .filter(|c| c.contains(text))
+            .count()
+    }
+
     fn comment_containing(&self, issue: u64, text: &str) -> String {
         let all = self.comments(issue);
         all.iter()
@@ -572,14 +580,7 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     let status = story.comment_containing(7, "### sota-bot campaign");
     assert!(status.contains("| status | finished |"), "{status}");
     // One status comment, edited in place all along.
-    assert_eq!(
-        story
-            .comments(7)
-            .iter()
-            .filter(|c| c.contains("### sota-bot campaign"))
-            .count(),
-        1
-    );
+    assert_eq!(story.count_comments(7, "### sota-bot campaign"), 1);
     let _ = &story.apis;
 }
 
@@ -754,12 +755,7 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
     assert_eq!(story.dispatches().len(), 1);
     assert_eq!(story.seen("POST", "git/refs").len(), 1, "one branch");
     assert_eq!(story.seen("POST", "pulls").len(), 1, "one PR");
-    let starts = story
-        .comments(7)
-        .into_iter()
-        .filter(|c| c.contains("Starting campaign"))
-        .count();
-    assert_eq!(starts, 1);
+    assert_eq!(story.count_comments(7, "Starting campaign"), 1);
 
     // The round-1 dispatch reaches GitHub but its answer is lost (502): the retried job sees
     // the queued run and does not dispatch again.
@@ -786,12 +782,7 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         .unwrap()
         .pr_number
         .unwrap();
-    let baseline_reports = story
-        .comments(pr)
-        .into_iter()
-        .filter(|c| c.contains("## Fixed baseline"))
-        .count();
-    assert_eq!(baseline_reports, 1);
+    assert_eq!(story.count_comments(pr, "## Fixed baseline"), 1);
 
     // Round 1's check run is created but its answer is lost: the retried job finds it.
     let (_, mut files) = gate_files(1, false);
@@ -809,12 +800,7 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
         .await;
     assert_eq!(story.seen("POST", "check-runs").len(), 1, "one check run");
-    let reports = story
-        .comments(pr)
-        .into_iter()
-        .filter(|c| c.contains("## Round 1: patch 1"))
-        .count();
-    assert_eq!(reports, 1);
+    assert_eq!(story.count_comments(pr, "## Round 1: patch 1"), 1);
     assert_eq!(
         story
             .seen("POST", "actions/workflows/sota-round.yml/dispatches")

@@ -167,6 +167,15 @@ pub fn check_summary(o: &GateOutcome) -> String {
     truncate_for_comment(&s, "")
 }
 
+/// A campaign step in messages: `baseline` (round 0) or `round N`.
+pub fn step_name(round: u32) -> String {
+    if round == 0 {
+        "baseline".to_string()
+    } else {
+        format!("round {round}")
+    }
+}
+
 fn phase_line(c: &CampaignRecord) -> String {
     let held = if c.held { " (on hold)" } else { "" };
     match c.phase {
@@ -178,11 +187,7 @@ fn phase_line(c: &CampaignRecord) -> String {
         ),
         AppPhase::Failed => format!(
             "the {} workflow failed {} time(s): comment `/sota retry` to run it again",
-            if c.round == 0 {
-                "baseline".to_string()
-            } else {
-                format!("round {}", c.round)
-            },
+            step_name(c.round),
             c.retries + 1
         ),
         AppPhase::Finished => "finished".into(),

@@ -83,6 +83,51 @@ pub fn parse_run_title(title: &str) -> Option<(String, u32)> {
     Some((id.to_string(), n.trim().parse().ok()?))
 }
 
+/// The title the workflows' `run-name` gives step `round` (0: the baseline) of `campaign`;
+/// [`parse_run_title`] reads it back.
+pub fn run_title(campaign: &str, round: u32) -> String {
+    if round == 0 {
+        format!("sota {campaign} baseline")
+    } else {
+        format!("sota {campaign} round {round}")
+    }
+}
+
+/// The workflow file that runs step `round` (0: the baseline).
+fn workflow_for(round: u32) -> &'static str {
+    if round == 0 {
+        BASELINE_WORKFLOW
+    } else {
+        ROUND_WORKFLOW
+    }
+}
+
+/// Runs of step `round` of the campaign on `fork`'s `branch`, newest first.
+async fn step_runs(
+    api: &dyn GitHubApi,
+    fork: &RepoName,
+    branch: &str,
+    campaign: &str,
+    round: u32,
+) -> Result<Vec<crate::github::api::WorkflowRunInfo>, HandlerError> {
+    let filter = crate::github::api::RunFilter {
+        branch: Some(branch.to_string()),
+        event: Some("workflow_dispatch".into()),
+        head_sha: None,
+    };
+    let title = run_title(campaign, round);
+    Ok(api
+        .list_workflow_runs(fork, workflow_for(round), &filter)
+        .await?
+        .into_iter()
+        .filter(|r| r.display_title.as_deref() == Some(title.as_str()))
+        .collect())
+}
+
+fn is_completed(run: &crate::github::api::WorkflowRunInfo) -> bool {
+    run.status.as_deref() == Some("completed")
+}
+
 impl AppCampaigns {
     pub fn new(store: Arc<CampaignStore>) -> Self {
         Self {
@@ -400,9 +445,7 @@ impl AppCampaigns {
                 m.saturating_sub(30).max(10).to_string(),
             );
         }
-        let workflow = if round == 0 {
-            BASELINE_WORKFLOW
-        } else {
+        if round > 0 {
             inputs.insert("round".into(), round.to_string());
             if let Some(agent) = &d.agent_command {
                 inputs.insert("agent_command".into(), agent.clone());
@@ -410,28 +453,14 @@ impl AppCampaigns {
             if !d.agent_secret_names.is_empty() {
                 inputs.insert("agent_secret_names".into(), d.agent_secret_names.join(","));
             }
-            ROUND_WORKFLOW
-        };
+        }
+        let workflow = workflow_for(round);
         // A run of this step already queued or running means an earlier attempt did dispatch
         // (its answer was lost to a 5xx or a timeout): never start the GPUs twice.
-        let title = if round == 0 {
-            format!("sota {} baseline", c.id)
-        } else {
-            format!("sota {} round {round}", c.id)
-        };
-        let filter = crate::github::api::RunFilter {
-            branch: Some(c.branch.clone()),
-            event: Some("workflow_dispatch".into()),
-            head_sha: None,
-        };
-        let active = api
-            .list_workflow_runs(&fork, workflow, &filter)
+        let active = step_runs(api, &fork, &c.branch, &c.id, round)
             .await?
             .into_iter()
-            .find(|r| {
-                r.display_title.as_deref() == Some(title.as_str())
-                    && r.status.as_deref() != Some("completed")
-            });
+            .find(|r| !is_completed(r));
         if let Some(run) = active {
             tracing::info!(campaign = %c.id, round, run = run.id, "already dispatched; not dispatching again");
         } else {
@@ -512,11 +541,7 @@ impl AppCampaigns {
             return Ok(());
         }
         let fork = RepoName::parse(&c.fork)?;
-        let phase_name = if round == 0 {
-            "baseline".to_string()
-        } else {
-            format!("round {round}")
-        };
+        let phase_name = render::step_name(round);
         let conclusion = run.conclusion.as_deref().unwrap_or("unknown");
         let log = run.html_url.clone().unwrap_or_default();
         if conclusion != "success" {
@@ -836,14 +861,7 @@ impl AppCampaigns {
                     c.retries = 0;
                     let round = c.round;
                     self.dispatch(api, &mut c, round).await?;
-                    format!(
-                        "Re-dispatched the {} workflow.",
-                        if round == 0 {
-                            "baseline".to_string()
-                        } else {
-                            format!("round {round}")
-                        }
-                    )
+                    format!("Re-dispatched the {} workflow.", render::step_name(round))
                 } else {
                     format!(
                         "Nothing to retry: campaign `{}` is {}.",
@@ -934,25 +952,15 @@ impl AppCampaigns {
                 c.round = finished_rounds;
             } else {
                 // A run of the next step still going on GitHub keeps the campaign in that step.
-                let (workflow, next) = if baseline_done {
-                    (ROUND_WORKFLOW, finished_rounds + 1)
+                let next = if baseline_done {
+                    finished_rounds + 1
                 } else {
-                    (BASELINE_WORKFLOW, 0)
+                    0
                 };
-                let filter = crate::github::api::RunFilter {
-                    branch: Some(branch.clone()),
-                    event: Some("workflow_dispatch".into()),
-                    head_sha: None,
-                };
-                let running = api
-                    .list_workflow_runs(fork, workflow, &filter)
+                let running = step_runs(api, fork, &branch, &c.id, next)
                     .await?
-                    .into_iter()
-                    .find(|run| {
-                        run.display_title.as_deref().and_then(parse_run_title)
-                            == Some((c.id.clone(), next))
-                    })
-                    .is_some_and(|run| run.status.as_deref() != Some("completed"));
+                    .first()
+                    .is_some_and(|run| !is_completed(run));
                 c.round = if running || !baseline_done {
                     next
                 } else {
@@ -990,23 +998,9 @@ impl AppCampaigns {
             }
             let api = apis.for_installation(c.installation_id);
             let fork = RepoName::parse(&c.fork)?;
-            let workflow = if c.round == 0 {
-                BASELINE_WORKFLOW
-            } else {
-                ROUND_WORKFLOW
-            };
-            let filter = crate::github::api::RunFilter {
-                branch: Some(c.branch.clone()),
-                event: Some("workflow_dispatch".into()),
-                head_sha: None,
-            };
-            let runs = api.list_workflow_runs(&fork, workflow, &filter).await?;
+            let runs = step_runs(api.as_ref(), &fork, &c.branch, &c.id, c.round).await?;
             // Newest first: the latest completed run of the current phase.
-            let Some(run) = runs.iter().find(|r| {
-                r.status.as_deref() == Some("completed")
-                    && r.display_title.as_deref().and_then(parse_run_title)
-                        == Some((c.id.clone(), c.round))
-            }) else {
+            let Some(run) = runs.iter().find(|r| is_completed(r)) else {
                 continue;
             };
             let attempt = run.run_attempt.unwrap_or(1);
@@ -1147,6 +1141,12 @@ mod tests {
 
     #[test]
     fn run_titles_name_the_campaign_and_round() {
+        for round in [0, 1, 12] {
+            assert_eq!(
+                parse_run_title(&run_title("c-1", round)),
+                Some(("c-1".into(), round))
+            );
+        }
         assert_eq!(
             parse_run_title("sota 20260101-llama baseline"),
             Some(("20260101-llama".into(), 0))

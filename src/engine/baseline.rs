@@ -1,7 +1,7 @@
 //! Phase 0 (start), Phase 1 (fixed fair benchmark, exactly once) and Phase 2 (plan).
 
 use super::{io_err, CandidateSpec, Engine, EngineError, RunTag};
-use crate::bench::{BenchRow, RunStatus};
+use crate::bench::BenchRow;
 use crate::campaign::ledger::md_cell;
 use crate::campaign::state::{row_key, CampaignState, Phase, StopRecord, WinnerRef};
 use crate::campaign::Framework;
@@ -255,17 +255,8 @@ impl<'a> Engine<'a> {
                 .iter()
                 .filter(|s| !seen.iter().any(|(j, name)| *j == i && *name == s.name))
             {
-                let mut row = BenchRow::new(
-                    cand.framework,
-                    cand.candidate_id.clone(),
-                    self.campaign.model.clone(),
-                    RunStatus::Failed,
-                );
+                let mut row = cand.failed_row(s, &self.campaign.model, self.campaign.num_prompts);
                 row.failure_reason = Some(reason.clone());
-                row.workload.scenario = Some(s.name.clone());
-                row.workload.input_len = Some(s.input_len);
-                row.workload.output_len = Some(s.output_len);
-                row.workload.num_prompts = Some(self.campaign.num_prompts);
                 row.workload.kind = Some(self.campaign.dataset_kind.clone());
                 row.server_command = Some(cand.server_command.clone());
                 row.round = tag.round;

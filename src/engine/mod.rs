@@ -127,6 +127,24 @@ pub struct CandidateSpec {
     pub benchmark_command: String,
 }
 
+impl CandidateSpec {
+    /// A failed row of this candidate in `scenario`, identity and workload filled in (the
+    /// row a run that never produced one leaves behind).
+    pub fn failed_row(&self, scenario: &ScenarioSpec, model: &str, num_prompts: u64) -> BenchRow {
+        let mut row = BenchRow::new(
+            self.framework,
+            self.candidate_id.clone(),
+            model,
+            crate::bench::RunStatus::Failed,
+        );
+        row.workload.scenario = Some(scenario.name.clone());
+        row.workload.input_len = Some(scenario.input_len);
+        row.workload.output_len = Some(scenario.output_len);
+        row.workload.num_prompts = Some(num_prompts);
+        row
+    }
+}
+
 /// Engine settings that are not part of the campaign contract.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {

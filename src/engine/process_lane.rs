@@ -67,23 +67,6 @@ fn expand(template: &str, vars: &[(&str, String)]) -> String {
     s
 }
 
-impl ProcessLane {
-    /// Identity and workload of a run, used as is when the run fails.
-    fn row_template(&self, cand: &CandidateSpec, s: &ScenarioSpec) -> BenchRow {
-        let mut row = BenchRow::new(
-            cand.framework,
-            cand.candidate_id.clone(),
-            self.config.model.clone(),
-            RunStatus::Failed,
-        );
-        row.workload.scenario = Some(s.name.clone());
-        row.workload.input_len = Some(s.input_len);
-        row.workload.output_len = Some(s.output_len);
-        row.workload.num_prompts = Some(self.config.num_prompts);
-        row
-    }
-}
-
 impl BenchLane for ProcessLane {
     fn run_candidate(
         &mut self,
@@ -159,7 +142,7 @@ impl BenchLane for ProcessLane {
                     timeout: self.config.bench_timeout,
                     log_path: self.config.log_dir.join(format!("{name}.bench.log")),
                     row_path: Some(row_out),
-                    row_template: self.row_template(cand, s),
+                    row_template: cand.failed_row(s, &self.config.model, self.config.num_prompts),
                 });
                 owner.push(i);
             }
