@@ -482,25 +482,8 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     assert_eq!(inputs["job_timeout_minutes"], json!("360"));
     assert_eq!(inputs["phase_timeout_minutes"], json!("330"));
     // Every input the App sends is one the installed workflow declares.
-    for (d, file) in [
-        (&story.dispatches()[0], "sota-baseline.yml"),
-        (&story.dispatches()[2], "sota-round.yml"),
-    ] {
-        let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("templates/workflows")
-                .join(file),
-        )
-        .unwrap();
-        let workflow: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-        let declared = &workflow["on"]["workflow_dispatch"]["inputs"];
-        for key in d["inputs"].as_object().unwrap().keys() {
-            assert!(
-                !declared[key.as_str()].is_null(),
-                "{file} does not declare input `{key}`"
-            );
-        }
-    }
+    assert_inputs_declared(&story.dispatches()[0], "sota-baseline.yml");
+    assert_inputs_declared(&story.dispatches()[2], "sota-round.yml");
 
     // A reader cannot stop it.
     story.comment(7, "reader", "/sota stop").await;
@@ -526,11 +509,23 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     let old = story.comment_containing(pr, "## Round 1: patch 1");
     assert!(old.contains("Superseded by round 2"), "{old}");
 
-    // `/sota continue` dispatches round 3.
-    story.comment(7, "maint", "/sota continue").await;
+    // `/sota continue <note>` dispatches round 3 with the note for its agent.
+    let note = "Try the fused MoE gate + topk softmax before touching attention.";
+    story
+        .comment(7, "maint", &format!("/sota continue {note}"))
+        .await;
     story.comment_containing(7, "Dispatched round 3");
+    story.comment_containing(7, "Your note goes into its agent prompt.");
     assert_eq!(story.dispatches().len(), 4);
     assert_eq!(story.dispatches()[3]["inputs"]["round"], json!("3"));
+    assert_eq!(
+        story.dispatches()[3]["inputs"]["maintainer_note"],
+        json!(note)
+    );
+    assert_inputs_declared(&story.dispatches()[3], "sota-round.yml");
+    assert!(story.dispatches()[..3]
+        .iter()
+        .all(|d| d["inputs"].get("maintainer_note").is_none()));
 
     // Round 3's workflow fails: retried within the budget, then it waits for `/sota retry`.
     story
@@ -549,6 +544,10 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     story.comment_containing(pr, "/sota retry");
     story.comment(7, "maint", "/sota retry").await;
     assert_eq!(story.dispatches().len(), 7);
+    // Retries of round 3 carry its note.
+    assert!(story.dispatches()[4..7]
+        .iter()
+        .all(|d| d["inputs"]["maintainer_note"] == json!(note)));
 
     // Round 3 reaches SOTA: final report, PR ready for review, issue told.
     let mut s3 = after_round(s2, 3, 2.0);
@@ -808,4 +807,23 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         2,
         "round 2 dispatched once"
     );
+}
+
+/// Fails when the dispatch sends an input the installed workflow `file` does not declare
+/// (GitHub refuses such a dispatch with 422).
+fn assert_inputs_declared(dispatch: &serde_json::Value, file: &str) {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("templates/workflows")
+            .join(file),
+    )
+    .unwrap();
+    let workflow: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let declared = &workflow["on"]["workflow_dispatch"]["inputs"];
+    for key in dispatch["inputs"].as_object().unwrap().keys() {
+        assert!(
+            !declared[key.as_str()].is_null(),
+            "{file} does not declare input `{key}`"
+        );
+    }
 }

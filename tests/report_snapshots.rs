@@ -159,8 +159,19 @@ fn round_prompt() {
         replan: true,
         full_alignment: false,
         last_review: Some("# Review of round 2\n\nMainline Progress Verdict: STALLED".into()),
+        maintainer_note: Some("Look at the MoE gate before attention.".into()),
     };
     let md = render_round_prompt(&v).unwrap();
+    assert!(md.contains(
+        "## Maintainer note for this round (verbatim)\n\nA maintainer asked for this round with the note below."
+    ));
+    assert!(md.contains("\nLook at the MoE gate before attention.\n"));
+    let without = render_round_prompt(&RoundPromptView {
+        maintainer_note: None,
+        ..v.clone()
+    })
+    .unwrap();
+    assert!(!without.contains("Maintainer note"));
     assert!(md.contains("expand code-first research"));
     assert!(md.contains("Replan required"));
     assert!(md.contains("# Review of round 2\n\nMainline Progress Verdict: STALLED"));

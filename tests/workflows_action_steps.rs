@@ -595,9 +595,11 @@ fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
     );
     assert_eq!(job.remote_head(), head);
 
-    // Round 1, in a new workflow run on a fresh checkout.
+    // Round 1, in a new workflow run on a fresh checkout, with a maintainer's note
+    // (`/sota continue <note>`; quotes and `$` stay literal through the shell step).
     job.new_run();
-    let out = job.run_phase("round", "1", &[]);
+    let note = "Look at the \"MoE gate\" first; $HOME stays literal.";
+    let out = job.run_phase("round", "1", &[("SOTA_MAINTAINER_NOTE", note)]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(stdout(&out).contains("::group::sota-bot runner round (round 1)\n"));
     assert!(job.calls().iter().any(|c| c.starts_with("sim agent ")));
@@ -619,6 +621,16 @@ fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
     let gate = git(&job.remote, &["show", &format!("{round_head}:{rel}")]);
     assert!(gate.contains("\"verdict\""), "{gate}");
     assert!(job.summary().contains("## Round 1: "), "{}", job.summary());
+    let round_file = |name: &str| {
+        let path = format!("{round_head}:{}/rounds/round-1/{name}", job.run_dir);
+        git(&job.remote, &["show", &path])
+    };
+    assert_eq!(round_file("maintainer-note.md"), note);
+    let prompt = round_file("prompt.md");
+    assert!(
+        prompt.contains(&format!("(verbatim)\n\nA maintainer asked for this round with the note below. Follow it unless it conflicts with the\ncontract above; say in your summary how you used it.\n\n{note}\n")),
+        "{prompt}"
+    );
     // The wrong round number is refused before anything runs.
     job.new_run();
     let wrong = job.run_phase("round", "5", &[]);

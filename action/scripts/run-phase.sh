@@ -86,6 +86,7 @@ args=(runner "$phase" --campaign-id "$campaign" --run-dir "$run_dir" --branch "$
   --outputs-file "$GITHUB_OUTPUT" --summary-file "$summary_file" --artifacts-list "$artifacts_list")
 [[ "$phase" == round ]] && args+=(--round "$round")
 [[ -n "${SOTA_AGENT_COMMAND:-}" ]] && args+=(--agent-command "$SOTA_AGENT_COMMAND")
+[[ "$phase" == round && -n "${SOTA_MAINTAINER_NOTE:-}" ]] && args+=(--maintainer-note "$SOTA_MAINTAINER_NOTE")
 [[ -n "$timeout_minutes" ]] && args+=(--phase-timeout-minutes "$timeout_minutes")
 [[ -n "$config" ]] && args+=(--config "$config")
 

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::render;
-use super::store::{AppPhase, CampaignRecord, CampaignStore, DispatchSettings, StoreError};
+use super::store::{
+    AppPhase, CampaignRecord, CampaignStore, DispatchSettings, RoundNote, StoreError,
+};
 use crate::campaign::issue_form::parse_issue_form;
 use crate::campaign::options::Autonomy;
 use crate::campaign::repo_config::{parse_repo_config, RepoConfig};
@@ -304,6 +306,7 @@ impl AppCampaigns {
                 agent_command: Some(config.agent.command.clone()).filter(|c| !c.is_empty()),
                 agent_secret_names: config.agent.secret_names.clone(),
                 job_timeout_minutes: Some(config.budget.job_timeout_minutes),
+                maintainer_note: None,
             },
         };
         if let Err(StoreError::AlreadyActive { model, fork }) = self.store.insert(&record) {
@@ -452,6 +455,9 @@ impl AppCampaigns {
             }
             if !d.agent_secret_names.is_empty() {
                 inputs.insert("agent_secret_names".into(), d.agent_secret_names.join(","));
+            }
+            if let Some(note) = d.maintainer_note.as_ref().filter(|n| n.round == round) {
+                inputs.insert("maintainer_note".into(), note.text.clone());
             }
         }
         let workflow = workflow_for(round);
@@ -839,15 +845,15 @@ impl AppCampaigns {
                 c.held = false;
                 self.store.update(&c)?;
                 if c.phase == AppPhase::Waiting {
-                    self.continue_campaign(api, &mut c).await?
+                    self.continue_campaign(api, &mut c, None).await?
                 } else {
                     format!("Campaign `{}` resumed.", c.id)
                 }
             }
-            Command::Continue { .. } => {
+            Command::Continue { note } => {
                 if c.phase == AppPhase::Waiting {
                     c.held = false;
-                    self.continue_campaign(api, &mut c).await?
+                    self.continue_campaign(api, &mut c, note.as_deref()).await?
                 } else {
                     format!(
                         "Campaign `{}` is not waiting (it is {}); nothing to continue.",
@@ -881,6 +887,7 @@ impl AppCampaigns {
         &self,
         api: &dyn GitHubApi,
         c: &mut CampaignRecord,
+        note: Option<&str>,
     ) -> Result<String, HandlerError> {
         let state = self.read_state(api, c).await?;
         let next = state
@@ -890,8 +897,22 @@ impl AppCampaigns {
         if state.as_ref().is_some_and(|s| s.phase == Phase::Stopped) {
             return Ok(format!("Campaign `{}` has already stopped.", c.id));
         }
+        let mut reply = format!("Dispatched round {next} of `{}`.", c.id);
+        if let Some(text) = note.map(str::trim).filter(|t| !t.is_empty()) {
+            let kept = crate::engine::round::cap_note(text);
+            reply.push_str(" Your note goes into its agent prompt");
+            if kept.len() != text.len() {
+                let max = crate::engine::round::MAX_MAINTAINER_NOTE_CHARS;
+                reply.push_str(&format!(", cut at {max} characters"));
+            }
+            reply.push('.');
+            c.dispatch.maintainer_note = Some(RoundNote {
+                round: next,
+                text: kept,
+            });
+        }
         self.dispatch(api, c, next).await?;
-        Ok(format!("Dispatched round {next} of `{}`.", c.id))
+        Ok(reply)
     }
 
     /// Rebuilds the records of `fork`'s campaigns from their branches (the database was

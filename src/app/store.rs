@@ -106,6 +106,17 @@ pub struct DispatchSettings {
     /// gets 30 minutes less, for set-up and the push.
     #[serde(default)]
     pub job_timeout_minutes: Option<u32>,
+    /// The `/sota continue <note>` for one round: sent with that round's dispatches (retries
+    /// included) and no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainer_note: Option<RoundNote>,
+}
+
+/// A maintainer's note and the round it was given for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundNote {
+    pub round: u32,
+    pub text: String,
 }
 
 /// One campaign as the App routes it.
@@ -183,6 +194,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String
                 agent_command: None,
                 agent_secret_names: Vec::new(),
                 job_timeout_minutes: None,
+                maintainer_note: None,
             },
         },
         dispatch,
@@ -380,6 +392,10 @@ mod tests {
                 agent_command: Some("claude -p".into()),
                 agent_secret_names: vec!["ANTHROPIC_API_KEY".into()],
                 job_timeout_minutes: None,
+                maintainer_note: Some(RoundNote {
+                    round: 3,
+                    text: "try the \"fused\" MoE gate".into(),
+                }),
             },
         }
     }

@@ -32,6 +32,10 @@ pub enum LocalCommand {
         config: Option<PathBuf>,
         #[arg(long)]
         agent_command: Option<String>,
+        /// A note for the next round's agent (like `/sota continue <note>`), quoted in its
+        /// prompt and committed with the round.
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Start a campaign from a request file against a checkout and run it.
     Run(RunArgs),
@@ -184,6 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             checkout,
             config,
             agent_command,
+            note,
         } => {
             let checkout = checkout.canonicalize()?;
             put_self_on_path();
@@ -194,6 +199,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             let paths = latest_run(&checkout)?;
             let mut state = Engine::load_state(&paths)?;
             let input = load_input(&paths)?;
+            if let Some(note) = &note {
+                crate::engine::round::record_maintainer_note(&paths, state.next_round(), note)?;
+            }
             if state.waiting_for_human {
                 state.waiting_for_human = false;
                 let text = crate::report::render_checkpoint(&state)?;

@@ -47,6 +47,9 @@ pub struct PhaseArgs {
     pub round: Option<u32>,
     #[arg(long)]
     pub agent_command: Option<String>,
+    /// A maintainer's note for this round (`/sota continue <note>`), quoted in its prompt.
+    #[arg(long)]
+    pub maintainer_note: Option<String>,
     #[arg(long)]
     pub phase_timeout_minutes: Option<u64>,
     /// Local-style config (lane commands, knowledge root, reviewer).
@@ -201,6 +204,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         engine.state.phase = Phase::HistoryDone;
     }
     let round = engine.state.next_round();
+    if let (true, Some(note)) = (is_round, &a.maintainer_note) {
+        crate::engine::round::record_maintainer_note(&paths, round, note)?;
+    }
     let outcome = engine.run();
     let mut head = engine.git.head_commit().unwrap_or_default();
     drop(engine);

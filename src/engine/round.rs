@@ -53,6 +53,38 @@ pub fn round_title(summary: &str) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The maintainer's note for a round, in the round directory.
+pub const MAINTAINER_NOTE_FILE: &str = "maintainer-note.md";
+
+/// Longest maintainer note kept (characters); a longer one is cut with a marker.
+pub const MAX_MAINTAINER_NOTE_CHARS: usize = 4000;
+
+/// Records a maintainer's note for `round` of the campaign in `paths` (from
+/// `/sota continue <note>` or `--maintainer-note`): committed with the round and quoted in its
+/// prompt. Credentials are scrubbed and the note is capped at [`MAX_MAINTAINER_NOTE_CHARS`].
+/// A blank note records nothing.
+pub fn record_maintainer_note(paths: &RunPaths, round: u32, note: &str) -> Result<(), EngineError> {
+    let known = crate::secrets::SecretSet::from_default_env();
+    let note = cap_note(known.scrub(note.trim()).trim());
+    if note.is_empty() {
+        return Ok(());
+    }
+    let dir = paths.round_dir(round);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let path = dir.join(MAINTAINER_NOTE_FILE);
+    let clean = crate::gate::checks::redact_secrets(&format!("{note}\n"));
+    std::fs::write(&path, clean).map_err(io_err(&path))
+}
+
+/// `note` cut to [`MAX_MAINTAINER_NOTE_CHARS`] characters, marked when cut.
+pub fn cap_note(note: &str) -> String {
+    if note.chars().count() <= MAX_MAINTAINER_NOTE_CHARS {
+        return note.to_string();
+    }
+    let kept: String = note.chars().take(MAX_MAINTAINER_NOTE_CHARS).collect();
+    format!("{kept} [note cut at {MAX_MAINTAINER_NOTE_CHARS} characters]")
+}
+
 impl<'a> Engine<'a> {
     fn round_file(&self, round: u32, name: &str) -> std::path::PathBuf {
         self.paths.round_dir(round).join(name)
@@ -95,6 +127,10 @@ impl<'a> Engine<'a> {
         } else {
             None
         };
+        let maintainer_note = std::fs::read_to_string(self.round_file(round, MAINTAINER_NOTE_FILE))
+            .ok()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
         let c = &self.campaign;
         let view = RoundPromptView {
             round,
@@ -126,6 +162,7 @@ impl<'a> Engine<'a> {
             replan: self.state.replan_requested,
             full_alignment: crate::gate::decide::is_full_alignment(round),
             last_review,
+            maintainer_note,
         };
         let prompt = report::render_round_prompt(&view)?;
         self.write(&self.round_file(round, "prompt.md"), &prompt)?;
@@ -801,5 +838,38 @@ impl<'a> Engine<'a> {
             .unwrap_or_default();
         self.commit(&format!("sota final: {reason}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_maintainer_note_is_recorded_trimmed_redacted_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = RunPaths::from_rel(dir.path(), "runs/x");
+        let token = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
+        record_maintainer_note(&paths, 2, &format!("  use this token {token} please \n")).unwrap();
+        let kept = std::fs::read_to_string(paths.round_dir(2).join(MAINTAINER_NOTE_FILE)).unwrap();
+        assert!(
+            kept.starts_with("use this token ") && kept.ends_with(" please\n"),
+            "{kept}"
+        );
+        assert!(!kept.contains(&token), "{kept}");
+
+        record_maintainer_note(&paths, 3, " \n ").unwrap();
+        assert!(!paths.round_dir(3).join(MAINTAINER_NOTE_FILE).exists());
+
+        let long = "é".repeat(MAX_MAINTAINER_NOTE_CHARS + 10);
+        record_maintainer_note(&paths, 4, &long).unwrap();
+        let kept = std::fs::read_to_string(paths.round_dir(4).join(MAINTAINER_NOTE_FILE)).unwrap();
+        assert!(kept.starts_with(&"é".repeat(MAX_MAINTAINER_NOTE_CHARS)));
+        assert!(
+            kept.ends_with(" [note cut at 4000 characters]\n"),
+            "{}",
+            &kept[kept.len() - 40..]
+        );
+        assert_eq!(cap_note("short"), "short");
     }
 }

@@ -232,6 +232,8 @@ pub struct RoundPromptView {
     pub replan: bool,
     pub full_alignment: bool,
     pub last_review: Option<String>,
+    /// The maintainer's `/sota continue` note for this round, verbatim.
+    pub maintainer_note: Option<String>,
 }
 
 /// Renders a round prompt.
