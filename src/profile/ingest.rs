@@ -9,7 +9,10 @@ use std::path::Path;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::records::{Annotation, FxMap, GpuKind, GpuOp, Launch, PyFrame, TraceMeta, TraceRecords};
+use super::event::{read_fast, Cat, EventArgs, EventFields, IdValue, NameText};
+use super::records::{
+    Annotation, FxMap, GpuKind, GpuOp, Launch, NameId, PyFrame, TraceMeta, TraceRecords,
+};
 use super::scan::{EventScanner, ScanError};
 use super::ProfileError;
 
@@ -79,6 +82,41 @@ struct EventBatch {
     data: Vec<u8>,
     /// (byte offset in the trace, range in `data`) of each wanted event, in trace order.
     events: Vec<(u64, std::ops::Range<usize>)>,
+    /// For every other batch, the events already read by the scanning thread (which has
+    /// time to spare), one per entry of `events`; `None` where the fast reader declined.
+    parsed: Option<Vec<Option<Prepared>>>,
+}
+
+/// An event read on the scanning thread: its fields, its name as a range of the batch.
+struct Prepared {
+    fields: EventFields<'static>,
+    name: Option<std::ops::Range<usize>>,
+}
+
+impl EventBatch {
+    /// Reads every event with the fast reader, keeping names as ranges of `data`.
+    fn prepare(&mut self) {
+        let base = self.data.as_ptr() as usize;
+        let parsed = self
+            .events
+            .iter()
+            .map(|(_, range)| {
+                let ev = read_fast(&self.data[range.clone()])?;
+                let name = match ev.name {
+                    Some(NameText::Unchecked(b)) => {
+                        let start = b.as_ptr() as usize - base;
+                        Some(start..start + b.len())
+                    }
+                    _ => None,
+                };
+                Some(Prepared {
+                    fields: EventFields { name: None, ..ev },
+                    name,
+                })
+            })
+            .collect();
+        self.parsed = Some(parsed);
+    }
 }
 
 /// Bytes of event text per batch (bounds the memory in flight to a few batches).
@@ -88,12 +126,18 @@ const BATCH_BYTES: usize = 1 << 20;
 /// dropping the categories no table uses) runs on its own thread, parsing and collecting on
 /// this one, in trace order; the first problem in byte order is the one reported.
 pub fn read_trace<R: BufRead + Send>(reader: R) -> Result<TraceRecords, ReadError> {
+    read_trace_with(reader, true)
+}
+
+/// [`read_trace`], with the fast event reader on or (for equivalence tests) off.
+fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceRecords, ReadError> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(4);
         let scanning = scope.spawn(move || {
             let mut scanner = EventScanner::new(reader);
             let mut batch = EventBatch::default();
             let mut events = 0u64;
+            let mut sent = 0u64;
             while let Some((offset, bytes)) = scanner.next_event().map_err(ReadError::Scan)? {
                 events += 1;
                 if !wanted_category(bytes) {
@@ -102,9 +146,16 @@ pub fn read_trace<R: BufRead + Send>(reader: R) -> Result<TraceRecords, ReadErro
                 let start = batch.data.len();
                 batch.data.extend_from_slice(bytes);
                 batch.events.push((offset, start..batch.data.len()));
-                if batch.data.len() >= BATCH_BYTES && tx.send(std::mem::take(&mut batch)).is_err() {
-                    // The parser stopped at an invalid event; its error wins.
-                    break;
+                if batch.data.len() >= BATCH_BYTES {
+                    // Parsing is the slower half: this thread takes every other batch.
+                    sent += 1;
+                    if fast && sent % 2 == 0 {
+                        batch.prepare();
+                    }
+                    if tx.send(std::mem::take(&mut batch)).is_err() {
+                        // The parser stopped at an invalid event; its error wins.
+                        break;
+                    }
                 }
             }
             if !batch.events.is_empty() {
@@ -114,18 +165,36 @@ pub fn read_trace<R: BufRead + Send>(reader: R) -> Result<TraceRecords, ReadErro
         });
         let mut b = Builder::default();
         let mut invalid = None;
-        'batches: for batch in rx.iter() {
+        'batches: for mut batch in rx.iter() {
+            let mut prepared = batch.parsed.take().map(Vec::into_iter);
             for (offset, range) in &batch.events {
                 let bytes = &batch.data[range.clone()];
-                match serde_json::from_slice::<RawEvent<'_>>(bytes) {
-                    Ok(ev) => b.add(ev),
-                    Err(e) => {
-                        invalid = Some(ReadError::Event {
-                            offset: offset + e.column().saturating_sub(1) as u64,
-                            message: format!("invalid trace event at byte {offset}: {e}"),
-                        });
-                        break 'batches;
-                    }
+                // The fast reader takes the common shape; serde_json takes the rest (and
+                // names what is wrong with an invalid event).
+                let fields = match prepared.as_mut() {
+                    Some(p) => p.next().flatten().map(|p| EventFields {
+                        name: p.name.map(|r| NameText::Unchecked(&batch.data[r])),
+                        ..p.fields
+                    }),
+                    None if fast => read_fast(bytes),
+                    None => None,
+                };
+                let added = fields.is_some_and(|ev| b.add(ev).is_ok());
+                if added {
+                    continue;
+                }
+                let strict = serde_json::from_slice::<RawEvent<'_>>(bytes)
+                    .map_err(|e| (e.column(), e.to_string()))
+                    .and_then(|ev| {
+                        b.add(ev.into_fields())
+                            .map_err(|()| (0, "an event name is not valid UTF-8".to_string()))
+                    });
+                if let Err((column, e)) = strict {
+                    invalid = Some(ReadError::Event {
+                        offset: offset + column.saturating_sub(1) as u64,
+                        message: format!("invalid trace event at byte {offset}: {e}"),
+                    });
+                    break 'batches;
                 }
             }
         }
@@ -163,7 +232,9 @@ fn wanted_category(bytes: &[u8]) -> bool {
         b"Runtime",
         b"Operator",
     ];
-    let Some(p) = memchr::memmem::find(bytes, b"\"cat\"") else {
+    static CAT: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
+    let cat = CAT.get_or_init(|| memchr::memmem::Finder::new(b"\"cat\""));
+    let Some(p) = cat.find(bytes) else {
         return false;
     };
     let rest = &bytes[p + 5..];
@@ -228,24 +299,35 @@ impl Builder {
         *self.threads.entry(key).or_insert(next)
     }
 
-    fn add(&mut self, ev: RawEvent<'_>) {
-        if ev.ph != Some("X") {
-            return;
+    /// The interned name of `ev` ("?" when absent); `Err` when a new name is not UTF-8.
+    fn name(&mut self, name: &Option<NameText<'_>>) -> Result<NameId, ()> {
+        match name {
+            None => Ok(self.rec.names.intern("?")),
+            Some(NameText::Text(t)) => Ok(self.rec.names.intern(t)),
+            Some(NameText::Unchecked(b)) => self.rec.names.intern_bytes(b).ok_or(()),
         }
-        let (Some(cat), Some(ts)) = (ev.cat.as_deref(), ev.ts) else {
-            return;
+    }
+
+    /// Keeps what the tables need from one event. `Err` (nothing kept) when its name is not
+    /// UTF-8, so that the strict parser can report it.
+    fn add(&mut self, ev: EventFields<'_>) -> Result<(), ()> {
+        if !ev.complete {
+            return Ok(());
+        }
+        let (Some(cat), Some(ts)) = (ev.cat, ev.ts) else {
+            return Ok(());
         };
         let ts_ns = to_ns(ts);
         let dur_ns = ev.dur.map(to_ns).unwrap_or(0).max(0);
         let args = ev.args.unwrap_or_default();
         match cat {
-            "kernel" | "gpu_memset" | "gpu_memcpy" | "Kernel" | "Memset" | "Memcpy" => {
+            Cat::Kernel | Cat::Memset | Cat::Memcpy => {
                 let kind = match cat {
-                    "kernel" | "Kernel" => GpuKind::Kernel,
-                    "gpu_memset" | "Memset" => GpuKind::Memset,
+                    Cat::Kernel => GpuKind::Kernel,
+                    Cat::Memset => GpuKind::Memset,
                     _ => GpuKind::Memcpy,
                 };
-                let name = self.rec.names.intern(ev.name.as_deref().unwrap_or("?"));
+                let name = self.name(&ev.name)?;
                 self.rec.gpu_ops.push(GpuOp {
                     name,
                     kind,
@@ -257,7 +339,7 @@ impl Builder {
                     external_id: id_of(args.external_id),
                 });
             }
-            "cuda_runtime" | "cuda_driver" | "Runtime" | "Driver" => {
+            Cat::Runtime => {
                 if let Some(c) = args.correlation {
                     let thread = self.thread(&ev.pid, &ev.tid);
                     self.rec.launches.push(Launch {
@@ -268,15 +350,15 @@ impl Builder {
                     });
                 }
             }
-            "cpu_op" | "Operator" => {
+            Cat::CpuOp => {
                 if let Some(x) = args.external_id {
-                    let name = self.rec.names.intern(ev.name.as_deref().unwrap_or("?"));
+                    let name = self.name(&ev.name)?;
                     self.rec.cpu_ops.entry(id_of(Some(x))).or_insert(name);
                 }
             }
-            "python_function" => {
+            Cat::Python => {
+                let name = self.name(&ev.name)?;
                 let thread = self.thread(&ev.pid, &ev.tid);
-                let name = self.rec.names.intern(ev.name.as_deref().unwrap_or("?"));
                 self.rec.py_frames.push(PyFrame {
                     thread,
                     ts_ns,
@@ -284,19 +366,20 @@ impl Builder {
                     name,
                 });
             }
-            "user_annotation" | "gpu_user_annotation" => {
+            Cat::UserAnnotation | Cat::GpuUserAnnotation => {
+                let name = self.name(&ev.name)?;
                 let thread = self.thread(&ev.pid, &ev.tid);
-                let name = self.rec.names.intern(ev.name.as_deref().unwrap_or("?"));
                 self.rec.annotations.push(Annotation {
                     name,
                     ts_ns,
                     end_ns: ts_ns + dur_ns,
-                    on_gpu: cat == "gpu_user_annotation",
+                    on_gpu: cat == Cat::GpuUserAnnotation,
                     thread,
                 });
             }
-            _ => {}
+            Cat::Other => {}
         }
+        Ok(())
     }
 }
 
@@ -348,13 +431,25 @@ struct RawArgs {
     device: Option<i64>,
 }
 
-/// A `pid`/`tid`: torch writes integers, some tools strings.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-enum IdValue {
-    #[default]
-    None,
-    Int(i64),
-    Str(Box<str>),
+impl<'a> RawEvent<'a> {
+    fn into_fields(self) -> EventFields<'a> {
+        let args = self.args.map(|a| EventArgs {
+            external_id: a.external_id,
+            correlation: a.correlation,
+            stream: a.stream,
+            device: a.device,
+        });
+        EventFields {
+            complete: self.ph == Some("X"),
+            cat: self.cat.as_deref().map(|c| Cat::of(c.as_bytes())),
+            name: self.name.map(NameText::Text),
+            pid: self.pid,
+            tid: self.tid,
+            ts: self.ts,
+            dur: self.dur,
+            args,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for IdValue {
@@ -460,6 +555,247 @@ mod tests {
             wanted_category(br#"{"cat":"ker\u006eel"}"#),
             "escapes go to the parser"
         );
+    }
+
+    /// Every real fixture trace reads to the same records with and without the fast reader.
+    #[test]
+    fn fast_reader_matches_serde_on_the_real_traces() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/traces");
+        let mut files = vec![];
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(".json.gz") {
+                    files.push(p);
+                }
+            }
+        }
+        assert!(files.len() >= 4, "fixture traces not found: {files:?}");
+        for f in files {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(File::open(&f).unwrap()),
+                &mut text,
+            )
+            .unwrap();
+            let fast = read_trace_with(&text[..], true).unwrap();
+            let strict = read_trace_with(&text[..], false).unwrap();
+            assert_same_records(&fast, &strict, &f.display().to_string());
+            assert!(!fast.gpu_ops.is_empty(), "{}", f.display());
+        }
+    }
+
+    fn assert_same_records(a: &TraceRecords, b: &TraceRecords, what: &str) {
+        assert_eq!(a.gpu_ops, b.gpu_ops, "{what}");
+        assert_eq!(a.launches, b.launches, "{what}");
+        assert_eq!(a.cpu_ops, b.cpu_ops, "{what}");
+        assert_eq!(a.py_frames, b.py_frames, "{what}");
+        assert_eq!(a.annotations, b.annotations, "{what}");
+        assert_eq!((a.events, a.bytes), (b.events, b.bytes), "{what}");
+        assert_eq!(a.names.len(), b.names.len(), "{what}");
+        for id in 0..a.names.len() as u32 {
+            assert_eq!(a.names.name(id), b.names.name(id), "{what}");
+        }
+    }
+
+    /// What the tables get from an event, whichever reader read it.
+    fn normalized(ev: EventFields<'_>) -> Option<(String, EventFields<'static>)> {
+        let name = match &ev.name {
+            None => String::new(),
+            Some(NameText::Text(t)) => t.to_string(),
+            Some(NameText::Unchecked(b)) => String::from_utf8(b.to_vec()).ok()?,
+        };
+        Some((
+            name,
+            EventFields {
+                name: None,
+                pid: ev.pid,
+                tid: ev.tid,
+                args: ev.args,
+                ..ev
+            },
+        ))
+    }
+
+    fn fragments() -> impl Strategy<Value = Vec<u8>> {
+        let values: Vec<&'static [u8]> = vec![
+            br#""X""#,
+            br#""i""#,
+            br#""kernel""#,
+            br#""cpu_op""#,
+            br#""Kernel""#,
+            br#""ker\u006eel""#,
+            br#""a\"b""#,
+            br#""\q""#,
+            br#""\ud800""#,
+            b"\"\x01\"",
+            b"\"\xff\xfe\"",
+            br#""nvjet_tst_128x64""#,
+            br#""1234.5""#,
+            br#"" 7 ""#,
+            br#""x""#,
+            b"0",
+            b"-0",
+            b"7",
+            b"-12",
+            b"1.5",
+            b"1e3",
+            b"2.5E-2",
+            b"1e400",
+            b"01",
+            b"1.",
+            b".5",
+            b"-",
+            b"18446744073709551616",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"4984849807470.903",
+            b"true",
+            b"false",
+            b"null",
+            b"nul",
+            b"[]",
+            b"{}",
+            b"[1, [2, {\"a\": [3]}]]",
+            br#"{"External id": 7, "correlation": 3, "stream": 7, "device": 0}"#,
+            br#"{"correlation": "12", "stream": null, "x": [1,2]}"#,
+            br#"{"correlation": 1, "correlation": 2}"#,
+            br#"{"stream": true}"#,
+            br#"[1,2,3,4]"#,
+            br#"{"External\u0020id": 5}"#,
+            b"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
+        ];
+        let keys: Vec<&'static [u8]> = vec![
+            b"ph",
+            b"cat",
+            b"name",
+            b"pid",
+            b"tid",
+            b"ts",
+            b"dur",
+            b"args",
+            b"id",
+            b"Input Dims",
+            br#"na\u006de"#,
+            b"\xff",
+            b"s",
+        ];
+        let ws: Vec<&'static [u8]> = vec![b"", b" ", b"\n  ", b"\t", b"\x0b"];
+        let pair = (
+            proptest::sample::select(keys),
+            proptest::sample::select(values),
+            proptest::sample::select(ws.clone()),
+        );
+        (
+            proptest::collection::vec(pair, 0..9),
+            proptest::sample::select(ws),
+            0..20usize,
+        )
+            .prop_map(|(pairs, tail, mutate)| {
+                let mut out = b"{".to_vec();
+                for (i, (k, v, w)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(w);
+                    out.push(b'"');
+                    out.extend_from_slice(k);
+                    out.extend_from_slice(b"\":");
+                    out.extend_from_slice(w);
+                    out.extend_from_slice(v);
+                }
+                out.extend_from_slice(tail);
+                out.push(b'}');
+                // Sometimes break the text: drop or duplicate one byte.
+                if mutate < out.len() && mutate % 3 == 0 {
+                    out.remove(mutate);
+                } else if mutate < out.len() && mutate % 3 == 1 {
+                    let c = out[mutate];
+                    out.insert(mutate, c);
+                }
+                out
+            })
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whatever the fast reader accepts, serde_json accepts and reads to the same fields
+        /// (or the event's name is not UTF-8, which the builder then refers to serde_json).
+        #[test]
+        fn fast_reader_agrees_with_serde(bytes in fragments()) {
+            if let Some(fast) = read_fast(&bytes) {
+                let strict = serde_json::from_slice::<RawEvent<'_>>(&bytes);
+                match (normalized(fast), strict) {
+                    (Some(f), Ok(s)) => {
+                        let s = normalized(s.into_fields()).unwrap();
+                        prop_assert_eq!(f, s, "{}", String::from_utf8_lossy(&bytes));
+                    }
+                    (None, _) => {}
+                    (Some(_), Err(e)) => prop_assert!(
+                        false,
+                        "fast reader accepted what serde_json refuses ({e}): {}",
+                        String::from_utf8_lossy(&bytes)
+                    ),
+                }
+            }
+        }
+
+        /// Real events with one byte dropped, doubled or replaced never make the two
+        /// readers disagree.
+        #[test]
+        fn fast_reader_agrees_on_damaged_real_events(at in 0usize..400, op in 0u8..3, byte in any::<u8>()) {
+            let real = br#"{"ph": "X", "cat": "kernel", "name": "void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float> >(int, at::native::FillFunctor<float>, std::array<char*, 1ul>)", "pid": 0, "tid": 7, "ts": 4984849808751.572, "dur": 3.871, "args": {"External id": 87045, "device": 0, "stream": 7, "correlation": 123, "registers per thread": 16, "grid": [1, 1, 1], "est. achieved occupancy %": 0}}"#;
+            let mut bytes = real.to_vec();
+            let at = at % bytes.len();
+            match op {
+                0 => { bytes.remove(at); }
+                1 => bytes.insert(at, bytes[at]),
+                _ => bytes[at] = byte,
+            }
+            if let Some(fast) = read_fast(&bytes) {
+                match (normalized(fast), serde_json::from_slice::<RawEvent<'_>>(&bytes)) {
+                    (Some(f), Ok(s)) => prop_assert_eq!(f, normalized(s.into_fields()).unwrap()),
+                    (None, _) => {}
+                    (Some(_), Err(e)) => prop_assert!(false, "accepted what serde_json refuses ({e}): {}", String::from_utf8_lossy(&bytes)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_reader_reads_the_common_shape_and_defers_the_rest() {
+        let ev = read_fast(br#"{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": "s 7", "ts": 1.5, "dur": "2", "args": {"stream": 7, "grid": [1, 1]}}"#).unwrap();
+        assert!(ev.complete);
+        assert_eq!(ev.cat, Some(Cat::Kernel));
+        assert_eq!(ev.tid, Some(IdValue::Str("s 7".into())));
+        assert_eq!((ev.ts, ev.dur), (Some(1.5), Some(2.0)));
+        assert_eq!(ev.args.unwrap().stream, Some(7));
+        // Escapes in a wanted string, duplicates and broken JSON go to serde_json.
+        assert!(read_fast(br#"{"name": "a\"b"}"#).is_none());
+        assert!(read_fast(br#"{"ph": "X", "ph": "X"}"#).is_none());
+        assert!(read_fast(br#"{"ph": "X",}"#).is_none());
+        assert!(read_fast(br#"{"x": "\q"}"#).is_none());
+    }
+
+    #[test]
+    fn an_invalid_utf8_name_is_reported_with_its_offset() {
+        let mut t = br#"{"traceEvents": [{"ph":"X","cat":"kernel","name":"k"#.to_vec();
+        t.push(0xff);
+        t.extend_from_slice(br#"","ts":1,"dur":1}]}"#);
+        match read_trace_bytes(&t) {
+            Err(ReadError::Event { offset, message }) => {
+                assert!(offset >= 17, "{offset}");
+                assert!(message.contains("byte 17"), "{message}");
+            }
+            other => panic!("expected event error, got {:?}", other.map(|r| r.events)),
+        }
     }
 
     #[test]

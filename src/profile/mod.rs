@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub mod compare;
+mod event;
 pub mod fuse;
 pub mod ingest;
 pub mod kernels;
@@ -19,6 +20,7 @@ pub mod overlap;
 pub mod records;
 pub mod render;
 pub mod scan;
+mod simd;
 pub mod timeline;
 
 pub use compare::{compare, TraceComparison};

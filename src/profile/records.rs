@@ -44,25 +44,38 @@ pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// String interner: every distinct name stored once.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: FxMap<Box<str>, NameId>,
+    ids: FxMap<Box<[u8]>, NameId>,
     names: Vec<Box<str>>,
 }
 
 impl Interner {
     /// The id of `s`, adding it when new.
     pub fn intern(&mut self, s: &str) -> NameId {
-        if let Some(&id) = self.ids.get(s) {
+        if let Some(&id) = self.ids.get(s.as_bytes()) {
             return id;
         }
+        self.insert(s)
+    }
+
+    /// The id of the UTF-8 text `bytes`, adding it when new; `None` when a new name is not
+    /// valid UTF-8. Lets the trace reader skip validating names it has seen before.
+    pub fn intern_bytes(&mut self, bytes: &[u8]) -> Option<NameId> {
+        if let Some(&id) = self.ids.get(bytes) {
+            return Some(id);
+        }
+        Some(self.insert(std::str::from_utf8(bytes).ok()?))
+    }
+
+    fn insert(&mut self, s: &str) -> NameId {
         let id = self.names.len() as NameId;
         self.names.push(s.into());
-        self.ids.insert(s.into(), id);
+        self.ids.insert(s.as_bytes().into(), id);
         id
     }
 
     /// The id of `s` if already interned.
     pub fn get(&self, s: &str) -> Option<NameId> {
-        self.ids.get(s).copied()
+        self.ids.get(s.as_bytes()).copied()
     }
 
     /// The string of `id` ("" for [`NO_NAME`] or an unknown id).

@@ -8,7 +8,7 @@
 
 use std::io::BufRead;
 
-use memchr::{memchr2, memchr3};
+use super::simd::block_masks;
 
 /// What went wrong while scanning, and where.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -214,45 +214,63 @@ impl<R: BufRead> EventScanner<R> {
             }
             let mut i = 0;
             let mut done_at = None;
-            while i < chunk.len() {
-                if escaped {
-                    escaped = false;
-                    i += 1;
-                    continue;
-                }
-                if in_string {
-                    match memchr2(b'"', b'\\', &chunk[i..]) {
-                        Some(p) => {
-                            let at = i + p;
-                            if chunk[at] == b'\\' {
-                                escaped = true;
-                            } else {
-                                in_string = false;
-                            }
-                            i = at + 1;
-                        }
-                        None => i = chunk.len(),
-                    }
-                } else {
-                    match memchr3(b'"', open, close, &chunk[i..]) {
-                        Some(p) => {
-                            let at = i + p;
-                            let c = chunk[at];
-                            if c == b'"' {
-                                in_string = true;
-                            } else if c == open {
-                                depth += 1;
-                            } else {
-                                depth -= 1;
-                                if depth == 0 {
-                                    done_at = Some(at + 1);
-                                    break;
+            'chunk: while i < chunk.len() {
+                // 64 bytes at a time while there is no escape to follow: quotes, opening
+                // and closing bytes as bit masks, strings masked out by the running parity
+                // of quotes, then only the structural bytes are visited.
+                let end = match chunk.get(i..i + 64) {
+                    Some(window) if !escaped => {
+                        let block: &[u8; 64] = window.try_into().unwrap_or(&[0; 64]);
+                        let [quotes, backslashes, opens, closes] =
+                            block_masks(block, [b'"', b'\\', open, close]);
+                        if backslashes == 0 {
+                            let carry = if in_string { u64::MAX } else { 0 };
+                            let inside = prefix_xor(quotes) ^ carry;
+                            let mut structural = (opens | closes) & !inside;
+                            while structural != 0 {
+                                let p = structural.trailing_zeros() as usize;
+                                structural &= structural - 1;
+                                if opens >> p & 1 == 1 {
+                                    depth += 1;
+                                } else {
+                                    depth -= 1;
+                                    if depth == 0 {
+                                        done_at = Some(i + p + 1);
+                                        break 'chunk;
+                                    }
                                 }
                             }
-                            i = at + 1;
+                            in_string = inside >> 63 == 1;
+                            i += 64;
+                            continue;
                         }
-                        None => i = chunk.len(),
+                        i + 64
                     }
+                    _ => (i + 64).min(chunk.len()),
+                };
+                // Byte by byte where escapes are (or at the end of the buffer).
+                while i < end {
+                    let c = chunk[i];
+                    if escaped {
+                        escaped = false;
+                    } else if in_string {
+                        if c == b'\\' {
+                            escaped = true;
+                        } else if c == b'"' {
+                            in_string = false;
+                        }
+                    } else if c == b'"' {
+                        in_string = true;
+                    } else if c == open {
+                        depth += 1;
+                    } else if c == close {
+                        depth -= 1;
+                        if depth == 0 {
+                            done_at = Some(i + 1);
+                            break 'chunk;
+                        }
+                    }
+                    i += 1;
                 }
             }
             let take = done_at.unwrap_or(chunk.len());
@@ -396,6 +414,15 @@ impl<R: BufRead> EventScanner<R> {
     }
 }
 
+/// Bit `i` of the result is the parity of the set bits `0..=i` of `x`: with `x` the
+/// quotes of a block, the bytes inside strings (opening quote included).
+fn prefix_xor(mut x: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        x ^= x << shift;
+    }
+    x
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +434,88 @@ mod tests {
             out.push(String::from_utf8_lossy(ev).into_owned());
         }
         Ok(out)
+    }
+
+    /// Hands out its bytes in chunks of a fixed size (events then straddle buffer ends).
+    struct Chunked<'a> {
+        data: &'a [u8],
+        at: usize,
+        size: usize,
+    }
+
+    impl std::io::Read for Chunked<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.size.min(out.len()).min(self.data.len() - self.at);
+            out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn event_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        // Strings without escapes take the 64-byte block path, those with escapes the
+        // byte-by-byte one.
+        let text = || {
+            prop_oneof![
+                proptest::string::string_regex(r#"[a-z{}\[\] ,:é]{0,120}"#).unwrap(),
+                proptest::string::string_regex(r#"[a-z{}\[\]"\\ ,:é\n]{0,90}"#).unwrap(),
+            ]
+        };
+        let leaf = prop_oneof![
+            text().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z{\"}]{1,8}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        });
+        proptest::collection::btree_map(text(), value, 0..6)
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()))
+    }
+
+    proptest::proptest! {
+        /// Events with braces, brackets, quotes and backslashes inside strings, at any
+        /// position relative to 64-byte blocks and read buffers, come out whole.
+        #[test]
+        fn events_come_out_whole(
+            events in proptest::collection::vec(event_value(), 0..12),
+            pad in 0usize..70,
+            chunk in 1usize..300,
+        ) {
+            let mut text = format!("{{\"pad\": \"{}\", \"traceEvents\": [", "x".repeat(pad));
+            for (i, e) in events.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(if i % 2 == 0 { ",\n  " } else { "," });
+                }
+                text.push_str(&e.to_string());
+            }
+            text.push_str("]}");
+            let reader = std::io::BufReader::with_capacity(
+                chunk.max(8),
+                Chunked { data: text.as_bytes(), at: 0, size: chunk },
+            );
+            let mut s = EventScanner::new(reader);
+            let mut out = Vec::new();
+            while let Some((offset, ev)) = s.next_event().unwrap() {
+                proptest::prop_assert_eq!(text.as_bytes()[offset as usize], b'{');
+                out.push(serde_json::from_slice::<serde_json::Value>(ev).unwrap());
+            }
+            proptest::prop_assert_eq!(out, events);
+        }
+    }
+
+    #[test]
+    fn prefix_xor_marks_string_bytes() {
+        // `a"b{c"d`: quote at 1 and 5; bytes 1..5 are inside the string.
+        assert_eq!(prefix_xor(0b10_0010), 0b01_1110);
+        let block = *b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc{\"}";
+        let [q, b, o, c] = block_masks(&block, [b'"', b'\\', b'{', b'}']);
+        assert_eq!((q, b, o, c), (1 << 62, 0, 1 << 61, 1 << 63));
     }
 
     #[test]
