@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -131,13 +132,14 @@ pub fn read_trace<R: BufRead + Send>(reader: R) -> Result<TraceRecords, ReadErro
 
 /// [`read_trace`], with the fast event reader on or (for equivalence tests) off.
 fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceRecords, ReadError> {
+    // Batches sent and not yet taken by the parsing thread.
+    let queued = &AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(4);
         let scanning = scope.spawn(move || {
             let mut scanner = EventScanner::new(reader);
             let mut batch = EventBatch::default();
             let mut events = 0u64;
-            let mut sent = 0u64;
             while let Some((offset, bytes)) = scanner.next_event().map_err(ReadError::Scan)? {
                 events += 1;
                 if !wanted_category(bytes) {
@@ -147,11 +149,13 @@ fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceReco
                 batch.data.extend_from_slice(bytes);
                 batch.events.push((offset, start..batch.data.len()));
                 if batch.data.len() >= BATCH_BYTES {
-                    // Parsing is the slower half: this thread takes every other batch.
-                    sent += 1;
-                    if fast && sent % 2 == 0 {
+                    // Balance: while the parsing thread still has a batch waiting, this
+                    // thread reads the next one itself; when that thread waits, it gets the
+                    // batch raw at once.
+                    if fast && queued.load(Ordering::Acquire) > 0 {
                         batch.prepare();
                     }
+                    queued.fetch_add(1, Ordering::AcqRel);
                     if tx.send(std::mem::take(&mut batch)).is_err() {
                         // The parser stopped at an invalid event; its error wins.
                         break;
@@ -166,6 +170,7 @@ fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceReco
         let mut b = Builder::default();
         let mut invalid = None;
         'batches: for mut batch in rx.iter() {
+            queued.fetch_sub(1, Ordering::AcqRel);
             let mut prepared = batch.parsed.take().map(Vec::into_iter);
             for (offset, range) in &batch.events {
                 let bytes = &batch.data[range.clone()];
