@@ -75,12 +75,17 @@ run_one() { # name port
        --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "run-$1"
 }
 SOTA_JSON=$(run_one sota "$SOTA_PORT"); SOTA_RSS=$(peak_rss_mb "$SOTA_PID")
+# Context: the same load against sota-bot with a wrong secret, so every delivery stops
+# after the HMAC check (401, nothing parsed or stored): what HTTP and signature checking
+# alone cost on this machine, the load generator included.
+CEILING_JSON=$(load --url "http://127.0.0.1:$SOTA_PORT/webhook" --secret not-the-secret \
+  --payloads "$WORK/payloads.json" --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "ceiling")
 PROBOT_JSON=$(run_one probot "$PROBOT_PORT"); PROBOT_RSS=$(peak_rss_mb "$PROBOT_PID")
 QUEUED=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$WORK/bot.sqlite")
 
-python3 - "$SOTA_JSON" "$PROBOT_JSON" "$SOTA_RSS" "$PROBOT_RSS" "$QUEUED" "$((REQUESTS + WARMUP))" <<'PY'
+python3 - "$SOTA_JSON" "$PROBOT_JSON" "$SOTA_RSS" "$PROBOT_RSS" "$QUEUED" "$((REQUESTS + WARMUP))" "$CEILING_JSON" <<'PY'
 import json, sys
-s, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+s, p, c = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[7])
 rows = [("sota-bot", s, sys.argv[3]), ("probot", p, sys.argv[4])]
 print(f"webhook ingest: {s['requests']} signed deliveries, {s['concurrency']} concurrent connections, loopback")
 print(f"{'server':<10} {'ok':>7} {'errors':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12}")
@@ -89,4 +94,7 @@ for name, r, rss in rows:
 print(f"throughput ratio sota-bot/probot: {s['per_second']/p['per_second']:.1f}x; "
       f"p99 ratio probot/sota-bot: {p['p99_ms']/s['p99_ms']:.1f}x")
 print(f"durably queued by sota-bot: {sys.argv[5]} of {sys.argv[6]} sent (each committed before its 2xx)")
+ceiling = c["requests"] / c["seconds"]
+print(f"ceiling on this machine (sota-bot answering 401 after the HMAC check, load generator on the same cores): "
+      f"{ceiling:.0f} requests/s = {ceiling/p['per_second']:.1f}x probot")
 PY

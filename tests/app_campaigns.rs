@@ -15,16 +15,13 @@ use serde_json::{json, Value};
 use sota_bot::app::{AppCampaigns, AppPhase, CampaignStore};
 use sota_bot::campaign::state::{CampaignState, Phase, RoundRecord, StopRecord, WinnerRef};
 use sota_bot::gate::{GapStatus, GateInput, GateOutcome, ScenarioGapView, Verdict};
-use sota_bot::github::auth::{Credentials, SecretToken};
 use sota_bot::github::signature::WebhookSecret;
-use sota_bot::github::{
-    ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock,
-};
+use sota_bot::github::{ClientConfig, ClientMetrics, HttpTransport, SystemClock};
 use sota_bot::server::handler::{CampaignService, EventRouter, InstallationApis};
 use sota_bot::server::metrics::ServiceMetrics;
 use sota_bot::server::worker::WorkerConfig;
 use sota_bot::server::{Service, WorkerStart};
-use support_github::{post_delivery, Harness, Seen};
+use support_github::{post_delivery, Harness, Seen, TokenApis};
 
 const FORM: &str = "### Model\n\nmeta-llama/Llama-3.1-8B-Instruct\n\n### Precision\n\nbf16\n\n### GPU model\n\nH100\n\n### GPU count\n\n1\n\n### Comparison frameworks\n\n- [x] vLLM\n- [ ] TensorRT-LLM (pytorch backend)\n- [ ] TokenSpeed\n\n### Workload\n\n```yaml\nnum_prompts: 40\n```\n";
 const CAMPAIGN: &str = "20260101-llama_3_1_8b_instruct";
@@ -33,19 +30,6 @@ const RUN_DIR: &str = "runs/20260101_llama_3_1_8b_instruct_sota_humanize";
 
 fn date() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
-}
-
-struct TokenApis {
-    transport: HttpTransport,
-}
-
-impl InstallationApis for TokenApis {
-    fn for_installation(&self, _installation_id: u64) -> Arc<dyn GitHubApi> {
-        Arc::new(RestGitHubApi::new(
-            self.transport.clone(),
-            Credentials::Token(SecretToken::new("inst-token")),
-        ))
-    }
 }
 
 /// One repository's story: the App running as a service, a fake GitHub behind Prism.

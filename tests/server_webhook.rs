@@ -8,24 +8,20 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use sota_bot::github::auth::{Credentials, SecretToken};
 use sota_bot::github::events::{
     CheckRunEvent, IssuesEvent, PullRequestEvent, WorkflowJobEvent, WorkflowRunEvent,
 };
 use sota_bot::github::signature::WebhookSecret;
-use sota_bot::github::{
-    ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RestGitHubApi, SystemClock,
-};
+use sota_bot::github::{ClientConfig, ClientMetrics, HttpTransport, SystemClock};
 use sota_bot::server::commands::Command;
 use sota_bot::server::handler::{
-    CampaignService, CommandContext, EventContext, EventRouter, HandlerError, InstallationApis,
-    JobHandler,
+    CampaignService, CommandContext, EventContext, EventRouter, HandlerError, JobHandler,
 };
 use sota_bot::server::metrics::ServiceMetrics;
 use sota_bot::server::queue::Job;
 use sota_bot::server::worker::WorkerConfig;
 use sota_bot::server::{Service, WorkerStart};
-use support_github::post_delivery;
+use support_github::{post_delivery, TokenApis};
 
 struct Noop;
 impl JobHandler for Noop {
@@ -259,19 +255,6 @@ async fn workers_retry_with_backoff_and_dead_letter() {
 }
 
 // --- Command handling through Prism -------------------------------------------------------
-
-struct TokenApis {
-    transport: HttpTransport,
-}
-
-impl InstallationApis for TokenApis {
-    fn for_installation(&self, _installation_id: u64) -> Arc<dyn GitHubApi> {
-        Arc::new(RestGitHubApi::new(
-            self.transport.clone(),
-            Credentials::Token(SecretToken::new("inst-token")),
-        ))
-    }
-}
 
 /// Records what the router hands to the campaign side (routing test only).
 #[derive(Default)]

@@ -870,3 +870,18 @@ pub async fn post_delivery(
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
 }
+
+/// Every installation gets the same fixed token (Prism checks the header, not the value).
+pub struct TokenApis {
+    pub transport: sota_bot::github::HttpTransport,
+}
+
+impl sota_bot::server::handler::InstallationApis for TokenApis {
+    fn for_installation(&self, _installation_id: u64) -> Arc<dyn sota_bot::github::GitHubApi> {
+        use sota_bot::github::auth::{Credentials, SecretToken};
+        Arc::new(sota_bot::github::RestGitHubApi::new(
+            self.transport.clone(),
+            Credentials::Token(SecretToken::new("inst-token")),
+        ))
+    }
+}
