@@ -10,6 +10,8 @@
 //! asserted: this is a measurement, not a test.
 //!
 //! Run: `cargo bench --bench profile_analyze` (`PROFILE_BENCH_MB=1000` for a 1 GB trace).
+//! `PROFILE_BENCH_TRACE=<trace.json[.gz]>` benchmarks a given trace instead, such as a real
+//! large capture made on a GPU machine by `benches/capture/large_trace.py`.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -107,8 +109,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let trace = dir.join(format!("profile-bench-{mb}mb.trace.json"));
-    if !trace.is_file() {
+    let given = std::env::var_os("PROFILE_BENCH_TRACE").map(PathBuf::from);
+    let trace = match &given {
+        Some(path) => plain_copy(path, &dir),
+        None => dir.join(format!("profile-bench-{mb}mb.trace.json")),
+    };
+    if given.is_none() && !trace.is_file() {
         let t = Instant::now();
         let n = synthesize(&trace, mb * 1_000_000).expect("synthesize trace");
         eprintln!(
@@ -153,7 +159,13 @@ fn main() {
     let (rust_wall, py_wall) = (median(&mut rust_walls), median(&mut py_walls));
     let range = |w: &[f64]| format!("{:.2}-{:.2}", w[0], w[w.len() - 1]);
 
-    println!("profile analyze benchmark ({size_mb:.0} MB plain-JSON trace synthesized from the Mixtral decode fixture)");
+    match &given {
+        Some(path) => println!(
+            "profile analyze benchmark ({size_mb:.0} MB plain-JSON trace {})",
+            path.display()
+        ),
+        None => println!("profile analyze benchmark ({size_mb:.0} MB plain-JSON trace synthesized from the Mixtral decode fixture)"),
+    }
     println!(
         "| analyzer | runs | median wall s | range s | MB/s | peak RSS MB | peak / trace size |"
     );
@@ -243,4 +255,26 @@ fn run_python(trace: &Path) -> (f64, f64) {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (wall, v["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0)
+}
+
+/// `path` as plain JSON: a gzip file is decompressed once into `dir` (both analyzers then
+/// read the same plain text, so decompression speed does not enter the comparison).
+fn plain_copy(path: &Path, dir: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .expect("a trace file name")
+        .to_string_lossy();
+    let Some(stem) = name.strip_suffix(".gz") else {
+        return path.to_path_buf();
+    };
+    let out = dir.join(stem);
+    if !out.is_file() {
+        let mut input = flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(path).expect("open PROFILE_BENCH_TRACE"),
+        );
+        let mut w = BufWriter::new(std::fs::File::create(&out).expect("create plain copy"));
+        std::io::copy(&mut input, &mut w).expect("decompress PROFILE_BENCH_TRACE");
+        w.flush().expect("write plain copy");
+    }
+    out
 }

@@ -130,16 +130,35 @@ pub fn read_trace<R: BufRead + Send>(reader: R) -> Result<TraceRecords, ReadErro
     read_trace_with(reader, true)
 }
 
+/// Threads that read batches beside the scanning and collecting ones, on machines with
+/// cores to spare (GPU hosts have many); none on a 2-core machine.
+fn helper_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(2))
+        .unwrap_or(0)
+        .min(4)
+}
+
 /// [`read_trace`], with the fast event reader on or (for equivalence tests) off.
 fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceRecords, ReadError> {
-    // Batches sent and not yet taken by the parsing thread.
+    read_trace_threads(reader, fast, if fast { helper_threads() } else { 0 })
+}
+
+/// [`read_trace_with`] with `helpers` extra threads reading batches.
+fn read_trace_threads<R: BufRead + Send>(
+    reader: R,
+    fast: bool,
+    helpers: usize,
+) -> Result<TraceRecords, ReadError> {
+    // Batches sent and not yet taken by the collecting thread.
     let queued = &AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<EventBatch>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, EventBatch)>(4);
         let scanning = scope.spawn(move || {
             let mut scanner = EventScanner::new(reader);
             let mut batch = EventBatch::default();
             let mut events = 0u64;
+            let mut seq = 0u64;
             while let Some((offset, bytes)) = scanner.next_event().map_err(ReadError::Scan)? {
                 events += 1;
                 if !wanted_category(bytes) {
@@ -149,56 +168,58 @@ fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceReco
                 batch.data.extend_from_slice(bytes);
                 batch.events.push((offset, start..batch.data.len()));
                 if batch.data.len() >= BATCH_BYTES {
-                    // Balance: while the parsing thread still has a batch waiting, this
-                    // thread reads the next one itself; when that thread waits, it gets the
-                    // batch raw at once.
-                    if fast && queued.load(Ordering::Acquire) > 0 {
+                    // Balance (without helpers): while the collecting thread still has a
+                    // batch waiting, this thread reads the next one itself; when that
+                    // thread waits, it gets the batch raw at once.
+                    if fast && helpers == 0 && queued.load(Ordering::Acquire) > 0 {
                         batch.prepare();
                     }
                     queued.fetch_add(1, Ordering::AcqRel);
-                    if tx.send(std::mem::take(&mut batch)).is_err() {
+                    if tx.send((seq, std::mem::take(&mut batch))).is_err() {
                         // The parser stopped at an invalid event; its error wins.
                         break;
                     }
+                    seq += 1;
                 }
             }
             if !batch.events.is_empty() {
-                let _ = tx.send(batch);
+                let _ = tx.send((seq, batch));
             }
             Ok::<_, ReadError>((events, scanner.offset(), scanner.top_level().clone()))
         });
+        // With helpers, batches go scanner -> helpers (read) -> this thread, which puts them
+        // back in trace order.
+        let rx = if helpers == 0 {
+            rx
+        } else {
+            let shared = std::sync::Arc::new(std::sync::Mutex::new(rx));
+            let (done_tx, done_rx) = std::sync::mpsc::sync_channel(2 * helpers + 2);
+            for _ in 0..helpers {
+                let (shared, done_tx) = (shared.clone(), done_tx.clone());
+                scope.spawn(move || loop {
+                    let next = shared.lock().map(|r| r.recv());
+                    let Ok(Ok((seq, mut batch))) = next else {
+                        break;
+                    };
+                    batch.prepare();
+                    if done_tx.send((seq, batch)).is_err() {
+                        break;
+                    }
+                });
+            }
+            done_rx
+        };
         let mut b = Builder::default();
         let mut invalid = None;
-        'batches: for mut batch in rx.iter() {
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next_seq = 0u64;
+        'batches: for (seq, batch) in rx.iter() {
             queued.fetch_sub(1, Ordering::AcqRel);
-            let mut prepared = batch.parsed.take().map(Vec::into_iter);
-            for (offset, range) in &batch.events {
-                let bytes = &batch.data[range.clone()];
-                // The fast reader takes the common shape; serde_json takes the rest (and
-                // names what is wrong with an invalid event).
-                let fields = match prepared.as_mut() {
-                    Some(p) => p.next().flatten().map(|p| EventFields {
-                        name: p.name.map(|r| NameText::Unchecked(&batch.data[r])),
-                        ..p.fields
-                    }),
-                    None if fast => read_fast(bytes),
-                    None => None,
-                };
-                let added = fields.is_some_and(|ev| b.add(ev).is_ok());
-                if added {
-                    continue;
-                }
-                let strict = serde_json::from_slice::<RawEvent<'_>>(bytes)
-                    .map_err(|e| (e.column(), e.to_string()))
-                    .and_then(|ev| {
-                        b.add(ev.into_fields())
-                            .map_err(|()| (0, "an event name is not valid UTF-8".to_string()))
-                    });
-                if let Err((column, e)) = strict {
-                    invalid = Some(ReadError::Event {
-                        offset: offset + column.saturating_sub(1) as u64,
-                        message: format!("invalid trace event at byte {offset}: {e}"),
-                    });
+            waiting.insert(seq, batch);
+            while let Some(mut batch) = waiting.remove(&next_seq) {
+                next_seq += 1;
+                if let Err(e) = collect_batch(&mut b, &mut batch, fast) {
+                    invalid = Some(e);
                     break 'batches;
                 }
             }
@@ -216,6 +237,39 @@ fn read_trace_with<R: BufRead + Send>(reader: R, fast: bool) -> Result<TraceReco
         b.rec.meta = meta_from(&top);
         Ok(b.rec)
     })
+}
+
+/// Adds one batch's events in order: prepared fields where the fast reader ran, the fast
+/// reader here otherwise, serde_json for what it declines (which also names the problem).
+fn collect_batch(b: &mut Builder, batch: &mut EventBatch, fast: bool) -> Result<(), ReadError> {
+    let mut prepared = batch.parsed.take().map(Vec::into_iter);
+    for (offset, range) in &batch.events {
+        let bytes = &batch.data[range.clone()];
+        let fields = match prepared.as_mut() {
+            Some(p) => p.next().flatten().map(|p| EventFields {
+                name: p.name.map(|r| NameText::Unchecked(&batch.data[r])),
+                ..p.fields
+            }),
+            None if fast => read_fast(bytes),
+            None => None,
+        };
+        if fields.is_some_and(|ev| b.add(ev).is_ok()) {
+            continue;
+        }
+        let strict = serde_json::from_slice::<RawEvent<'_>>(bytes)
+            .map_err(|e| (e.column(), e.to_string()))
+            .and_then(|ev| {
+                b.add(ev.into_fields())
+                    .map_err(|()| (0, "an event name is not valid UTF-8".to_string()))
+            });
+        if let Err((column, e)) = strict {
+            return Err(ReadError::Event {
+                offset: offset + column.saturating_sub(1) as u64,
+                message: format!("invalid trace event at byte {offset}: {e}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Cheap pre-filter on the raw bytes: only events whose `cat` the tables use are parsed
@@ -587,9 +641,12 @@ mod tests {
                 &mut text,
             )
             .unwrap();
-            let fast = read_trace_with(&text[..], true).unwrap();
+            let fast = read_trace_threads(&text[..], true, 0).unwrap();
             let strict = read_trace_with(&text[..], false).unwrap();
             assert_same_records(&fast, &strict, &f.display().to_string());
+            // Helper threads reading batches out of order change nothing either.
+            let helped = read_trace_threads(&text[..], true, 3).unwrap();
+            assert_same_records(&helped, &strict, &f.display().to_string());
             assert!(!fast.gpu_ops.is_empty(), "{}", f.display());
         }
     }
@@ -801,6 +858,34 @@ mod tests {
             }
             other => panic!("expected event error, got {:?}", other.map(|r| r.events)),
         }
+    }
+
+    /// With helper threads, an invalid event after many batches is still the error, and
+    /// every thread stops (the call returns).
+    #[test]
+    fn helpers_stop_at_the_first_invalid_event() {
+        let good = r#"{"ph":"X","cat":"kernel","name":"k","pid":0,"tid":7,"ts":1.5,"dur":2,"args":{"stream":7}}"#;
+        let mut t = String::from("{\"traceEvents\": [");
+        for _ in 0..40_000 {
+            t.push_str(good);
+            t.push(',');
+        }
+        let bad_at = t.len();
+        t.push_str(r#"{"ph":"X","cat":"kernel","ts":[1]}"#);
+        for _ in 0..40_000 {
+            t.push(',');
+            t.push_str(good);
+        }
+        t.push_str("]}");
+        match read_trace_threads(t.as_bytes(), true, 3) {
+            Err(ReadError::Event { message, .. }) => {
+                assert!(message.contains(&format!("byte {bad_at}")), "{message}")
+            }
+            other => panic!("expected event error, got {:?}", other.map(|r| r.events)),
+        }
+        let ok =
+            read_trace_threads(t.replace(r#""ts":[1]"#, r#""ts":3"#).as_bytes(), true, 3).unwrap();
+        assert_eq!(ok.gpu_ops.len(), 80_001);
     }
 
     #[test]
