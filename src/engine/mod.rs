@@ -235,6 +235,16 @@ pub struct Engine<'a> {
     pub paths: RunPaths,
 }
 
+/// Writes a file, creating its directories, with credentials redacted: every file the
+/// engine commits goes through here.
+pub(crate) fn write_redacted(path: &Path, text: &str) -> Result<(), EngineError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let clean = crate::gate::checks::redact_secrets(text);
+    std::fs::write(path, clean).map_err(io_err(path))
+}
+
 impl<'a> Engine<'a> {
     /// Reads the checkpoint of an existing campaign in `checkout`.
     pub fn load_state(paths: &RunPaths) -> Result<CampaignState, EngineError> {
@@ -254,11 +264,7 @@ impl<'a> Engine<'a> {
 
     /// Writes a file under the checkout, creating directories, scrubbing credentials.
     pub fn write(&self, path: &Path, text: &str) -> Result<(), EngineError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
-        let clean = crate::gate::checks::redact_secrets(text);
-        std::fs::write(path, clean).map_err(io_err(path))
+        write_redacted(path, text)
     }
 
     /// Reads every row recorded so far.

@@ -69,11 +69,8 @@ pub fn record_maintainer_note(paths: &RunPaths, round: u32, note: &str) -> Resul
     if note.is_empty() {
         return Ok(());
     }
-    let dir = paths.round_dir(round);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let path = dir.join(MAINTAINER_NOTE_FILE);
-    let clean = crate::gate::checks::redact_secrets(&format!("{note}\n"));
-    std::fs::write(&path, clean).map_err(io_err(&path))
+    let path = paths.round_dir(round).join(MAINTAINER_NOTE_FILE);
+    super::write_redacted(&path, &format!("{note}\n"))
 }
 
 /// `note` cut to [`MAX_MAINTAINER_NOTE_CHARS`] characters, marked when cut.

@@ -90,8 +90,6 @@ const MAX_DEPTH: u32 = 64;
 /// Reads `bytes` (one JSON object) the fast way, or `None` when serde_json must decide.
 pub(crate) fn read_fast(bytes: &[u8]) -> Option<EventFields<'_>> {
     let mut r = Reader { b: bytes, i: 0 };
-    r.ws();
-    r.eat(b'{')?;
     let mut ev = EventFields {
         complete: false,
         cat: None,
@@ -102,79 +100,74 @@ pub(crate) fn read_fast(bytes: &[u8]) -> Option<EventFields<'_>> {
         dur: None,
         args: None,
     };
-    let mut seen = 0u8;
-    let mut once = |bit: u8| {
-        let fresh = seen & bit == 0;
-        seen |= bit;
-        fresh.then_some(())
-    };
+    let mut seen = Seen::default();
     r.ws();
-    if r.peek()? == b'}' {
-        r.i += 1;
-    } else {
-        loop {
-            r.ws();
-            let key = r.key()?;
-            r.ws();
-            r.eat(b':')?;
-            r.ws();
-            match key {
-                b"ph" => {
-                    once(1)?;
-                    if let Some(ph) = r.null_or(|r| r.plain_string())? {
-                        std::str::from_utf8(ph).ok()?;
-                        ev.complete = ph == b"X";
-                    }
+    r.object(|r, key| {
+        match key {
+            b"ph" => {
+                seen.first(1)?;
+                if let Some(ph) = r.null_or(|r| r.plain_string())? {
+                    std::str::from_utf8(ph).ok()?;
+                    ev.complete = ph == b"X";
                 }
-                b"cat" => {
-                    once(2)?;
-                    ev.cat = match r.null_or(|r| r.plain_string())? {
-                        None => None,
-                        Some(c) => {
-                            let cat = Cat::of(c);
-                            if cat == Cat::Other {
-                                std::str::from_utf8(c).ok()?;
-                            }
-                            Some(cat)
+            }
+            b"cat" => {
+                seen.first(2)?;
+                ev.cat = match r.null_or(|r| r.plain_string())? {
+                    None => None,
+                    Some(c) => {
+                        let cat = Cat::of(c);
+                        if cat == Cat::Other {
+                            std::str::from_utf8(c).ok()?;
                         }
-                    };
-                }
-                b"name" => {
-                    once(4)?;
-                    ev.name = r.null_or(|r| r.plain_string())?.map(NameText::Unchecked);
-                }
-                b"pid" => {
-                    once(8)?;
-                    ev.pid = r.null_or(|r| r.id_value())?;
-                }
-                b"tid" => {
-                    once(16)?;
-                    ev.tid = r.null_or(|r| r.id_value())?;
-                }
-                b"ts" => {
-                    once(32)?;
-                    ev.ts = r.number_or_text()?;
-                }
-                b"dur" => {
-                    once(64)?;
-                    ev.dur = r.number_or_text()?;
-                }
-                b"args" => {
-                    once(128)?;
-                    ev.args = r.null_or(|r| r.args())?;
-                }
-                _ => r.skip_value(0)?,
+                        Some(cat)
+                    }
+                };
             }
-            r.ws();
-            match r.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
+            b"name" => {
+                seen.first(4)?;
+                ev.name = r.null_or(|r| r.plain_string())?.map(NameText::Unchecked);
             }
+            b"pid" => {
+                seen.first(8)?;
+                ev.pid = r.null_or(|r| r.id_value())?;
+            }
+            b"tid" => {
+                seen.first(16)?;
+                ev.tid = r.null_or(|r| r.id_value())?;
+            }
+            b"ts" => {
+                seen.first(32)?;
+                ev.ts = r.number_or_text()?;
+            }
+            b"dur" => {
+                seen.first(64)?;
+                ev.dur = r.number_or_text()?;
+            }
+            b"args" => {
+                seen.first(128)?;
+                ev.args = r.null_or(|r| r.args())?;
+            }
+            _ => r.skip_value(0)?,
         }
-    }
+        Some(())
+    })?;
     r.ws();
     (r.i == bytes.len()).then_some(ev)
+}
+
+/// Wanted keys met so far in one object, one bit each: serde_json refuses a struct field
+/// given twice, so a second one sends the event to it.
+#[derive(Default)]
+struct Seen(u8);
+
+impl Seen {
+    /// `Some` the first time `bit` is met.
+    fn first(&mut self, bit: u8) -> Option<()> {
+        let fresh = self.0 & bit == 0;
+        self.0 |= bit;
+        fresh.then_some(())
+    }
 }
 
 struct Reader<'a> {
@@ -358,44 +351,65 @@ impl<'a> Reader<'a> {
     }
 
     fn args(&mut self) -> Option<EventArgs> {
-        self.eat(b'{')?;
         let mut args = EventArgs::default();
-        let mut seen = 0u8;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(args);
-        }
-        loop {
-            self.ws();
-            let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
+        let mut seen = Seen::default();
+        self.object(|r, key| {
             let (bit, slot) = match key {
                 b"External id" => (1, &mut args.external_id),
                 b"correlation" => (2, &mut args.correlation),
                 b"stream" => (4, &mut args.stream),
                 b"device" => (8, &mut args.device),
-                _ => {
-                    self.skip_value(1)?;
-                    (0, &mut None)
-                }
+                _ => return r.skip_value(1),
             };
-            if bit != 0 {
-                if seen & bit != 0 {
-                    return None;
-                }
-                seen |= bit;
-                *slot = self.number_or_text()?.map(|f| f as i64);
-            }
+            seen.first(bit)?;
+            *slot = r.number_or_text()?.map(|f| f as i64);
+            Some(())
+        })?;
+        Some(args)
+    }
+
+    /// Walks an object whose keys have no escapes (and are valid UTF-8), handing each
+    /// key to `member` with the reader at its value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.members(b'{', b'}', |r| {
+            let key = r.key()?;
+            r.colon()?;
+            member(r, key)
+        })
+    }
+
+    /// Walks `open` ... `close` (an object or array), calling `item` at each member and
+    /// checking the separating commas.
+    fn members(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            item(self)?;
             self.ws();
             match self.next()? {
                 b',' => continue,
-                b'}' => return Some(args),
+                c if c == close => return Some(()),
                 _ => return None,
             }
         }
+    }
+
+    /// The `:` after a key, with the whitespace around it.
+    fn colon(&mut self) -> Option<()> {
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(())
     }
 
     /// Skips any JSON value, checking it as strictly as serde_json would.
@@ -405,46 +419,13 @@ impl<'a> Reader<'a> {
         }
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => {
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.skip_string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => continue,
-                        b'}' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => continue,
-                        b']' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
+            // Keys of ignored objects may have escapes, as in any JSON.
+            b'{' => self.members(b'{', b'}', |r| {
+                r.skip_string()?;
+                r.colon()?;
+                r.skip_value(depth + 1)
+            }),
+            b'[' => self.members(b'[', b']', |r| r.skip_value(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
