@@ -26,10 +26,11 @@ const MODELLED: [&str; 8] = [
     "ping",
 ];
 
-/// Parses each job like the App does and records the result.
+/// Parses each job like the App does and records the result and the payload it was given.
 #[derive(Default)]
 struct ParsingRecorder {
     parsed: Mutex<Vec<(String, Result<String, String>)>>,
+    payloads: Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 impl JobHandler for ParsingRecorder {
@@ -42,6 +43,10 @@ impl JobHandler for ParsingRecorder {
                 .lock()
                 .unwrap()
                 .push((job.event.clone(), outcome));
+            self.payloads
+                .lock()
+                .unwrap()
+                .insert(job.delivery_id.clone(), job.payload.clone());
             Ok(())
         })
     }
@@ -87,6 +92,7 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
     let http = reqwest::Client::new();
 
     let mut sent = 0usize;
+    let mut sent_bodies = std::collections::HashMap::new();
     let mut missing_installation = 0usize;
     for (name, payloads) in examples {
         for (i, payload) in payloads.iter().enumerate() {
@@ -99,6 +105,7 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
                 support_github::post_delivery(&http, &url, "hook-secret", name, &delivery, &body)
                     .await;
             assert_eq!((status, text.as_str()), (202, "queued"), "{name} #{i}");
+            sent_bodies.insert(delivery, body);
             sent += 1;
         }
     }
@@ -129,9 +136,29 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
             .map_or(0, |(_, e)| e.len());
         assert_eq!(n, expected, "{name}");
     }
+    drop(parsed);
+    // Every handler saw the exact bytes GitHub sent, though the queue stores them compressed.
+    assert!(*recorder.payloads.lock().unwrap() == sent_bodies);
     let rows = service.store.rows().unwrap();
     assert_eq!(rows.len(), sent);
     assert!(rows.iter().all(|r| r.state == "done" && r.attempts == 1));
+    let (stored, compressed): (i64, i64) = rusqlite::Connection::open(dir.path().join("q.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT sum(length(payload)), count(*) FILTER (WHERE payload_codec = 'lz4') FROM jobs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let sent_bytes: usize = sent_bodies.values().map(Vec::len).sum();
+    assert!(
+        compressed as usize > sent / 2,
+        "{compressed} of {sent} compressed"
+    );
+    assert!(
+        (stored as usize) * 3 < sent_bytes,
+        "stored {stored} bytes for {sent_bytes} received"
+    );
     service.abort();
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod handler;
 pub mod http;
 pub mod metrics;
+pub mod payload_codec;
 pub mod queue;
 pub mod worker;
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use super::payload_codec::{self, StoredPayload};
+
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -107,6 +109,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     action          TEXT,
     installation_id INTEGER,
     payload         BLOB NOT NULL,
+    payload_codec   TEXT,
     received_at     INTEGER NOT NULL,
     state           TEXT NOT NULL DEFAULT 'queued',
     attempts        INTEGER NOT NULL DEFAULT 0,
@@ -136,15 +139,38 @@ pub fn open_connection(path: &Path) -> Result<Connection, QueueError> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
+    add_payload_codec_column(&conn).map_err(err)?;
     Ok(conn)
+}
+
+/// Databases from before payload compression lack the codec column; their rows (codec
+/// NULL) hold payloads as they came and stay readable.
+fn add_payload_codec_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'payload_codec'")?
+        .exists([])?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE jobs ADD COLUMN payload_codec TEXT")?;
+    }
+    Ok(())
 }
 
 type Reply = oneshot::Sender<Result<Enqueued, QueueError>>;
 
+/// A delivery with its payload already encoded for storage (done by the caller, so the one
+/// writer thread only moves bytes).
+struct Prepared {
+    delivery_id: String,
+    event: String,
+    action: Option<String>,
+    installation_id: Option<u64>,
+    payload: StoredPayload,
+}
+
 /// Handle to the ingest writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct IngestWriter {
-    sender: mpsc::Sender<(NewDelivery, Reply)>,
+    sender: mpsc::Sender<(Prepared, Reply)>,
 }
 
 impl IngestWriter {
@@ -163,8 +189,15 @@ impl IngestWriter {
     /// Stores a delivery durably; returns after its transaction committed.
     pub async fn enqueue(&self, delivery: NewDelivery) -> Result<Enqueued, QueueError> {
         let (reply, answer) = oneshot::channel();
+        let prepared = Prepared {
+            payload: payload_codec::encode(&delivery.payload),
+            delivery_id: delivery.delivery_id,
+            event: delivery.event,
+            action: delivery.action,
+            installation_id: delivery.installation_id,
+        };
         self.sender
-            .send((delivery, reply))
+            .send((prepared, reply))
             .await
             .map_err(|_| QueueError::WriterGone)?;
         answer.await.map_err(|_| QueueError::WriterGone)?
@@ -174,7 +207,7 @@ impl IngestWriter {
 fn writer_loop(
     mut conn: Connection,
     path: PathBuf,
-    mut receiver: mpsc::Receiver<(NewDelivery, Reply)>,
+    mut receiver: mpsc::Receiver<(Prepared, Reply)>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
@@ -209,15 +242,15 @@ fn writer_loop(
 
 fn commit_batch(
     conn: &mut Connection,
-    batch: &[(NewDelivery, Reply)],
+    batch: &[(Prepared, Reply)],
 ) -> Result<Vec<Enqueued>, rusqlite::Error> {
     let tx = conn.transaction()?;
     let mut outcomes = Vec::with_capacity(batch.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO jobs (delivery_id, event, action, installation_id, payload, received_at,
-                               next_attempt_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)
+            "INSERT INTO jobs (delivery_id, event, action, installation_id, payload, payload_codec,
+                               received_at, next_attempt_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)
              ON CONFLICT(delivery_id) DO NOTHING RETURNING id",
         )?;
         let mut existing = tx.prepare_cached("SELECT id FROM jobs WHERE delivery_id = ?1")?;
@@ -231,7 +264,8 @@ fn commit_batch(
                         d.event,
                         d.action,
                         installation,
-                        &d.payload[..],
+                        &d.payload.bytes[..],
+                        d.payload.codec,
                         now
                     ],
                     |r| r.get(0),
@@ -282,31 +316,51 @@ impl JobStore {
         })
     }
 
-    /// Claims the oldest ready job, marking it `running`.
+    /// Claims the oldest ready job, marking it `running`. A job whose stored payload cannot
+    /// be read back goes to the dead-letter state with the reason, and the next one is tried.
     pub fn claim(&self) -> Result<Option<Job>, QueueError> {
-        let now = now_ms();
-        self.with(|c| {
-            c.query_row(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?1
-                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND next_attempt_at <= ?1
-                             ORDER BY next_attempt_at, id LIMIT 1)
-                 RETURNING id, delivery_id, event, action, installation_id, payload, attempts, received_at",
-                [now],
-                |r| {
-                    Ok(Job {
-                        id: r.get(0)?,
-                        delivery_id: r.get(1)?,
-                        event: r.get(2)?,
-                        action: r.get(3)?,
-                        installation_id: r.get::<_, Option<i64>>(4)?.and_then(|v| u64::try_from(v).ok()),
-                        payload: r.get(5)?,
-                        attempts: r.get(6)?,
-                        received_at: r.get(7)?,
-                    })
-                },
-            )
-            .optional()
-        })
+        loop {
+            let now = now_ms();
+            let claimed = self.with(|c| {
+                c.query_row(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?1
+                     WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND next_attempt_at <= ?1
+                                 ORDER BY next_attempt_at, id LIMIT 1)
+                     RETURNING id, delivery_id, event, action, installation_id, payload,
+                               payload_codec, attempts, received_at",
+                    [now],
+                    |r| {
+                        let job = Job {
+                            id: r.get(0)?,
+                            delivery_id: r.get(1)?,
+                            event: r.get(2)?,
+                            action: r.get(3)?,
+                            installation_id: r
+                                .get::<_, Option<i64>>(4)?
+                                .and_then(|v| u64::try_from(v).ok()),
+                            payload: r.get(5)?,
+                            attempts: r.get(7)?,
+                            received_at: r.get(8)?,
+                        };
+                        Ok((job, r.get::<_, Option<String>>(6)?))
+                    },
+                )
+                .optional()
+            })?;
+            let Some((mut job, codec)) = claimed else {
+                return Ok(None);
+            };
+            match payload_codec::decode(std::mem::take(&mut job.payload), codec.as_deref()) {
+                Ok(payload) => {
+                    job.payload = payload;
+                    return Ok(Some(job));
+                }
+                Err(e) => {
+                    tracing::error!(job = job.id, delivery = %job.delivery_id, error = %e, "stored payload unreadable; dead-lettered");
+                    self.dead_letter(job.id, &format!("stored payload unreadable: {e}"))?;
+                }
+            }
+        }
     }
 
     /// Marks a job done.
@@ -400,6 +454,102 @@ mod tests {
             installation_id: Some(7),
             payload: bytes::Bytes::from_static(b"{}"),
         }
+    }
+
+    fn large_delivery(id: &str) -> NewDelivery {
+        let body: String = (0..300)
+            .map(|i| format!(r#""k{i}":"https://api.github.com/repos/o/r/pulls/{i}","#))
+            .collect();
+        NewDelivery {
+            payload: bytes::Bytes::from(format!("{{{body}\"end\":1}}")),
+            ..delivery(id)
+        }
+    }
+
+    #[tokio::test]
+    async fn payloads_are_stored_compressed_and_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let writer = IngestWriter::start(&path).unwrap();
+        let big = large_delivery("big");
+        writer.enqueue(big.clone()).await.unwrap();
+        writer.enqueue(delivery("small")).await.unwrap();
+
+        let raw = Connection::open(&path).unwrap();
+        let stored: Vec<(String, i64, Option<String>)> = raw
+            .prepare("SELECT delivery_id, length(payload), payload_codec FROM jobs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(stored[0].2.as_deref(), Some(payload_codec::LZ4));
+        assert!((stored[0].1 as usize) * 3 < big.payload.len(), "{stored:?}");
+        assert_eq!((stored[1].1, stored[1].2.as_deref()), (2, None));
+
+        let store = JobStore::open(&path).unwrap();
+        assert_eq!(
+            store.claim().unwrap().unwrap().payload,
+            big.payload.to_vec()
+        );
+        assert_eq!(store.claim().unwrap().unwrap().payload, b"{}".to_vec());
+    }
+
+    #[test]
+    fn a_database_from_before_compression_is_upgraded_and_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&SCHEMA.replace("    payload_codec   TEXT,\n", ""))
+            .unwrap();
+        old.execute(
+            "INSERT INTO jobs (delivery_id, event, payload, received_at, next_attempt_at, updated_at)
+             VALUES ('old-1', 'ping', CAST('{\"zen\":1}' AS BLOB), 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+        drop(old);
+        let store = JobStore::open(&path).unwrap();
+        let job = store.claim().unwrap().unwrap();
+        assert_eq!(
+            (job.delivery_id.as_str(), &job.payload[..]),
+            ("old-1", &b"{\"zen\":1}"[..])
+        );
+        // Opening again does not try to add the column twice.
+        drop(store);
+        JobStore::open(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stored_payload_is_dead_lettered_and_the_queue_moves_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let writer = IngestWriter::start(&path).unwrap();
+        writer.enqueue(large_delivery("damaged")).await.unwrap();
+        writer.enqueue(large_delivery("fine")).await.unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE jobs SET payload = substr(payload, 1, 40) WHERE delivery_id = 'damaged'",
+                [],
+            )
+            .unwrap();
+
+        let store = JobStore::open(&path).unwrap();
+        let job = store.claim().unwrap().unwrap();
+        assert_eq!(job.delivery_id, "fine");
+        let damaged = store
+            .rows()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.delivery_id == "damaged")
+            .unwrap();
+        assert_eq!(damaged.state, "dead");
+        let reason = damaged.last_error.unwrap();
+        assert!(
+            reason.starts_with("stored payload unreadable: "),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
