@@ -1,6 +1,7 @@
 //! Crash safety of the real binary: a delivery acknowledged by `sota-bot serve` survives
 //! `kill -9` before any worker ran, is processed exactly once after restart, and a redelivery
-//! of the same id is acknowledged without being processed again.
+//! of the same id is acknowledged without being processed again, also after its payload was
+//! dropped at the end of the retention period.
 
 mod support_github;
 
@@ -192,6 +193,44 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
     assert!(comments[0].contains("/sota help"));
     assert_eq!(*gh.reactions.lock().unwrap(), 1);
     drop(second);
+
+    // 4. Weeks later: the processed delivery's payload is dropped at start-up, its row kept,
+    //    and a replay of it is still recognised.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE jobs SET updated_at = 0", [])
+        .unwrap();
+    let _third = spawn_server(
+        dir.path(),
+        &key,
+        listen,
+        &api,
+        &["--payload-retention-days", "1"],
+    );
+    let stored = || -> (i64, Option<String>) {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT length(payload), payload_codec FROM jobs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored() != (0, Some("pruned".to_string())) {
+        assert!(Instant::now() < deadline, "{:?}", stored());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, text) = support_github::post_delivery(
+        &http,
+        &url,
+        "durable-secret",
+        "issue_comment",
+        "delivery-1",
+        &comment_body(),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (200, "duplicate"));
+    assert_eq!(gh.comments.lock().unwrap().len(), 1);
     fake.abort();
 }
 
@@ -212,6 +251,7 @@ fn serve_help_lists_settings_and_missing_settings_are_named() {
         "SOTA_BOT_REVIEWER_BASE_URL",
         "SOTA_BOT_REVIEWER_MODEL",
         "SOTA_BOT_REVIEWER_API_KEY_ENV",
+        "SOTA_BOT_PAYLOAD_RETENTION_DAYS",
     ] {
         assert!(help.contains(env), "{env} missing from\n{help}");
     }

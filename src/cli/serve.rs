@@ -62,6 +62,11 @@ pub struct Settings {
     /// Seconds between reconciliation passes (missed webhooks are repaired).
     #[arg(long, env = "SOTA_BOT_RECONCILE_INTERVAL_SECS")]
     pub reconcile_interval_secs: Option<u64>,
+    /// Days a processed delivery's payload is kept in the database; its row (delivery id,
+    /// event, outcome) stays, so a replay is still recognised. 0 keeps payloads forever
+    /// [default: 14].
+    #[arg(long, env = "SOTA_BOT_PAYLOAD_RETENTION_DAYS")]
+    pub payload_retention_days: Option<u64>,
     /// Queue deliveries without processing them (maintenance, benchmarks, crash tests).
     #[arg(long, env = "SOTA_BOT_NO_WORKERS")]
     pub no_workers: bool,
@@ -98,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         max_attempts: args.max_attempts,
         worker_start_delay_ms: args.worker_start_delay_ms,
         reconcile_interval_secs: args.reconcile_interval_secs,
+        payload_retention_days: args.payload_retention_days,
         no_workers: args.no_workers,
     };
     let resolved = match config::resolve(file, over) {

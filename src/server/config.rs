@@ -27,6 +27,7 @@ pub struct FileSettings {
     pub max_attempts: Option<u32>,
     pub worker_start_delay_ms: Option<u64>,
     pub reconcile_interval_secs: Option<u64>,
+    pub payload_retention_days: Option<u64>,
 }
 
 /// Settings from flags and environment (the clap layer fills this).
@@ -47,6 +48,7 @@ pub struct OverrideSettings {
     pub max_attempts: Option<u32>,
     pub worker_start_delay_ms: Option<u64>,
     pub reconcile_interval_secs: Option<u64>,
+    pub payload_retention_days: Option<u64>,
     pub no_workers: bool,
 }
 
@@ -107,6 +109,8 @@ pub struct ServeConfig {
     pub no_workers: bool,
     /// How often open campaigns are compared with GitHub to repair missed webhooks.
     pub reconcile_interval: Duration,
+    /// How long payloads of processed deliveries are kept; `None` keeps them forever.
+    pub payload_retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -129,6 +133,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("worker_start_delay", &self.worker_start_delay)
             .field("no_workers", &self.no_workers)
             .field("reconcile_interval", &self.reconcile_interval)
+            .field("payload_retention", &self.payload_retention)
             .finish()
     }
 }
@@ -275,6 +280,16 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
             message: "must be at least 1".into(),
         });
     }
+    let retention_days = over
+        .payload_retention_days
+        .or(file.payload_retention_days)
+        .unwrap_or(14);
+    if retention_days > 36_500 {
+        return Err(ConfigError::Invalid {
+            setting: "payload_retention_days",
+            message: format!("{retention_days} is over 100 years; use 0 to keep payloads forever"),
+        });
+    }
     Ok(ServeConfig {
         app_id,
         private_key_path,
@@ -302,6 +317,8 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
                 .unwrap_or(600)
                 .max(1),
         ),
+        payload_retention: (retention_days > 0)
+            .then(|| Duration::from_secs(retention_days * 24 * 3600)),
     })
 }
 
@@ -333,6 +350,38 @@ mod tests {
             err.to_string().contains("invalid") && err.to_string().contains("/nonexistent/key.pem"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn payload_retention_defaults_to_two_weeks_and_zero_keeps_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        let pem = std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .output()
+            .unwrap();
+        std::fs::write(&key, pem.stdout).unwrap();
+        let over = |days: Option<u64>| OverrideSettings {
+            app_id: Some(1),
+            private_key_path: Some(key.clone()),
+            webhook_secrets: Some("s".into()),
+            payload_retention_days: days,
+            ..Default::default()
+        };
+        let retention =
+            |file: FileSettings, days| resolve(file, over(days)).map(|c| c.payload_retention);
+        assert_eq!(
+            retention(FileSettings::default(), None).unwrap(),
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(retention(FileSettings::default(), Some(0)).unwrap(), None);
+        let file = parse_file("payload_retention_days: 3\n").unwrap();
+        assert_eq!(
+            retention(file, None).unwrap(),
+            Some(Duration::from_secs(3 * 86_400))
+        );
+        let err = retention(FileSettings::default(), Some(1_000_000)).unwrap_err();
+        assert!(err.to_string().contains("payload_retention_days"), "{err}");
     }
 
     #[test]

@@ -249,6 +249,34 @@ pub async fn run(
         metrics,
     )
     .await?;
+    if let Some(retention) = config.payload_retention {
+        tokio::spawn(prune_payloads_periodically(
+            service.store.clone(),
+            retention,
+        ));
+    }
     service.wait().await;
     Ok(())
+}
+
+/// How often payloads past their retention are dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Drops payloads of deliveries processed more than `retention` ago, at start and hourly.
+async fn prune_payloads_periodically(store: Arc<JobStore>, retention: Duration) {
+    loop {
+        let cutoff = chrono::Utc::now().timestamp_millis()
+            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.prune_payloads(cutoff)).await {
+            Ok(Ok(0)) => tracing::debug!("no payloads past their retention"),
+            Ok(Ok(n)) => tracing::info!(
+                pruned = n,
+                "dropped payloads of processed deliveries past their retention"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "dropping old payloads failed"),
+            Err(e) => tracing::warn!(error = %e, "dropping old payloads failed"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
 }

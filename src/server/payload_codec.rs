@@ -12,6 +12,10 @@ const MIN_COMPRESSED_LEN: usize = 512;
 /// Rows without a codec hold the payload as it came.
 pub const LZ4: &str = "lz4";
 
+/// Column value of a processed delivery whose payload was dropped after the retention
+/// period (see `JobStore::prune_payloads`).
+pub const PRUNED: &str = "pruned";
+
 /// A payload ready for the `payload` and `payload_codec` columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPayload {
@@ -22,6 +26,8 @@ pub struct StoredPayload {
 /// A stored payload that cannot be read back.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PayloadDecodeError {
+    #[error("the payload was dropped after the retention period")]
+    Pruned,
     #[error("unknown payload codec {0:?}")]
     UnknownCodec(String),
     #[error("compressed payload is {0} bytes, too short for its length header")]
@@ -72,6 +78,7 @@ pub fn decode(stored: Vec<u8>, codec: Option<&str>) -> Result<Vec<u8>, PayloadDe
             }
             Ok(out)
         }
+        Some(PRUNED) => Err(PayloadDecodeError::Pruned),
         Some(other) => Err(PayloadDecodeError::UnknownCodec(other.to_string())),
     }
 }

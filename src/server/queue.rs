@@ -19,6 +19,9 @@ use super::payload_codec::{self, StoredPayload};
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 256;
 
+/// Rows looked at per transaction when dropping old payloads.
+const PRUNE_BATCH: i64 = 512;
+
 /// A queue failure.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -416,6 +419,39 @@ impl JobStore {
         })
     }
 
+    /// Drops the payloads of jobs that finished (`done`) before `finished_before` (Unix
+    /// milliseconds), keeping each row so that a replayed delivery id is still recognised.
+    /// Queued, running and dead jobs keep theirs. Works through the table in short
+    /// transactions so the ingest writer is never held up for long. Returns how many.
+    pub fn prune_payloads(&self, finished_before: i64) -> Result<usize, QueueError> {
+        let mut after = 0i64;
+        let mut pruned = 0;
+        loop {
+            let (last, n) = self.with(|c| {
+                let last: Option<i64> = c.query_row(
+                    "SELECT max(id) FROM (SELECT id FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2)",
+                    params![after, PRUNE_BATCH],
+                    |r| r.get(0),
+                )?;
+                let Some(last) = last else {
+                    return Ok((None, 0));
+                };
+                let n = c.execute(
+                    "UPDATE jobs SET payload = x'', payload_codec = ?4
+                     WHERE id > ?1 AND id <= ?2 AND state = 'done' AND updated_at < ?3
+                       AND payload_codec IS NOT ?4",
+                    params![after, last, finished_before, payload_codec::PRUNED],
+                )?;
+                Ok((Some(last), n))
+            })?;
+            pruned += n;
+            match last {
+                Some(last) => after = last,
+                None => return Ok(pruned),
+            }
+        }
+    }
+
     /// Number of jobs per state.
     pub fn counts(&self) -> Result<Vec<(String, u64)>, QueueError> {
         self.with(|c| {
@@ -498,6 +534,79 @@ mod tests {
             big.payload.to_vec()
         );
         assert_eq!(store.claim().unwrap().unwrap().payload, b"{}".to_vec());
+    }
+
+    #[tokio::test]
+    async fn old_processed_payloads_are_dropped_but_replays_still_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let writer = IngestWriter::start(&path).unwrap();
+        for id in ["old-done", "new-done", "old-dead", "waiting"] {
+            writer.enqueue(large_delivery(id)).await.unwrap();
+        }
+        // More rows than one pruning transaction looks at.
+        for i in 0..(PRUNE_BATCH as usize + 40) {
+            writer
+                .enqueue(delivery(&format!("bulk-{i}")))
+                .await
+                .unwrap();
+        }
+        let store = JobStore::open(&path).unwrap();
+        let mut ids = std::collections::HashMap::new();
+        while let Some(job) = store.claim().unwrap() {
+            ids.insert(job.delivery_id.clone(), job.id);
+            match job.delivery_id.as_str() {
+                "old-dead" => store.dead_letter(job.id, "fatal").unwrap(),
+                "waiting" => store
+                    .retry_later(job.id, "later", Duration::from_secs(3600))
+                    .unwrap(),
+                _ => store.complete(job.id).unwrap(),
+            }
+        }
+        let raw = Connection::open(&path).unwrap();
+        raw.execute("UPDATE jobs SET updated_at = 1000", [])
+            .unwrap();
+        raw.execute(
+            "UPDATE jobs SET updated_at = 5000 WHERE delivery_id = 'new-done'",
+            [],
+        )
+        .unwrap();
+
+        let pruned = store.prune_payloads(2000).unwrap();
+        assert_eq!(
+            pruned,
+            1 + PRUNE_BATCH as usize + 40,
+            "old-done and the bulk rows"
+        );
+        assert_eq!(store.prune_payloads(2000).unwrap(), 0, "nothing twice");
+        let kept: Vec<(String, i64, Option<String>)> = raw
+            .prepare(
+                "SELECT delivery_id, length(payload), payload_codec FROM jobs
+                 WHERE delivery_id NOT LIKE 'bulk-%' ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let pruned_ids: Vec<_> = kept
+            .iter()
+            .filter(|(_, len, codec)| *len == 0 && codec.as_deref() == Some(payload_codec::PRUNED))
+            .map(|(id, ..)| id.as_str())
+            .collect();
+        assert_eq!(pruned_ids, ["old-done"], "{kept:?}");
+
+        // The dead job keeps its payload and can still be requeued and processed.
+        assert!(store.requeue_dead(ids["old-dead"]).unwrap());
+        let again = store.claim().unwrap().unwrap();
+        assert_eq!(again.payload, large_delivery("x").payload.to_vec());
+        // A replay of a pruned delivery is still recognised.
+        assert_eq!(
+            writer.enqueue(large_delivery("old-done")).await.unwrap(),
+            Enqueued::Duplicate {
+                job_id: ids["old-done"]
+            }
+        );
     }
 
     #[test]
