@@ -124,6 +124,19 @@ fn comment_body() -> Vec<u8> {
     .unwrap()
 }
 
+/// Delivers (or redelivers) the one comment event of the story, always as `delivery-1`.
+async fn deliver_comment(http: &reqwest::Client, url: &str) -> (u16, String) {
+    support_github::post_delivery(
+        http,
+        url,
+        "durable-secret",
+        "issue_comment",
+        "delivery-1",
+        &comment_body(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,15 +156,7 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
 
     // 1. Workers off: the delivery is acknowledged only once it is in the database.
     let mut first = spawn_server(dir.path(), &key, listen, &api, &["--no-workers"]);
-    let (status, _) = support_github::post_delivery(
-        &http,
-        &url,
-        "durable-secret",
-        "issue_comment",
-        "delivery-1",
-        &comment_body(),
-    )
-    .await;
+    let (status, _) = deliver_comment(&http, &url).await;
     assert_eq!(status, 202);
     // kill -9: no chance to flush anything after the answer.
     Command::new("kill")
@@ -173,15 +178,7 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // 3. GitHub redelivers the same delivery: acknowledged, not processed again.
-    let (status, text) = support_github::post_delivery(
-        &http,
-        &url,
-        "durable-secret",
-        "issue_comment",
-        "delivery-1",
-        &comment_body(),
-    )
-    .await;
+    let (status, text) = deliver_comment(&http, &url).await;
     assert_eq!((status, text.as_str()), (200, "duplicate"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -220,15 +217,7 @@ async fn acknowledged_delivery_survives_kill_9_and_runs_once() {
         assert!(Instant::now() < deadline, "{:?}", stored());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, text) = support_github::post_delivery(
-        &http,
-        &url,
-        "durable-secret",
-        "issue_comment",
-        "delivery-1",
-        &comment_body(),
-    )
-    .await;
+    let (status, text) = deliver_comment(&http, &url).await;
     assert_eq!((status, text.as_str()), (200, "duplicate"));
     assert_eq!(gh.comments.lock().unwrap().len(), 1);
     fake.abort();
