@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Webhook ingest benchmark: sota-bot vs a Probot app on this machine, in the same run, with the
 # same signed payloads (real examples from @octokit/webhooks-examples), concurrency and log level.
-# Prints deliveries/s, p50/p99 latency to the 2xx, peak RSS, and the ratios.
-# Env: REQUESTS (default 20000), CONCURRENCY (64), WARMUP (2000), SOTA_TOOLS_DIR.
+# Prints deliveries/s, p50/p99 latency to the 2xx, peak RSS, and the ratios: the median of
+# ROUNDS rounds, each measuring both servers (and the ceiling) one after the other.
+# Env: REQUESTS (default 20000), CONCURRENCY (64), WARMUP (2000), ROUNDS (3), SOTA_TOOLS_DIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +11,7 @@ TOOLS=${SOTA_TOOLS_DIR:-$ROOT/tools/node_modules}
 REQUESTS=${REQUESTS:-20000}
 CONCURRENCY=${CONCURRENCY:-64}
 WARMUP=${WARMUP:-2000}
+ROUNDS=${ROUNDS:-3}
 SECRET=bench-secret
 WORK=$(mktemp -d)
 PIDS=()
@@ -68,33 +70,48 @@ PROBOT_PID=$!; PIDS+=("$PROBOT_PID")
 
 wait_port "$SOTA_PORT"; wait_port "$PROBOT_PORT"
 
-run_one() { # name port
+run_one() { # name port round
   load --url "http://127.0.0.1:$2/webhook" --secret $SECRET --payloads "$WORK/payloads.json" \
-       --requests "$WARMUP" --concurrency "$CONCURRENCY" --prefix "warm-$1" >/dev/null
+       --requests "$WARMUP" --concurrency "$CONCURRENCY" --prefix "warm-$1-$3" >/dev/null
   load --url "http://127.0.0.1:$2/webhook" --secret $SECRET --payloads "$WORK/payloads.json" \
-       --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "run-$1"
+       --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "run-$1-$3"
 }
-SOTA_JSON=$(run_one sota "$SOTA_PORT"); SOTA_RSS=$(peak_rss_mb "$SOTA_PID")
-# Context: the same load against sota-bot with a wrong secret, so every delivery stops
-# after the HMAC check (401, nothing parsed or stored): what HTTP and signature checking
-# alone cost on this machine, the load generator included.
-CEILING_JSON=$(load --url "http://127.0.0.1:$SOTA_PORT/webhook" --secret not-the-secret \
-  --payloads "$WORK/payloads.json" --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "ceiling")
-PROBOT_JSON=$(run_one probot "$PROBOT_PORT"); PROBOT_RSS=$(peak_rss_mb "$PROBOT_PID")
+SOTA_RUNS=(); PROBOT_RUNS=(); CEILING_RUNS=()
+for round in $(seq 1 "$ROUNDS"); do
+  SOTA_RUNS+=("$(run_one sota "$SOTA_PORT" "$round")")
+  # Context: the same load against sota-bot with a wrong secret, so every delivery stops
+  # after the HMAC check (401, nothing parsed or stored): what HTTP and signature checking
+  # alone cost on this machine, the load generator included.
+  CEILING_RUNS+=("$(load --url "http://127.0.0.1:$SOTA_PORT/webhook" --secret not-the-secret \
+    --payloads "$WORK/payloads.json" --requests "$REQUESTS" --concurrency "$CONCURRENCY" --prefix "ceiling-$round")")
+  PROBOT_RUNS+=("$(run_one probot "$PROBOT_PORT" "$round")")
+done
+SOTA_RSS=$(peak_rss_mb "$SOTA_PID"); PROBOT_RSS=$(peak_rss_mb "$PROBOT_PID")
 QUEUED=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from jobs").fetchone()[0])' "$WORK/bot.sqlite")
+runs_json() { printf '%s\n' "$@" | python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in sys.stdin if l.strip()]))'; }
 
-python3 - "$SOTA_JSON" "$PROBOT_JSON" "$SOTA_RSS" "$PROBOT_RSS" "$QUEUED" "$((REQUESTS + WARMUP))" "$CEILING_JSON" <<'PY'
-import json, sys
-s, p, c = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[7])
-rows = [("sota-bot", s, sys.argv[3]), ("probot", p, sys.argv[4])]
-print(f"webhook ingest: {s['requests']} signed deliveries, {s['concurrency']} concurrent connections, loopback")
+python3 - "$(runs_json "${SOTA_RUNS[@]}")" "$(runs_json "${PROBOT_RUNS[@]}")" "$SOTA_RSS" "$PROBOT_RSS" \
+  "$QUEUED" "$(((REQUESTS + WARMUP) * ROUNDS))" "$(runs_json "${CEILING_RUNS[@]}")" <<'PY'
+import json, statistics, sys
+sota, probot, ceiling_runs = (json.loads(sys.argv[i]) for i in (1, 2, 7))
+med = lambda runs, key: statistics.median(r[key] for r in runs)
+span = lambda values: f"{min(values):.1f}-{max(values):.1f}"
+first = sota[0]
+print(f"webhook ingest: {first['requests']} signed deliveries per round, {len(sota)} round(s), "
+      f"{first['concurrency']} concurrent connections, loopback; medians over the rounds")
 print(f"{'server':<10} {'ok':>7} {'errors':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12}")
-for name, r, rss in rows:
-    print(f"{name:<10} {r['ok']:>7} {r['errors']:>7} {r['per_second']:>13.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {rss:>12}")
-print(f"throughput ratio sota-bot/probot: {s['per_second']/p['per_second']:.1f}x; "
-      f"p99 ratio probot/sota-bot: {p['p99_ms']/s['p99_ms']:.1f}x")
+for name, runs, rss in (("sota-bot", sota, sys.argv[3]), ("probot", probot, sys.argv[4])):
+    ok, errors = sum(r["ok"] for r in runs), sum(r["errors"] for r in runs)
+    print(f"{name:<10} {ok:>7} {errors:>7} {med(runs, 'per_second'):>13.0f} "
+          f"{med(runs, 'p50_ms'):>8.2f} {med(runs, 'p99_ms'):>8.2f} {rss:>12}")
+ratios = [s["per_second"] / p["per_second"] for s, p in zip(sota, probot)]
+p99_ratios = [p["p99_ms"] / s["p99_ms"] for s, p in zip(sota, probot)]
+print(f"throughput ratio sota-bot/probot: {statistics.median(ratios):.1f}x (rounds {span(ratios)}x); "
+      f"p99 ratio probot/sota-bot: {statistics.median(p99_ratios):.1f}x")
 print(f"durably queued by sota-bot: {sys.argv[5]} of {sys.argv[6]} sent (each committed before its 2xx)")
-ceiling = c["requests"] / c["seconds"]
+ceilings = [c["requests"] / c["seconds"] for c in ceiling_runs]
+ceiling_ratios = [c / p["per_second"] for c, p in zip(ceilings, probot)]
 print(f"ceiling on this machine (sota-bot answering 401 after the HMAC check, load generator on the same cores): "
-      f"{ceiling:.0f} requests/s = {ceiling/p['per_second']:.1f}x probot")
+      f"{statistics.median(ceilings):.0f} requests/s = {statistics.median(ceiling_ratios):.1f}x probot "
+      f"(rounds {span(ceiling_ratios)}x)")
 PY
