@@ -2,6 +2,8 @@
 //! eight-GPU H100 host), through the same `--nvidia-smi PATH` override an operator
 //! would use.
 
+mod support_exec;
+
 use std::path::{Path, PathBuf};
 
 use sota_bot::runner::preflight::{
@@ -26,24 +28,15 @@ fn fake_smi(tmp: &TempDir, name: &str) -> PathBuf {
     let fake =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh");
     let path = tmp.path().join(format!("nvidia-smi-{name}"));
-    std::fs::write(
+    support_exec::write_executable(
         &path,
-        format!(
+        &format!(
             "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
             fixture_dir(name).display(),
             fake.display()
         ),
-    )
-    .unwrap();
-    make_executable(&path);
+    );
     path
-}
-
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut perms = std::fs::metadata(path).unwrap().permissions();
-    perms.set_mode(0o755);
-    std::fs::set_permissions(path, perms).unwrap();
 }
 
 fn args(smi: PathBuf) -> PreflightArgs {
@@ -247,8 +240,7 @@ fn tool_and_input_problems_map_to_exit_codes() {
 
     // nvidia-smi printing something else than the query asked for: a runtime failure.
     let garbage = tmp.path().join("garbage-smi");
-    std::fs::write(&garbage, "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\n").unwrap();
-    make_executable(&garbage);
+    support_exec::write_executable(&garbage, "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\n");
     assert_eq!(preflight_main(args(garbage)).unwrap(), 1);
 
     // A malformed --visible-devices: invalid input.

@@ -5,6 +5,8 @@
 //! scripted agent simulator); the only stand-in is `nvidia-smi`, replaced by the canned-output
 //! double of `tests/fixtures/nvidia-smi` because no GPU exists here.
 
+mod support_exec;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -101,14 +103,8 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn write_script(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    make_executable(path);
+    support_exec::write_executable(path, text);
 }
 
 /// A runner's view of one campaign: the fork, and one job workspace at a time.
@@ -428,8 +424,7 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     let job = Job::new();
     let cached = job.tool_cache.join("sota-bot/0.1.0/x64/sota-bot");
     std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_sota-bot"), &cached).unwrap();
-    make_executable(&cached);
+    support_exec::install_executable(Path::new(env!("CARGO_BIN_EXE_sota-bot")), &cached);
 
     let out = job.step("locate-binary.sh", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -466,12 +461,10 @@ fn build_runs_a_locked_release_build_of_the_action_source() {
     let job = Job::new();
     // A recording cargo: the real build is too slow for a unit of this suite.
     let cargo = job.bin_dir.join("cargo");
-    std::fs::write(
+    write_script(
         &cargo,
         "#!/bin/sh\necho \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nwhile [ $# -gt 0 ]; do [ \"$1\" = --target-dir ] && t=\"$2\"; shift; done\nmkdir -p \"$t/release\" && printf '#!/bin/sh\\n' > \"$t/release/sota-bot\" && chmod +x \"$t/release/sota-bot\"\n",
-    )
-    .unwrap();
-    make_executable(&cargo);
+    );
     let target = job.runner_temp.join("sota-bot/target");
     let out = job.step(
         "build-binary.sh",

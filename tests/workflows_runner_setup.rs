@@ -2,6 +2,8 @@
 //! real GPU hosts): label derivation, --help and --dry-run of every script, and the
 //! idempotence of the files they install.
 
+mod support_exec;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -34,9 +36,9 @@ impl FakeHost {
         let bin = tmp.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         let smi = bin.join("nvidia-smi");
-        std::fs::write(
+        support_exec::write_executable(
             &smi,
-            format!(
+            &format!(
                 "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
                 root()
                     .join("tests/fixtures/nvidia-smi")
@@ -46,10 +48,7 @@ impl FakeHost {
                     .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
                     .display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         FakeHost { tmp, bin }
     }
 
