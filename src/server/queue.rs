@@ -507,6 +507,18 @@ mod tests {
         }
     }
 
+    /// `(delivery id, stored payload length, codec)` of the rows matching `filter`, by id.
+    fn stored_payloads(conn: &Connection, filter: &str) -> Vec<(String, i64, Option<String>)> {
+        conn.prepare(&format!(
+            "SELECT delivery_id, length(payload), payload_codec FROM jobs WHERE {filter} ORDER BY id"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
     #[tokio::test]
     async fn payloads_are_stored_compressed_and_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -516,14 +528,7 @@ mod tests {
         writer.enqueue(big.clone()).await.unwrap();
         writer.enqueue(delivery("small")).await.unwrap();
 
-        let raw = Connection::open(&path).unwrap();
-        let stored: Vec<(String, i64, Option<String>)> = raw
-            .prepare("SELECT delivery_id, length(payload), payload_codec FROM jobs ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let stored = stored_payloads(&Connection::open(&path).unwrap(), "1");
         assert_eq!(stored[0].2.as_deref(), Some(payload_codec::LZ4));
         assert!((stored[0].1 as usize) * 3 < big.payload.len(), "{stored:?}");
         assert_eq!((stored[1].1, stored[1].2.as_deref()), (2, None));
@@ -579,16 +584,7 @@ mod tests {
             "old-done and the bulk rows"
         );
         assert_eq!(store.prune_payloads(2000).unwrap(), 0, "nothing twice");
-        let kept: Vec<(String, i64, Option<String>)> = raw
-            .prepare(
-                "SELECT delivery_id, length(payload), payload_codec FROM jobs
-                 WHERE delivery_id NOT LIKE 'bulk-%' ORDER BY id",
-            )
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let kept = stored_payloads(&raw, "delivery_id NOT LIKE 'bulk-%'");
         let pruned_ids: Vec<_> = kept
             .iter()
             .filter(|(_, len, codec)| *len == 0 && codec.as_deref() == Some(payload_codec::PRUNED))
@@ -614,8 +610,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
         let old = Connection::open(&path).unwrap();
-        old.execute_batch(&SCHEMA.replace("    payload_codec   TEXT,\n", ""))
-            .unwrap();
+        let old_schema = SCHEMA.replace("    payload_codec   TEXT,\n", "");
+        assert!(
+            !old_schema.contains("payload_codec"),
+            "the old schema lacks the column"
+        );
+        old.execute_batch(&old_schema).unwrap();
         old.execute(
             "INSERT INTO jobs (delivery_id, event, payload, received_at, next_attempt_at, updated_at)
              VALUES ('old-1', 'ping', CAST('{\"zen\":1}' AS BLOB), 1, 1, 1)",
