@@ -21,16 +21,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    let base = env!("CARGO_MANIFEST_DIR");
-    let rel = "fixtures/traces/mixtral8l_decode_b8_ctx512_16steps.trace.json.gz";
-    [
-        format!("{base}/../shared/{rel}"),
-        format!("{base}/../../shared/{rel}"),
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .expect("shared fixture traces not found next to the checkout")
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/traces/mixtral8l_decode_b8_ctx512_16steps.trace.json.gz"
+    ))
 }
 
 fn shift_id(v: &mut Value, by: i64) {

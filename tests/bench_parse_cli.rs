@@ -8,17 +8,11 @@ const PLAN: &str = concat!(
     "/examples/plans/llama8b-h100-tp1.yaml"
 );
 
-/// Path of a shared fixture: the CI clone sits beside `shared/`; a worktree one level deeper.
-fn shared(name: &str) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/fixtures/bench-outputs"),
-        root.join("../../shared/fixtures/bench-outputs"),
-    ]
-    .into_iter()
-    .map(|d| d.join(name))
-    .find(|p| p.exists())
-    .unwrap_or_else(|| panic!("shared fixture {name} not found"))
+/// Path of a real benchmark-client output under `tests/fixtures/bench-outputs`.
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bench-outputs")
+        .join(name)
 }
 
 fn bot() -> Command {
@@ -38,7 +32,7 @@ fn parse_prints_one_jsonl_row_per_run() {
             "--scenario",
             "chat",
         ])
-        .arg(shared(
+        .arg(fixture(
             "vllm_benchmark_serving_2025-05_appended_results.json",
         ))
         .assert()
@@ -73,7 +67,7 @@ fn parse_stdout_with_alias_and_num_prompts() {
             "--model",
             "m",
         ])
-        .arg(shared("trtllm_benchmark_serving_stdout_docs_example.txt"))
+        .arg(fixture("trtllm_benchmark_serving_stdout_docs_example.txt"))
         .assert()
         .success()
         .stdout(predicate::str::contains("\"framework\":\"tensorrt_llm\""))

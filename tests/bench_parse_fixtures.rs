@@ -6,20 +6,6 @@ use sota_bot::bench::row::{parse_jsonl, to_jsonl_line, RequestRate};
 use sota_bot::bench::RunStatus;
 use sota_bot::campaign::Framework;
 
-/// Reads a shared fixture: the CI clone sits beside `shared/`; a worktree one level deeper.
-fn shared(name: &str) -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    for dir in [
-        "/../shared/fixtures/bench-outputs/",
-        "/../../shared/fixtures/bench-outputs/",
-    ] {
-        if let Ok(text) = std::fs::read_to_string(format!("{root}{dir}{name}")) {
-            return text;
-        }
-    }
-    panic!("shared fixture {name} not found beside the crate (../shared or ../../shared)");
-}
-
 macro_rules! ours {
     ($name:literal) => {
         include_str!(concat!(
@@ -30,29 +16,22 @@ macro_rules! ours {
     };
 }
 
-macro_rules! shared_static {
-    ($fn_name:ident, $file:literal) => {
-        #[allow(non_snake_case)]
-        fn $fn_name() -> &'static str {
-            static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            TEXT.get_or_init(|| shared($file))
-        }
-    };
+#[allow(non_snake_case)]
+fn SGLANG_OLD() -> &'static str {
+    ours!("sglang_old_2024_llama70b_online.jsonl")
 }
-
-shared_static!(SGLANG_OLD, "sglang_old_2024_llama70b_online.jsonl");
-shared_static!(
-    VLLM_APPENDED,
-    "vllm_benchmark_serving_2025-05_appended_results.json"
-);
-shared_static!(
-    VLLM_ALL_FAILED,
-    "vllm_bench_serve_v0.25.1_all_requests_failed.json"
-);
-shared_static!(
-    TRT_STDOUT,
-    "trtllm_benchmark_serving_stdout_docs_example.txt"
-);
+#[allow(non_snake_case)]
+fn VLLM_APPENDED() -> &'static str {
+    ours!("vllm_benchmark_serving_2025-05_appended_results.json")
+}
+#[allow(non_snake_case)]
+fn VLLM_ALL_FAILED() -> &'static str {
+    ours!("vllm_bench_serve_v0.25.1_all_requests_failed.json")
+}
+#[allow(non_snake_case)]
+fn TRT_STDOUT() -> &'static str {
+    ours!("trtllm_benchmark_serving_stdout_docs_example.txt")
+}
 const SGLANG_STDOUT: &str = ours!("sglang_bench_serving_stdout_2024_lora_rate2.txt");
 const VLLM_STDOUT_COMMENTED: &str = ours!("vllm_benchmark_serving_stdout_commented_two_blocks.txt");
 

@@ -619,8 +619,7 @@ mod tests {
     /// Every real fixture trace reads to the same records with and without the fast reader.
     #[test]
     fn fast_reader_matches_serde_on_the_real_traces() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/traces");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces");
         let mut files = vec![];
         let mut stack = vec![dir];
         while let Some(d) = stack.pop() {

@@ -4,19 +4,12 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-/// The shared real-trace fixtures: `<X>/shared` next to the checkout `<X>/main`
-/// (`../shared`); a worktree one level deeper (`<X>/wt/<name>`) finds it at `../../shared`.
+/// The real torch-profiler traces under `tests/fixtures/traces` (provenance in its README).
 pub fn traces_dir() -> PathBuf {
-    let base = env!("CARGO_MANIFEST_DIR");
-    let candidates = [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/traces").to_string(),
-        format!("{base}/../../shared/fixtures/traces"),
-    ];
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from(&candidates[0]))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/traces"
+    ))
 }
 
 pub fn trace(name: &str) -> PathBuf {
