@@ -91,6 +91,7 @@ impl<'a> Engine<'a> {
     /// missing (candidate, scenario). Candidates sharing a server configuration share one
     /// launch.
     pub(crate) fn phase_baseline(&mut self) -> Result<(), EngineError> {
+        self.lane_preflight()?;
         let existing = self.read_rows()?;
         let done: HashSet<String> = existing.iter().map(row_key).collect();
         let total = self.candidates.len();
@@ -196,6 +197,13 @@ impl<'a> Engine<'a> {
             self.finish()?;
         }
         Ok(())
+    }
+
+    /// The lane's own checks (the model's tokenizer) before any server starts.
+    pub(crate) fn lane_preflight(&mut self) -> Result<(), EngineError> {
+        self.lane
+            .preflight()
+            .map_err(|e| EngineError::Refused(format!("{e}; no server was started")))
     }
 
     /// Runs one candidate through the lane, stamping and appending each row as it arrives.

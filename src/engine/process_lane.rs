@@ -6,7 +6,7 @@
 //! `sota-bot bench run`) and for real engines whose benchmark step normalizes its output.
 //!
 //! Command templates use `{sota_bot}`, `{port}`, `{scenario}`, `{input_len}`, `{output_len}`,
-//! `{num_prompts}`, `{row_out}`, `{out_dir}`, `{framework}`, `{checkout}`.
+//! `{num_prompts}`, `{row_out}`, `{out_dir}`, `{framework}`, `{checkout}`, `{tokenizer}`.
 
 use super::lane::{BenchLane, LaneError, RunTag};
 use super::{CandidateSpec, ScenarioSpec};
@@ -39,6 +39,8 @@ pub struct ProcessLaneConfig {
     /// Profile command template per framework (writes tables under `{out_dir}`).
     pub profile_commands: BTreeMap<Framework, String>,
     pub model: String,
+    /// The model's tokenizer spec (`{tokenizer}`), checked before any server starts.
+    pub tokenizer: String,
     pub num_prompts: u64,
     /// What `{sota_bot}` in a command stands for (this executable).
     pub sota_bot: PathBuf,
@@ -109,6 +111,7 @@ impl BenchLane for ProcessLane {
                 shell_quote(&self.config.checkout.to_string_lossy()),
             ),
             ("num_prompts", self.config.num_prompts.to_string()),
+            ("tokenizer", shell_quote(&self.config.tokenizer)),
         ];
         let server_cmd = expand(&first.server_command, &base_vars);
         let mut server = LaunchSpec::new(
@@ -178,6 +181,15 @@ impl BenchLane for ProcessLane {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    fn preflight(&mut self) -> Result<(), LaneError> {
+        crate::tokenizer::ModelTokenizer::load_spec(
+            &self.config.tokenizer,
+            &crate::tokenizer::HfCache::from_env(),
+        )
+        .map(|_| ())
+        .map_err(|e| LaneError(format!("the model's tokenizer cannot be used: {e}")))
     }
 
     fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {

@@ -363,6 +363,7 @@ impl<'a> Engine<'a> {
     }
 
     fn revalidate(&mut self, round: u32) -> Result<(), EngineError> {
+        self.lane_preflight()?;
         let measured = self
             .state
             .in_progress

@@ -48,11 +48,15 @@ pub enum LaneKind {
 }
 
 /// The engine's view of a resolved campaign.
+///
+/// `sim_tokenizer` is `Some` on the simulator lane: the simulated model counts tokens with
+/// that tokenizer spec instead of the requested model's.
 pub fn engine_campaign(
     r: &ResolvedCampaign,
     date: NaiveDate,
-    simulated: bool,
+    sim_tokenizer: Option<&str>,
 ) -> Result<EngineCampaign, WiringError> {
+    let simulated = sim_tokenizer.is_some();
     let run_dir = RunDir::for_campaign(r, date);
     let manifest_md = crate::campaign::manifest::render_manifest(r, &run_dir)
         .map_err(|e| WiringError::Manifest(e.to_string()))?;
@@ -60,7 +64,7 @@ pub fn engine_campaign(
         campaign_id: format!("{}-{}", date.format("%Y%m%d"), r.model_slug),
         model: r.model.clone(),
         model_slug: r.model_slug.clone(),
-        tokenizer: Some(r.tokenizer.clone()),
+        tokenizer: Some(sim_tokenizer.unwrap_or(&r.tokenizer).to_string()),
         precision: Some(r.precision.to_string()),
         quantization: r.quantization.clone(),
         hardware: format!(
@@ -170,6 +174,8 @@ pub fn candidate_specs(
                         "{port}".into(),
                         "--time-scale".into(),
                         time_scale.to_string(),
+                        "--tokenizer".into(),
+                        "{tokenizer}".into(),
                     ];
                     let case = if fw == Framework::TensorrtLlm {
                         FlagCase::Snake
@@ -204,6 +210,8 @@ pub fn candidate_specs(
                 "{output_len}".into(),
                 "--num-prompts".into(),
                 "{num_prompts}".into(),
+                "--tokenizer".into(),
+                "{tokenizer}".into(),
                 "--out".into(),
                 "{row_out}".into(),
             ];
@@ -291,7 +299,12 @@ pub fn input_from_resolved(
 ) -> Result<super::setup::CampaignInput, NewCampaignError> {
     let plan = crate::bench::plan::parse_plan(plan_yaml)
         .map_err(|e| NewCampaignError::Plan(e.to_string()))?;
-    let campaign = engine_campaign(resolved, date, sim.is_some())?;
+    let sim_tokenizer = sim.map(|s| {
+        s.tokenizer
+            .clone()
+            .unwrap_or_else(|| crate::tokenizer::BUILTIN_SIM.to_string())
+    });
+    let campaign = engine_campaign(resolved, date, sim_tokenizer.as_deref())?;
     let lane = match sim {
         Some(sim) => LaneKind::Simulator {
             profiles: sim_profiles(&sim.sglang_profile, &sim.competitor_profiles),
