@@ -141,6 +141,11 @@ pub struct Workload {
     pub output_len_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_len_max: Option<f64>,
+    /// Mean measured lengths (all a client's totals give when it saves no per-request counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_len_mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_len_mean: Option<f64>,
     /// Who counted the measured lengths: `server` (its usage) or `client`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_counts: Option<String>,

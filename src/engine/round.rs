@@ -740,6 +740,7 @@ impl<'a> Engine<'a> {
                     reason,
                     StopReason::SglangAhead | StopReason::TiedWithinNoise
                 ),
+                unmeasurable: false,
             });
             self.state.phase = Phase::Stopped;
         }

@@ -365,17 +365,7 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// Percentile with linear interpolation between closest ranks (numpy's default).
-pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    let (a, b) = (sorted.get(lo)?, sorted.get(hi)?);
-    Some(a + (b - a) * (rank - lo as f64))
-}
+pub use crate::bench::measured::percentile;
 
 fn stats(mut v: Vec<f64>) -> (Option<f64>, Option<f64>, Option<f64>) {
     v.retain(|x| x.is_finite());
@@ -387,36 +377,19 @@ fn stats(mut v: Vec<f64>) -> (Option<f64>, Option<f64>, Option<f64>) {
     (Some(mean), percentile(&v, 50.0), percentile(&v, 99.0))
 }
 
-/// p50, p95, min and max of per-request lengths.
-fn length_stats(v: &[u64]) -> Option<[f64; 4]> {
-    let mut sorted: Vec<f64> = v.iter().map(|x| *x as f64).collect();
-    sorted.sort_by(f64::total_cmp);
-    Some([
-        percentile(&sorted, 50.0)?,
-        percentile(&sorted, 95.0)?,
-        *sorted.first()?,
-        *sorted.last()?,
-    ])
-}
-
 /// Records the token counts the successful requests really had into `w` (the server's
 /// counts when every request reported usage, else the client's).
 pub fn record_measured_lengths(run: &ClientRun, w: &mut crate::bench::row::Workload) {
     let ok: Vec<&RequestResult> = run.results.iter().filter(|r| r.success).collect();
     let input: Vec<u64> = ok.iter().map(|r| r.prompt_tokens).collect();
     let output: Vec<u64> = ok.iter().map(|r| r.output_tokens).collect();
-    if let Some([p50, p95, min, max]) = length_stats(&input) {
-        (w.input_len_p50, w.input_len_p95) = (Some(p50), Some(p95));
-        (w.input_len_min, w.input_len_max) = (Some(min), Some(max));
-    }
-    if let Some([p50, p95, min, max]) = length_stats(&output) {
-        (w.output_len_p50, w.output_len_p95) = (Some(p50), Some(p95));
-        (w.output_len_min, w.output_len_max) = (Some(min), Some(max));
-    }
-    if !ok.is_empty() {
-        let server = ok.iter().all(|r| r.usage_reported);
-        w.token_counts = Some(if server { "server" } else { "client" }.into());
-    }
+    let server = ok.iter().all(|r| r.usage_reported);
+    crate::bench::measured::record_lengths(
+        w,
+        &input,
+        &output,
+        if server { "server" } else { "client" },
+    );
 }
 
 /// Computes the normalized metrics from a run (pure). Latencies in (simulated) ms.
