@@ -6,7 +6,8 @@
 //! `sota-bot bench run`) and for real engines whose benchmark step normalizes its output.
 //!
 //! Command templates use `{sota_bot}`, `{port}`, `{scenario}`, `{input_len}`, `{output_len}`,
-//! `{num_prompts}`, `{row_out}`, `{out_dir}`, `{framework}`, `{checkout}`, `{tokenizer}`.
+//! `{num_prompts}`, `{row_out}`, `{raw_out}` (a native client's result file), `{out_dir}`,
+//! `{framework}`, `{checkout}`, `{tokenizer}`.
 
 use super::lane::{BenchLane, LaneError, RunTag};
 use super::{CandidateSpec, ScenarioSpec};
@@ -129,13 +130,17 @@ impl BenchLane for ProcessLane {
             for s in scenarios {
                 let name = format!("{stem}-{}-{}", cand.candidate_id, s.name);
                 let row_out = self.config.log_dir.join(format!("{name}.row.json"));
+                let raw_out = self.config.log_dir.join(format!("{name}.raw.json"));
                 let _ = std::fs::remove_file(&row_out);
+                // Some clients append to their result file: start each run empty.
+                let _ = std::fs::remove_file(&raw_out);
                 let mut vars = base_vars.clone();
                 vars.extend([
                     ("scenario", s.name.clone()),
                     ("input_len", s.input_len.to_string()),
                     ("output_len", s.output_len.to_string()),
                     ("row_out", shell_quote(&row_out.to_string_lossy())),
+                    ("raw_out", shell_quote(&raw_out.to_string_lossy())),
                 ]);
                 invocations.push(BenchInvocation {
                     candidate_id: cand.candidate_id.clone(),
