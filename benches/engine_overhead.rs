@@ -72,7 +72,7 @@ impl BenchLane for InstantLane {
         self.launches = before + 1;
         Ok(())
     }
-    fn help_snapshots(&mut self, _f: Framework) -> Vec<(String, String)> {
+    fn help_snapshots(&mut self, _c: &CandidateSpec) -> Vec<(String, String)> {
         Vec::new()
     }
     fn profile(

@@ -95,10 +95,10 @@ impl BenchLane for SimLane {
         Ok(())
     }
 
-    fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
+    fn help_snapshots(&mut self, cand: &CandidateSpec) -> Vec<(String, String)> {
         vec![(
             "server-help.txt".into(),
-            format!("usage: {} serve [--flags]\n", framework.canonical()),
+            format!("usage: {} serve [--flags]\n", cand.framework.canonical()),
         )]
     }
 

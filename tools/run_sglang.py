@@ -31,6 +31,9 @@ STANDIN_PACKAGES = {
     "triton_kernels", "deep_gemm", "torchvision", "torchaudio", "decord",
     "xgrammar", "outlines", "llguidance", "torch_memory_saver", "numba",
 }
+# Dataset-download library SGLang's client imports for datasets other than the synthetic
+# ones a campaign uses (it is never called for `random-ids`).
+DOWNLOAD_ONLY_PACKAGES = {"datasets"}
 # Accelerator back-ends a stand-in must not pretend to have.
 ABSENT = {"npu", "hpu", "xpu", "musa", "mlu", "sail"}
 
@@ -112,8 +115,11 @@ class StandInModule(types.ModuleType):
 
 
 class StandInFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, packages=STANDIN_PACKAGES):
+        self.packages = packages
+
     def find_spec(self, fullname, path, target=None):
-        if fullname.split(".")[0] in STANDIN_PACKAGES:
+        if fullname.split(".")[0] in self.packages:
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
         return None
 
@@ -157,6 +163,7 @@ def module_constants(path, names):
 
 def load_client():
     root = sglang_root()
+    sys.meta_path.insert(0, StandInFinder(DOWNLOAD_ONLY_PACKAGES))
     bare_packages(root, ["sglang", "sglang.srt", "sglang.srt.utils", "sglang.srt.disaggregation"])
     # The client needs one constant of this GPU-side module; it is read from SGLang's source.
     disagg = types.ModuleType("sglang.srt.disaggregation.utils")
@@ -181,8 +188,15 @@ def server_parser():
     return parser
 
 
+def json_value(v):
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)
+    return v
+
+
 def print_namespace(ns):
-    print(json.dumps({k: v for k, v in vars(ns).items()}, default=str, sort_keys=True))
+    values = {k: json_value(v) for k, v in vars(ns).items()}
+    print(json.dumps(values, default=str, sort_keys=True))
 
 
 def main():

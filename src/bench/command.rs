@@ -42,6 +42,18 @@ impl fmt::Display for CommandLine {
     }
 }
 
+/// The long flags (`--name`, value-less) of a rendered shell command's first program: the
+/// words before any `&&` (a native client's run, not the parse step after it).
+pub fn client_long_flags(command: &str) -> Vec<String> {
+    shlex::split(command)
+        .unwrap_or_default()
+        .into_iter()
+        .take_while(|w| w != "&&")
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.split('=').next().unwrap_or(&w).to_string())
+        .collect()
+}
+
 /// Quotes a word for POSIX shells only when it needs it.
 pub fn shell_quote(word: &str) -> String {
     let safe = !word.is_empty()

@@ -197,20 +197,39 @@ impl BenchLane for ProcessLane {
         .map_err(|e| LaneError(format!("the model's tokenizer cannot be used: {e}")))
     }
 
-    fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
+    fn help_snapshots(&mut self, cand: &CandidateSpec) -> Vec<(String, String)> {
         let secrets = SecretSet::from_default_env();
-        let mut out = Vec::new();
-        for (name, cmd) in self
+        let commands = self
             .config
             .help_commands
-            .get(&framework)
+            .get(&cand.framework)
             .cloned()
-            .unwrap_or_default()
-        {
+            .unwrap_or_else(|| {
+                crate::runner::help::default_help_commands(
+                    cand.framework,
+                    &cand.server_command,
+                    &cand.benchmark_command,
+                )
+            });
+        let vars = vec![
+            (
+                "sota_bot",
+                shell_quote(&self.config.sota_bot.to_string_lossy()),
+            ),
+            (
+                "checkout",
+                shell_quote(&self.config.checkout.to_string_lossy()),
+            ),
+            ("framework", cand.framework.canonical().to_string()),
+        ];
+        let mut out = Vec::new();
+        for (name, template) in commands {
+            let cmd = expand(&template, &vars);
             let text = Command::new("sh")
                 .arg("-c")
                 .arg(&cmd)
                 .current_dir(&self.config.checkout)
+                .stdin(std::process::Stdio::null())
                 .output()
                 .map(|o| {
                     let mut t = String::from_utf8_lossy(&o.stdout).to_string();
@@ -218,7 +237,12 @@ impl BenchLane for ProcessLane {
                     t
                 })
                 .unwrap_or_else(|e| format!("could not run `{cmd}`: {e}"));
-            let text = secrets.scrub(&format!("$ {cmd}\n{text}")).into_owned();
+            // The captured text names the command but not this machine's paths.
+            let shown = expand(
+                &template,
+                &[("sota_bot", "sota-bot".into()), ("checkout", ".".into())],
+            );
+            let text = secrets.scrub(&format!("$ {shown}\n{text}")).into_owned();
             out.push((name, text));
         }
         out
