@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::event::{read_fast, Cat, EventArgs, EventFields, IdValue, NameText};
+use super::event::{grid_blocks_of, read_fast, Cat, EventArgs, EventFields, IdValue, NameText};
 use super::records::{
     Annotation, FxMap, GpuKind, GpuOp, Launch, NameId, PyFrame, TraceMeta, TraceRecords,
 };
@@ -396,16 +396,25 @@ impl Builder {
                     dur_ns,
                     correlation: id_of(args.correlation),
                     external_id: id_of(args.external_id),
+                    blocks: args
+                        .grid_blocks
+                        .map_or(0, |b| b.min(u64::from(u32::MAX)) as u32),
                 });
             }
             Cat::Runtime => {
                 if let Some(c) = args.correlation {
                     let thread = self.thread(&ev.pid, &ev.tid);
+                    let graph = match &ev.name {
+                        Some(NameText::Text(t)) => is_graph_launch(t.as_bytes()),
+                        Some(NameText::Unchecked(b)) => is_graph_launch(b),
+                        None => false,
+                    };
                     self.rec.launches.push(Launch {
                         correlation: id_of(Some(c)),
                         thread,
                         ts_ns,
                         external_id: id_of(args.external_id),
+                        graph,
                     });
                 }
             }
@@ -440,6 +449,11 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+/// `cudaGraphLaunch`, `cudaGraphLaunch_v10000`, `cuGraphLaunch`, ...
+fn is_graph_launch(name: &[u8]) -> bool {
+    name.windows(11).any(|w| w == b"GraphLaunch")
 }
 
 fn id_of(v: Option<i64>) -> u64 {
@@ -488,6 +502,8 @@ struct RawArgs {
     stream: Option<i64>,
     #[serde(default, deserialize_with = "int_or_none")]
     device: Option<i64>,
+    #[serde(default, deserialize_with = "grid_blocks")]
+    grid: Option<u64>,
 }
 
 impl<'a> RawEvent<'a> {
@@ -497,6 +513,7 @@ impl<'a> RawEvent<'a> {
             correlation: a.correlation,
             stream: a.stream,
             device: a.device,
+            grid_blocks: a.grid,
         });
         EventFields {
             complete: self.ph == Some("X"),
@@ -563,6 +580,10 @@ fn num_or_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> 
         }
     }
     d.deserialize_any(V)
+}
+
+fn grid_blocks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(grid_blocks_of(&serde_json::Value::deserialize(d)?))
 }
 
 fn int_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod names;
 pub mod ncu;
 pub mod overlap;
+pub mod passes;
 pub mod records;
 pub mod render;
 pub mod scan;

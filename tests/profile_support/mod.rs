@@ -61,3 +61,29 @@ pub fn gpu_ranges(evs: &[serde_json::Value], prefix: &str) -> Vec<(f64, f64)> {
         })
         .collect()
 }
+
+/// The fixture's JSON text without its `user_annotation` / `gpu_user_annotation` events,
+/// as SGLang writes traces (no range around a forward pass).
+pub fn stripped_text(name: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&trace_text(name)).unwrap();
+    let evs = v["traceEvents"].as_array_mut().unwrap();
+    let before = evs.len();
+    evs.retain(|e| {
+        !matches!(
+            e["cat"].as_str(),
+            Some("user_annotation" | "gpu_user_annotation")
+        )
+    });
+    assert!(evs.len() <= before);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// A timeline read from JSON text as `load_timeline` reads the file `name`.
+pub fn timeline_of(text: &[u8], name: &str) -> sota_bot::profile::Timeline {
+    let rec = sota_bot::profile::ingest::read_trace_bytes(text)
+        .map_err(|_| ())
+        .unwrap();
+    let path = trace(name);
+    let stage = sota_bot::profile::timeline::stage_from_path(&path);
+    sota_bot::profile::Timeline::from_records(rec, stage, &path.display().to_string())
+}

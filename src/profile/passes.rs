@@ -1,0 +1,632 @@
+//! Forward passes from the kernel sequence alone, and the stage of each pass.
+//!
+//! SGLang wraps no annotation around a forward pass, runs decode under CUDA graphs and,
+//! under continuous batching, interleaves prefill/extend and decode passes in one trace. So
+//! passes are found from what every forward launches: one attention launch per decoder
+//! layer (the layer anchor), the same number of layers in every pass, and between the last
+//! layer of one pass and the first of the next the work no layer does (final norm, LM head,
+//! sampling, the scheduler's copies, embedding). Annotations, where present, only confirm.
+//!
+//! Boundaries, strongest first:
+//! 1. a change of CUDA-graph replay (or between a replay and eager launches): one replay is
+//!    one pass;
+//! 2. a change of attention kernel (prefill and decode attention are different kernels);
+//! 3. a gap between two anchors that holds kernels the other gaps of the run rarely hold,
+//!    and more kernels than a typical layer;
+//! 4. the layer count: every pass runs all L layers, so a run of k·L layers is k passes
+//!    and two neighbours of a + b = L layers are one.
+//!
+//! The cut between two passes is the longest GPU idle time between the end of the last
+//! layer of one and the start of the first layer of the next (where the host schedules).
+
+use super::names::Category;
+use super::records::{FxMap, NameId};
+use super::timeline::{stage_from_text, Timeline, NOT_GRAPH};
+
+/// One forward pass found in a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassSpan {
+    pub segment: u16,
+    /// Ops of the pass (indices into `Timeline::ops`), in time order.
+    pub ops: Vec<usize>,
+    /// Attention anchors (one per layer) in the pass.
+    pub layers: u32,
+    /// `prefill` or `decode`.
+    pub stage: &'static str,
+    /// Why the pass has that stage.
+    pub stage_evidence: String,
+    /// How the pass's boundaries were found.
+    pub boundaries: String,
+    /// Most of the pass's layer kernels ran as CUDA-graph replays.
+    pub graph: bool,
+    /// Distinct graph replays among the pass's ops.
+    pub graph_replays: u32,
+    /// Largest thread-block count of a pointwise kernel in the pass's layers: grows with
+    /// the tokens of the pass (0 when the trace has no grids).
+    pub token_blocks: u32,
+    /// Set when the segmentation is not sure of this pass, saying why.
+    pub uncertain: Option<String>,
+}
+
+/// Attention anchors in `ops` (time order): positions of attention kernels, where
+/// attention kernels separated only by memory ops (split-KV + merge, ragged + paged) count
+/// as one launch.
+fn anchors(tl: &Timeline, ops: &[usize]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut last_att: Option<usize> = None;
+    for (k, &i) in ops.iter().enumerate() {
+        let op = &tl.ops[i];
+        match op.category {
+            Category::Attention => {
+                let joined = last_att.is_some_and(|p| {
+                    ops[p + 1..k]
+                        .iter()
+                        .all(|&j| tl.ops[j].category == Category::Memory)
+                });
+                if !joined {
+                    out.push(k);
+                }
+                last_att = Some(k);
+            }
+            Category::Memory => {}
+            _ => {}
+        }
+    }
+    out
+}
+
+/// GPU idle time before each op: its start minus the latest end of the ops before it.
+fn idle_before(tl: &Timeline, ops: &[usize]) -> Vec<i64> {
+    let mut idle = vec![0i64; ops.len()];
+    let mut latest = i64::MIN;
+    for (k, &i) in ops.iter().enumerate() {
+        let op = &tl.ops[i];
+        if k > 0 {
+            idle[k] = (op.ts_ns - latest).max(0);
+        }
+        latest = latest.max(op.end_ns());
+    }
+    idle
+}
+
+fn median(mut v: Vec<usize>) -> usize {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Boundary decision for the gap after anchor `k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gap {
+    Layer,
+    /// Different graph replay, or graph vs eager.
+    Graph,
+    /// Different attention kernel.
+    Attention,
+    /// Kernels no layer launches, and more of them.
+    Kernels,
+    /// Cut by the layer count of the other passes.
+    Count,
+}
+
+impl Gap {
+    fn how(self) -> &'static str {
+        match self {
+            Gap::Layer => "",
+            Gap::Graph => "CUDA-graph replay",
+            Gap::Attention => "change of attention kernel",
+            Gap::Kernels => "kernels between layer runs that no layer launches",
+            Gap::Count => "layer count of the other passes",
+        }
+    }
+}
+
+/// Passes of one file's ops (`ops` in time order). `path_stage` is the stage its path
+/// gives (SGLang's profile-by-stage files), if any; `hint` a stage word elsewhere in its
+/// name, used only where the kernels tell nothing.
+pub fn find_passes(
+    tl: &Timeline,
+    ops: &[usize],
+    path_stage: Option<&str>,
+    hint: Option<&'static str>,
+) -> Vec<PassSpan> {
+    if ops.is_empty() {
+        return Vec::new();
+    }
+    let segment = tl.ops[ops[0]].segment;
+    let anchors = anchors(tl, ops);
+    let mut spans = if anchors.len() < 2 {
+        no_anchor_spans(tl, ops, anchors.len())
+    } else {
+        anchored_spans(tl, ops, &anchors)
+    };
+    for s in &mut spans {
+        s.segment = segment;
+    }
+    classify(tl, &mut spans, path_stage, hint);
+    spans
+}
+
+/// A pass before classification.
+fn span(ops: Vec<usize>, layers: u32, boundaries: String, uncertain: Option<String>) -> PassSpan {
+    PassSpan {
+        segment: 0,
+        ops,
+        layers,
+        stage: "prefill",
+        stage_evidence: String::new(),
+        boundaries,
+        graph: false,
+        graph_replays: 0,
+        token_blocks: 0,
+        uncertain,
+    }
+}
+
+fn no_anchor_spans(tl: &Timeline, ops: &[usize], anchors: usize) -> Vec<PassSpan> {
+    if anchors == 0 {
+        if let Some(parts) = passes_from_periodic_sequence(tl, ops) {
+            let n = parts.len();
+            return parts
+                .into_iter()
+                .map(|p| {
+                    span(
+                        p,
+                        0,
+                        format!("periodic kernel sequence ({n} repeats; no attention kernel to anchor layers)"),
+                        None,
+                    )
+                })
+                .collect();
+        }
+    }
+    let why = if anchors == 0 {
+        "no attention kernel and no repeating kernel sequence: the file is one span, not a \
+         forward pass found from its kernels"
+    } else {
+        "one attention launch in the file: one pass of one layer, or not a forward pass"
+    };
+    vec![span(
+        ops.to_vec(),
+        anchors as u32,
+        "whole file (segmentation uncertain)".to_string(),
+        Some(why.to_string()),
+    )]
+}
+
+fn anchored_spans(tl: &Timeline, ops: &[usize], anchors: &[usize]) -> Vec<PassSpan> {
+    let fam = |k: usize| tl.ops[ops[anchors[k]]].family;
+    let replay = |k: usize| tl.ops[ops[anchors[k]]].graph;
+    // One replay is one pass only where replays hold several layers (not per-layer or
+    // piecewise graphs).
+    let mut per_replay: FxMap<u32, u32> = FxMap::default();
+    for k in 0..anchors.len() {
+        if replay(k) != NOT_GRAPH {
+            *per_replay.entry(replay(k)).or_default() += 1;
+        }
+    }
+    let multi = per_replay.values().filter(|&&c| c >= 2).count();
+    let replays_are_passes = multi * 2 > per_replay.len();
+    let mut gaps: Vec<Gap> = (0..anchors.len() - 1)
+        .map(|k| {
+            if replays_are_passes && replay(k) != replay(k + 1) {
+                Gap::Graph
+            } else if fam(k) != fam(k + 1) {
+                Gap::Attention
+            } else {
+                Gap::Layer
+            }
+        })
+        .collect();
+    // Soft boundaries inside each run between hard ones.
+    let mut from = 0;
+    for k in 0..=gaps.len() {
+        if k == gaps.len() || gaps[k] != Gap::Layer {
+            soft_boundaries(tl, ops, anchors, from, k, &mut gaps);
+            from = k + 1;
+        }
+    }
+    let groups = repair_by_layer_count(&mut gaps);
+    cut_passes(tl, ops, anchors, &gaps, groups)
+}
+
+/// Marks gaps `from..to` (one run between hard boundaries) that hold kernel families fewer
+/// than half the run's gaps hold, and more kernels than the run's median gap.
+fn soft_boundaries(
+    tl: &Timeline,
+    ops: &[usize],
+    anchors: &[usize],
+    from: usize,
+    to: usize,
+    gaps: &mut [Gap],
+) {
+    let n = to.saturating_sub(from);
+    if n < 3 {
+        return;
+    }
+    let members = |k: usize| &ops[anchors[k] + 1..anchors[k + 1]];
+    let mut seen_in: FxMap<NameId, (u32, usize)> = FxMap::default();
+    for k in from..to {
+        for &i in members(k) {
+            let e = seen_in.entry(tl.ops[i].family).or_insert((0, usize::MAX));
+            if e.1 != k {
+                *e = (e.0 + 1, k);
+            }
+        }
+    }
+    let lens: Vec<usize> = (from..to).map(|k| members(k).len()).collect();
+    let typical = median(lens.clone());
+    for k in from..to {
+        if lens[k - from] <= typical {
+            continue;
+        }
+        let mut rare = 0;
+        let mut counted: Vec<NameId> = Vec::new();
+        for &i in members(k) {
+            let f = tl.ops[i].family;
+            if (seen_in[&f].0 as usize) * 2 < n && !counted.contains(&f) {
+                counted.push(f);
+                rare += 1;
+            }
+        }
+        if rare >= 1 {
+            gaps[k] = Gap::Kernels;
+        }
+    }
+}
+
+/// Every pass runs all L layers. L is the layer count that explains the most layers (a
+/// count explains the groups it divides); groups of k·L layers are split every L layers,
+/// and neighbours of a + b = L layers split only by a soft boundary are merged. Returns
+/// the groups as ranges of anchor indices.
+fn repair_by_layer_count(gaps: &mut [Gap]) -> Vec<std::ops::Range<usize>> {
+    let groups = |gaps: &[Gap]| {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for (k, g) in gaps.iter().enumerate() {
+            if *g != Gap::Layer {
+                out.push(from..k + 1);
+                from = k + 1;
+            }
+        }
+        out.push(from..gaps.len() + 1);
+        out
+    };
+    let first = groups(gaps);
+    let mut counts: Vec<usize> = first.iter().map(|g| g.len()).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let explained =
+        |c: usize| -> usize { first.iter().map(|g| g.len()).filter(|l| l % c == 0).sum() };
+    let Some(l) = counts
+        .iter()
+        .copied()
+        .filter(|&c| c >= 2)
+        .max_by_key(|&c| (explained(c), c))
+    else {
+        return first;
+    };
+    // Merge soft-split neighbours that together make one pass.
+    for w in 0..first.len().saturating_sub(1) {
+        let (a, b) = (&first[w], &first[w + 1]);
+        if a.len() < l && b.len() < l && a.len() + b.len() == l && gaps[a.end - 1] == Gap::Kernels {
+            gaps[a.end - 1] = Gap::Layer;
+        }
+    }
+    // Split multiples.
+    for g in groups(gaps) {
+        if g.len() > l && g.len() % l == 0 {
+            let mut k = g.start + l;
+            while k < g.end {
+                gaps[k - 1] = Gap::Count;
+                k += l;
+            }
+        }
+    }
+    groups(gaps)
+}
+
+/// Layer length (ops from one anchor to the next) and the ops of a layer before its
+/// anchor, from a group's first two anchors; `None` for a group of one layer.
+fn layer_shape(tl: &Timeline, ops: &[usize], anchors: &[usize]) -> Option<(usize, usize)> {
+    let spacing: Vec<usize> = anchors.windows(2).map(|w| w[1] - w[0]).collect();
+    let typ = median(spacing);
+    let (a0, a1) = (*anchors.first()?, *anchors.get(1)?);
+    let fam = |k: usize| tl.ops[ops[k]].family;
+    let mut off = 0;
+    while off + 1 < a1 - a0 && off < a0 && fam(a0 - off - 1) == fam(a1 - off - 1) {
+        off += 1;
+    }
+    Some((typ, off.min(typ.saturating_sub(1))))
+}
+
+fn cut_passes(
+    tl: &Timeline,
+    ops: &[usize],
+    anchors: &[usize],
+    gaps: &[Gap],
+    groups: Vec<std::ops::Range<usize>>,
+) -> Vec<PassSpan> {
+    let idle = idle_before(tl, ops);
+    let shapes: Vec<Option<(usize, usize)>> = groups
+        .iter()
+        .map(|g| layer_shape(tl, ops, &anchors[g.clone()]))
+        .collect();
+    let fallback = shapes.iter().flatten().copied().next().unwrap_or((1, 0));
+    let shape = |w: usize| shapes[w].unwrap_or(fallback);
+    // cuts[w]: first op position of group w's pass.
+    let mut cuts = vec![0usize];
+    for w in 1..groups.len() {
+        let last = anchors[groups[w - 1].end - 1];
+        let next = anchors[groups[w].start];
+        let (typ, off) = shape(w - 1);
+        let (_, next_off) = shape(w);
+        let lo = (last + typ.saturating_sub(off)).min(next);
+        let hi = next.saturating_sub(next_off).max(last + 1);
+        let (lo, hi) = if lo < hi { (lo, hi) } else { (last + 1, next) };
+        let cut = (lo..=hi)
+            .max_by_key(|&j| (idle[j], std::cmp::Reverse(j)))
+            .unwrap_or(next);
+        cuts.push(cut);
+    }
+    cuts.push(ops.len());
+    let l_mode = {
+        let mut c: FxMap<usize, usize> = FxMap::default();
+        for g in &groups {
+            *c.entry(g.len()).or_default() += g.len();
+        }
+        c.into_iter()
+            .max_by_key(|&(len, n)| (n, len))
+            .map_or(0, |x| x.0)
+    };
+    groups
+        .iter()
+        .enumerate()
+        .map(|(w, g)| {
+            let before = if w == 0 {
+                None
+            } else {
+                Some(gaps[g.start - 1])
+            };
+            let after = gaps.get(g.end - 1).copied();
+            let mut how: Vec<&str> = Vec::new();
+            for b in [before, after].into_iter().flatten() {
+                if !how.contains(&b.how()) {
+                    how.push(b.how());
+                }
+            }
+            let boundaries = if how.is_empty() {
+                "the whole file is one run of layers (no boundary between passes)".to_string()
+            } else {
+                format!("{}; cut at the longest GPU idle time", how.join(" / "))
+            };
+            let uncertain = (g.len() != l_mode).then(|| {
+                format!(
+                    "{} layers where the other passes have {l_mode} (a pass cut by the trace's \
+                     start or end, or boundaries found wrongly)",
+                    g.len()
+                )
+            });
+            span(
+                ops[cuts[w]..cuts[w + 1]].to_vec(),
+                g.len() as u32,
+                boundaries,
+                uncertain,
+            )
+        })
+        .collect()
+}
+
+/// Positions compared per candidate period (a sample keeps long files cheap).
+const PERIOD_SAMPLES: usize = 4000;
+
+/// Passes without attention kernels, from the periodicity of the kernel sequence: every
+/// pass launches the same kernel-family sequence, so the sequence repeats with the pass
+/// length as its period (the smallest period under which at least 99% of sampled
+/// positions match; a layer period matches less because of each pass's prologue and
+/// epilogue). Passes are cut at the largest idle gaps. `None` when the sequence does not
+/// repeat at least twice.
+fn passes_from_periodic_sequence(tl: &Timeline, ops: &[usize]) -> Option<Vec<Vec<usize>>> {
+    let n = ops.len();
+    if n < 8 {
+        return None;
+    }
+    let fams: Vec<NameId> = ops.iter().map(|&i| tl.ops[i].family).collect();
+    let step = (n / PERIOD_SAMPLES).max(1);
+    let period = (2..=n / 2).find(|&p| {
+        if fams[p] != fams[0] {
+            return false;
+        }
+        let (mut same, mut total) = (0usize, 0usize);
+        for i in (0..n - p).step_by(step) {
+            total += 1;
+            same += usize::from(fams[i] == fams[i + p]);
+        }
+        total > 0 && same * 100 >= total * 99
+    })?;
+    let idle = idle_before(tl, ops);
+    let phase = (0..period)
+        .max_by_key(|&k| (k..n).step_by(period).map(|j| idle[j]).sum::<i64>())
+        .unwrap_or(0);
+    let mut cuts: Vec<usize> = (phase..n).step_by(period).filter(|&c| c > 0).collect();
+    // A piece shorter than half a pass joins its neighbour.
+    if cuts.first().is_some_and(|&c| c < period / 2) {
+        cuts.remove(0);
+    }
+    if cuts.last().is_some_and(|&c| n - c < period / 2) {
+        cuts.pop();
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(cuts.len() + 1);
+    let mut from = 0;
+    for c in cuts {
+        parts.push(ops[from..c].to_vec());
+        from = c;
+    }
+    parts.push(ops[from..].to_vec());
+    Some(parts)
+}
+
+/// Stage words in an attention kernel's name (FlashInfer's `BatchDecode...`, Triton's
+/// `decode_kernel`, `extend_kernel`, ...).
+fn stage_of_attention(name: &str) -> Option<&'static str> {
+    let l = name.to_ascii_lowercase();
+    if l.contains("decode") {
+        Some("decode")
+    } else if l.contains("prefill") || l.contains("extend") {
+        Some("prefill")
+    } else {
+        None
+    }
+}
+
+/// Ratio of thread blocks above which a pass holds clearly more tokens than another.
+const TOKEN_RATIO: u64 = 4;
+
+/// The stage of each pass, and why: the file name of a per-stage trace; else a stage word
+/// in the attention kernel's name; else a CUDA-graph replay (SGLang captures decode, runs
+/// prefill eagerly); else tokens (thread blocks of the layers' pointwise kernels) against
+/// the other passes; else a lone pass is taken as prefill and identical repeated passes as
+/// decode steps.
+fn classify(
+    tl: &Timeline,
+    spans: &mut [PassSpan],
+    path_stage: Option<&str>,
+    hint: Option<&'static str>,
+) {
+    let mut attention: Vec<Option<NameId>> = Vec::with_capacity(spans.len());
+    for s in spans.iter_mut() {
+        let graph_ops = s
+            .ops
+            .iter()
+            .filter(|&&i| tl.ops[i].graph != NOT_GRAPH)
+            .count();
+        let mut replays: Vec<u32> = s
+            .ops
+            .iter()
+            .map(|&i| tl.ops[i].graph)
+            .filter(|&g| g != NOT_GRAPH)
+            .collect();
+        replays.sort_unstable();
+        replays.dedup();
+        s.graph_replays = replays.len() as u32;
+        s.graph = graph_ops * 2 > s.ops.len();
+        let anchors = anchors(tl, &s.ops);
+        let inner = match (anchors.first(), anchors.last()) {
+            (Some(&a), Some(&b)) => &s.ops[a..=b],
+            _ => &s.ops[..],
+        };
+        s.token_blocks = inner
+            .iter()
+            .map(|&i| &tl.ops[i])
+            .filter(|o| o.category.is_pointwise() && o.category != Category::Softmax)
+            .map(|o| o.blocks)
+            .max()
+            .unwrap_or(0);
+        attention.push(anchors.first().map(|&a| tl.ops[s.ops[a]].family));
+    }
+    let mut decided = vec![false; spans.len()];
+    for (k, s) in spans.iter_mut().enumerate() {
+        if let Some(st) = path_stage.and_then(stage_from_text) {
+            s.stage = st;
+            s.stage_evidence = "the file name (a per-stage trace, as SGLang's profile-by-stage \
+                                mode writes)"
+                .to_string();
+        } else if let Some((st, name)) = attention[k]
+            .map(|f| tl.names.name(f))
+            .and_then(|n| stage_of_attention(n).map(|st| (st, n)))
+        {
+            s.stage = st;
+            s.stage_evidence = format!("attention kernel `{name}` is a {st} kernel");
+        } else if s.graph {
+            s.stage = "decode";
+            s.stage_evidence = "ran as a CUDA-graph replay (SGLang captures decode steps as \
+                                graphs and runs prefill eagerly)"
+                .to_string();
+        } else {
+            continue;
+        }
+        decided[k] = true;
+    }
+    let min_blocks = spans
+        .iter()
+        .map(|s| s.token_blocks)
+        .filter(|&b| b > 0)
+        .min();
+    for k in 0..spans.len() {
+        if decided[k] {
+            continue;
+        }
+        let b = u64::from(spans[k].token_blocks);
+        // A decided pass with the same attention kernel and about the same tokens.
+        let like = (0..spans.len()).find(|&j| {
+            decided[j]
+                && attention[j] == attention[k]
+                && b > 0
+                && u64::from(spans[j].token_blocks) * 2 >= b
+                && b * 2 >= u64::from(spans[j].token_blocks)
+        });
+        let (stage, why) = if let Some(j) = like {
+            (
+                spans[j].stage,
+                format!(
+                    "same attention kernel and about the same tokens as pass {j} ({})",
+                    spans[j].stage
+                ),
+            )
+        } else if let Some(m) = min_blocks.filter(|&m| b >= TOKEN_RATIO * u64::from(m)) {
+            (
+                "prefill",
+                format!(
+                    "its layers' pointwise kernels launch {}x the thread blocks of the \
+                     smallest pass (many more tokens)",
+                    b / u64::from(m)
+                ),
+            )
+        } else if b > 0
+            && spans
+                .iter()
+                .any(|o| u64::from(o.token_blocks) >= TOKEN_RATIO * b)
+        {
+            (
+                "decode",
+                "another pass launches at least 4x its thread blocks (it holds few tokens)"
+                    .to_string(),
+            )
+        } else {
+            let twins = (0..spans.len())
+                .filter(|&j| {
+                    attention[j] == attention[k] && spans[j].token_blocks == spans[k].token_blocks
+                })
+                .count();
+            if twins >= 3 {
+                (
+                    "decode",
+                    format!(
+                        "{twins} passes with the same kernels and tokens (repeated decode steps)"
+                    ),
+                )
+            } else if let Some(h) = hint {
+                (
+                    h,
+                    format!("nothing in the kernels tells; the file name says {h}"),
+                )
+            } else {
+                spans[k].uncertain.get_or_insert_with(|| {
+                    "nothing in the kernels tells its stage; a lone pass is taken as prefill"
+                        .to_string()
+                });
+                (
+                    "prefill",
+                    "a lone pass, not repeated (taken as prefill)".to_string(),
+                )
+            }
+        };
+        spans[k].stage = stage;
+        spans[k].stage_evidence = why;
+    }
+}
