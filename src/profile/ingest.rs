@@ -617,6 +617,7 @@ mod tests {
         );
         assert_eq!(r.names.name(k.name), "nvjet_x");
         assert_eq!(r.launches.len(), 1);
+        assert!(!r.launches[0].graph);
         assert_eq!(r.names.name(r.cpu_ops[&7]), "aten::mm");
         assert_eq!(r.meta.rank, Some(1));
         assert_eq!(r.meta.world_size, Some(2));
@@ -747,6 +748,15 @@ mod tests {
             br#"{"correlation": "12", "stream": null, "x": [1,2]}"#,
             br#"{"correlation": 1, "correlation": 2}"#,
             br#"{"stream": true}"#,
+            br#"{"grid": [16, 1, 1], "block": [256, 1, 1]}"#,
+            br#"{"grid": [1.5, 2]}"#,
+            br#"{"grid": [-1, 2, 1]}"#,
+            br#"{"grid": [1, 2, 3, 4]}"#,
+            br#"{"grid": []}"#,
+            br#"{"grid": "16"}"#,
+            br#"{"grid": [18446744073709551615, 9223372036854775808]}"#,
+            br#"{"grid": [[1], 2]}"#,
+            br#"{"grid": [1, 2], "grid": [3]}"#,
             br#"[1,2,3,4]"#,
             br#"{"External\u0020id": 5}"#,
             b"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
@@ -858,7 +868,17 @@ mod tests {
         assert_eq!(ev.cat, Some(Cat::Kernel));
         assert_eq!(ev.tid, Some(IdValue::Str("s 7".into())));
         assert_eq!((ev.ts, ev.dur), (Some(1.5), Some(2.0)));
-        assert_eq!(ev.args.unwrap().stream, Some(7));
+        let args = ev.args.unwrap();
+        assert_eq!((args.stream, args.grid_blocks), (Some(7), Some(1)));
+        let grid = |g: &str| {
+            read_fast(format!(r#"{{"args": {{"grid": {g}}}}}"#).as_bytes())
+                .and_then(|e| e.args)
+                .map(|a| a.grid_blocks)
+        };
+        assert_eq!(grid("[16, 2, 3]"), Some(Some(96)));
+        assert_eq!(grid("[1.5, 2]"), Some(None));
+        assert_eq!(grid("[1, 2, 3, 4]"), Some(None));
+        assert_eq!(grid("\"x\""), Some(None));
         // Escapes in a wanted string, duplicates and broken JSON go to serde_json.
         assert!(read_fast(br#"{"name": "a\"b"}"#).is_none());
         assert!(read_fast(br#"{"ph": "X", "ph": "X"}"#).is_none());

@@ -259,19 +259,13 @@ fn soft_boundaries(
     let lens: Vec<usize> = (from..to).map(|k| members(k).len()).collect();
     let typical = median(lens.clone());
     for k in from..to {
-        if lens[k - from] <= typical {
-            continue;
-        }
-        let mut rare = 0;
-        let mut counted: Vec<NameId> = Vec::new();
-        for &i in members(k) {
-            let f = tl.ops[i].family;
-            if (seen_in[&f].0 as usize) * 2 < n && !counted.contains(&f) {
-                counted.push(f);
-                rare += 1;
-            }
-        }
-        if rare >= 1 {
+        let rare = lens[k - from] > typical
+            && members(k).iter().any(|&i| {
+                seen_in
+                    .get(&tl.ops[i].family)
+                    .is_some_and(|e| (e.0 as usize) * 2 < n)
+            });
+        if rare {
             gaps[k] = Gap::Kernels;
         }
     }
@@ -628,5 +622,60 @@ fn classify(
         };
         spans[k].stage = stage;
         spans[k].stage_evidence = why;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lens(groups: &[std::ops::Range<usize>]) -> Vec<usize> {
+        groups.iter().map(|g| g.len()).collect()
+    }
+
+    #[test]
+    fn a_run_of_three_passes_is_cut_every_l_layers() {
+        // A prefill of 4 layers (ended by an attention change), then 12 decode layers with
+        // no visible boundary: 3 passes of 4.
+        let mut gaps = vec![Gap::Layer; 15];
+        gaps[3] = Gap::Attention;
+        let groups = repair_by_layer_count(&mut gaps);
+        assert_eq!(lens(&groups), [4, 4, 4, 4]);
+        assert_eq!(gaps[7], Gap::Count);
+        assert_eq!(gaps[11], Gap::Count);
+    }
+
+    #[test]
+    fn a_soft_boundary_inside_a_pass_is_merged_away() {
+        // Passes of 4 layers; a false soft boundary cuts the second into 1 + 3.
+        let mut gaps = vec![Gap::Layer; 11];
+        gaps[3] = Gap::Graph;
+        gaps[4] = Gap::Kernels;
+        gaps[7] = Gap::Graph;
+        let groups = repair_by_layer_count(&mut gaps);
+        assert_eq!(lens(&groups), [4, 4, 4]);
+        assert_eq!(gaps[4], Gap::Layer);
+    }
+
+    #[test]
+    fn hard_boundaries_are_kept_even_when_counts_differ() {
+        let mut gaps = vec![Gap::Layer; 6];
+        gaps[1] = Gap::Graph;
+        let groups = repair_by_layer_count(&mut gaps);
+        assert_eq!(lens(&groups), [2, 5]);
+    }
+
+    #[test]
+    fn stage_words_in_attention_kernels() {
+        assert_eq!(
+            stage_of_attention("BatchDecodeWithPagedKVCacheKernel<...>"),
+            Some("decode")
+        );
+        assert_eq!(
+            stage_of_attention("flashinfer::BatchPrefillWithRaggedKVCacheKernel"),
+            Some("prefill")
+        );
+        assert_eq!(stage_of_attention("_fwd_kernel_extend"), Some("prefill"));
+        assert_eq!(stage_of_attention("cudnn_generated_fort_native_sdpa"), None);
     }
 }

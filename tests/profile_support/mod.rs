@@ -87,3 +87,27 @@ pub fn timeline_of(text: &[u8], name: &str) -> sota_bot::profile::Timeline {
     let stage = sota_bot::profile::timeline::stage_from_path(&path);
     sota_bot::profile::Timeline::from_records(rec, stage, &path.display().to_string())
 }
+
+/// Every trace under `tests/fixtures/traces`, as names relative to it.
+pub fn all_trace_fixtures() -> Vec<String> {
+    let root = traces_dir();
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".json.gz") {
+                out.push(
+                    p.strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
