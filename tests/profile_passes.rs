@@ -51,8 +51,9 @@ fn every_fixture_gives_the_same_passes_with_its_annotations_removed_from_the_jso
         let without = stripped_text(name);
         let tl = timeline_of(&without, name);
         assert!(tl.annotations.is_empty(), "{name}: annotations left");
-        annotated_files += usize::from(!timeline_of(&with, name).annotations.is_empty());
-        let (a, b) = (pipeline_of(&with, name), layer_pipeline(&tl, None));
+        let tl_with = timeline_of(&with, name);
+        annotated_files += usize::from(!tl_with.annotations.is_empty());
+        let (a, b) = (layer_pipeline(&tl_with, None), layer_pipeline(&tl, None));
         assert!(!b.passes.is_empty(), "{name}");
         assert_eq!(shape(&a), shape(&b), "{name}");
         for p in &b.passes {
@@ -344,8 +345,8 @@ fn profile_by_stage_files_are_recognised_from_their_names() {
 fn without_attention_kernels_or_annotations_the_report_says_segmentation_is_uncertain() {
     // The Llama prefill with its attention kernels removed from the JSON: no layer anchor.
     let name = "llama8b_prefill_b4_in1000.trace.json.gz";
-    let drop_attention = |text: Vec<u8>| {
-        let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let drop_attention = |text: &[u8]| {
+        let mut v: serde_json::Value = serde_json::from_slice(text).unwrap();
         let evs = v["traceEvents"].as_array_mut().unwrap();
         let before = evs.len();
         evs.retain(|e| {
@@ -354,7 +355,7 @@ fn without_attention_kernels_or_annotations_the_report_says_segmentation_is_unce
         assert_eq!(before - evs.len(), 32);
         serde_json::to_vec(&v).unwrap()
     };
-    let p = pipeline_of(&drop_attention(stripped_text(name)), name);
+    let p = pipeline_of(&drop_attention(&stripped_text(name)), name);
     assert_eq!(p.passes.len(), 1);
     assert!(p.passes[0].uncertain.is_some());
     assert!(
@@ -365,7 +366,7 @@ fn without_attention_kernels_or_annotations_the_report_says_segmentation_is_unce
     let md = render_layer_pipeline_md(&p);
     assert!(md.contains("### Uncertain segmentation"), "{md}");
     // With its annotation the pass comes from the annotated range, and says so.
-    let a = pipeline_of(&drop_attention(trace_text(name)), name);
+    let a = pipeline_of(&drop_attention(&trace_text(name)), name);
     assert_eq!(a.passes.len(), 1);
     assert_eq!(a.passes[0].name, "prefill_forward");
     assert!(a.passes[0].pass_boundaries.contains("annotated range"));

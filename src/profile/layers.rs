@@ -236,12 +236,13 @@ fn passes_of_segment(tl: &Timeline, seg: u16) -> Vec<Pass> {
     let ranges = forward_ranges(tl, seg);
     let structureless = spans.len() == 1 && spans[0].uncertain.is_some() && spans[0].layers < 2;
     if structureless && !ranges.is_empty() {
-        return annotated_passes(tl, seg, &spans[0].ops, &ranges);
+        let ops: Vec<usize> = spans[0].ops.clone().collect();
+        return annotated_passes(tl, seg, &ops, &ranges);
     }
     spans
         .into_iter()
         .map(|sp| {
-            let mut p = build_pass(tl, seg, sp.stage, sp.ops.clone());
+            let mut p = build_pass(tl, seg, sp.stage, sp.ops.clone().collect());
             p.pass_boundaries = sp.boundaries.clone();
             p.stage_evidence = sp.stage_evidence.clone();
             p.cuda_graph = sp.graph;

@@ -20,21 +20,25 @@
 //! layer of one and the start of the first layer of the next (where the host schedules).
 
 use super::names::Category;
+use super::records::Interner;
 use super::records::{FxMap, NameId};
-use super::timeline::{stage_from_text, Timeline, NOT_GRAPH};
+use super::timeline::{stage_from_text, Op, Timeline, NOT_GRAPH};
+use std::ops::Range;
 
 /// One forward pass found in a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassSpan {
     pub segment: u16,
-    /// Ops of the pass (indices into `Timeline::ops`), in time order.
-    pub ops: Vec<usize>,
+    /// Ops of the pass: indices into `Timeline::ops` (a file's ops are in time order).
+    pub ops: Range<usize>,
     /// Attention anchors (one per layer) in the pass.
     pub layers: u32,
     /// `prefill` or `decode`.
     pub stage: &'static str,
     /// Why the pass has that stage.
     pub stage_evidence: String,
+    /// Nothing told the stage: `stage` is a default.
+    pub stage_guessed: bool,
     /// How the pass's boundaries were found.
     pub boundaries: String,
     /// Most of the pass's layer kernels ran as CUDA-graph replays.
@@ -51,36 +55,27 @@ pub struct PassSpan {
 /// Attention anchors in `ops` (time order): positions of attention kernels, where
 /// attention kernels separated only by memory ops (split-KV + merge, ragged + paged) count
 /// as one launch.
-fn anchors(tl: &Timeline, ops: &[usize]) -> Vec<usize> {
+fn anchors(ops: &[Op]) -> Vec<usize> {
     let mut out = Vec::new();
     let mut last_att: Option<usize> = None;
-    for (k, &i) in ops.iter().enumerate() {
-        let op = &tl.ops[i];
-        match op.category {
-            Category::Attention => {
-                let joined = last_att.is_some_and(|p| {
-                    ops[p + 1..k]
-                        .iter()
-                        .all(|&j| tl.ops[j].category == Category::Memory)
-                });
-                if !joined {
-                    out.push(k);
-                }
-                last_att = Some(k);
+    for (k, op) in ops.iter().enumerate() {
+        if op.category == Category::Attention {
+            let joined = last_att
+                .is_some_and(|p| ops[p + 1..k].iter().all(|o| o.category == Category::Memory));
+            if !joined {
+                out.push(k);
             }
-            Category::Memory => {}
-            _ => {}
+            last_att = Some(k);
         }
     }
     out
 }
 
 /// GPU idle time before each op: its start minus the latest end of the ops before it.
-fn idle_before(tl: &Timeline, ops: &[usize]) -> Vec<i64> {
+fn idle_before(ops: &[Op]) -> Vec<i64> {
     let mut idle = vec![0i64; ops.len()];
     let mut latest = i64::MIN;
-    for (k, &i) in ops.iter().enumerate() {
-        let op = &tl.ops[i];
+    for (k, op) in ops.iter().enumerate() {
         if k > 0 {
             idle[k] = (op.ts_ns - latest).max(0);
         }
@@ -123,40 +118,41 @@ impl Gap {
     }
 }
 
-/// Passes of one file's ops (`ops` in time order). `path_stage` is the stage its path
-/// gives (SGLang's profile-by-stage files), if any; `hint` a stage word elsewhere in its
-/// name, used only where the kernels tell nothing.
+/// Passes of one file's ops: `tl.ops[file]`, in time order. `path_stage` is the stage its
+/// path gives (SGLang's profile-by-stage files), if any; `hint` a stage word elsewhere in
+/// its name, used only where the kernels tell nothing.
 pub fn find_passes(
     tl: &Timeline,
-    ops: &[usize],
+    file: Range<usize>,
     path_stage: Option<&str>,
     hint: Option<&'static str>,
 ) -> Vec<PassSpan> {
-    if ops.is_empty() {
+    let Some(ops) = tl.ops.get(file.clone()).filter(|o| !o.is_empty()) else {
         return Vec::new();
-    }
-    let segment = tl.ops[ops[0]].segment;
-    let anchors = anchors(tl, ops);
-    let mut spans = if anchors.len() < 2 {
-        no_anchor_spans(tl, ops, anchors.len())
-    } else {
-        anchored_spans(tl, ops, &anchors)
     };
+    let anchors = anchors(ops);
+    let mut spans = if anchors.len() < 2 {
+        no_anchor_spans(ops, anchors.len())
+    } else {
+        anchored_spans(ops, &anchors)
+    };
+    classify(&tl.names, ops, &mut spans, path_stage, hint);
     for s in &mut spans {
-        s.segment = segment;
+        s.segment = ops[0].segment;
+        s.ops = s.ops.start + file.start..s.ops.end + file.start;
     }
-    classify(tl, &mut spans, path_stage, hint);
     spans
 }
 
 /// A pass before classification.
-fn span(ops: Vec<usize>, layers: u32, boundaries: String, uncertain: Option<String>) -> PassSpan {
+fn span(ops: Range<usize>, layers: u32, boundaries: String, uncertain: Option<String>) -> PassSpan {
     PassSpan {
         segment: 0,
         ops,
         layers,
         stage: "prefill",
         stage_evidence: String::new(),
+        stage_guessed: false,
         boundaries,
         graph: false,
         graph_replays: 0,
@@ -165,9 +161,9 @@ fn span(ops: Vec<usize>, layers: u32, boundaries: String, uncertain: Option<Stri
     }
 }
 
-fn no_anchor_spans(tl: &Timeline, ops: &[usize], anchors: usize) -> Vec<PassSpan> {
+fn no_anchor_spans(ops: &[Op], anchors: usize) -> Vec<PassSpan> {
     if anchors == 0 {
-        if let Some(parts) = passes_from_periodic_sequence(tl, ops) {
+        if let Some(parts) = passes_from_periodic_sequence(ops) {
             let n = parts.len();
             return parts
                 .into_iter()
@@ -189,16 +185,16 @@ fn no_anchor_spans(tl: &Timeline, ops: &[usize], anchors: usize) -> Vec<PassSpan
         "one attention launch in the file: one pass of one layer, or not a forward pass"
     };
     vec![span(
-        ops.to_vec(),
+        0..ops.len(),
         anchors as u32,
         "whole file (segmentation uncertain)".to_string(),
         Some(why.to_string()),
     )]
 }
 
-fn anchored_spans(tl: &Timeline, ops: &[usize], anchors: &[usize]) -> Vec<PassSpan> {
-    let fam = |k: usize| tl.ops[ops[anchors[k]]].family;
-    let replay = |k: usize| tl.ops[ops[anchors[k]]].graph;
+fn anchored_spans(ops: &[Op], anchors: &[usize]) -> Vec<PassSpan> {
+    let fam = |k: usize| ops[anchors[k]].family;
+    let replay = |k: usize| ops[anchors[k]].graph;
     // One replay is one pass only where replays hold several layers (not per-layer or
     // piecewise graphs).
     let mut per_replay: FxMap<u32, u32> = FxMap::default();
@@ -224,24 +220,17 @@ fn anchored_spans(tl: &Timeline, ops: &[usize], anchors: &[usize]) -> Vec<PassSp
     let mut from = 0;
     for k in 0..=gaps.len() {
         if k == gaps.len() || gaps[k] != Gap::Layer {
-            soft_boundaries(tl, ops, anchors, from, k, &mut gaps);
+            soft_boundaries(ops, anchors, from, k, &mut gaps);
             from = k + 1;
         }
     }
     let groups = repair_by_layer_count(&mut gaps);
-    cut_passes(tl, ops, anchors, &gaps, groups)
+    cut_passes(ops, anchors, &gaps, groups)
 }
 
 /// Marks gaps `from..to` (one run between hard boundaries) that hold kernel families fewer
 /// than half the run's gaps hold, and more kernels than the run's median gap.
-fn soft_boundaries(
-    tl: &Timeline,
-    ops: &[usize],
-    anchors: &[usize],
-    from: usize,
-    to: usize,
-    gaps: &mut [Gap],
-) {
+fn soft_boundaries(ops: &[Op], anchors: &[usize], from: usize, to: usize, gaps: &mut [Gap]) {
     let n = to.saturating_sub(from);
     if n < 3 {
         return;
@@ -249,8 +238,8 @@ fn soft_boundaries(
     let members = |k: usize| &ops[anchors[k] + 1..anchors[k + 1]];
     let mut seen_in: FxMap<NameId, (u32, usize)> = FxMap::default();
     for k in from..to {
-        for &i in members(k) {
-            let e = seen_in.entry(tl.ops[i].family).or_insert((0, usize::MAX));
+        for o in members(k) {
+            let e = seen_in.entry(o.family).or_insert((0, usize::MAX));
             if e.1 != k {
                 *e = (e.0 + 1, k);
             }
@@ -260,9 +249,9 @@ fn soft_boundaries(
     let typical = median(lens.clone());
     for k in from..to {
         let rare = lens[k - from] > typical
-            && members(k).iter().any(|&i| {
+            && members(k).iter().any(|o| {
                 seen_in
-                    .get(&tl.ops[i].family)
+                    .get(&o.family)
                     .is_some_and(|e| (e.0 as usize) * 2 < n)
             });
         if rare {
@@ -324,11 +313,11 @@ fn repair_by_layer_count(gaps: &mut [Gap]) -> Vec<std::ops::Range<usize>> {
 
 /// Layer length (ops from one anchor to the next) and the ops of a layer before its
 /// anchor, from a group's first two anchors; `None` for a group of one layer.
-fn layer_shape(tl: &Timeline, ops: &[usize], anchors: &[usize]) -> Option<(usize, usize)> {
+fn layer_shape(ops: &[Op], anchors: &[usize]) -> Option<(usize, usize)> {
     let spacing: Vec<usize> = anchors.windows(2).map(|w| w[1] - w[0]).collect();
     let typ = median(spacing);
     let (a0, a1) = (*anchors.first()?, *anchors.get(1)?);
-    let fam = |k: usize| tl.ops[ops[k]].family;
+    let fam = |k: usize| ops[k].family;
     let mut off = 0;
     while off + 1 < a1 - a0 && off < a0 && fam(a0 - off - 1) == fam(a1 - off - 1) {
         off += 1;
@@ -337,16 +326,15 @@ fn layer_shape(tl: &Timeline, ops: &[usize], anchors: &[usize]) -> Option<(usize
 }
 
 fn cut_passes(
-    tl: &Timeline,
-    ops: &[usize],
+    ops: &[Op],
     anchors: &[usize],
     gaps: &[Gap],
     groups: Vec<std::ops::Range<usize>>,
 ) -> Vec<PassSpan> {
-    let idle = idle_before(tl, ops);
+    let idle = idle_before(ops);
     let shapes: Vec<Option<(usize, usize)>> = groups
         .iter()
-        .map(|g| layer_shape(tl, ops, &anchors[g.clone()]))
+        .map(|g| layer_shape(ops, &anchors[g.clone()]))
         .collect();
     let fallback = shapes.iter().flatten().copied().next().unwrap_or((1, 0));
     let shape = |w: usize| shapes[w].unwrap_or(fallback);
@@ -403,12 +391,7 @@ fn cut_passes(
                     g.len()
                 )
             });
-            span(
-                ops[cuts[w]..cuts[w + 1]].to_vec(),
-                g.len() as u32,
-                boundaries,
-                uncertain,
-            )
+            span(cuts[w]..cuts[w + 1], g.len() as u32, boundaries, uncertain)
         })
         .collect()
 }
@@ -422,12 +405,12 @@ const PERIOD_SAMPLES: usize = 4000;
 /// positions match; a layer period matches less because of each pass's prologue and
 /// epilogue). Passes are cut at the largest idle gaps. `None` when the sequence does not
 /// repeat at least twice.
-fn passes_from_periodic_sequence(tl: &Timeline, ops: &[usize]) -> Option<Vec<Vec<usize>>> {
+fn passes_from_periodic_sequence(ops: &[Op]) -> Option<Vec<Range<usize>>> {
     let n = ops.len();
     if n < 8 {
         return None;
     }
-    let fams: Vec<NameId> = ops.iter().map(|&i| tl.ops[i].family).collect();
+    let fams: Vec<NameId> = ops.iter().map(|o| o.family).collect();
     let step = (n / PERIOD_SAMPLES).max(1);
     let period = (2..=n / 2).find(|&p| {
         if fams[p] != fams[0] {
@@ -440,7 +423,7 @@ fn passes_from_periodic_sequence(tl: &Timeline, ops: &[usize]) -> Option<Vec<Vec
         }
         total > 0 && same * 100 >= total * 99
     })?;
-    let idle = idle_before(tl, ops);
+    let idle = idle_before(ops);
     let phase = (0..period)
         .max_by_key(|&k| (k..n).step_by(period).map(|j| idle[j]).sum::<i64>())
         .unwrap_or(0);
@@ -458,10 +441,10 @@ fn passes_from_periodic_sequence(tl: &Timeline, ops: &[usize]) -> Option<Vec<Vec
     let mut parts = Vec::with_capacity(cuts.len() + 1);
     let mut from = 0;
     for c in cuts {
-        parts.push(ops[from..c].to_vec());
+        parts.push(from..c);
         from = c;
     }
-    parts.push(ops[from..].to_vec());
+    parts.push(from..n);
     Some(parts)
 }
 
@@ -487,41 +470,37 @@ const TOKEN_RATIO: u64 = 4;
 /// the other passes; else a lone pass is taken as prefill and identical repeated passes as
 /// decode steps.
 fn classify(
-    tl: &Timeline,
+    names: &Interner,
+    ops: &[Op],
     spans: &mut [PassSpan],
     path_stage: Option<&str>,
     hint: Option<&'static str>,
 ) {
     let mut attention: Vec<Option<NameId>> = Vec::with_capacity(spans.len());
     for s in spans.iter_mut() {
-        let graph_ops = s
-            .ops
+        let mine = &ops[s.ops.clone()];
+        let graph_ops = mine.iter().filter(|o| o.graph != NOT_GRAPH).count();
+        let mut replays: Vec<u32> = mine
             .iter()
-            .filter(|&&i| tl.ops[i].graph != NOT_GRAPH)
-            .count();
-        let mut replays: Vec<u32> = s
-            .ops
-            .iter()
-            .map(|&i| tl.ops[i].graph)
+            .map(|o| o.graph)
             .filter(|&g| g != NOT_GRAPH)
             .collect();
         replays.sort_unstable();
         replays.dedup();
         s.graph_replays = replays.len() as u32;
         s.graph = graph_ops * 2 > s.ops.len();
-        let anchors = anchors(tl, &s.ops);
+        let anchors = anchors(mine);
         let inner = match (anchors.first(), anchors.last()) {
-            (Some(&a), Some(&b)) => &s.ops[a..=b],
-            _ => &s.ops[..],
+            (Some(&a), Some(&b)) => &mine[a..=b],
+            _ => mine,
         };
         s.token_blocks = inner
             .iter()
-            .map(|&i| &tl.ops[i])
             .filter(|o| o.category.is_pointwise() && o.category != Category::Softmax)
             .map(|o| o.blocks)
             .max()
             .unwrap_or(0);
-        attention.push(anchors.first().map(|&a| tl.ops[s.ops[a]].family));
+        attention.push(anchors.first().map(|&a| mine[a].family));
     }
     let mut decided = vec![false; spans.len()];
     for (k, s) in spans.iter_mut().enumerate() {
@@ -531,7 +510,7 @@ fn classify(
                                 mode writes)"
                 .to_string();
         } else if let Some((st, name)) = attention[k]
-            .map(|f| tl.names.name(f))
+            .map(|f| names.name(f))
             .and_then(|n| stage_of_attention(n).map(|st| (st, n)))
         {
             s.stage = st;
@@ -610,13 +589,12 @@ fn classify(
                     format!("nothing in the kernels tells; the file name says {h}"),
                 )
             } else {
-                spans[k].uncertain.get_or_insert_with(|| {
-                    "nothing in the kernels tells its stage; a lone pass is taken as prefill"
-                        .to_string()
-                });
+                spans[k].stage_guessed = true;
                 (
                     "prefill",
-                    "a lone pass, not repeated (taken as prefill)".to_string(),
+                    "nothing in its kernels or file name tells; a lone pass, not repeated, is \
+                     taken as prefill"
+                        .to_string(),
                 )
             }
         };

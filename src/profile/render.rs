@@ -212,8 +212,9 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
     let counts: Vec<String> = stages.iter().map(|(st, n)| format!("{n} {st}")).collect();
     let _ = writeln!(
         s,
-        "{} passes found from the kernel sequence: {}; {graphs} ran as CUDA-graph replays.\n",
+        "{} pass{} found from the kernel sequence: {}; {graphs} ran as CUDA-graph replays.\n",
         p.passes.len(),
+        if p.passes.len() == 1 { "" } else { "es" },
         counts.join(", ")
     );
     s.push_str(
@@ -257,7 +258,8 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
         }
     }
     for (stage, evidence, idx) in &why {
-        let _ = writeln!(s, "- {stage} (passes {}): {evidence}", ranges_of(idx));
+        let label = if idx.len() == 1 { "pass" } else { "passes" };
+        let _ = writeln!(s, "- {stage} ({label} {}): {evidence}", ranges_of(idx));
     }
     let annotated: Vec<&crate::profile::layers::Pass> =
         p.passes.iter().filter(|x| x.annotation.is_some()).collect();

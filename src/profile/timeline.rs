@@ -194,6 +194,10 @@ impl Timeline {
                 segment: 0,
             });
         }
+        // Free what the ops were built from before finding passes (peak memory).
+        drop(launch_by_corr);
+        drop(std::mem::take(&mut rec.gpu_ops));
+        drop(std::mem::take(&mut rec.launches));
         attribute_python(&mut ops, &mut rec.py_frames, &names);
 
         let mut tl = Timeline {
@@ -207,10 +211,9 @@ impl Timeline {
             sources: vec![source.to_string()],
         };
         tl.assign_stages(path_stage);
-        let all: Vec<usize> = (0..tl.ops.len()).collect();
         let name = Path::new(source).file_name().map(|n| n.to_string_lossy());
         let hint = name.as_deref().and_then(stage_from_text);
-        tl.passes = find_passes(&tl, &all, path_stage, hint);
+        tl.passes = find_passes(&tl, 0..tl.ops.len(), path_stage, hint);
         tl.stage_by_passes();
         tl
     }
@@ -219,7 +222,12 @@ impl Timeline {
     /// the classified passes, so a mixed trace gives prefill and decode tables apart.
     fn stage_by_passes(&mut self) {
         let whole = self.stages.len() == 1 && self.stages[0].source == "whole trace";
-        if !whole || self.passes.iter().all(|p| p.uncertain.is_some()) {
+        if !whole
+            || self
+                .passes
+                .iter()
+                .all(|p| p.uncertain.is_some() || p.stage_guessed)
+        {
             return;
         }
         self.stages.clear();
@@ -229,8 +237,8 @@ impl Timeline {
             of_pass.push(self.stage_index(name, "kernel sequence"));
         }
         for (p, &st) in self.passes.iter().zip(&of_pass) {
-            for &i in &p.ops {
-                self.ops[i].stage = st;
+            for op in &mut self.ops[p.ops.clone()] {
+                op.stage = st;
             }
         }
     }
@@ -341,9 +349,7 @@ impl Timeline {
         for p in &other.passes {
             let mut p = p.clone();
             p.segment = seg;
-            for i in &mut p.ops {
-                *i += base;
-            }
+            p.ops = p.ops.start + base..p.ops.end + base;
             self.passes.push(p);
         }
         if self.meta.device_name.is_none() {

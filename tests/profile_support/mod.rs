@@ -63,19 +63,27 @@ pub fn gpu_ranges(evs: &[serde_json::Value], prefix: &str) -> Vec<(f64, f64)> {
 }
 
 /// The fixture's JSON text without its `user_annotation` / `gpu_user_annotation` events,
-/// as SGLang writes traces (no range around a forward pass).
-pub fn stripped_text(name: &str) -> Vec<u8> {
+/// as SGLang writes traces (no range around a forward pass). Cached: several tests strip
+/// the same fixture.
+pub fn stripped_text(name: &str) -> std::sync::Arc<Vec<u8>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(t) = cache.lock().unwrap().get(name) {
+        return t.clone();
+    }
     let mut v: serde_json::Value = serde_json::from_slice(&trace_text(name)).unwrap();
     let evs = v["traceEvents"].as_array_mut().unwrap();
-    let before = evs.len();
     evs.retain(|e| {
         !matches!(
             e["cat"].as_str(),
             Some("user_annotation" | "gpu_user_annotation")
         )
     });
-    assert!(evs.len() <= before);
-    serde_json::to_vec(&v).unwrap()
+    let text = Arc::new(serde_json::to_vec(&v).unwrap());
+    cache.lock().unwrap().insert(name.to_string(), text.clone());
+    text
 }
 
 /// A timeline read from JSON text as `load_timeline` reads the file `name`.
