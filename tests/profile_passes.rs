@@ -301,6 +301,37 @@ fn continuous_batching_trace_interleaves_prefill_and_decode_passes() {
     };
     assert_eq!(a.stages[0].launches, of("prefill"));
     assert_eq!(a.stages[1].launches, of("decode"));
+    // GPU ops replayed from graphs, counted from the JSON: all in decode.
+    let evs = events(CB);
+    let graph_corr: std::collections::HashSet<i64> = evs
+        .iter()
+        .filter(|e| e["cat"] == "cuda_runtime" && e["name"] == "cudaGraphLaunch")
+        .filter_map(|e| e["args"]["correlation"].as_i64())
+        .collect();
+    assert_eq!(graph_corr.len(), 8);
+    let replayed = evs
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["cat"].as_str(),
+                Some("kernel" | "gpu_memset" | "gpu_memcpy")
+            )
+        })
+        .filter(|e| {
+            e["args"]["correlation"]
+                .as_i64()
+                .is_some_and(|c| graph_corr.contains(&c))
+        })
+        .count() as u64;
+    assert_eq!(
+        (a.stages[0].graph_launches, a.stages[1].graph_launches),
+        (0, replayed)
+    );
+    let md = sota_bot::profile::render_analysis_md(&a);
+    assert!(
+        md.contains(&format!("({replayed} replayed from CUDA graphs)")),
+        "{md}"
+    );
     // Layer types and representatives per stage.
     for st in ["prefill", "decode"] {
         assert!(p.layer_types.iter().any(|r| r.stage == st));

@@ -102,6 +102,8 @@ pub struct StageAnalysis {
     /// Sum over input files of the span from the first to the last GPU op.
     pub wall_us: f64,
     pub launches: u64,
+    /// Of `launches`, the ops replayed from CUDA graphs.
+    pub graph_launches: u64,
     #[serde(rename = "kernels")]
     pub kernel_table: Vec<KernelRow>,
     pub categories: Vec<CategoryRow>,
@@ -276,6 +278,10 @@ pub fn analyze_timeline(
             total_gpu_us,
             wall_us,
             launches: ops.len() as u64,
+            graph_launches: ops
+                .iter()
+                .filter(|&&i| tl.ops[i].graph != timeline::NOT_GRAPH)
+                .count() as u64,
             kernel_table,
             categories: kernels::category_table(tl, ops),
             overlap_table,

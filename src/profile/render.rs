@@ -131,8 +131,17 @@ pub fn render_fuse_table_md(stage: &str, rows: &[FuseRow]) -> String {
 fn render_stage(s: &mut String, st: &StageAnalysis) {
     let _ = writeln!(
         s,
-        "### Stage `{}` ({} launches, GPU time {:.1} µs, GPU wall {:.1} µs, stage from {})\n",
-        st.stage, st.launches, st.total_gpu_us, st.wall_us, st.stage_source
+        "### Stage `{}` ({} launches{}, GPU time {:.1} µs, GPU wall {:.1} µs, stage from {})\n",
+        st.stage,
+        st.launches,
+        if st.graph_launches > 0 {
+            format!(" ({} replayed from CUDA graphs)", st.graph_launches)
+        } else {
+            String::new()
+        },
+        st.total_gpu_us,
+        st.wall_us,
+        st.stage_source
     );
     s.push_str("| category | GPU µs | share | launches |\n| --- | ---: | ---: | ---: |\n");
     for c in &st.categories {
