@@ -17,6 +17,14 @@ use sota_bot::profile::{
 const GRAPHS: &str = "sglang_like/llama8b_graphs_prefill_b8_in512_16decode.trace.json.gz";
 const CB: &str = "sglang_like/llama8l_cb_interleaved.trace.json.gz";
 
+/// (stage, how it was identified) of each stage of an analysis.
+fn stage_names(a: &sota_bot::profile::TraceAnalysis) -> Vec<(&str, &str)> {
+    a.stages
+        .iter()
+        .map(|s| (s.stage.as_str(), s.stage_source.as_str()))
+        .collect()
+}
+
 fn pipeline_of(text: &[u8], name: &str) -> LayerPipeline {
     layer_pipeline(&timeline_of(text, name), None)
 }
@@ -278,11 +286,7 @@ fn continuous_batching_trace_interleaves_prefill_and_decode_passes() {
         .all(|x| x.pass_boundaries.contains("no layer launches")));
     // Stage tables of the analysis come apart too.
     let a = analyze_timeline(&tl, &AnalyzeOptions::default()).unwrap();
-    let names: Vec<(&str, &str)> = a
-        .stages
-        .iter()
-        .map(|s| (s.stage.as_str(), s.stage_source.as_str()))
-        .collect();
+    let names = stage_names(&a);
     assert_eq!(
         names,
         [
@@ -364,11 +368,7 @@ fn profile_by_stage_files_are_recognised_from_their_names() {
         .iter()
         .all(|x| x.stage_evidence.contains("file name")));
     let a = analyze_timeline(&tl, &AnalyzeOptions::default()).unwrap();
-    let names: Vec<(&str, &str)> = a
-        .stages
-        .iter()
-        .map(|s| (s.stage.as_str(), s.stage_source.as_str()))
-        .collect();
+    let names = stage_names(&a);
     assert_eq!(names, [("decode", "path"), ("prefill", "path")]);
 }
 

@@ -291,11 +291,15 @@ fn repair_by_layer_count(gaps: &mut [Gap]) -> Vec<std::ops::Range<usize>> {
     else {
         return first;
     };
-    // Merge soft-split neighbours that together make one pass.
-    for w in 0..first.len().saturating_sub(1) {
+    // Merge soft-split neighbours that together make one pass (each group at most once).
+    let mut w = 0;
+    while w + 1 < first.len() {
         let (a, b) = (&first[w], &first[w + 1]);
-        if a.len() < l && b.len() < l && a.len() + b.len() == l && gaps[a.end - 1] == Gap::Kernels {
+        if a.len() + b.len() == l && gaps[a.end - 1] == Gap::Kernels {
             gaps[a.end - 1] = Gap::Layer;
+            w += 2;
+        } else {
+            w += 1;
         }
     }
     // Split multiples.
@@ -448,24 +452,12 @@ fn passes_from_periodic_sequence(ops: &[Op]) -> Option<Vec<Range<usize>>> {
     Some(parts)
 }
 
-/// Stage words in an attention kernel's name (FlashInfer's `BatchDecode...`, Triton's
-/// `decode_kernel`, `extend_kernel`, ...).
-fn stage_of_attention(name: &str) -> Option<&'static str> {
-    let l = name.to_ascii_lowercase();
-    if l.contains("decode") {
-        Some("decode")
-    } else if l.contains("prefill") || l.contains("extend") {
-        Some("prefill")
-    } else {
-        None
-    }
-}
-
 /// Ratio of thread blocks above which a pass holds clearly more tokens than another.
 const TOKEN_RATIO: u64 = 4;
 
 /// The stage of each pass, and why: the file name of a per-stage trace; else a stage word
-/// in the attention kernel's name; else a CUDA-graph replay (SGLang captures decode, runs
+/// in the attention kernel's name (FlashInfer's `BatchDecode...`, Triton's `decode_kernel`,
+/// `extend_kernel`, ...); else a CUDA-graph replay (SGLang captures decode, runs
 /// prefill eagerly); else tokens (thread blocks of the layers' pointwise kernels) against
 /// the other passes; else a lone pass is taken as prefill and identical repeated passes as
 /// decode steps.
@@ -511,7 +503,7 @@ fn classify(
                 .to_string();
         } else if let Some((st, name)) = attention[k]
             .map(|f| names.name(f))
-            .and_then(|n| stage_of_attention(n).map(|st| (st, n)))
+            .and_then(|n| stage_from_text(n).map(|st| (st, n)))
         {
             s.stage = st;
             s.stage_evidence = format!("attention kernel `{name}` is a {st} kernel");
@@ -636,6 +628,19 @@ mod tests {
     }
 
     #[test]
+    fn a_group_is_merged_with_one_neighbour_only() {
+        // 4 | 3 | 1 | 3 | 4 with soft cuts around the 1 and L = 4: 3 + 1 merge, the
+        // second 3 stays a pass of its own (reported as uncertain by its count).
+        let mut gaps = vec![Gap::Layer; 14];
+        gaps[3] = Gap::Graph;
+        gaps[6] = Gap::Kernels;
+        gaps[7] = Gap::Kernels;
+        gaps[10] = Gap::Graph;
+        let groups = repair_by_layer_count(&mut gaps);
+        assert_eq!(lens(&groups), [4, 4, 3, 4]);
+    }
+
+    #[test]
     fn hard_boundaries_are_kept_even_when_counts_differ() {
         let mut gaps = vec![Gap::Layer; 6];
         gaps[1] = Gap::Graph;
@@ -645,15 +650,17 @@ mod tests {
 
     #[test]
     fn stage_words_in_attention_kernels() {
-        assert_eq!(
-            stage_of_attention("BatchDecodeWithPagedKVCacheKernel<...>"),
-            Some("decode")
-        );
-        assert_eq!(
-            stage_of_attention("flashinfer::BatchPrefillWithRaggedKVCacheKernel"),
-            Some("prefill")
-        );
-        assert_eq!(stage_of_attention("_fwd_kernel_extend"), Some("prefill"));
-        assert_eq!(stage_of_attention("cudnn_generated_fort_native_sdpa"), None);
+        // The attention kernels' stage words are read as a file name's are.
+        for (name, st) in [
+            ("BatchDecodeWithPagedKVCacheKernel<...>", Some("decode")),
+            (
+                "flashinfer::BatchPrefillWithRaggedKVCacheKernel",
+                Some("prefill"),
+            ),
+            ("_fwd_kernel_extend", Some("prefill")),
+            ("cudnn_generated_fort_native_sdpa", None),
+        ] {
+            assert_eq!(stage_from_text(name), st, "{name}");
+        }
     }
 }
