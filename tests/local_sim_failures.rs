@@ -334,3 +334,69 @@ fn a_baseline_without_any_competitor_result_stops_the_campaign_too() {
         "an agent ran: {out}"
     );
 }
+
+/// A candidate whose flags the installed version would not parse as written (here an
+/// abbreviation argparse would silently read as another flag) is never launched: its rows
+/// name the flag, the other candidates run, and the help it was checked against is
+/// committed.
+#[test]
+fn candidates_the_installed_version_cannot_parse_are_never_launched() {
+    let plan = PLAN
+        .replace(
+            "    search_space:\n      mem_fraction_static: [0.85, 0.99]",
+            "    search_space:\n      max_running: [8]",
+        )
+        .replace(
+            "  tokenspeed:\n    base_server_flags:\n      never_ready: true\n",
+            "",
+        );
+    let request = REQUEST.replace("only: [vllm, tokenspeed]", "only: [vllm]");
+    let (code, out, checkout, _tmp) = run_campaign(&plan, &request);
+    assert!(code == Some(0) || code == Some(3), "{out}");
+    let cands = find(&checkout.join("runs"), "candidates.jsonl").expect("candidates.jsonl");
+    let rows = parse_jsonl(&std::fs::read_to_string(&cands).unwrap()).unwrap();
+    let refused: Vec<&BenchRow> = rows
+        .iter()
+        .filter(|r| r.round == 0 && r.candidate_id == "sglang-01")
+        .collect();
+    assert_eq!(refused.len(), 2, "{rows:#?}");
+    for r in &refused {
+        assert_eq!(r.status, RunStatus::Failed);
+        let why = r.failure_reason.as_deref().unwrap_or("");
+        assert!(
+            why.starts_with("not launched: the installed SGLang (sota-bot "),
+            "{why}"
+        );
+        assert!(
+            why.contains("--max-running would be read as --max-running-requests"),
+            "{why}"
+        );
+    }
+    let ran = rows
+        .iter()
+        .find(|r| r.round == 0 && r.candidate_id == "sglang-00")
+        .unwrap();
+    assert_eq!(ran.status, RunStatus::Ok);
+    let checked = ran.validated_cli_flags.as_ref().unwrap();
+    assert!(
+        checked.server.contains(&"--tokenizer".to_string()),
+        "{checked:?}"
+    );
+    assert!(
+        checked.benchmark.contains(&"--tokenizer".to_string()),
+        "{checked:?}"
+    );
+    // No server was started for the refused candidate.
+    let logs: Vec<String> = std::fs::read_dir(checkout.join(".sota/logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!logs.iter().any(|n| n.contains("sglang-01")), "{logs:?}");
+    let help = find(&checkout.join("runs"), "sglang-server.txt").expect("help snapshot");
+    let text = std::fs::read_to_string(help).unwrap();
+    assert!(
+        text.starts_with("$ sota-bot sim serve --framework sglang --help"),
+        "{text}"
+    );
+}

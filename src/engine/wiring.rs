@@ -142,7 +142,7 @@ fn line(argv: &[String]) -> String {
 /// The benchmark command of one candidate as a process-lane template: the plan's client
 /// (built-in or the framework's own, followed by `sota-bot bench parse`) with the lane's
 /// placeholders for the port, scenario, lengths, tokenizer and output files.
-fn benchmark_template(
+pub fn benchmark_template(
     plan: &BenchPlan,
     fw: Framework,
     candidate_id: &str,
