@@ -47,7 +47,7 @@ fn free_port() -> u16 {
 fn sim(framework: &str, tokenizer: &Path, dir: &Path) -> Server {
     let port = free_port();
     let log = dir.join(format!("{framework}-{port}.requests.jsonl"));
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["sim", "serve", "--framework", framework, "--profile"])
         .arg(format!("builtin:{framework}"))
         .args(["--model", "m", "--time-scale", "0.01", "--port"])
@@ -66,6 +66,8 @@ fn sim(framework: &str, tokenizer: &Path, dir: &Path) -> Server {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("sim serve did not listen on {port}");
 }
 
