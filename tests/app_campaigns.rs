@@ -310,6 +310,8 @@ fn after_round(mut s: CampaignState, round: u32, pct: f64) -> CampaignState {
         geomean_pct: Some(3.0),
         gaps: vec![gap("chat", pct)],
         changed_files: vec!["python/sglang/srt/layers/layernorm.py".into()],
+        agent_failed: false,
+        agent_cost_usd: Some(0.42),
     });
     s.gaps = vec![gap("chat", pct)];
     s

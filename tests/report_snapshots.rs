@@ -85,6 +85,8 @@ fn state() -> CampaignState {
         geomean_pct: Some(6.0),
         gaps: gaps(-5.0, 1.5),
         changed_files: vec!["python/sglang/srt/rope.py".into()],
+        agent_failed: false,
+        agent_cost_usd: Some(0.42),
     }];
     s.tests = vec!["pytest test_rope.py".into()];
     s.next_planned_patch = Some("fuse the norm".into());
@@ -123,6 +125,21 @@ fn round_report() {
         attempt_ledger_md: &ledger,
         chart_path: "gap-chart.svg",
         artifacts: vec!["runs/x/rounds/round-4/prompt.md".into()],
+        agent: Some(&sota_bot::gate::AgentReport {
+            agent: "claude (model claude-sonnet-4-5, max 100 turns)".into(),
+            outcome: "ok".into(),
+            duration_secs: 412.3,
+            usage: sota_bot::runner::agent::AgentUsage {
+                turns: Some(37),
+                input_tokens: Some(1_204_331),
+                output_tokens: Some(18_204),
+                cost_usd: Some(3.1872),
+                error: None,
+            },
+            failure: None,
+            commits: vec!["Fuse rotary embedding into the QKV projection".into()],
+            log_tail: String::new(),
+        }),
     })
     .unwrap();
     assert!(md.contains("| chat | vLLM `vllm-tuned` | -10.00% | -4.00% | +6.00 pp |"));
