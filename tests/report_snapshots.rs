@@ -326,3 +326,61 @@ fn charts() {
     insta::assert_snapshot!("gap_svg", render_gap_svg(&series, 1.0));
     insta::assert_snapshot!("gap_mermaid", render_gap_mermaid(&series, 1.0));
 }
+
+#[test]
+fn a_failed_agent_round_holds_with_the_reason_the_fix_and_the_log_tail() {
+    use sota_bot::gate::{AgentFailure, AgentReport, GateConfig, RoundEvidence};
+    let agent = AgentReport {
+        agent: "claude (max 100 turns)".into(),
+        outcome: "exit 1".into(),
+        duration_secs: 2.1,
+        usage: sota_bot::runner::agent::AgentUsage {
+            turns: Some(1),
+            input_tokens: Some(0),
+            output_tokens: Some(0),
+            cost_usd: Some(0.0),
+            error: Some("Failed to authenticate. API Error: 401 invalid x-api-key".into()),
+        },
+        failure: Some(AgentFailure::Exited {
+            code: 1,
+            message: Some("Failed to authenticate. API Error: 401 invalid x-api-key".into()),
+        }),
+        commits: vec![],
+        log_tail: "--- agent error ---\nFailed to authenticate. API Error: 401 invalid x-api-key\n"
+            .into(),
+    };
+    let ev = RoundEvidence {
+        round: 2,
+        run_dir: "runs/x".into(),
+        campaign_branch: "sota/b".into(),
+        current_branch: Some("sota/b".into()),
+        changed_paths: vec!["runs/x/rounds/round-2/prompt.md".into()],
+        tracked_paths: vec!["runs/x/rounds/round-2/prompt.md".into()],
+        attempt_rows_before: 1,
+        attempt_rows_after: 2,
+        gaps_after: gaps(-10.0, -0.5),
+        prior_verdicts: vec![],
+        agent: Some(agent.clone()),
+        prior_agent_failures: 1,
+        plan_digest_at_start: Some("d".into()),
+        plan_digest_now: Some("d".into()),
+        ..Default::default()
+    };
+    let o = sota_bot::gate::review_round(&ev, &GateConfig::default());
+    assert!(matches!(o.decision, sota_bot::gate::Decision::WaitForHuman));
+    let md = render_round_report(&RoundReportInput {
+        campaign_id: "c-1",
+        title: "the agent failed",
+        metric: "output token throughput (tok/s)",
+        gaps_before: &gaps(-10.0, -0.5),
+        gaps_after: &gaps(-10.0, -0.5),
+        outcome: &o,
+        geomean_pct: None,
+        attempt_ledger_md: "",
+        chart_path: "gap-chart.svg",
+        artifacts: vec![],
+        agent: Some(&agent),
+    })
+    .unwrap();
+    insta::assert_snapshot!("round_report_agent_failed", md);
+}

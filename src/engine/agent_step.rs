@@ -168,6 +168,9 @@ impl Engine<'_> {
         let stdout = std::fs::read_to_string(inv.stdout_path()).unwrap_or_default();
         let stderr = std::fs::read_to_string(&inv.log_path).unwrap_or_default();
         let mut log_tail = String::new();
+        if let Some(e) = &run.usage.error {
+            log_tail.push_str(&format!("--- agent error ---\n{}\n", tail(e)));
+        }
         for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
             if !text.trim().is_empty() {
                 log_tail.push_str(&format!("--- {name} ---\n{}\n", tail(text)));

@@ -484,7 +484,7 @@ impl<'a> Engine<'a> {
         let summary = std::fs::read_to_string(&summary_path).ok();
         let sum = summary.clone().unwrap_or_default();
         let title = match &agent_failure {
-            Some(_) => format!("round {round}: the agent failed"),
+            Some(_) => "the agent failed".to_string(),
             None => round_title(&sum).unwrap_or_else(|| format!("round {round}")),
         };
         let title: String = title.chars().take(80).collect();
