@@ -353,6 +353,12 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         return;
     };
 
+    // The repository picks its agent: Claude Code with a model, a turn limit and a budget.
+    story.h.fake.set_file(
+        &story.repo,
+        ".github/sota-bot.yml",
+        "agent: {preset: claude, model: claude-sonnet-4-5, max_turns: 60, secret_names: [ANTHROPIC_API_KEY]}\nbudget: {max_agent_cost_usd: 40}\n",
+    );
     // A maintainer opens the request; the App answers with what it parsed.
     story.open_issue("maint", FORM).await;
     let reply = story.comment_containing(7, "Starting campaign");
@@ -463,7 +469,11 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     assert_eq!(story.dispatches()[2]["inputs"]["round"], json!("2"));
     // Rounds carry the repository's agent settings and time budget.
     let inputs = &story.dispatches()[2]["inputs"];
-    assert_eq!(inputs["agent_command"], json!("claude -p"));
+    assert_eq!(inputs["agent_preset"], json!("claude"));
+    assert_eq!(inputs["agent_model"], json!("claude-sonnet-4-5"));
+    assert_eq!(inputs["agent_max_turns"], json!("60"));
+    assert_eq!(inputs["agent_max_cost_usd"], json!("40"));
+    assert!(inputs.get("agent_command").is_none(), "{inputs}");
     assert_eq!(inputs["agent_secret_names"], json!("ANTHROPIC_API_KEY"));
     assert_eq!(inputs["job_timeout_minutes"], json!("360"));
     assert_eq!(inputs["phase_timeout_minutes"], json!("330"));
