@@ -606,3 +606,130 @@ fn a_credential_written_by_the_agent_never_reaches_a_commit() {
         .unwrap();
     assert!(!now.contains(&token), "and not left in the checkout");
 }
+
+/// The round a reviewer is shown: a measured patch with its diff.
+fn reviewed_round() -> sota_bot::gate::RoundEvidence {
+    sota_bot::gate::RoundEvidence {
+        round: 1,
+        run_dir: "runs/x".into(),
+        campaign_branch: "sota/b".into(),
+        current_branch: Some("sota/b".into()),
+        changed_paths: vec!["sim/engine.yaml".into()],
+        geomean_improvement_pct: Some(4.2),
+        summary: Some("TITLE: overlap\nPATCH: scheduler overlap\n".into()),
+        source_diff: Some(
+            "--- a/sim/engine.yaml\n+++ b/sim/engine.yaml\n-  overlap_fraction: 0.0\n+  overlap_fraction: 0.3\n"
+                .into(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn cli_reviewer(
+    preset: sota_bot::runner::agent::AgentPreset,
+    base_url: String,
+    home: &Path,
+) -> sota_bot::gate::cli_reviewer::CliReviewer {
+    std::fs::create_dir_all(home.join("codex")).unwrap();
+    sota_bot::gate::cli_reviewer::CliReviewer {
+        spec: sota_bot::runner::agent::AgentSpec {
+            preset,
+            command: Some(bin_dir().join(preset.as_str()).display().to_string()),
+            model: Some("reviewer-model".into()),
+            base_url: Some(base_url),
+            api_key_env: Some("SIM_MODEL_KEY".into()),
+            ..Default::default()
+        },
+        checkout: home.to_path_buf(),
+        timeout: std::time::Duration::from_secs(60),
+        env: vec![
+            ("HOME".into(), home.display().to_string()),
+            (
+                "CODEX_HOME".into(),
+                home.join("codex").display().to_string(),
+            ),
+            ("SIM_MODEL_KEY".into(), FAKE_KEY.into()),
+            ("ANTHROPIC_API_KEY".into(), FAKE_KEY.into()),
+            ("CLAUDE_CODE_MAX_RETRIES".into(), "1".into()),
+        ],
+    }
+}
+
+#[test]
+fn codex_and_claude_code_review_rounds_in_the_gate_format() {
+    use sota_bot::gate::{gate_input, GateConfig, VerdictSource};
+    use sota_bot::runner::agent::AgentPreset;
+    if !clis_available() {
+        return;
+    }
+    let verdict: Script = Arc::new(|c: &Conversation| {
+        if c.prompt.contains("## SGLang source diff") && c.prompt.contains("overlap_fraction: 0.3")
+        {
+            Reply::Text("The overlap is measured and minimal.\n\nMainline Progress Verdict: ADVANCED\n\ncontinue".into())
+        } else {
+            Reply::Text("I was not shown the diff.".into())
+        }
+    });
+    let garbage: Script = Arc::new(|_: &Conversation| Reply::Text("Looks fine to me!".into()));
+    let denied: Script = Arc::new(|_: &Conversation| Reply::Error(401));
+    for preset in [AgentPreset::Codex, AgentPreset::Claude] {
+        let start = |script: Script| match preset {
+            AgentPreset::Codex => {
+                let sim = ModelSim::responses(script);
+                let base = format!("{}/v1", sim.base);
+                (sim, base)
+            }
+            _ => {
+                let sim = ModelSim::anthropic(script);
+                let base = sim.base.clone();
+                (sim, base)
+            }
+        };
+        let home = tempfile::tempdir().unwrap();
+        git(home.path(), &["init", "-q"]);
+        let ev = reviewed_round();
+        let cfg = GateConfig::default();
+
+        let (_sim, base) = start(verdict.clone());
+        let r = cli_reviewer(preset, base, home.path());
+        let o = gate_input(&ev, &cfg, Some(&r)).decide();
+        assert_eq!(
+            o.verdict_source,
+            VerdictSource::Reviewer,
+            "{preset:?}: {o:#?}"
+        );
+        // (The bare evidence fails contract checks, so the gate caps the verdict; the
+        // reviewer's answer is kept verbatim.)
+        assert!(o
+            .reviewer_text
+            .as_deref()
+            .is_some_and(|t| t.contains("Mainline Progress Verdict: ADVANCED")));
+        assert!(o
+            .checks
+            .iter()
+            .any(|c| c.id == "reviewer.verdict_line" && c.passed));
+
+        // An answer out of format is a failed check, not a silent pass.
+        let (_sim, base) = start(garbage.clone());
+        let r = cli_reviewer(preset, base, home.path());
+        let o = gate_input(&ev, &cfg, Some(&r)).decide();
+        let c = o
+            .checks
+            .iter()
+            .find(|c| c.id == "reviewer.verdict_line")
+            .unwrap();
+        assert!(!c.passed && !o.accepted, "{preset:?}: {o:#?}");
+
+        // A reviewer that fails (401) is a gate error naming why.
+        let (_sim, base) = start(denied.clone());
+        let r = cli_reviewer(preset, base, home.path());
+        let o = gate_input(&ev, &cfg, Some(&r)).decide();
+        let c = o
+            .checks
+            .iter()
+            .find(|c| c.id == "reviewer.answered")
+            .unwrap();
+        assert!(!c.passed && c.reason.contains("401"), "{preset:?}: {c:?}");
+        assert!(!c.reason.contains(FAKE_KEY));
+    }
+}

@@ -143,7 +143,7 @@ pub fn drive(
     let mut lane = build_lane(checkout, config, &input.campaign);
     let mut progress = progress::for_stderr();
     let reviewer = if config.gate.llm_reviewer {
-        crate::gate::OpenAiReviewer::from_env(&config.gate.reviewer)
+        crate::gate::reviewer::from_config(&config.gate.reviewer, &checkout)
     } else {
         None
     };
@@ -154,7 +154,7 @@ pub fn drive(
         candidates: input.candidates,
         lane: &mut lane,
         agent: &ShellAgent,
-        reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
+        reviewer: reviewer.as_deref(),
         progress: progress.as_mut(),
         opts,
         state: crate::campaign::state::CampaignState::new("", "", "", &paths.rel, ""),

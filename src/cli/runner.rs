@@ -158,7 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .filter(|c| c.is_finite() && *c > 0.0)
         .or(config.gate.max_agent_cost_usd);
     let reviewer = if config.gate.llm_reviewer {
-        crate::gate::OpenAiReviewer::from_env(&config.gate.reviewer)
+        crate::gate::reviewer::from_config(&config.gate.reviewer, &checkout)
     } else {
         None
     };
@@ -169,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         candidates: input.candidates.clone(),
         lane: &mut lane,
         agent: &ShellAgent,
-        reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
+        reviewer: reviewer.as_deref(),
         progress: &mut progress,
         opts,
         state: crate::campaign::state::CampaignState::new(

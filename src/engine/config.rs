@@ -276,6 +276,13 @@ mod tests {
             (AgentPreset::Codex, Some("gpt-5-codex"), Some("SIM_KEY"))
         );
         assert_eq!(c.gate.max_agent_cost_usd, Some(5.0));
+        let c = LocalConfig::parse(
+            "gate:\n  llm_reviewer: true\n  reviewer:\n    cli: codex\n    model: gpt-5-codex\n",
+            Path::new("/demo/config.yaml"),
+        )
+        .unwrap();
+        assert_eq!(c.gate.reviewer.cli, Some(AgentPreset::Codex));
+        assert!(crate::gate::reviewer::from_config(&c.gate.reviewer, Path::new("/co")).is_some());
         assert_eq!(
             LocalConfig::default().agent.spec().preset,
             AgentPreset::Claude,

@@ -651,6 +651,11 @@ impl<'a> Engine<'a> {
             stop_claim: parse_stop_claim(&sum),
             reviewer_response: None,
             reviewer_error: None,
+            source_diff: progress.measured_commit.as_deref().and_then(|m| {
+                self.git
+                    .diff_text(&start, m, &format!("{}/", self.paths.rel), 40_000)
+                    .ok()
+            }),
             agent: agent.clone(),
             prior_agent_failures: self.state.trailing_agent_failures(),
             agent_cost_usd_total: match (

@@ -156,6 +156,9 @@ pub struct RoundEvidence {
     /// Agent cost of the whole campaign so far, this round included (USD, as reported).
     #[serde(default)]
     pub agent_cost_usd_total: Option<f64>,
+    /// The round's SGLang source diff (capped), for the reviewer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_diff: Option<String>,
 }
 
 impl RoundEvidence {

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod checks;
+pub mod cli_reviewer;
 pub mod decide;
 pub mod evidence;
 pub mod reviewer;

@@ -367,6 +367,54 @@ impl Checkout {
         .or_else(|_| Signature::now("sota-bot", "sota-bot@localhost"))
     }
 
+    /// A unified diff between two commits (or trees), paths under `exclude` left out, cut at
+    /// `max_chars` characters with a marker.
+    pub fn diff_text(
+        &self,
+        from: &str,
+        to: &str,
+        exclude: &str,
+        max_chars: usize,
+    ) -> Result<String, GitError> {
+        let a = self.tree_of(from)?;
+        let b = self.tree_of(to)?;
+        let diff = ctx(
+            "diff",
+            self.repo.diff_tree_to_tree(Some(&a), Some(&b), None),
+        )?;
+        let mut out = String::new();
+        let mut cut = false;
+        ctx(
+            "print diff",
+            diff.print(git2::DiffFormat::Patch, |delta, _hunk, line| {
+                let path = delta
+                    .new_file()
+                    .path()
+                    .or_else(|| delta.old_file().path())
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !exclude.is_empty() && path.starts_with(exclude) {
+                    return true;
+                }
+                if out.len() >= max_chars {
+                    cut = true;
+                    return true;
+                }
+                if matches!(line.origin(), '+' | '-' | ' ') {
+                    out.push(line.origin());
+                }
+                out.push_str(&String::from_utf8_lossy(line.content()));
+                true
+            }),
+        )?;
+        if cut {
+            let end = out.floor_char_boundary(max_chars);
+            out.truncate(end);
+            out.push_str("\n[diff cut]\n");
+        }
+        Ok(out)
+    }
+
     /// Whether `ancestor` is reachable from `descendant`.
     pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
         match (Oid::from_str(ancestor), Oid::from_str(descendant)) {

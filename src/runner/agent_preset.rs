@@ -260,34 +260,9 @@ impl AgentSpec {
                     ],
                 );
                 args.push(checkout.to_string());
-                if let Some(m) = &self.model {
-                    args.push("--model".into());
-                    args.push(m.clone());
-                }
-                if let Some(u) = &self.base_url {
-                    let key = self
-                        .api_key_env
-                        .clone()
-                        .unwrap_or_else(|| "OPENAI_API_KEY".into());
-                    for kv in [
-                        format!("model_provider={CODEX_PROVIDER}"),
-                        format!("model_providers.{CODEX_PROVIDER}.name={CODEX_PROVIDER}"),
-                        format!("model_providers.{CODEX_PROVIDER}.base_url={u}"),
-                        format!("model_providers.{CODEX_PROVIDER}.wire_api=\"responses\""),
-                        format!("model_providers.{CODEX_PROVIDER}.env_key={key}"),
-                    ] {
-                        args.push("-c".into());
-                        args.push(kv);
-                    }
-                } else if let Some(k) = self
-                    .api_key_env
-                    .as_deref()
-                    .filter(|k| *k != "OPENAI_API_KEY")
-                {
-                    if let Ok(v) = std::env::var(k) {
-                        env.push(("OPENAI_API_KEY".into(), v));
-                    }
-                }
+                let (model_args, model_env) = self.codex_model_args();
+                args.extend(model_args);
+                env.extend(model_env);
                 // `-`: the prompt comes from standard input.
                 args.push("-".into());
             }
@@ -298,6 +273,44 @@ impl AgentSpec {
             args,
             env,
         }
+    }
+}
+
+impl AgentSpec {
+    /// Codex's model and provider flags (and the key variable it reads), shared by the
+    /// agent and the reviewer invocations.
+    pub fn codex_model_args(&self) -> (Vec<String>, Vec<(String, String)>) {
+        let mut args = Vec::new();
+        let mut env = Vec::new();
+        if let Some(m) = &self.model {
+            args.push("--model".into());
+            args.push(m.clone());
+        }
+        if let Some(u) = &self.base_url {
+            let key = self
+                .api_key_env
+                .clone()
+                .unwrap_or_else(|| "OPENAI_API_KEY".into());
+            for kv in [
+                format!("model_provider={CODEX_PROVIDER}"),
+                format!("model_providers.{CODEX_PROVIDER}.name={CODEX_PROVIDER}"),
+                format!("model_providers.{CODEX_PROVIDER}.base_url={u}"),
+                format!("model_providers.{CODEX_PROVIDER}.wire_api=\"responses\""),
+                format!("model_providers.{CODEX_PROVIDER}.env_key={key}"),
+            ] {
+                args.push("-c".into());
+                args.push(kv);
+            }
+        } else if let Some(k) = self
+            .api_key_env
+            .as_deref()
+            .filter(|k| *k != "OPENAI_API_KEY")
+        {
+            if let Ok(v) = std::env::var(k) {
+                env.push(("OPENAI_API_KEY".into(), v));
+            }
+        }
+        (args, env)
     }
 }
 
