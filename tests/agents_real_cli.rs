@@ -376,6 +376,11 @@ fn claude_code_runs_a_whole_campaign_one_commit_per_round() {
     );
     let ledger = s.read("humanize/attempt-ledger.md");
     assert!(ledger.contains("3 turns"), "{ledger}");
+    // The reviewer's evidence holds the round's SGLang diff (and nothing of the run dir).
+    let input: Value = serde_json::from_str(&s.read("rounds/round-1/gate-input.json")).unwrap();
+    let diff = input["evidence"]["source_diff"].as_str().unwrap_or("");
+    assert!(diff.contains("+  overlap_fraction: 0.3"), "{diff}");
+    assert!(!diff.contains("runs/"), "{diff}");
     // The real CLI spoke the Messages API with streaming, offering its own tools.
     let reqs = sim.requests();
     assert!(reqs.len() >= 3 * rounds.len(), "{}", reqs.len());

@@ -143,7 +143,7 @@ pub fn drive(
     let mut lane = build_lane(checkout, config, &input.campaign);
     let mut progress = progress::for_stderr();
     let reviewer = if config.gate.llm_reviewer {
-        crate::gate::reviewer::from_config(&config.gate.reviewer, &checkout)
+        crate::gate::reviewer::from_config(&config.gate.reviewer, checkout)
     } else {
         None
     };

@@ -408,7 +408,10 @@ impl Checkout {
             }),
         )?;
         if cut {
-            let end = out.floor_char_boundary(max_chars);
+            let mut end = max_chars.min(out.len());
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
             out.truncate(end);
             out.push_str("\n[diff cut]\n");
         }
