@@ -185,14 +185,18 @@ impl Checkout {
         String::from_utf8(blob.content().to_vec()).ok()
     }
 
-    /// Text each changed file holds at `to` (new and modified files; binary and huge skipped).
-    pub fn added_text(&self, from: &str, to: &str) -> Result<Vec<ChangedText>, GitError> {
+    fn tree_diff(&self, from: &str, to: &str) -> Result<git2::Diff<'_>, GitError> {
         let a = self.tree_of(from)?;
         let b = self.tree_of(to)?;
-        let diff = ctx(
+        ctx(
             "diff",
             self.repo.diff_tree_to_tree(Some(&a), Some(&b), None),
-        )?;
+        )
+    }
+
+    /// Text each changed file holds at `to` (new and modified files; binary and huge skipped).
+    pub fn added_text(&self, from: &str, to: &str) -> Result<Vec<ChangedText>, GitError> {
+        let diff = self.tree_diff(from, to)?;
         let mut out = Vec::new();
         for d in diff.deltas() {
             let nf = d.new_file();
@@ -376,12 +380,7 @@ impl Checkout {
         exclude: &str,
         max_chars: usize,
     ) -> Result<String, GitError> {
-        let a = self.tree_of(from)?;
-        let b = self.tree_of(to)?;
-        let diff = ctx(
-            "diff",
-            self.repo.diff_tree_to_tree(Some(&a), Some(&b), None),
-        )?;
+        let diff = self.tree_diff(from, to)?;
         let mut out = String::new();
         let mut cut = false;
         ctx(
