@@ -181,10 +181,14 @@ impl Engine<'_> {
         let raw_summary = read_summary(&self.checkout, &inv.summary_path);
 
         // Fold the agent's commits into the round's working changes.
-        let commits = self.git.messages_since(&start).unwrap_or_default();
-        if !commits.is_empty() && self.git.is_ancestor(&start, &self.git.head_commit()?) {
+        let head = self.git.head_commit()?;
+        let commits = if head != start && self.git.is_ancestor(&start, &head) {
+            let messages = self.git.messages_since(&start)?;
             self.git.reset_soft(&start)?;
-        }
+            messages
+        } else {
+            Vec::new()
+        };
         let run_prefix = format!("{}/", self.paths.rel);
         let summary_rel = self
             .paths
