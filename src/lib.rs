@@ -18,3 +18,4 @@ pub mod runner;
 pub mod secrets;
 pub mod server;
 pub mod sim;
+pub mod tokenizer;

@@ -552,6 +552,7 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         after_round: 3,
         reason: "SGLang beats the best SLA-passing selected competitor in every scenario".into(),
         reached_sota: true,
+        unmeasurable: false,
     });
     let (_, mut files) = gate_files(3, false);
     files.push((

@@ -308,6 +308,7 @@ fn sglang_ahead_stops_after_baseline() {
         RunOutcome::Stopped {
             reason,
             reached_sota,
+            ..
         } => {
             assert!(reached_sota);
             assert!(reason.contains("beats"), "{reason}");
@@ -387,6 +388,7 @@ fn stalling_replans_then_drift_stops() {
         RunOutcome::Stopped {
             reason,
             reached_sota,
+            ..
         } => {
             assert!(!reached_sota);
             assert!(reason.contains("drift"), "{reason}");

@@ -94,6 +94,7 @@ fn state() -> CampaignState {
         after_round: 2,
         reason: "SGLang beats".into(),
         reached_sota: true,
+        unmeasurable: false,
     });
     s
 }

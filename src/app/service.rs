@@ -803,7 +803,9 @@ impl AppCampaigns {
             Some(&full),
         )
         .await?;
-        if let Some(node) = &c.pr_node_id {
+        // A campaign that could not measure anything has nothing to review.
+        let unmeasurable = state.stop.as_ref().is_some_and(|s| s.unmeasurable);
+        if let (Some(node), false) = (&c.pr_node_id, unmeasurable) {
             api.mark_ready_for_review(node).await?;
         }
         c.phase = AppPhase::Finished;
@@ -814,10 +816,17 @@ impl AppCampaigns {
             .as_ref()
             .map(|s| s.reason.clone())
             .unwrap_or_else(|| "the loop ended".into());
-        let body = format!(
-            "Campaign `{}` finished: {stop}. The final report is on {}#{pr}, now ready for review.",
-            c.id, c.fork
-        );
+        let body = if unmeasurable {
+            format!(
+                "Campaign `{}` stopped after the fixed baseline because it cannot be measured: {stop}. No round was run. The baseline summary on {}#{pr} shows every failed candidate; fix them and open a new request.",
+                c.id, c.fork
+            )
+        } else {
+            format!(
+                "Campaign `{}` finished: {stop}. The final report is on {}#{pr}, now ready for review.",
+                c.id, c.fork
+            )
+        };
         Self::reply(api, &repo, c.issue, &marker(&c.id, "finished", None), &body).await?;
         self.update_status(api, c, Some(state)).await
     }

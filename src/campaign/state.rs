@@ -105,6 +105,10 @@ pub struct StopRecord {
     pub after_round: u32,
     pub reason: String,
     pub reached_sota: bool,
+    /// The fixed baseline could not measure SGLang or any selected competitor, so no
+    /// round could ever decide anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasurable: bool,
 }
 
 /// Everything needed to resume a campaign.

@@ -1,6 +1,6 @@
 //! `sota-bot local`: run a whole campaign against a local git checkout of SGLang.
 
-use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK, EXIT_UNMEASURABLE};
 use crate::engine::config::LocalConfig;
 use crate::engine::setup::{build_lane, latest_run, load_input, CampaignInput};
 use crate::engine::{progress, Engine, EngineOptions, RunOutcome, RunPaths};
@@ -173,13 +173,18 @@ pub fn drive(
         Ok(RunOutcome::Stopped {
             reason,
             reached_sota,
+            unmeasurable,
         }) => {
             println!(
                 "campaign stopped: {reason} (SGLang reached SOTA: {})\nfinal report: {}",
                 if reached_sota { "yes" } else { "no" },
                 paths.final_report().display()
             );
-            Ok(EXIT_OK)
+            Ok(if unmeasurable {
+                EXIT_UNMEASURABLE
+            } else {
+                EXIT_OK
+            })
         }
         Ok(RunOutcome::WaitingForHuman { after_round }) => {
             println!(

@@ -91,6 +91,7 @@ impl<'a> Engine<'a> {
     /// missing (candidate, scenario). Candidates sharing a server configuration share one
     /// launch.
     pub(crate) fn phase_baseline(&mut self) -> Result<(), EngineError> {
+        self.lane_preflight()?;
         let existing = self.read_rows()?;
         let done: HashSet<String> = existing.iter().map(row_key).collect();
         let total = self.candidates.len();
@@ -184,6 +185,22 @@ impl<'a> Engine<'a> {
         ))?;
         self.state.baseline_commit = Some(sha);
         self.save_state()?;
+        let baseline_rows: Vec<BenchRow> = rows.into_iter().filter(|r| r.round == 0).collect();
+        if let Some(reason) =
+            crate::gate::decide::unmeasurable_baseline(&baseline_rows, &self.campaign.competitors)
+        {
+            self.progress.step(&format!(
+                "phase 1: the campaign cannot be measured: {reason}"
+            ));
+            self.state.stop = Some(StopRecord {
+                after_round: 0,
+                reason,
+                reached_sota: false,
+                unmeasurable: true,
+            });
+            self.state.phase = Phase::Stopped;
+            return self.finish();
+        }
         if let Some(reason) = crate::gate::decide::baseline_stop(&self.state.gaps) {
             self.progress
                 .step(&format!("phase 1: stop after the baseline: {reason}"));
@@ -191,11 +208,19 @@ impl<'a> Engine<'a> {
                 after_round: 0,
                 reason: reason.to_string(),
                 reached_sota: true,
+                unmeasurable: false,
             });
             self.state.phase = Phase::Stopped;
             self.finish()?;
         }
         Ok(())
+    }
+
+    /// The lane's own checks (the model's tokenizer) before any server starts.
+    pub(crate) fn lane_preflight(&mut self) -> Result<(), EngineError> {
+        self.lane
+            .preflight()
+            .map_err(|e| EngineError::Refused(format!("{e}; no server was started")))
     }
 
     /// Runs one candidate through the lane, stamping and appending each row as it arrives.

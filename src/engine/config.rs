@@ -79,6 +79,10 @@ pub struct SimSettings {
     /// SGLang engine profile inside the checkout (patched by the agent).
     #[serde(default = "default_sglang_profile")]
     pub sglang_profile: PathBuf,
+    /// Tokenizer of the simulated model: `builtin:sim` (default) or a real `tokenizer.json`
+    /// (or model folder), so a simulated campaign can count tokens as a real model does.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
 }
 
 fn default_time_scale() -> f64 {
@@ -96,6 +100,7 @@ impl Default for SimSettings {
             time_scale: default_time_scale(),
             competitor_profiles: Default::default(),
             sglang_profile: default_sglang_profile(),
+            tokenizer: None,
         }
     }
 }
@@ -230,6 +235,12 @@ impl LocalConfig {
         }
         for p in cfg.sim.competitor_profiles.values_mut() {
             abs(p);
+        }
+        if let Some(t) = cfg.sim.tokenizer.as_mut() {
+            let as_path = PathBuf::from(t.as_str());
+            if t.as_str() != crate::tokenizer::BUILTIN_SIM && as_path.is_relative() {
+                *t = base.join(as_path).display().to_string();
+            }
         }
         Ok(cfg)
     }

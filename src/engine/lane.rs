@@ -48,6 +48,12 @@ pub trait BenchLane {
         Ok(())
     }
 
+    /// Checks what every measurement needs (the model's tokenizer) before any server
+    /// starts, so a campaign that cannot measure stops with the reason and no GPU time.
+    fn preflight(&mut self) -> Result<(), LaneError> {
+        Ok(())
+    }
+
     /// `--help` (and version) text of a framework's server and benchmark CLIs, as
     /// (file name, text) pairs.
     fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)>;

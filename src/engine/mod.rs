@@ -217,9 +217,18 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError 
 /// Where a run of the engine left the campaign.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
-    Stopped { reason: String, reached_sota: bool },
-    WaitingForHuman { after_round: u32 },
-    Paused { after_round: u32 },
+    Stopped {
+        reason: String,
+        reached_sota: bool,
+        /// The baseline measured no SGLang or no competitor result.
+        unmeasurable: bool,
+    },
+    WaitingForHuman {
+        after_round: u32,
+    },
+    Paused {
+        after_round: u32,
+    },
 }
 
 /// The engine over one checkout and campaign.
@@ -360,7 +369,8 @@ impl<'a> Engine<'a> {
                     let stop = self.state.stop.clone();
                     return Ok(RunOutcome::Stopped {
                         reason: stop.as_ref().map(|s| s.reason.clone()).unwrap_or_default(),
-                        reached_sota: stop.map(|s| s.reached_sota).unwrap_or(false),
+                        reached_sota: stop.as_ref().is_some_and(|s| s.reached_sota),
+                        unmeasurable: stop.is_some_and(|s| s.unmeasurable),
                     });
                 }
             }

@@ -333,6 +333,7 @@ impl<'a> Engine<'a> {
             }
             return self.save_state();
         }
+        self.lane_preflight()?;
         let measured = self
             .state
             .in_progress
@@ -755,6 +756,7 @@ impl<'a> Engine<'a> {
                     reason,
                     StopReason::SglangAhead | StopReason::TiedWithinNoise
                 ),
+                unmeasurable: false,
             });
             self.state.phase = Phase::Stopped;
         }

@@ -396,6 +396,55 @@ fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
     }
 }
 
+/// Why a fixed baseline cannot support any round: no SGLang candidate produced a result, or
+/// no candidate of any selected competitor did. Names each failed candidate and its reason.
+pub fn unmeasurable_baseline(
+    rows: &[crate::bench::BenchRow],
+    competitors: &[crate::campaign::Framework],
+) -> Option<String> {
+    use crate::bench::RunStatus;
+    use crate::campaign::Framework;
+    let failures = |fws: &[Framework]| -> Option<String> {
+        let of: Vec<&crate::bench::BenchRow> =
+            rows.iter().filter(|r| fws.contains(&r.framework)).collect();
+        if of.iter().any(|r| r.status == RunStatus::Ok) {
+            return None;
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for r in &of {
+            let line = format!(
+                "`{}` {}: {}",
+                r.candidate_id,
+                r.status,
+                r.failure_reason.as_deref().unwrap_or("no reason recorded")
+            );
+            if !seen.contains(&line) {
+                seen.push(line);
+            }
+        }
+        Some(if seen.is_empty() {
+            "no candidate ran".to_string()
+        } else {
+            seen.join("; ")
+        })
+    };
+    if let Some(why) = failures(&[Framework::Sglang]) {
+        return Some(format!(
+            "the fixed baseline has no SGLang result, so no gap can be measured ({why})"
+        ));
+    }
+    if competitors.is_empty() {
+        return None;
+    }
+    failures(competitors).map(|why| {
+        let names: Vec<&str> = competitors.iter().map(|f| f.display_name()).collect();
+        format!(
+            "the fixed baseline has no result of any selected competitor ({}), so there is nothing to match ({why})",
+            names.join(", ")
+        )
+    })
+}
+
 /// The decision for a campaign that has only its baseline: stop when the fixed benchmark
 /// already shows SGLang ahead (or tied after repeats) everywhere.
 pub fn baseline_stop(gaps: &[super::evidence::ScenarioGapView]) -> Option<StopReason> {
