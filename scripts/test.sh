@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check sota-bot's CI runs: installs the external test tools it needs
 # (GitHub's OpenAPI description + Prism, GitHub's example webhook payloads, workflow
-# linters, shellcheck, Llama-3's tokenizer and the pinned SGLang release's client and
-# parsers), then formatting, lints and the whole test suite.
+# linters, the Claude Code and Codex CLIs, shellcheck, Llama-3's tokenizer and the pinned
+# SGLang release's client and parsers), then formatting, lints and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,8 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   fi
 fi
 
-if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ]; then
+if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ] ||
+  [ ! -x tools/node_modules/.bin/claude ] || [ ! -x tools/node_modules/.bin/codex ]; then
   log "installing test tools (npm ci in tools/)"
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -8,6 +8,7 @@
 //! rows, ledgers, checkpoint, reports and git, and it can resume after a crash from the run
 //! directory alone.
 
+pub mod agent_step;
 pub mod baseline;
 pub mod config;
 pub mod finish;
@@ -148,7 +149,8 @@ impl CandidateSpec {
 /// Engine settings that are not part of the campaign contract.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    pub agent_command: Option<String>,
+    /// The coding agent each round runs (a preset and its settings).
+    pub agent: Option<crate::runner::agent::AgentSpec>,
     pub agent_timeout: Duration,
     pub knowledge_root: Option<PathBuf>,
     pub force_baseline: bool,
@@ -163,7 +165,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            agent_command: None,
+            agent: None,
             agent_timeout: Duration::from_secs(3600),
             knowledge_root: None,
             force_baseline: false,
