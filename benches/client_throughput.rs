@@ -49,7 +49,14 @@ fn builtin(port: u16, tokenizer: &Path, prompts: u64, conc: u64, dir: &Path) -> 
     let status = Command::new(BIN)
         .args(["bench", "run", "--base-url"])
         .arg(format!("http://127.0.0.1:{port}"))
-        .args(["--model", "m", "--framework", "sglang", "--candidate-id", "bench"])
+        .args([
+            "--model",
+            "m",
+            "--framework",
+            "sglang",
+            "--candidate-id",
+            "bench",
+        ])
         .args(["--scenario", "zero-work", "--input-len"])
         .arg(INPUT_LEN.to_string())
         .arg("--output-len")
@@ -93,7 +100,14 @@ fn sglang(
     let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/run_sglang.py");
     let status = Command::new(python)
         .arg(runner)
-        .args(["bench", "--backend", "sglang-oai", "--host", "127.0.0.1", "--port"])
+        .args([
+            "bench",
+            "--backend",
+            "sglang-oai",
+            "--host",
+            "127.0.0.1",
+            "--port",
+        ])
         .arg(port.to_string())
         .args(["--model", "m", "--tokenizer"])
         .arg(tokenizer)
@@ -114,9 +128,14 @@ fn sglang(
         .status()
         .unwrap();
     assert!(status.success(), "SGLang's client failed");
-    let v: Value =
-        serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().last().unwrap())
-            .unwrap();
+    let v: Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
     let n = |k: &str| v[k].as_f64().unwrap();
     Measured {
         requests_per_s: n("completed") / n("duration"),
@@ -140,8 +159,21 @@ fn main() {
     sota_bot::tokenizer::sim::write_model_dir(&tokenizer).unwrap();
     let port = free_port();
     let mut server = Command::new(BIN)
-        .args(["sim", "serve", "--framework", "sglang", "--profile", "builtin:sglang"])
-        .args(["--model", "m", "--time-scale", "0.000001", "--max-running-requests"])
+        .args([
+            "sim",
+            "serve",
+            "--framework",
+            "sglang",
+            "--profile",
+            "builtin:sglang",
+        ])
+        .args([
+            "--model",
+            "m",
+            "--time-scale",
+            "0.000001",
+            "--max-running-requests",
+        ])
         .arg(conc.max(1).to_string())
         .arg("--port")
         .arg(port.to_string())

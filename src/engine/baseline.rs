@@ -20,6 +20,13 @@ pub fn digest(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// What the baseline's flag check found for a candidate it lets run.
+pub(crate) struct CheckedCandidate {
+    flags: ValidatedFlags,
+    /// The installed version, as its help capture reported it.
+    version: Option<String>,
+}
+
 impl<'a> Engine<'a> {
     /// Phase 0: a fresh campaign state, the campaign branch, `.gitignore`, manifest.
     /// Refuses a dirty checkout (only ignored runtime state may be present).
@@ -214,7 +221,7 @@ impl<'a> Engine<'a> {
     /// each candidate's server and benchmark flags against them before any launch. A
     /// candidate the installed version cannot parse gets failed rows naming each flag and
     /// is never launched; the others' checked flags are returned by candidate id.
-    fn check_flags(&mut self) -> Result<BTreeMap<String, ValidatedFlags>, EngineError> {
+    fn check_flags(&mut self) -> Result<BTreeMap<String, CheckedCandidate>, EngineError> {
         use crate::runner::help::{BENCH_HELP, SERVER_HELP, VERSION};
         self.progress
             .step("phase 1: help snapshots and flag checks against the installed versions");
@@ -266,9 +273,14 @@ impl<'a> Engine<'a> {
                 if problems.is_empty() {
                     validated.insert(
                         cand.candidate_id.clone(),
-                        ValidatedFlags {
-                            server: server.map(|v| v.validated().to_vec()).unwrap_or_default(),
-                            benchmark: bench.map(|v| v.validated().to_vec()).unwrap_or_default(),
+                        CheckedCandidate {
+                            flags: ValidatedFlags {
+                                server: server.map(|v| v.validated().to_vec()).unwrap_or_default(),
+                                benchmark: bench
+                                    .map(|v| v.validated().to_vec())
+                                    .unwrap_or_default(),
+                            },
+                            version: version.clone(),
                         },
                     );
                     continue;
@@ -336,7 +348,7 @@ impl<'a> Engine<'a> {
         &mut self,
         runs: &[(CandidateSpec, Vec<super::ScenarioSpec>)],
         tag: &RunTag,
-        validated: &BTreeMap<String, ValidatedFlags>,
+        validated: &BTreeMap<String, CheckedCandidate>,
     ) -> Result<(), EngineError> {
         let sla = self.campaign.sla.clone();
         let mut seen: Vec<(usize, String)> = Vec::new();
@@ -355,7 +367,10 @@ impl<'a> Engine<'a> {
                 row.framework = cand.framework;
                 row.candidate_id = cand.candidate_id.clone();
                 if let Some(v) = validated.get(&cand.candidate_id) {
-                    row.validated_cli_flags = Some(v.clone());
+                    row.validated_cli_flags = Some(v.flags.clone());
+                    if row.framework_version.is_none() {
+                        row.framework_version = v.version.clone();
+                    }
                 }
                 sla.apply(&mut row);
                 seen.push((i, row.scenario().to_string()));
