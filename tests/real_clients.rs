@@ -297,3 +297,86 @@ fn sglang_s_real_client_runs_the_fixed_workload_through_the_process_lane() {
         "{engine_counts:?}"
     );
 }
+
+/// The commands `sota-bot bench candidates` prints run as printed: the built-in client's
+/// and SGLang's own, against the simulator, each leaving its result where it says.
+#[test]
+fn bench_candidates_prints_commands_that_run_as_printed() {
+    let Some(tok) = support_tools::llama3_tokenizer("printed commands") else {
+        return;
+    };
+    let sglang_python = support_tools::sglang_python("printed commands");
+    let dir = tempfile::tempdir().unwrap();
+    let server = sim("sglang", &tok, dir.path());
+    let tok_dir = tok.parent().unwrap().display().to_string();
+    let mut clients = vec![("builtin", String::new())];
+    if let Some(python) = &sglang_python {
+        clients.push((
+            "native",
+            format!(
+                "    bench_binary: {} {} bench\n",
+                python.display(),
+                support_tools::sglang_runner().display()
+            ),
+        ));
+    }
+    for (client, bench_binary) in clients {
+        let work = dir.path().join(client);
+        std::fs::create_dir_all(&work).unwrap();
+        let plan = work.join("plan.yaml");
+        std::fs::write(
+            &plan,
+            format!(
+                "model: m\ntokenizer: {tok_dir}\nport: {}\nbench_client: {client}\nscenarios:\n  - {{name: chat, input_len: 300, output_len: 8, num_prompts: 4}}\nframeworks:\n  sglang:\n{bench_binary}",
+                server.port
+            ),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["bench", "candidates", "--format", "json"])
+            .arg(&plan)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run = &v["launches"][0]["candidates"][0];
+        let command = run["benchmark_command"].as_str().unwrap();
+        let path = format!(
+            "{}:{}",
+            Path::new(BIN).parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&work)
+            .env("PATH", path)
+            .env("HF_HUB_OFFLINE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{client}: {command}");
+        let result = work.join(run["result_file"].as_str().unwrap());
+        let rows = match client {
+            "builtin" => parse_jsonl(&std::fs::read_to_string(&result).unwrap()).unwrap(),
+            _ => sota_bot::bench::parse::parse_raw(
+                Framework::Sglang,
+                sota_bot::bench::parse::RawFormat::Auto,
+                &std::fs::read_to_string(&result).unwrap(),
+                &sota_bot::bench::parse::ParseContext {
+                    input_len: Some(300),
+                    output_len: Some(8),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        };
+        assert_eq!(rows[0].status, RunStatus::Ok, "{client}: {:?}", rows[0]);
+        assert_eq!(off_plan(&rows[0]), None, "{client}: {:?}", rows[0].workload);
+    }
+}
