@@ -148,6 +148,30 @@ fn each_contract_breach_fails_its_check() {
             }),
         ),
         (
+            // A configured secret without any known prefix: found by value.
+            "secrets.none",
+            Box::new(|e| {
+                std::env::set_var("SOTA_GATE_TEST_KEY", "noprefix7Hq2Wd9Lc4");
+                sota_bot::secrets::register_env_name("SOTA_GATE_TEST_KEY");
+                e.added_text.push(ChangedText {
+                    path: "rounds/round-1/summary.md".into(),
+                    text: "the agent found noprefix7Hq2Wd9Lc4 in its env".into(),
+                })
+            }),
+        ),
+        (
+            // A private key whose BEGIN line is in the file: the whole block is a finding.
+            "secrets.none",
+            Box::new(|e| {
+                e.added_text.push(ChangedText {
+                    path: "rounds/round-1/gate-input.json".into(),
+                    text:
+                        "{\"log\": \"-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAu1SU\\n\"}"
+                            .into(),
+                })
+            }),
+        ),
+        (
             "files.round_summary",
             Box::new(|e| e.tracked_paths.retain(|p| !p.ends_with("summary.md"))),
         ),
@@ -492,4 +516,24 @@ fn the_agent_cost_budget_stops_the_campaign() {
         review_round(&ev, &GateConfig::default()).decision,
         Decision::Continue
     );
+}
+
+#[test]
+fn the_secrets_check_names_the_variable_never_the_value() {
+    std::env::set_var("SOTA_GATE_TEST_NAMED", "namedvalue4Tr8Yp2");
+    sota_bot::secrets::register_env_name("SOTA_GATE_TEST_NAMED");
+    let mut ev = good();
+    ev.added_text.push(ChangedText {
+        path: "rounds/round-1/agent-log-tail.txt".into(),
+        text: "echo namedvalue4Tr8Yp2".into(),
+    });
+    let o = review_round(&ev, &GateConfig::default());
+    let check = o.checks.iter().find(|c| c.id == "secrets.none").unwrap();
+    assert!(!check.passed);
+    assert!(
+        check.reason.contains("value of SOTA_GATE_TEST_NAMED"),
+        "{}",
+        check.reason
+    );
+    assert!(!check.reason.contains("namedvalue4Tr8Yp2"));
 }

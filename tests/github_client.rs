@@ -202,6 +202,74 @@ async fn every_operation_is_allowed_by_the_spec() {
     );
 }
 
+/// A value the App knows as secret (its private key, a webhook secret, a key variable)
+/// never leaves in anything it writes: comments, check runs, pull requests, commits,
+/// committed files, dispatch inputs.
+#[tokio::test]
+async fn everything_the_app_writes_is_scrubbed_of_its_secrets() {
+    let Some(h) = harness("everything_the_app_writes_is_scrubbed_of_its_secrets") else {
+        return;
+    };
+    let c = client(h);
+    let repo = RepoName::new("octo", "ops-scrub");
+    let key_body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun";
+    sota_bot::secrets::register_value(
+        "App private key",
+        &format!("-----BEGIN RSA PRIVATE KEY-----\n{key_body}\n-----END RSA PRIVATE KEY-----\n"),
+    );
+    sota_bot::secrets::register_value("webhook secret", "hooksecret9Kd2Lx7");
+    let leak = format!("log: {key_body} and hooksecret9Kd2Lx7");
+
+    c.api.create_issue_comment(&repo, 5, &leak).await.unwrap();
+    let check = NewCheckRun {
+        name: "sota-gate".into(),
+        head_sha: "a".repeat(40),
+        status: "completed".into(),
+        conclusion: Some("failure".into()),
+        title: leak.clone(),
+        summary: leak.clone(),
+        details_url: None,
+        external_id: None,
+    };
+    c.api.create_check_run(&repo, &check).await.unwrap();
+    c.api
+        .create_tree(
+            &repo,
+            &"b".repeat(40),
+            &[("runs/x/report.md".into(), leak.clone())],
+        )
+        .await
+        .unwrap();
+    c.api
+        .create_commit(&repo, &leak, &"c".repeat(40), &["d".repeat(40)])
+        .await
+        .unwrap();
+    let inputs: BTreeMap<String, String> = [("maintainer_note".to_string(), leak.clone())].into();
+    c.api
+        .dispatch_workflow(&repo, "sota-round.yml", "sota/x", &inputs)
+        .await
+        .unwrap();
+
+    let seen = h.fake.seen("/repos/octo/ops-scrub");
+    assert!(seen.len() >= 5, "{}", seen.len());
+    for s in &seen {
+        let body = s.body.to_string();
+        assert!(!body.contains(key_body), "{} {}: {body}", s.method, s.path);
+        assert!(
+            !body.contains("hooksecret9Kd2Lx7"),
+            "{} {}: {body}",
+            s.method,
+            s.path
+        );
+        assert!(
+            body.contains("[REDACTED]"),
+            "{} {}: {body}",
+            s.method,
+            s.path
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_request_the_spec_forbids_fails() {
     let Some(h) = harness("a_request_the_spec_forbids_fails") else {

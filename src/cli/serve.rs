@@ -137,7 +137,7 @@ fn init_logging(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(crate::secrets::scrubbed_stderr);
     let _ = if format == "json" {
         builder.json().try_init()
     } else {

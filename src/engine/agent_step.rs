@@ -98,21 +98,27 @@ fn tail(text: &str) -> String {
         .join("\n")
 }
 
-/// The secrets the agent's log is scrubbed of: the defaults plus the agent's own key
-/// variables (`SOTA_AGENT_SECRET_NAMES`, the configured key variable).
+/// The secrets the agent's output is scrubbed of and checked for: every configured secret
+/// of the process, the agent's own key variable included (registered here, so that every
+/// later write of the process scrubs it too).
 fn agent_secrets(api_key_env: Option<&str>) -> crate::secrets::SecretSet {
-    let mut set = crate::secrets::SecretSet::from_default_env();
-    let names = std::env::var("SOTA_AGENT_SECRET_NAMES").unwrap_or_default();
-    for name in names
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .chain(api_key_env)
-        .filter(|n| !n.is_empty())
-    {
-        if let Ok(v) = std::env::var(name) {
-            set.add(v);
+    if let Some(name) = api_key_env {
+        crate::secrets::register_env_name(name);
+    }
+    crate::secrets::SecretSet::from_default_env()
+}
+
+/// The file's text scrubbed of `secrets`, written back when anything was removed (empty
+/// when unreadable).
+fn scrub_file(secrets: &crate::secrets::SecretSet, path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    match secrets.scrub(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => {
+            let _ = std::fs::write(path, &clean);
+            clean
         }
     }
-    set
 }
 
 impl Engine<'_> {
@@ -165,18 +171,22 @@ impl Engine<'_> {
             run.usage.describe()
         ));
         let secrets = agent_secrets(spec.api_key_env.as_deref());
-        let stdout = std::fs::read_to_string(inv.stdout_path()).unwrap_or_default();
-        let stderr = std::fs::read_to_string(&inv.log_path).unwrap_or_default();
+        // Scrubbed whole before any tail is cut (a tail starting inside a PEM block would
+        // keep its body), and rewritten scrubbed where the agent's raw output lies.
+        let stdout = scrub_file(&secrets, &inv.stdout_path());
+        let stderr = scrub_file(&secrets, &inv.log_path);
         let mut log_tail = String::new();
         if let Some(e) = &run.usage.error {
-            log_tail.push_str(&format!("--- agent error ---\n{}\n", tail(e)));
+            log_tail.push_str(&format!(
+                "--- agent error ---\n{}\n",
+                tail(&secrets.scrub(e))
+            ));
         }
         for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
             if !text.trim().is_empty() {
                 log_tail.push_str(&format!("--- {name} ---\n{}\n", tail(text)));
             }
         }
-        let log_tail = secrets.scrub(&log_tail).into_owned();
         // The summary as the agent wrote it (read before it is rewritten scrubbed).
         let raw_summary = read_summary(&self.checkout, &inv.summary_path);
 
@@ -223,13 +233,13 @@ impl Engine<'_> {
                 .filter(|b| b.len() <= 2 * 1024 * 1024)
                 .and_then(|b| String::from_utf8(b).ok())
                 .unwrap_or_default();
-            let kinds = crate::gate::checks::find_secret_kinds(&text);
+            let kinds = secrets.find(&text);
             if !kinds.is_empty() {
                 leaked.push(format!("{p} ({})", kinds.join(", ")));
             }
         }
         if let Some(s) = &raw_summary {
-            let kinds = crate::gate::checks::find_secret_kinds(s);
+            let kinds = secrets.find(s);
             if !kinds.is_empty() {
                 leaked.push(format!("{summary_rel} ({})", kinds.join(", ")));
             }
@@ -290,7 +300,7 @@ impl Engine<'_> {
             Some(self.git.snapshot_commit(
                 &start,
                 &sources,
-                &msg,
+                &secrets.scrub(&msg),
                 &format!("refs/sota/{}/round-{round}", self.campaign.campaign_id),
             )?)
         };

@@ -545,7 +545,7 @@ pub(crate) fn append_row_at(paths: &super::RunPaths, row: &BenchRow) -> Result<(
         .append(true)
         .open(&p)
         .map_err(io_err(&p))?;
-    let line = crate::gate::checks::redact_secrets(&crate::bench::row::to_jsonl_line(row));
+    let line = crate::secrets::redact(&crate::bench::row::to_jsonl_line(row));
     f.write_all(line.as_bytes()).map_err(io_err(&p))?;
     f.sync_data().map_err(io_err(&p))
 }

@@ -252,7 +252,7 @@ pub(crate) fn write_redacted(path: &Path, text: &str) -> Result<(), EngineError>
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
-    let clean = crate::gate::checks::redact_secrets(text);
+    let clean = crate::secrets::redact(text);
     std::fs::write(path, clean).map_err(io_err(path))
 }
 
@@ -335,9 +335,12 @@ impl<'a> Engine<'a> {
             .collect()
     }
 
-    /// Commits everything under the checkout with `message`.
+    /// Commits everything under the checkout with `message` (scrubbed: it may quote the
+    /// agent's own commit messages).
     pub fn commit(&self, message: &str) -> Result<String, EngineError> {
-        Ok(self.git.commit_all(message, false)?)
+        Ok(self
+            .git
+            .commit_all(&crate::secrets::redact(message), false)?)
     }
 
     /// Runs the campaign from wherever its state says it is until it stops, waits for a

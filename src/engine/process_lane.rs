@@ -225,7 +225,11 @@ impl BenchLane for ProcessLane {
         let mut out = Vec::new();
         for (name, template) in commands {
             let cmd = expand(&template, &vars);
-            let text = Command::new("sh")
+            let mut sh = Command::new("sh");
+            for name in crate::secrets::withheld_env(crate::secrets::HF_TOKEN_VARS) {
+                sh.env_remove(name);
+            }
+            let text = sh
                 .arg("-c")
                 .arg(&cmd)
                 .current_dir(&self.config.checkout)

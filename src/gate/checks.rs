@@ -4,8 +4,6 @@
 use super::decide::GateConfig;
 use super::evidence::RoundEvidence;
 use crate::bench::BenchRow;
-use once_cell::sync::Lazy;
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 /// The result of one contract check.
@@ -24,34 +22,6 @@ impl CheckResult {
             reason: reason.into(),
         }
     }
-}
-
-/// Patterns of credentials that must never be committed (Hugging Face, GitHub, OpenAI-style
-/// keys, AWS access keys, PEM private keys).
-static SECRET_PATTERNS: Lazy<Vec<(&'static str, Regex)>> = Lazy::new(|| {
-    [
-        ("Hugging Face token", r"\bhf_[A-Za-z0-9]{30,}\b"),
-        ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
-        (
-            "GitHub fine-grained token",
-            r"\bgithub_pat_[A-Za-z0-9_]{22,}\b",
-        ),
-        ("API key", r"\bsk-[A-Za-z0-9_-]{20,}\b"),
-        ("AWS access key", r"\bAKIA[0-9A-Z]{16}\b"),
-        ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    ]
-    .into_iter()
-    .filter_map(|(name, pat)| Regex::new(pat).ok().map(|r| (name, r)))
-    .collect()
-});
-
-/// Names of the credential kinds found in `text` (never the values).
-pub fn find_secret_kinds(text: &str) -> Vec<&'static str> {
-    SECRET_PATTERNS
-        .iter()
-        .filter(|(_, re)| re.is_match(text))
-        .map(|(name, _)| *name)
-        .collect()
 }
 
 /// Runs every contract check on the round.
@@ -194,12 +164,15 @@ fn check_runtime_state(ev: &RoundEvidence, cfg: &GateConfig) -> CheckResult {
     }
 }
 
+/// Credentials in the round's added text: token shapes and, by value, every secret
+/// configured for this process (the same set every writer scrubs with).
 fn check_secrets(ev: &RoundEvidence) -> CheckResult {
+    let secrets = crate::secrets::SecretSet::from_default_env();
     let hits: Vec<String> = ev
         .added_text
         .iter()
         .filter_map(|c| {
-            let kinds = find_secret_kinds(&c.text);
+            let kinds = secrets.find(&c.text);
             (!kinds.is_empty()).then(|| format!("{} ({})", c.path, kinds.join(", ")))
         })
         .collect();
@@ -475,13 +448,4 @@ fn preview(items: &[String]) -> String {
         s.push(format!("and {} more", items.len() - 5));
     }
     s.join(", ")
-}
-
-/// Replaces every credential in `text` with `[REDACTED]` (used before text leaves the gate).
-pub fn redact_secrets(text: &str) -> String {
-    let mut out = text.to_string();
-    for (_, re) in SECRET_PATTERNS.iter() {
-        out = re.replace_all(&out, "[REDACTED]").into_owned();
-    }
-    out
 }

@@ -122,7 +122,7 @@ impl Reviewer for CliReviewer {
         let url = self.url();
         let fail = |message: String| ReviewerError::Http {
             url: url.clone(),
-            message: crate::gate::checks::redact_secrets(&message),
+            message: crate::secrets::redact(&message),
         };
         if !matches!(self.spec.preset, AgentPreset::Claude | AgentPreset::Codex) {
             return Err(fail("a CLI reviewer is `claude` or `codex`".into()));
@@ -135,7 +135,12 @@ impl Reviewer for CliReviewer {
             )));
         }
         let launch = self.spec.launch(None, &self.checkout.to_string_lossy());
-        let mut child = Command::new(&program)
+        let mut command = Command::new(&program);
+        // The reviewer reads the checkout with its own key only.
+        for name in crate::secrets::withheld_env(&self.spec.secret_names()) {
+            command.env_remove(name);
+        }
+        let mut child = command
             .args(self.args())
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -76,11 +76,13 @@ impl OpenAiReviewer {
         OpenAiReviewer::with_key(config, key)
     }
 
-    /// Builds the reviewer with an explicit key (empty: none).
+    /// Builds the reviewer with an explicit key (empty: none). The key joins the process's
+    /// secrets, so nothing the process writes afterwards can carry it.
     pub fn with_key(config: &ReviewerConfig, api_key: String) -> Option<OpenAiReviewer> {
         if api_key.trim().is_empty() {
             return None;
         }
+        crate::secrets::register_value("reviewer key", &api_key);
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs.max(1)))
             .build()
@@ -131,7 +133,7 @@ impl Reviewer for OpenAiReviewer {
             return Err(ReviewerError::Status {
                 url,
                 status: status.as_u16(),
-                body: crate::gate::checks::redact_secrets(&body),
+                body: crate::secrets::redact(&body),
             });
         }
         let value: serde_json::Value =
@@ -156,6 +158,7 @@ pub fn from_config(
     config: &ReviewerConfig,
     checkout: &std::path::Path,
 ) -> Option<Box<dyn Reviewer>> {
+    crate::secrets::register_env_name(&config.api_key_env);
     match config.cli {
         Some(preset) => Some(Box::new(super::cli_reviewer::CliReviewer {
             spec: crate::runner::agent::AgentSpec {
@@ -243,7 +246,7 @@ pub fn build_prompt(ev: &RoundEvidence, cfg: &GateConfig) -> ReviewerPrompt {
     user.push_str(ev.summary.as_deref().unwrap_or("(missing)"));
     ReviewerPrompt {
         system,
-        user: crate::gate::checks::redact_secrets(&user),
+        user: crate::secrets::redact(&user),
     }
 }
 

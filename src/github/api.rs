@@ -482,6 +482,13 @@ impl RestGitHubApi {
         body: Option<serde_json::Value>,
         allow_404: bool,
     ) -> ApiResult<super::client::Answer> {
+        // Everything the App writes to GitHub (comments, check runs, PR bodies, committed
+        // files, commit messages, dispatch inputs) passes here, scrubbed of every configured
+        // secret: a report that quotes a runner log cannot publish a key.
+        let body = body.map(|mut b| {
+            crate::secrets::SecretSet::from_default_env().scrub_json(&mut b);
+            b
+        });
         let token = self.credentials.bearer().await?;
         let first = self
             .transport

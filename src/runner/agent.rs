@@ -176,6 +176,13 @@ impl AgentPort for ShellAgent {
             .spec
             .launch(Some(&expand_command(inv)), &inv.checkout.to_string_lossy());
         let mut cmd = Command::new(&launch.program);
+        // The agent gets its own keys only: not the push token, the Hugging Face token, the
+        // reviewer's key or the App's secrets.
+        let mut keep = inv.spec.secret_names();
+        keep.extend(crate::secrets::agent_secret_names());
+        for name in crate::secrets::withheld_env(&keep) {
+            cmd.env_remove(name);
+        }
         cmd.args(&launch.args)
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&inv.checkout)

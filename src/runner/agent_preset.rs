@@ -277,6 +277,17 @@ impl AgentSpec {
 }
 
 impl AgentSpec {
+    /// The secret variables this CLI needs: its preset's key variable and the configured
+    /// `api_key_env`. Every other secret is withheld from it.
+    pub fn secret_names(&self) -> Vec<String> {
+        self.preset
+            .default_key_env()
+            .map(String::from)
+            .into_iter()
+            .chain(self.api_key_env.clone())
+            .collect()
+    }
+
     /// Codex's model and provider flags (and the key variable it reads), shared by the
     /// agent and the reviewer invocations.
     pub fn codex_model_args(&self) -> (Vec<String>, Vec<(String, String)>) {

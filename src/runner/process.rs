@@ -101,9 +101,16 @@ impl LogCapture {
         }
     }
 
-    /// Records one line of output (scrubbed before it is stored anywhere).
-    pub fn push_line(&self, line: &str) {
-        let clean = self.secrets.scrub(line).into_owned();
+    /// A scrubber for one output stream of the process (a PEM block spans lines, so each
+    /// stream keeps its own state).
+    pub fn line_scrubber(&self) -> crate::secrets::LineScrubber {
+        self.secrets.line_scrubber()
+    }
+
+    /// Records one line of output, scrubbed by the stream's `lines` before it is stored
+    /// anywhere.
+    pub fn push_line(&self, lines: &mut crate::secrets::LineScrubber, line: &str) {
+        let clean = lines.line(line).into_owned();
         if let Some(f) = &self.file {
             if let Ok(mut f) = f.lock() {
                 let _ = writeln!(f, "{clean}");
@@ -182,6 +189,12 @@ impl ProcessLauncher for OsLauncher {
                 c
             }
         };
+        // Engines, benchmark clients and profilers need the Hugging Face token (gated
+        // weights, tokenizers) and nothing else secret: no push token, no agent or reviewer
+        // key, no App secret. A variable the spec sets explicitly still reaches them.
+        for name in crate::secrets::withheld_env(crate::secrets::HF_TOKEN_VARS) {
+            cmd.env_remove(name);
+        }
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
@@ -205,6 +218,7 @@ impl ProcessLauncher for OsLauncher {
 fn pump(stream: impl std::io::Read + Send + 'static, capture: LogCapture) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
+        let mut lines = capture.line_scrubber();
         let mut buf = Vec::new();
         loop {
             buf.clear();
@@ -212,7 +226,7 @@ fn pump(stream: impl std::io::Read + Send + 'static, capture: LogCapture) -> Joi
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf);
-                    capture.push_line(line.trim_end_matches(['\n', '\r']));
+                    capture.push_line(&mut lines, line.trim_end_matches(['\n', '\r']));
                 }
             }
         }
@@ -265,5 +279,41 @@ impl Drop for OsProcess {
             let _ = signal_group(self.child.id(), libc::SIGKILL);
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(script: &str) -> String {
+        let capture = LogCapture::in_memory(SecretSet::from_default_env());
+        let spec = ProcessSpec {
+            command: CommandSpec::Shell(script.to_string()),
+            env: Vec::new(),
+            cwd: None,
+        };
+        let mut p = OsLauncher.spawn(&spec, capture.clone()).unwrap();
+        p.wait().unwrap();
+        p.drain_output();
+        capture.tail()
+    }
+
+    #[test]
+    fn a_private_key_printed_line_by_line_is_removed_whole() {
+        let out = run("printf 'loading\\n-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n-----END PRIVATE KEY-----\\nready\\n'");
+        assert!(
+            out.starts_with("loading\n") && out.ends_with("\nready"),
+            "{out}"
+        );
+        assert!(!out.contains("MIIEvQ") && !out.contains("BKcwgg"), "{out}");
+    }
+
+    #[test]
+    fn engines_inherit_no_secret_but_the_hugging_face_token() {
+        std::env::set_var("SOTA_PROCESS_TEST_SECRET", "withheld-from-engines-1");
+        crate::secrets::register_env_name("SOTA_PROCESS_TEST_SECRET");
+        let out = run("echo \"got ${SOTA_PROCESS_TEST_SECRET:-nothing}, PATH ${PATH:+set}\"");
+        assert_eq!(out, "got nothing, PATH set");
     }
 }

@@ -167,6 +167,21 @@ impl Service {
     }
 }
 
+/// Makes the App's own secrets part of everything the process scrubs (logs, comments, check
+/// runs, commits it creates).
+fn register_secrets(config: &ServeConfig) {
+    crate::secrets::register_value(
+        "App private key",
+        &String::from_utf8_lossy(&config.private_key_pem),
+    );
+    for s in &config.webhook_secrets {
+        crate::secrets::register_value("webhook secret", s.expose());
+    }
+    if let Some(r) = &config.reviewer {
+        crate::secrets::register_env_name(&r.api_key_env);
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -192,6 +207,7 @@ pub async fn run(
     config: ServeConfig,
     campaigns: Option<Arc<dyn CampaignService>>,
 ) -> anyhow::Result<()> {
+    register_secrets(&config);
     tracing::info!(config = ?config, "starting sota-bot");
     let client_metrics = Arc::new(ClientMetrics::default());
     let mut client_config = ClientConfig::for_base_url(&config.github_api_url);
