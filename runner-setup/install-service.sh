@@ -3,6 +3,9 @@
 # each start registers a fresh ephemeral runner, which takes one job and exits, and
 # systemd starts the next. Also creates the shared model-weights cache (HF_HOME)
 # outside the runner's work directory and a 0600 environment file for the tokens.
+# The cache is read-only for the service and every job it runs (ReadOnlyPaths, offline
+# hub): a job cannot plant weights, tokenizers or remote code for the next campaign.
+# Fill it with prefetch-model.sh, outside the service.
 # Idempotent: unchanged files are left alone and the service is only reloaded when
 # the unit changed.
 set -euo pipefail
@@ -111,6 +114,10 @@ EnvironmentFile=$env_file
 Environment=CUDA_DEVICE_ORDER=PCI_BUS_ID
 $devices_line
 Environment=HF_HOME=$hf_home
+# Jobs read the shared cache and never write it: models are prefetched (prefetch-model.sh).
+ReadOnlyPaths=$hf_home
+Environment=HF_HUB_OFFLINE=1
+Environment=HF_MODULES_CACHE=%h/.cache/huggingface/modules
 ExecStart=$here/register-runner.sh --repo $repo --runner-group-id $group --runner-dir $runner_dir${visible:+ --visible-devices $visible}
 Restart=always
 RestartSec=15

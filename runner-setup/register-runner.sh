@@ -4,6 +4,10 @@
 #   POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig
 # with a runner group restricted to the fork, and labels derived from the GPUs.
 # The runner takes exactly one job and exits; the systemd unit starts it again.
+# Secrets never reach a command line (where `ps` shows them): the token goes to curl on
+# stdin, the JIT configuration to the runner in its environment. Every job first passes
+# job-started-hook.sh (ACTIONS_RUNNER_HOOK_JOB_STARTED), which refuses anything but a
+# workflow_dispatch of the campaign workflows on the fork's own branches.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
@@ -74,20 +78,28 @@ labels_json="$(printf '"%s",' "${labels[@]}")"
 body="{\"name\":\"$name\",\"runner_group_id\":$group,\"labels\":[${labels_json%,}],\"work_folder\":\"$work_folder\"}"
 endpoint="$api_url/repos/$repo/actions/runners/generate-jitconfig"
 
+hook="$here/job-started-hook.sh"
 if [[ "$SOTA_DRY_RUN" == 1 ]]; then
   echo "dry-run: POST $endpoint"
   echo "dry-run: body $body"
-  echo "dry-run: then run CUDA_VISIBLE_DEVICES=${visible:-<unset>} $runner_dir/run.sh --jitconfig <encoded_jit_config>"
+  echo "dry-run: then run CUDA_VISIBLE_DEVICES=${visible:-<unset>} ACTIONS_RUNNER_HOOK_JOB_STARTED=$hook SOTA_RUNNER_REPO=$repo ACTIONS_RUNNER_INPUT_JITCONFIG=<encoded_jit_config> $runner_dir/run.sh"
   exit 0
 fi
 
 : "${GITHUB_TOKEN:?GITHUB_TOKEN must hold a token with Administration write on $repo}"
 [[ -x "$runner_dir/run.sh" ]] || die "$runner_dir/run.sh missing; run install-runner.sh first"
+[[ -f "$hook" ]] || die "$hook is missing: the runner would take jobs unguarded"
+if [[ -w "$hook" && "$(id -u)" != 0 ]]; then
+  log "warning: $hook is writable by $(id -un), the account jobs run as: a job could weaken it for the next one; make runner-setup/ root-owned"
+fi
 
-response="$(curl -fsS --retry 3 -X POST "$endpoint" \
+# The header (with the token) reaches curl on stdin: printf is a shell builtin, so the
+# token is on no process's command line.
+response="$(printf 'Authorization: Bearer %s\n' "$GITHUB_TOKEN" | curl -fsS --retry 3 -X POST "$endpoint" \
   -H "Accept: application/vnd.github+json" \
   -H "X-GitHub-Api-Version: 2022-11-28" \
-  -H "Authorization: Bearer $GITHUB_TOKEN" \
+  -H "Content-Type: application/json" \
+  -H @- \
   -d "$body")" || die "generate-jitconfig failed for $repo (check the token's permission and the runner group id)"
 
 if command -v jq >/dev/null; then
@@ -101,6 +113,11 @@ unset GITHUB_TOKEN
 if [[ -n "$visible" ]]; then
   export CUDA_VISIBLE_DEVICES="$visible"
 fi
+export ACTIONS_RUNNER_HOOK_JOB_STARTED="$hook"
+export SOTA_RUNNER_REPO="$repo"
 echo "registered JIT runner $name with labels ${labels[*]}; waiting for one job"
 cd "$runner_dir"
-exec ./run.sh --jitconfig "$jit"
+# The runner reads --jitconfig from ACTIONS_RUNNER_INPUT_JITCONFIG when it is not given.
+export ACTIONS_RUNNER_INPUT_JITCONFIG="$jit"
+unset jit response
+exec ./run.sh

@@ -2,8 +2,8 @@
 # Renders Helm values for an actions-runner-controller runner scale set
 # (oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set) that
 # serves one GPU pool of a Kubernetes cluster: ephemeral runner pods on GPU nodes,
-# each with COUNT GPUs, the shared model cache mounted at HF_HOME and HF_TOKEN from a
-# Kubernetes secret. The scale set's name is the SGLang CI label (8-gpu-h100), which
+# each with COUNT GPUs, the shared model cache mounted read-only at HF_HOME, HF_TOKEN from
+# a Kubernetes secret and the job-started hook from a ConfigMap. The scale set's name is the SGLang CI label (8-gpu-h100), which
 # is what `runs-on` must name for ARC runners.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +38,10 @@ Secrets:  kubectl -n arc-runners create secret generic sota-github-app \
             --from-literal=github_app_id=... --from-literal=github_app_installation_id=... \
             --from-file=github_app_private_key=app.pem
           kubectl -n arc-runners create secret generic hf-token --from-literal=HF_TOKEN=...
+Job guard: kubectl -n arc-runners create configmap sota-runner-hook \
+            --from-file=runner-setup/job-started-hook.sh
+          (every job first passes it: only workflow_dispatch runs of the campaign
+          workflows on the fork's own sota/ branches are admitted)
 USAGE
 }
 
@@ -77,6 +81,8 @@ if [[ -z "$product" ]]; then
 fi
 [[ "$product" =~ ^[A-Za-z0-9._-]+$ ]] || usage_error "--node-product has unexpected characters"
 name="$count-gpu-$model"
+# OWNER/REPO of the fork, for the job-started hook.
+repo="${config_url#https://*/}"
 
 render() {
   cat <<YAML
@@ -105,6 +111,14 @@ template:
         env:
           - name: HF_HOME
             value: /data/hf-cache
+          - name: HF_HUB_OFFLINE
+            value: "1"
+          - name: HF_MODULES_CACHE
+            value: /home/runner/.cache/huggingface/modules
+          - name: ACTIONS_RUNNER_HOOK_JOB_STARTED
+            value: /opt/sota-bot/hooks/job-started-hook.sh
+          - name: SOTA_RUNNER_REPO
+            value: "$repo"
           - name: HF_TOKEN
             valueFrom:
               secretKeyRef:
@@ -116,12 +130,20 @@ template:
         volumeMounts:
           - name: hf-cache
             mountPath: /data/hf-cache
+            readOnly: true
+          - name: sota-runner-hook
+            mountPath: /opt/sota-bot/hooks
+            readOnly: true
           - name: dshm
             mountPath: /dev/shm
     volumes:
       - name: hf-cache
         persistentVolumeClaim:
           claimName: "$claim"
+      - name: sota-runner-hook
+        configMap:
+          name: sota-runner-hook
+          defaultMode: 0555
       - name: dshm
         emptyDir:
           medium: Memory

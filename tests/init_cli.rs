@@ -173,9 +173,62 @@ fn the_action_reference_can_be_pinned() {
         assert!(text.contains(&format!("uses: {pinned}\n")), "{wf}");
         assert!(!text.contains(TEMPLATE_ACTION_REF));
     }
-    let (code, _, stderr) = init(repo.path(), &["--action-ref", "not a ref"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--action-ref"));
+    for bad in ["not a ref", "../../x@y", "./../../outside"] {
+        let (code, _, stderr) = init(repo.path(), &["--action-ref", bad]);
+        assert_eq!(code, 2, "{bad}");
+        assert!(stderr.contains("--action-ref"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_github_folder_linking_outside_the_checkout_is_never_written_through() {
+    let repo = checkout();
+    let elsewhere = TempDir::new().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), repo.path().join(".github")).unwrap();
+    let (code, stdout, stderr) = init(repo.path(), &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("outside the checkout") && stderr.contains(".github"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "nothing was written outside"
+    );
+    // A link to one of the managed files is refused too, and a link that stays inside the
+    // checkout is followed.
+    std::fs::remove_file(repo.path().join(".github")).unwrap();
+    std::fs::create_dir_all(repo.path().join(".github")).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("x.yml"),
+        repo.path().join(".github/sota-bot.yml"),
+    )
+    .unwrap();
+    let (code, _, stderr) = init(repo.path(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!elsewhere.path().join("x.yml").exists());
+    std::fs::remove_file(repo.path().join(".github/sota-bot.yml")).unwrap();
+    std::fs::create_dir_all(repo.path().join("ci")).unwrap();
+    std::os::unix::fs::symlink("../ci", repo.path().join(".github/workflows")).unwrap();
+    let (code, stdout, stderr) = init(repo.path(), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(repo.path().join("ci/sota-round.yml").is_file());
+}
+
+#[test]
+fn init_says_what_the_fork_owner_must_set() {
+    let repo = checkout();
+    let (code, stdout, _) = init(repo.path(), &["--dry-run"]);
+    assert_eq!(code, 0);
+    for must in [
+        "require approval for all outside collaborators",
+        "runner group",
+        ".github/workflows/sota-baseline.yml and .github/workflows/sota-round.yml",
+        "job-started hook",
+    ] {
+        assert!(stdout.contains(must), "{must}: {stdout}");
+    }
 }
 
 #[test]

@@ -426,7 +426,26 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
     support_exec::install_executable(Path::new(env!("CARGO_BIN_EXE_sota-bot")), &cached);
 
-    let out = job.step("locate-binary.sh", &[]);
+    let sha = {
+        let o = Command::new("sha256sum").arg(&cached).output().unwrap();
+        String::from_utf8(o.stdout).unwrap()[..64].to_string()
+    };
+
+    // Unpinned, the cached binary is not trusted (a job can write the tool cache): the
+    // source build is prepared instead.
+    let unpinned = job.step("locate-binary.sh", &[]);
+    assert!(unpinned.status.success(), "{}", stderr(&unpinned));
+    assert!(stdout(&unpinned).contains("is not used: set sota-bot-sha256"));
+    assert_eq!(
+        job.outputs().get("found").map(String::as_str),
+        Some("false")
+    );
+    std::fs::write(&job.output, "").unwrap();
+
+    let out = job.step(
+        "locate-binary.sh",
+        &[("SOTA_BOT_SHA256", &sha.to_uppercase())],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let o = job.outputs();
     assert_eq!(
@@ -435,6 +454,12 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     );
     assert_eq!(o.get("found").map(String::as_str), Some("true"));
     assert_eq!(o.get("bin").map(PathBuf::from), Some(cached.clone()));
+    std::fs::write(&job.output, "").unwrap();
+    let skipped = job.step("locate-binary.sh", &[("SOTA_BOT_SHA256", "skip")]);
+    assert!(stdout(&skipped).contains("without checking its SHA-256"));
+    assert_eq!(job.outputs().get("found").map(String::as_str), Some("true"));
+    let garbage = job.step("locate-binary.sh", &[("SOTA_BOT_SHA256", "abc")]);
+    assert!(!garbage.status.success());
 
     // A checksum that does not match is an error, not a silent fallback.
     let bad = job.step("locate-binary.sh", &[("SOTA_BOT_SHA256", &"0".repeat(64))]);
@@ -445,7 +470,7 @@ fn locate_prefers_a_pinned_binary_from_the_tool_cache() {
     // source build is prepared.
     write_script(&cached, "#!/bin/sh\necho 'sota-bot 9.9.9'\n");
     std::fs::write(&job.output, "").unwrap();
-    let other = job.step("locate-binary.sh", &[]);
+    let other = job.step("locate-binary.sh", &[("SOTA_BOT_SHA256", "skip")]);
     assert!(other.status.success(), "{}", stderr(&other));
     assert!(stdout(&other).contains("not version 0.1.0"));
     let o = job.outputs();
@@ -589,9 +614,10 @@ fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
     assert_eq!(job.remote_head(), head);
 
     // Round 1, in a new workflow run on a fresh checkout, with a maintainer's note
-    // (`/sota continue <note>`; quotes and `$` stay literal through the shell step).
+    // (`/sota continue <note>`; quotes and `$` stay literal through the shell step, and a
+    // note starting with `-` is a note, not a flag).
     job.new_run();
-    let note = "Look at the \"MoE gate\" first; $HOME stays literal.";
+    let note = "-5% is fine; look at the \"MoE gate\" first; $HOME stays literal.";
     let out = job.run_phase("round", "1", &[("SOTA_MAINTAINER_NOTE", note)]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(stdout(&out).contains("::group::sota-bot runner round (round 1)\n"));

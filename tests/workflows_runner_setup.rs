@@ -280,7 +280,16 @@ fn register_runner_dry_run_shows_the_jit_request_without_a_token() {
     assert!(text.contains(
         r#"dry-run: body {"name":"gpu-box-h100-0-1","runner_group_id":7,"labels":["self-hosted","2-gpu-h100"],"work_folder":"_work"}"#
     ), "{text}");
-    assert!(text.contains("CUDA_VISIBLE_DEVICES=0,1 /opt/sota-runner/h100-0-1/run.sh --jitconfig"));
+    // The JIT configuration travels in the runner's environment, never on its command line,
+    // and every job first passes the job-started hook.
+    let hook = root().join("runner-setup/job-started-hook.sh");
+    assert!(
+        text.contains(&format!(
+            "CUDA_VISIBLE_DEVICES=0,1 ACTIONS_RUNNER_HOOK_JOB_STARTED={} SOTA_RUNNER_REPO=owner/sglang ACTIONS_RUNNER_INPUT_JITCONFIG=<encoded_jit_config> /opt/sota-runner/h100-0-1/run.sh\n",
+            hook.display()
+        )),
+        "{text}"
+    );
 
     // Without --dry-run and without a token it refuses before any request.
     let o = host.run(
@@ -376,6 +385,9 @@ fn install_service_writes_a_unit_once_and_keeps_the_token_file() {
     let unit = std::fs::read_to_string(&unit_path).unwrap();
     assert!(unit.contains("Environment=CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7\n"));
     assert!(unit.contains(&format!("Environment=HF_HOME={}\n", hf.display())));
+    // Jobs never write the shared model cache.
+    assert!(unit.contains(&format!("ReadOnlyPaths={}\n", hf.display())));
+    assert!(unit.contains("Environment=HF_HUB_OFFLINE=1\n"));
     assert!(unit.contains("register-runner.sh --repo owner/sglang --runner-group-id 3 --runner-dir /opt/sota-runner/h100-0-7 --visible-devices 0,1,2,3,4,5,6,7\n"));
     assert!(unit.contains("Restart=always"));
     assert!(hf.is_dir());
@@ -541,6 +553,23 @@ fn arc_values_render_to_the_committed_examples_and_parse() {
             Some(count.parse().unwrap())
         );
         assert_eq!(runner["env"][0]["name"].as_str(), Some("HF_HOME"));
+        // The cache is mounted read-only and every job passes the hook from the ConfigMap.
+        let mounts = runner["volumeMounts"].as_sequence().unwrap();
+        let cache = mounts
+            .iter()
+            .find(|m| m["name"].as_str() == Some("hf-cache"));
+        assert_eq!(cache.unwrap()["readOnly"].as_bool(), Some(true));
+        let env = runner["env"].as_sequence().unwrap();
+        let value = |name: &str| {
+            env.iter()
+                .find(|e| e["name"].as_str() == Some(name))
+                .and_then(|e| e["value"].as_str().map(String::from))
+        };
+        assert_eq!(
+            value("ACTIONS_RUNNER_HOOK_JOB_STARTED").as_deref(),
+            Some("/opt/sota-bot/hooks/job-started-hook.sh")
+        );
+        assert_eq!(value("SOTA_RUNNER_REPO").as_deref(), Some("owner/sglang"));
     }
     let out_file = host.path("values.yaml");
     let args = [

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Finds a pinned sota-bot release binary in the runner's tool cache
 # ($RUNNER_TOOL_CACHE/sota-bot/<version>/[<arch>/]sota-bot). When none is there it
-# prepares what the cargo cache and source build need instead.
+# prepares what the cargo cache and source build need instead. A cached binary is used
+# only when its SHA-256 matches sota-bot-sha256 (the tool cache is writable by jobs, so an
+# unpinned binary could be another job's): without a pin the action builds from source;
+# `skip` uses the cached binary unchecked.
 # Outputs: found, bin, version, source-dir, target-dir, cache-key, cache-restore-prefix.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -25,13 +28,21 @@ case "$arch" in
   ARM64 | aarch64 | arm64) arch=arm64 ;;
 esac
 
+pin="${SOTA_BOT_SHA256:-}"
+[[ -z "$pin" || "${pin,,}" == skip || "$pin" =~ ^[0-9A-Fa-f]{64}$ ]] || die "sota-bot-sha256 must be 64 hex digits or 'skip', got '$pin'"
+
 found=false
 if [[ -n "${RUNNER_TOOL_CACHE:-}" ]]; then
   for candidate in "$RUNNER_TOOL_CACHE/sota-bot/$version/$arch/sota-bot" "$RUNNER_TOOL_CACHE/sota-bot/$version/sota-bot"; do
     [[ -x "$candidate" ]] || continue
-    if [[ -n "${SOTA_BOT_SHA256:-}" ]]; then
+    if [[ -z "$pin" ]]; then
+      echo "::warning title=sota-bot::$candidate is not used: set sota-bot-sha256 to its SHA-256 to use it (or 'skip' to trust it unchecked); building from source"
+      continue
+    elif [[ "${pin,,}" == skip ]]; then
+      echo "::warning title=sota-bot::using $candidate without checking its SHA-256 (sota-bot-sha256: skip)"
+    else
       actual="$(sha256sum "$candidate" | cut -d' ' -f1)"
-      [[ "$actual" == "${SOTA_BOT_SHA256,,}" ]] || die "tool-cache binary $candidate has sha256 $actual, expected $SOTA_BOT_SHA256"
+      [[ "$actual" == "${pin,,}" ]] || die "tool-cache binary $candidate has sha256 $actual, expected $pin"
     fi
     reported="$("$candidate" --version 2>/dev/null || true)"
     if [[ "$reported" != *" $version"* ]]; then

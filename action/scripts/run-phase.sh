@@ -102,7 +102,8 @@ if [[ "$phase" == round ]]; then
   [[ -n "${SOTA_AGENT_MAX_TURNS:-}" ]] && args+=(--agent-max-turns "$SOTA_AGENT_MAX_TURNS")
   [[ -n "${SOTA_AGENT_MAX_COST_USD:-}" ]] && args+=(--agent-max-cost-usd "$SOTA_AGENT_MAX_COST_USD")
 fi
-[[ "$phase" == round && -n "${SOTA_MAINTAINER_NOTE:-}" ]] && args+=(--maintainer-note "$SOTA_MAINTAINER_NOTE")
+# `--flag=value`: a note starting with `-` (`-5% is fine`) can never be read as a flag.
+[[ "$phase" == round && -n "${SOTA_MAINTAINER_NOTE:-}" ]] && args+=("--maintainer-note=$SOTA_MAINTAINER_NOTE")
 [[ -n "$timeout_minutes" ]] && args+=(--phase-timeout-minutes "$timeout_minutes")
 [[ -n "$config" ]] && args+=(--config "$config")
 

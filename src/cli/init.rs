@@ -124,18 +124,31 @@ pub fn decide(existing: Option<&str>, desired: &str, force: bool) -> FileAction 
 #[error("--action-ref {0:?} is not of the form owner/repo/path@ref or ./local/path")]
 pub struct ActionRefError(pub String);
 
-/// Checks an action reference as `uses:` accepts it.
+/// Checks an action reference as `uses:` accepts it: path segments are plain names (never
+/// `.` or `..`, so a reference cannot climb out of the action's repository or the
+/// checkout), the ref a plain git ref name.
 pub fn validate_action_ref(action_ref: &str) -> Result<(), ActionRefError> {
-    let ok_chars = |s: &str| {
+    let segment = |s: &str| {
         !s.is_empty()
+            && s != "."
+            && s != ".."
             && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let path_ok = |p: &str| p.split('/').all(segment);
+    let ref_ok = |r: &str| {
+        !r.is_empty()
+            && !r.starts_with(['-', '.', '/'])
+            && !r.ends_with(['/', '.'])
+            && !r.contains("..")
+            && !r.contains("//")
+            && r.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
     };
     let valid = if let Some(local) = action_ref.strip_prefix("./") {
-        ok_chars(local)
+        path_ok(local)
     } else if let Some((path, git_ref)) = action_ref.split_once('@') {
-        let parts: Vec<&str> = path.split('/').collect();
-        parts.len() >= 2 && parts.iter().all(|p| ok_chars(p)) && ok_chars(git_ref)
+        path.split('/').count() >= 2 && path_ok(path) && ref_ok(git_ref)
     } else {
         false
     };
@@ -205,6 +218,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     };
 
+    // Every path is checked before anything is written.
+    for file in managed_files(&args.action_ref) {
+        if let Err(err) = inside_checkout(&root, file.path) {
+            eprintln!("error: {err}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    }
     let mut refused = 0;
     let mut counts: Vec<(FileAction, usize)> = Vec::new();
     for file in managed_files(&args.action_ref) {
@@ -245,6 +265,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             None => counts.push((action, 1)),
         }
     }
+    print!("{}", fork_settings());
     let tally: Vec<String> = counts
         .iter()
         .map(|(a, n)| format!("{n} {}", a.label()))
@@ -265,6 +286,63 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         return Ok(EXIT_VERDICT);
     }
     Ok(EXIT_OK)
+}
+
+/// What the fork's owner must set on GitHub so that outside pull requests never reach the
+/// GPU runners (the workflows alone cannot enforce it).
+pub fn fork_settings() -> String {
+    [
+        "",
+        "Before the first campaign, set on GitHub (outside pull requests must never reach the GPU runners):",
+        "  1. Settings > Actions > General > Approval for running fork pull request workflows:",
+        "     require approval for all outside collaborators.",
+        "  2. A runner group for the GPU runners limited to this repository and to the workflows",
+        "     .github/workflows/sota-baseline.yml and .github/workflows/sota-round.yml.",
+        "  3. Register the runners with runner-setup/register-runner.sh: its job-started hook refuses",
+        "     every job but a workflow_dispatch of those two workflows on this fork's sota/ branches.",
+        "See the security section of sota-bot's README and runner-setup/README.md.",
+        "",
+    ]
+    .join("\n")
+}
+
+/// Why a managed path may not be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path} resolves to {resolved}, outside the checkout {root}: refusing to write through a symlink")]
+pub struct OutsideCheckout {
+    pub path: String,
+    pub resolved: String,
+    pub root: String,
+}
+
+/// Checks that `rel` (and every folder on the way to it) stays inside `root` once symlinks
+/// are resolved: a `.github` that links elsewhere must not make init write there.
+pub fn inside_checkout(root: &Path, rel: &str) -> Result<(), OutsideCheckout> {
+    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut current = root.to_path_buf();
+    for part in Path::new(rel).components() {
+        current.push(part);
+        let Ok(meta) = fs::symlink_metadata(&current) else {
+            break; // not there yet: created by init, inside the checkout
+        };
+        if meta.file_type().is_symlink() {
+            let resolved = current
+                .canonicalize()
+                .unwrap_or_else(|_| fs::read_link(&current).unwrap_or_else(|_| current.clone()));
+            if !resolved.starts_with(&real_root) {
+                return Err(OutsideCheckout {
+                    path: current
+                        .strip_prefix(root)
+                        .unwrap_or(&current)
+                        .display()
+                        .to_string(),
+                    resolved: resolved.display().to_string(),
+                    root: real_root.display().to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_optional(path: &Path) -> std::io::Result<Option<String>> {
@@ -327,6 +405,19 @@ mod tests {
         assert!(validate_action_ref("owner@v1").is_err());
         assert!(validate_action_ref("owner/repo@").is_err());
         assert!(validate_action_ref("o/r@v1; rm -rf /").is_err());
+        for climbing in [
+            "../../x@y",
+            "owner/../x@v1",
+            "owner/repo/./action@v1",
+            "./../outside",
+            "./a/../../b",
+            "owner/repo@../v1",
+            "owner/repo@-v1",
+            "owner//repo@v1",
+        ] {
+            assert!(validate_action_ref(climbing).is_err(), "{climbing}");
+        }
+        assert!(validate_action_ref("owner/repo/action@release/v1.2").is_ok());
     }
 
     proptest! {
@@ -335,6 +426,13 @@ mod tests {
             let _ = is_pristine(&text);
             let _ = is_pristine(&format!("{MARKER_PREFIX}{text}"));
             let _ = validate_action_ref(&text);
+        }
+
+        #[test]
+        fn accepted_refs_never_climb(text in "[a-z./@-]{0,24}") {
+            if validate_action_ref(&text).is_ok() {
+                prop_assert!(!text.split(['/', '@']).any(|s| s == ".." || s == "."), "{text}");
+            }
         }
     }
 }

@@ -33,8 +33,8 @@ pub enum LocalCommand {
         #[command(flatten)]
         agent: AgentArgs,
         /// A note for the next round's agent (like `/sota continue <note>`), quoted in its
-        /// prompt and committed with the round.
-        #[arg(long)]
+        /// prompt and committed with the round (free text, also when it starts with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         note: Option<String>,
     },
     /// Start a campaign from a request file against a checkout and run it.
@@ -339,4 +339,29 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
         paths.root().display()
     );
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn a_note_starting_with_a_dash_is_a_note() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "sota-bot",
+            "local",
+            "resume",
+            "/tmp/checkout",
+            "--note",
+            "-5% is fine",
+        ])
+        .unwrap();
+        let crate::cli::Command::Local(a) = cli.command else {
+            panic!("not local");
+        };
+        let super::LocalCommand::Resume { note, .. } = a.command else {
+            panic!("not resume");
+        };
+        assert_eq!(note.as_deref(), Some("-5% is fine"));
+    }
 }

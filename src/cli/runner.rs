@@ -51,7 +51,8 @@ pub struct PhaseArgs {
     #[arg(long)]
     pub agent_max_cost_usd: Option<f64>,
     /// A maintainer's note for this round (`/sota continue <note>`), quoted in its prompt.
-    #[arg(long)]
+    /// Free text: a note starting with `-` (`-5% is fine`) is a value, never a flag.
+    #[arg(long, allow_hyphen_values = true)]
     pub maintainer_note: Option<String>,
     #[arg(long)]
     pub phase_timeout_minutes: Option<u64>,
