@@ -150,15 +150,40 @@ impl Story {
     }
 
     async fn open_issue(&self, user: &str, body: &str) {
-        let mut p = self.with_repo(self.example("issues", "opened"));
+        self.issue_event("opened", user, user, body).await;
+    }
+
+    /// An `issues` event on the request issue #7 written by `author`, sent by `sender`
+    /// (`edited`: someone else changed the text).
+    async fn issue_event(&self, action: &str, author: &str, sender: &str, body: &str) {
+        let mut p = self.with_repo(self.example("issues", action));
         p["issue"]["number"] = json!(7);
         p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
         p["issue"]["body"] = json!(body);
         p["issue"]["labels"] = json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}]);
-        p["issue"]["user"]["login"] = json!(user);
-        p["sender"]["login"] = json!(user);
+        p["issue"]["user"]["login"] = json!(author);
+        p["sender"]["login"] = json!(sender);
         p["sender"]["type"] = json!("User");
         self.deliver("issues", &p).await;
+    }
+
+    /// A comment on the request issue #7 (written by `author`, its text `issue_body`).
+    async fn comment_on_request(&self, user: &str, text: &str, author: &str, issue_body: &str) {
+        let mut p = self.with_repo(self.example("issue_comment", "created"));
+        let n = self.deliveries.load(Ordering::SeqCst);
+        p["comment"]["id"] = json!(7000 + n);
+        p["comment"]["body"] = json!(text);
+        p["comment"]["user"]["login"] = json!(user);
+        p["comment"]["user"]["type"] = json!("User");
+        p["sender"]["login"] = json!(user);
+        p["sender"]["type"] = json!("User");
+        p["issue"]["number"] = json!(7);
+        p["issue"]["pull_request"] = Value::Null;
+        p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
+        p["issue"]["body"] = json!(issue_body);
+        p["issue"]["user"]["login"] = json!(author);
+        p["issue"]["labels"] = json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}]);
+        self.deliver("issue_comment", &p).await;
     }
 
     async fn comment(&self, issue: u64, user: &str, text: &str) {
@@ -190,8 +215,32 @@ impl Story {
             "https://github.com/{}/actions/runs/{id}",
             self.repo
         ));
+        // What GitHub sends for the App's dispatch (the example omits the path).
+        let workflow = if title.ends_with(" baseline") {
+            "sota-baseline.yml"
+        } else {
+            "sota-round.yml"
+        };
+        p["workflow_run"]["event"] = json!("workflow_dispatch");
+        p["workflow_run"]["path"] = json!(format!(".github/workflows/{workflow}"));
+        p["workflow_run"]["head_repository"]["full_name"] = json!(self.repo);
         self.deliver("workflow_run", &p).await;
         id
+    }
+
+    /// A run that only looks like a campaign step: a pull request's own workflow with the
+    /// step's title (`run-name`) and a branch named like the campaign's.
+    async fn spoof_completion(&self, title: &str, event: &str, path: &str, head_repo: &str) {
+        let mut p = self.with_repo(self.example("workflow_run", "completed"));
+        p["workflow_run"]["id"] = json!(self.run_ids.fetch_add(1, Ordering::SeqCst));
+        p["workflow_run"]["display_title"] = json!(title);
+        p["workflow_run"]["head_branch"] = json!(BRANCH);
+        p["workflow_run"]["conclusion"] = json!("failure");
+        p["workflow_run"]["status"] = json!("completed");
+        p["workflow_run"]["event"] = json!(event);
+        p["workflow_run"]["path"] = json!(path);
+        p["workflow_run"]["head_repository"]["full_name"] = json!(head_repo);
+        self.deliver("workflow_run", &p).await;
     }
 
     fn seen(&self, method: &str, part: &str) -> Vec<Seen> {
@@ -942,4 +991,115 @@ async fn two_failed_agent_rounds_hold_the_campaign_until_sota_retry() {
     assert_eq!(story.dispatches().len(), 4);
     assert_eq!(story.dispatches()[3]["inputs"]["round"], json!("3"));
     assert_eq!(story.phase(), AppPhase::Round);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_that_only_look_like_campaign_steps_are_ignored() {
+    let Some(story) = Story::new("spoofed_completions", "story/sglang-spoof").await else {
+        return;
+    };
+    story.open_issue("maint", FORM).await;
+    assert_eq!(story.dispatches().len(), 1);
+    let title = format!("sota {CAMPAIGN} baseline");
+    let comments_before = story.comments(7).len();
+    for (event, path, head) in [
+        // An outside pull request's own workflow, titled and branched like the baseline.
+        (
+            "pull_request",
+            ".github/workflows/gpu-pwn.yml",
+            "mallory/sglang",
+        ),
+        (
+            "pull_request",
+            ".github/workflows/sota-baseline.yml",
+            "mallory/sglang",
+        ),
+        // A dispatch of another workflow, or a push, on the fork.
+        (
+            "workflow_dispatch",
+            ".github/workflows/other.yml",
+            story.repo.as_str(),
+        ),
+        (
+            "push",
+            ".github/workflows/sota-baseline.yml",
+            story.repo.as_str(),
+        ),
+        // The right workflow, but code from another repository.
+        (
+            "workflow_dispatch",
+            ".github/workflows/sota-baseline.yml",
+            "mallory/sglang",
+        ),
+    ] {
+        story.spoof_completion(&title, event, path, head).await;
+        assert_eq!(story.phase(), AppPhase::Baseline, "{event} {path} {head}");
+        assert_eq!(story.dispatches().len(), 1, "{event} {path} {head}");
+    }
+    assert_eq!(story.comments(7).len(), comments_before, "nothing reported");
+    // The real completion still counts.
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story.complete_run(&title, "success", None).await;
+    assert_eq!(story.dispatches().len(), 2, "round 1 dispatched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsiders_request_starts_only_on_a_writers_explicit_start() {
+    let Some(story) = Story::new("outsiders_request", "story/sglang-outsider").await else {
+        return;
+    };
+    // A reader opens the request; a maintainer edits it (a typo): neither starts it.
+    story.issue_event("opened", "reader", "reader", FORM).await;
+    story.issue_event("edited", "reader", "maint", FORM).await;
+    let reply = story.comment_containing(7, "This request's text is by @reader");
+    assert!(reply.contains("/sota start"), "{reply}");
+    assert!(story.dispatches().is_empty());
+    assert!(story.seen("POST", "git/refs").is_empty());
+    // A reader cannot start it either.
+    story
+        .comment_on_request("reader", "/sota start", "reader", FORM)
+        .await;
+    assert!(story.dispatches().is_empty());
+    // A maintainer who read it starts it explicitly; the reply says whose text it is.
+    story
+        .comment_on_request("maint", "/sota start", "reader", FORM)
+        .await;
+    let started = story.comment_containing(7, "Starting campaign");
+    assert!(
+        started.contains("Request text by @reader, started by @maint"),
+        "{started}"
+    );
+    assert_eq!(story.dispatches().len(), 1);
+    // Starting again changes nothing.
+    story
+        .comment_on_request("maint", "/sota start", "reader", FORM)
+        .await;
+    assert_eq!(story.dispatches().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_where_the_requester_cannot_write_is_refused() {
+    let Some(story) = Story::new("fork_permission", "story/sglang-forkperm").await else {
+        return;
+    };
+    // The repository config points the campaign at another repository of the installation,
+    // where `maint` has no role.
+    story.h.fake.story_repo("story/other-repo", &["main"]);
+    story
+        .h
+        .fake
+        .set_repo_permission("story/other-repo", "maint", None);
+    story.h.fake.set_file(
+        &story.repo,
+        ".github/sota-bot.yml",
+        "fork: story/other-repo\n",
+    );
+    story.open_issue("maint", FORM).await;
+    let reply = story.comment_containing(7, "names the fork story/other-repo");
+    assert!(reply.contains("@maint has no write"), "{reply}");
+    assert!(story.dispatches().is_empty());
+    assert!(story.h.fake.seen("/repos/story/other-repo/git/").is_empty());
 }

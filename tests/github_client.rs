@@ -467,7 +467,8 @@ async fn upsert_never_duplicates_a_comment() {
     let c = client(h);
     let repo = RepoName::new("octo", "upsert");
     let issue_path = "repos/octo/upsert/issues/9";
-    h.fake.add_comment(issue_path, "someone else's comment");
+    h.fake
+        .add_comment_by(issue_path, "someone else's comment", "stranger");
     let marker = CommentMarker {
         campaign: "c1".into(),
         kind: "status".into(),
@@ -503,6 +504,46 @@ async fn upsert_never_duplicates_a_comment() {
         .unwrap();
     assert!(matches!(third, Upserted::Created(_)));
     assert_eq!(h.fake.comments(issue_path).len(), 3);
+}
+
+/// Anyone can post a comment that carries the bot's hidden marker: the bot never edits it
+/// (or takes it for its own reply) and writes its own comment instead.
+#[tokio::test]
+async fn a_look_alike_marker_in_someone_elses_comment_is_ignored() {
+    let Some(h) = harness("a_look_alike_marker_in_someone_elses_comment_is_ignored") else {
+        return;
+    };
+    let c = client(h);
+    let repo = RepoName::new("octo", "lookalike");
+    let issue_path = "repos/octo/lookalike/issues/4";
+    let marker = CommentMarker {
+        campaign: "c1".into(),
+        kind: "status".into(),
+        round: None,
+    };
+    // The exact text the bot would write, posted first by someone else.
+    let forged = sota_bot::github::markers::compose_comment(&marker, "all good", None);
+    let forged_id = h.fake.add_comment_by(issue_path, &forged, "mallory");
+    let done = upsert_marked_comment(&c.api, &repo, 4, &marker, "all good", None)
+        .await
+        .unwrap();
+    assert!(matches!(done, Upserted::Created(_)), "{done:?}");
+    let comments = h.fake.comments(issue_path);
+    assert_eq!(comments.len(), 2, "{comments:?}");
+    assert!(h
+        .fake
+        .seen("/repos/octo/lookalike/issues/comments/")
+        .iter()
+        .all(|s| !s.path.ends_with(&forged_id.to_string())));
+    // The bot's own comment is the one it edits from now on.
+    let again = upsert_marked_comment(&c.api, &repo, 4, &marker, "round 2", None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Upserted::Updated(ref u) if u.id != forged_id),
+        "{again:?}"
+    );
+    assert_eq!(h.fake.comments(issue_path)[0].1, forged, "untouched");
 }
 
 #[tokio::test]

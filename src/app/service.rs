@@ -126,6 +126,40 @@ async fn step_runs(
         .collect())
 }
 
+/// A campaign request issue: labelled or titled so, and not a pull request.
+fn is_request_issue(issue: &crate::github::events::Issue) -> bool {
+    (issue.labels.iter().any(|l| l.name == REQUEST_LABEL) || issue.title.starts_with("[sota]"))
+        && issue.pull_request.is_none()
+}
+
+/// The request issue a campaign starts from: its text and whose text it is.
+#[derive(Debug, Clone)]
+struct RequestIssue {
+    repo: RepoName,
+    number: u64,
+    body: String,
+    author: String,
+    default_branch: String,
+}
+
+impl RequestIssue {
+    fn from_event(
+        repository: &crate::github::events::Repository,
+        issue: &crate::github::events::Issue,
+    ) -> Result<RequestIssue, HandlerError> {
+        Ok(RequestIssue {
+            repo: RepoName::parse(&repository.full_name)?,
+            number: issue.number,
+            body: issue.body.clone().unwrap_or_default(),
+            author: issue.user.login.clone(),
+            default_branch: repository
+                .default_branch
+                .clone()
+                .unwrap_or_else(|| "main".into()),
+        })
+    }
+}
+
 fn is_completed(run: &crate::github::api::WorkflowRunInfo) -> bool {
     run.status.as_deref() == Some("completed")
 }
@@ -160,32 +194,46 @@ impl AppCampaigns {
 
     async fn start_from_issue(
         &self,
-        ctx: &EventContext,
-        event: &IssuesEvent,
+        api: &dyn GitHubApi,
+        installation_id: u64,
+        request: &RequestIssue,
+        starter: &str,
+        explicit: bool,
     ) -> Result<(), HandlerError> {
-        let api = ctx.api.as_ref();
-        let repo = RepoName::parse(&event.repository.full_name)?;
-        let issue = event.issue.number;
+        let repo = request.repo.clone();
+        let issue = request.number;
         let request_marker = marker("", &format!("request@{issue}"), None);
         if self.store.by_issue(&repo.to_string(), issue)?.is_some() {
             // Started already: edits no longer change a running campaign.
+            if explicit {
+                let body = "This request already has a campaign; see its status comment.";
+                return Self::reply(api, &repo, issue, &request_marker, body).await;
+            }
             return Ok(());
         }
-        let permission = api
-            .collaborator_permission(&repo, &event.sender.login)
-            .await?;
+        let permission = api.collaborator_permission(&repo, starter).await?;
         if !permission.may_steer() {
             let body = format!(
-                "@{} only people with write, maintain or admin permission on {repo} can start a sota-bot campaign.",
-                event.sender.login
+                "@{starter} only people with write, maintain or admin permission on {repo} can start a sota-bot campaign."
             );
             return Self::reply(api, &repo, issue, &request_marker, &body).await;
         }
-        let default_branch = event
-            .repository
-            .default_branch
-            .clone()
-            .unwrap_or_else(|| "main".into());
+        // Whose text it is matters as much as who touched it last: a writer editing an
+        // outsider's request does not vouch for it. Such a request starts only when a writer
+        // says so explicitly (`/sota start`).
+        let author = request.author.as_str();
+        if !explicit && !author.eq_ignore_ascii_case(starter) {
+            let author_permission = api.collaborator_permission(&repo, author).await?;
+            if !author_permission.may_steer() {
+                let body = format!(
+                    "This request's text is by @{author}, who cannot start campaigns on {repo} \
+                     (permission: {author_permission:?}); I do not start it on my own. A maintainer \
+                     who has read the text as it stands can start it with `/sota start`."
+                );
+                return Self::reply(api, &repo, issue, &request_marker, &body).await;
+            }
+        }
+        let default_branch = request.default_branch.clone();
         let config = match text(
             api.get_file_contents(&repo, REPO_CONFIG_PATH, &default_branch)
                 .await?,
@@ -203,9 +251,8 @@ impl AppCampaigns {
                 }
             },
         };
-        let request = parse_issue_form(event.issue.body.as_deref().unwrap_or(""))
-            .and_then(|r| r.resolve(&config));
-        let resolved = match request {
+        let parsed_request = parse_issue_form(&request.body).and_then(|r| r.resolve(&config));
+        let resolved = match parsed_request {
             Ok(r) => r,
             Err(problems) => {
                 let mut body = String::from(
@@ -221,6 +268,18 @@ impl AppCampaigns {
             Some(f) => RepoName::parse(f)?,
             None => repo.clone(),
         };
+        // The App writes branches, PRs and dispatches in the fork: whoever starts the
+        // campaign must be allowed to do that there too, not only on the request repository.
+        if fork != repo {
+            let on_fork = api.collaborator_permission(&fork, starter).await?;
+            if !on_fork.may_steer() {
+                let body = format!(
+                    "I cannot start: `{REPO_CONFIG_PATH}` names the fork {fork}, where @{starter} \
+                     has no write, maintain or admin permission (permission: {on_fork:?})."
+                );
+                return Self::reply(api, &repo, issue, &request_marker, &body).await;
+            }
+        }
         let base = config.base_branch.clone();
         // The fork's runner config decides the lane (simulated or real engines) and may name
         // a bench plan; without one every framework runs at its defaults.
@@ -286,7 +345,7 @@ impl AppCampaigns {
             branch: branch.clone(),
             base_branch: base.clone(),
             run_dir: run_dir.clone(),
-            installation_id: ctx.installation_id,
+            installation_id,
             pr_number: None,
             pr_node_id: None,
             phase: AppPhase::Baseline,
@@ -327,8 +386,13 @@ impl AppCampaigns {
             );
             return Self::reply(api, &repo, issue, &request_marker, &body).await;
         }
+        let whose = if author.eq_ignore_ascii_case(starter) {
+            format!("Request by @{author}.")
+        } else {
+            format!("Request text by @{author}, started by @{starter}.")
+        };
         let parsed = format!(
-            "Starting campaign `{}` for `{}` on {} ({}).\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
+            "Starting campaign `{}` for `{}` on {} ({}). {whose}\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
             campaign.campaign_id,
             campaign.model,
             campaign.hardware,
@@ -748,7 +812,7 @@ impl AppCampaigns {
         // The previous round's report is folded as outdated.
         if round > 1 {
             let previous = marker(&c.id, "round-report", Some(round - 1));
-            let comments = api.list_issue_comments(&fork, pr).await?;
+            let comments = api.own_issue_comments(&fork, pr).await?;
             if let Some(old) = comments
                 .iter()
                 .find(|m| m.body.as_deref().is_some_and(|b| previous.matches(b)))
@@ -840,6 +904,23 @@ impl AppCampaigns {
             None => None,
         };
         let answer = marker("", &format!("{}@{}", command.name(), ctx.comment_id), None);
+        if *command == Command::Start {
+            // An explicit start of the request issue this comment is on, as it reads now.
+            let Some(issue) = ctx.issue_details.as_ref().filter(|i| is_request_issue(i)) else {
+                let body = "`/sota start` starts a campaign request issue; this is not one.";
+                return Self::reply(api, &ctx.repo, ctx.issue, &answer, body).await;
+            };
+            let request = RequestIssue {
+                repo: ctx.repo.clone(),
+                number: issue.number,
+                body: issue.body.clone().unwrap_or_default(),
+                author: issue.user.login.clone(),
+                default_branch: ctx.default_branch.clone(),
+            };
+            return self
+                .start_from_issue(api, ctx.installation_id, &request, &ctx.sender, true)
+                .await;
+        }
         let Some(mut c) = found else {
             let body = "There is no sota-bot campaign on this issue or pull request.";
             return Self::reply(api, &ctx.repo, ctx.issue, &answer, body).await;
@@ -906,6 +987,8 @@ impl AppCampaigns {
                 }
             }
             Command::Help => crate::server::commands::help_text(),
+            // Answered above, before any campaign is looked up.
+            Command::Start => "This request's campaign has already started.".to_string(),
         };
         Self::reply(api, &ctx.repo, ctx.issue, &answer, &body).await?;
         let state = self.read_state(api, &c).await.ok().flatten();
@@ -1068,7 +1151,11 @@ impl AppCampaigns {
                 event: Some("workflow_dispatch".into()),
                 run_attempt: Some(attempt),
                 workflow_id: None,
-                path: None,
+                // Listed from the step's workflow, filtered to dispatches on the fork.
+                path: Some(format!(".github/workflows/{}", workflow_for(c.round))),
+                head_repository: Some(crate::github::events::RepositoryRef {
+                    full_name: c.fork.clone(),
+                }),
                 html_url: run.html_url.clone(),
             };
             let round = c.round;
@@ -1087,16 +1174,24 @@ impl CampaignService for AppCampaigns {
         event: &'a IssuesEvent,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let is_request = event.issue.labels.iter().any(|l| l.name == REQUEST_LABEL)
-                || event.issue.title.starts_with("[sota]");
-            if !is_request || event.issue.pull_request.is_some() {
+            if !is_request_issue(&event.issue) {
                 return Ok(());
             }
             if event.sender.is_bot() {
                 return Ok(());
             }
             match event.action.as_str() {
-                "opened" | "edited" | "reopened" => self.start_from_issue(ctx, event).await,
+                "opened" | "edited" | "reopened" => {
+                    let request = RequestIssue::from_event(&event.repository, &event.issue)?;
+                    self.start_from_issue(
+                        ctx.api.as_ref(),
+                        ctx.installation_id,
+                        &request,
+                        &event.sender.login,
+                        false,
+                    )
+                    .await
+                }
                 _ => Ok(()),
             }
         })
@@ -1129,6 +1224,19 @@ impl CampaignService for AppCampaigns {
             if c.fork != event.repository.full_name
                 || run.head_branch.as_deref() != Some(c.branch.as_str())
             {
+                return Ok(());
+            }
+            // Title, repository and branch name can all come from a pull request's own
+            // workflow: only the App's own dispatch of the step's workflow counts.
+            if !run.is_dispatch_of(&c.fork, workflow_for(round)) {
+                tracing::warn!(
+                    campaign = %c.id,
+                    run = run.id,
+                    event = run.event.as_deref().unwrap_or(""),
+                    path = run.path.as_deref().unwrap_or(""),
+                    head_repository = run.head_repository.as_ref().map(|r| r.full_name.as_str()).unwrap_or(""),
+                    "ignored a completed run titled like a campaign step: not a dispatch of the campaign workflow on the fork"
+                );
                 return Ok(());
             }
             self.run_completed(ctx.api.as_ref(), c, run, round).await

@@ -108,6 +108,55 @@ pub struct IssueComment {
     pub body: Option<String>,
     #[serde(default)]
     pub html_url: Option<String>,
+    /// Who wrote it (absent only in hand-made values).
+    #[serde(default)]
+    pub user: Option<CommentAuthor>,
+    /// The GitHub App that wrote it, when one did.
+    #[serde(default)]
+    pub performed_via_github_app: Option<AppRef>,
+}
+
+/// A comment's author.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CommentAuthor {
+    pub login: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+}
+
+/// A GitHub App as named on the objects it created.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AppRef {
+    pub id: u64,
+}
+
+/// Who a client writes as: comments by anyone else never count as the bot's own, whatever
+/// marker they carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// An App installation: its comments are by a bot account and name the App.
+    App { id: u64 },
+    /// A user token (local use, tests): its comments are by that user.
+    User { login: String },
+}
+
+impl Identity {
+    /// True when this identity wrote `comment`.
+    pub fn wrote(&self, comment: &IssueComment) -> bool {
+        match self {
+            Identity::App { id } => {
+                comment.performed_via_github_app.as_ref().map(|a| a.id) == Some(*id)
+                    && comment
+                        .user
+                        .as_ref()
+                        .is_some_and(|u| u.kind.as_deref() == Some("Bot"))
+            }
+            Identity::User { login } => comment
+                .user
+                .as_ref()
+                .is_some_and(|u| u.login.eq_ignore_ascii_case(login)),
+        }
+    }
 }
 
 /// Comment reactions GitHub accepts.
@@ -230,6 +279,25 @@ pub type ApiResult<T> = Result<T, GitHubError>;
 
 /// The GitHub operations the App performs, all scoped to one installation.
 pub trait GitHubApi: Send + Sync {
+    /// Who this client writes as (for telling the bot's own comments from look-alikes).
+    fn identity<'a>(&'a self) -> BoxFuture<'a, ApiResult<Identity>>;
+    /// The comments of an issue or PR written by this client's identity: only these may be
+    /// trusted for their hidden markers.
+    fn own_issue_comments<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        issue: u64,
+    ) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>> {
+        Box::pin(async move {
+            let me = self.identity().await?;
+            Ok(self
+                .list_issue_comments(repo, issue)
+                .await?
+                .into_iter()
+                .filter(|c| me.wrote(c))
+                .collect())
+        })
+    }
     /// The user's permission on the repository.
     fn collaborator_permission<'a>(
         &'a self,
@@ -410,7 +478,8 @@ pub async fn upsert_marked_comment(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let existing = api.list_issue_comments(repo, issue).await?;
+        // Anyone can post a comment carrying the marker: only the bot's own are edited.
+        let existing = api.own_issue_comments(repo, issue).await?;
         let found = existing
             .iter()
             .find(|c| c.body.as_deref().is_some_and(|b| marker.matches(b)));
@@ -441,6 +510,7 @@ pub async fn upsert_marked_comment(
 pub struct RestGitHubApi {
     transport: HttpTransport,
     credentials: Credentials,
+    identity: Arc<tokio::sync::OnceCell<Identity>>,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -457,6 +527,7 @@ impl RestGitHubApi {
         Self {
             transport,
             credentials,
+            identity: Arc::default(),
         }
     }
 
@@ -585,7 +656,32 @@ struct ContentBody {
     encoding: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct UserBody {
+    login: String,
+}
+
 impl GitHubApi for RestGitHubApi {
+    fn identity<'a>(&'a self) -> BoxFuture<'a, ApiResult<Identity>> {
+        Box::pin(async move {
+            self.identity
+                .get_or_try_init(|| async {
+                    match &self.credentials {
+                        Credentials::Installation { app, .. } => {
+                            Ok(Identity::App { id: app.app_id() })
+                        }
+                        Credentials::Token(_) => {
+                            let answer = self.call(Method::GET, "/user", None, false).await?;
+                            let user: UserBody = answer.json(&Method::GET, "/user")?;
+                            Ok(Identity::User { login: user.login })
+                        }
+                    }
+                })
+                .await
+                .cloned()
+        })
+    }
+
     fn collaborator_permission<'a>(
         &'a self,
         repo: &'a RepoName,
@@ -1058,6 +1154,36 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_the_apps_own_bot_comments_are_its_own() {
+        let comment = |login: &str, kind: &str, app: Option<u64>| IssueComment {
+            id: 1,
+            body: Some("<!-- sota-bot:{} -->".into()),
+            html_url: None,
+            user: Some(CommentAuthor {
+                login: login.into(),
+                kind: Some(kind.into()),
+            }),
+            performed_via_github_app: app.map(|id| AppRef { id }),
+        };
+        let app = Identity::App { id: 4242 };
+        assert!(app.wrote(&comment("sota-bot[bot]", "Bot", Some(4242))));
+        assert!(!app.wrote(&comment("other-bot[bot]", "Bot", Some(7))));
+        assert!(!app.wrote(&comment("mallory", "User", None)));
+        // A user acting through the App (a user-to-server token) is not the App itself.
+        assert!(!app.wrote(&comment("mallory", "User", Some(4242))));
+        let user = Identity::User {
+            login: "octocat".into(),
+        };
+        assert!(user.wrote(&comment("OctoCat", "User", None)));
+        assert!(!user.wrote(&comment("mallory", "User", None)));
+        let anonymous = IssueComment {
+            user: None,
+            ..comment("x", "User", None)
+        };
+        assert!(!user.wrote(&anonymous) && !app.wrote(&anonymous));
+    }
 
     #[test]
     fn permission_mapping() {

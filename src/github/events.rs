@@ -159,6 +159,12 @@ pub struct PullRequestEvent {
     pub installation: Option<InstallationRef>,
 }
 
+/// A repository named by its full name only (a workflow run's head repository).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RepositoryRef {
+    pub full_name: String,
+}
+
 /// A workflow run.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct WorkflowRun {
@@ -181,10 +187,34 @@ pub struct WorkflowRun {
     pub run_attempt: Option<u64>,
     #[serde(default)]
     pub workflow_id: Option<u64>,
+    /// The workflow file, `.github/workflows/<file>` (GitHub may append `@<ref>`).
     #[serde(default)]
     pub path: Option<String>,
+    /// Where the run's code came from: the fork itself, or a pull request's repository.
+    #[serde(default)]
+    pub head_repository: Option<RepositoryRef>,
     #[serde(default)]
     pub html_url: Option<String>,
+}
+
+impl WorkflowRun {
+    /// True when the run is a `workflow_dispatch` of `.github/workflows/<workflow>` whose
+    /// code came from `repo` itself: what the App dispatches, and nothing a pull request
+    /// (whose run may carry any title and branch name) can produce.
+    pub fn is_dispatch_of(&self, repo: &str, workflow: &str) -> bool {
+        let file = format!(".github/workflows/{workflow}");
+        let path_ok = self.path.as_deref().is_some_and(|p| {
+            p == file
+                || p.strip_prefix(file.as_str())
+                    .is_some_and(|rest| rest.starts_with('@'))
+        });
+        self.event.as_deref() == Some("workflow_dispatch")
+            && path_ok
+            && self
+                .head_repository
+                .as_ref()
+                .is_some_and(|r| r.full_name.eq_ignore_ascii_case(repo))
+    }
 }
 
 /// `workflow_run` event.

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// Start the campaign of a request issue whose text a writer has read (needed when the
+    /// text is by someone without write permission).
+    Start,
     /// Start the next round (optionally with a note for the agent's prompt).
     Continue { note: Option<String> },
     /// End the campaign after the current step.
@@ -29,6 +32,7 @@ impl Command {
     /// The command word.
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Start => "start",
             Self::Continue { .. } => "continue",
             Self::Stop => "stop",
             Self::Hold => "hold",
@@ -41,8 +45,8 @@ impl Command {
 }
 
 /// Every command word, in help order.
-pub const COMMAND_NAMES: [&str; 7] = [
-    "continue", "stop", "hold", "resume", "status", "retry", "help",
+pub const COMMAND_NAMES: [&str; 8] = [
+    "start", "continue", "stop", "hold", "resume", "status", "retry", "help",
 ];
 
 /// One command found in a comment.
@@ -191,6 +195,7 @@ fn parse_command(line: usize, text: &str) -> Result<Command, CommandError> {
         "continue" => Ok(Command::Continue {
             note: (!argument.is_empty()).then(|| argument.to_string()),
         }),
+        "start" => no_argument(Command::Start),
         "stop" => no_argument(Command::Stop),
         "hold" => no_argument(Command::Hold),
         "resume" => no_argument(Command::Resume),
@@ -287,6 +292,7 @@ pub fn help_text() -> String {
         "",
         "| command | effect |",
         "| --- | --- |",
+        "| `/sota start` | start the campaign of this request issue (needed when its text is by someone without write access; read it first) |",
         "| `/sota continue [note]` | start the next round; the note is added to the agent's prompt |",
         "| `/sota stop` | stop the campaign and write the final report |",
         "| `/sota hold` | pause: no new round is dispatched until `/sota resume` |",

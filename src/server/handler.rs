@@ -60,6 +60,10 @@ pub struct CommandContext {
     pub comment_id: u64,
     pub sender: String,
     pub delivery_id: String,
+    /// The issue the comment is on, as the event carried it (its text now, its author).
+    pub issue_details: Option<crate::github::events::Issue>,
+    /// The repository's default branch (where its `.github/sota-bot.yml` lives).
+    pub default_branch: String,
 }
 
 /// An installation-scoped event for campaign hooks.
@@ -224,6 +228,12 @@ impl EventRouter {
             comment_id: event.comment.id,
             sender: event.sender.login.clone(),
             delivery_id: job.delivery_id.clone(),
+            issue_details: Some(event.issue.clone()),
+            default_branch: event
+                .repository
+                .default_branch
+                .clone()
+                .unwrap_or_else(|| "main".into()),
         };
         let api = ctx.api.as_ref();
         let permission = api

@@ -124,6 +124,8 @@ struct StoredComment {
     id: u64,
     issue: String,
     body: String,
+    /// Another account than the client's own (None: the client wrote it).
+    author: Option<String>,
 }
 
 /// State of the fake; shared by every test of a binary, so tests use distinct repo names.
@@ -137,6 +139,9 @@ pub struct FakeState {
     next_id: Mutex<u64>,
     /// user login -> role name; absent users get 404 (not a collaborator).
     pub permissions: Mutex<HashMap<String, String>>,
+    /// (repository, user login) -> role name, or None for "not a collaborator there":
+    /// overrides `permissions` for that repository.
+    repo_permissions: Mutex<HashMap<(String, String), Option<String>>>,
     /// Story repositories (`owner/name`) and their branches. For these the fake keeps
     /// branches and files itself instead of answering with the spec's examples.
     story_branches: Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
@@ -187,13 +192,24 @@ impl FakeGitHub {
             .collect()
     }
 
-    /// Seeds an existing comment.
+    /// Seeds an existing comment written by the client's own account (the user `GET /user`
+    /// answers with).
     pub fn add_comment(&self, issue_path: &str, body: &str) -> u64 {
+        self.store_comment(issue_path, body, None)
+    }
+
+    /// Seeds a comment written by another account, `login`.
+    pub fn add_comment_by(&self, issue_path: &str, body: &str, login: &str) -> u64 {
+        self.store_comment(issue_path, body, Some(login))
+    }
+
+    fn store_comment(&self, issue_path: &str, body: &str, author: Option<&str>) -> u64 {
         let id = self.next_id();
         self.state.comments.lock().unwrap().push(StoredComment {
             id,
             issue: issue_path.to_string(),
             body: body.to_string(),
+            author: author.map(String::from),
         });
         id
     }
@@ -287,6 +303,15 @@ impl FakeGitHub {
             .get(repo)
             .map(|b| b.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Sets a user's role on one repository only (`None`: not a collaborator there).
+    pub fn set_repo_permission(&self, repo: &str, user: &str, role: Option<&str>) {
+        self.state
+            .repo_permissions
+            .lock()
+            .unwrap()
+            .insert((repo.to_string(), user.to_string()), role.map(String::from));
     }
 
     /// Sets a user's role (`admin`, `maintain`, `write`, `triage`, `read`).
@@ -440,12 +465,15 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
         return error_response(404, "Not Found");
     };
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let comment_json = |id: u64, body: &str| {
+    let comment_json = |id: u64, body: &str, author: Option<&str>| {
         let (_, mut v) = state
             .example("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
             .unwrap();
         v["id"] = json!(id);
         v["body"] = json!(body);
+        if let Some(login) = author {
+            v["user"]["login"] = json!(login);
+        }
         v
     };
     let repo = segs.get(1..3).map(|r| r.join("/")).unwrap_or_default();
@@ -607,7 +635,17 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
     match (method.as_str(), template.as_str()) {
         ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission") => {
             let user = segs[4];
-            let Some(role) = state.permissions.lock().unwrap().get(user).cloned() else {
+            let per_repo = state
+                .repo_permissions
+                .lock()
+                .unwrap()
+                .get(&(repo.clone(), user.to_string()))
+                .cloned();
+            let role = match per_repo {
+                Some(role) => role,
+                None => state.permissions.lock().unwrap().get(user).cloned(),
+            };
+            let Some(role) = role else {
                 return error_response(404, "Not Found");
             };
             let (_, mut v) = state.example("GET", &template).unwrap();
@@ -626,10 +664,13 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
         }
         ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
             let issue = segs[..5].join("/");
-            let list: Vec<Value> = fake
-                .comments(&issue)
+            let list: Vec<Value> = state
+                .comments
+                .lock()
+                .unwrap()
                 .iter()
-                .map(|(id, b)| comment_json(*id, b))
+                .filter(|c| c.issue == issue)
+                .map(|c| comment_json(c.id, &c.body, c.author.as_deref()))
                 .collect();
             axum::Json(Value::Array(list)).into_response()
         }
@@ -637,7 +678,11 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
             let issue = segs[..5].join("/");
             let text = body["body"].as_str().unwrap_or("");
             let id = fake.add_comment(&issue, text);
-            (StatusCode::CREATED, axum::Json(comment_json(id, text))).into_response()
+            (
+                StatusCode::CREATED,
+                axum::Json(comment_json(id, text, None)),
+            )
+                .into_response()
         }
         ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}") => {
             let id: u64 = segs[5].parse().unwrap_or(0);
@@ -647,7 +692,7 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
                 return error_response(404, "Not Found");
             };
             c.body = text.clone();
-            axum::Json(comment_json(id, &text)).into_response()
+            axum::Json(comment_json(id, &text, c.author.as_deref())).into_response()
         }
         ("GET", "/repos/{owner}/{repo}/branches/{branch}") if segs[4].starts_with("missing") => {
             error_response(404, "Branch not found")
