@@ -251,7 +251,69 @@ async fn workers_retry_with_backoff_and_dead_letter() {
         assert!(Instant::now() < deadline, "{rows:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // GitHub's "Redeliver" of a dead delivery (same id) runs it again; of a done one, not.
+    let (status, text) = post_delivery(&http, &url, "s", "ping", "broken", b"{}").await;
+    assert_eq!((status, text.as_str()), (202, "requeued"));
+    let (status, text) = post_delivery(&http, &url, "s", "ping", "flaky", b"{}").await;
+    assert_eq!((status, text.as_str()), (200, "duplicate"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while flaky
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(id, _)| id == "broken")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     service.abort();
+
+    // The operator's view and hand: `sota-bot queue list|requeue` on the same database.
+    let db = dir.path().join("q.sqlite");
+    let queue = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sota-bot"))
+            .arg("queue")
+            .args(args)
+            .arg("--database")
+            .arg(&db)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, listed, _) = queue(&["list", "--state", "dead"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        listed.contains("always-failing") && listed.contains("still down"),
+        "{listed}"
+    );
+    assert!(!listed.contains("flaky"), "{listed}");
+    let id = service
+        .store
+        .rows()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.delivery_id == "always-failing")
+        .unwrap()
+        .id;
+    let (code, out, _) = queue(&["requeue", &id.to_string()]);
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), format!("requeued job {id}").as_str())
+    );
+    let (code, _, err) = queue(&["requeue", &id.to_string()]);
+    assert_eq!(code, Some(2), "not dead any more: {err}");
+    let (_, listed, _) = queue(&["list", "--state", "queued"]);
+    assert!(listed.contains("always-failing"), "{listed}");
+    let (code, _, _) = queue(&["list", "--state", "zombie"]);
+    assert_eq!(code, Some(2));
 }
 
 // --- Command handling through Prism -------------------------------------------------------

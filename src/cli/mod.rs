@@ -11,6 +11,7 @@ pub mod init;
 pub mod local;
 pub mod local_demo;
 pub mod profile;
+pub mod queue;
 pub mod recover;
 pub mod request;
 pub mod runner;
@@ -60,6 +61,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Rebuild the App's campaign database from a fork's campaign branches.
     Recover(recover::Args),
+    /// Inspect the App's delivery queue; requeue dead-lettered deliveries.
+    Queue(queue::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -75,6 +78,7 @@ pub fn main() -> i32 {
         Command::Init(a) => init::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Recover(a) => recover::run(a),
+        Command::Queue(a) => queue::run(a),
     };
     match result {
         Ok(code) => code,

@@ -13,8 +13,11 @@ use crate::github::ClientMetrics;
 pub enum DeliveryOutcome {
     Queued,
     Duplicate,
+    Requeued,
     BadSignature,
     TooLarge,
+    TimedOut,
+    Busy,
     Malformed,
     QueueError,
 }
@@ -25,8 +28,11 @@ impl DeliveryOutcome {
         match self {
             Self::Queued => "queued",
             Self::Duplicate => "duplicate",
+            Self::Requeued => "requeued",
             Self::BadSignature => "bad_signature",
             Self::TooLarge => "too_large",
+            Self::TimedOut => "timed_out",
+            Self::Busy => "busy",
             Self::Malformed => "malformed",
             Self::QueueError => "queue_error",
         }
@@ -39,25 +45,25 @@ pub type PhaseGauge = Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 /// Counters owned by the service.
 #[derive(Default)]
 pub struct ServiceMetrics {
-    deliveries: Mutex<BTreeMap<(String, DeliveryOutcome), u64>>,
-    jobs_finished: Mutex<BTreeMap<(String, &'static str), u64>>,
+    deliveries: Mutex<BTreeMap<(&'static str, DeliveryOutcome), u64>>,
+    jobs_finished: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     github: Mutex<Option<Arc<ClientMetrics>>>,
     phases: Mutex<Option<PhaseGauge>>,
 }
 
 impl ServiceMetrics {
-    /// Counts one delivery. Event names come from an authenticated header, but cap their
-    /// length anyway so a bad client cannot grow the label set without bound.
+    /// Counts one delivery. The event name comes from a header nobody has authenticated yet
+    /// (a 401 or 413 is counted before or without the signature check), so only the events
+    /// the App knows get their own label; anything else counts as `other`.
     pub fn delivery(&self, event: &str, outcome: DeliveryOutcome) {
-        let event: String = event.chars().take(64).collect();
         let mut map = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry((event, outcome)).or_default() += 1;
+        *map.entry((event_label(event), outcome)).or_default() += 1;
     }
 
     /// Counts a finished job attempt (`done`, `retry`, `dead`).
     pub fn job_finished(&self, event: &str, result: &'static str) {
         let mut map = self.jobs_finished.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry((event.to_string(), result)).or_default() += 1;
+        *map.entry((event_label(event), result)).or_default() += 1;
     }
 
     /// Connects the GitHub client's counters.
@@ -172,6 +178,29 @@ impl ServiceMetrics {
     }
 }
 
+/// Webhook events the App subscribes to or handles: the only event label values.
+pub const KNOWN_EVENTS: [&str; 10] = [
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "workflow_run",
+    "workflow_job",
+    "check_run",
+    "check_suite",
+    "installation",
+    "installation_repositories",
+    "ping",
+];
+
+/// The label value for an event name: itself when known, else `other`.
+pub fn event_label(event: &str) -> &'static str {
+    KNOWN_EVENTS
+        .iter()
+        .find(|k| **k == event)
+        .copied()
+        .unwrap_or("other")
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -189,6 +218,9 @@ mod tests {
         m.delivery("issues", DeliveryOutcome::Queued);
         m.delivery("issues", DeliveryOutcome::Queued);
         m.delivery("x\"y", DeliveryOutcome::BadSignature);
+        for i in 0..20_000 {
+            m.delivery(&format!("made-up-{i}"), DeliveryOutcome::BadSignature);
+        }
         m.attach_phase_gauge(Arc::new(|| vec![("baseline".into(), 2)]));
         m.attach_github(Arc::new(ClientMetrics::default()));
         let text = m.render(&[("queued".into(), 3)]);
@@ -196,10 +228,12 @@ mod tests {
             text.contains("sota_webhook_deliveries_total{event=\"issues\",outcome=\"queued\"} 2"),
             "{text}"
         );
+        // Unknown (unauthenticated) event names share one series.
         assert!(
-            text.contains("event=\"x\\\"y\",outcome=\"bad_signature\"} 1"),
+            text.contains("event=\"other\",outcome=\"bad_signature\"} 20001"),
             "{text}"
         );
+        assert_eq!(text.matches("sota_webhook_deliveries_total{").count(), 2);
         assert!(text.contains("sota_jobs{state=\"queued\"} 3"));
         assert!(text.contains("sota_jobs{state=\"dead\"} 0"));
         assert!(text.contains("sota_campaigns{phase=\"baseline\"} 2"));

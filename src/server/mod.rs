@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod handler;
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod payload_codec;
 pub mod queue;
@@ -72,7 +73,7 @@ pub struct Service {
 
 impl Service {
     /// Opens the queue (recovering jobs a crash left running), serves HTTP on `listener`, and
-    /// starts workers per `start`.
+    /// starts workers per `start`, with the default [`listener::HttpLimits`].
     pub async fn start(
         listener: TcpListener,
         secrets: Vec<WebhookSecret>,
@@ -81,6 +82,31 @@ impl Service {
         worker_config: WorkerConfig,
         start: WorkerStart,
         metrics: Arc<ServiceMetrics>,
+    ) -> anyhow::Result<Self> {
+        Self::start_with_limits(
+            listener,
+            secrets,
+            database,
+            handler,
+            worker_config,
+            start,
+            metrics,
+            listener::HttpLimits::default(),
+        )
+        .await
+    }
+
+    /// [`Service::start`] with explicit HTTP limits.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_with_limits(
+        listener: TcpListener,
+        secrets: Vec<WebhookSecret>,
+        database: &Path,
+        handler: Arc<dyn JobHandler>,
+        worker_config: WorkerConfig,
+        start: WorkerStart,
+        metrics: Arc<ServiceMetrics>,
+        limits: listener::HttpLimits,
     ) -> anyhow::Result<Self> {
         let store = Arc::new(JobStore::open(database)?);
         let recovered = store.recover_running()?;
@@ -98,17 +124,12 @@ impl Service {
             store: store.clone(),
             metrics: metrics.clone(),
             wake: wake.clone(),
+            limits,
+            body_budget: http::HttpState::body_budget(&limits),
         };
         let addr = listener.local_addr()?;
         let app = http::router(state);
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-            {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
+        let server = tokio::spawn(listener::serve(listener, app, limits, shutdown_signal()));
         let pool = Arc::new(WorkerPool {
             store: store.clone(),
             handler,

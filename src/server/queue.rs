@@ -50,8 +50,17 @@ pub struct NewDelivery {
 /// Whether a delivery was new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
-    New { job_id: i64 },
-    Duplicate { job_id: i64 },
+    New {
+        job_id: i64,
+    },
+    Duplicate {
+        job_id: i64,
+    },
+    /// A redelivery of a dead-lettered delivery (GitHub's "Redeliver" keeps the id): queued
+    /// again with a fresh attempt count.
+    Requeued {
+        job_id: i64,
+    },
 }
 
 /// Job lifecycle.
@@ -262,6 +271,11 @@ fn commit_batch(
              ON CONFLICT(delivery_id) DO NOTHING RETURNING id",
         )?;
         let mut existing = tx.prepare_cached("SELECT id FROM jobs WHERE delivery_id = ?1")?;
+        let mut revive = tx.prepare_cached(
+            "UPDATE jobs SET state = 'queued', attempts = 0, payload = ?2, payload_codec = ?3,
+                             next_attempt_at = ?4, updated_at = ?4, last_error = NULL
+             WHERE delivery_id = ?1 AND state = 'dead' RETURNING id",
+        )?;
         let now = now_ms();
         for (d, _) in batch {
             let installation = d.installation_id.and_then(|i| i64::try_from(i).ok());
@@ -279,12 +293,22 @@ fn commit_batch(
                     |r| r.get(0),
                 )
                 .optional()?;
-            outcomes.push(match new_id {
+            let outcome = match new_id {
                 Some(job_id) => Enqueued::New { job_id },
-                None => Enqueued::Duplicate {
-                    job_id: existing.query_row([&d.delivery_id], |r| r.get(0))?,
+                None => match revive
+                    .query_row(
+                        params![d.delivery_id, &d.payload.bytes[..], d.payload.codec, now],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                {
+                    Some(job_id) => Enqueued::Requeued { job_id },
+                    None => Enqueued::Duplicate {
+                        job_id: existing.query_row([&d.delivery_id], |r| r.get(0))?,
+                    },
                 },
-            });
+            };
+            outcomes.push(outcome);
         }
     }
     tx.commit()?;
@@ -459,6 +483,19 @@ impl JobStore {
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
             rows.map(|r| r.map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))))
                 .collect()
+        })
+    }
+
+    /// Puts every dead job back in the queue; returns their ids.
+    pub fn requeue_all_dead(&self) -> Result<Vec<i64>, QueueError> {
+        let now = now_ms();
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1
+                 WHERE state = 'dead' RETURNING id",
+            )?;
+            let ids = stmt.query_map([now], |r| r.get(0))?;
+            ids.collect()
         })
     }
 
