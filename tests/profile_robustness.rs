@@ -70,6 +70,28 @@ fn trace_without_gpu_work_is_an_error() {
 }
 
 #[test]
+fn times_past_what_a_trace_holds_name_the_event() {
+    let text = br#"{"traceEvents":[{"ph":"X","cat":"kernel","name":"gemm_big","pid":0,"tid":7,"ts":9.2e15,"dur":9.2e15,"args":{"stream":7,"correlation":1}}]}"#;
+    let f = write_tmp(text, ".json");
+    let err = analyze_path(f.path(), &AnalyzeOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("event `gemm_big`") && message.contains("2^61"),
+        "{message}"
+    );
+    // Bounded times whose sum is past i64: the tables saturate, nothing wraps or panics.
+    let events: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"ph":"X","cat":"kernel","name":"gemm","pid":0,"tid":7,"ts":{},"dur":2.0e15,"args":{{"stream":7,"correlation":{i}}}}}"#, 1e15 + f64::from(i)))
+        .collect();
+    let f = write_tmp(
+        format!(r#"{{"traceEvents":[{}]}}"#, events.join(",")).as_bytes(),
+        ".json",
+    );
+    let analysis = analyze_path(f.path(), &AnalyzeOptions::default()).unwrap();
+    assert!(format!("{analysis:?}").contains("gemm"));
+}
+
+#[test]
 fn small_read_buffers_do_not_change_results() {
     let text = trace_text("llama8b_prefill_b4_in1000.trace.json.gz");
     let big = ingest::read_trace(std::io::BufReader::new(&text[..]))
@@ -104,6 +126,41 @@ proptest! {
             let tl = sota_bot::profile::Timeline::from_records(rec, None, "prop");
             let _ = sota_bot::profile::analyze_timeline(&tl, &AnalyzeOptions::default());
             let _ = sota_bot::profile::layer_pipeline(&tl, None);
+        }
+    }
+
+    /// Any `ts` and `dur` (huge, negative, at the edge of what a trace holds): the tables or
+    /// a clear error naming the event, never an overflow.
+    #[test]
+    fn extreme_times_give_tables_or_a_named_error(
+        times in proptest::collection::vec(
+            (prop_oneof![any::<i64>().prop_map(|v| v as f64), -3e15f64..3e15, Just(2.3e15), Just(1e30), Just(-1e30)],
+             prop_oneof![any::<u32>().prop_map(f64::from), 0f64..2.3e15, Just(2.3e15), Just(1e30)]),
+            1..12,
+        ),
+    ) {
+        let events: Vec<String> = times
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (ts, dur))| {
+                [
+                    format!(r#"{{"ph":"X","cat":"kernel","name":"gemm_{i}","pid":0,"tid":7,"ts":{ts:?},"dur":{dur:?},"args":{{"stream":7,"correlation":{i},"External id":{i}}}}}"#),
+                    format!(r#"{{"ph":"X","cat":"cuda_runtime","name":"cudaLaunchKernel","pid":1,"tid":1,"ts":{ts:?},"dur":1,"args":{{"correlation":{i},"External id":{i}}}}}"#),
+                    format!(r#"{{"ph":"X","cat":"gpu_user_annotation","name":"decode_step_{i}","pid":0,"tid":7,"ts":{ts:?},"dur":{dur:?}}}"#),
+                ]
+            })
+            .collect();
+        let text = format!(r#"{{"traceEvents":[{}]}}"#, events.join(","));
+        match ingest::read_trace_bytes(text.as_bytes()) {
+            Ok(rec) => {
+                let tl = sota_bot::profile::Timeline::from_records(rec, None, "prop");
+                let _ = sota_bot::profile::analyze_timeline(&tl, &AnalyzeOptions::default());
+                let _ = sota_bot::profile::layer_pipeline(&tl, None);
+            }
+            Err(e) => {
+                let message = format!("{e:?}");
+                prop_assert!(message.contains("2^61") || message.contains("invalid"), "{message}");
+            }
         }
     }
 

@@ -423,8 +423,24 @@ fn parse_context(text: &str) -> Result<Option<u32>, String> {
     }
 }
 
-/// `0,1,2,3`, `0-3`, `[0, 1]`, `0 1`; `all` means the default.
+/// Most GPU ids a request may list (the GPU count's own limit).
+pub const MAX_GPU_IDS: usize = 1024;
+
+/// Longest GPU id list read, in bytes: room for every id up to [`MAX_GPU_IDS`] with
+/// separators, written out one by one.
+pub const MAX_GPU_IDS_FIELD: usize = 8 * 1024;
+
+/// `0,1,2,3`, `0-3`, `[0, 1]`, `0 1`; `all` means the default. Linear in the field's
+/// length, which is capped, as is the number of ids (ranges included).
 fn parse_devices(text: &str) -> Result<Option<Vec<u32>>, String> {
+    if text.len() > MAX_GPU_IDS_FIELD {
+        return Err(format!(
+            "the GPU id list is {} bytes long; at most {MAX_GPU_IDS_FIELD} are read",
+            text.len()
+        ));
+    }
+    let too_many =
+        || format!("more than {MAX_GPU_IDS} GPU ids listed; a request names at most {MAX_GPU_IDS}");
     let t = text
         .trim()
         .trim_start_matches('[')
@@ -446,21 +462,29 @@ fn parse_devices(text: &str) -> Result<Option<Vec<u32>>, String> {
                 a.trim().parse::<u32>().map_err(|_| bad())?,
                 b.trim().parse::<u32>().map_err(|_| bad())?,
             );
-            if a > b || b - a > 1024 {
+            if a > b {
                 return Err(bad());
+            }
+            let len = usize::try_from(b - a)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            if ids.len().saturating_add(len) > MAX_GPU_IDS {
+                return Err(too_many());
             }
             ids.extend(a..=b);
         } else {
+            if ids.len() >= MAX_GPU_IDS {
+                return Err(too_many());
+            }
             ids.push(part.parse::<u32>().map_err(|_| bad())?);
         }
     }
     if ids.is_empty() {
         return Err(bad());
     }
-    for (i, id) in ids.iter().enumerate() {
-        if ids[..i].contains(id) {
-            return Err(format!("GPU id {id} is listed twice"));
-        }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(format!("GPU id {id} is listed twice"));
     }
     Ok(Some(ids))
 }
@@ -539,6 +563,58 @@ mod tests {
             .set_scalar(ScalarField::Model, "a\nb")
             .unwrap_err()
             .contains("single line"));
+    }
+
+    #[test]
+    fn huge_gpu_id_lists_are_refused_not_searched() {
+        // What took a minute (80 overlapping ranges) or never finished (100,000 ids).
+        let ranges = vec!["0-1024"; 80].join(",");
+        let ids = (0..100_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut r = CampaignRequest::default();
+        assert!(r
+            .set_scalar(ScalarField::VisibleDevices, &ranges)
+            .unwrap_err()
+            .contains("more than 1024 GPU ids"));
+        assert!(r
+            .set_scalar(ScalarField::VisibleDevices, &ids)
+            .unwrap_err()
+            .contains("at most 8192 are read"));
+        let last_twice = format!("0-1022,{}", 5);
+        assert!(r
+            .set_scalar(ScalarField::VisibleDevices, &last_twice)
+            .unwrap_err()
+            .contains("GPU id 5 is listed twice"));
+        r.set_scalar(ScalarField::VisibleDevices, "0-1023").unwrap();
+        assert_eq!(r.gpu.visible_devices.as_ref().map(Vec::len), Some(1024));
+        assert!(r
+            .set_scalar(ScalarField::VisibleDevices, "0-1023,2000")
+            .is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn gpu_id_lists_parse_to_distinct_ids_within_the_cap(
+            parts in proptest::collection::vec((0u32..3000, 0u32..600, proptest::bool::ANY), 0..40),
+        ) {
+            let text = parts
+                .iter()
+                .map(|(a, len, range)| if *range { format!("{a}-{}", a + len) } else { a.to_string() })
+                .collect::<Vec<_>>()
+                .join(",");
+            if let Ok(Some(ids)) = parse_devices(&text) {
+                proptest::prop_assert!(ids.len() <= MAX_GPU_IDS);
+                let distinct: std::collections::HashSet<_> = ids.iter().collect();
+                proptest::prop_assert_eq!(distinct.len(), ids.len());
+            }
+        }
+
+        #[test]
+        fn any_gpu_id_text_gets_an_answer(text in "[0-9, \\[\\]-]{0,200}") {
+            let _ = parse_devices(&text);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kernels::ratio;
 use super::names::Category;
-use super::records::{FxMap, NameId};
+use super::records::{add_ns, sum_ns, FxMap, NameId};
 use super::timeline::Timeline;
 use super::ProfileError;
 
@@ -240,10 +240,13 @@ pub fn fuse_table(
     }
     let mask = |pos: usize, pi: usize| -> u64 { masks[op_key[pos] as usize][pi] };
 
-    let total_ns: i64 = ops.iter().map(|&i| tl.ops[i].dur_ns).sum();
+    let total_ns = sum_ns(ops.iter().map(|&i| tl.ops[i].dur_ns));
     let mut fam_ns: FxMap<NameId, i64> = FxMap::default();
     for &i in ops {
-        *fam_ns.entry(tl.ops[i].family).or_default() += tl.ops[i].dur_ns;
+        add_ns(
+            fam_ns.entry(tl.ops[i].family).or_default(),
+            tl.ops[i].dur_ns,
+        );
     }
     // Positions into `ops`, ordered by (segment, stream, ts).
     let mut order: Vec<usize> = (0..ops.len()).collect();
@@ -286,7 +289,7 @@ pub fn fuse_table(
                 occurrences += 1;
                 for (g, &pos) in chain.iter().enumerate() {
                     let op = &tl.ops[ops[pos]];
-                    matched_ns += op.dur_ns;
+                    add_ns(&mut matched_ns, op.dur_ns);
                     evidence_fams[g].insert(op.family, ());
                 }
                 k = j + 1;
@@ -319,9 +322,7 @@ pub fn fuse_table(
                 fams.extend(f.keys().map(|k| (*k, ())));
             }
             share = ratio(
-                fams.keys()
-                    .map(|f| fam_ns.get(f).copied().unwrap_or(0))
-                    .sum::<i64>() as f64,
+                sum_ns(fams.keys().map(|f| fam_ns.get(f).copied().unwrap_or(0))) as f64,
                 total_ns as f64,
             );
             evidence_fams = per_group;

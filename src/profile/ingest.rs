@@ -258,10 +258,7 @@ fn collect_batch(b: &mut Builder, batch: &mut EventBatch, fast: bool) -> Result<
         }
         let strict = serde_json::from_slice::<RawEvent<'_>>(bytes)
             .map_err(|e| (e.column(), e.to_string()))
-            .and_then(|ev| {
-                b.add(ev.into_fields())
-                    .map_err(|()| (0, "an event name is not valid UTF-8".to_string()))
-            });
+            .and_then(|ev| b.add(ev.into_fields()).map_err(|r| (0, r.message())));
         if let Err((column, e)) = strict {
             return Err(ReadError::Event {
                 offset: offset + column.saturating_sub(1) as u64,
@@ -342,6 +339,29 @@ fn meta_from(top: &super::scan::TopLevel) -> TraceMeta {
     meta
 }
 
+/// Largest |ts| and dur kept, in nanoseconds (2^61, about 73 years): a timestamp in
+/// nanoseconds since 1970 fits, and no start, end, difference or span of kept events can
+/// overflow the i64 arithmetic of the tables.
+pub const MAX_TIME_NS: i64 = 1 << 61;
+
+/// Why an event was not kept.
+#[derive(Debug, Clone, PartialEq)]
+enum Refused {
+    NameNotUtf8,
+    TimeOutOfRange { name: String, ts: f64, dur: f64 },
+}
+
+impl Refused {
+    fn message(&self) -> String {
+        match self {
+            Refused::NameNotUtf8 => "an event name is not valid UTF-8".to_string(),
+            Refused::TimeOutOfRange { name, ts, dur } => format!(
+                "event `{name}` has ts {ts} us and dur {dur} us; a trace holds times up to 2^61 ns (about 73 years)"
+            ),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     rec: TraceRecords,
@@ -359,17 +379,19 @@ impl Builder {
     }
 
     /// The interned name of `ev` ("?" when absent); `Err` when a new name is not UTF-8.
-    fn name(&mut self, name: &Option<NameText<'_>>) -> Result<NameId, ()> {
+    fn name(&mut self, name: &Option<NameText<'_>>) -> Result<NameId, Refused> {
         match name {
             None => Ok(self.rec.names.intern("?")),
             Some(NameText::Text(t)) => Ok(self.rec.names.intern(t)),
-            Some(NameText::Unchecked(b)) => self.rec.names.intern_bytes(b).ok_or(()),
+            Some(NameText::Unchecked(b)) => {
+                self.rec.names.intern_bytes(b).ok_or(Refused::NameNotUtf8)
+            }
         }
     }
 
     /// Keeps what the tables need from one event. `Err` (nothing kept) when its name is not
-    /// UTF-8, so that the strict parser can report it.
-    fn add(&mut self, ev: EventFields<'_>) -> Result<(), ()> {
+    /// UTF-8 or its time is out of range, so that the strict parser can report it.
+    fn add(&mut self, ev: EventFields<'_>) -> Result<(), Refused> {
         if !ev.complete {
             return Ok(());
         }
@@ -378,6 +400,19 @@ impl Builder {
         };
         let ts_ns = to_ns(ts);
         let dur_ns = ev.dur.map(to_ns).unwrap_or(0).max(0);
+        if ts_ns.unsigned_abs() > MAX_TIME_NS.unsigned_abs() || dur_ns > MAX_TIME_NS {
+            return Err(Refused::TimeOutOfRange {
+                name: match &ev.name {
+                    Some(NameText::Text(t)) => t.chars().take(80).collect(),
+                    Some(NameText::Unchecked(b)) => {
+                        String::from_utf8_lossy(&b[..b.len().min(80)]).into_owned()
+                    }
+                    None => "?".into(),
+                },
+                ts,
+                dur: ev.dur.unwrap_or(0.0),
+            });
+        }
         let args = ev.args.unwrap_or_default();
         match cat {
             Cat::Kernel | Cat::Memset | Cat::Memcpy => {
@@ -430,7 +465,7 @@ impl Builder {
                 self.rec.py_frames.push(PyFrame {
                     thread,
                     ts_ns,
-                    end_ns: ts_ns + dur_ns,
+                    end_ns: ts_ns.saturating_add(dur_ns),
                     name,
                 });
             }
@@ -440,7 +475,7 @@ impl Builder {
                 self.rec.annotations.push(Annotation {
                     name,
                     ts_ns,
-                    end_ns: ts_ns + dur_ns,
+                    end_ns: ts_ns.saturating_add(dur_ns),
                     on_gpu: cat == Cat::GpuUserAnnotation,
                     thread,
                 });

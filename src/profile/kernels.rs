@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::names::Category;
-use super::records::{FxMap, NameId, NO_NAME};
+use super::records::{add_ns, FxMap, NameId, NO_NAME};
 use super::timeline::Timeline;
 
 /// A Python location and its share of the row's GPU time.
@@ -55,14 +55,14 @@ pub fn kernel_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<K
     let mut total_ns: i64 = 0;
     for &i in ops {
         let Some(op) = tl.ops.get(i) else { continue };
-        total_ns += op.dur_ns;
+        add_ns(&mut total_ns, op.dur_ns);
         let a = acc.entry(op.family).or_default();
-        a.dur_ns += op.dur_ns;
+        add_ns(&mut a.dur_ns, op.dur_ns);
         a.launches += 1;
-        *a.by_cat.entry(op.category).or_default() += op.dur_ns;
-        *a.by_op.entry(op.cpu_op).or_default() += op.dur_ns;
+        add_ns(a.by_cat.entry(op.category).or_default(), op.dur_ns);
+        add_ns(a.by_op.entry(op.cpu_op).or_default(), op.dur_ns);
         if op.py_loc != NO_NAME {
-            *a.by_loc.entry(op.py_loc).or_default() += op.dur_ns;
+            add_ns(a.by_loc.entry(op.py_loc).or_default(), op.dur_ns);
         }
     }
     let total_us = total_ns as f64 / 1000.0;
@@ -128,9 +128,9 @@ pub fn category_table(tl: &Timeline, ops: &[usize]) -> Vec<CategoryRow> {
     for &i in ops {
         let Some(op) = tl.ops.get(i) else { continue };
         let e = acc.entry(op.category).or_default();
-        e.0 += op.dur_ns;
+        add_ns(&mut e.0, op.dur_ns);
         e.1 += 1;
-        total += op.dur_ns;
+        add_ns(&mut total, op.dur_ns);
     }
     let mut rows: Vec<CategoryRow> = acc
         .into_iter()

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::kernels::ratio;
 use super::names::Category;
 use super::passes::PassSpan;
-use super::records::{FxMap, NameId};
+use super::records::{add_ns, sum_ns, FxMap, NameId};
 use super::timeline::{stage_from_text, Timeline};
 
 /// One decoder layer inside a pass.
@@ -346,7 +346,7 @@ fn annotated_passes(
 fn span(tl: &Timeline, ops: &[usize]) -> (i64, i64, i64) {
     let start = ops.iter().map(|&i| tl.ops[i].ts_ns).min().unwrap_or(0);
     let end = ops.iter().map(|&i| tl.ops[i].end_ns()).max().unwrap_or(0);
-    let gpu = ops.iter().map(|&i| tl.ops[i].dur_ns).sum();
+    let gpu = sum_ns(ops.iter().map(|&i| tl.ops[i].dur_ns));
     (start, end, gpu)
 }
 
@@ -376,9 +376,9 @@ fn build_pass(tl: &Timeline, seg: u16, stage: &str, ops: Vec<usize>) -> Pass {
     for &i in &ops {
         if !in_layers.contains(&i) {
             if tl.ops[i].ts_ns < first_layer_start {
-                pro += tl.ops[i].dur_ns;
+                add_ns(&mut pro, tl.ops[i].dur_ns);
             } else {
-                epi += tl.ops[i].dur_ns;
+                add_ns(&mut epi, tl.ops[i].dur_ns);
             }
         }
     }
@@ -473,7 +473,7 @@ fn layers_from_frames(tl: &Timeline, seg: u16, ops: &[usize]) -> Option<Vec<Vec<
             by_name.entry(f.name).or_default().push((f.ts_ns, f.end_ns));
         }
     }
-    let total: i64 = ops.iter().map(|&i| tl.ops[i].dur_ns).sum();
+    let total = sum_ns(ops.iter().map(|&i| tl.ops[i].dur_ns));
     let mut best: Option<(i64, bool, Vec<Vec<usize>>)> = None;
     let mut names: Vec<_> = by_name.into_iter().collect();
     names.sort_by_key(|n| n.0);
@@ -492,7 +492,7 @@ fn layers_from_frames(tl: &Timeline, seg: u16, ops: &[usize]) -> Option<Vec<Vec<
             let k = inst.partition_point(|r| r.0 <= t);
             if k > 0 && t <= inst[k - 1].1 {
                 per[k - 1].push(i);
-                covered += tl.ops[i].dur_ns;
+                add_ns(&mut covered, tl.ops[i].dur_ns);
             }
         }
         per.retain(|p| !p.is_empty());
@@ -714,8 +714,8 @@ fn representatives_of(tl: &Timeline, pass: &Pass, all: &[Pass]) -> Vec<Represent
         for &i in &rep.ops {
             let o = &tl.ops[i];
             let e = fam.entry(o.family).or_insert((0, o.category));
-            e.0 += o.dur_ns;
-            total += o.dur_ns;
+            add_ns(&mut e.0, o.dur_ns);
+            add_ns(&mut total, o.dur_ns);
         }
         let mut hot: Vec<(NameId, (i64, Category))> = fam.into_iter().collect();
         hot.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));

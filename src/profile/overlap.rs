@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::kernels::ratio;
 use super::names::Category;
-use super::records::{FxMap, NameId};
+use super::records::{add_ns, sum_ns, FxMap, NameId};
 use super::timeline::Timeline;
 
 /// How likely moving a kernel off the critical path runs into a data dependency.
@@ -98,7 +98,7 @@ pub fn overlap_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<
     let mut segs: Vec<_> = by_segment.into_iter().collect();
     segs.sort_by_key(|s| s.0);
     for (_, idx) in &segs {
-        wall_ns += sweep(tl, idx, &mut fam, &mut gaps);
+        add_ns(&mut wall_ns, sweep(tl, idx, &mut fam, &mut gaps));
         dependency_risk(tl, idx, &mut fam);
     }
     let wall_us = wall_ns as f64 / 1000.0;
@@ -155,7 +155,7 @@ pub fn overlap_table(tl: &Timeline, ops: &[usize], min_share: f64) -> (f64, Vec<
         if in_bucket.is_empty() {
             continue;
         }
-        let us = in_bucket.iter().sum::<i64>() as f64 / 1000.0;
+        let us = sum_ns(in_bucket.iter().copied()) as f64 / 1000.0;
         let exposed = ratio(us, wall_us);
         rows.push(OverlapRow {
             name: name.to_string(),

@@ -21,7 +21,7 @@
 
 use super::names::Category;
 use super::records::Interner;
-use super::records::{FxMap, NameId};
+use super::records::{sum_ns, FxMap, NameId};
 use super::timeline::{stage_from_text, Op, Timeline, NOT_GRAPH};
 use std::ops::Range;
 
@@ -429,7 +429,7 @@ fn passes_from_periodic_sequence(ops: &[Op]) -> Option<Vec<Range<usize>>> {
     })?;
     let idle = idle_before(ops);
     let phase = (0..period)
-        .max_by_key(|&k| (k..n).step_by(period).map(|j| idle[j]).sum::<i64>())
+        .max_by_key(|&k| sum_ns((k..n).step_by(period).map(|j| idle[j])))
         .unwrap_or(0);
     let mut cuts: Vec<usize> = (phase..n).step_by(period).filter(|&c| c > 0).collect();
     // A piece shorter than half a pass joins its neighbour.

@@ -122,7 +122,7 @@ pub struct GpuOp {
 impl GpuOp {
     /// End timestamp in ns.
     pub fn end_ns(&self) -> i64 {
-        self.ts_ns + self.dur_ns
+        self.ts_ns.saturating_add(self.dur_ns)
     }
 }
 
@@ -180,4 +180,15 @@ pub struct TraceRecords {
     pub events: u64,
     /// Bytes of JSON text read.
     pub bytes: u64,
+}
+
+/// Adds nanoseconds without overflowing: durations of many events summed saturate rather
+/// than wrap (kept times are bounded, but a trace may hold millions of them).
+pub fn add_ns(total: &mut i64, ns: i64) {
+    *total = total.saturating_add(ns);
+}
+
+/// Sum of nanoseconds, saturating (see [`add_ns`]).
+pub fn sum_ns(values: impl Iterator<Item = i64>) -> i64 {
+    values.fold(0i64, i64::saturating_add)
 }

@@ -37,7 +37,7 @@ pub struct Op {
 impl Op {
     /// End timestamp in ns.
     pub fn end_ns(&self) -> i64 {
-        self.ts_ns + self.dur_ns
+        self.ts_ns.saturating_add(self.dur_ns)
     }
 }
 

@@ -351,20 +351,36 @@ pub enum DeviceSelector {
 
 /// Why a `--visible-devices` value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("visible devices {value:?}: entry {position} ({entry:?}) is neither a GPU index nor a GPU-/MIG- UUID")]
+#[error("visible devices {value:?}: entry {position} ({entry:?}) {why}")]
 pub struct VisibleDevicesError {
+    /// The value (its start, when long).
     pub value: String,
     /// 1-based position of the bad entry.
     pub position: usize,
     pub entry: String,
+    pub why: &'static str,
 }
 
-/// Parses a `CUDA_VISIBLE_DEVICES`-style list (`0,1`, `GPU-8c6b...`); empty means all.
+const NOT_A_DEVICE: &str = "is neither a GPU index nor a GPU-/MIG- UUID";
+
+/// Most entries a visible-devices list may hold (no host has more GPUs).
+pub const MAX_VISIBLE_DEVICES: usize = 1024;
+
+/// Parses a `CUDA_VISIBLE_DEVICES`-style list (`0,1`, `GPU-8c6b...`); empty means all. At
+/// most [`MAX_VISIBLE_DEVICES`] entries are read: the next one is refused.
 pub fn parse_visible_devices(value: &str) -> Result<Vec<DeviceSelector>, VisibleDevicesError> {
     let mut out = Vec::new();
     for (i, entry) in value.split(',').map(str::trim).enumerate() {
         if entry.is_empty() {
             continue;
+        }
+        if out.len() >= MAX_VISIBLE_DEVICES {
+            return Err(VisibleDevicesError {
+                value: value.chars().take(80).collect(),
+                position: i + 1,
+                entry: entry.chars().take(80).collect(),
+                why: "is one more than the 1024 devices a list may name",
+            });
         }
         if let Ok(index) = entry.parse::<u32>() {
             out.push(DeviceSelector::Index(index));
@@ -372,9 +388,10 @@ pub fn parse_visible_devices(value: &str) -> Result<Vec<DeviceSelector>, Visible
             out.push(DeviceSelector::Uuid(entry.to_string()));
         } else {
             return Err(VisibleDevicesError {
-                value: value.to_string(),
+                value: value.chars().take(200).collect(),
                 position: i + 1,
-                entry: entry.to_string(),
+                entry: entry.chars().take(80).collect(),
+                why: NOT_A_DEVICE,
             });
         }
     }
@@ -841,6 +858,14 @@ mod tests {
         assert!(parse_visible_devices("").unwrap().is_empty());
         let err = parse_visible_devices("0,cuda:1").unwrap_err();
         assert_eq!(err.position, 2);
+        let many = (0..100_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let err = parse_visible_devices(&many).unwrap_err();
+        assert_eq!(err.position, 1025);
+        assert!(err.to_string().contains("1024 devices"), "{err}");
+        assert!(err.value.len() <= 80);
     }
 
     proptest! {
