@@ -166,4 +166,25 @@ fn bad_arguments_and_unreadable_files() {
         .stderr(predicate::str::contains(
             "cannot read /nonexistent/request.yml",
         ));
+    // Readable but not UTF-8 (a request or a repo config): invalid input, not a failure.
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = dir.path().join("request.yml");
+    std::fs::write(&latin1, b"model: caf\xe9/llama\n").unwrap();
+    sota()
+        .args(["request", "check"])
+        .arg(&latin1)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "not UTF-8 text (invalid byte at offset 10)",
+        ));
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "model: meta-llama/Llama-3.1-8B-Instruct\n").unwrap();
+    sota()
+        .args(["request", "check"])
+        .arg(&good)
+        .arg("--repo-config")
+        .arg(&latin1)
+        .assert()
+        .code(2);
 }

@@ -95,13 +95,35 @@ struct LocatedProblem<'a> {
     problem: &'a RequestProblem,
 }
 
+/// A file's text: `Ok(Err(message))` when it is readable but not UTF-8 (invalid input,
+/// with the byte where the text stops being UTF-8); `Err` when it cannot be read at all.
+fn read_text(path: &std::path::Path) -> anyhow::Result<Result<String, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    }))
+}
+
 fn check(args: CheckArgs) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = match read_text(&args.file)? {
+        Ok(t) => t,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
     let config_text = match &args.repo_config {
-        Some(p) => Some(
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        ),
+        Some(p) => match read_text(p)? {
+            Ok(t) => Some(t),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Ok(EXIT_INVALID_INPUT);
+            }
+        },
         None => None,
     };
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());

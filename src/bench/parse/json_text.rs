@@ -70,14 +70,30 @@ fn ident_char_before(bytes: &[u8], i: usize) -> bool {
     i > 0 && ident_char_at(bytes, i - 1)
 }
 
-/// 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()
-        .iter()
-        .take(offset.min(text.len()))
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+/// 1-based lines of increasing byte offsets, counting each newline once (records are
+/// visited in order, so counting from the start for each would be quadratic).
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            bytes: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of `offset` (not before the previous offset asked for).
+    fn line_of(&mut self, offset: usize) -> usize {
+        let to = offset.min(self.bytes.len()).max(self.at);
+        self.line += memchr::memchr_iter(b'\n', &self.bytes[self.at..to]).count();
+        self.at = to;
+        self.line
+    }
 }
 
 /// A result object and the 1-based line where it starts.
@@ -137,6 +153,7 @@ pub fn read_stream(text: &str) -> Result<Vec<Record>, ParseError> {
     let clean = quote_non_finite(text);
     let mut out = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(&clean).into_iter::<Value>();
+    let mut lines = LineCounter::new(&clean);
     loop {
         let start = stream.byte_offset();
         match stream.next() {
@@ -147,7 +164,7 @@ pub fn read_stream(text: &str) -> Result<Vec<Record>, ParseError> {
                     .get(start..)
                     .map(|s| s.len() - s.trim_start().len())
                     .unwrap_or(0);
-                push_value(&mut out, value, line_of(&clean, start + skipped))?;
+                push_value(&mut out, value, lines.line_of(start + skipped))?;
             }
             Some(Err(e)) => {
                 return Err(ParseError::new(ParseErrorKind::InvalidJson, e.to_string())
@@ -208,5 +225,47 @@ mod tests {
         assert_eq!(err.line, Some(2));
         let err = read_stream("3").unwrap_err();
         assert_eq!(err.kind, ParseErrorKind::NotAnObject);
+    }
+
+    #[test]
+    fn many_one_line_records_keep_their_lines() {
+        // 20,000 records appended one per line (what timed out when each record's line was
+        // counted from the start of the text).
+        let text: String = (0..20_000)
+            .map(|i| format!("{{\"completed\": {i}, \"request_rate\": Infinity}}\n"))
+            .collect();
+        let recs = read_stream(&text).unwrap();
+        assert_eq!(recs.len(), 20_000);
+        assert_eq!(recs[19_999].line, 20_000);
+        assert_eq!(recs[12_345].object["completed"], 12_345);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_counter_agrees_with_counting_from_the_start(
+            text in "[a-z\n{}]{0,200}",
+            mut offsets in proptest::collection::vec(0usize..220, 0..10),
+        ) {
+            offsets.sort_unstable();
+            let mut lines = LineCounter::new(&text);
+            for o in offsets {
+                let naive = text.as_bytes()[..o.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1;
+                proptest::prop_assert_eq!(lines.line_of(o), naive);
+            }
+        }
+
+        #[test]
+        fn stream_records_start_on_their_own_lines(objects in proptest::collection::vec((0u32..100, 0usize..3), 1..30)) {
+            let mut text = String::new();
+            let mut expected = Vec::new();
+            for (v, newlines) in &objects {
+                text.push_str(&"\n".repeat(*newlines));
+                expected.push(text.matches('\n').count() + 1);
+                text.push_str(&format!("{{\"v\": {v}}}"));
+            }
+            let recs = read_stream(&text).unwrap();
+            let got: Vec<usize> = recs.iter().map(|r| r.line).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }
