@@ -414,6 +414,15 @@ fn mask_secrets_masks_named_values_and_never_prints_them_otherwise() {
         .iter()
         .any(|l| l.contains("sk-ant") || l.contains("line-secret")));
 
+    // The runner's Hugging Face token is no repository secret: masked too, when present,
+    // and never asked for when absent.
+    let hf = job.step("mask-secrets.sh", &[("HF_TOKEN", "hubvalue3Rk8Wp1Nv6Yb0")]);
+    let text = stdout(&hf);
+    assert!(text.contains("::add-mask::hubvalue3Rk8Wp1Nv6Yb0
+"), "{text}");
+    assert!(text.contains("masked 1 secret(s)"), "{text}");
+    assert!(!text.contains("::warning"), "{text}");
+
     let bad = job.step("mask-secrets.sh", &[("SOTA_SECRET_NAMES", "GOOD,BAD-NAME")]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("'BAD-NAME' is not an environment variable name"));

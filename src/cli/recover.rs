@@ -60,6 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             return Ok(super::EXIT_INVALID_INPUT);
         }
     };
+    crate::secrets::register_value("App private key", &String::from_utf8_lossy(&pem));
     let store = Arc::new(CampaignStore::open(&a.database)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
