@@ -28,6 +28,11 @@ const CAMPAIGN: &str = "20260101-llama_3_1_8b_instruct";
 const BRANCH: &str = "sota/20260101-llama_3_1_8b_instruct";
 const RUN_DIR: &str = "runs/20260101_llama_3_1_8b_instruct_sota_humanize";
 
+/// The request label as GitHub carries it on an issue.
+fn request_labels() -> Value {
+    json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}])
+}
+
 fn date() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
 }
@@ -160,7 +165,7 @@ impl Story {
         p["issue"]["number"] = json!(7);
         p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
         p["issue"]["body"] = json!(body);
-        p["issue"]["labels"] = json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}]);
+        p["issue"]["labels"] = request_labels();
         p["issue"]["user"]["login"] = json!(author);
         p["sender"]["login"] = json!(sender);
         p["sender"]["type"] = json!("User");
@@ -169,24 +174,20 @@ impl Story {
 
     /// A comment on the request issue #7 (written by `author`, its text `issue_body`).
     async fn comment_on_request(&self, user: &str, text: &str, author: &str, issue_body: &str) {
-        let mut p = self.with_repo(self.example("issue_comment", "created"));
-        let n = self.deliveries.load(Ordering::SeqCst);
-        p["comment"]["id"] = json!(7000 + n);
-        p["comment"]["body"] = json!(text);
-        p["comment"]["user"]["login"] = json!(user);
-        p["comment"]["user"]["type"] = json!("User");
-        p["sender"]["login"] = json!(user);
-        p["sender"]["type"] = json!("User");
-        p["issue"]["number"] = json!(7);
-        p["issue"]["pull_request"] = Value::Null;
+        let mut p = self.comment_payload(7, user, text);
         p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
         p["issue"]["body"] = json!(issue_body);
         p["issue"]["user"]["login"] = json!(author);
-        p["issue"]["labels"] = json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}]);
+        p["issue"]["labels"] = request_labels();
         self.deliver("issue_comment", &p).await;
     }
 
     async fn comment(&self, issue: u64, user: &str, text: &str) {
+        let p = self.comment_payload(issue, user, text);
+        self.deliver("issue_comment", &p).await;
+    }
+
+    fn comment_payload(&self, issue: u64, user: &str, text: &str) -> Value {
         let mut p = self.with_repo(self.example("issue_comment", "created"));
         let n = self.deliveries.load(Ordering::SeqCst);
         p["comment"]["id"] = json!(7000 + n);
@@ -197,7 +198,7 @@ impl Story {
         p["sender"]["type"] = json!("User");
         p["issue"]["number"] = json!(issue);
         p["issue"]["pull_request"] = Value::Null;
-        self.deliver("issue_comment", &p).await;
+        p
     }
 
     /// A campaign workflow run finishing (`run_id` None: a new run).

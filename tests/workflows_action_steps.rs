@@ -418,8 +418,13 @@ fn mask_secrets_masks_named_values_and_never_prints_them_otherwise() {
     // and never asked for when absent.
     let hf = job.step("mask-secrets.sh", &[("HF_TOKEN", "hubvalue3Rk8Wp1Nv6Yb0")]);
     let text = stdout(&hf);
-    assert!(text.contains("::add-mask::hubvalue3Rk8Wp1Nv6Yb0
-"), "{text}");
+    assert!(
+        text.contains(
+            "::add-mask::hubvalue3Rk8Wp1Nv6Yb0
+"
+        ),
+        "{text}"
+    );
     assert!(text.contains("masked 1 secret(s)"), "{text}");
     assert!(!text.contains("::warning"), "{text}");
 
