@@ -354,7 +354,9 @@ fn markdown_notes_group_by_area_with_perf_on_top() {
     assert!(perf < areas);
     let quote = sota_bot::history::render::prompt_quote(&md);
     assert!(quote.contains("Speed up RMSNorm kernel"));
-    assert!(!quote.contains("## By area"));
+    assert!(quote.starts_with("- Model: `acme/Toy-2-7B`"), "{quote}");
+    assert!(quote.contains("\n### Latest performance-related changes\n"));
+    assert!(!quote.contains("By area"));
 }
 
 #[test]
@@ -579,4 +581,49 @@ fn bad_input_is_reported() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("SOTA_TEST_UNSET_TOKEN"), "{err}");
+}
+
+#[test]
+fn the_gate_rejects_notes_whose_citations_no_longer_check_out() {
+    use sota_bot::gate::{contract_checks, GateConfig, RoundEvidence};
+    let f = fixture();
+    let cfg = f.config.to_str().unwrap();
+    let (code, json_text, err) = history(
+        &f,
+        &[
+            "--model",
+            "acme/Toy-2-7B",
+            "--config",
+            cfg,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let check = |json: Option<&str>| {
+        let ev = RoundEvidence {
+            history: Some(sota_bot::history::verify::notes_evidence(&f.repo, json)),
+            ..Default::default()
+        };
+        contract_checks(&ev, &GateConfig::default())
+            .into_iter()
+            .find(|c| c.id == "evidence.history_notes")
+            .expect("the history check runs")
+    };
+    let ok = check(Some(&json_text));
+    assert!(ok.passed, "{}", ok.reason);
+    assert!(ok.reason.contains("citation(s) verified"), "{}", ok.reason);
+    // A round that adds a PR its commit does not carry, or a path that is not there, fails.
+    let mut v: Value = serde_json::from_str(&json_text).unwrap();
+    v["commits"][0]["pr"] = serde_json::json!(4242);
+    v["commits"][1]["paths"] = serde_json::json!(["python/sglang/srt/layers/attention.py"]);
+    let bad = check(Some(&v.to_string()));
+    assert!(!bad.passed);
+    assert!(bad.reason.contains("#4242"), "{}", bad.reason);
+    assert!(bad.reason.contains("attention.py"), "{}", bad.reason);
+    let missing = check(None);
+    assert!(!missing.passed);
+    assert!(missing.reason.contains("missing"));
+    let garbled = check(Some("{not json"));
+    assert!(!garbled.passed);
 }

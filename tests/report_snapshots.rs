@@ -160,6 +160,9 @@ fn round_prompt() {
         full_alignment: false,
         last_review: Some("# Review of round 2\n\nMainline Progress Verdict: STALLED".into()),
         maintainer_note: Some("Look at the MoE gate before attention.".into()),
+        history_quote: Some(
+            "### Latest performance-related changes\n\n- `c1c1c1c1c1` 2025-03-01 #12 Faster llama decode (#12)".into(),
+        ),
     };
     let md = render_round_prompt(&v).unwrap();
     assert!(md.contains(
@@ -172,6 +175,8 @@ fn round_prompt() {
     })
     .unwrap();
     assert!(!without.contains("Maintainer note"));
+    assert!(md.contains("## What SGLang already did for this model"));
+    assert!(md.contains("- `c1c1c1c1c1` 2025-03-01 #12 Faster llama decode (#12)"));
     assert!(md.contains("expand code-first research"));
     assert!(md.contains("Replan required"));
     assert!(md.contains("# Review of round 2\n\nMainline Progress Verdict: STALLED"));

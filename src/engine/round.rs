@@ -160,6 +160,9 @@ impl<'a> Engine<'a> {
             full_alignment: crate::gate::decide::is_full_alignment(round),
             last_review,
             maintainer_note,
+            history_quote: std::fs::read_to_string(self.paths.history_notes())
+                .ok()
+                .map(|md| crate::history::render::prompt_quote(&md)),
         };
         let prompt = report::render_round_prompt(&view)?;
         self.write(&self.round_file(round, "prompt.md"), &prompt)?;
@@ -657,6 +660,12 @@ impl<'a> Engine<'a> {
             stop_claim: parse_stop_claim(&sum),
             reviewer_response: None,
             reviewer_error: None,
+            history: Some(crate::history::verify::notes_evidence(
+                &self.checkout,
+                self.git
+                    .read_at(&tree, &rel(crate::history::render::JSON_NOTES))
+                    .as_deref(),
+            )),
         };
         let mut cfg = self.opts.gate.clone();
         cfg.noise_threshold_pct = self.campaign.noise_threshold_pct;

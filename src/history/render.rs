@@ -151,12 +151,30 @@ pub fn render_markdown(
 }
 
 /// The part of the notes a round prompt quotes: everything before the per-area lists (the
-/// summary, blockers, PRs in flight and the latest performance work), cut at a bound.
+/// summary, blockers, PRs in flight and the latest performance work), without the notes'
+/// title and with its sections one level down, cut at a bound.
 pub fn prompt_quote(notes_md: &str) -> String {
     let head = match notes_md.find(AREAS_HEADING) {
         Some(i) => &notes_md[..i],
         None => notes_md,
     };
+    // The notes' own title is dropped: the prompt gives the quote its heading.
+    let head = head.trim_end();
+    let head = match head.strip_prefix("# ") {
+        Some(rest) => rest
+            .split_once('\n')
+            .map_or("", |(_, body)| body)
+            .trim_start(),
+        None => head,
+    };
+    // Its sections sit one level below the prompt's heading for the quote.
+    let head: String = head
+        .lines()
+        .map(|l| match l.strip_prefix("## ") {
+            Some(rest) => format!("### {rest}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
     let head = head.trim_end();
     if head.chars().count() <= MAX_QUOTE_CHARS {
         return head.to_string();

@@ -88,6 +88,67 @@ pub fn verify_commits(
     (kept, dropped)
 }
 
+/// The notes a round commit holds (`json`: the text of `history/model-pr-history.json`),
+/// every commit, path and PR citation checked again against the checkout at `checkout`.
+pub fn notes_evidence(
+    checkout: &std::path::Path,
+    json: Option<&str>,
+) -> crate::gate::evidence::HistoryEvidence {
+    use crate::gate::evidence::HistoryEvidence;
+    let Some(json) = json else {
+        return HistoryEvidence::default();
+    };
+    let mut ev = HistoryEvidence {
+        notes_present: true,
+        ..Default::default()
+    };
+    let report: super::notes::HistoryReport = match serde_json::from_str(json) {
+        Ok(r) => r,
+        Err(e) => {
+            ev.unverified.push(format!("the notes do not parse: {e}"));
+            return ev;
+        }
+    };
+    let repo = match Repository::open(checkout) {
+        Ok(r) => r,
+        Err(e) => {
+            ev.unverified
+                .push(format!("the checkout cannot be read: {}", e.message()));
+            return ev;
+        }
+    };
+    ev.citations = report
+        .commits
+        .iter()
+        .map(|c| 1 + c.paths.len() + c.removed_paths.len() + usize::from(c.pr.is_some()))
+        .sum();
+    let (_, dropped) = verify_commits(&repo, report.commits.clone());
+    ev.unverified.extend(dropped);
+    for k in &report.knowledge {
+        for p in &k.prs {
+            let Some(sha) = &p.sha else { continue };
+            ev.citations += 1;
+            let carries = Oid::from_str(sha)
+                .ok()
+                .and_then(|o| repo.find_commit(o).ok())
+                .is_some_and(|c| {
+                    pr_in_subject(&String::from_utf8_lossy(
+                        c.summary_bytes().unwrap_or_default(),
+                    )) == Some(p.number)
+                });
+            if !carries {
+                ev.unverified.push(format!(
+                    "`{}` cites #{} at `{}`, whose subject does not carry it",
+                    k.path,
+                    p.number,
+                    short(sha)
+                ));
+            }
+        }
+    }
+    ev
+}
+
 /// The first 10 characters of a sha, for messages.
 pub fn short(sha: &str) -> &str {
     sha.get(..10).unwrap_or(sha)

@@ -234,6 +234,9 @@ pub struct RoundPromptView {
     pub last_review: Option<String>,
     /// The maintainer's `/sota continue` note for this round, verbatim.
     pub maintainer_note: Option<String>,
+    /// The head of the Phase 0.5 history notes (summary, blockers, upstream PRs in flight,
+    /// latest performance work), verbatim.
+    pub history_quote: Option<String>,
 }
 
 /// Renders a round prompt.
