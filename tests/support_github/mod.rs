@@ -701,8 +701,8 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
 }
 
 /// The search endpoint for repositories with seeded pull requests: GitHub's qualifiers
-/// `repo:`, `is:open`, `is:merged`, `merged:>=DATE` and one title word, applied to the seeded
-/// list; each hit is the spec's example item with the seeded fields. `None`: not seeded.
+/// `repo:`, `is:open`, `is:merged`, `merged:>=DATE` and title words (whole words, as GitHub
+/// tokenizes titles), applied to the seeded list; each hit is the spec's example item with the seeded fields. `None`: not seeded.
 fn search_answer(state: &FakeState, query: &str) -> Option<Response> {
     let q = query_value(query, "q")?;
     let terms: Vec<&str> = q.split_whitespace().collect();
@@ -724,9 +724,12 @@ fn search_answer(state: &FakeState, query: &str) -> Option<Response> {
             (!open || m.is_none())
                 && (!merged || m.is_some())
                 && since.is_none_or(|d| m.as_deref().is_some_and(|m| m >= d))
-                && words
-                    .iter()
-                    .all(|w| title.to_lowercase().contains(w.as_str()))
+                && words.iter().all(|w| {
+                    title
+                        .to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|t| t == w)
+                })
         })
         .map(|(n, title, m)| {
             let mut item = template.clone();
