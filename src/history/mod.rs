@@ -133,19 +133,21 @@ fn choose_family(model: &str, architectures: &[String], class_keys: &[String]) -
         .or(ids.first())
         .cloned()
         .unwrap_or_else(|| (model.to_ascii_lowercase(), model.to_ascii_lowercase()));
-    Family::new(&pick.0, &pick.1, architectures)
-}
-
-/// The family from the model id alone (the App, which has no checkout): the name with its
-/// version, and the bare name too (`llama3`, `llama`), since titles often drop the version.
-pub fn family_from_model_id(model: &str) -> Family {
-    let mut f = choose_family(model, &[], &[]);
-    if let Some((bare, _)) = f.name.split_once('-') {
+    // Nothing confirms the version, and titles often drop it: the bare name counts too
+    // (`llama3` and `llama`).
+    let mut f = Family::new(&pick.0, &pick.1, architectures);
+    if let Some((bare, _)) = pick.1.split_once('-') {
         if !f.keys.iter().any(|k| k == bare) {
             f.keys.push(bare.to_string());
         }
     }
     f
+}
+
+/// The family from the model id alone (the App, which has no checkout): the name with its
+/// version and the bare name (`llama3`, `llama`).
+pub fn family_from_model_id(model: &str) -> Family {
+    choose_family(model, &[], &[])
 }
 
 /// Classes of the registry whose keys include `key`, preferring causal LMs.
@@ -302,11 +304,19 @@ fn from_repo(repo: &Repository, req: &HistoryRequest<'_>, r: &mut HistoryReport)
             };
         }
     }
-    let fam = Family::new(
-        fam.keys.first().map(String::as_str).unwrap_or(""),
-        &fam.name,
-        &architectures,
-    );
+    let fam = {
+        let mut f = Family::new(
+            fam.keys.first().map(String::as_str).unwrap_or(""),
+            &fam.name,
+            &architectures,
+        );
+        for k in fam.keys {
+            if !f.keys.contains(&k) {
+                f.keys.push(k);
+            }
+        }
+        f
+    };
     r.family = fam.name.clone();
     r.family_keys = fam.keys.clone();
     r.architectures = architectures.clone();
