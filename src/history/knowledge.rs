@@ -113,8 +113,8 @@ pub fn extract_citations(text: &str) -> Citations {
             }
         }
     }
-    for line in text.lines() {
-        let l = line.trim().trim_start_matches(['-', '*', ' ']).trim();
+    for item in items(text) {
+        let l = item.as_str();
         let low = l.to_ascii_lowercase();
         if !l.is_empty()
             && [
@@ -127,6 +127,33 @@ pub fn extract_citations(text: &str) -> Citations {
         }
     }
     c
+}
+
+/// The text's items: a line, with the indented lines that continue it (a wrapped bullet),
+/// joined by spaces, without the bullet marker.
+fn items(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut open = false;
+    for line in text.lines() {
+        let t = line.trim();
+        let continues = open
+            && line.starts_with([' ', '\t'])
+            && !t.is_empty()
+            && !t.starts_with(['-', '*', '#']);
+        if continues {
+            if let Some(last) = out.last_mut() {
+                last.push(' ');
+                last.push_str(t);
+            }
+            continue;
+        }
+        let item = t.trim_start_matches(['-', '*', ' ']).trim();
+        open = !item.is_empty();
+        if open {
+            out.push(item.to_string());
+        }
+    }
+    out
 }
 
 /// Folder names a framework may use in a knowledge root.
@@ -301,6 +328,13 @@ mod tests {
         assert!(c.sources.contains(&"csrc/rope.cu".to_string()));
         assert_eq!(c.symbols, vec!["apply_rope_fused"]);
         assert_eq!(c.risks.len(), 1);
+        let wrapped = extract_citations(
+            "- Risk: folding changes numerics; validate\n  on the long scenario.\n- next\n",
+        );
+        assert_eq!(
+            wrapped.risks,
+            vec!["Risk: folding changes numerics; validate on the long scenario."]
+        );
     }
 
     proptest! {
