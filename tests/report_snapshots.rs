@@ -303,6 +303,7 @@ fn history_notes() {
         model: "meta-llama/Llama-3.1-8B-Instruct".into(),
         family: "llama".into(),
         family_keys: vec!["llama".into()],
+        other_models: vec!["llama4".into()],
         architectures: vec!["LlamaForCausalLM".into()],
         architecture_source: "inferred from the model id".into(),
         head: Some("ab".repeat(20)),

@@ -23,17 +23,26 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// Whether some run of consecutive words of `text` glued together spells `key`.
 pub fn names_key(text: &str, key: &str) -> bool {
+    names_key_except(text, key, &[])
+}
+
+/// [`names_key`], except where the run and the next word spell one of `other` (another
+/// model's key: `Qwen3-Next` names `qwen3next`, not `qwen3`; `Llama 4` names `llama4`).
+pub fn names_key_except(text: &str, key: &str, other: &[String]) -> bool {
     if key.is_empty() {
         return false;
     }
     let ws = words(text);
     for start in 0..ws.len() {
         let mut glued = String::new();
-        for w in &ws[start..] {
+        for (end, w) in ws.iter().enumerate().skip(start) {
             glued.push_str(w);
             if glued.len() >= key.len() {
                 if glued == key {
-                    return true;
+                    let longer = ws.get(end + 1).map(|next| format!("{glued}{next}"));
+                    if !longer.is_some_and(|l| other.contains(&l)) {
+                        return true;
+                    }
                 }
                 break;
             }
@@ -172,6 +181,10 @@ pub struct Family {
     pub keys: Vec<String>,
     /// The one word a code-search query starts from (`qwen3`, `deepseek`, `llama`).
     pub search_word: String,
+    /// Keys of other models that extend a family key (`qwen3next`, `llama4`): a text that
+    /// spells one of them names that model, not this family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_models: Vec<String>,
 }
 
 impl Family {
@@ -191,12 +204,29 @@ impl Family {
             name: display.to_string(),
             keys,
             search_word,
+            other_models: Vec::new(),
         }
+    }
+
+    /// Records the keys of `known` (every registered architecture's keys) that extend one
+    /// of the family's keys without being one.
+    pub fn set_other_models(&mut self, known: &[String]) {
+        let mut other: Vec<String> = known
+            .iter()
+            .filter(|k| !self.keys.contains(k))
+            .filter(|k| self.keys.iter().any(|f| k.starts_with(f.as_str())))
+            .cloned()
+            .collect();
+        other.sort();
+        other.dedup();
+        self.other_models = other;
     }
 
     /// Whether `text` (a commit subject or PR title) names the family.
     pub fn named_in(&self, text: &str) -> bool {
-        self.keys.iter().any(|k| names_key(text, k))
+        self.keys
+            .iter()
+            .any(|k| names_key_except(text, k, &self.other_models))
     }
 }
 
@@ -275,6 +305,18 @@ mod tests {
         assert_eq!(f.search_word, "deepseek");
         assert!(f.named_in("DeepSeekV3 two-batch overlap"));
         assert!(!f.named_in("DeepSeek-R1 docs"));
+        let mut q = Family::new("qwen3", "qwen3", &["Qwen3MoeForCausalLM".into()]);
+        q.set_other_models(&[
+            "qwen3".into(),
+            "qwen3next".into(),
+            "qwen3vl".into(),
+            "llama4".into(),
+        ]);
+        assert_eq!(q.other_models, vec!["qwen3next", "qwen3vl"]);
+        assert!(!q.named_in("[Qwen3-next] mamba radix cache"));
+        assert!(!q.named_in("Qwen3 VL vision tower"));
+        assert!(q.named_in("[Qwen3-MoE] fused topk"));
+        assert!(q.named_in("fix qwen3"));
     }
 
     proptest! {

@@ -317,8 +317,11 @@ fn from_repo(repo: &Repository, req: &HistoryRequest<'_>, r: &mut HistoryReport)
         }
         f
     };
+    let mut fam = fam;
+    fam.set_other_models(&class_keys);
     r.family = fam.name.clone();
     r.family_keys = fam.keys.clone();
+    r.other_models = fam.other_models.clone();
     r.architectures = architectures.clone();
     let mut entry_files: Vec<String> = Vec::new();
     for a in &architectures {

@@ -201,6 +201,9 @@ pub struct HistoryReport {
     pub family: String,
     /// Spellings a subject or title must contain to name the family (see `family`).
     pub family_keys: Vec<String>,
+    /// Other models' keys that extend a family key (`qwen3next`): not the family.
+    #[serde(default)]
+    pub other_models: Vec<String>,
     pub architectures: Vec<String>,
     /// Where the architectures came from (a config.json, or the model id).
     pub architecture_source: String,

@@ -75,6 +75,12 @@ pub fn notes_view(r: &HistoryReport, json_where: &str) -> HistoryNotesView {
             .map(|k| format!("`{k}`"))
             .collect::<Vec<_>>()
             .join(", "),
+        other_models: r
+            .other_models
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
         architectures: r
             .architectures
             .iter()

@@ -551,6 +551,8 @@ pub struct HistoryNotesView {
     pub model: String,
     pub family: String,
     pub family_keys: String,
+    /// Other models' keys that extend a family key, backticked, or empty.
+    pub other_models: String,
     pub architectures: String,
     pub architecture_source: String,
     pub head: String,
