@@ -51,6 +51,18 @@ fn line(c: &CitedCommit) -> HistoryCommitLine {
     }
 }
 
+/// The performance commits listed on top, newest first: those that change a model file or
+/// name the family before those that only change a shared layer (which every model on that
+/// layer sees; they are all in the per-area lists too).
+fn latest_perf(r: &HistoryReport) -> Vec<&CitedCommit> {
+    let perf = || r.commits.iter().filter(|c| c.perf && !c.merge);
+    let direct = |c: &&CitedCommit| c.area == Area::Model || c.names_family;
+    let mut out: Vec<&CitedCommit> = perf().filter(direct).take(LATEST_PERF).collect();
+    let room = LATEST_PERF - out.len();
+    out.extend(perf().filter(|c| !direct(c)).take(room));
+    out
+}
+
 /// The template's view of a report. `json_where` says where the full JSON is (markdown,
 /// e.g. a backticked path).
 pub fn notes_view(r: &HistoryReport, json_where: &str) -> HistoryNotesView {
@@ -112,13 +124,7 @@ pub fn notes_view(r: &HistoryReport, json_where: &str) -> HistoryNotesView {
             })
             .collect(),
         upstream_in_checkout: r.open_prs.iter().filter(|p| !p.in_flight).count(),
-        latest_perf: r
-            .commits
-            .iter()
-            .filter(|c| c.perf && !c.merge)
-            .take(LATEST_PERF)
-            .map(line)
-            .collect(),
+        latest_perf: latest_perf(r).into_iter().map(line).collect(),
         areas,
         knowledge: r
             .knowledge
