@@ -126,6 +126,9 @@ struct StoredComment {
     body: String,
 }
 
+/// A pull request the search endpoint finds: (number, title, merged_at; `None`: open).
+type SeededPull = (u64, String, Option<String>);
+
 /// State of the fake; shared by every test of a binary, so tests use distinct repo names.
 #[derive(Default)]
 pub struct FakeState {
@@ -146,7 +149,7 @@ pub struct FakeState {
     story_runs: Mutex<HashMap<(String, String), Vec<Value>>>,
     /// Repository -> pull requests the search endpoint knows: (number, title, merged_at).
     /// `None` merged_at: open.
-    search_pulls: Mutex<HashMap<String, Vec<(u64, String, Option<String>)>>>,
+    search_pulls: Mutex<HashMap<String, Vec<SeededPull>>>,
 }
 
 /// Handle to the fake GitHub.
