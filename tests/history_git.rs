@@ -223,6 +223,15 @@ fn json(f: &Fixture, extra: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// `--format json` for the toy model with its config.json, plus `extra`.
+fn toy_json(f: &Fixture, extra: &[&str]) -> Value {
+    let cfg = f.config.to_str().unwrap();
+    json(
+        f,
+        &[&["--model", "acme/Toy-2-7B", "--config", cfg], extra].concat(),
+    )
+}
+
 fn subjects(v: &Value) -> Vec<String> {
     v["commits"]
         .as_array()
@@ -252,8 +261,7 @@ fn commit_by<'a>(v: &'a Value, subject: &str) -> &'a Value {
 #[test]
 fn model_files_layers_kernels_renames_and_merges() {
     let f = fixture();
-    let cfg = f.config.to_str().unwrap();
-    let v = json(&f, &["--model", "acme/Toy-2-7B", "--config", cfg]);
+    let v = toy_json(&f, &[]);
     assert_eq!(v["family"], "toy");
     assert_eq!(strings(&v["architectures"]), vec!["ToyForCausalLM"]);
     assert_eq!(
@@ -421,18 +429,7 @@ fn curated_knowledge_keeps_only_verified_citations() {
         "vllm/toy/README.en.md",
         "- vLLM #4242 in vllm/model_executor/toy.py\n",
     );
-    let cfg = f.config.to_str().unwrap();
-    let v = json(
-        &f,
-        &[
-            "--model",
-            "acme/Toy-2-7B",
-            "--config",
-            cfg,
-            "--knowledge-root",
-            root.to_str().unwrap(),
-        ],
-    );
+    let v = toy_json(&f, &["--knowledge-root", root.to_str().unwrap()]);
     let k = &v["knowledge"][0];
     assert_eq!(k["path"], "sglang/toy/README.en.md");
     let prs: Vec<u64> = k["prs"]
@@ -480,17 +477,7 @@ fn upstream_prs_are_in_flight_unless_the_checkout_has_them() {
     )
     .unwrap();
     let cfg = f.config.to_str().unwrap();
-    let v = json(
-        &f,
-        &[
-            "--model",
-            "acme/Toy-2-7B",
-            "--config",
-            cfg,
-            "--upstream-prs",
-            saved.to_str().unwrap(),
-        ],
-    );
+    let v = toy_json(&f, &["--upstream-prs", saved.to_str().unwrap()]);
     assert_eq!(v["upstream"], "acme/sglang");
     let prs = v["open_prs"].as_array().unwrap();
     assert_eq!(prs.len(), 2, "{prs:?}");

@@ -51,6 +51,15 @@ fn line(c: &CitedCommit) -> HistoryCommitLine {
     }
 }
 
+/// Backticked names, comma separated.
+fn ticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The performance commits listed on top, newest first: those that change a model file or
 /// name the family before those that only change a shared layer (which every model on that
 /// layer sees; they are all in the per-area lists too).
@@ -81,24 +90,9 @@ pub fn notes_view(r: &HistoryReport, json_where: &str) -> HistoryNotesView {
     HistoryNotesView {
         model: r.model.clone(),
         family: r.family.clone(),
-        family_keys: r
-            .family_keys
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        other_models: r
-            .other_models
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        architectures: r
-            .architectures
-            .iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        family_keys: ticked(&r.family_keys),
+        other_models: ticked(&r.other_models),
+        architectures: ticked(&r.architectures),
         architecture_source: r.architecture_source.clone(),
         head: r
             .head
