@@ -172,8 +172,7 @@ fn candidates_help_dir_reports_flags_missing_from_help() {
         .unwrap()
         .contains(&serde_json::json!("--max-num-batched-tokens")));
     assert_eq!(
-        vllm[1]["validation"]["problems"][0]["kind"],
-        "unknown",
+        vllm[1]["validation"]["problems"][0]["kind"], "unknown",
         "{}",
         vllm[1]["validation"]
     );
