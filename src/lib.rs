@@ -6,6 +6,7 @@
 pub mod app;
 pub mod bench;
 pub mod campaign;
+pub mod dashboard;
 pub mod cli;
 pub mod engine;
 pub mod gate;

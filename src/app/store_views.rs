@@ -1,0 +1,307 @@
+//! What the dashboard reads from the App's store, next to the routing records: when each
+//! campaign's status last changed, whether its repositories are public, the checkpoint last
+//! read from its branch, and GPU and agent spend per step. Written as the App works, so a
+//! page view never calls GitHub.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection};
+
+use super::store::{CampaignRecord, CampaignStore, StoreError};
+use crate::campaign::state::CampaignState;
+use crate::dashboard::model::{AgentUsage, StepUsage};
+
+/// A campaign as the dashboard reads it from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignView {
+    pub record: CampaignRecord,
+    /// `None`: the visibility was never learned (treated as private).
+    pub private: Option<bool>,
+    /// The checkpoint last read from the branch.
+    pub checkpoint: Option<CampaignState>,
+    pub status_since: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub usage: BTreeMap<u32, StepUsage>,
+}
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn status_key(c: &CampaignRecord) -> String {
+    format!(
+        "{}{}",
+        c.phase.as_str(),
+        if c.held { "+held" } else { "" }
+    )
+}
+
+/// Marks `c` as changed now; its status time moves only when its status changed.
+pub(super) fn touch_view(conn: &Connection, c: &CampaignRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO campaign_views (id, status, status_since, updated_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT(id) DO UPDATE SET
+           updated_at = excluded.updated_at,
+           status_since = CASE WHEN campaign_views.status = excluded.status
+                               THEN campaign_views.status_since ELSE excluded.status_since END,
+           status = excluded.status",
+        params![c.id, status_key(c), now_text()],
+    )?;
+    Ok(())
+}
+
+fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+struct ViewRow {
+    private: Option<bool>,
+    checkpoint: Option<String>,
+    status_since: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl CampaignStore {
+    /// Records whether the campaign's repositories are private.
+    pub fn set_private(&self, id: &str, private: bool) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE campaign_views SET private = ?2 WHERE id = ?1",
+            params![id, i64::from(private)],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps the checkpoint just read from the campaign branch.
+    pub fn save_checkpoint(&self, id: &str, state: &CampaignState) -> Result<(), StoreError> {
+        let json = serde_json::to_string(state)?;
+        self.lock().execute(
+            "UPDATE campaign_views SET checkpoint = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, json, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the GPU minutes one workflow run attempt of `step` took (once per attempt:
+    /// a redelivered completion replaces its own row).
+    pub fn record_run_minutes(
+        &self,
+        run_id: u64,
+        attempt: u64,
+        campaign: &str,
+        step: u32,
+        gpu_minutes: Option<f64>,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO campaign_run_usage (run_id, attempt, campaign, step, gpu_minutes)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run_id, attempt, campaign, step, gpu_minutes.filter(|m| m.is_finite())],
+        )?;
+        Ok(())
+    }
+
+    /// Records what the agent of round `step` reported about its spend.
+    pub fn record_agent_usage(
+        &self,
+        campaign: &str,
+        step: u32,
+        usage: &AgentUsage,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(usage)?;
+        self.lock().execute(
+            "INSERT OR REPLACE INTO campaign_agent_usage (campaign, step, usage) VALUES (?1, ?2, ?3)",
+            params![campaign, step, json],
+        )?;
+        Ok(())
+    }
+
+    fn views_where(
+        &self,
+        id: Option<&str>,
+    ) -> Result<Vec<CampaignView>, StoreError> {
+        let records = match id {
+            Some(id) => self.query("id = ?1", &[&id])?,
+            None => self.query("1 = 1 ORDER BY rowid", &[])?,
+        };
+        let conn = self.lock();
+        let filter = if id.is_some() { "WHERE id = ?1" } else { "" };
+        let mut views: HashMap<String, ViewRow> = HashMap::new();
+        {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, private, checkpoint, status_since, updated_at FROM campaign_views {filter}"
+            ))?;
+            let args: Vec<&dyn rusqlite::ToSql> = id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+            let rows = stmt.query_map(args.as_slice(), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    ViewRow {
+                        private: r.get::<_, Option<i64>>(1)?.map(|p| p != 0),
+                        checkpoint: r.get(2)?,
+                        status_since: r.get(3)?,
+                        updated_at: r.get(4)?,
+                    },
+                ))
+            })?;
+            for r in rows {
+                let (k, v) = r?;
+                views.insert(k, v);
+            }
+        }
+        let campaign_filter = if id.is_some() { "WHERE campaign = ?1" } else { "" };
+        let mut usage: HashMap<String, BTreeMap<u32, StepUsage>> = HashMap::new();
+        {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT campaign, step, gpu_minutes FROM campaign_run_usage {campaign_filter}"
+            ))?;
+            let args: Vec<&dyn rusqlite::ToSql> = id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+            let rows = stmt.query_map(args.as_slice(), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, Option<f64>>(2)?))
+            })?;
+            for r in rows {
+                let (c, step, minutes) = r?;
+                let entry = usage.entry(c).or_default().entry(step).or_default();
+                if let Some(m) = minutes {
+                    entry.gpu_minutes = Some(entry.gpu_minutes.unwrap_or(0.0) + m);
+                }
+            }
+            let mut stmt = conn.prepare(&format!(
+                "SELECT campaign, step, usage FROM campaign_agent_usage {campaign_filter}"
+            ))?;
+            let rows = stmt.query_map(args.as_slice(), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?))
+            })?;
+            for r in rows {
+                let (c, step, json) = r?;
+                // An unreadable row (written by a newer version) shows as unreported.
+                let agent = serde_json::from_str::<AgentUsage>(&json).ok();
+                usage.entry(c).or_default().entry(step).or_default().agent = agent;
+            }
+        }
+        drop(conn);
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let v = views.remove(&record.id);
+                let checkpoint = v
+                    .as_ref()
+                    .and_then(|v| v.checkpoint.as_deref())
+                    .and_then(|j| match serde_json::from_str::<CampaignState>(j) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            tracing::warn!(campaign = %record.id, error = %e, "stored checkpoint unreadable; shown without it");
+                            None
+                        }
+                    });
+                CampaignView {
+                    private: v.as_ref().and_then(|v| v.private),
+                    checkpoint,
+                    status_since: parse_time(v.as_ref().and_then(|v| v.status_since.clone())),
+                    updated_at: parse_time(v.as_ref().and_then(|v| v.updated_at.clone())),
+                    usage: usage.remove(&record.id).unwrap_or_default(),
+                    record,
+                }
+            })
+            .collect())
+    }
+
+    /// Every campaign, oldest first, with its dashboard data.
+    pub fn dashboard_views(&self) -> Result<Vec<CampaignView>, StoreError> {
+        self.views_where(None)
+    }
+
+    /// One campaign with its dashboard data.
+    pub fn dashboard_view(&self, id: &str) -> Result<Option<CampaignView>, StoreError> {
+        Ok(self.views_where(Some(id))?.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::store::{AppPhase, DispatchSettings};
+
+    fn record(id: &str) -> CampaignRecord {
+        CampaignRecord {
+            id: id.into(),
+            repo: "o/r".into(),
+            issue: 7,
+            fork: "o/r".into(),
+            model: format!("model-{id}"),
+            branch: format!("sota/{id}"),
+            base_branch: "main".into(),
+            run_dir: format!("runs/{id}"),
+            installation_id: 1,
+            pr_number: None,
+            pr_node_id: None,
+            phase: AppPhase::Baseline,
+            round: 0,
+            held: false,
+            retries: 0,
+            dispatch: DispatchSettings {
+                runner_labels: vec![],
+                gpu_model: "h100".into(),
+                gpu_count: 2,
+                visible_devices: String::new(),
+                runner_config: None,
+                max_rounds: 42,
+                wait_for_human: false,
+                agent_command: None,
+                agent_secret_names: vec![],
+                job_timeout_minutes: None,
+                maintainer_note: None,
+            },
+        }
+    }
+
+    #[test]
+    fn views_carry_visibility_checkpoint_status_time_and_spend() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bot.db");
+        let store = CampaignStore::open(&db).unwrap();
+        let mut a = record("a");
+        store.insert(&a).unwrap();
+        store.insert(&record("b")).unwrap();
+        let fresh = store.dashboard_view("a").unwrap().unwrap();
+        assert_eq!(fresh.private, None, "unknown until learned");
+        assert!(fresh.status_since.is_some() && fresh.checkpoint.is_none());
+
+        store.set_private("a", false).unwrap();
+        let state = CampaignState::new("a", "m", "sota/a", "runs/a", "abc");
+        store.save_checkpoint("a", &state).unwrap();
+        store.record_run_minutes(10, 1, "a", 0, Some(30.0)).unwrap();
+        store.record_run_minutes(10, 1, "a", 0, Some(30.0)).unwrap();
+        store.record_run_minutes(11, 1, "a", 0, Some(12.5)).unwrap();
+        store.record_run_minutes(12, 1, "a", 1, None).unwrap();
+        let agent = AgentUsage {
+            cost_usd: Some(1.25),
+            turns: Some(9),
+            input_tokens: None,
+            output_tokens: None,
+        };
+        store.record_agent_usage("a", 1, &agent).unwrap();
+        // Unchanged status keeps its time; a changed one moves it.
+        let since = store.dashboard_view("a").unwrap().unwrap().status_since;
+        store.update(&a).unwrap();
+        assert_eq!(store.dashboard_view("a").unwrap().unwrap().status_since, since);
+        a.phase = AppPhase::Waiting;
+        store.update(&a).unwrap();
+        drop(store);
+
+        let store = CampaignStore::open(&db).unwrap();
+        let all = store.dashboard_views().unwrap();
+        assert_eq!(
+            all.iter().map(|v| v.record.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let v = &all[0];
+        assert_eq!(v.private, Some(false));
+        assert_eq!(v.record.phase, AppPhase::Waiting);
+        assert_eq!(v.checkpoint.as_ref(), Some(&state));
+        assert_eq!(v.usage[&0].gpu_minutes, Some(42.5), "one row per run attempt");
+        assert_eq!(v.usage[&1].gpu_minutes, None);
+        assert_eq!(v.usage[&1].agent.as_ref(), Some(&agent));
+        assert!(all[1].usage.is_empty() && all[1].private.is_none());
+        assert!(store.dashboard_view("missing").unwrap().is_none());
+    }
+}
