@@ -6,8 +6,8 @@
 pub mod app;
 pub mod bench;
 pub mod campaign;
-pub mod dashboard;
 pub mod cli;
+pub mod dashboard;
 pub mod engine;
 pub mod gate;
 pub mod git;

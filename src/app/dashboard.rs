@@ -157,12 +157,21 @@ mod tests {
         let r = run(Some("2026-01-01T10:00:00Z"), Some("2026-01-01T10:45:30Z"));
         assert_eq!(run_gpu_minutes(&r, 2), Some(91.0));
         assert_eq!(run_gpu_minutes(&r, 0), Some(45.5));
-        assert_eq!(run_gpu_minutes(&run(None, Some("2026-01-01T10:00:00Z")), 1), None);
         assert_eq!(
-            run_gpu_minutes(&run(Some("2026-01-01T11:00:00Z"), Some("2026-01-01T10:00:00Z")), 1),
+            run_gpu_minutes(&run(None, Some("2026-01-01T10:00:00Z")), 1),
             None
         );
-        assert_eq!(run_gpu_minutes(&run(Some("yesterday"), Some("now")), 1), None);
+        assert_eq!(
+            run_gpu_minutes(
+                &run(Some("2026-01-01T11:00:00Z"), Some("2026-01-01T10:00:00Z")),
+                1
+            ),
+            None
+        );
+        assert_eq!(
+            run_gpu_minutes(&run(Some("yesterday"), Some("now")), 1),
+            None
+        );
     }
 
     #[test]

@@ -30,11 +30,7 @@ fn now_text() -> String {
 }
 
 fn status_key(c: &CampaignRecord) -> String {
-    format!(
-        "{}{}",
-        c.phase.as_str(),
-        if c.held { "+held" } else { "" }
-    )
+    format!("{}{}", c.phase.as_str(), if c.held { "+held" } else { "" })
 }
 
 /// Marks `c` as changed now; its status time moves only when its status changed.
@@ -116,10 +112,7 @@ impl CampaignStore {
         Ok(())
     }
 
-    fn views_where(
-        &self,
-        id: Option<&str>,
-    ) -> Result<Vec<CampaignView>, StoreError> {
+    fn views_where(&self, id: Option<&str>) -> Result<Vec<CampaignView>, StoreError> {
         let records = match id {
             Some(id) => self.query("id = ?1", &[&id])?,
             None => self.query("1 = 1 ORDER BY rowid", &[])?,
@@ -131,7 +124,8 @@ impl CampaignStore {
             let mut stmt = conn.prepare(&format!(
                 "SELECT id, private, checkpoint, status_since, updated_at FROM campaign_views {filter}"
             ))?;
-            let args: Vec<&dyn rusqlite::ToSql> = id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+            let args: Vec<&dyn rusqlite::ToSql> =
+                id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
             let rows = stmt.query_map(args.as_slice(), |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -148,15 +142,24 @@ impl CampaignStore {
                 views.insert(k, v);
             }
         }
-        let campaign_filter = if id.is_some() { "WHERE campaign = ?1" } else { "" };
+        let campaign_filter = if id.is_some() {
+            "WHERE campaign = ?1"
+        } else {
+            ""
+        };
         let mut usage: HashMap<String, BTreeMap<u32, StepUsage>> = HashMap::new();
         {
             let mut stmt = conn.prepare(&format!(
                 "SELECT campaign, step, gpu_minutes FROM campaign_run_usage {campaign_filter}"
             ))?;
-            let args: Vec<&dyn rusqlite::ToSql> = id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+            let args: Vec<&dyn rusqlite::ToSql> =
+                id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
             let rows = stmt.query_map(args.as_slice(), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, Option<f64>>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                ))
             })?;
             for r in rows {
                 let (c, step, minutes) = r?;
@@ -169,7 +172,11 @@ impl CampaignStore {
                 "SELECT campaign, step, usage FROM campaign_agent_usage {campaign_filter}"
             ))?;
             let rows = stmt.query_map(args.as_slice(), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })?;
             for r in rows {
                 let (c, step, json) = r?;
@@ -283,7 +290,10 @@ mod tests {
         // Unchanged status keeps its time; a changed one moves it.
         let since = store.dashboard_view("a").unwrap().unwrap().status_since;
         store.update(&a).unwrap();
-        assert_eq!(store.dashboard_view("a").unwrap().unwrap().status_since, since);
+        assert_eq!(
+            store.dashboard_view("a").unwrap().unwrap().status_since,
+            since
+        );
         a.phase = AppPhase::Waiting;
         store.update(&a).unwrap();
         drop(store);
@@ -298,7 +308,11 @@ mod tests {
         assert_eq!(v.private, Some(false));
         assert_eq!(v.record.phase, AppPhase::Waiting);
         assert_eq!(v.checkpoint.as_ref(), Some(&state));
-        assert_eq!(v.usage[&0].gpu_minutes, Some(42.5), "one row per run attempt");
+        assert_eq!(
+            v.usage[&0].gpu_minutes,
+            Some(42.5),
+            "one row per run attempt"
+        );
         assert_eq!(v.usage[&1].gpu_minutes, None);
         assert_eq!(v.usage[&1].agent.as_ref(), Some(&agent));
         assert!(all[1].usage.is_empty() && all[1].private.is_none());

@@ -69,7 +69,10 @@ pub enum Viewer {
 }
 
 /// The token a request presents: `Authorization: Bearer <token>` or the sign-in cookie.
-pub fn presented_token<'a>(authorization: Option<&'a str>, cookie: Option<&'a str>) -> Option<&'a str> {
+pub fn presented_token<'a>(
+    authorization: Option<&'a str>,
+    cookie: Option<&'a str>,
+) -> Option<&'a str> {
     if let Some(t) = authorization.and_then(|a| {
         let (scheme, rest) = a.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
@@ -121,10 +124,16 @@ mod tests {
             viewer(Some(&t), Some("0123456789abcdef-token")),
             Viewer::Operator
         );
-        assert_eq!(viewer(Some(&t), Some("0123456789abcdef")), Viewer::Anonymous);
+        assert_eq!(
+            viewer(Some(&t), Some("0123456789abcdef")),
+            Viewer::Anonymous
+        );
         assert_eq!(viewer(Some(&t), None), Viewer::Anonymous);
         assert_eq!(viewer(None, Some("anything")), Viewer::Anonymous);
-        assert_eq!(DashboardToken::new(" short ").err(), Some(TokenError::TooShort(5)));
+        assert_eq!(
+            DashboardToken::new(" short ").err(),
+            Some(TokenError::TooShort(5))
+        );
         assert_eq!(
             DashboardToken::new("0123456789abcdef;x").err(),
             Some(TokenError::BadCharacter)

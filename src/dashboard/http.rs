@@ -97,12 +97,24 @@ fn failure(e: impl std::fmt::Display) -> Response {
     )
 }
 
-fn not_found() -> Response {
-    respond(
-        StatusCode::NOT_FOUND,
-        "text/plain; charset=utf-8",
-        "no such campaign\n".into(),
-    )
+/// What a missing or hidden campaign answers: the same either way.
+enum Missing {
+    Page,
+    Json,
+}
+
+fn not_found(kind: Missing, id: &str) -> Response {
+    match kind {
+        Missing::Page => match render::not_found_html(id) {
+            Ok(body) => respond(StatusCode::NOT_FOUND, HTML, body),
+            Err(e) => failure(e),
+        },
+        Missing::Json => respond(
+            StatusCode::NOT_FOUND,
+            JSON,
+            serde_json::json!({ "error": "no such campaign", "id": id }).to_string(),
+        ),
+    }
 }
 
 async fn visible_campaigns(
@@ -124,14 +136,16 @@ async fn visible_campaign(
     state: &DashboardState,
     viewer: Viewer,
     id: String,
+    kind: Missing,
 ) -> Result<CampaignSnapshot, Response> {
     let source = state.source.clone();
-    tokio::task::spawn_blocking(move || source.campaign(&id))
+    let key = id.clone();
+    tokio::task::spawn_blocking(move || source.campaign(&key))
         .await
         .map_err(failure)?
         .map_err(failure)?
         .filter(|c| access::may_see(viewer, c))
-        .ok_or_else(not_found)
+        .ok_or_else(|| not_found(kind, &id))
 }
 
 fn json<T: Serialize>(value: &T) -> Response {
@@ -167,8 +181,11 @@ async fn campaign_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match visible_campaign(&state, viewer_of(&state, &headers), id).await {
-        Ok(c) => html(render::page_html(&view::campaign_page(&c, Utc::now()), false)),
+    match visible_campaign(&state, viewer_of(&state, &headers), id, Missing::Page).await {
+        Ok(c) => html(render::page_html(
+            &view::campaign_page(&c, Utc::now()),
+            false,
+        )),
         Err(r) => r,
     }
 }
@@ -178,7 +195,7 @@ async fn campaign_json(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match visible_campaign(&state, viewer_of(&state, &headers), id).await {
+    match visible_campaign(&state, viewer_of(&state, &headers), id, Missing::Json).await {
         Ok(c) => json(&view::campaign_page(&c, Utc::now())),
         Err(r) => r,
     }
@@ -190,7 +207,10 @@ pub struct SignIn {
     pub token: String,
 }
 
-fn sign_in_html(state: &DashboardState, message: Option<&str>) -> Result<String, crate::report::RenderError> {
+fn sign_in_html(
+    state: &DashboardState,
+    message: Option<&str>,
+) -> Result<String, crate::report::RenderError> {
     render::sign_in_html(state.token.is_some(), message)
 }
 

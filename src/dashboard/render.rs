@@ -12,7 +12,7 @@ use super::svg::{gap_chart, sparkline, xml_escape, GapPoint};
 use super::view::{CampaignList, CampaignPage};
 use crate::report::RenderError;
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     (
         "layout",
         include_str!("../../templates/dashboard/layout.html.hbs"),
@@ -29,6 +29,10 @@ const TEMPLATES: [(&str, &str); 4] = [
         "sign-in",
         include_str!("../../templates/dashboard/sign-in.html.hbs"),
     ),
+    (
+        "not-found",
+        include_str!("../../templates/dashboard/not-found.html.hbs"),
+    ),
 ];
 
 fn param<'a>(h: &'a Helper<'_>, i: usize) -> Result<&'a Value, RenderErrorReason> {
@@ -44,7 +48,13 @@ fn points(v: &Value) -> Vec<GapPoint> {
 /// `{{{sparkline scenario points noise}}}` and `{{{gap_chart scenario points noise}}}`.
 fn chart_helper(
     draw: fn(&str, &[GapPoint], f64) -> String,
-) -> impl Fn(&Helper<'_>, &Handlebars<'_>, &Context, &mut RenderContext<'_, '_>, &mut dyn Output) -> HelperResult
+) -> impl Fn(
+    &Helper<'_>,
+    &Handlebars<'_>,
+    &Context,
+    &mut RenderContext<'_, '_>,
+    &mut dyn Output,
+) -> HelperResult
        + Send
        + Sync {
     move |h, _, _, _, out| {
@@ -170,6 +180,27 @@ pub fn sign_in_html(configured: bool, message: Option<&str>) -> Result<String, R
             generated_at: super::view::time_text(chrono::Utc::now()),
             configured,
             message,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct NotFoundData<'a> {
+    title: &'static str,
+    standalone: bool,
+    generated_at: String,
+    id: &'a str,
+}
+
+/// The page for a campaign that is missing (or hidden from this viewer: the same page).
+pub fn not_found_html(id: &str) -> Result<String, RenderError> {
+    render(
+        "not-found",
+        &NotFoundData {
+            title: "sota-bot: no such campaign",
+            standalone: false,
+            generated_at: super::view::time_text(chrono::Utc::now()),
+            id,
         },
     )
 }

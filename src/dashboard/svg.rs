@@ -34,11 +34,7 @@ pub fn xml_escape(s: &str) -> String {
 fn measured(points: &[GapPoint]) -> Vec<(u32, f64)> {
     points
         .iter()
-        .filter_map(|p| {
-            p.gap_pct
-                .filter(|v| v.is_finite())
-                .map(|v| (p.round, v))
-        })
+        .filter_map(|p| p.gap_pct.filter(|v| v.is_finite()).map(|v| (p.round, v)))
         .collect()
 }
 

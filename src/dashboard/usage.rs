@@ -31,10 +31,12 @@ fn claude_result(v: &Value) -> Option<AgentUsage> {
             u64_at(u, "cache_creation_input_tokens"),
             u64_at(u, "cache_read_input_tokens"),
         ];
-        parts
-            .iter()
-            .any(Option::is_some)
-            .then(|| parts.iter().flatten().fold(0u64, |a, b| a.saturating_add(*b)))
+        parts.iter().any(Option::is_some).then(|| {
+            parts
+                .iter()
+                .flatten()
+                .fold(0u64, |a, b| a.saturating_add(*b))
+        })
     });
     let output = usage.and_then(|u| u64_at(u, "output_tokens"));
     if cost.is_none() && turns.is_none() && input.is_none() && output.is_none() {
@@ -112,7 +114,10 @@ mod tests {
 
     #[test]
     fn plain_text_reports_nothing() {
-        assert_eq!(agent_usage("simulated agent round 1: changed [\"x\"]"), None);
+        assert_eq!(
+            agent_usage("simulated agent round 1: changed [\"x\"]"),
+            None
+        );
         assert_eq!(agent_usage(""), None);
         assert_eq!(agent_usage("{\"type\":\"result\"}"), None);
         assert_eq!(agent_usage("{not json"), None);

@@ -240,7 +240,13 @@ fn spend(gpu_minutes: Option<f64>, agent: Option<&AgentUsage>) -> Spend {
         gpu_minutes: gpu,
         cost_text: agent
             .and_then(|a| a.cost_usd)
-            .map(|c| format!("${c:.2}"))
+            .map(|c| {
+                if c < 1.0 {
+                    format!("${c:.3}")
+                } else {
+                    format!("${c:.2}")
+                }
+            })
             .unwrap_or_else(|| "n/a".into()),
         turns_text: agent
             .and_then(|a| a.turns)
@@ -430,7 +436,10 @@ pub fn campaign_row(s: &CampaignSnapshot, now: DateTime<Utc>) -> CampaignRow {
 }
 
 fn status_rank(s: Status) -> usize {
-    Status::ALL.iter().position(|x| *x == s).unwrap_or(usize::MAX)
+    Status::ALL
+        .iter()
+        .position(|x| *x == s)
+        .unwrap_or(usize::MAX)
 }
 
 /// The list of campaigns: by status (running first, stopped last), each group newest
@@ -576,7 +585,11 @@ fn winners(state: &CampaignState) -> Vec<WinnerView> {
     for w in &mut out {
         w.best = w.value.is_some() && w.value == best.get(&w.scenario).copied();
     }
-    out.sort_by(|a, b| a.scenario.cmp(&b.scenario).then(a.framework.cmp(&b.framework)));
+    out.sort_by(|a, b| {
+        a.scenario
+            .cmp(&b.scenario)
+            .then(a.framework.cmp(&b.framework))
+    });
     out
 }
 
