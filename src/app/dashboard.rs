@@ -3,12 +3,14 @@
 //! measurements the App takes for the dashboard as runs complete: GPU minutes from a
 //! workflow run's times and the agent's own usage report from the round's committed log.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
 
 use super::store::{AppPhase, CampaignStore};
 use super::store_views::CampaignView;
+use crate::campaign::state::CampaignState;
 use crate::dashboard::http::{CampaignSource, SourceError};
 use crate::dashboard::model::{AgentUsage, CampaignSnapshot, Location, Status};
 use crate::gate::GateInput;
@@ -96,19 +98,45 @@ pub fn snapshot(v: CampaignView, web_url: &str) -> CampaignSnapshot {
     }
 }
 
-/// The App's store as the dashboard's campaign source.
+/// The App's store as the dashboard's campaign source. Parsed checkpoints are kept between
+/// page views and replaced when the App saves a newer one.
 pub struct StoreCampaigns {
-    pub store: Arc<CampaignStore>,
+    store: Arc<CampaignStore>,
     /// Web address of the GitHub instance, for links.
-    pub web_url: String,
+    web_url: String,
+    checkpoints: Mutex<HashMap<String, (i64, Arc<CampaignState>)>>,
+}
+
+impl StoreCampaigns {
+    pub fn new(store: Arc<CampaignStore>, web_url: &str) -> StoreCampaigns {
+        StoreCampaigns {
+            store,
+            web_url: web_url.to_string(),
+            checkpoints: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl CampaignSource for StoreCampaigns {
     fn campaigns(&self) -> Result<Vec<CampaignSnapshot>, SourceError> {
-        Ok(self
+        let mut cache = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let known = |id: &str, version: i64| {
+            cache
+                .get(id)
+                .filter(|(v, _)| *v == version)
+                .map(|(_, s)| s.clone())
+        };
+        let views = self
             .store
-            .dashboard_views()
-            .map_err(|e| SourceError(e.to_string()))?
+            .dashboard_views_reusing(&known)
+            .map_err(|e| SourceError(e.to_string()))?;
+        for v in &views {
+            if let Some(s) = &v.checkpoint {
+                cache.insert(v.record.id.clone(), (v.checkpoint_version, s.clone()));
+            }
+        }
+        drop(cache);
+        Ok(views
             .into_iter()
             .map(|v| snapshot(v, &self.web_url))
             .collect())

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS campaign_views (
     id TEXT PRIMARY KEY,
     private INTEGER,
     checkpoint TEXT,
+    checkpoint_version INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     status_since TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -61,7 +62,10 @@ CREATE INDEX IF NOT EXISTS campaign_run_usage_by_campaign ON campaign_run_usage(
 CREATE TABLE IF NOT EXISTS campaign_agent_usage (
     campaign TEXT NOT NULL,
     step INTEGER NOT NULL,
-    usage TEXT NOT NULL,
+    cost_usd REAL,
+    turns INTEGER,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
     PRIMARY KEY (campaign, step)
 );
 ";

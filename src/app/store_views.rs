@@ -4,6 +4,7 @@
 //! page view never calls GitHub.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection};
@@ -19,7 +20,10 @@ pub struct CampaignView {
     /// `None`: the visibility was never learned (treated as private).
     pub private: Option<bool>,
     /// The checkpoint last read from the branch.
-    pub checkpoint: Option<CampaignState>,
+    pub checkpoint: Option<Arc<CampaignState>>,
+    /// Bumped each time a checkpoint is saved (0: none yet), so readers can keep parsed
+    /// checkpoints between page views.
+    pub checkpoint_version: i64,
     pub status_since: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
     pub usage: BTreeMap<u32, StepUsage>,
@@ -47,17 +51,40 @@ pub(super) fn touch_view(conn: &Connection, c: &CampaignRecord) -> Result<(), St
     Ok(())
 }
 
-fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// Rows of `sql`, all of them or those whose `key` column is `id`.
+fn select<T>(
+    conn: &Connection,
+    sql: &str,
+    key: &str,
+    id: Option<&str>,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = match id {
+        Some(_) => format!("{sql} WHERE {key} = ?1"),
+        None => sql.to_string(),
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = match id {
+        Some(id) => stmt.query_map([id], map)?.collect::<Result<Vec<T>, _>>()?,
+        None => stmt.query_map([], map)?.collect::<Result<Vec<T>, _>>()?,
+    };
+    Ok(rows)
 }
 
 struct ViewRow {
     private: Option<bool>,
-    checkpoint: Option<String>,
+    checkpoint_version: i64,
     status_since: Option<String>,
     updated_at: Option<String>,
 }
+
+/// A parsed checkpoint a reader already holds for `(campaign, version)`.
+pub type KnownCheckpoint<'a> = &'a dyn Fn(&str, i64) -> Option<Arc<CampaignState>>;
 
 impl CampaignStore {
     /// Records whether the campaign's repositories are private.
@@ -73,7 +100,8 @@ impl CampaignStore {
     pub fn save_checkpoint(&self, id: &str, state: &CampaignState) -> Result<(), StoreError> {
         let json = serde_json::to_string(state)?;
         self.lock().execute(
-            "UPDATE campaign_views SET checkpoint = ?2, updated_at = ?3 WHERE id = ?1",
+            "UPDATE campaign_views SET checkpoint = ?2, checkpoint_version = checkpoint_version + 1,
+             updated_at = ?3 WHERE id = ?1",
             params![id, json, now_text()],
         )?;
         Ok(())
@@ -104,122 +132,145 @@ impl CampaignStore {
         step: u32,
         usage: &AgentUsage,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(usage)?;
+        let tokens = |n: Option<u64>| n.and_then(|n| i64::try_from(n).ok());
         self.lock().execute(
-            "INSERT OR REPLACE INTO campaign_agent_usage (campaign, step, usage) VALUES (?1, ?2, ?3)",
-            params![campaign, step, json],
+            "INSERT OR REPLACE INTO campaign_agent_usage
+             (campaign, step, cost_usd, turns, input_tokens, output_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                campaign,
+                step,
+                usage.cost_usd.filter(|c| c.is_finite()),
+                usage.turns,
+                tokens(usage.input_tokens),
+                tokens(usage.output_tokens)
+            ],
         )?;
         Ok(())
     }
 
-    fn views_where(&self, id: Option<&str>) -> Result<Vec<CampaignView>, StoreError> {
+    fn views_where(
+        &self,
+        id: Option<&str>,
+        known: KnownCheckpoint<'_>,
+    ) -> Result<Vec<CampaignView>, StoreError> {
         let records = match id {
             Some(id) => self.query("id = ?1", &[&id])?,
             None => self.query("1 = 1 ORDER BY rowid", &[])?,
         };
         let conn = self.lock();
-        let filter = if id.is_some() { "WHERE id = ?1" } else { "" };
-        let mut views: HashMap<String, ViewRow> = HashMap::new();
-        {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT id, private, checkpoint, status_since, updated_at FROM campaign_views {filter}"
-            ))?;
-            let args: Vec<&dyn rusqlite::ToSql> =
-                id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
-            let rows = stmt.query_map(args.as_slice(), |r| {
+        let views: HashMap<String, ViewRow> = select(
+            &conn,
+            "SELECT id, private, checkpoint_version, status_since, updated_at FROM campaign_views",
+            "id",
+            id,
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     ViewRow {
                         private: r.get::<_, Option<i64>>(1)?.map(|p| p != 0),
-                        checkpoint: r.get(2)?,
+                        checkpoint_version: r.get(2)?,
                         status_since: r.get(3)?,
                         updated_at: r.get(4)?,
                     },
                 ))
-            })?;
-            for r in rows {
-                let (k, v) = r?;
-                views.insert(k, v);
-            }
-        }
-        let campaign_filter = if id.is_some() {
-            "WHERE campaign = ?1"
-        } else {
-            ""
-        };
+            },
+        )?
+        .into_iter()
+        .collect();
         let mut usage: HashMap<String, BTreeMap<u32, StepUsage>> = HashMap::new();
-        {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT campaign, step, gpu_minutes FROM campaign_run_usage {campaign_filter}"
-            ))?;
-            let args: Vec<&dyn rusqlite::ToSql> =
-                id.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
-            let rows = stmt.query_map(args.as_slice(), |r| {
+        let minutes = select(
+            &conn,
+            "SELECT campaign, step, gpu_minutes FROM campaign_run_usage",
+            "campaign",
+            id,
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, u32>(1)?,
                     r.get::<_, Option<f64>>(2)?,
                 ))
-            })?;
-            for r in rows {
-                let (c, step, minutes) = r?;
-                let entry = usage.entry(c).or_default().entry(step).or_default();
-                if let Some(m) = minutes {
-                    entry.gpu_minutes = Some(entry.gpu_minutes.unwrap_or(0.0) + m);
-                }
+            },
+        )?;
+        for (c, step, minutes) in minutes {
+            let entry = usage.entry(c).or_default().entry(step).or_default();
+            if let Some(m) = minutes {
+                entry.gpu_minutes = Some(entry.gpu_minutes.unwrap_or(0.0) + m);
             }
-            let mut stmt = conn.prepare(&format!(
-                "SELECT campaign, step, usage FROM campaign_agent_usage {campaign_filter}"
-            ))?;
-            let rows = stmt.query_map(args.as_slice(), |r| {
+        }
+        let agents = select(
+            &conn,
+            "SELECT campaign, step, cost_usd, turns, input_tokens, output_tokens FROM campaign_agent_usage",
+            "campaign",
+            id,
+            |r| {
+                let tokens = |i| -> rusqlite::Result<Option<u64>> {
+                    Ok(r.get::<_, Option<i64>>(i)?.and_then(|n| u64::try_from(n).ok()))
+                };
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, u32>(1)?,
-                    r.get::<_, String>(2)?,
+                    AgentUsage {
+                        cost_usd: r.get(2)?,
+                        turns: r.get(3)?,
+                        input_tokens: tokens(4)?,
+                        output_tokens: tokens(5)?,
+                    },
                 ))
-            })?;
-            for r in rows {
-                let (c, step, json) = r?;
-                // An unreadable row (written by a newer version) shows as unreported.
-                let agent = serde_json::from_str::<AgentUsage>(&json).ok();
-                usage.entry(c).or_default().entry(step).or_default().agent = agent;
-            }
+            },
+        )?;
+        for (c, step, agent) in agents {
+            usage.entry(c).or_default().entry(step).or_default().agent = Some(agent);
         }
-        drop(conn);
-        Ok(records
-            .into_iter()
-            .map(|record| {
-                let v = views.remove(&record.id);
-                let checkpoint = v
-                    .as_ref()
-                    .and_then(|v| v.checkpoint.as_deref())
-                    .and_then(|j| match serde_json::from_str::<CampaignState>(j) {
-                        Ok(s) => Some(s),
+        let mut out = Vec::with_capacity(records.len());
+        let mut text_of = conn.prepare("SELECT checkpoint FROM campaign_views WHERE id = ?1")?;
+        for record in records {
+            let v = views.get(&record.id);
+            let version = v.map(|v| v.checkpoint_version).unwrap_or(0);
+            let checkpoint = match known(&record.id, version) {
+                Some(state) => Some(state),
+                None if version > 0 => {
+                    let text: Option<String> = text_of.query_row([&record.id], |r| r.get(0))?;
+                    text.and_then(|j| match serde_json::from_str::<CampaignState>(&j) {
+                        Ok(s) => Some(Arc::new(s)),
                         Err(e) => {
                             tracing::warn!(campaign = %record.id, error = %e, "stored checkpoint unreadable; shown without it");
                             None
                         }
-                    });
-                CampaignView {
-                    private: v.as_ref().and_then(|v| v.private),
-                    checkpoint,
-                    status_since: parse_time(v.as_ref().and_then(|v| v.status_since.clone())),
-                    updated_at: parse_time(v.as_ref().and_then(|v| v.updated_at.clone())),
-                    usage: usage.remove(&record.id).unwrap_or_default(),
-                    record,
+                    })
                 }
-            })
-            .collect())
+                None => None,
+            };
+            out.push(CampaignView {
+                private: v.and_then(|v| v.private),
+                checkpoint,
+                checkpoint_version: version,
+                status_since: parse_time(v.and_then(|v| v.status_since.as_deref())),
+                updated_at: parse_time(v.and_then(|v| v.updated_at.as_deref())),
+                usage: usage.remove(&record.id).unwrap_or_default(),
+                record,
+            });
+        }
+        Ok(out)
     }
 
     /// Every campaign, oldest first, with its dashboard data.
     pub fn dashboard_views(&self) -> Result<Vec<CampaignView>, StoreError> {
-        self.views_where(None)
+        self.views_where(None, &|_, _| None)
+    }
+
+    /// [`CampaignStore::dashboard_views`], reusing the checkpoints `known` already holds
+    /// (a checkpoint is read and parsed only when its version is new to the caller).
+    pub fn dashboard_views_reusing(
+        &self,
+        known: KnownCheckpoint<'_>,
+    ) -> Result<Vec<CampaignView>, StoreError> {
+        self.views_where(None, known)
     }
 
     /// One campaign with its dashboard data.
     pub fn dashboard_view(&self, id: &str) -> Result<Option<CampaignView>, StoreError> {
-        Ok(self.views_where(Some(id))?.into_iter().next())
+        Ok(self.views_where(Some(id), &|_, _| None)?.into_iter().next())
     }
 }
 
@@ -307,7 +358,17 @@ mod tests {
         let v = &all[0];
         assert_eq!(v.private, Some(false));
         assert_eq!(v.record.phase, AppPhase::Waiting);
-        assert_eq!(v.checkpoint.as_ref(), Some(&state));
+        assert_eq!(v.checkpoint.as_deref(), Some(&state));
+        assert_eq!(v.checkpoint_version, 1);
+        // A reader holding version 1 gets its own copy back; a new version is read afresh.
+        let held = Arc::new(CampaignState::new("held", "m", "b", "r", "c"));
+        let reuse = |id: &str, version: i64| (id == "a" && version == 1).then(|| held.clone());
+        let again = store.dashboard_views_reusing(&reuse).unwrap();
+        assert!(Arc::ptr_eq(again[0].checkpoint.as_ref().unwrap(), &held));
+        store.save_checkpoint("a", &state).unwrap();
+        let fresh = store.dashboard_views_reusing(&reuse).unwrap();
+        assert_eq!(fresh[0].checkpoint_version, 2);
+        assert_eq!(fresh[0].checkpoint.as_deref(), Some(&state));
         assert_eq!(
             v.usage[&0].gpu_minutes,
             Some(42.5),

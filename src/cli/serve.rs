@@ -141,10 +141,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let dashboard = resolved.dashboard.as_ref().map(|d| {
         crate::dashboard::http::router(crate::dashboard::http::DashboardState {
-            source: std::sync::Arc::new(crate::app::dashboard::StoreCampaigns {
-                store: store.clone(),
-                web_url: d.web_url.clone(),
-            }),
+            source: std::sync::Arc::new(crate::app::dashboard::StoreCampaigns::new(
+                store.clone(),
+                &d.web_url,
+            )),
             token: d.token.clone(),
         })
     });

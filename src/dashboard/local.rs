@@ -140,7 +140,7 @@ pub fn snapshot_of(paths: &RunPaths) -> Result<CampaignSnapshot, EngineError> {
         usage,
         gpu_basis: LOCAL_GPU_BASIS.into(),
         noise_pct: campaign.noise_threshold_pct,
-        state: Some(state),
+        state: Some(std::sync::Arc::new(state)),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -120,8 +121,9 @@ pub struct CampaignSnapshot {
     /// Run directory relative to the repository root.
     pub run_dir: String,
     pub location: Location,
-    /// The checkpoint committed on the branch, when one was read.
-    pub state: Option<CampaignState>,
+    /// The checkpoint committed on the branch, when one was read (shared: sources keep
+    /// parsed checkpoints between page views).
+    pub state: Option<Arc<CampaignState>>,
     /// Spend per step.
     pub usage: BTreeMap<u32, StepUsage>,
     /// What the GPU minutes measure, in words (sources measure differently).

@@ -1,5 +1,7 @@
 //! HTML for the dashboard: handlebars templates in `templates/dashboard/` (HTML-escaped,
-//! strict), with helpers that draw the inline SVG from the views' points.
+//! strict). The inline SVG is drawn here from the views' points and handed to the
+//! templates as finished markup, together with only the fields the page shows (handlebars
+//! copies its whole input, and the list's trend data is most of a view).
 
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
@@ -8,8 +10,8 @@ use once_cell::sync::Lazy;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::svg::{gap_chart, sparkline, xml_escape, GapPoint};
-use super::view::{CampaignList, CampaignPage};
+use super::svg::{gap_chart, sparkline, xml_escape};
+use super::view::{CampaignList, CampaignPage, CampaignRow, Links, Spend, StatusView};
 use crate::report::RenderError;
 
 const TEMPLATES: [(&str, &str); 5] = [
@@ -39,31 +41,6 @@ fn param<'a>(h: &'a Helper<'_>, i: usize) -> Result<&'a Value, RenderErrorReason
     h.param(i)
         .map(|p| p.value())
         .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("dashboard helper", i))
-}
-
-fn points(v: &Value) -> Vec<GapPoint> {
-    serde_json::from_value(v.clone()).unwrap_or_default()
-}
-
-/// `{{{sparkline scenario points noise}}}` and `{{{gap_chart scenario points noise}}}`.
-fn chart_helper(
-    draw: fn(&str, &[GapPoint], f64) -> String,
-) -> impl Fn(
-    &Helper<'_>,
-    &Handlebars<'_>,
-    &Context,
-    &mut RenderContext<'_, '_>,
-    &mut dyn Output,
-) -> HelperResult
-       + Send
-       + Sync {
-    move |h, _, _, _, out| {
-        let scenario = param(h, 0)?.as_str().unwrap_or_default();
-        let pts = points(param(h, 1)?);
-        let noise = param(h, 2)?.as_f64().unwrap_or(1.0);
-        out.write(&draw(scenario, &pts, noise))?;
-        Ok(())
-    }
 }
 
 /// `{{{code_spans text}}}`: escapes the text, then shows `backticked` parts as code.
@@ -101,21 +78,66 @@ static REGISTRY: Lazy<Result<Handlebars<'static>, String>> = Lazy::new(|| {
         hb.register_template_string(name, text)
             .map_err(|e| format!("template {name}: {e}"))?;
     }
-    hb.register_helper("sparkline", Box::new(chart_helper(sparkline)));
-    hb.register_helper("gap_chart", Box::new(chart_helper(gap_chart)));
     hb.register_helper("code_spans", Box::new(code_spans));
     Ok(hb)
 });
 
 fn render<T: Serialize>(template: &str, data: &T) -> Result<String, RenderError> {
-    let hb = REGISTRY.as_ref().map_err(|e| RenderError {
-        template: template.into(),
-        message: e.clone(),
-    })?;
-    hb.render(template, data).map_err(|e| RenderError {
-        template: template.into(),
-        message: e.to_string(),
-    })
+    crate::report::render_in(&REGISTRY, template, data)
+}
+
+/// One scenario's cell on the list page.
+#[derive(Serialize)]
+struct GapCell<'a> {
+    scenario: &'a str,
+    gap_text: &'a str,
+    status: &'a str,
+    label: &'a str,
+    spark: String,
+}
+
+/// One row of the list page.
+#[derive(Serialize)]
+struct RowCells<'a> {
+    id: &'a str,
+    href: &'a str,
+    model: &'a str,
+    gpu: &'a str,
+    private: bool,
+    status: &'a StatusView,
+    round_text: &'a str,
+    gaps: Vec<GapCell<'a>>,
+    spend: &'a Spend,
+    updated_text: Option<&'a str>,
+    updated_ago: Option<&'a str>,
+    links: &'a Links,
+}
+
+fn row_cells(r: &CampaignRow) -> RowCells<'_> {
+    RowCells {
+        id: &r.id,
+        href: &r.href,
+        model: &r.model,
+        gpu: &r.gpu,
+        private: r.private,
+        status: &r.status,
+        round_text: &r.round_text,
+        gaps: r
+            .gaps
+            .iter()
+            .map(|g| GapCell {
+                scenario: &g.scenario,
+                gap_text: &g.gap_text,
+                status: g.status,
+                label: &g.label,
+                spark: sparkline(&g.scenario, &g.trend, r.noise_pct),
+            })
+            .collect(),
+        spend: &r.spend,
+        updated_text: r.updated_text.as_deref(),
+        updated_ago: r.updated_ago.as_deref(),
+        links: &r.links,
+    }
 }
 
 #[derive(Serialize)]
@@ -123,7 +145,15 @@ struct ListData<'a> {
     title: &'static str,
     standalone: bool,
     generated_at: &'a str,
-    list: &'a CampaignList,
+    counts: &'a [super::view::StatusCount],
+    campaigns: Vec<RowCells<'a>>,
+}
+
+/// One scenario's chart on a campaign page.
+#[derive(Serialize)]
+struct ChartCell<'a> {
+    scenario: &'a str,
+    svg: String,
 }
 
 #[derive(Serialize)]
@@ -132,6 +162,7 @@ struct PageData<'a> {
     standalone: bool,
     generated_at: &'a str,
     page: &'a CampaignPage,
+    charts: Vec<ChartCell<'a>>,
 }
 
 /// The `/campaigns` page.
@@ -142,7 +173,8 @@ pub fn list_html(list: &CampaignList) -> Result<String, RenderError> {
             title: "sota-bot campaigns",
             standalone: false,
             generated_at: &list.generated_at,
-            list,
+            counts: &list.counts,
+            campaigns: list.campaigns.iter().map(row_cells).collect(),
         },
     )
 }
@@ -157,6 +189,14 @@ pub fn page_html(page: &CampaignPage, standalone: bool) -> Result<String, Render
             standalone,
             generated_at: &page.generated_at,
             page,
+            charts: page
+                .charts
+                .iter()
+                .map(|c| ChartCell {
+                    scenario: &c.scenario,
+                    svg: gap_chart(&c.scenario, &c.points, c.noise_pct),
+                })
+                .collect(),
         },
     )
 }

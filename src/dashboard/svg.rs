@@ -68,8 +68,20 @@ fn nice_step(range: f64) -> f64 {
     m * magnitude
 }
 
-fn number_list<T: std::fmt::Display>(values: impl Iterator<Item = T>) -> String {
-    values.map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+/// Writes `v` with two decimals using integer formatting (a list page draws thousands of
+/// coordinates; float formatting with a precision is several times slower).
+fn push_fixed2(out: &mut String, v: f64) {
+    let hundredths = (v * 100.0).round();
+    if !hundredths.is_finite() || hundredths.abs() >= 1e15 {
+        let _ = write!(out, "{v:.2}");
+        return;
+    }
+    let n = hundredths as i64;
+    if n < 0 {
+        out.push('-');
+    }
+    let n = n.unsigned_abs();
+    let _ = write!(out, "{}.{:02}", n / 100, n % 100);
 }
 
 /// A small trend line of one scenario's gap (list page). The line's `data-rounds` and
@@ -84,7 +96,7 @@ pub fn sparkline(scenario: &str, points: &[GapPoint], noise_pct: f64) -> String 
     let x = |r: u32| PAD + (W - 2.0 * PAD) * f64::from(r) / f64::from(max_round);
     let y = |v: f64| PAD + (H - 2.0 * PAD) * (hi - v) / (hi - lo);
     let name = xml_escape(scenario);
-    let mut s = String::with_capacity(256 + pts.len() * 24);
+    let mut s = String::with_capacity(512 + pts.len() * 40);
     let last = pts
         .last()
         .map(|p| format!("{:+.2}% at round {}", p.1, p.0))
@@ -103,17 +115,27 @@ pub fn sparkline(scenario: &str, points: &[GapPoint], noise_pct: f64) -> String 
         y(0.0)
     );
     if !pts.is_empty() {
-        let coords: Vec<String> = pts
-            .iter()
-            .map(|(r, v)| format!("{:.2},{:.2}", x(*r), y(*v)))
-            .collect();
         let _ = write!(
             s,
-            r#"<polyline class="gap-line" data-scenario="{name}" data-rounds="{}" data-gaps="{}" points="{}"/>"#,
-            number_list(pts.iter().map(|p| p.0)),
-            number_list(pts.iter().map(|p| p.1)),
-            coords.join(" ")
+            r#"<polyline class="gap-line" data-scenario="{name}" data-rounds=""#
         );
+        for (i, (r, _)) in pts.iter().enumerate() {
+            let _ = write!(s, "{}{r}", if i == 0 { "" } else { "," });
+        }
+        s.push_str(r#"" data-gaps=""#);
+        for (i, (_, v)) in pts.iter().enumerate() {
+            let _ = write!(s, "{}{v}", if i == 0 { "" } else { "," });
+        }
+        s.push_str(r#"" points=""#);
+        for (i, (r, v)) in pts.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            push_fixed2(&mut s, x(*r));
+            s.push(',');
+            push_fixed2(&mut s, y(*v));
+        }
+        s.push_str(r#""/>"#);
         if let Some((r, v)) = pts.last() {
             let _ = write!(
                 s,
@@ -279,6 +301,19 @@ mod tests {
         assert_eq!(circles.len(), 3);
         assert!(circles[0].0 < circles[1].0 && circles[1].0 < circles[2].0);
         assert!(circles[0].1 > circles[1].1 && circles[1].1 > circles[2].1);
+    }
+
+    #[test]
+    fn fixed_two_decimals_match_float_formatting() {
+        for v in [0.0, 1.005, 12.345, 99.999, 3.0, 0.004, 116.5, -0.5, -2.25] {
+            let mut s = String::new();
+            push_fixed2(&mut s, v);
+            assert_eq!(
+                s.parse::<f64>().unwrap(),
+                (v * 100.0_f64).round() / 100.0,
+                "{v}: {s}"
+            );
+        }
     }
 
     #[test]

@@ -474,6 +474,12 @@ fn since(s: &CampaignSnapshot) -> String {
         .unwrap_or_default()
 }
 
+fn on(s: &CampaignSnapshot) -> String {
+    s.status_since
+        .map(|t| format!(" on {}", time_text(t)))
+        .unwrap_or_default()
+}
+
 fn step_words(step: u32) -> String {
     if step == 0 {
         "the fixed baseline".into()
@@ -488,7 +494,7 @@ pub fn state_words(s: &CampaignSnapshot) -> String {
     let next = s
         .state
         .as_ref()
-        .map(CampaignState::next_round)
+        .map(|st| st.next_round())
         .unwrap_or(s.step + 1);
     match s.status {
         Status::Running if s.step == 0 => {
@@ -536,14 +542,11 @@ pub fn state_words(s: &CampaignSnapshot) -> String {
             format!(
                 "The {} workflow failed past its retries{}; {command} runs it again.",
                 step_words(s.step),
-                since(s)
+                on(s)
             )
         }
         Status::Finished => {
-            let when = s
-                .status_since
-                .map(|t| format!(" on {}", time_text(t)))
-                .unwrap_or_default();
+            let when = on(s);
             match s.state.as_ref().and_then(|st| st.stop.as_ref()) {
                 Some(stop) => format!(
                     "Finished{when} after round {}: {}. SGLang reached SOTA: {}.",
@@ -554,7 +557,7 @@ pub fn state_words(s: &CampaignSnapshot) -> String {
                 None => format!("Finished{when}."),
             }
         }
-        Status::Stopped => format!("Stopped by a maintainer{}.", since(s)),
+        Status::Stopped => format!("Stopped by a maintainer{}.", on(s)),
     }
 }
 
@@ -652,7 +655,7 @@ fn round_views(s: &CampaignSnapshot, state: &CampaignState) -> Vec<RoundView> {
 
 /// A campaign page, from one snapshot.
 pub fn campaign_page(s: &CampaignSnapshot, now: DateTime<Utc>) -> CampaignPage {
-    let state = s.state.as_ref();
+    let state = s.state.as_deref();
     CampaignPage {
         campaign: campaign_row(s, now),
         state_words: state_words(s),

@@ -62,7 +62,17 @@ pub struct RenderError {
 
 /// Renders one of the built-in templates.
 pub fn render<T: Serialize>(template: &str, data: &T) -> Result<String, RenderError> {
-    let hb = REGISTRY.as_ref().map_err(|e| RenderError {
+    render_in(&REGISTRY, template, data)
+}
+
+/// Renders `template` of a registry built once (its build error, if any, is reported with
+/// the template asked for).
+pub fn render_in<T: Serialize>(
+    registry: &Result<Handlebars<'static>, String>,
+    template: &str,
+    data: &T,
+) -> Result<String, RenderError> {
+    let hb = registry.as_ref().map_err(|e| RenderError {
         template: template.into(),
         message: e.clone(),
     })?;
