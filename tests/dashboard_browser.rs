@@ -305,6 +305,17 @@ fn assert_charts(name: &str, page: &Value, state: &sota_bot::campaign::state::Ca
     }
 }
 
+/// A JSON answer of the dashboard, with the token as a bearer when given.
+async fn get_json(url: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_pages_in_chromium_show_the_stored_campaigns_to_the_right_people() {
     let Some(b) = browser("dashboard_browser") else {
@@ -484,15 +495,8 @@ async fn dashboard_pages_in_chromium_show_the_stored_campaigns_to_the_right_peop
         .contains(&format!("${:.3}", usage.cost_usd.unwrap())));
 
     // The JSON API applies the same access rule.
-    let http = reqwest::Client::new();
-    let list: Value = http
-        .get(format!("{base}/api/campaigns"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, list) = get_json(&format!("{base}/api/campaigns"), None).await;
+    assert_eq!(status, 200);
     let api_ids: Vec<&str> = list["campaigns"]
         .as_array()
         .unwrap()
@@ -502,23 +506,12 @@ async fn dashboard_pages_in_chromium_show_the_stored_campaigns_to_the_right_peop
     assert_eq!(api_ids.len(), public.len());
     assert!(!api_ids.contains(&private.id.as_str()));
     let private_api = format!("{base}/api/campaigns/{}", private.id);
-    assert_eq!(http.get(&private_api).send().await.unwrap().status(), 404);
-    let wrong = http
-        .get(&private_api)
-        .bearer_auth("not-the-dashboard-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 404);
-    let page: Value = http
-        .get(&private_api)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(get_json(&private_api, None).await.0, 404);
+    let wrong = get_json(&private_api, Some("not-the-dashboard-token")).await;
+    assert_eq!(wrong.0, 404);
+    assert_eq!(wrong.1["error"], "no such campaign");
+    let (status, page) = get_json(&private_api, Some(TOKEN)).await;
+    assert_eq!(status, 200);
     assert_eq!(page["campaign"]["id"], private.id.as_str());
     assert_eq!(page["campaign"]["status"]["key"], "waiting");
     drop(server);

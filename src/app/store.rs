@@ -47,9 +47,12 @@ CREATE TABLE IF NOT EXISTS campaign_views (
     checkpoint TEXT,
     checkpoint_version INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
-    status_since TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    status_since TEXT,
+    updated_at TEXT
 );
+-- Campaigns recorded before the dashboard existed: known status, unknown times.
+INSERT OR IGNORE INTO campaign_views (id, status)
+    SELECT id, phase || CASE WHEN held != 0 THEN '+held' ELSE '' END FROM campaigns;
 CREATE TABLE IF NOT EXISTS campaign_run_usage (
     run_id INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
@@ -396,10 +399,11 @@ impl CampaignStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn record(id: &str, model: &str) -> CampaignRecord {
+    /// A campaign record for tests.
+    pub(in crate::app) fn record(id: &str, model: &str) -> CampaignRecord {
         CampaignRecord {
             id: id.into(),
             repo: "o/r".into(),

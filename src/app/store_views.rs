@@ -44,6 +44,7 @@ pub(super) fn touch_view(conn: &Connection, c: &CampaignRecord) -> Result<(), St
          ON CONFLICT(id) DO UPDATE SET
            updated_at = excluded.updated_at,
            status_since = CASE WHEN campaign_views.status = excluded.status
+                                    AND campaign_views.status_since IS NOT NULL
                                THEN campaign_views.status_since ELSE excluded.status_since END,
            status = excluded.status",
         params![c.id, status_key(c), now_text()],
@@ -277,49 +278,25 @@ impl CampaignStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::store::{AppPhase, DispatchSettings};
-
-    fn record(id: &str) -> CampaignRecord {
-        CampaignRecord {
-            id: id.into(),
-            repo: "o/r".into(),
-            issue: 7,
-            fork: "o/r".into(),
-            model: format!("model-{id}"),
-            branch: format!("sota/{id}"),
-            base_branch: "main".into(),
-            run_dir: format!("runs/{id}"),
-            installation_id: 1,
-            pr_number: None,
-            pr_node_id: None,
-            phase: AppPhase::Baseline,
-            round: 0,
-            held: false,
-            retries: 0,
-            dispatch: DispatchSettings {
-                runner_labels: vec![],
-                gpu_model: "h100".into(),
-                gpu_count: 2,
-                visible_devices: String::new(),
-                runner_config: None,
-                max_rounds: 42,
-                wait_for_human: false,
-                agent_command: None,
-                agent_secret_names: vec![],
-                job_timeout_minutes: None,
-                maintainer_note: None,
-            },
-        }
-    }
+    use crate::app::store::tests::record;
+    use crate::app::store::AppPhase;
 
     #[test]
     fn views_carry_visibility_checkpoint_status_time_and_spend() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("bot.db");
         let store = CampaignStore::open(&db).unwrap();
-        let mut a = record("a");
+        let mut a = record("a", "m1");
         store.insert(&a).unwrap();
-        store.insert(&record("b")).unwrap();
+        store.insert(&record("b", "m2")).unwrap();
+        // A database from before the dashboard gets its rows on opening, times unknown.
+        store.lock().execute("DELETE FROM campaign_views WHERE id = 'b'", []).unwrap();
+        drop(store);
+        let store = CampaignStore::open(&db).unwrap();
+        let old = store.dashboard_view("b").unwrap().unwrap();
+        assert_eq!((old.status_since, old.updated_at), (None, None));
+        store.set_private("b", true).unwrap();
+        assert_eq!(store.dashboard_view("b").unwrap().unwrap().private, Some(true));
         let fresh = store.dashboard_view("a").unwrap().unwrap();
         assert_eq!(fresh.private, None, "unknown until learned");
         assert!(fresh.status_since.is_some() && fresh.checkpoint.is_none());
@@ -376,7 +353,7 @@ mod tests {
         );
         assert_eq!(v.usage[&1].gpu_minutes, None);
         assert_eq!(v.usage[&1].agent.as_ref(), Some(&agent));
-        assert!(all[1].usage.is_empty() && all[1].private.is_none());
+        assert!(all[1].usage.is_empty() && all[1].private == Some(true));
         assert!(store.dashboard_view("missing").unwrap().is_none());
     }
 }
