@@ -290,13 +290,19 @@ mod tests {
         store.insert(&a).unwrap();
         store.insert(&record("b", "m2")).unwrap();
         // A database from before the dashboard gets its rows on opening, times unknown.
-        store.lock().execute("DELETE FROM campaign_views WHERE id = 'b'", []).unwrap();
+        store
+            .lock()
+            .execute("DELETE FROM campaign_views WHERE id = 'b'", [])
+            .unwrap();
         drop(store);
         let store = CampaignStore::open(&db).unwrap();
         let old = store.dashboard_view("b").unwrap().unwrap();
         assert_eq!((old.status_since, old.updated_at), (None, None));
         store.set_private("b", true).unwrap();
-        assert_eq!(store.dashboard_view("b").unwrap().unwrap().private, Some(true));
+        assert_eq!(
+            store.dashboard_view("b").unwrap().unwrap().private,
+            Some(true)
+        );
         let fresh = store.dashboard_view("a").unwrap().unwrap();
         assert_eq!(fresh.private, None, "unknown until learned");
         assert!(fresh.status_since.is_some() && fresh.checkpoint.is_none());
