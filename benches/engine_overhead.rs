@@ -72,7 +72,7 @@ impl BenchLane for InstantLane {
         self.launches = before + 1;
         Ok(())
     }
-    fn help_snapshots(&mut self, _f: Framework) -> Vec<(String, String)> {
+    fn help_snapshots(&mut self, _c: &CandidateSpec) -> Vec<(String, String)> {
         Vec::new()
     }
     fn profile(
@@ -180,7 +180,7 @@ fn main() {
     let mut progress = RecordingProgress::default();
     let agent_cmd = "printf 'TITLE: noop\\nPATCH: none\\n' > \"$SOTA_SUMMARY_FILE\"";
     let mut opts = EngineOptions {
-        agent_command: Some(agent_cmd.into()),
+        agent: Some(sota_bot::runner::agent::AgentSpec::shell(agent_cmd)),
         rounds_this_run: Some(0),
         ..EngineOptions::default()
     };

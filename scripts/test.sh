@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check sota-bot's CI runs: installs the external test tools it needs
 # (GitHub's OpenAPI description + Prism, GitHub's example webhook payloads, workflow
-# linters, shellcheck, Chromium and playwright-core), then formatting, lints and the whole
-# test suite.
+# linters, the Claude Code and Codex CLIs, shellcheck, Chromium and playwright-core,
+# Llama-3's tokenizer and the pinned SGLang release's client and parsers), then formatting,
+# lints and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,11 +25,15 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
   fi
 fi
 
-if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ] \
-  || [ ! -d tools/node_modules/playwright-core ]; then
+if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ] ||
+  [ ! -x tools/node_modules/.bin/claude ] || [ ! -x tools/node_modules/.bin/codex ] ||
+  [ ! -d tools/node_modules/playwright-core ]; then
   log "installing test tools (npm ci in tools/)"
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+log "installing the Python-side tools (Llama-3 tokenizer, SGLang client and parsers)"
+bash tools/install-python-tools.sh
 
 export SOTA_REQUIRE_TOOLS=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}

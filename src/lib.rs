@@ -19,3 +19,4 @@ pub mod runner;
 pub mod secrets;
 pub mod server;
 pub mod sim;
+pub mod tokenizer;

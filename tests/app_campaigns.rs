@@ -312,6 +312,8 @@ fn after_round(mut s: CampaignState, round: u32, pct: f64) -> CampaignState {
         geomean_pct: Some(3.0),
         gaps: vec![gap("chat", pct)],
         changed_files: vec!["python/sglang/srt/layers/layernorm.py".into()],
+        agent_failed: false,
+        agent_cost_usd: Some(0.42),
     });
     s.gaps = vec![gap("chat", pct)];
     s
@@ -360,6 +362,12 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         return;
     };
 
+    // The repository picks its agent: Claude Code with a model, a turn limit and a budget.
+    story.h.fake.set_file(
+        &story.repo,
+        ".github/sota-bot.yml",
+        "agent: {preset: claude, model: claude-sonnet-4-5, max_turns: 60, secret_names: [ANTHROPIC_API_KEY]}\nbudget: {max_agent_cost_usd: 40}\n",
+    );
     // A maintainer opens the request; the App answers with what it parsed.
     story.open_issue("maint", FORM).await;
     let reply = story.comment_containing(7, "Starting campaign");
@@ -470,7 +478,11 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
     assert_eq!(story.dispatches()[2]["inputs"]["round"], json!("2"));
     // Rounds carry the repository's agent settings and time budget.
     let inputs = &story.dispatches()[2]["inputs"];
-    assert_eq!(inputs["agent_command"], json!("claude -p"));
+    assert_eq!(inputs["agent_preset"], json!("claude"));
+    assert_eq!(inputs["agent_model"], json!("claude-sonnet-4-5"));
+    assert_eq!(inputs["agent_max_turns"], json!("60"));
+    assert_eq!(inputs["agent_max_cost_usd"], json!("40"));
+    assert!(inputs.get("agent_command").is_none(), "{inputs}");
     assert_eq!(inputs["agent_secret_names"], json!("ANTHROPIC_API_KEY"));
     assert_eq!(inputs["job_timeout_minutes"], json!("360"));
     assert_eq!(inputs["phase_timeout_minutes"], json!("330"));
@@ -549,6 +561,7 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         after_round: 3,
         reason: "SGLang beats the best SLA-passing selected competitor in every scenario".into(),
         reached_sota: true,
+        unmeasurable: false,
     });
     let (_, mut files) = gate_files(3, false);
     files.push((
@@ -835,4 +848,123 @@ fn assert_inputs_declared(dispatch: &serde_json::Value, file: &str) {
             "{file} does not declare input `{key}`"
         );
     }
+}
+
+/// A round whose agent failed (nothing measured), committed as the runner commits it.
+fn failed_agent_round(
+    mut s: CampaignState,
+    round: u32,
+    prior_failures: u32,
+) -> (CampaignState, Vec<(String, String)>) {
+    use sota_bot::gate::{AgentFailure, AgentReport, Decision};
+    let mut input = gate_input(round);
+    input.evidence.round_rows.clear();
+    input.evidence.geomean_improvement_pct = None;
+    input.evidence.prior_agent_failures = prior_failures;
+    input.evidence.agent = Some(AgentReport {
+        agent: "claude (max 100 turns)".into(),
+        outcome: "exit 1".into(),
+        failure: Some(AgentFailure::Exited {
+            code: 1,
+            message: Some("Failed to authenticate. API Error: 401".into()),
+        }),
+        log_tail: "--- agent error ---\nFailed to authenticate. API Error: 401\n".into(),
+        ..AgentReport::default()
+    });
+    let outcome = input.decide();
+    s.rounds.push(RoundRecord {
+        round,
+        title: "the agent failed".into(),
+        commit: Some(format!("{round:0>40}")),
+        measured_commit: None,
+        accepted: false,
+        verdict: outcome.verdict,
+        decision: outcome.decision.label().into(),
+        reason: outcome.reason.clone(),
+        geomean_pct: None,
+        gaps: s.gaps.clone(),
+        changed_files: vec![],
+        agent_failed: true,
+        agent_cost_usd: Some(0.0),
+    });
+    s.waiting_for_human = matches!(outcome.decision, Decision::WaitForHuman);
+    let report = format!(
+        "## Round {round}: the agent failed\n\n**Decision: {}** — {}\n",
+        outcome.decision.label(),
+        outcome.reason
+    );
+    let files = vec![
+        (
+            format!("rounds/round-{round}/gate-input.json"),
+            serde_json::to_string(&input).unwrap(),
+        ),
+        (
+            format!("rounds/round-{round}/gate.json"),
+            serde_json::to_string_pretty(&outcome).unwrap(),
+        ),
+        (format!("rounds/round-{round}/report.md"), report),
+    ];
+    (s, files)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_failed_agent_rounds_hold_the_campaign_until_sota_retry() {
+    let Some(story) = Story::new("two_failed_agent_rounds", "story/sglang-agent-hold").await else {
+        return;
+    };
+    story.open_issue("maint", FORM).await;
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 2);
+    let pr = story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap();
+
+    // Round 1: the agent fails; the server-side gate agrees and round 2 is dispatched.
+    let (s1, files) = failed_agent_round(baseline_state(), 1, 0);
+    story.commit_phase(&s1, &files);
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 3);
+    assert_eq!(story.dispatches()[2]["inputs"]["round"], json!("2"));
+    let report = story.comment_containing(pr, "## Round 1: the agent failed");
+    assert!(
+        report.contains("next round runs the agent again"),
+        "{report}"
+    );
+
+    // Round 2 fails too: the campaign waits, saying what failed and how to fix it.
+    let (s2, files) = failed_agent_round(s1, 2, 1);
+    story.commit_phase(&s2, &files);
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 2"), "success", None)
+        .await;
+    assert_eq!(story.dispatches().len(), 3, "no round 3 while held");
+    assert_eq!(story.phase(), AppPhase::Waiting);
+    let report = story.comment_containing(pr, "## Round 2: the agent failed");
+    assert!(
+        report.contains("the agent failed in 2 rounds in a row")
+            && report.contains("API key")
+            && report.contains("/sota retry"),
+        "{report}"
+    );
+    assert!(!story.seen("POST", "check-runs").is_empty());
+
+    // `/sota retry` runs the agent again in round 3.
+    story.comment(7, "maint", "/sota retry").await;
+    story.comment_containing(7, "Dispatched round 3");
+    assert_eq!(story.dispatches().len(), 4);
+    assert_eq!(story.dispatches()[3]["inputs"]["round"], json!("3"));
+    assert_eq!(story.phase(), AppPhase::Round);
 }

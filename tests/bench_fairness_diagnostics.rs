@@ -105,10 +105,6 @@ fn symmetric_mismatches_block() {
             Box::new(|r| r.workload.endpoint = Some("/v1/chat/completions".into())),
         ),
         (
-            "output len p50",
-            Box::new(|r| r.workload.output_len_p50 = Some(850.0)),
-        ),
-        (
             "max concurrency",
             Box::new(|r| r.workload.max_concurrency = Some(64)),
         ),
@@ -137,6 +133,38 @@ fn symmetric_mismatches_block() {
         assert_eq!(r.blockers[0].leader, Framework::Vllm);
         assert_eq!(r.blockers[0].scenario, "chat");
     }
+}
+
+#[test]
+fn rows_off_the_planned_lengths_are_named_and_never_compared() {
+    let (s, mut v) = pair();
+    // vLLM's outputs stopped at EOS: 850 of the 1000 planned tokens.
+    v.workload.output_len_p50 = Some(850.0);
+    let r = report(&s, &v);
+    assert!(r.blockers.is_empty(), "{:?}", r.blockers);
+    assert_eq!(r.off_plan.len(), 1, "{:?}", r.off_plan);
+    assert_eq!(r.off_plan[0].framework, Framework::Vllm);
+    assert!(
+        r.off_plan[0]
+            .detail
+            .contains("measured output p50 850 tokens vs 1000 planned (-15.0%)"),
+        "{}",
+        r.off_plan[0].detail
+    );
+    let md = render_fairness_md(&r);
+    assert!(md.contains("## Rows off the planned workload"), "{md}");
+    assert!(md.contains("No ok + SLA-passing candidate: vLLM"), "{md}");
+}
+
+#[test]
+fn different_request_prompts_block() {
+    let (mut s, mut v) = pair();
+    s.workload.prompt_digest = Some("aaaa".into());
+    v.workload.prompt_digest = Some("bbbb".into());
+    let r = report(&s, &v);
+    assert_eq!(blocked_fields(&r), vec!["request prompts"]);
+    v.workload.prompt_digest = Some("aaaa".into());
+    assert!(report(&s, &v).blockers.is_empty());
 }
 
 #[test]

@@ -35,6 +35,9 @@ fn TRT_STDOUT() -> &'static str {
 const SGLANG_STDOUT: &str = ours!("sglang_bench_serving_stdout_2024_lora_rate2.txt");
 const VLLM_STDOUT_COMMENTED: &str = ours!("vllm_benchmark_serving_stdout_commented_two_blocks.txt");
 
+const SGLANG_0523_RANGE0: &str = ours!("sglang_0.5.23_bench_serving_random-ids_range0.jsonl");
+const VLLM_0340: &str = ours!("vllm_0.34.0_bench_serve_random.json");
+
 fn close(a: Option<f64>, b: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() < 1e-6 * b.abs().max(1.0))
 }
@@ -318,6 +321,60 @@ fn errors_name_line_record_and_key() {
     )
     .unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::Inconsistent);
+}
+
+/// SGLang 0.5.23's client with `--random-range-ratio` left at 0.0 drew each length from 1
+/// to the planned one: the row measured a quarter of the planned input and is named as not
+/// comparable, so it can never win.
+#[test]
+fn sglang_0_5_23_with_the_default_range_ratio_is_off_the_plan() {
+    let rows = parse_raw(
+        Framework::Sglang,
+        RawFormat::Auto,
+        SGLANG_0523_RANGE0,
+        &ctx(),
+    )
+    .unwrap();
+    let r = &rows[0];
+    assert_eq!(r.status, RunStatus::Ok);
+    assert_eq!(
+        (r.workload.input_len, r.workload.output_len),
+        (Some(1000), Some(100))
+    );
+    assert!(close(r.workload.input_len_mean, 320.5), "{:?}", r.workload);
+    assert!(
+        close(r.workload.output_len_mean, 66.875),
+        "{:?}",
+        r.workload
+    );
+    let why = sota_bot::bench::measured::off_plan(r).unwrap();
+    assert!(
+        why.contains("measured input mean 320 tokens vs 1000 planned"),
+        "{why}"
+    );
+    assert!(
+        why.contains("measured output mean 67 tokens vs 100 planned"),
+        "{why}"
+    );
+    assert!(!sota_bot::bench::rank::is_eligible_winner(r));
+}
+
+/// vLLM 0.34.0's client run against the simulator as it counted words (before prompts were
+/// built from the model's tokenizer): its own token counts show the mismatch.
+#[test]
+fn vllm_0_34_0_rows_record_the_measured_means() {
+    let c = ParseContext {
+        input_len: Some(1000),
+        output_len: Some(100),
+        ..ctx()
+    };
+    let rows = parse_raw(Framework::Vllm, RawFormat::Auto, VLLM_0340, &c).unwrap();
+    let r = &rows[0];
+    assert!(close(r.workload.output_len_mean, 100.0), "{:?}", r.workload);
+    assert!(close(r.workload.input_len_mean, 802.25), "{:?}", r.workload);
+    let why = sota_bot::bench::measured::off_plan(r).unwrap();
+    assert!(why.contains("input mean 802"), "{why}");
+    assert!(!why.contains("output"), "{why}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Candidate generation, launch grouping and command rendering from benchmark plans.
 
 use sota_bot::bench::candidates::generate;
-use sota_bot::bench::command::{render_benchmark_command, render_server_command};
+use sota_bot::bench::command::{render_benchmark_command, render_server_command, BenchTarget};
 use sota_bot::bench::plan::{parse_plan, BenchClient, FlagValue, Flags};
 use sota_bot::campaign::Framework;
 
@@ -204,6 +204,24 @@ fn rendered_commands_snapshot() {
     knobs.insert("max_concurrency".into(), FlagValue::Int(32));
     knobs.insert("request_rate".into(), FlagValue::Str("inf".into()));
     let scenario = &plan.scenarios[0];
+    let (i, o, n) = (
+        scenario.input_len.to_string(),
+        scenario.output_len.to_string(),
+        scenario.num_prompts.to_string(),
+    );
+    let port = plan.port.to_string();
+    let target = BenchTarget {
+        sota_bot: "sota-bot",
+        host: "127.0.0.1",
+        port: &port,
+        tokenizer: "meta-llama/Llama-3.1-8B-Instruct",
+        candidate_id: "x-00",
+        scenario: &scenario.name,
+        input_len: &i,
+        output_len: &o,
+        num_prompts: &n,
+        result_file: "out/r.json",
+    };
     let mut out = Vec::new();
     for fw in Framework::ALL {
         out.push(format!(
@@ -212,25 +230,11 @@ fn rendered_commands_snapshot() {
         ));
         out.push(format!(
             "{fw} native:    {}",
-            render_benchmark_command(
-                &plan,
-                fw,
-                BenchClient::Native,
-                scenario,
-                &knobs,
-                "out/r.json"
-            )
+            render_benchmark_command(&plan, fw, BenchClient::Native, &knobs, &target)
         ));
         out.push(format!(
             "{fw} builtin:   {}",
-            render_benchmark_command(
-                &plan,
-                fw,
-                BenchClient::Builtin,
-                scenario,
-                &knobs,
-                "out/r.json"
-            )
+            render_benchmark_command(&plan, fw, BenchClient::Builtin, &knobs, &target)
         ));
     }
     insta::assert_snapshot!("rendered_commands", out.join("\n"));

@@ -95,10 +95,10 @@ impl BenchLane for SimLane {
         Ok(())
     }
 
-    fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
+    fn help_snapshots(&mut self, cand: &CandidateSpec) -> Vec<(String, String)> {
         vec![(
             "server-help.txt".into(),
-            format!("usage: {} serve [--flags]\n", framework.canonical()),
+            format!("usage: {} serve [--flags]\n", cand.framework.canonical()),
         )]
     }
 
@@ -238,7 +238,7 @@ fn run_engine(
     let paths = RunPaths::for_campaign(checkout, date, &c.model_slug);
     let branch = sota_bot::git::campaign_branch(date, &c.model_slug);
     let mut opts = opts;
-    opts.agent_command = agent.map(str::to_string);
+    opts.agent = agent.map(sota_bot::runner::agent::AgentSpec::shell);
     let outcome = {
         let state = if resume {
             Engine::load_state(&paths).unwrap()
@@ -308,6 +308,7 @@ fn sglang_ahead_stops_after_baseline() {
         RunOutcome::Stopped {
             reason,
             reached_sota,
+            ..
         } => {
             assert!(reached_sota);
             assert!(reason.contains("beats"), "{reason}");
@@ -379,12 +380,15 @@ fn behind_then_closing_the_gap() {
 #[test]
 fn stalling_replans_then_drift_stops() {
     let d = toy_checkout(0.8);
-    let agent = "printf 'TITLE: nothing\\nPATCH: none\\n' > \"$SOTA_SUMMARY_FILE\"";
+    // A real source change that does not make SGLang faster: measured, and STALLED.
+    let agent = "echo '# tried a different tiling' >> python/sglang/model.py; \
+                 printf 'TITLE: retile\\nPATCH: retile the forward pass\\n' > \"$SOTA_SUMMARY_FILE\"";
     let r = run_engine(d.path(), Some(agent), EngineOptions::default(), false, None);
     match r.outcome.unwrap() {
         RunOutcome::Stopped {
             reason,
             reached_sota,
+            ..
         } => {
             assert!(!reached_sota);
             assert!(reason.contains("drift"), "{reason}");
@@ -402,7 +406,7 @@ fn stalling_replans_then_drift_stops() {
 }
 
 #[test]
-fn workload_change_is_rejected() {
+fn a_workload_change_is_refused_before_any_measurement() {
     let d = toy_checkout(0.8);
     let agent = "f=$SOTA_RUN_DIR/benchmark/contract.json; sed -i 's/\"num_prompts\": 8/\"num_prompts\": 2/' $f; \
                  printf 'TITLE: easier workload\\nPATCH: none\\n' > \"$SOTA_SUMMARY_FILE\"";
@@ -428,7 +432,26 @@ fn workload_change_is_rejected() {
         .filter(|c| c["passed"] == false)
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert!(failed.contains(&"contract.unchanged"), "{failed:?}");
+    assert_eq!(failed, ["agent.completed", "agent.allowed_paths"], "{g}");
+    let why = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "agent.allowed_paths")
+        .unwrap()["reason"]
+        .to_string();
+    assert!(why.contains("benchmark/contract.json"), "{why}");
+    let contract = std::fs::read_to_string(run.join("benchmark/contract.json")).unwrap();
+    assert!(
+        contract.contains("\"num_prompts\": 8"),
+        "the bot-owned file is put back"
+    );
+    assert_eq!(v["verdict_source"], "agent_failed");
+    let rows = std::fs::read_to_string(run.join("benchmark/candidates.jsonl")).unwrap();
+    assert!(
+        !rows.contains("\"round\":1"),
+        "no revalidation was spent on a refused change"
+    );
 }
 
 #[test]
@@ -450,12 +473,12 @@ fn agent_timeout_is_recorded_and_round_goes_on() {
         .path()
         .join("runs/20260102_llama-3-1-8b-instruct_sota_humanize");
     let ledger = std::fs::read_to_string(run.join("humanize/attempt-ledger.md")).unwrap();
-    assert!(ledger.contains("timeout after"), "{ledger}");
+    assert!(ledger.contains("did not finish within"), "{ledger}");
+    assert!(ledger.contains("AGENT FAILED"), "{ledger}");
     let g = std::fs::read_to_string(run.join("rounds/round-1/gate.json")).unwrap();
-    assert!(
-        g.contains("files.round_summary"),
-        "missing summary is a failed check"
-    );
+    let v: serde_json::Value = serde_json::from_str(&g).unwrap();
+    assert_eq!(v["decision"]["decision"], "continue", "{g}");
+    assert_eq!(v["verdict_source"], "agent_failed", "{g}");
 }
 
 #[test]

@@ -59,6 +59,7 @@ fn config(base: &str) -> ReviewerConfig {
         model: "sim-reviewer".into(),
         api_key_env: "UNUSED".into(),
         timeout_secs: 5,
+        ..ReviewerConfig::default()
     }
 }
 

@@ -429,3 +429,67 @@ fn the_gate_is_deterministic() {
         review_round(&ev, &GateConfig::default())
     );
 }
+
+#[test]
+fn a_failed_agent_round_measures_nothing_continues_once_then_holds() {
+    use sota_bot::gate::{AgentFailure, AgentReport};
+    let mut ev = good();
+    // Whatever noise the rows hold, a failed agent round reads nothing from them.
+    ev.geomean_improvement_pct = None;
+    ev.round_rows.clear();
+    ev.prior_verdicts = vec![Verdict::Stalled, Verdict::Stalled];
+    ev.agent = Some(AgentReport {
+        outcome: "exit 1".into(),
+        failure: Some(AgentFailure::Exited {
+            code: 1,
+            message: Some("API Error: 529 overloaded".into()),
+        }),
+        ..AgentReport::default()
+    });
+    let o = review_round(&ev, &GateConfig::default());
+    assert_eq!(o.verdict_source, VerdictSource::AgentFailed);
+    assert!(!o.accepted);
+    assert_eq!(
+        o.decision,
+        Decision::Continue,
+        "no drift stop from an agent failure: {}",
+        o.reason
+    );
+    assert!(failed(&ev).contains(&"agent.completed".to_string()));
+    assert!(
+        !failed(&ev).contains(&"revalidation.rows".to_string()),
+        "nothing to revalidate"
+    );
+    ev.prior_agent_failures = 1;
+    let o = review_round(&ev, &GateConfig::default());
+    assert_eq!(o.decision, Decision::WaitForHuman);
+    assert!(
+        o.reason.contains("overloaded") && o.reason.contains("/sota retry"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn the_agent_cost_budget_stops_the_campaign() {
+    let mut ev = good();
+    let cfg = GateConfig {
+        max_agent_cost_usd: Some(10.0),
+        ..GateConfig::default()
+    };
+    ev.agent_cost_usd_total = Some(9.5);
+    assert_eq!(review_round(&ev, &cfg).decision, Decision::Continue);
+    ev.agent_cost_usd_total = Some(10.2);
+    let o = review_round(&ev, &cfg);
+    assert_eq!(
+        o.decision,
+        Decision::Stop {
+            reason: StopReason::AgentBudget(10.0)
+        }
+    );
+    assert!(o.reason.contains("$10.00"), "{}", o.reason);
+    assert_eq!(
+        review_round(&ev, &GateConfig::default()).decision,
+        Decision::Continue
+    );
+}

@@ -225,3 +225,178 @@ fn oom_and_never_ready_servers_become_classified_rows_and_the_campaign_goes_on()
     let tracked = git_out(&checkout, &["ls-files"]);
     assert!(!tracked.contains(".server.log"), "{tracked}");
 }
+
+/// Runs `local run` on a fresh toy checkout with the given plan; returns (exit code,
+/// stdout + stderr, checkout, its temp dir).
+fn run_campaign(plan: &str, request: &str) -> (Option<i32>, String, PathBuf, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("sglang");
+    sota_bot::cli::local_demo::make_toy_checkout(&checkout).unwrap();
+    let inputs = tmp.path().join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("request.yaml"), request).unwrap();
+    std::fs::write(inputs.join("plan.yaml"), plan).unwrap();
+    // The agent leaves a mark: no agent may run once the baseline cannot be measured.
+    let config = CONFIG.replace(
+        "sota-bot sim agent",
+        &format!(
+            "touch {} && sota-bot sim agent",
+            tmp.path().join("AGENT_RAN").display()
+        ),
+    );
+    std::fs::write(inputs.join("config.yaml"), config).unwrap();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_sota-bot"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(&exe)
+        .args(["local", "run"])
+        .arg(inputs.join("request.yaml"))
+        .arg("--checkout")
+        .arg(&checkout)
+        .arg("--config")
+        .arg(inputs.join("config.yaml"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text, checkout, tmp)
+}
+
+#[test]
+fn a_baseline_without_any_sglang_result_stops_the_campaign_before_any_round() {
+    // SGLang's baseline asks for more memory than the simulated GPU has, and so does every
+    // point of its search: no SGLang server can start.
+    let plan = PLAN
+        .replace(
+            "    search_space:\n      mem_fraction_static: [0.85, 0.99]",
+            "    base_server_flags:\n      mem_fraction_static: 0.99\n    search_space:\n      mem_fraction_static: [0.995, 0.999]",
+        )
+        .replace(
+            "  tokenspeed:\n    base_server_flags:\n      never_ready: true\n",
+            "",
+        );
+    let request = REQUEST.replace("only: [vllm, tokenspeed]", "only: [vllm]");
+    let (code, out, checkout, tmp) = run_campaign(&plan, &request);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("no SGLang result"), "{out}");
+    assert!(out.contains("`sglang-00` oom"), "{out}");
+    assert!(
+        !tmp.path().join("AGENT_RAN").exists(),
+        "an agent ran: {out}"
+    );
+
+    let report =
+        std::fs::read_to_string(find(&checkout.join("runs"), "final_report.md").unwrap()).unwrap();
+    assert!(report.contains("no SGLang result"), "{report}");
+    let log = git_out(&checkout, &["log", "--all", "--format=%s"]);
+    assert!(
+        log.lines().any(|l| l.starts_with("sota baseline:")),
+        "{log}"
+    );
+    assert!(!log.lines().any(|l| l.starts_with("sota round")), "{log}");
+    assert!(!log.lines().any(|l| l.starts_with("sota plan:")), "{log}");
+    let status = Command::new(env!("CARGO_BIN_EXE_sota-bot"))
+        .args(["local", "status"])
+        .arg(&checkout)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("no SGLang result"), "{status}");
+}
+
+#[test]
+fn a_baseline_without_any_competitor_result_stops_the_campaign_too() {
+    let plan = PLAN
+        .replace(
+            "    search_space:\n      mem_fraction_static: [0.85, 0.99]\n",
+            "",
+        )
+        .replace(
+            "  vllm:\n    base_server_flags:\n      gpu_memory_utilization: 0.9\n",
+            "  vllm:\n    base_server_flags:\n      gpu_memory_utilization: 0.9\n      never_ready: true\n",
+        );
+    let (code, out, _checkout, tmp) = run_campaign(&plan, REQUEST);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.contains("no result of any selected competitor (vLLM, TokenSpeed)"),
+        "{out}"
+    );
+    assert!(out.contains("`vllm-00` timeout"), "{out}");
+    assert!(
+        !tmp.path().join("AGENT_RAN").exists(),
+        "an agent ran: {out}"
+    );
+}
+
+/// A candidate whose flags the installed version would not parse as written (here an
+/// abbreviation argparse would silently read as another flag) is never launched: its rows
+/// name the flag, the other candidates run, and the help it was checked against is
+/// committed.
+#[test]
+fn candidates_the_installed_version_cannot_parse_are_never_launched() {
+    let plan = PLAN
+        .replace(
+            "    search_space:\n      mem_fraction_static: [0.85, 0.99]",
+            "    search_space:\n      max_running: [8]",
+        )
+        .replace(
+            "  tokenspeed:\n    base_server_flags:\n      never_ready: true\n",
+            "",
+        );
+    let request = REQUEST.replace("only: [vllm, tokenspeed]", "only: [vllm]");
+    let (code, out, checkout, _tmp) = run_campaign(&plan, &request);
+    assert!(code == Some(0) || code == Some(3), "{out}");
+    let cands = find(&checkout.join("runs"), "candidates.jsonl").expect("candidates.jsonl");
+    let rows = parse_jsonl(&std::fs::read_to_string(&cands).unwrap()).unwrap();
+    let refused: Vec<&BenchRow> = rows
+        .iter()
+        .filter(|r| r.round == 0 && r.candidate_id == "sglang-01")
+        .collect();
+    assert_eq!(refused.len(), 2, "{rows:#?}");
+    for r in &refused {
+        assert_eq!(r.status, RunStatus::Failed);
+        let why = r.failure_reason.as_deref().unwrap_or("");
+        assert!(
+            why.starts_with("not launched: the installed SGLang (sota-bot "),
+            "{why}"
+        );
+        assert!(
+            why.contains("--max-running would be read as --max-running-requests"),
+            "{why}"
+        );
+    }
+    let ran = rows
+        .iter()
+        .find(|r| r.round == 0 && r.candidate_id == "sglang-00")
+        .unwrap();
+    assert_eq!(ran.status, RunStatus::Ok);
+    let checked = ran.validated_cli_flags.as_ref().unwrap();
+    assert!(
+        checked.server.contains(&"--tokenizer".to_string()),
+        "{checked:?}"
+    );
+    assert!(
+        checked.benchmark.contains(&"--tokenizer".to_string()),
+        "{checked:?}"
+    );
+    // No server was started for the refused candidate.
+    let logs: Vec<String> = std::fs::read_dir(checkout.join(".sota/logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!logs.iter().any(|n| n.contains("sglang-01")), "{logs:?}");
+    let help = find(&checkout.join("runs"), "sglang-server.txt").expect("help snapshot");
+    let text = std::fs::read_to_string(help).unwrap();
+    assert!(
+        text.starts_with("$ sota-bot sim serve --framework sglang --help"),
+        "{text}"
+    );
+}

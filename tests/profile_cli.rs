@@ -58,7 +58,10 @@ fn layers_json_has_passes() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["passes"].as_array().unwrap().len(), 16);
+    // The prefill before the annotated decode steps is a pass too.
+    assert_eq!(v["passes"].as_array().unwrap().len(), 17);
+    assert_eq!(v["passes"][0]["stage"], "prefill");
+    assert_eq!(v["passes"][1]["name"], "decode_step_0");
     assert_eq!(v["passes"][0]["layers"].as_array().unwrap().len(), 8);
 }
 

@@ -15,11 +15,11 @@ fn llama_has_32_dense_layers() {
     assert_eq!(p.passes.len(), 1);
     let pass = &p.passes[0];
     assert_eq!(pass.name, "prefill_forward");
-    assert_eq!(pass.layers.len(), 32, "{}", pass.boundary_method);
+    assert_eq!(pass.layers.len(), 32, "{}", pass.layer_boundaries);
     assert!(
-        pass.boundary_method.contains("anchor"),
+        pass.layer_boundaries.contains("anchor"),
         "{}",
-        pass.boundary_method
+        pass.layer_boundaries
     );
     assert!(pass
         .layers
@@ -56,81 +56,51 @@ fn mixtral_prefill_has_8_moe_layers() {
 }
 
 #[test]
-fn decode_steps_are_16_passes_of_8_moe_layers() {
+fn decode_steps_are_16_passes_of_8_moe_layers_after_the_prefill() {
     let p = pipeline("mixtral8l_decode_b8_ctx512_16steps.trace.json.gz");
     assert_eq!(
         p.passes.len(),
-        16,
+        17,
         "{:?}",
         p.passes.iter().map(|x| &x.name).collect::<Vec<_>>()
     );
-    for (i, pass) in p.passes.iter().enumerate() {
+    assert_eq!(
+        (p.passes[0].stage.as_str(), p.passes[0].name.as_str()),
+        ("prefill", "prefill pass 0")
+    );
+    for (i, pass) in p.passes[1..].iter().enumerate() {
         assert_eq!(pass.stage, "decode");
         assert_eq!(pass.name, format!("decode_step_{i}"));
-        assert_eq!(pass.layers.len(), 8, "pass {i}: {}", pass.boundary_method);
+        assert_eq!(pass.layers.len(), 8, "pass {i}: {}", pass.layer_boundaries);
         assert!(pass.layers.iter().all(|l| l.kind == "moe"));
     }
     assert!(p.passes.windows(2).all(|w| w[0].end_us <= w[1].start_us));
-    let chosen = &p.chosen[0];
+    let chosen = p.chosen.iter().find(|c| c.stage == "decode").unwrap();
     assert!(chosen.reason.contains("median"), "{}", chosen.reason);
-    assert_ne!(chosen.pass_index, 0, "first pass is warm-up");
+    assert_ne!(chosen.pass_index, 1, "first decode pass is warm-up");
     let json = serde_json::to_value(&p).unwrap();
     let l = &json["passes"][3]["layers"][2];
     assert_eq!(l["type"], "moe");
     assert!(l["wall_us"].as_f64().unwrap() > 0.0);
-    for k in ["index", "start_us", "end_us", "layers"] {
+    for k in [
+        "index",
+        "start_us",
+        "end_us",
+        "layers",
+        "kernels",
+        "pass_boundaries",
+        "stage_evidence",
+        "cuda_graph",
+        "annotation",
+        "uncertain",
+    ] {
         assert!(json["passes"][3].get(k).is_some(), "{k}");
     }
-}
-
-#[test]
-fn without_step_annotations_decode_passes_come_from_the_periodic_kernel_sequence() {
-    let mut tl = load_timeline(&trace("mixtral8l_decode_b8_ctx512_16steps.trace.json.gz")).unwrap();
-    let annotated = layer_pipeline(&tl, None);
-    // Drop the per-step annotations (stage annotations stay): the same 16 passes must be
-    // found from the kernel sequence alone.
-    tl.annotations
-        .retain(|(_, a)| !tl.names.name(a.name).starts_with("decode_step"));
-    let p = layer_pipeline(&tl, None);
-    assert_eq!(
-        p.passes.len(),
-        16,
-        "{:?}",
-        p.passes.iter().map(|x| &x.name).collect::<Vec<_>>()
-    );
-    for (pass, reference) in p.passes.iter().zip(&annotated.passes) {
-        assert!(
-            pass.name.contains("periodic kernel sequence"),
-            "{}",
-            pass.name
-        );
-        assert_eq!(pass.layers.len(), 8, "{}", pass.boundary_method);
-        assert_eq!(pass.layers.len(), reference.layers.len());
-        // Same work: each pass holds the kernels its annotated twin holds.
-        let kernels =
-            |x: &sota_bot::profile::layers::Pass| x.layers.iter().map(|l| l.kernels).sum::<u32>();
-        assert_eq!(kernels(pass), kernels(reference));
-    }
-}
-
-#[test]
-fn a_single_unannotated_pass_is_not_cut_into_layers() {
-    let mut tl = load_timeline(&trace("llama8b_prefill_b4_in1000.trace.json.gz")).unwrap();
-    tl.annotations
-        .retain(|(_, a)| tl.names.name(a.name) != "prefill_forward");
-    let p = layer_pipeline(&tl, None);
-    assert_eq!(
-        p.passes.len(),
-        1,
-        "{:?}",
-        p.passes.iter().map(|x| &x.name).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        p.passes[0].layers.len(),
-        32,
-        "{}",
-        p.passes[0].boundary_method
-    );
+    // `--stage decode` keeps only the decode passes.
+    let tl = load_timeline(&trace("mixtral8l_decode_b8_ctx512_16steps.trace.json.gz")).unwrap();
+    let only = layer_pipeline(&tl, Some("decode"));
+    assert_eq!(only.passes.len(), 16);
+    assert_eq!(only.passes[0].name, "decode_step_0");
 }
 
 #[test]
@@ -138,11 +108,11 @@ fn tp2_layers_from_module_frames() {
     let p = pipeline("tp2/llama8b_tp2_prefill_b4_in1000_rank0.trace.json.gz");
     assert_eq!(p.passes.len(), 1);
     let pass = &p.passes[0];
-    assert_eq!(pass.layers.len(), 16, "{}", pass.boundary_method);
+    assert_eq!(pass.layers.len(), 16, "{}", pass.layer_boundaries);
     assert!(
-        pass.boundary_method.starts_with("module hierarchy"),
+        pass.layer_boundaries.starts_with("module hierarchy"),
         "{}",
-        pass.boundary_method
+        pass.layer_boundaries
     );
     // Each layer holds its two all-reduces.
     let md = render_layer_pipeline_md(&p);

@@ -14,7 +14,9 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
-        if name == "node_modules" || name == "target" || name == "fixtures" {
+        // Installed tools (npm packages, Python environments) are not the project's files.
+        let installed = dir.ends_with("tools") && (name == "python" || name == "tokenizers");
+        if name == "node_modules" || name == "target" || name == "fixtures" || installed {
             continue;
         }
         if path.is_dir() {

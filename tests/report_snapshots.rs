@@ -85,6 +85,8 @@ fn state() -> CampaignState {
         geomean_pct: Some(6.0),
         gaps: gaps(-5.0, 1.5),
         changed_files: vec!["python/sglang/srt/rope.py".into()],
+        agent_failed: false,
+        agent_cost_usd: Some(0.42),
     }];
     s.tests = vec!["pytest test_rope.py".into()];
     s.next_planned_patch = Some("fuse the norm".into());
@@ -92,6 +94,7 @@ fn state() -> CampaignState {
         after_round: 2,
         reason: "SGLang beats".into(),
         reached_sota: true,
+        unmeasurable: false,
     });
     s
 }
@@ -123,6 +126,21 @@ fn round_report() {
         attempt_ledger_md: &ledger,
         chart_path: "gap-chart.svg",
         artifacts: vec!["runs/x/rounds/round-4/prompt.md".into()],
+        agent: Some(&sota_bot::gate::AgentReport {
+            agent: "claude (model claude-sonnet-4-5, max 100 turns)".into(),
+            outcome: "ok".into(),
+            duration_secs: 412.3,
+            usage: sota_bot::runner::agent::AgentUsage {
+                turns: Some(37),
+                input_tokens: Some(1_204_331),
+                output_tokens: Some(18_204),
+                cost_usd: Some(3.1872),
+                error: None,
+            },
+            failure: None,
+            commits: vec!["Fuse rotary embedding into the QKV projection".into()],
+            log_tail: String::new(),
+        }),
     })
     .unwrap();
     assert!(md.contains("| chat | vLLM `vllm-tuned` | -10.00% | -4.00% | +6.00 pp |"));
@@ -308,4 +326,62 @@ fn charts() {
     ];
     insta::assert_snapshot!("gap_svg", render_gap_svg(&series, 1.0));
     insta::assert_snapshot!("gap_mermaid", render_gap_mermaid(&series, 1.0));
+}
+
+#[test]
+fn a_failed_agent_round_holds_with_the_reason_the_fix_and_the_log_tail() {
+    use sota_bot::gate::{AgentFailure, AgentReport, GateConfig, RoundEvidence};
+    let agent = AgentReport {
+        agent: "claude (max 100 turns)".into(),
+        outcome: "exit 1".into(),
+        duration_secs: 2.1,
+        usage: sota_bot::runner::agent::AgentUsage {
+            turns: Some(1),
+            input_tokens: Some(0),
+            output_tokens: Some(0),
+            cost_usd: Some(0.0),
+            error: Some("Failed to authenticate. API Error: 401 invalid x-api-key".into()),
+        },
+        failure: Some(AgentFailure::Exited {
+            code: 1,
+            message: Some("Failed to authenticate. API Error: 401 invalid x-api-key".into()),
+        }),
+        commits: vec![],
+        log_tail: "--- agent error ---\nFailed to authenticate. API Error: 401 invalid x-api-key\n"
+            .into(),
+    };
+    let ev = RoundEvidence {
+        round: 2,
+        run_dir: "runs/x".into(),
+        campaign_branch: "sota/b".into(),
+        current_branch: Some("sota/b".into()),
+        changed_paths: vec!["runs/x/rounds/round-2/prompt.md".into()],
+        tracked_paths: vec!["runs/x/rounds/round-2/prompt.md".into()],
+        attempt_rows_before: 1,
+        attempt_rows_after: 2,
+        gaps_after: gaps(-10.0, -0.5),
+        prior_verdicts: vec![],
+        agent: Some(agent.clone()),
+        prior_agent_failures: 1,
+        plan_digest_at_start: Some("d".into()),
+        plan_digest_now: Some("d".into()),
+        ..Default::default()
+    };
+    let o = sota_bot::gate::review_round(&ev, &GateConfig::default());
+    assert!(matches!(o.decision, sota_bot::gate::Decision::WaitForHuman));
+    let md = render_round_report(&RoundReportInput {
+        campaign_id: "c-1",
+        title: "the agent failed",
+        metric: "output token throughput (tok/s)",
+        gaps_before: &gaps(-10.0, -0.5),
+        gaps_after: &gaps(-10.0, -0.5),
+        outcome: &o,
+        geomean_pct: None,
+        attempt_ledger_md: "",
+        chart_path: "gap-chart.svg",
+        artifacts: vec![],
+        agent: Some(&agent),
+    })
+    .unwrap();
+    insta::assert_snapshot!("round_report_agent_failed", md);
 }

@@ -105,6 +105,8 @@ fn scenario_bench_command(
             &prompts.to_string(),
             "--max-concurrency",
             &conc.to_string(),
+            "--tokenizer",
+            "builtin:sim",
             "--out",
             &out.display().to_string(),
         ]

@@ -128,16 +128,8 @@ fn sim_agent_rounds_patch_stall_change_workload_and_crash() {
     round(3).assert().success();
     assert!(checkout.join("benchmark/workload.yaml").exists());
     round(4).assert().code(7);
-    let ledger =
-        std::fs::read_to_string(checkout.join("runs/r/humanize/attempt-ledger.md")).unwrap();
-    assert_eq!(
-        ledger
-            .lines()
-            .filter(|l| l.starts_with("| 1 ") || l.starts_with("| 2 ") || l.starts_with("| 3 "))
-            .count(),
-        3,
-        "{ledger}"
-    );
+    // The ledgers are sota-bot's: the agent simulator leaves the run directory alone.
+    assert!(!checkout.join("runs/r/humanize/attempt-ledger.md").exists());
 }
 
 #[test]

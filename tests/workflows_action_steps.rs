@@ -602,9 +602,11 @@ fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
     let subjects = job.remote_subjects();
     assert!(subjects[0].starts_with("sota round 1: "), "{subjects:?}");
     assert!(
-        subjects.iter().any(|s| s == "sim agent: round 1 patch"),
-        "{subjects:?}"
+        !subjects.iter().any(|s| s == "sim agent: round 1 patch"),
+        "the agent's own commit is folded into the one round commit: {subjects:?}"
     );
+    let body = git(&job.remote, &["log", "-1", "--format=%B", &round_head]);
+    assert!(body.contains("sim agent: round 1 patch"), "{body}");
     let decision = o.get("decision-file").cloned().unwrap();
     let rel = decision;
     assert!(

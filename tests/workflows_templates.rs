@@ -152,7 +152,11 @@ fn the_action_is_composite_pinned_and_runs_only_its_scripts() {
         "round",
         "run-dir",
         "branch",
+        "agent-preset",
         "agent-command",
+        "agent-model",
+        "agent-max-turns",
+        "agent-max-cost-usd",
         "agent-secret-names",
         "phase-timeout-minutes",
     ] {
@@ -275,7 +279,7 @@ sla: {max_p50_ttft_ms: 2000, max_p50_tpot_ms: 50, min_success_rate: 0.99}
 budget: {max_rounds: 42, max_gpu_hours: 48, job_timeout_minutes: 360}
 autonomy: auto-continue
 reviewer: {base_url: "https://api.openai.com/v1", model: "", api_key_env: SOTA_REVIEWER_API_KEY}
-agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes: 120}
+agent: {preset: claude, model: "", max_turns: 100, secret_names: [ANTHROPIC_API_KEY], timeout_minutes: 120}
 "#,
     )
     .unwrap();

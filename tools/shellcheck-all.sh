@@ -7,7 +7,7 @@ cd "$root"
 command -v shellcheck >/dev/null || { echo "shellcheck-all: shellcheck is not installed" >&2; exit 2; }
 dirs=()
 for dir in action runner-setup tools tests/fixtures .ci scripts examples benches; do [[ -d "$dir" ]] && dirs+=("$dir"); done
-mapfile -t scripts < <(find "${dirs[@]}" -name node_modules -prune -o -type f -name '*.sh' -print | sort)
+mapfile -t scripts < <(find "${dirs[@]}" \( -name node_modules -o -path tools/python -o -path tools/tokenizers \) -prune -o -type f -name '*.sh' -print | sort)
 # -x follows `source` of lib.sh; each script's directory resolves its lib.
 status=0
 for script in "${scripts[@]}"; do

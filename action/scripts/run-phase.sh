@@ -36,6 +36,16 @@ fi
 if [[ -n "$timeout_minutes" ]]; then
   [[ "$timeout_minutes" =~ ^[1-9][0-9]*$ ]] || die "phase-timeout-minutes must be a positive integer, got '$timeout_minutes'"
 fi
+case "${SOTA_AGENT_PRESET:-}" in
+  "" | claude | codex | command) ;;
+  *) die "agent-preset must be claude, codex or command, got '${SOTA_AGENT_PRESET}'" ;;
+esac
+if [[ -n "${SOTA_AGENT_MAX_TURNS:-}" ]]; then
+  [[ "$SOTA_AGENT_MAX_TURNS" =~ ^[1-9][0-9]*$ ]] || die "agent-max-turns must be a positive integer, got '$SOTA_AGENT_MAX_TURNS'"
+fi
+if [[ -n "${SOTA_AGENT_MAX_COST_USD:-}" ]]; then
+  [[ "$SOTA_AGENT_MAX_COST_USD" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "agent-max-cost-usd must be a number of US dollars, got '$SOTA_AGENT_MAX_COST_USD'"
+fi
 command -v "$bin" >/dev/null || die "sota-bot binary '$bin' not found"
 
 scratch="$(scratch_dir)"
@@ -85,7 +95,13 @@ fi
 args=(runner "$phase" --campaign-id "$campaign" --run-dir "$run_dir" --branch "$branch"
   --outputs-file "$GITHUB_OUTPUT" --summary-file "$summary_file" --artifacts-list "$artifacts_list")
 [[ "$phase" == round ]] && args+=(--round "$round")
-[[ -n "${SOTA_AGENT_COMMAND:-}" ]] && args+=(--agent-command "$SOTA_AGENT_COMMAND")
+if [[ "$phase" == round ]]; then
+  [[ -n "${SOTA_AGENT_PRESET:-}" ]] && args+=(--agent "$SOTA_AGENT_PRESET")
+  [[ -n "${SOTA_AGENT_COMMAND:-}" ]] && args+=(--agent-command "$SOTA_AGENT_COMMAND")
+  [[ -n "${SOTA_AGENT_MODEL:-}" ]] && args+=(--agent-model "$SOTA_AGENT_MODEL")
+  [[ -n "${SOTA_AGENT_MAX_TURNS:-}" ]] && args+=(--agent-max-turns "$SOTA_AGENT_MAX_TURNS")
+  [[ -n "${SOTA_AGENT_MAX_COST_USD:-}" ]] && args+=(--agent-max-cost-usd "$SOTA_AGENT_MAX_COST_USD")
+fi
 [[ "$phase" == round && -n "${SOTA_MAINTAINER_NOTE:-}" ]] && args+=(--maintainer-note "$SOTA_MAINTAINER_NOTE")
 [[ -n "$timeout_minutes" ]] && args+=(--phase-timeout-minutes "$timeout_minutes")
 [[ -n "$config" ]] && args+=(--config "$config")

@@ -303,7 +303,11 @@ impl AppCampaigns {
                     .map(|_| RUNNER_CONFIG_PATH.to_string()),
                 max_rounds: resolved.max_rounds,
                 wait_for_human: resolved.autonomy == Autonomy::WaitForHuman,
+                agent_preset: Some(config.agent.preset.as_str().to_string()),
                 agent_command: Some(config.agent.command.clone()).filter(|c| !c.is_empty()),
+                agent_model: Some(config.agent.model.clone()).filter(|m| !m.is_empty()),
+                agent_max_turns: config.agent.max_turns,
+                agent_max_cost_usd: config.budget.max_agent_cost_usd,
                 agent_secret_names: config.agent.secret_names.clone(),
                 job_timeout_minutes: Some(config.budget.job_timeout_minutes),
                 maintainer_note: None,
@@ -454,8 +458,20 @@ impl AppCampaigns {
         }
         if round > 0 {
             inputs.insert("round".into(), round.to_string());
+            if let Some(preset) = &d.agent_preset {
+                inputs.insert("agent_preset".into(), preset.clone());
+            }
             if let Some(agent) = &d.agent_command {
                 inputs.insert("agent_command".into(), agent.clone());
+            }
+            if let Some(model) = &d.agent_model {
+                inputs.insert("agent_model".into(), model.clone());
+            }
+            if let Some(turns) = d.agent_max_turns {
+                inputs.insert("agent_max_turns".into(), turns.to_string());
+            }
+            if let Some(usd) = d.agent_max_cost_usd {
+                inputs.insert("agent_max_cost_usd".into(), usd.to_string());
             }
             if !d.agent_secret_names.is_empty() {
                 inputs.insert("agent_secret_names".into(), d.agent_secret_names.join(","));
@@ -803,7 +819,9 @@ impl AppCampaigns {
             Some(&full),
         )
         .await?;
-        if let Some(node) = &c.pr_node_id {
+        // A campaign that could not measure anything has nothing to review.
+        let unmeasurable = state.stop.as_ref().is_some_and(|s| s.unmeasurable);
+        if let (Some(node), false) = (&c.pr_node_id, unmeasurable) {
             api.mark_ready_for_review(node).await?;
         }
         c.phase = AppPhase::Finished;
@@ -814,10 +832,17 @@ impl AppCampaigns {
             .as_ref()
             .map(|s| s.reason.clone())
             .unwrap_or_else(|| "the loop ended".into());
-        let body = format!(
-            "Campaign `{}` finished: {stop}. The final report is on {}#{pr}, now ready for review.",
-            c.id, c.fork
-        );
+        let body = if unmeasurable {
+            format!(
+                "Campaign `{}` stopped after the fixed baseline because it cannot be measured: {stop}. No round was run. The baseline summary on {}#{pr} shows every failed candidate; fix them and open a new request.",
+                c.id, c.fork
+            )
+        } else {
+            format!(
+                "Campaign `{}` finished: {stop}. The final report is on {}#{pr}, now ready for review.",
+                c.id, c.fork
+            )
+        };
         Self::reply(api, &repo, c.issue, &marker(&c.id, "finished", None), &body).await?;
         self.update_status(api, c, Some(state)).await
     }
@@ -884,6 +909,10 @@ impl AppCampaigns {
                     let round = c.round;
                     self.dispatch(api, &mut c, round).await?;
                     format!("Re-dispatched the {} workflow.", render::step_name(round))
+                } else if c.phase == AppPhase::Waiting {
+                    // A campaign held after failed agent rounds: run the agent again.
+                    c.held = false;
+                    self.continue_campaign(api, &mut c, None).await?
                 } else {
                     format!(
                         "Nothing to retry: campaign `{}` is {}.",

@@ -131,9 +131,20 @@ pub struct DispatchSettings {
     pub runner_config: Option<String>,
     pub max_rounds: u32,
     pub wait_for_human: bool,
-    /// The coding agent each round runs (`.github/sota-bot.yml` `agent`).
+    /// The coding agent's preset (`claude`, `codex`, `command`; `.github/sota-bot.yml`
+    /// `agent.preset`).
+    #[serde(default)]
+    pub agent_preset: Option<String>,
+    /// The agent's command line (`command` preset) or executable.
     #[serde(default)]
     pub agent_command: Option<String>,
+    #[serde(default)]
+    pub agent_model: Option<String>,
+    #[serde(default)]
+    pub agent_max_turns: Option<u32>,
+    /// The campaign's agent cost budget (USD).
+    #[serde(default)]
+    pub agent_max_cost_usd: Option<f64>,
     /// Names (never values) of the job variables holding the agent's secrets.
     #[serde(default)]
     pub agent_secret_names: Vec<String>,
@@ -226,7 +237,11 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String
                 runner_config: None,
                 max_rounds: 0,
                 wait_for_human: false,
+                agent_preset: None,
                 agent_command: None,
+                agent_model: None,
+                agent_max_turns: None,
+                agent_max_cost_usd: None,
                 agent_secret_names: Vec::new(),
                 job_timeout_minutes: None,
                 maintainer_note: None,
@@ -428,7 +443,11 @@ pub(super) mod tests {
                 runner_config: None,
                 max_rounds: 8,
                 wait_for_human: false,
-                agent_command: Some("claude -p".into()),
+                agent_preset: Some("claude".into()),
+                agent_command: None,
+                agent_model: Some("claude-sonnet-4-5".into()),
+                agent_max_turns: Some(100),
+                agent_max_cost_usd: Some(25.0),
                 agent_secret_names: vec!["ANTHROPIC_API_KEY".into()],
                 job_timeout_minutes: None,
                 maintainer_note: Some(RoundNote {

@@ -10,7 +10,9 @@
 //! that scenario with a reason, and the runs left are grouped by distinct server command,
 //! so a runner launches each server once and runs every scenario and knob against it.
 
-use crate::bench::command::{render_benchmark_command, render_server_command, CommandError};
+use crate::bench::command::{
+    render_benchmark_command, render_server_command, BenchTarget, CommandError,
+};
 use crate::bench::plan::{BenchPlan, FlagValue, Flags, FrameworkPlan, Scenario, SearchSpace};
 use crate::bench::row::{BenchRow, RunStatus, Workload};
 use crate::campaign::Framework;
@@ -212,6 +214,24 @@ pub fn generate(plan: &BenchPlan) -> Result<CandidateSet, CommandError> {
                 .filter(|s| !c.skipped.iter().any(|k| k.scenario == s.name))
                 .map(|s| {
                     let result_file = format!("{}__{}.json", c.id, s.name);
+                    let (i, o, n) = (
+                        s.input_len.to_string(),
+                        s.output_len.to_string(),
+                        s.num_prompts.to_string(),
+                    );
+                    let port = plan.port.to_string();
+                    let target = BenchTarget {
+                        sota_bot: "sota-bot",
+                        host: &plan.host,
+                        port: &port,
+                        tokenizer: plan.tokenizer.as_deref().unwrap_or(&plan.model),
+                        candidate_id: &c.id,
+                        scenario: &s.name,
+                        input_len: &i,
+                        output_len: &o,
+                        num_prompts: &n,
+                        result_file: &result_file,
+                    };
                     LaunchRun {
                         candidate_id: c.id.clone(),
                         scenario: s.name.clone(),
@@ -220,9 +240,8 @@ pub fn generate(plan: &BenchPlan) -> Result<CandidateSet, CommandError> {
                             plan,
                             fw.framework,
                             plan.bench_client,
-                            s,
                             &c.benchmark_flags,
-                            &result_file,
+                            &target,
                         )
                         .to_shell(),
                         result_file,

@@ -5,7 +5,7 @@
 //! TensorRT-LLM's server which takes `--snake_case`. A null or false value omits the flag,
 //! true renders a bare flag, 0 is kept, a list renders one flag followed by its items.
 
-use crate::bench::plan::{BenchClient, BenchPlan, FlagValue, Flags, Scenario};
+use crate::bench::plan::{BenchClient, BenchPlan, FlagValue, Flags};
 use crate::campaign::Framework;
 use serde::Serialize;
 use std::fmt;
@@ -40,6 +40,18 @@ impl fmt::Display for CommandLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_shell())
     }
+}
+
+/// The long flags (`--name`, value-less) of a rendered shell command's first program: the
+/// words before any `&&` (a native client's run, not the parse step after it).
+pub fn client_long_flags(command: &str) -> Vec<String> {
+    shlex::split(command)
+        .unwrap_or_default()
+        .into_iter()
+        .take_while(|w| w != "&&")
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.split('=').next().unwrap_or(&w).to_string())
+        .collect()
 }
 
 /// Quotes a word for POSIX shells only when it needs it.
@@ -172,97 +184,174 @@ fn argv_line(argv: Vec<String>) -> CommandLine {
     CommandLine { argv }
 }
 
+/// The values a benchmark command is rendered with: concrete ones (`bench candidates`
+/// prints commands that run as printed) or the process lane's placeholders (`{port}`,
+/// `{input_len}`, `{tokenizer}`, ...) that it expands on the machine that runs them.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchTarget<'a> {
+    /// How to call sota-bot (`sota-bot`, or `{sota_bot}` in campaign inputs).
+    pub sota_bot: &'a str,
+    pub host: &'a str,
+    pub port: &'a str,
+    pub tokenizer: &'a str,
+    pub candidate_id: &'a str,
+    pub scenario: &'a str,
+    pub input_len: &'a str,
+    pub output_len: &'a str,
+    pub num_prompts: &'a str,
+    /// Built-in client: its normalized row; native clients: their raw result file.
+    pub result_file: &'a str,
+}
+
+/// The launcher words of each framework's own benchmark client.
+pub fn default_bench_binary(framework: Framework) -> &'static str {
+    match framework {
+        Framework::Sglang => "python -m sglang.bench_serving",
+        Framework::Vllm => "vllm bench serve",
+        Framework::TensorrtLlm => "python -m tensorrt_llm.serve.scripts.benchmark_serving",
+        Framework::Tokenspeed => "tokenspeed bench serve",
+    }
+}
+
+fn flag(argv: &mut Vec<String>, name: &str, value: impl Into<String>) {
+    argv.push(name.to_string());
+    argv.push(value.into());
+}
+
 /// Renders the benchmark client run of one scenario against a launched server.
 ///
-/// `BenchClient::Builtin` is the framework-neutral `sota-bot bench run` (one request path
-/// for all frameworks, the default for cross-framework fairness); `Native` uses each
-/// framework's own benchmark CLI. `knobs` are benchmark-only flags (e.g.
-/// `max_concurrency`, `request_rate`), always `--dash-case`.
+/// `BenchClient::Builtin` is the framework-neutral `sota-bot bench run`: the same prompts
+/// (built from the model's tokenizer and the plan's seed) go to every framework, the
+/// default for cross-framework fairness. `Native` uses each framework's own client with the
+/// flags that make its workload the fixed one, as each real parser spells them: lengths
+/// fixed (SGLang's `--random-range-ratio` keeps lengths fixed at 1; the vLLM-derived
+/// clients at 0), EOS ignored, temperature 0, token-id prompts (no dataset download), the
+/// plan's seed and the model's tokenizer, and per-request lengths saved with the result.
+/// `knobs` are benchmark-only flags (e.g. `max_concurrency`), always `--dash-case`.
 pub fn render_benchmark_command(
     plan: &BenchPlan,
     framework: Framework,
     client: BenchClient,
-    scenario: &Scenario,
     knobs: &Flags,
-    result_file: &str,
+    t: &BenchTarget<'_>,
 ) -> CommandLine {
-    let m = plan.model.clone();
-    let i = scenario.input_len.to_string();
-    let o = scenario.output_len.to_string();
-    let n = scenario.num_prompts.to_string();
-    let host = plan.host.clone();
-    let port = plan.port.to_string();
-    let dataset = plan.dataset.clone();
-    let mut argv: Vec<String> = match client {
+    let seed = plan.seed.to_string();
+    let base_url = format!("http://{}:{}", t.host, t.port);
+    let mut a: Vec<String>;
+    match client {
         BenchClient::Builtin => {
-            let mut a = words("sota-bot bench run");
-            a.extend([
-                "--base-url".into(),
-                plan.base_url(),
-                "--model".into(),
-                m,
-                "--scenario".into(),
-                scenario.name.clone(),
-                "--input-len".into(),
-                i,
-                "--output-len".into(),
-                o,
-                "--num-prompts".into(),
-                n,
-                "--out".into(),
-                result_file.into(),
-            ]);
-            a
+            a = words(t.sota_bot);
+            a.extend(["bench".into(), "run".into()]);
+            flag(&mut a, "--base-url", base_url);
+            flag(&mut a, "--model", plan.model.clone());
+            flag(&mut a, "--framework", framework.canonical());
+            flag(&mut a, "--candidate-id", t.candidate_id);
+            flag(&mut a, "--scenario", t.scenario);
+            flag(&mut a, "--input-len", t.input_len);
+            flag(&mut a, "--output-len", t.output_len);
+            flag(&mut a, "--num-prompts", t.num_prompts);
+            flag(&mut a, "--tokenizer", t.tokenizer);
+            flag(&mut a, "--seed", seed);
+            flag(&mut a, "--endpoint", plan.endpoint.clone());
+            flag(&mut a, "--out", t.result_file);
         }
         BenchClient::Native => {
-            let (launcher, backend) = match framework {
-                Framework::Sglang => ("python -m sglang.bench_serving", "sglang-oai"),
-                Framework::Vllm => ("vllm bench serve", "vllm"),
-                Framework::TensorrtLlm => (
-                    "python -m tensorrt_llm.serve.scripts.benchmark_serving",
-                    "openai",
-                ),
-                Framework::Tokenspeed => ("tokenspeed bench serve", "openai"),
-            };
-            let mut a = words(launcher);
-            a.extend(["--backend".into(), backend.into()]);
+            let launcher = plan
+                .framework(framework)
+                .and_then(|f| f.bench_binary.as_deref())
+                .unwrap_or(default_bench_binary(framework));
+            a = words(launcher);
             match framework {
-                Framework::Sglang | Framework::TensorrtLlm => {
-                    a.extend(["--host".into(), host, "--port".into(), port]);
+                Framework::Sglang => {
+                    flag(&mut a, "--backend", "sglang-oai");
+                    flag(&mut a, "--host", t.host);
+                    flag(&mut a, "--port", t.port);
+                }
+                Framework::TensorrtLlm => {
+                    flag(&mut a, "--backend", "openai");
+                    flag(&mut a, "--host", t.host);
+                    flag(&mut a, "--port", t.port);
+                    flag(&mut a, "--endpoint", plan.endpoint.clone());
                 }
                 Framework::Vllm | Framework::Tokenspeed => {
-                    a.extend(["--base-url".into(), plan.base_url()]);
+                    flag(&mut a, "--backend", "openai");
+                    flag(&mut a, "--base-url", base_url);
+                    flag(&mut a, "--endpoint", plan.endpoint.clone());
                 }
             }
-            a.extend([
-                "--model".into(),
-                m,
-                "--dataset-name".into(),
-                dataset,
-                "--random-input-len".into(),
-                i,
-                "--random-output-len".into(),
-                o,
-                "--num-prompts".into(),
-                n,
-            ]);
+            flag(&mut a, "--model", plan.model.clone());
+            flag(&mut a, "--tokenizer", t.tokenizer);
             match framework {
-                Framework::Sglang | Framework::Tokenspeed => {
-                    a.extend(["--output-file".into(), result_file.into()]);
+                // SGLang's `random` samples ShareGPT text (a download); `random-ids` does not.
+                Framework::Sglang => flag(&mut a, "--dataset-name", "random-ids"),
+                Framework::TensorrtLlm => {
+                    flag(&mut a, "--dataset-name", "random");
+                    a.push("--random-ids".into());
                 }
+                Framework::Vllm | Framework::Tokenspeed => flag(&mut a, "--dataset-name", "random"),
+            }
+            flag(&mut a, "--random-input-len", t.input_len);
+            flag(&mut a, "--random-output-len", t.output_len);
+            // SGLang draws lengths from [ratio x len, len]; the others from
+            // [(1 - ratio) x len, (1 + ratio) x len].
+            let fixed = if framework == Framework::Sglang {
+                "1"
+            } else {
+                "0"
+            };
+            flag(&mut a, "--random-range-ratio", fixed);
+            flag(&mut a, "--num-prompts", t.num_prompts);
+            flag(&mut a, "--seed", seed);
+            match framework {
+                // SGLang's client ignores EOS unless told otherwise.
+                Framework::Sglang => flag(&mut a, "--temperature", "0"),
                 Framework::Vllm | Framework::TensorrtLlm => {
-                    a.extend([
-                        "--save-result".into(),
-                        "--result-filename".into(),
-                        result_file.into(),
-                    ]);
+                    a.push("--ignore-eos".into());
+                    flag(&mut a, "--temperature", "0");
+                }
+                // TokenSpeed's client has no temperature flag.
+                Framework::Tokenspeed => {
+                    a.push("--ignore-eos".into());
+                    flag(&mut a, "--extra-body", r#"{"temperature": 0}"#);
                 }
             }
-            a
+            match framework {
+                Framework::Sglang => {
+                    flag(&mut a, "--output-file", t.result_file);
+                    a.push("--output-details".into());
+                }
+                Framework::Tokenspeed => flag(&mut a, "--output-file", t.result_file),
+                Framework::Vllm | Framework::TensorrtLlm => {
+                    a.extend(["--save-result".into(), "--save-detailed".into()]);
+                    flag(&mut a, "--result-filename", t.result_file);
+                }
+            }
         }
-    };
-    push_flags(&mut argv, knobs, FlagCase::Dash);
-    argv_line(argv)
+    }
+    push_flags(&mut a, knobs, FlagCase::Dash);
+    argv_line(a)
+}
+
+/// The step after a native client: `sota-bot bench parse` turns its raw result into the
+/// normalized row the campaign records.
+pub fn render_parse_step(
+    plan: &BenchPlan,
+    framework: Framework,
+    t: &BenchTarget<'_>,
+    raw_file: &str,
+) -> CommandLine {
+    let mut a = words(t.sota_bot);
+    a.extend(["bench".into(), "parse".into()]);
+    flag(&mut a, "--framework", framework.canonical());
+    flag(&mut a, "--model", plan.model.clone());
+    flag(&mut a, "--candidate-id", t.candidate_id);
+    flag(&mut a, "--scenario", t.scenario);
+    flag(&mut a, "--num-prompts", t.num_prompts);
+    flag(&mut a, "--input-len", t.input_len);
+    flag(&mut a, "--output-len", t.output_len);
+    flag(&mut a, "--out", t.result_file);
+    a.push(raw_file.to_string());
+    argv_line(a)
 }
 
 #[cfg(test)]

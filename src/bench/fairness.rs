@@ -101,6 +101,18 @@ pub struct FairnessReport {
     pub selected_competitors: Vec<Framework>,
     pub scenarios: Vec<ScenarioFairness>,
     pub blockers: Vec<FairnessBlocker>,
+    /// OK rows whose measured lengths are off the plan (never winners).
+    #[serde(default)]
+    pub off_plan: Vec<OffPlanRow>,
+}
+
+/// An OK row that did not run the planned workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffPlanRow {
+    pub framework: Framework,
+    pub candidate_id: String,
+    pub scenario: String,
+    pub detail: String,
 }
 
 impl FairnessReport {
@@ -415,6 +427,14 @@ fn compare_pair(sg: &BenchRow, comp: &BenchRow, leader: Framework) -> Vec<FieldC
         LENGTH_TOLERANCE,
         true,
         measured,
+    );
+    c.text(
+        "request prompts",
+        ws.prompt_digest.clone(),
+        wc.prompt_digest.clone(),
+        same,
+        true,
+        "different prompts were sent (prompt digests differ): not the same requests",
     );
     c.number(
         "num prompts",
@@ -740,10 +760,22 @@ pub fn diagnose(
             competitors_without_winner: without,
         });
     }
+    let off_plan = rows
+        .iter()
+        .filter_map(|r| {
+            Some(OffPlanRow {
+                framework: r.framework,
+                candidate_id: r.candidate_id.clone(),
+                scenario: r.scenario().to_string(),
+                detail: super::measured::off_plan(r)?,
+            })
+        })
+        .collect();
     FairnessReport {
         selected_competitors: competitors,
         scenarios,
         blockers,
+        off_plan,
     }
 }
 
@@ -787,6 +819,28 @@ pub fn render_fairness_md(report: &FairnessReport) -> String {
             ]));
         }
         out.push_str("\nVerdict: fix normalisation and rerun; no patch.\n\n");
+    }
+    if !report.off_plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Rows off the planned workload\n\nMeasured input or output lengths more than {}% off the plan: these rows did not run the fixed workload and never decide a winner.\n",
+            super::measured::LENGTH_TOLERANCE_PCT
+        );
+        out.push_str(&md::header(&[
+            "framework",
+            "scenario",
+            "candidate",
+            "measured",
+        ]));
+        for r in &report.off_plan {
+            out.push_str(&md::row(&[
+                r.framework.display_name().to_string(),
+                cell(&r.scenario),
+                code_cell(&r.candidate_id),
+                cell(&r.detail),
+            ]));
+        }
+        out.push('\n');
     }
     for s in &report.scenarios {
         let _ = writeln!(out, "## {}\n", cell(&s.scenario));

@@ -6,6 +6,11 @@
 //! `--flag/--no-flag`, `--flag=VALUE`) and every rendered flag absent from them is reported.
 //! A help text with no flags at all (an empty capture, an error page) cannot judge anything,
 //! so it yields "not validated" instead of failing every flag.
+//!
+//! Python's argparse accepts any unambiguous prefix of a long flag, so a flag missing from
+//! the help is not always an error to the parser: a prefix of one documented flag silently
+//! sets that other flag (a renamed option keeps "working" with another meaning), and a
+//! prefix of several stops the server (`ambiguous option`). Both are reported.
 
 use regex::Regex;
 use serde::Serialize;
@@ -46,16 +51,57 @@ pub fn extract_flags(help: &str) -> Option<BTreeSet<String>> {
     }
 }
 
+/// One rendered flag the installed version would not take as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FlagProblem {
+    /// Not documented, and not a prefix of any documented flag.
+    Unknown { flag: String },
+    /// A prefix of several documented flags: argparse stops with "ambiguous option".
+    Ambiguous { flag: String, matches: Vec<String> },
+    /// A prefix of exactly one documented flag: argparse would set that one instead.
+    Abbreviation { flag: String, full: String },
+}
+
+impl FlagProblem {
+    /// The flag as rendered.
+    pub fn flag(&self) -> &str {
+        match self {
+            FlagProblem::Unknown { flag }
+            | FlagProblem::Ambiguous { flag, .. }
+            | FlagProblem::Abbreviation { flag, .. } => flag,
+        }
+    }
+}
+
+impl std::fmt::Display for FlagProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagProblem::Unknown { flag } => write!(f, "{flag} is not a flag of this version"),
+            FlagProblem::Ambiguous { flag, matches } => write!(
+                f,
+                "{flag} is ambiguous (could match {})",
+                matches.join(", ")
+            ),
+            FlagProblem::Abbreviation { flag, full } => {
+                write!(f, "{flag} would be read as {full} (spell the flag out)")
+            }
+        }
+    }
+}
+
 /// Outcome of checking one command's flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum FlagValidation {
     /// The help text documents no flags; nothing was checked.
     NotValidated { reason: String },
-    /// Every flag was checked; `unknown` lists those the help does not document.
+    /// Every flag was checked; `unknown` lists those the help does not document, and
+    /// `problems` says for each what the installed parser would do with it.
     Checked {
         validated: Vec<String>,
         unknown: Vec<String>,
+        problems: Vec<FlagProblem>,
     },
 }
 
@@ -72,6 +118,22 @@ impl FlagValidation {
             FlagValidation::NotValidated { .. } => &[],
         }
     }
+
+    /// What is wrong with each flag absent from the help text.
+    pub fn problems(&self) -> &[FlagProblem] {
+        match self {
+            FlagValidation::Checked { problems, .. } => problems,
+            FlagValidation::NotValidated { .. } => &[],
+        }
+    }
+
+    /// Flags that were checked and documented.
+    pub fn validated(&self) -> &[String] {
+        match self {
+            FlagValidation::Checked { validated, .. } => validated,
+            FlagValidation::NotValidated { .. } => &[],
+        }
+    }
 }
 
 /// Checks `flags` (each `--name`, value-less) against `help`. Order is kept, duplicates dropped.
@@ -83,6 +145,7 @@ pub fn validate(flags: &[String], help: &str) -> FlagValidation {
     };
     let mut validated = Vec::new();
     let mut unknown = Vec::new();
+    let mut problems = Vec::new();
     for flag in flags {
         let name = flag.split('=').next().unwrap_or(flag).to_string();
         if validated.contains(&name) || unknown.contains(&name) {
@@ -90,11 +153,31 @@ pub fn validate(flags: &[String], help: &str) -> FlagValidation {
         }
         if known.contains(&name) {
             validated.push(name);
-        } else {
-            unknown.push(name);
+            continue;
         }
+        let matches: Vec<String> = known
+            .iter()
+            .filter(|k| k.starts_with(&name))
+            .cloned()
+            .collect();
+        problems.push(match matches.len() {
+            0 => FlagProblem::Unknown { flag: name.clone() },
+            1 => FlagProblem::Abbreviation {
+                flag: name.clone(),
+                full: matches.into_iter().next().unwrap_or_default(),
+            },
+            _ => FlagProblem::Ambiguous {
+                flag: name.clone(),
+                matches,
+            },
+        });
+        unknown.push(name);
     }
-    FlagValidation::Checked { validated, unknown }
+    FlagValidation::Checked {
+        validated,
+        unknown,
+        problems,
+    }
 }
 
 #[cfg(test)]
@@ -131,11 +214,35 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_of_several_flags_are_ambiguous_as_argparse_says() {
+        let help = "  --cuda-graph-max-bs-decode N\n  --cuda-graph-max-bs-prefill N\n";
+        let v = validate(&["--cuda-graph-max-bs".into(), "--nope".into()], help);
+        assert_eq!(
+            v.problems()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "--cuda-graph-max-bs is ambiguous (could match --cuda-graph-max-bs-decode, --cuda-graph-max-bs-prefill)",
+                "--nope is not a flag of this version"
+            ]
+        );
+        assert_eq!(v.unknown(), ["--cuda-graph-max-bs", "--nope"]);
+    }
+
+    #[test]
     fn unknown_flags_are_reported_and_empty_help_is_not_a_verdict() {
         let help = "  --tp-size N\n  --port P\n";
         let v = validate(&["--tp-size".into(), "--tp".into(), "--port".into()], help);
         assert_eq!(v.unknown(), ["--tp"]);
         assert!(!v.is_ok());
+        assert_eq!(
+            v.problems(),
+            [FlagProblem::Abbreviation {
+                flag: "--tp".into(),
+                full: "--tp-size".into()
+            }]
+        );
         let none = validate(&["--tp".into()], "Traceback: ImportError\n");
         assert!(matches!(none, FlagValidation::NotValidated { .. }));
         assert!(extract_flags("").is_none());

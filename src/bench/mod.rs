@@ -6,6 +6,7 @@ pub mod fairness;
 pub mod gap;
 pub mod help_flags;
 pub mod md;
+pub mod measured;
 pub mod parse;
 pub mod plan;
 pub mod rank;

@@ -40,6 +40,42 @@ const RESERVED_SERVER_FLAGS: [&str; 8] = [
     "host",
 ];
 
+/// Benchmark-client flags sota-bot renders itself so every framework gets the same fixed
+/// workload (lengths, prompt count, dataset, sampling, seed, tokenizer, endpoint, output
+/// files); a plan may only add load knobs such as `max_concurrency` or `request_rate`.
+const RESERVED_BENCH_FLAGS: [&str; 30] = [
+    "model",
+    "tokenizer",
+    "backend",
+    "host",
+    "port",
+    "base_url",
+    "endpoint",
+    "dataset_name",
+    "dataset_path",
+    "random_ids",
+    "num_prompts",
+    "input_len",
+    "output_len",
+    "random_input_len",
+    "random_output_len",
+    "random_range_ratio",
+    "random_prefix_len",
+    "seed",
+    "temperature",
+    "top_p",
+    "top_k",
+    "ignore_eos",
+    "disable_ignore_eos",
+    "extra_body",
+    "extra_request_body",
+    "output_file",
+    "output_details",
+    "result_filename",
+    "save_result",
+    "save_detailed",
+];
+
 /// One value of a command-line flag, as written in the plan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FlagValue {
@@ -195,6 +231,8 @@ pub struct FrameworkPlan {
     pub framework: Framework,
     /// Replaces the launcher words (e.g. `python3 -m sglang.launch_server`).
     pub server_binary: Option<String>,
+    /// Replaces the native benchmark client's launcher words (e.g. a container's alias).
+    pub bench_binary: Option<String>,
     /// TensorRT-LLM server backend; only `pytorch` is supported.
     pub backend: Option<String>,
     pub base_server_flags: Flags,
@@ -215,6 +253,9 @@ pub struct BenchPlan {
     pub dataset: String,
     pub endpoint: String,
     pub bench_client: BenchClient,
+    /// Seeds every client's prompts: the built-in client sends the same prompts for the
+    /// same seed; native clients get the same seed (their generators differ).
+    pub seed: u64,
     pub allow_memory_search: bool,
     pub scenarios: Vec<Scenario>,
     pub frameworks: Vec<FrameworkPlan>,
@@ -269,6 +310,8 @@ struct RawPlan {
     #[serde(default)]
     bench_client: BenchClient,
     #[serde(default)]
+    seed: u64,
+    #[serde(default)]
     max_candidates: Option<usize>,
     #[serde(default)]
     allow_memory_search: bool,
@@ -294,6 +337,8 @@ struct RawScenario {
 struct RawFrameworkPlan {
     #[serde(default)]
     server_binary: Option<String>,
+    #[serde(default)]
+    bench_binary: Option<String>,
     #[serde(default)]
     backend: Option<String>,
     #[serde(default)]
@@ -522,6 +567,7 @@ pub fn parse_plan(text: &str) -> Result<BenchPlan, PlanError> {
         dataset: raw.dataset,
         endpoint: raw.endpoint,
         bench_client: raw.bench_client,
+        seed: raw.seed,
         allow_memory_search: raw.allow_memory_search,
         scenarios,
         frameworks,
@@ -569,6 +615,26 @@ fn framework_plan(
             ));
         }
     }
+    for (section, keys) in [
+        (
+            "benchmark_flags",
+            benchmark_flags.keys().collect::<Vec<_>>(),
+        ),
+        (
+            "benchmark_search_space",
+            benchmark_search_space.keys().collect::<Vec<_>>(),
+        ),
+    ] {
+        if let Some(k) = keys
+            .iter()
+            .find(|k| RESERVED_BENCH_FLAGS.contains(&k.replace('-', "_").as_str()))
+        {
+            return Err(PlanError::invalid(
+                &format!("{path}.{section}.{k}"),
+                "sota-bot renders the fixed workload itself (lengths, prompts, dataset, sampling, seed, tokenizer, endpoint, result files) the same way for every framework; only load knobs such as max_concurrency or request_rate may be set here (the seed is `seed` at plan level)".into(),
+            ));
+        }
+    }
     if let Some(k) = benchmark_search_space
         .keys()
         .find(|k| search_space.contains_key(*k))
@@ -594,10 +660,16 @@ fn framework_plan(
             "only TensorRT-LLM takes a server backend".into(),
         ));
     }
-    if let Some(bin) = &raw.server_binary {
-        if bin.split_whitespace().next().is_none() {
+    for (field, bin) in [
+        ("server_binary", &raw.server_binary),
+        ("bench_binary", &raw.bench_binary),
+    ] {
+        if bin
+            .as_ref()
+            .is_some_and(|b| b.split_whitespace().next().is_none())
+        {
             return Err(PlanError::invalid(
-                &format!("{path}.server_binary"),
+                &format!("{path}.{field}"),
                 "must not be empty".into(),
             ));
         }
@@ -612,6 +684,7 @@ fn framework_plan(
     Ok(FrameworkPlan {
         framework,
         server_binary: raw.server_binary.clone(),
+        bench_binary: raw.bench_binary.clone(),
         backend,
         base_server_flags,
         search_space,

@@ -190,7 +190,10 @@ pub fn rank_rows(rows: &[BenchRow], metric: RankMetric) -> Vec<BenchRow> {
 
 /// Whether a row may be a winner: a real (non-smoke) run that finished OK and met its SLA.
 pub fn is_eligible_winner(row: &BenchRow) -> bool {
-    !row.smoke && row.status == RunStatus::Ok && sla_passed(row)
+    !row.smoke
+        && row.status == RunStatus::Ok
+        && sla_passed(row)
+        && super::measured::off_plan(row).is_none()
 }
 
 /// The best eligible row per (framework, scenario), ranked by request throughput.

@@ -132,6 +132,26 @@ pub struct Workload {
     pub input_len_p95: Option<f64>,
     pub output_len_p50: Option<f64>,
     pub output_len_p95: Option<f64>,
+    /// Shortest and longest measured lengths (tokens), when per-request counts are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_len_min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_len_max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_len_min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_len_max: Option<f64>,
+    /// Mean measured lengths (all a client's totals give when it saves no per-request counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_len_mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_len_mean: Option<f64>,
+    /// Who counted the measured lengths: `server` (its usage) or `client`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_counts: Option<String>,
+    /// Digest of the request prompts: rows with equal digests were sent the same prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_digest: Option<String>,
     pub num_prompts: Option<u64>,
     pub request_rate: Option<RequestRate>,
     pub max_concurrency: Option<u64>,

@@ -13,9 +13,19 @@ use super::sla::Sla;
 use crate::campaign::Framework;
 use std::fmt::Write as _;
 
-/// Why a row is not a winner candidate: the failure of a run, or each SLA threshold it
-/// missed ("SLA failed: p50 TTFT 2345.0 ms > 2000 ms"). `None` for an OK, SLA-passing row.
+/// Why a row is not a winner candidate: the failure of a run, measured lengths off the plan
+/// ("not comparable: measured input p50 510 tokens vs 1000 planned (-49.0%)"), or each SLA
+/// threshold it missed ("SLA failed: p50 TTFT 2345.0 ms > 2000 ms"). `None` for an OK,
+/// SLA-passing row that ran the planned workload.
 pub fn rejection_reason(row: &BenchRow) -> Option<String> {
+    let off_plan = super::measured::off_plan(row).map(|w| format!("not comparable: {w}"));
+    match (off_plan, sla_rejection(row)) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+fn sla_rejection(row: &BenchRow) -> Option<String> {
     if row.status != RunStatus::Ok {
         let detail = row
             .failure_reason

@@ -13,10 +13,10 @@
 //! defaults: {gpu_model: h100, gpu_count: 1, precision: bf16, competitors: [vllm, tensorrt_llm, tokenspeed]}
 //! workload: {dataset: random, num_prompts: 80, scenarios: [{name: chat, input_len: 1000, output_len: 1000}]}
 //! sla: {max_p50_ttft_ms: 2000, max_p50_tpot_ms: 50, min_success_rate: 0.99}
-//! budget: {max_rounds: 42, max_gpu_hours: 48, job_timeout_minutes: 360}
+//! budget: {max_rounds: 42, max_gpu_hours: 48, job_timeout_minutes: 360, max_agent_cost_usd: 200}
 //! autonomy: auto-continue      # or wait-for-human
 //! reviewer: {base_url: "https://api.openai.com/v1", model: "", api_key_env: SOTA_REVIEWER_API_KEY}
-//! agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes: 120}
+//! agent: {preset: claude, model: "", max_turns: 100, secret_names: [ANTHROPIC_API_KEY], timeout_minutes: 120}
 //! ```
 
 use super::options::{Autonomy, Precision};
@@ -29,6 +29,7 @@ use super::workload::WorkloadSpec;
 use super::yaml_lines::KeyLines;
 use super::Framework;
 use crate::bench::Sla;
+use crate::runner::agent::AgentPreset;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +77,10 @@ pub struct Budget {
     pub max_rounds: u32,
     pub max_gpu_hours: f64,
     pub job_timeout_minutes: u32,
+    /// The agent's API spend over the whole campaign (USD, as the CLI reports it); none:
+    /// unlimited.
+    #[serde(default)]
+    pub max_agent_cost_usd: Option<f64>,
 }
 
 impl Default for Budget {
@@ -84,6 +89,7 @@ impl Default for Budget {
             max_rounds: 42,
             max_gpu_hours: 48.0,
             job_timeout_minutes: 360,
+            max_agent_cost_usd: None,
         }
     }
 }
@@ -108,19 +114,32 @@ impl Default for ReviewerConfig {
     }
 }
 
-/// The coding agent each round runs on the GPU host.
+/// The coding agent each round runs on the GPU host: a preset (`claude`, `codex`,
+/// `command`) and its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
+    pub preset: AgentPreset,
+    /// `command` preset: the shell line; `claude`/`codex`: the executable when it is not
+    /// the CLI on `PATH`. Empty: none.
     pub command: String,
+    /// Model for the CLI; empty: the CLI's default.
+    pub model: String,
+    pub max_turns: Option<u32>,
     /// Names of Actions secrets passed to the agent's environment.
     pub secret_names: Vec<String>,
     pub timeout_minutes: u32,
 }
 
+/// Turn limit of a round's agent unless the config sets one.
+pub const DEFAULT_AGENT_MAX_TURNS: u32 = 100;
+
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
-            command: "claude -p".into(),
+            preset: AgentPreset::Claude,
+            command: String::new(),
+            model: String::new(),
+            max_turns: Some(DEFAULT_AGENT_MAX_TURNS),
             secret_names: vec!["ANTHROPIC_API_KEY".into()],
             timeout_minutes: 120,
         }
@@ -206,9 +225,21 @@ const DEFAULTS_KEYS: &[&str] = &[
     "quantization",
     "competitors",
 ];
-const BUDGET_KEYS: &[&str] = &["max_rounds", "max_gpu_hours", "job_timeout_minutes"];
+const BUDGET_KEYS: &[&str] = &[
+    "max_rounds",
+    "max_gpu_hours",
+    "job_timeout_minutes",
+    "max_agent_cost_usd",
+];
 const REVIEWER_KEYS: &[&str] = &["base_url", "model", "api_key_env"];
-const AGENT_KEYS: &[&str] = &["command", "secret_names", "timeout_minutes"];
+const AGENT_KEYS: &[&str] = &[
+    "preset",
+    "command",
+    "model",
+    "max_turns",
+    "secret_names",
+    "timeout_minutes",
+];
 
 /// Parses `.github/sota-bot.yml`. An empty file is the all-defaults config.
 pub fn parse_repo_config(text: &str) -> Result<RepoConfig, Vec<ConfigProblem>> {
@@ -537,6 +568,14 @@ impl Walker<'_> {
                         self.config.budget.job_timeout_minutes = n;
                     }
                 }
+                "max_agent_cost_usd" => match value.as_f64() {
+                    Some(c) if c.is_finite() && c > 0.0 => {
+                        self.config.budget.max_agent_cost_usd = Some(c)
+                    }
+                    _ => self
+                        .ctx
+                        .invalid(&full, "expected a positive number of US dollars"),
+                },
                 _ => match value.as_f64() {
                     Some(h) if h.is_finite() && h > 0.0 => self.config.budget.max_gpu_hours = h,
                     _ => self
@@ -579,8 +618,29 @@ impl Walker<'_> {
         let Some(map) = self.mapping(v, path) else {
             return;
         };
+        let mut preset_set = false;
         for (key, full, value) in self.entries(map, path, AGENT_KEYS) {
             match key.as_str() {
+                "preset" => {
+                    if let Some(t) = self.text(value, &full) {
+                        match AgentPreset::parse(&t) {
+                            Some(p) => {
+                                self.config.agent.preset = p;
+                                preset_set = true;
+                            }
+                            None => {
+                                let hint = suggest::hint(&t, AgentPreset::NAMES);
+                                self.ctx.invalid(
+                                    &full,
+                                    format!(
+                                        "`{t}` is not an agent preset{hint}; expected one of: {}",
+                                        AgentPreset::NAMES.join(", ")
+                                    ),
+                                )
+                            }
+                        }
+                    }
+                }
                 "command" => match self.text(value, &full) {
                     Some(c) if !c.is_empty() => self.config.agent.command = c,
                     Some(_) => self
@@ -588,6 +648,12 @@ impl Walker<'_> {
                         .invalid(&full, "the agent command must not be empty"),
                     None => {}
                 },
+                "model" => self.config.agent.model = self.text(value, &full).unwrap_or_default(),
+                "max_turns" => {
+                    if let Some(n) = self.whole(value, &full, 1, 10_000) {
+                        self.config.agent.max_turns = Some(n);
+                    }
+                }
                 "timeout_minutes" => {
                     if let Some(n) = self.whole(value, &full, 1, 24 * 60) {
                         self.config.agent.timeout_minutes = n;
@@ -609,6 +675,17 @@ impl Walker<'_> {
                 }
             }
         }
+        // A command line without a preset is the `command` preset, as before presets.
+        if !preset_set && !self.config.agent.command.is_empty() {
+            self.config.agent.preset = AgentPreset::Command;
+        }
+        if self.config.agent.preset == AgentPreset::Command && self.config.agent.command.is_empty()
+        {
+            self.ctx.invalid(
+                &format!("{path}.command"),
+                "the `command` agent preset needs a command line",
+            );
+        }
     }
 }
 
@@ -625,7 +702,7 @@ sla: {max_p50_ttft_ms: 2000, max_p50_tpot_ms: 50, min_success_rate: 0.99}
 budget: {max_rounds: 42, max_gpu_hours: 48, job_timeout_minutes: 360}
 autonomy: auto-continue      # or wait-for-human
 reviewer: {base_url: "https://api.openai.com/v1", model: "", api_key_env: SOTA_REVIEWER_API_KEY}
-agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes: 120}
+agent: {preset: claude, model: "", max_turns: 100, secret_names: [ANTHROPIC_API_KEY], timeout_minutes: 120}
 "#;
 
     #[test]
@@ -685,6 +762,27 @@ agent: {command: "claude -p", secret_names: [ANTHROPIC_API_KEY], timeout_minutes
         );
         assert!(problems[6].message.contains("max_p50_tpot_ms"));
         assert!(problems[7].message.contains("did you mean `runner_labels`"));
+    }
+
+    #[test]
+    fn agent_presets() {
+        let c = parse_repo_config("agent: {preset: codex, model: gpt-5-codex, max_turns: 30, secret_names: [OPENAI_API_KEY]}\nbudget: {max_agent_cost_usd: 50}\n").unwrap();
+        assert_eq!(c.agent.preset, AgentPreset::Codex);
+        assert_eq!(c.agent.model, "gpt-5-codex");
+        assert_eq!(c.agent.max_turns, Some(30));
+        assert_eq!(c.budget.max_agent_cost_usd, Some(50.0));
+        // An older file: a command line alone still works, as the `command` preset.
+        let c = parse_repo_config("agent: {command: \"claude -p\"}").unwrap();
+        assert_eq!(c.agent.preset, AgentPreset::Command);
+        let problems =
+            parse_repo_config("agent: {preset: claud}\nbudget: {max_agent_cost_usd: 0}\n")
+                .unwrap_err();
+        assert!(
+            problems[0].message.contains("did you mean `claude`"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[1].field, "budget.max_agent_cost_usd");
+        assert!(parse_repo_config("agent: {preset: command}").is_err());
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct RoundProgress {
     /// Paths the agent left uncommitted (the gate rejects such a round).
     #[serde(default)]
     pub agent_left_uncommitted: Vec<String>,
+    /// What the agent did (set when it finished).
+    #[serde(default)]
+    pub agent: Option<crate::gate::AgentReport>,
 }
 
 /// A winning command (per framework and scenario) of the fixed benchmark.
@@ -88,6 +91,12 @@ pub struct RoundRecord {
     pub geomean_pct: Option<f64>,
     pub gaps: Vec<ScenarioGapView>,
     pub changed_files: Vec<String>,
+    /// The agent failed before revalidation: nothing was measured this round.
+    #[serde(default)]
+    pub agent_failed: bool,
+    /// The agent's reported cost this round (USD).
+    #[serde(default)]
+    pub agent_cost_usd: Option<f64>,
 }
 
 /// Why and when the loop ended.
@@ -96,6 +105,10 @@ pub struct StopRecord {
     pub after_round: u32,
     pub reason: String,
     pub reached_sota: bool,
+    /// The fixed baseline could not measure SGLang or any selected competitor, so no
+    /// round could ever decide anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasurable: bool,
 }
 
 /// Everything needed to resume a campaign.
@@ -174,14 +187,37 @@ impl CampaignState {
     }
 
     /// Verdicts of finished rounds, oldest first.
+    /// Verdicts of measured rounds (failed agent rounds measured nothing and are left out).
     pub fn verdicts(&self) -> Vec<Verdict> {
-        self.rounds.iter().map(|r| r.verdict).collect()
+        self.rounds
+            .iter()
+            .filter(|r| !r.agent_failed)
+            .map(|r| r.verdict)
+            .collect()
+    }
+
+    /// Failed agent rounds at the end of the campaign so far.
+    pub fn trailing_agent_failures(&self) -> u32 {
+        self.rounds
+            .iter()
+            .rev()
+            .take_while(|r| r.agent_failed)
+            .count() as u32
+    }
+
+    /// The agent cost reported over all rounds (USD), `None` when no round reported any.
+    pub fn agent_cost_usd(&self) -> Option<f64> {
+        self.rounds
+            .iter()
+            .filter_map(|r| r.agent_cost_usd)
+            .reduce(|a, b| a + b)
     }
 
     /// Geomean improvements of finished rounds (rejected rounds count as 0).
     pub fn improvements(&self) -> Vec<f64> {
         self.rounds
             .iter()
+            .filter(|r| !r.agent_failed)
             .map(|r| {
                 if r.accepted {
                     r.geomean_pct.unwrap_or(0.0)
@@ -268,6 +304,7 @@ mod tests {
             measured_commit: Some("def".into()),
             agent_outcome: Some("ok".into()),
             agent_left_uncommitted: vec![],
+            agent: None,
         });
         let md = format!("# Checkpoint\n\ntext\n\n{}\nmore\n", s.to_fenced_json());
         assert_eq!(parse_checkpoint(&md).unwrap(), s);

@@ -1,6 +1,6 @@
 //! `sota-bot local`: run a whole campaign against a local git checkout of SGLang.
 
-use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK, EXIT_UNMEASURABLE};
 use crate::engine::config::LocalConfig;
 use crate::engine::setup::{build_lane, latest_run, load_input, CampaignInput};
 use crate::engine::{progress, Engine, EngineOptions, RunOutcome, RunPaths};
@@ -30,8 +30,8 @@ pub enum LocalCommand {
         checkout: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long)]
-        agent_command: Option<String>,
+        #[command(flatten)]
+        agent: AgentArgs,
         /// A note for the next round's agent (like `/sota continue <note>`), quoted in its
         /// prompt and committed with the round.
         #[arg(long)]
@@ -65,9 +65,47 @@ pub struct RunArgs {
     /// Bench plan (YAML); the config's `plan` when absent.
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// Agent command line (overrides the config).
+    #[command(flatten)]
+    pub agent: AgentArgs,
+}
+
+/// Agent overrides on the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AgentArgs {
+    /// Agent preset: claude (Claude Code), codex (Codex CLI) or command (a shell line).
+    #[arg(long = "agent", value_parser = parse_preset)]
+    pub preset: Option<crate::runner::agent::AgentPreset>,
+    /// Agent command line (the `command` preset unless --agent says otherwise).
     #[arg(long)]
     pub agent_command: Option<String>,
+    /// Model the agent uses.
+    #[arg(long)]
+    pub agent_model: Option<String>,
+    /// Most agent turns per round.
+    #[arg(long)]
+    pub agent_max_turns: Option<u32>,
+}
+
+/// Reads an agent preset name.
+pub fn parse_preset(s: &str) -> Result<crate::runner::agent::AgentPreset, String> {
+    crate::runner::agent::AgentPreset::parse(s).ok_or_else(|| {
+        format!(
+            "`{s}` is not an agent preset: expected one of {}",
+            crate::runner::agent::AgentPreset::NAMES.join(", ")
+        )
+    })
+}
+
+impl AgentArgs {
+    /// The config's agent with these overrides.
+    pub fn apply(&self, config: &LocalConfig) -> crate::runner::agent::AgentSpec {
+        config.agent.spec().overridden(
+            self.preset,
+            self.agent_command.clone(),
+            self.agent_model.clone(),
+            self.agent_max_turns,
+        )
+    }
 }
 
 /// Arguments of `sota-bot local report`.
@@ -107,9 +145,9 @@ pub fn report(a: &ReportArgs) -> anyhow::Result<i32> {
 }
 
 /// Engine options from a config file and flags.
-pub fn engine_options(config: &LocalConfig, agent_command: Option<String>) -> EngineOptions {
+pub fn engine_options(config: &LocalConfig, agent: &AgentArgs) -> EngineOptions {
     let mut opts = EngineOptions {
-        agent_command: agent_command.or_else(|| config.agent.command.clone()),
+        agent: Some(agent.apply(config)),
         agent_timeout: Duration::from_secs(config.agent.timeout_secs),
         knowledge_root: config.knowledge_root.clone(),
         ..EngineOptions::default()
@@ -117,6 +155,7 @@ pub fn engine_options(config: &LocalConfig, agent_command: Option<String>) -> En
     if let Some(m) = config.gate.max_rounds {
         opts.gate.max_rounds = m;
     }
+    opts.gate.max_agent_cost_usd = config.gate.max_agent_cost_usd;
     opts
 }
 
@@ -143,7 +182,7 @@ pub fn drive(
     let mut lane = build_lane(checkout, config, &input.campaign);
     let mut progress = progress::for_stderr();
     let reviewer = if config.gate.llm_reviewer {
-        crate::gate::OpenAiReviewer::from_env(&config.gate.reviewer)
+        crate::gate::reviewer::from_config(&config.gate.reviewer, checkout)
     } else {
         None
     };
@@ -154,7 +193,7 @@ pub fn drive(
         candidates: input.candidates,
         lane: &mut lane,
         agent: &ShellAgent,
-        reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
+        reviewer: reviewer.as_deref(),
         progress: progress.as_mut(),
         opts,
         state: crate::campaign::state::CampaignState::new("", "", "", &paths.rel, ""),
@@ -173,13 +212,18 @@ pub fn drive(
         Ok(RunOutcome::Stopped {
             reason,
             reached_sota,
+            unmeasurable,
         }) => {
             println!(
                 "campaign stopped: {reason} (SGLang reached SOTA: {})\nfinal report: {}",
                 if reached_sota { "yes" } else { "no" },
                 paths.final_report().display()
             );
-            Ok(EXIT_OK)
+            Ok(if unmeasurable {
+                EXIT_UNMEASURABLE
+            } else {
+                EXIT_OK
+            })
         }
         Ok(RunOutcome::WaitingForHuman { after_round }) => {
             println!(
@@ -227,7 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         LocalCommand::Resume {
             checkout,
             config,
-            agent_command,
+            agent,
             note,
         } => {
             let checkout = checkout.canonicalize()?;
@@ -247,7 +291,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 let text = crate::report::render_checkpoint(&state)?;
                 std::fs::write(paths.checkpoint(), text)?;
             }
-            let opts = engine_options(&config, agent_command);
+            let opts = engine_options(&config, &agent);
             drive(&checkout, &config, opts, input, paths, None)
         }
     }
@@ -320,7 +364,7 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
     let campaign = &input.campaign;
     let paths = RunPaths::for_campaign(&checkout, date, &campaign.model_slug);
     let branch = crate::git::campaign_branch(date, &campaign.model_slug);
-    let opts = engine_options(config, a.agent_command.clone());
+    let opts = engine_options(config, &a.agent);
     let code = drive(
         &checkout,
         config,

@@ -89,7 +89,7 @@ pub fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
             checkout,
             config: None,
             plan: None,
-            agent_command: None,
+            agent: Default::default(),
         },
         &config,
     )

@@ -25,6 +25,9 @@ pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_INVALID_INPUT: i32 = 2;
 /// Exit code for a domain verdict that is not "ok".
 pub const EXIT_VERDICT: i32 = 3;
+/// A campaign stopped after its fixed baseline because it cannot be measured (no SGLang
+/// result, or no result of any selected competitor).
+pub const EXIT_UNMEASURABLE: i32 = 4;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -45,8 +45,11 @@ pub struct PhaseArgs {
     /// Expected round number (refuses to run a different one).
     #[arg(long)]
     pub round: Option<u32>,
+    #[command(flatten)]
+    pub agent: crate::cli::local::AgentArgs,
+    /// The campaign's agent cost budget in USD (the campaign stops once it is spent).
     #[arg(long)]
-    pub agent_command: Option<String>,
+    pub agent_max_cost_usd: Option<f64>,
     /// A maintainer's note for this round (`/sota continue <note>`), quoted in its prompt.
     #[arg(long)]
     pub maintainer_note: Option<String>,
@@ -136,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut lane = build_lane(&checkout, &config, &input.campaign);
     let mut progress = PlainProgress;
     let mut opts = EngineOptions {
-        agent_command: a.agent_command.clone().or(config.agent.command.clone()),
+        agent: Some(a.agent.apply(&config)),
         agent_timeout: Duration::from_secs(
             a.phase_timeout_minutes
                 .map(|m| m.saturating_mul(60))
@@ -150,8 +153,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(m) = config.gate.max_rounds {
         opts.gate.max_rounds = m;
     }
+    opts.gate.max_agent_cost_usd = a
+        .agent_max_cost_usd
+        .filter(|c| c.is_finite() && *c > 0.0)
+        .or(config.gate.max_agent_cost_usd);
     let reviewer = if config.gate.llm_reviewer {
-        crate::gate::OpenAiReviewer::from_env(&config.gate.reviewer)
+        crate::gate::reviewer::from_config(&config.gate.reviewer, &checkout)
     } else {
         None
     };
@@ -162,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         candidates: input.candidates.clone(),
         lane: &mut lane,
         agent: &ShellAgent,
-        reviewer: reviewer.as_ref().map(|r| r as &dyn crate::gate::Reviewer),
+        reviewer: reviewer.as_deref(),
         progress: &mut progress,
         opts,
         state: crate::campaign::state::CampaignState::new(
@@ -202,6 +209,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     if a.force_baseline && !is_round {
         engine.state.phase = Phase::HistoryDone;
+    }
+    if is_round {
+        // A dispatched round is the maintainer's go-ahead (`/sota continue`, `/sota retry`).
+        engine.state.waiting_for_human = false;
     }
     let round = engine.state.next_round();
     if let (true, Some(note)) = (is_round, &a.maintainer_note) {

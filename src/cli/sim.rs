@@ -7,9 +7,11 @@ use crate::sim::flags::{parse_serve_args, ParsedServe};
 use crate::sim::profile::load_profile;
 use crate::sim::server::{serve, ServeConfig, SimServeError};
 use crate::sim::trace::{write_trace, Stage, TraceRequest};
+use crate::tokenizer::{HfCache, ModelTokenizer};
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Arguments of `sota-bot sim`.
@@ -28,6 +30,16 @@ pub enum SimCommand {
     Trace(TraceArgs),
     /// Scripted coding-agent SIMULATOR: apply one scripted round to a checkout.
     Agent(AgentArgs),
+    /// Write the SIMULATED model's tokenizer (`tokenizer.json` + `tokenizer_config.json`) to
+    /// a folder, for real benchmark clients run against `sim serve`.
+    Tokenizer(TokenizerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenizerArgs {
+    /// Folder to write (created when missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Raw `sim serve` arguments, parsed argparse-style by `sim::flags`.
@@ -84,6 +96,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         SimCommand::Serve(a) => run_serve(a),
         SimCommand::Trace(a) => run_trace(a),
         SimCommand::Agent(a) => run_agent(a),
+        SimCommand::Tokenizer(a) => {
+            crate::tokenizer::sim::write_model_dir(&a.out)
+                .with_context(|| format!("writing {}", a.out.display()))?;
+            println!("{}", a.out.display());
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -109,6 +127,14 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .try_init();
+    // A real engine that cannot load its tokenizer fails at start-up; so does the simulator.
+    let tokenizer = match ModelTokenizer::load_spec(&flags.tokenizer, &HfCache::from_env()) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            eprintln!("error: [simulated engine] {e}");
+            return Ok(EXIT_FAILURE);
+        }
+    };
     let mem_fraction = match (flags.mem_fraction, flags.kv_free_fraction) {
         (Some(f), _) => Some(f),
         (None, Some(kv)) => {
@@ -130,6 +156,8 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
         tensor_parallel: flags.tensor_parallel,
         startup_delay: Duration::from_millis(flags.startup_delay_ms),
         never_ready: flags.never_ready,
+        tokenizer,
+        request_log: flags.request_log,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match rt.block_on(serve(config)) {

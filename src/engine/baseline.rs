@@ -1,13 +1,16 @@
 //! Phase 0 (start), Phase 1 (fixed fair benchmark, exactly once) and Phase 2 (plan).
 
 use super::{io_err, CandidateSpec, Engine, EngineError, RunTag};
+use crate::bench::command::client_long_flags;
+use crate::bench::help_flags::validate;
+use crate::bench::row::ValidatedFlags;
 use crate::bench::BenchRow;
 use crate::campaign::ledger::md_cell;
 use crate::campaign::state::{row_key, CampaignState, Phase, StopRecord, WinnerRef};
 use crate::campaign::Framework;
 use crate::report::{prompt_gaps, render_plan, PlanView, PlanWinnerView};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Lines every campaign checkout ignores: runtime state must never be committed.
 pub const GITIGNORE_LINES: [&str; 3] = [".humanize*", ".sota/", "**/*.raw.log"];
@@ -15,6 +18,13 @@ pub const GITIGNORE_LINES: [&str; 3] = [".humanize*", ".sota/", "**/*.raw.log"];
 /// Hex SHA-256 of a text (plan digests).
 pub fn digest(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What the baseline's flag check found for a candidate it lets run.
+pub(crate) struct CheckedCandidate {
+    flags: ValidatedFlags,
+    /// The installed version, as its help capture reported it.
+    version: Option<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -91,6 +101,8 @@ impl<'a> Engine<'a> {
     /// missing (candidate, scenario). Candidates sharing a server configuration share one
     /// launch.
     pub(crate) fn phase_baseline(&mut self) -> Result<(), EngineError> {
+        self.lane_preflight()?;
+        let validated = self.check_flags()?;
         let existing = self.read_rows()?;
         let done: HashSet<String> = existing.iter().map(row_key).collect();
         let total = self.candidates.len();
@@ -155,7 +167,7 @@ impl<'a> Engine<'a> {
                 commit: None,
                 repeat: 0,
             };
-            self.measure_shared(&runs, &tag)?;
+            self.measure_shared_with(&runs, &tag, &validated)?;
         }
         let rows = self.read_rows()?;
         if !self.baseline_complete(&rows) {
@@ -163,17 +175,7 @@ impl<'a> Engine<'a> {
                 "the fixed baseline is incomplete after the search; rerun to resume".into(),
             ));
         }
-        self.progress
-            .step("phase 1: help snapshots, summary, winners, fairness");
-        for f in self.campaign.frameworks() {
-            for (name, text) in self.lane.help_snapshots(f) {
-                let p = self
-                    .paths
-                    .help_dir()
-                    .join(format!("{}-{name}", f.canonical()));
-                self.write(&p, &text)?;
-            }
-        }
+        self.progress.step("phase 1: summary, winners, fairness");
         self.write_baseline_reports(&rows)?;
         self.state.phase = Phase::BaselineDone;
         self.save_state()?;
@@ -184,6 +186,22 @@ impl<'a> Engine<'a> {
         ))?;
         self.state.baseline_commit = Some(sha);
         self.save_state()?;
+        let baseline_rows: Vec<BenchRow> = rows.into_iter().filter(|r| r.round == 0).collect();
+        if let Some(reason) =
+            crate::gate::decide::unmeasurable_baseline(&baseline_rows, &self.campaign.competitors)
+        {
+            self.progress.step(&format!(
+                "phase 1: the campaign cannot be measured: {reason}"
+            ));
+            self.state.stop = Some(StopRecord {
+                after_round: 0,
+                reason,
+                reached_sota: false,
+                unmeasurable: true,
+            });
+            self.state.phase = Phase::Stopped;
+            return self.finish();
+        }
         if let Some(reason) = crate::gate::decide::baseline_stop(&self.state.gaps) {
             self.progress
                 .step(&format!("phase 1: stop after the baseline: {reason}"));
@@ -191,11 +209,116 @@ impl<'a> Engine<'a> {
                 after_round: 0,
                 reason: reason.to_string(),
                 reached_sota: true,
+                unmeasurable: false,
             });
             self.state.phase = Phase::Stopped;
             self.finish()?;
         }
         Ok(())
+    }
+
+    /// Captures every framework's help and version (committed under `help/`) and checks
+    /// each candidate's server and benchmark flags against them before any launch. A
+    /// candidate the installed version cannot parse gets failed rows naming each flag and
+    /// is never launched; the others' checked flags are returned by candidate id.
+    fn check_flags(&mut self) -> Result<BTreeMap<String, CheckedCandidate>, EngineError> {
+        use crate::runner::help::{BENCH_HELP, SERVER_HELP, VERSION};
+        self.progress
+            .step("phase 1: help snapshots and flag checks against the installed versions");
+        let done: HashSet<String> = self.read_rows()?.iter().map(row_key).collect();
+        let mut validated = BTreeMap::new();
+        for fw in self.campaign.frameworks() {
+            let Some(first) = self.candidates.iter().find(|c| c.framework == fw).cloned() else {
+                continue;
+            };
+            let snapshots = self.lane.help_snapshots(&first);
+            for (name, text) in &snapshots {
+                let p = self
+                    .paths
+                    .help_dir()
+                    .join(format!("{}-{name}", fw.canonical()));
+                self.write(&p, text)?;
+            }
+            let text_of = |name: &str| {
+                snapshots
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, t)| t.clone())
+            };
+            let version = text_of(VERSION)
+                .and_then(|t| t.lines().nth(1).map(|l| l.trim().to_string()))
+                .filter(|v| !v.is_empty());
+            let (server_help, bench_help) = (text_of(SERVER_HELP), text_of(BENCH_HELP));
+            let candidates: Vec<CandidateSpec> = self
+                .candidates
+                .iter()
+                .filter(|c| c.framework == fw)
+                .cloned()
+                .collect();
+            for cand in candidates {
+                let check = |help: &Option<String>, command: &str| {
+                    help.as_deref()
+                        .map(|h| validate(&client_long_flags(command), h))
+                };
+                let server = check(&server_help, &cand.server_command);
+                let bench = check(&bench_help, &cand.benchmark_command);
+                let problems: Vec<String> = [("server", &server), ("benchmark", &bench)]
+                    .iter()
+                    .flat_map(|(side, v)| {
+                        v.iter()
+                            .flat_map(|v| v.problems())
+                            .map(move |p| format!("{side}: {p}"))
+                    })
+                    .collect();
+                if problems.is_empty() {
+                    validated.insert(
+                        cand.candidate_id.clone(),
+                        CheckedCandidate {
+                            flags: ValidatedFlags {
+                                server: server.map(|v| v.validated().to_vec()).unwrap_or_default(),
+                                benchmark: bench
+                                    .map(|v| v.validated().to_vec())
+                                    .unwrap_or_default(),
+                            },
+                            version: version.clone(),
+                        },
+                    );
+                    continue;
+                }
+                let reason = format!(
+                    "not launched: the installed {}{} cannot parse its command ({})",
+                    fw.display_name(),
+                    version
+                        .as_deref()
+                        .map(|v| format!(" ({v})"))
+                        .unwrap_or_default(),
+                    problems.join("; ")
+                );
+                self.progress
+                    .step(&format!("phase 1: `{}` {reason}", cand.candidate_id));
+                let scenarios = self.campaign.scenarios.clone();
+                for s in scenarios
+                    .iter()
+                    .filter(|s| !done.contains(&key_for(&cand, &s.name, 0, 0)))
+                {
+                    let mut row =
+                        cand.failed_row(s, &self.campaign.model, self.campaign.num_prompts);
+                    row.failure_reason = Some(reason.clone());
+                    row.workload.kind = Some(self.campaign.dataset_kind.clone());
+                    row.framework_version = version.clone();
+                    self.campaign.sla.apply(&mut row);
+                    append_row_at(&self.paths, &row)?;
+                }
+            }
+        }
+        Ok(validated)
+    }
+
+    /// The lane's own checks (the model's tokenizer) before any server starts.
+    pub(crate) fn lane_preflight(&mut self) -> Result<(), EngineError> {
+        self.lane
+            .preflight()
+            .map_err(|e| EngineError::Refused(format!("{e}; no server was started")))
     }
 
     /// Runs one candidate through the lane, stamping and appending each row as it arrives.
@@ -216,6 +339,17 @@ impl<'a> Engine<'a> {
         runs: &[(CandidateSpec, Vec<super::ScenarioSpec>)],
         tag: &RunTag,
     ) -> Result<(), EngineError> {
+        self.measure_shared_with(runs, tag, &BTreeMap::new())
+    }
+
+    /// As [`Engine::measure_shared`], recording in each row the flags that were checked
+    /// against the installed version's help (`validated`, by candidate id).
+    fn measure_shared_with(
+        &mut self,
+        runs: &[(CandidateSpec, Vec<super::ScenarioSpec>)],
+        tag: &RunTag,
+        validated: &BTreeMap<String, CheckedCandidate>,
+    ) -> Result<(), EngineError> {
         let sla = self.campaign.sla.clone();
         let mut seen: Vec<(usize, String)> = Vec::new();
         let mut write_err: Option<EngineError> = None;
@@ -232,6 +366,12 @@ impl<'a> Engine<'a> {
                 row.repeat = tag.repeat;
                 row.framework = cand.framework;
                 row.candidate_id = cand.candidate_id.clone();
+                if let Some(v) = validated.get(&cand.candidate_id) {
+                    row.validated_cli_flags = Some(v.flags.clone());
+                    if row.framework_version.is_none() {
+                        row.framework_version = v.version.clone();
+                    }
+                }
                 sla.apply(&mut row);
                 seen.push((i, row.scenario().to_string()));
                 if let Err(e) = append_row_at(&paths, &row) {

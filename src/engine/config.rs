@@ -3,17 +3,46 @@
 //! paths are resolved against the config file's folder.
 
 use crate::gate::ReviewerConfig;
+use crate::runner::agent::{AgentPreset, AgentSpec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The agent to run each round.
+/// The agent to run each round: a preset (`claude`, `codex` or `command`) and its settings.
+/// Without `preset`, a `command` means the `command` preset and nothing means Claude Code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
-    /// Shell command line; see `runner::agent` for placeholders.
+    #[serde(default)]
+    pub preset: Option<AgentPreset>,
+    /// `command` preset: the shell line (see `runner::agent` for placeholders); `claude` /
+    /// `codex`: the executable, when not the CLI on `PATH`.
+    #[serde(default)]
     pub command: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+    /// Model endpoint (`ANTHROPIC_BASE_URL`, or Codex's provider base URL).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Environment variable holding the agent's API key, when not the CLI's default.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
     #[serde(default = "default_agent_timeout")]
     pub timeout_secs: u64,
+}
+
+impl AgentSettings {
+    /// The agent these settings describe.
+    pub fn spec(&self) -> AgentSpec {
+        AgentSpec {
+            model: self.model.clone(),
+            max_turns: self.max_turns,
+            base_url: self.base_url.clone(),
+            api_key_env: self.api_key_env.clone(),
+            ..AgentSpec::from_parts(self.preset, self.command.clone())
+        }
+    }
 }
 
 fn default_agent_timeout() -> u64 {
@@ -23,7 +52,12 @@ fn default_agent_timeout() -> u64 {
 impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {
+            preset: None,
             command: None,
+            model: None,
+            max_turns: None,
+            base_url: None,
+            api_key_env: None,
             timeout_secs: default_agent_timeout(),
         }
     }
@@ -45,6 +79,10 @@ pub struct SimSettings {
     /// SGLang engine profile inside the checkout (patched by the agent).
     #[serde(default = "default_sglang_profile")]
     pub sglang_profile: PathBuf,
+    /// Tokenizer of the simulated model: `builtin:sim` (default) or a real `tokenizer.json`
+    /// (or model folder), so a simulated campaign can count tokens as a real model does.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
 }
 
 fn default_time_scale() -> f64 {
@@ -62,6 +100,7 @@ impl Default for SimSettings {
             time_scale: default_time_scale(),
             competitor_profiles: Default::default(),
             sglang_profile: default_sglang_profile(),
+            tokenizer: None,
         }
     }
 }
@@ -71,6 +110,9 @@ impl Default for SimSettings {
 #[serde(deny_unknown_fields)]
 pub struct GateSettings {
     pub max_rounds: Option<u32>,
+    /// The campaign's agent cost budget in USD (the campaign stops once it is spent).
+    #[serde(default)]
+    pub max_agent_cost_usd: Option<f64>,
     /// Use the LLM reviewer when its key variable is set.
     #[serde(default)]
     pub llm_reviewer: bool,
@@ -151,6 +193,22 @@ impl LocalConfig {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
+        if cfg.agent.max_turns == Some(0) {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "agent.max_turns must be at least 1".into(),
+            });
+        }
+        if cfg
+            .gate
+            .max_agent_cost_usd
+            .is_some_and(|c| !(c.is_finite() && c > 0.0))
+        {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "gate.max_agent_cost_usd must be a positive number".into(),
+            });
+        }
         if cfg.agent.timeout_secs == 0 {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
@@ -177,6 +235,12 @@ impl LocalConfig {
         }
         for p in cfg.sim.competitor_profiles.values_mut() {
             abs(p);
+        }
+        if let Some(t) = cfg.sim.tokenizer.as_mut() {
+            let as_path = PathBuf::from(t.as_str());
+            if t.as_str() != crate::tokenizer::BUILTIN_SIM && as_path.is_relative() {
+                *t = base.join(as_path).display().to_string();
+            }
         }
         Ok(cfg)
     }
@@ -207,6 +271,34 @@ mod tests {
         assert_eq!(c.plan, Some(PathBuf::from("/demo/plan.yaml")));
         assert_eq!(c.agent.timeout_secs, 30);
         assert_eq!(c.gate.max_rounds, Some(6));
+        assert_eq!(c.agent.spec().preset, AgentPreset::Command);
+        let c = LocalConfig::parse(
+            "agent:\n  preset: codex\n  model: gpt-5-codex\n  base_url: http://127.0.0.1:1/v1\n  api_key_env: SIM_KEY\ngate:\n  max_agent_cost_usd: 5\n",
+            Path::new("/demo/config.yaml"),
+        )
+        .unwrap();
+        let spec = c.agent.spec();
+        assert_eq!(
+            (
+                spec.preset,
+                spec.model.as_deref(),
+                spec.api_key_env.as_deref()
+            ),
+            (AgentPreset::Codex, Some("gpt-5-codex"), Some("SIM_KEY"))
+        );
+        assert_eq!(c.gate.max_agent_cost_usd, Some(5.0));
+        let c = LocalConfig::parse(
+            "gate:\n  llm_reviewer: true\n  reviewer:\n    cli: codex\n    model: gpt-5-codex\n",
+            Path::new("/demo/config.yaml"),
+        )
+        .unwrap();
+        assert_eq!(c.gate.reviewer.cli, Some(AgentPreset::Codex));
+        assert!(crate::gate::reviewer::from_config(&c.gate.reviewer, Path::new("/co")).is_some());
+        assert_eq!(
+            LocalConfig::default().agent.spec().preset,
+            AgentPreset::Claude,
+            "no agent settings: Claude Code"
+        );
     }
 
     #[test]
@@ -214,6 +306,12 @@ mod tests {
         let e = LocalConfig::parse("agnet: {}\n", Path::new("c.yaml")).unwrap_err();
         assert!(e.to_string().contains("c.yaml"), "{e}");
         assert!(LocalConfig::parse("sim:\n  time_scale: 0\n", Path::new("c.yaml")).is_err());
+        let e = LocalConfig::parse("agent:\n  preset: cursor\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `cursor`"), "{e}");
+        assert!(LocalConfig::parse("agent:\n  max_turns: 0\n", Path::new("c.yaml")).is_err());
+        assert!(
+            LocalConfig::parse("gate:\n  max_agent_cost_usd: -1\n", Path::new("c.yaml")).is_err()
+        );
     }
 
     proptest! {

@@ -3,7 +3,6 @@
 
 use super::{CandidateSpec, ScenarioSpec};
 use crate::bench::BenchRow;
-use crate::campaign::Framework;
 use std::path::{Path, PathBuf};
 
 /// Which run of the campaign a row belongs to.
@@ -48,9 +47,16 @@ pub trait BenchLane {
         Ok(())
     }
 
+    /// Checks what every measurement needs (the model's tokenizer) before any server
+    /// starts, so a campaign that cannot measure stops with the reason and no GPU time.
+    fn preflight(&mut self) -> Result<(), LaneError> {
+        Ok(())
+    }
+
     /// `--help` (and version) text of a framework's server and benchmark CLIs, as
-    /// (file name, text) pairs.
-    fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)>;
+    /// (file name, text) pairs, captured for the installed version that `cand` (one of the
+    /// framework's candidates) would run.
+    fn help_snapshots(&mut self, cand: &CandidateSpec) -> Vec<(String, String)>;
 
     /// Profiles `cand` in `scenario` (prefill: input -> 1 token; decode: 1 token -> output)
     /// and writes the kernel, overlap and fuse tables (markdown) under `out_dir`. Returns the

@@ -8,6 +8,7 @@
 //! rows, ledgers, checkpoint, reports and git, and it can resume after a crash from the run
 //! directory alone.
 
+pub mod agent_step;
 pub mod baseline;
 pub mod config;
 pub mod finish;
@@ -148,7 +149,8 @@ impl CandidateSpec {
 /// Engine settings that are not part of the campaign contract.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    pub agent_command: Option<String>,
+    /// The coding agent each round runs (a preset and its settings).
+    pub agent: Option<crate::runner::agent::AgentSpec>,
     pub agent_timeout: Duration,
     pub knowledge_root: Option<PathBuf>,
     pub force_baseline: bool,
@@ -163,7 +165,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            agent_command: None,
+            agent: None,
             agent_timeout: Duration::from_secs(3600),
             knowledge_root: None,
             force_baseline: false,
@@ -215,9 +217,18 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError 
 /// Where a run of the engine left the campaign.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
-    Stopped { reason: String, reached_sota: bool },
-    WaitingForHuman { after_round: u32 },
-    Paused { after_round: u32 },
+    Stopped {
+        reason: String,
+        reached_sota: bool,
+        /// The baseline measured no SGLang or no competitor result.
+        unmeasurable: bool,
+    },
+    WaitingForHuman {
+        after_round: u32,
+    },
+    Paused {
+        after_round: u32,
+    },
 }
 
 /// The engine over one checkout and campaign.
@@ -358,7 +369,8 @@ impl<'a> Engine<'a> {
                     let stop = self.state.stop.clone();
                     return Ok(RunOutcome::Stopped {
                         reason: stop.as_ref().map(|s| s.reason.clone()).unwrap_or_default(),
-                        reached_sota: stop.map(|s| s.reached_sota).unwrap_or(false),
+                        reached_sota: stop.as_ref().is_some_and(|s| s.reached_sota),
+                        unmeasurable: stop.is_some_and(|s| s.unmeasurable),
                     });
                 }
             }

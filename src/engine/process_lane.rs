@@ -6,7 +6,8 @@
 //! `sota-bot bench run`) and for real engines whose benchmark step normalizes its output.
 //!
 //! Command templates use `{sota_bot}`, `{port}`, `{scenario}`, `{input_len}`, `{output_len}`,
-//! `{num_prompts}`, `{row_out}`, `{out_dir}`, `{framework}`, `{checkout}`.
+//! `{num_prompts}`, `{row_out}`, `{raw_out}` (a native client's result file), `{out_dir}`,
+//! `{framework}`, `{checkout}`, `{tokenizer}`.
 
 use super::lane::{BenchLane, LaneError, RunTag};
 use super::{CandidateSpec, ScenarioSpec};
@@ -39,6 +40,8 @@ pub struct ProcessLaneConfig {
     /// Profile command template per framework (writes tables under `{out_dir}`).
     pub profile_commands: BTreeMap<Framework, String>,
     pub model: String,
+    /// The model's tokenizer spec (`{tokenizer}`), checked before any server starts.
+    pub tokenizer: String,
     pub num_prompts: u64,
     /// What `{sota_bot}` in a command stands for (this executable).
     pub sota_bot: PathBuf,
@@ -109,6 +112,7 @@ impl BenchLane for ProcessLane {
                 shell_quote(&self.config.checkout.to_string_lossy()),
             ),
             ("num_prompts", self.config.num_prompts.to_string()),
+            ("tokenizer", shell_quote(&self.config.tokenizer)),
         ];
         let server_cmd = expand(&first.server_command, &base_vars);
         let mut server = LaunchSpec::new(
@@ -126,13 +130,17 @@ impl BenchLane for ProcessLane {
             for s in scenarios {
                 let name = format!("{stem}-{}-{}", cand.candidate_id, s.name);
                 let row_out = self.config.log_dir.join(format!("{name}.row.json"));
+                let raw_out = self.config.log_dir.join(format!("{name}.raw.json"));
                 let _ = std::fs::remove_file(&row_out);
+                // Some clients append to their result file: start each run empty.
+                let _ = std::fs::remove_file(&raw_out);
                 let mut vars = base_vars.clone();
                 vars.extend([
                     ("scenario", s.name.clone()),
                     ("input_len", s.input_len.to_string()),
                     ("output_len", s.output_len.to_string()),
                     ("row_out", shell_quote(&row_out.to_string_lossy())),
+                    ("raw_out", shell_quote(&raw_out.to_string_lossy())),
                 ]);
                 invocations.push(BenchInvocation {
                     candidate_id: cand.candidate_id.clone(),
@@ -180,20 +188,48 @@ impl BenchLane for ProcessLane {
         }
     }
 
-    fn help_snapshots(&mut self, framework: Framework) -> Vec<(String, String)> {
+    fn preflight(&mut self) -> Result<(), LaneError> {
+        crate::tokenizer::ModelTokenizer::load_spec(
+            &self.config.tokenizer,
+            &crate::tokenizer::HfCache::from_env(),
+        )
+        .map(|_| ())
+        .map_err(|e| LaneError(format!("the model's tokenizer cannot be used: {e}")))
+    }
+
+    fn help_snapshots(&mut self, cand: &CandidateSpec) -> Vec<(String, String)> {
         let secrets = SecretSet::from_default_env();
-        let mut out = Vec::new();
-        for (name, cmd) in self
+        let commands = self
             .config
             .help_commands
-            .get(&framework)
+            .get(&cand.framework)
             .cloned()
-            .unwrap_or_default()
-        {
+            .unwrap_or_else(|| {
+                crate::runner::help::default_help_commands(
+                    cand.framework,
+                    &cand.server_command,
+                    &cand.benchmark_command,
+                )
+            });
+        let vars = vec![
+            (
+                "sota_bot",
+                shell_quote(&self.config.sota_bot.to_string_lossy()),
+            ),
+            (
+                "checkout",
+                shell_quote(&self.config.checkout.to_string_lossy()),
+            ),
+            ("framework", cand.framework.canonical().to_string()),
+        ];
+        let mut out = Vec::new();
+        for (name, template) in commands {
+            let cmd = expand(&template, &vars);
             let text = Command::new("sh")
                 .arg("-c")
                 .arg(&cmd)
                 .current_dir(&self.config.checkout)
+                .stdin(std::process::Stdio::null())
                 .output()
                 .map(|o| {
                     let mut t = String::from_utf8_lossy(&o.stdout).to_string();
@@ -201,7 +237,12 @@ impl BenchLane for ProcessLane {
                     t
                 })
                 .unwrap_or_else(|e| format!("could not run `{cmd}`: {e}"));
-            let text = secrets.scrub(&format!("$ {cmd}\n{text}")).into_owned();
+            // The captured text names the command but not this machine's paths.
+            let shown = expand(
+                &template,
+                &[("sota_bot", "sota-bot".into()), ("checkout", ".".into())],
+            );
+            let text = secrets.scrub(&format!("$ {shown}\n{text}")).into_owned();
             out.push((name, text));
         }
         out

@@ -13,7 +13,6 @@ use crate::campaign::Framework;
 use crate::gate::evidence::{parse_stop_claim, summary_claims_patch};
 use crate::gate::{Decision, RoundEvidence, ScenarioGapView, StopReason};
 use crate::report::{self, GapSeries, RoundPromptView, RoundReportInput};
-use crate::runner::agent::{read_summary, AgentInvocation};
 use std::collections::HashSet;
 
 /// Lines of an agent summary starting with `KEY:`.
@@ -110,13 +109,20 @@ impl<'a> Engine<'a> {
             .filter(|g| g.status.is_behind())
             .cloned()
             .collect();
+        self.agent_ready()?;
+        // An agent that cannot start here costs no profiling.
+        let agent_can_start = self
+            .opts
+            .agent
+            .as_ref()
+            .is_some_and(|a| crate::runner::agent::preflight(a).is_ok());
         let mut evidence = vec![
             self.paths.repo_rel("history/model-pr-history-notes.md"),
             self.paths.repo_rel("benchmark/summary.md"),
             self.paths.repo_rel("benchmark/fairness/diagnostics.md"),
             self.paths.repo_rel("humanize/attempt-ledger.md"),
         ];
-        if !behind.is_empty() {
+        if !behind.is_empty() && agent_can_start {
             evidence.extend(self.profile_round(round, &behind)?);
         }
         let last_review = if round > 1 {
@@ -170,6 +176,7 @@ impl<'a> Engine<'a> {
             measured_commit: None,
             agent_outcome: None,
             agent_left_uncommitted: Vec::new(),
+            agent: None,
         });
         self.save_state()
     }
@@ -312,57 +319,21 @@ impl<'a> Engine<'a> {
             .cloned()
     }
 
-    fn agent_step(&mut self, round: u32) -> Result<(), EngineError> {
-        let Some(command) = self.opts.agent_command.clone() else {
-            return Err(EngineError::Refused(
-                "no agent command configured (--agent-command or the config's agent.command)"
-                    .into(),
-            ));
-        };
-        self.progress
-            .step(&format!("round {round}: running the agent"));
-        let inv = AgentInvocation {
-            command,
-            checkout: self.checkout.clone(),
-            run_dir: self.paths.root(),
-            round,
-            prompt_path: self.round_file(round, "prompt.md"),
-            summary_path: self.round_file(round, "summary.md"),
-            log_path: self.checkout.join(format!(".sota/agent-round-{round}.log")),
-            timeout: self.opts.agent_timeout,
-        };
-        let outcome = self.agent.run(&inv);
-        self.progress.step(&format!(
-            "round {round}: agent finished: {}",
-            outcome.describe()
-        ));
-        // Keep a scrubbed tail of the agent log with the round.
-        if let Ok(log) = std::fs::read_to_string(&inv.log_path) {
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(200)..].join("\n");
-            self.write(&self.round_file(round, "agent-log-tail.txt"), &tail)?;
-        }
-        if let Some(s) = read_summary(&self.checkout, &inv.summary_path) {
-            self.write(&inv.summary_path, &s)?;
-        }
-        let run_prefix = format!("{}/", self.paths.rel);
-        let left: Vec<String> = self
-            .git
-            .uncommitted_paths()?
-            .into_iter()
-            .filter(|p| !p.starts_with(&run_prefix))
-            .collect();
-        let head = self.git.head_commit()?;
-        if let Some(p) = self.state.in_progress.as_mut() {
-            p.step = RoundStep::AgentDone;
-            p.measured_commit = Some(head);
-            p.agent_outcome = Some(outcome.describe());
-            p.agent_left_uncommitted = left;
-        }
-        self.save_state()
-    }
-
     fn revalidate(&mut self, round: u32) -> Result<(), EngineError> {
+        let agent_failed = self
+            .state
+            .in_progress
+            .as_ref()
+            .and_then(|p| p.agent.as_ref())
+            .is_some_and(|a| a.failure.is_some());
+        if agent_failed {
+            // Nothing changed that could be measured: no GPU time for this round.
+            if let Some(p) = self.state.in_progress.as_mut() {
+                p.step = RoundStep::Revalidated;
+            }
+            return self.save_state();
+        }
+        self.lane_preflight()?;
         let measured = self
             .state
             .in_progress
@@ -497,18 +468,26 @@ impl<'a> Engine<'a> {
             .scenarios
             .iter()
             .any(|s| self.state.best_value(&s.name).is_some() && sglang_now(&s.name).is_none());
-        let geomean = if lost {
-            Some(-100.0)
-        } else {
-            geomean_improvement_pct(&pairs)
-        };
-        let gaps_after = self.current_gaps(round)?;
+        let agent = progress.agent.clone();
+        let agent_failure = agent.as_ref().and_then(|a| a.failure.clone());
         let gaps_before = self.state.gaps.clone();
+        // A failed agent round measured nothing: no improvement, the gap as it was.
+        let (geomean, gaps_after) = if agent_failure.is_some() {
+            per_scenario.clear();
+            (None, gaps_before.clone())
+        } else if lost {
+            (Some(-100.0), self.current_gaps(round)?)
+        } else {
+            (geomean_improvement_pct(&pairs), self.current_gaps(round)?)
+        };
 
         let summary_path = self.round_file(round, "summary.md");
         let summary = std::fs::read_to_string(&summary_path).ok();
         let sum = summary.clone().unwrap_or_default();
-        let title = round_title(&sum).unwrap_or_else(|| format!("round {round}"));
+        let title = match &agent_failure {
+            Some(_) => "the agent failed".to_string(),
+            None => round_title(&sum).unwrap_or_else(|| format!("round {round}")),
+        };
         let title: String = title.chars().take(80).collect();
         let changed_sources: Vec<String> = self
             .git
@@ -537,8 +516,13 @@ impl<'a> Engine<'a> {
         let opt_before = read_start("humanize/optimization-ledger.md");
         let idea_before = read_start("humanize/source-idea-ledger.md");
         let lineage_before = read_start("humanize/lineage.jsonl");
-        let verdict_hint =
-            crate::gate::derive_measured_verdict(geomean, self.campaign.noise_threshold_pct);
+        let verdict_hint = match &agent_failure {
+            Some(_) => "AGENT FAILED".to_string(),
+            None => {
+                crate::gate::derive_measured_verdict(geomean, self.campaign.noise_threshold_pct)
+                    .to_string()
+            }
+        };
         let attempt = ledger::append_attempt(
             &attempt_before,
             &AttemptRow {
@@ -549,11 +533,21 @@ impl<'a> Engine<'a> {
                 commit: progress.measured_commit.clone(),
                 geomean_pct: geomean,
                 verdict: verdict_hint.to_string(),
-                outcome: format!(
-                    "agent {}; {}",
-                    progress.agent_outcome.as_deref().unwrap_or("unknown"),
-                    per_scenario.join(", ")
-                ),
+                outcome: match (&agent, &agent_failure) {
+                    (_, Some(f)) => f.describe(),
+                    (Some(a), None) => format!(
+                        "agent {} in {:.0}s ({}); {}",
+                        a.outcome,
+                        a.duration_secs,
+                        a.usage.describe(),
+                        per_scenario.join(", ")
+                    ),
+                    (None, None) => format!(
+                        "agent {}; {}",
+                        progress.agent_outcome.as_deref().unwrap_or("unknown"),
+                        per_scenario.join(", ")
+                    ),
+                },
             },
         );
         self.write(&self.paths.attempt_ledger(), &attempt)?;
@@ -629,7 +623,8 @@ impl<'a> Engine<'a> {
             current_branch: self.git.current_branch(),
             round_commit: None,
             measured_commit: progress.measured_commit.clone(),
-            uncommitted_paths: progress.agent_left_uncommitted.clone(),
+            // The round commit takes everything, the agent's uncommitted edits included.
+            uncommitted_paths: Vec::new(),
             changed_paths: self.git.changed_paths(&start, &tree)?,
             tracked_paths: self.git.tracked_paths(&tree)?,
             added_text: self.git.added_text(&start, &tree)?,
@@ -657,12 +652,32 @@ impl<'a> Engine<'a> {
             stop_claim: parse_stop_claim(&sum),
             reviewer_response: None,
             reviewer_error: None,
+            source_diff: progress.measured_commit.as_deref().and_then(|m| {
+                self.git
+                    .diff_text(&start, m, &format!("{}/", self.paths.rel), 40_000)
+                    .ok()
+            }),
+            agent: agent.clone(),
+            prior_agent_failures: self.state.trailing_agent_failures(),
+            agent_cost_usd_total: match (
+                self.state.agent_cost_usd(),
+                agent.as_ref().and_then(|a| a.usage.cost_usd),
+            ) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            },
         };
         let mut cfg = self.opts.gate.clone();
         cfg.noise_threshold_pct = self.campaign.noise_threshold_pct;
         cfg.max_rounds = self.campaign.max_rounds;
         cfg.wait_for_human = self.campaign.wait_for_human;
-        let gate_input = crate::gate::gate_input(&evidence, &cfg, self.reviewer);
+        // A failed agent round has no change to review.
+        let reviewer = if agent_failure.is_some() {
+            None
+        } else {
+            self.reviewer
+        };
+        let gate_input = crate::gate::gate_input(&evidence, &cfg, reviewer);
         let outcome = gate_input.decide();
         self.write(
             &self.round_file(round, "gate-input.json"),
@@ -729,6 +744,8 @@ impl<'a> Engine<'a> {
             geomean_pct: geomean,
             gaps: gaps_after.clone(),
             changed_files: changed_sources,
+            agent_failed: agent_failure.is_some(),
+            agent_cost_usd: agent.as_ref().and_then(|a| a.usage.cost_usd),
         });
         self.state.in_progress = None;
         if let Decision::Stop { reason } = &outcome.decision {
@@ -739,6 +756,7 @@ impl<'a> Engine<'a> {
                     reason,
                     StopReason::SglangAhead | StopReason::TiedWithinNoise
                 ),
+                unmeasurable: false,
             });
             self.state.phase = Phase::Stopped;
         }
@@ -771,12 +789,32 @@ impl<'a> Engine<'a> {
             attempt_ledger_md: &attempt_md,
             chart_path: "gap-chart.svg",
             artifacts,
+            agent: agent.as_ref(),
         })?;
         self.write(&self.round_file(round, "report.md"), &report_md)?;
         let gate_json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
         self.write(&self.round_file(round, "gate.json"), &gate_json)?;
         self.save_state()?;
-        let sha = self.commit(&format!("sota round {round}: {title}"))?;
+        let mut message = format!("sota round {round}: {title}\n");
+        if let Some(m) = &progress.measured_commit {
+            message.push_str(&format!(
+                "\nMeasured SGLang source: {m} (this commit's tree outside the run directory).\n"
+            ));
+        }
+        if let Some(f) = &agent_failure {
+            message.push_str(&format!("\nNothing measured: {}.\n", f.describe()));
+        }
+        let folded = agent
+            .as_ref()
+            .map(|a| a.commits.as_slice())
+            .unwrap_or_default();
+        if !folded.is_empty() {
+            message.push_str("\nAgent commits folded into this round:\n");
+            for c in folded {
+                message.push_str(&format!("\n{c}\n"));
+            }
+        }
+        let sha = self.commit(message.trim_end())?;
         if let Some(r) = self.state.rounds.last_mut() {
             r.commit = Some(sha);
         }

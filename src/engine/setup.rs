@@ -138,6 +138,10 @@ pub fn build_lane(
         help_commands,
         profile_commands,
         model: campaign.model.clone(),
+        tokenizer: campaign
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| campaign.model.clone()),
         num_prompts: campaign.num_prompts,
         sota_bot: std::env::current_exe().unwrap_or_else(|_| "sota-bot".into()),
     })

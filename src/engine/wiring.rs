@@ -1,13 +1,16 @@
 //! Builds a fresh campaign's engine input from a resolved request and a bench plan: the
 //! [`EngineCampaign`] and one [`CandidateSpec`] per plan candidate, as process-lane command
 //! templates. On the simulator lane every server is `sota-bot sim serve` with the
-//! framework's engine profile (SGLang's inside the checkout, so an agent patch moves it);
-//! every benchmark is the framework-neutral `sota-bot bench run` client.
+//! framework's engine profile (SGLang's inside the checkout, so an agent patch moves it).
+//! The benchmark is the plan's client: the framework-neutral `sota-bot bench run` (the
+//! default) or each framework's own (`bench_client: native`).
 
 use super::{CandidateSpec, EngineCampaign, Metric, ScenarioSpec};
 use crate::bench::candidates::generate;
-use crate::bench::command::{push_flags, shell_quote, FlagCase};
-use crate::bench::plan::BenchPlan;
+use crate::bench::command::{
+    push_flags, render_benchmark_command, render_parse_step, shell_quote, BenchTarget, FlagCase,
+};
+use crate::bench::plan::{BenchClient, BenchPlan};
 use crate::campaign::options::{Autonomy, PrimaryMetric};
 use crate::campaign::resolve::ResolvedCampaign;
 use crate::campaign::run_dir::RunDir;
@@ -48,11 +51,15 @@ pub enum LaneKind {
 }
 
 /// The engine's view of a resolved campaign.
+///
+/// `sim_tokenizer` is `Some` on the simulator lane: the simulated model counts tokens with
+/// that tokenizer spec instead of the requested model's.
 pub fn engine_campaign(
     r: &ResolvedCampaign,
     date: NaiveDate,
-    simulated: bool,
+    sim_tokenizer: Option<&str>,
 ) -> Result<EngineCampaign, WiringError> {
+    let simulated = sim_tokenizer.is_some();
     let run_dir = RunDir::for_campaign(r, date);
     let manifest_md = crate::campaign::manifest::render_manifest(r, &run_dir)
         .map_err(|e| WiringError::Manifest(e.to_string()))?;
@@ -60,7 +67,7 @@ pub fn engine_campaign(
         campaign_id: format!("{}-{}", date.format("%Y%m%d"), r.model_slug),
         model: r.model.clone(),
         model_slug: r.model_slug.clone(),
-        tokenizer: Some(r.tokenizer.clone()),
+        tokenizer: Some(sim_tokenizer.unwrap_or(&r.tokenizer).to_string()),
         precision: Some(r.precision.to_string()),
         quantization: r.quantization.clone(),
         hardware: format!(
@@ -132,6 +139,42 @@ fn line(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// The benchmark command of one candidate as a process-lane template: the plan's client
+/// (built-in or the framework's own, followed by `sota-bot bench parse`) with the lane's
+/// placeholders for the port, scenario, lengths, tokenizer and output files.
+pub fn benchmark_template(
+    plan: &BenchPlan,
+    fw: Framework,
+    candidate_id: &str,
+    knobs: &crate::bench::plan::Flags,
+) -> String {
+    let native = plan.bench_client == BenchClient::Native;
+    let target = BenchTarget {
+        sota_bot: SOTA_BOT_PLACEHOLDER,
+        host: "127.0.0.1",
+        port: "{port}",
+        tokenizer: "{tokenizer}",
+        candidate_id,
+        scenario: "{scenario}",
+        input_len: "{input_len}",
+        output_len: "{output_len}",
+        num_prompts: "{num_prompts}",
+        result_file: if native { "{raw_out}" } else { "{row_out}" },
+    };
+    let run = line(&render_benchmark_command(plan, fw, plan.bench_client, knobs, &target).argv);
+    if !native {
+        return run;
+    }
+    let parse = BenchTarget {
+        result_file: "{row_out}",
+        ..target
+    };
+    format!(
+        "{run} && {}",
+        line(&render_parse_step(plan, fw, &parse, "{raw_out}").argv)
+    )
+}
+
 /// One candidate spec per plan candidate of every campaign framework (target first).
 pub fn candidate_specs(
     campaign: &EngineCampaign,
@@ -170,6 +213,8 @@ pub fn candidate_specs(
                         "{port}".into(),
                         "--time-scale".into(),
                         time_scale.to_string(),
+                        "--tokenizer".into(),
+                        "{tokenizer}".into(),
                     ];
                     let case = if fw == Framework::TensorrtLlm {
                         FlagCase::Snake
@@ -184,34 +229,7 @@ pub fn candidate_specs(
                     c.server_command.replace(&port, "--port {port}")
                 }
             };
-            let mut bench: Vec<String> = vec![
-                SOTA_BOT_PLACEHOLDER.into(),
-                "bench".into(),
-                "run".into(),
-                "--base-url".into(),
-                "http://127.0.0.1:{port}".into(),
-                "--model".into(),
-                campaign.model.clone(),
-                "--framework".into(),
-                fw.canonical().into(),
-                "--candidate-id".into(),
-                c.id.clone(),
-                "--scenario".into(),
-                "{scenario}".into(),
-                "--input-len".into(),
-                "{input_len}".into(),
-                "--output-len".into(),
-                "{output_len}".into(),
-                "--num-prompts".into(),
-                "{num_prompts}".into(),
-                "--out".into(),
-                "{row_out}".into(),
-            ];
-            push_flags(&mut bench, &c.benchmark_flags, FlagCase::Dash);
-            let benchmark_command = line(&bench).replace(
-                &shell_quote("http://127.0.0.1:{port}"),
-                "http://127.0.0.1:{port}",
-            );
+            let benchmark_command = benchmark_template(plan, fw, &c.id, &c.benchmark_flags);
             out.push(CandidateSpec {
                 framework: fw,
                 candidate_id: c.id.clone(),
@@ -291,7 +309,12 @@ pub fn input_from_resolved(
 ) -> Result<super::setup::CampaignInput, NewCampaignError> {
     let plan = crate::bench::plan::parse_plan(plan_yaml)
         .map_err(|e| NewCampaignError::Plan(e.to_string()))?;
-    let campaign = engine_campaign(resolved, date, sim.is_some())?;
+    let sim_tokenizer = sim.map(|s| {
+        s.tokenizer
+            .clone()
+            .unwrap_or_else(|| crate::tokenizer::BUILTIN_SIM.to_string())
+    });
+    let campaign = engine_campaign(resolved, date, sim_tokenizer.as_deref())?;
     let lane = match sim {
         Some(sim) => LaneKind::Simulator {
             profiles: sim_profiles(&sim.sglang_profile, &sim.competitor_profiles),

@@ -63,7 +63,18 @@ pub fn contract_checks(ev: &RoundEvidence, cfg: &GateConfig) -> Vec<CheckResult>
         check_runtime_state(ev, cfg),
         check_secrets(ev),
     ];
+    out.extend(super::agent::agent_checks(ev.agent.as_ref()));
     let round_dir = format!("rounds/round-{}", ev.round);
+    if ev.agent_failure().is_some() {
+        // Nothing was measured: only what the failed round itself must leave behind.
+        out.push(check_file_changed(
+            ev,
+            "files.round_prompt",
+            &format!("{round_dir}/prompt.md"),
+        ));
+        out.push(check_attempt_ledger(ev));
+        return out;
+    }
     for (id, rel) in [
         ("files.round_prompt", format!("{round_dir}/prompt.md")),
         ("files.round_summary", format!("{round_dir}/summary.md")),

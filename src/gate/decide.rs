@@ -49,6 +49,8 @@ pub enum VerdictSource {
     Reviewer,
     /// Derived from the measured geomean improvement.
     Measured,
+    /// Nothing was measured: the round's agent failed before revalidation.
+    AgentFailed,
 }
 
 /// Why a campaign stops.
@@ -69,6 +71,8 @@ pub enum StopReason {
     MaxRounds(u32),
     /// The reviewer ended the loop (`COMPLETE` or `STOP`).
     Reviewer(String),
+    /// The campaign's agent cost budget (USD) is spent.
+    AgentBudget(f64),
 }
 
 impl fmt::Display for StopReason {
@@ -89,6 +93,9 @@ impl fmt::Display for StopReason {
             }
             StopReason::MaxRounds(n) => write!(f, "maximum of {n} rounds reached"),
             StopReason::Reviewer(word) => write!(f, "the reviewer ended the loop with `{word}`"),
+            StopReason::AgentBudget(usd) => {
+                write!(f, "the agent cost budget of ${usd:.2} is spent")
+            }
         }
     }
 }
@@ -129,6 +136,16 @@ pub struct GateConfig {
     pub drift_stop_after: u32,
     /// Directory names of runtime state that must never be tracked.
     pub runtime_state_dirs: Vec<String>,
+    /// Agent cost budget of the campaign in USD (stop once spent); none: unlimited.
+    #[serde(default)]
+    pub max_agent_cost_usd: Option<f64>,
+    /// Consecutive failed agent rounds that put the campaign on hold (default 2).
+    #[serde(default = "default_agent_hold_after")]
+    pub agent_hold_after: u32,
+}
+
+fn default_agent_hold_after() -> u32 {
+    2
 }
 
 impl Default for GateConfig {
@@ -140,6 +157,8 @@ impl Default for GateConfig {
             replan_after: 2,
             drift_stop_after: 3,
             runtime_state_dirs: vec![".humanize".into(), ".sota".into()],
+            max_agent_cost_usd: None,
+            agent_hold_after: default_agent_hold_after(),
         }
     }
 }
@@ -213,6 +232,7 @@ pub fn review_round(ev: &RoundEvidence, cfg: &GateConfig) -> GateOutcome {
     let accepted = checks.iter().all(|c| c.passed);
     let measured = derive_measured_verdict(ev.geomean_improvement_pct, cfg.noise_threshold_pct);
     let (mut verdict, verdict_source) = match parsed.as_ref().and_then(|p| p.verdict) {
+        _ if ev.agent_failure().is_some() => (Verdict::Stalled, VerdictSource::AgentFailed),
         Some(v) => (v, VerdictSource::Reviewer),
         None => (measured, VerdictSource::Measured),
     };
@@ -221,11 +241,13 @@ pub fn review_round(ev: &RoundEvidence, cfg: &GateConfig) -> GateOutcome {
         verdict = Verdict::Stalled;
     }
     let mut improvements = ev.prior_improvements_pct.clone();
-    improvements.push(if accepted {
-        ev.geomean_improvement_pct.unwrap_or(0.0)
-    } else {
-        0.0
-    });
+    if ev.agent_failure().is_none() {
+        improvements.push(if accepted {
+            ev.geomean_improvement_pct.unwrap_or(0.0)
+        } else {
+            0.0
+        });
+    }
     let research_first = stagnation_required(&improvements, cfg.noise_threshold_pct);
     let non_advanced = ev
         .prior_verdicts
@@ -263,6 +285,31 @@ fn decide(
         let text = reason.to_string();
         (Decision::Stop { reason }, text)
     };
+    if let (Some(max), Some(spent)) = (cfg.max_agent_cost_usd, ev.agent_cost_usd_total) {
+        if spent >= max {
+            return stop(StopReason::AgentBudget(max));
+        }
+    }
+    if let Some(failure) = ev.agent_failure() {
+        // A failed agent round measured nothing: it neither advances nor drifts the loop.
+        let in_a_row = ev.prior_agent_failures + 1;
+        if in_a_row >= cfg.agent_hold_after.max(1) {
+            return (
+                Decision::WaitForHuman,
+                super::agent::hold_reason(failure, in_a_row),
+            );
+        }
+        if ev.round >= cfg.max_rounds {
+            return stop(StopReason::MaxRounds(cfg.max_rounds));
+        }
+        return (
+            Decision::Continue,
+            format!(
+                "{}; nothing was measured and the next round runs the agent again",
+                failure.describe()
+            ),
+        );
+    }
     if accepted {
         if let Some(reason) = stop_condition(ev, cfg) {
             return stop(reason);
@@ -347,6 +394,55 @@ fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
         }
         _ => None,
     }
+}
+
+/// Why a fixed baseline cannot support any round: no SGLang candidate produced a result, or
+/// no candidate of any selected competitor did. Names each failed candidate and its reason.
+pub fn unmeasurable_baseline(
+    rows: &[crate::bench::BenchRow],
+    competitors: &[crate::campaign::Framework],
+) -> Option<String> {
+    use crate::bench::RunStatus;
+    use crate::campaign::Framework;
+    let failures = |fws: &[Framework]| -> Option<String> {
+        let of: Vec<&crate::bench::BenchRow> =
+            rows.iter().filter(|r| fws.contains(&r.framework)).collect();
+        if of.iter().any(|r| r.status == RunStatus::Ok) {
+            return None;
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for r in &of {
+            let line = format!(
+                "`{}` {}: {}",
+                r.candidate_id,
+                r.status,
+                r.failure_reason.as_deref().unwrap_or("no reason recorded")
+            );
+            if !seen.contains(&line) {
+                seen.push(line);
+            }
+        }
+        Some(if seen.is_empty() {
+            "no candidate ran".to_string()
+        } else {
+            seen.join("; ")
+        })
+    };
+    if let Some(why) = failures(&[Framework::Sglang]) {
+        return Some(format!(
+            "the fixed baseline has no SGLang result, so no gap can be measured ({why})"
+        ));
+    }
+    if competitors.is_empty() {
+        return None;
+    }
+    failures(competitors).map(|why| {
+        let names: Vec<&str> = competitors.iter().map(|f| f.display_name()).collect();
+        format!(
+            "the fixed baseline has no result of any selected competitor ({}), so there is nothing to match ({why})",
+            names.join(", ")
+        )
+    })
 }
 
 /// The decision for a campaign that has only its baseline: stop when the fixed benchmark

@@ -147,6 +147,18 @@ pub struct RoundEvidence {
     pub reviewer_response: Option<String>,
     /// Why the reviewer could not answer, when it failed.
     pub reviewer_error: Option<String>,
+    /// What the round's agent did (absent in rounds recorded before agents were recorded).
+    #[serde(default)]
+    pub agent: Option<crate::gate::agent::AgentReport>,
+    /// Failed agent rounds right before this one.
+    #[serde(default)]
+    pub prior_agent_failures: u32,
+    /// Agent cost of the whole campaign so far, this round included (USD, as reported).
+    #[serde(default)]
+    pub agent_cost_usd_total: Option<f64>,
+    /// The round's SGLang source diff (capped), for the reviewer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_diff: Option<String>,
 }
 
 impl RoundEvidence {
@@ -157,6 +169,11 @@ impl RoundEvidence {
         } else {
             format!("{}/{}", self.run_dir.trim_end_matches('/'), rel)
         }
+    }
+
+    /// The agent's failure, when the round ended before revalidation.
+    pub fn agent_failure(&self) -> Option<&crate::gate::agent::AgentFailure> {
+        self.agent.as_ref().and_then(|a| a.failure.as_ref())
     }
 
     /// Paths the round changed outside the run directory (SGLang sources).

@@ -5,11 +5,14 @@
 //! and the GitHub App run the very same rules. The only I/O is the [`Reviewer`] port, which
 //! [`run_gate`] calls before handing its answer to the pure [`review_round`].
 
+pub mod agent;
 pub mod checks;
+pub mod cli_reviewer;
 pub mod decide;
 pub mod evidence;
 pub mod reviewer;
 
+pub use agent::{AgentFailure, AgentReport};
 pub use checks::{contract_checks, CheckResult};
 pub use decide::{
     derive_measured_verdict, review_round, stagnation_required, Decision, GateConfig, GateOutcome,

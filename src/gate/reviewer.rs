@@ -42,6 +42,11 @@ pub struct ReviewerConfig {
     pub model: String,
     pub api_key_env: String,
     pub timeout_secs: u64,
+    /// Review with a coding-agent CLI (`claude` or `codex`) instead of the HTTP API.
+    pub cli: Option<crate::runner::agent::AgentPreset>,
+    /// The CLI's model endpoint (`ANTHROPIC_BASE_URL`, or Codex's provider base URL);
+    /// the CLI's default when absent.
+    pub cli_base_url: Option<String>,
 }
 
 impl Default for ReviewerConfig {
@@ -51,6 +56,8 @@ impl Default for ReviewerConfig {
             model: "gpt-4o".into(),
             api_key_env: "SOTA_REVIEWER_API_KEY".into(),
             timeout_secs: 300,
+            cli: None,
+            cli_base_url: None,
         }
     }
 }
@@ -143,6 +150,29 @@ impl Reviewer for OpenAiReviewer {
     }
 }
 
+/// The reviewer a config asks for: a coding-agent CLI when `cli` is set, else the HTTP
+/// reviewer when its key variable is set; `None` when neither.
+pub fn from_config(
+    config: &ReviewerConfig,
+    checkout: &std::path::Path,
+) -> Option<Box<dyn Reviewer>> {
+    match config.cli {
+        Some(preset) => Some(Box::new(super::cli_reviewer::CliReviewer {
+            spec: crate::runner::agent::AgentSpec {
+                preset,
+                model: Some(config.model.clone()).filter(|m| !m.is_empty()),
+                base_url: config.cli_base_url.clone(),
+                api_key_env: Some(config.api_key_env.clone()).filter(|k| !k.is_empty()),
+                ..Default::default()
+            },
+            checkout: checkout.to_path_buf(),
+            timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            env: Vec::new(),
+        })),
+        None => OpenAiReviewer::from_env(config).map(|r| Box::new(r) as Box<dyn Reviewer>),
+    }
+}
+
 /// The reviewer's answer, interpreted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedReview {
@@ -203,6 +233,11 @@ pub fn build_prompt(ev: &RoundEvidence, cfg: &GateConfig) -> ReviewerPrompt {
     ));
     for p in ev.changed_paths.iter().take(200) {
         user.push_str(&format!("- `{p}`\n"));
+    }
+    if let Some(d) = ev.source_diff.as_deref().filter(|d| !d.trim().is_empty()) {
+        user.push_str("\n## SGLang source diff\n\n```diff\n");
+        user.push_str(d);
+        user.push_str("\n```\n");
     }
     user.push_str("\n## Agent summary\n\n");
     user.push_str(ev.summary.as_deref().unwrap_or("(missing)"));

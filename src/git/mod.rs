@@ -115,14 +115,7 @@ impl Checkout {
                 return Ok(p.id().to_string());
             }
         }
-        // Like the git CLI: the environment's identity first, then the repository's config.
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let sig = match (env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")) {
-            (Some(name), Some(email)) => Signature::now(&name, &email),
-            _ => self.repo.signature(),
-        }
-        .or_else(|_| Signature::now("sota-bot", "sota-bot@localhost"));
-        let sig = ctx("signature", sig)?;
+        let sig = ctx("signature", self.signature())?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         let id = ctx(
             "commit",
@@ -192,14 +185,18 @@ impl Checkout {
         String::from_utf8(blob.content().to_vec()).ok()
     }
 
-    /// Text each changed file holds at `to` (new and modified files; binary and huge skipped).
-    pub fn added_text(&self, from: &str, to: &str) -> Result<Vec<ChangedText>, GitError> {
+    fn tree_diff(&self, from: &str, to: &str) -> Result<git2::Diff<'_>, GitError> {
         let a = self.tree_of(from)?;
         let b = self.tree_of(to)?;
-        let diff = ctx(
+        ctx(
             "diff",
             self.repo.diff_tree_to_tree(Some(&a), Some(&b), None),
-        )?;
+        )
+    }
+
+    /// Text each changed file holds at `to` (new and modified files; binary and huge skipped).
+    pub fn added_text(&self, from: &str, to: &str) -> Result<Vec<ChangedText>, GitError> {
+        let diff = self.tree_diff(from, to)?;
         let mut out = Vec::new();
         for d in diff.deltas() {
             let nf = d.new_file();
@@ -218,6 +215,204 @@ impl Checkout {
                     text: text.to_string(),
                 });
             }
+        }
+        Ok(out)
+    }
+
+    /// Messages of the commits on HEAD's first-parent line after `start` (oldest first):
+    /// the commits an agent made during a round.
+    pub fn messages_since(&self, start: &str) -> Result<Vec<String>, GitError> {
+        let start = ctx("parse start", Oid::from_str(start))?;
+        let head = ctx("read HEAD", self.repo.head())?;
+        let mut c = ctx("peel HEAD", head.peel_to_commit())?;
+        let mut out = Vec::new();
+        while c.id() != start {
+            out.push(c.message().unwrap_or("").trim().to_string());
+            match c.parent(0) {
+                Ok(p) => c = p,
+                Err(_) => break,
+            }
+            if out.len() > 10_000 {
+                break;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Moves the current branch to `rev`, keeping the index and working tree (`git reset
+    /// --soft`): an agent's commits become uncommitted changes of the round.
+    pub fn reset_soft(&self, rev: &str) -> Result<(), GitError> {
+        let obj = ctx("resolve", self.repo.revparse_single(rev))?;
+        ctx(
+            "reset --soft",
+            self.repo.reset(&obj, git2::ResetType::Soft, None),
+        )
+    }
+
+    /// Puts `paths` back as they are at `rev`, in the index and the working tree; a path
+    /// absent at `rev` is deleted.
+    pub fn restore_paths(&self, rev: &str, paths: &[String]) -> Result<(), GitError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let tree = self.tree_of(rev)?;
+        let workdir = self
+            .repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut index = ctx("open index", self.repo.index())?;
+        for p in paths {
+            let full = workdir.join(p);
+            match tree.get_path(Path::new(p)) {
+                Ok(entry) => {
+                    let blob = ctx("read blob", self.repo.find_blob(entry.id()))?;
+                    if let Some(dir) = full.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    let _ = std::fs::remove_file(&full);
+                    std::fs::write(&full, blob.content()).map_err(|e| GitError {
+                        op: format!("restore {p}"),
+                        source: git2::Error::from_str(&e.to_string()),
+                    })?;
+                    ctx("stage restored path", index.add_path(Path::new(p)))?;
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_file(&full);
+                    let _ = index.remove_path(Path::new(p));
+                }
+            }
+        }
+        ctx("write index", index.write())
+    }
+
+    /// A commit of `parent`'s tree with `paths` taken from the working tree (deleted where
+    /// missing), made without moving any branch; `keep_ref` names a ref that keeps it. This
+    /// is the SGLang source a round measures before its single round commit exists.
+    pub fn snapshot_commit(
+        &self,
+        parent: &str,
+        paths: &[String],
+        message: &str,
+        keep_ref: &str,
+    ) -> Result<String, GitError> {
+        let parent = ctx("resolve parent", self.repo.revparse_single(parent))?;
+        let parent = ctx("peel parent", parent.peel_to_commit())?;
+        let mut index = ctx("new index", git2::Index::new())?;
+        ctx(
+            "read tree",
+            index.read_tree(&ctx("parent tree", parent.tree())?),
+        )?;
+        let workdir = self
+            .repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for p in paths {
+            let full = workdir.join(p);
+            match std::fs::symlink_metadata(&full) {
+                Ok(m) if m.is_file() => {
+                    let bytes = std::fs::read(&full).map_err(|e| GitError {
+                        op: format!("read {p}"),
+                        source: git2::Error::from_str(&e.to_string()),
+                    })?;
+                    let oid = ctx("write blob", self.repo.blob(&bytes))?;
+                    let mode =
+                        if std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0 {
+                            0o100755
+                        } else {
+                            0o100644
+                        };
+                    let entry = git2::IndexEntry {
+                        ctime: git2::IndexTime::new(0, 0),
+                        mtime: git2::IndexTime::new(0, 0),
+                        dev: 0,
+                        ino: 0,
+                        mode,
+                        uid: 0,
+                        gid: 0,
+                        file_size: bytes.len() as u32,
+                        id: oid,
+                        flags: 0,
+                        flags_extended: 0,
+                        path: p.as_bytes().to_vec(),
+                    };
+                    ctx("stage snapshot path", index.add(&entry))?;
+                }
+                _ => {
+                    let _ = index.remove_path(Path::new(p));
+                }
+            }
+        }
+        let tree_id = ctx("write tree", index.write_tree_to(&self.repo))?;
+        let tree = ctx("find tree", self.repo.find_tree(tree_id))?;
+        let sig = ctx("signature", self.signature())?;
+        let id = ctx(
+            "commit snapshot",
+            self.repo
+                .commit(None, &sig, &sig, message, &tree, &[&parent]),
+        )?;
+        ctx(
+            "keep snapshot",
+            self.repo
+                .reference(keep_ref, id, true, "sota-bot measured source"),
+        )?;
+        Ok(id.to_string())
+    }
+
+    fn signature(&self) -> Result<Signature<'static>, git2::Error> {
+        // Like the git CLI: the environment's identity first, then the repository's config.
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        match (env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")) {
+            (Some(name), Some(email)) => Signature::now(&name, &email),
+            _ => self.repo.signature(),
+        }
+        .or_else(|_| Signature::now("sota-bot", "sota-bot@localhost"))
+    }
+
+    /// A unified diff between two commits (or trees), paths under `exclude` left out, cut at
+    /// `max_chars` characters with a marker.
+    pub fn diff_text(
+        &self,
+        from: &str,
+        to: &str,
+        exclude: &str,
+        max_chars: usize,
+    ) -> Result<String, GitError> {
+        let diff = self.tree_diff(from, to)?;
+        let mut out = String::new();
+        let mut cut = false;
+        ctx(
+            "print diff",
+            diff.print(git2::DiffFormat::Patch, |delta, _hunk, line| {
+                let path = delta
+                    .new_file()
+                    .path()
+                    .or_else(|| delta.old_file().path())
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !exclude.is_empty() && path.starts_with(exclude) {
+                    return true;
+                }
+                if out.len() >= max_chars {
+                    cut = true;
+                    return true;
+                }
+                if matches!(line.origin(), '+' | '-' | ' ') {
+                    out.push(line.origin());
+                }
+                out.push_str(&String::from_utf8_lossy(line.content()));
+                true
+            }),
+        )?;
+        if cut {
+            let mut end = max_chars.min(out.len());
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push_str("\n[diff cut]\n");
         }
         Ok(out)
     }

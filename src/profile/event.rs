@@ -68,6 +68,8 @@ pub(crate) struct EventArgs {
     pub correlation: Option<i64>,
     pub stream: Option<i64>,
     pub device: Option<i64>,
+    /// Product of `grid` when it is an array of one to three non-negative integers.
+    pub grid_blocks: Option<u64>,
 }
 
 /// The fields of one event the tables use.
@@ -359,6 +361,11 @@ impl<'a> Reader<'a> {
                 b"correlation" => (2, &mut args.correlation),
                 b"stream" => (4, &mut args.stream),
                 b"device" => (8, &mut args.device),
+                b"grid" => {
+                    seen.first(16)?;
+                    args.grid_blocks = r.grid_blocks()?;
+                    return Some(());
+                }
                 _ => return r.skip_value(1),
             };
             seen.first(bit)?;
@@ -366,6 +373,34 @@ impl<'a> Reader<'a> {
             Some(())
         })?;
         Some(args)
+    }
+
+    /// A kernel's `grid`: the product of an array of one to three non-negative integers,
+    /// `None` for any other (valid) value, as [`grid_blocks_of`] reads it.
+    fn grid_blocks(&mut self) -> Option<Option<u64>> {
+        if self.peek()? != b'[' {
+            self.skip_value(1)?;
+            return Some(None);
+        }
+        let mut dims = 0usize;
+        let mut product = Some(1u64);
+        self.members(b'[', b']', |r| {
+            dims += 1;
+            let dim = match r.peek()? {
+                b'-' | b'0'..=b'9' => match r.number()? {
+                    Number::Int(v) => u64::try_from(v).ok(),
+                    Number::UInt(v) => Some(v),
+                    Number::Float(_) => None,
+                },
+                _ => {
+                    r.skip_value(2)?;
+                    None
+                }
+            };
+            product = product.zip(dim).map(|(p, d)| p.saturating_mul(d));
+            Some(())
+        })?;
+        Some(product.filter(|_| (1..=3).contains(&dims)))
     }
 
     /// Walks an object whose keys have no escapes (and are valid UTF-8), handing each
@@ -432,6 +467,16 @@ impl<'a> Reader<'a> {
             _ => self.skip_number(),
         }
     }
+}
+
+/// What [`Reader::grid_blocks`] reads from a `grid` value that serde_json parsed.
+pub(crate) fn grid_blocks_of(v: &serde_json::Value) -> Option<u64> {
+    let dims = v.as_array()?;
+    if !(1..=3).contains(&dims.len()) {
+        return None;
+    }
+    dims.iter()
+        .try_fold(1u64, |p, d| d.as_u64().map(|d| p.saturating_mul(d)))
 }
 
 enum Number {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::event::{read_fast, Cat, EventArgs, EventFields, IdValue, NameText};
+use super::event::{grid_blocks_of, read_fast, Cat, EventArgs, EventFields, IdValue, NameText};
 use super::records::{
     Annotation, FxMap, GpuKind, GpuOp, Launch, NameId, PyFrame, TraceMeta, TraceRecords,
 };
@@ -396,16 +396,25 @@ impl Builder {
                     dur_ns,
                     correlation: id_of(args.correlation),
                     external_id: id_of(args.external_id),
+                    blocks: args
+                        .grid_blocks
+                        .map_or(0, |b| b.min(u64::from(u32::MAX)) as u32),
                 });
             }
             Cat::Runtime => {
                 if let Some(c) = args.correlation {
                     let thread = self.thread(&ev.pid, &ev.tid);
+                    let graph = match &ev.name {
+                        Some(NameText::Text(t)) => is_graph_launch(t.as_bytes()),
+                        Some(NameText::Unchecked(b)) => is_graph_launch(b),
+                        None => false,
+                    };
                     self.rec.launches.push(Launch {
                         correlation: id_of(Some(c)),
                         thread,
                         ts_ns,
                         external_id: id_of(args.external_id),
+                        graph,
                     });
                 }
             }
@@ -440,6 +449,11 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+/// `cudaGraphLaunch`, `cudaGraphLaunch_v10000`, `cuGraphLaunch`, ...
+fn is_graph_launch(name: &[u8]) -> bool {
+    name.windows(11).any(|w| w == b"GraphLaunch")
 }
 
 fn id_of(v: Option<i64>) -> u64 {
@@ -488,6 +502,8 @@ struct RawArgs {
     stream: Option<i64>,
     #[serde(default, deserialize_with = "int_or_none")]
     device: Option<i64>,
+    #[serde(default, deserialize_with = "grid_blocks")]
+    grid: Option<u64>,
 }
 
 impl<'a> RawEvent<'a> {
@@ -497,6 +513,7 @@ impl<'a> RawEvent<'a> {
             correlation: a.correlation,
             stream: a.stream,
             device: a.device,
+            grid_blocks: a.grid,
         });
         EventFields {
             complete: self.ph == Some("X"),
@@ -565,6 +582,10 @@ fn num_or_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> 
     d.deserialize_any(V)
 }
 
+fn grid_blocks<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(grid_blocks_of(&serde_json::Value::deserialize(d)?))
+}
+
 fn int_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(num_or_str(d)?.map(|f| f as i64))
 }
@@ -596,6 +617,7 @@ mod tests {
         );
         assert_eq!(r.names.name(k.name), "nvjet_x");
         assert_eq!(r.launches.len(), 1);
+        assert!(!r.launches[0].graph);
         assert_eq!(r.names.name(r.cpu_ops[&7]), "aten::mm");
         assert_eq!(r.meta.rank, Some(1));
         assert_eq!(r.meta.world_size, Some(2));
@@ -726,6 +748,15 @@ mod tests {
             br#"{"correlation": "12", "stream": null, "x": [1,2]}"#,
             br#"{"correlation": 1, "correlation": 2}"#,
             br#"{"stream": true}"#,
+            br#"{"grid": [16, 1, 1], "block": [256, 1, 1]}"#,
+            br#"{"grid": [1.5, 2]}"#,
+            br#"{"grid": [-1, 2, 1]}"#,
+            br#"{"grid": [1, 2, 3, 4]}"#,
+            br#"{"grid": []}"#,
+            br#"{"grid": "16"}"#,
+            br#"{"grid": [18446744073709551615, 9223372036854775808]}"#,
+            br#"{"grid": [[1], 2]}"#,
+            br#"{"grid": [1, 2], "grid": [3]}"#,
             br#"[1,2,3,4]"#,
             br#"{"External\u0020id": 5}"#,
             b"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
@@ -837,7 +868,17 @@ mod tests {
         assert_eq!(ev.cat, Some(Cat::Kernel));
         assert_eq!(ev.tid, Some(IdValue::Str("s 7".into())));
         assert_eq!((ev.ts, ev.dur), (Some(1.5), Some(2.0)));
-        assert_eq!(ev.args.unwrap().stream, Some(7));
+        let args = ev.args.unwrap();
+        assert_eq!((args.stream, args.grid_blocks), (Some(7), Some(1)));
+        let grid = |g: &str| {
+            read_fast(format!(r#"{{"args": {{"grid": {g}}}}}"#).as_bytes())
+                .and_then(|e| e.args)
+                .map(|a| a.grid_blocks)
+        };
+        assert_eq!(grid("[16, 2, 3]"), Some(Some(96)));
+        assert_eq!(grid("[1.5, 2]"), Some(None));
+        assert_eq!(grid("[1, 2, 3, 4]"), Some(None));
+        assert_eq!(grid("\"x\""), Some(None));
         // Escapes in a wanted string, duplicates and broken JSON go to serde_json.
         assert!(read_fast(br#"{"name": "a\"b"}"#).is_none());
         assert!(read_fast(br#"{"ph": "X", "ph": "X"}"#).is_none());

@@ -1,8 +1,9 @@
 //! Layer pipeline: forward passes, layer boundaries, layer types and representative layers.
 //!
-//! Passes come from forward-like annotations (`prefill_forward`, `decode_step_3`, ...), else
-//! from the periodicity of the stage's kernel sequence (each pass launches the same
-//! sequence), else the whole stage is one pass. Layer boundaries come, in order of preference, from a
+//! Passes and their stages come from the kernel sequence ([`super::passes`]); forward-like
+//! annotations (`prefill_forward`, `decode_step_3`, ...) only name and confirm them, and give
+//! the passes of a file whose kernels show no pass structure. Layer boundaries come, in
+//! order of preference, from a
 //! repeated Python frame that launches most of the pass's GPU work (module hierarchy), from
 //! a repeating anchor kernel (one attention launch per layer), or from the most regular
 //! repeating kernel family (periodicity of the kernel sequence).
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 use super::kernels::ratio;
 use super::names::Category;
+use super::passes::PassSpan;
 use super::records::{FxMap, NameId};
 use super::timeline::{stage_from_text, Timeline};
 
@@ -38,15 +40,31 @@ pub struct Layer {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pass {
     pub index: u32,
+    /// `prefill` or `decode`, from the pass's kernels (see `stage_evidence`).
     pub stage: String,
-    /// Annotation name, or `whole stage`.
+    /// The forward annotation covering the pass, else `<stage> pass <n>`.
     pub name: String,
     pub start_us: f64,
     pub end_us: f64,
     pub wall_us: f64,
     pub gpu_us: f64,
+    /// GPU ops (kernels, memsets, memcpys) of the pass.
+    pub kernels: u32,
+    /// How the pass's boundaries were found.
+    pub pass_boundaries: String,
+    /// Why the pass has its stage.
+    pub stage_evidence: String,
+    /// Most of the pass's kernels ran as CUDA-graph replays.
+    pub cuda_graph: bool,
+    pub graph_replays: u32,
+    /// The forward/step annotation covering the pass's layers, where the trace has one.
+    pub annotation: Option<String>,
+    /// Whether the stage word of that annotation agrees with `stage` (`None`: no word).
+    pub annotation_agrees: Option<bool>,
+    /// Set when the pass may not be one forward pass, saying why.
+    pub uncertain: Option<String>,
     /// How layer boundaries were found.
-    pub boundary_method: String,
+    pub layer_boundaries: String,
     pub layers: Vec<Layer>,
     /// GPU time before the first layer (embedding) and after the last (final norm, head).
     pub prologue_gpu_us: f64,
@@ -127,20 +145,20 @@ middle layers; ties go to the lower index";
 
 /// Builds the layer pipeline of every stage (or only `stage` when given).
 pub fn layer_pipeline(tl: &Timeline, stage: Option<&str>) -> LayerPipeline {
-    let mut passes = Vec::new();
-    for (si, st) in tl.stages.iter().enumerate() {
-        if stage.is_some_and(|s| s != st.name) {
-            continue;
-        }
-        if st.name == "unannotated" && stage.is_none() && tl.stages.len() > 1 {
-            // Work outside every stage annotation (set-up, warm-up prefill) is no pass.
-            continue;
-        }
-        let ops = tl.stage_ops(si as u16);
-        let mut found = find_passes(tl, &ops, &st.name);
-        for p in &mut found {
+    let mut passes: Vec<Pass> = Vec::new();
+    let mut per_stage: FxMap<&str, u32> = FxMap::default();
+    for seg in 0..tl.sources.len() as u16 {
+        for mut p in passes_of_segment(tl, seg) {
+            if stage.is_some_and(|s| s != p.stage) {
+                continue;
+            }
             p.index = passes.len() as u32;
-            passes.push(p.clone());
+            if p.annotation.is_none() {
+                let n = per_stage.entry(stage_key(&p.stage)).or_default();
+                p.name = format!("{} pass {n}", p.stage);
+                *n += 1;
+            }
+            passes.push(p);
         }
     }
     let mut chosen = Vec::new();
@@ -178,6 +196,15 @@ pub fn layer_pipeline(tl: &Timeline, stage: Option<&str>) -> LayerPipeline {
     }
 }
 
+/// The interned-free key of a stage name (stages are `prefill` / `decode`).
+fn stage_key(stage: &str) -> &'static str {
+    if stage == "decode" {
+        "decode"
+    } else {
+        "prefill"
+    }
+}
+
 fn is_forward_like(name: &str) -> bool {
     let l = name.to_ascii_lowercase();
     !l.starts_with("nccl:")
@@ -187,142 +214,133 @@ fn is_forward_like(name: &str) -> bool {
             || l.contains("iteration"))
 }
 
-fn find_passes(tl: &Timeline, stage_ops: &[usize], stage: &str) -> Vec<Pass> {
-    let mut by_seg: FxMap<u16, Vec<usize>> = FxMap::default();
-    for &i in stage_ops {
-        by_seg.entry(tl.ops[i].segment).or_default().push(i);
-    }
-    let mut segs: Vec<_> = by_seg.into_iter().collect();
-    segs.sort_by_key(|s| s.0);
-    let mut out = Vec::new();
-    for (seg, ops) in segs {
-        let mut ranges: Vec<(i64, i64, NameId, bool)> = tl
-            .annotations
-            .iter()
-            .filter(|(s, a)| *s == seg && is_forward_like(tl.names.name(a.name)))
-            .map(|(_, a)| (a.ts_ns, a.end_ns, a.name, a.on_gpu))
-            .collect();
-        let any_gpu = ranges.iter().any(|r| r.3);
-        ranges.retain(|r| r.3 == any_gpu);
-        ranges.sort_by_key(|r| (r.0, -r.1));
-        // Keep innermost ranges: drop a range that contains another one.
-        let inner: Vec<(i64, i64, NameId, bool)> = ranges
-            .iter()
-            .copied()
-            .filter(|r| {
-                !ranges
-                    .iter()
-                    .any(|q| q != r && q.0 >= r.0 && q.1 <= r.1 && (q.0, q.1) != (r.0, r.1))
-            })
-            .collect();
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-        if inner.is_empty() {
-            match passes_from_periodic_gaps(tl, &ops) {
-                Some(split) => {
-                    for (k, part) in split.into_iter().enumerate() {
-                        groups.push((format!("{stage} pass {k} (periodic kernel sequence)"), part));
-                    }
-                }
-                None => groups.push(("whole stage".to_string(), ops)),
-            }
-        } else {
-            let mut per: Vec<Vec<usize>> = vec![Vec::new(); inner.len()];
-            for &i in &ops {
-                let op = &tl.ops[i];
-                let t = if any_gpu { op.ts_ns } else { op.launch_ns };
-                let upto = inner.partition_point(|r| r.0 <= t);
-                if let Some(k) = (0..upto)
-                    .rev()
-                    .take(4)
-                    .find(|&k| t < inner[k].1.max(inner[k].0 + 1))
-                {
-                    per[k].push(i);
-                }
-            }
-            for (r, v) in inner.iter().zip(per) {
-                if !v.is_empty() {
-                    groups.push((tl.names.name(r.2).to_string(), v));
-                }
-            }
-        }
-        for (name, mut ops) in groups {
-            ops.sort_by_key(|&i| tl.ops[i].ts_ns);
-            out.push(build_pass(tl, seg, stage, name, ops));
-        }
-    }
-    out
+/// Forward-like annotation ranges of a segment (GPU ranges when there are any), innermost
+/// first: (start, end, name, on_gpu).
+fn forward_ranges(tl: &Timeline, seg: u16) -> Vec<(i64, i64, NameId, bool)> {
+    let mut ranges: Vec<(i64, i64, NameId, bool)> = tl
+        .annotations
+        .iter()
+        .filter(|(s, a)| *s == seg && is_forward_like(tl.names.name(a.name)))
+        .map(|(_, a)| (a.ts_ns, a.end_ns, a.name, a.on_gpu))
+        .collect();
+    let any_gpu = ranges.iter().any(|r| r.3);
+    ranges.retain(|r| r.3 == any_gpu);
+    ranges.sort_by_key(|r| (r.1 - r.0, r.0));
+    ranges
 }
 
-/// Positions compared per candidate period (a sample keeps long stages cheap).
-const PERIOD_SAMPLES: usize = 4000;
+/// The passes of one input file: those found from its kernel sequence; where that found
+/// no pass structure and the file has forward annotations, the annotated ranges.
+fn passes_of_segment(tl: &Timeline, seg: u16) -> Vec<Pass> {
+    let spans: Vec<&PassSpan> = tl.passes.iter().filter(|p| p.segment == seg).collect();
+    let ranges = forward_ranges(tl, seg);
+    let structureless = spans.len() == 1 && spans[0].uncertain.is_some() && spans[0].layers < 2;
+    if structureless && !ranges.is_empty() {
+        let ops: Vec<usize> = spans[0].ops.clone().collect();
+        return annotated_passes(tl, seg, &ops, &ranges);
+    }
+    spans
+        .into_iter()
+        .map(|sp| {
+            let mut p = build_pass(tl, seg, sp.stage, sp.ops.clone().collect());
+            p.pass_boundaries = sp.boundaries.clone();
+            p.stage_evidence = sp.stage_evidence.clone();
+            p.cuda_graph = sp.graph;
+            p.graph_replays = sp.graph_replays;
+            p.uncertain = sp.uncertain.clone();
+            confirm(tl, &mut p, &ranges);
+            p
+        })
+        .collect()
+}
 
-/// Passes of a stage without forward annotations, from the periodicity of its kernel
-/// sequence: every pass launches the same kernel-family sequence, so the sequence repeats
-/// with the pass length as its period (the smallest period under which at least 99% of
-/// sampled positions match; a layer period matches less because of each pass's prologue
-/// and epilogue). Passes are then aligned on the largest idle gaps (sampling and
-/// scheduling between passes). `None` when the stage does not repeat at least twice.
-fn passes_from_periodic_gaps(tl: &Timeline, ops: &[usize]) -> Option<Vec<Vec<usize>>> {
-    let n = ops.len();
-    if n < 8 {
-        return None;
-    }
-    let mut sorted = ops.to_vec();
-    sorted.sort_by_key(|&i| tl.ops[i].ts_ns);
-    let fams: Vec<NameId> = sorted.iter().map(|&i| tl.ops[i].family).collect();
-    let step = (n / PERIOD_SAMPLES).max(1);
-    let period = (2..=n / 2).find(|&p| {
-        if fams[p] != fams[0] {
-            return false;
-        }
-        let (mut same, mut total) = (0usize, 0usize);
-        for i in (0..n - p).step_by(step) {
-            total += 1;
-            same += usize::from(fams[i] == fams[i + p]);
-        }
-        total > 0 && same * 100 >= total * 99
-    })?;
-    // Idle time before each op: its start minus the latest end of everything before it.
-    let mut idle = vec![0i64; n];
-    let mut latest = tl.ops[sorted[0]].end_ns();
-    for (k, &i) in sorted.iter().enumerate().skip(1) {
-        let op = &tl.ops[i];
-        idle[k] = (op.ts_ns - latest).max(0);
-        latest = latest.max(op.end_ns());
-    }
-    let phase = (0..period)
-        .max_by_key(|&k| (k..n).step_by(period).map(|j| idle[j]).sum::<i64>())
-        .unwrap_or(0);
-    // A period holding one attention launch is a layer, not a pass (a stage of one pass
-    // whose layers repeat exactly).
-    let attention = |range: std::ops::Range<usize>| {
-        sorted[range]
-            .iter()
-            .filter(|&&i| tl.ops[i].category == Category::Attention)
-            .count()
+/// Names the pass after the innermost forward annotation that holds all its layers (the
+/// middle of its layers when only on the host), and says whether their stages agree.
+fn confirm(tl: &Timeline, p: &mut Pass, ranges: &[(i64, i64, NameId, bool)]) {
+    let (Some(first), Some(last)) = (p.layers.first(), p.layers.last()) else {
+        return;
     };
-    if attention(0..n) > 0 && attention(phase..(phase + period).min(n)) < 2 {
-        return None;
+    let on_gpu = ranges.first().is_some_and(|r| r.3);
+    let (lo, hi) = if on_gpu {
+        (
+            (first.start_us * 1000.0).round() as i64,
+            (last.end_us * 1000.0).round() as i64,
+        )
+    } else {
+        let launches: Vec<i64> = p
+            .layers
+            .iter()
+            .flat_map(|l| l.ops.iter().map(|&i| tl.ops[i].launch_ns))
+            .filter(|&t| t != i64::MIN)
+            .collect();
+        match (launches.iter().min(), launches.iter().max()) {
+            (Some(&a), Some(&b)) => (a, b),
+            _ => return,
+        }
+    };
+    if let Some(r) = ranges.iter().find(|r| r.0 <= lo && hi <= r.1) {
+        let name = tl.names.name(r.2);
+        p.annotation = Some(name.to_string());
+        p.annotation_agrees = stage_from_text(name).map(|s| s == p.stage);
+        p.name = name.to_string();
     }
-    let mut cuts: Vec<usize> = (phase..n).step_by(period).filter(|&c| c > 0).collect();
-    // A piece shorter than half a pass joins its neighbour.
-    if cuts.first().is_some_and(|&c| c < period / 2) {
-        cuts.remove(0);
+}
+
+/// Passes from annotated ranges, for a file whose kernel sequence showed no structure.
+fn annotated_passes(
+    tl: &Timeline,
+    seg: u16,
+    ops: &[usize],
+    ranges: &[(i64, i64, NameId, bool)],
+) -> Vec<Pass> {
+    let any_gpu = ranges.first().is_some_and(|r| r.3);
+    // Innermost ranges only: drop a range that contains another one.
+    let mut inner: Vec<(i64, i64, NameId, bool)> = ranges
+        .iter()
+        .copied()
+        .filter(|r| {
+            !ranges
+                .iter()
+                .any(|q| q != r && q.0 >= r.0 && q.1 <= r.1 && (q.0, q.1) != (r.0, r.1))
+        })
+        .collect();
+    inner.sort_by_key(|r| (r.0, -r.1));
+    let mut per: Vec<Vec<usize>> = vec![Vec::new(); inner.len()];
+    for &i in ops {
+        let op = &tl.ops[i];
+        let t = if any_gpu { op.ts_ns } else { op.launch_ns };
+        let upto = inner.partition_point(|r| r.0 <= t);
+        if let Some(k) = (0..upto)
+            .rev()
+            .take(4)
+            .find(|&k| t < inner[k].1.max(inner[k].0 + 1))
+        {
+            per[k].push(i);
+        }
     }
-    if cuts.last().is_some_and(|&c| n - c < period / 2) {
-        cuts.pop();
+    let mut out = Vec::new();
+    for (r, mut v) in inner.iter().zip(per) {
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_by_key(|&i| tl.ops[i].ts_ns);
+        let name = tl.names.name(r.2);
+        let stage = stage_from_text(name).unwrap_or("prefill");
+        let mut p = build_pass(tl, seg, stage, v);
+        p.name = name.to_string();
+        p.annotation = Some(name.to_string());
+        p.annotation_agrees = stage_from_text(name).map(|_| true);
+        p.pass_boundaries = "annotated range (the kernel sequence showed no pass structure)".into();
+        p.stage_evidence = match stage_from_text(name) {
+            Some(_) => format!("the annotation `{name}`"),
+            None => "no stage word anywhere; taken as prefill".into(),
+        };
+        p.uncertain = Some(
+            "found from annotations only: without them this file has no pass structure".into(),
+        );
+        out.push(p);
     }
-    if cuts.is_empty() {
-        return None;
-    }
-    let mut parts = Vec::with_capacity(cuts.len() + 1);
-    let mut from = 0;
-    for c in cuts {
-        parts.push(sorted[from..c].to_vec());
-        from = c;
-    }
-    parts.push(sorted[from..].to_vec());
-    Some(parts)
+    out
 }
 
 fn span(tl: &Timeline, ops: &[usize]) -> (i64, i64, i64) {
@@ -336,7 +354,7 @@ fn us(ns: i64) -> f64 {
     ns as f64 / 1000.0
 }
 
-fn build_pass(tl: &Timeline, seg: u16, stage: &str, name: String, ops: Vec<usize>) -> Pass {
+fn build_pass(tl: &Timeline, seg: u16, stage: &str, ops: Vec<usize>) -> Pass {
     let (start, end, gpu) = span(tl, &ops);
     let (method, layer_ops) = match layers_from_frames(tl, seg, &ops) {
         Some(l) => ("module hierarchy (repeated Python frame)".to_string(), l),
@@ -393,12 +411,20 @@ fn build_pass(tl: &Timeline, seg: u16, stage: &str, name: String, ops: Vec<usize
     Pass {
         index: 0,
         stage: stage.to_string(),
-        name,
+        name: String::new(),
         start_us: us(start),
         end_us: us(end),
         wall_us: us(end - start),
         gpu_us: us(gpu),
-        boundary_method: method,
+        kernels: ops.len() as u32,
+        pass_boundaries: String::new(),
+        stage_evidence: String::new(),
+        cuda_graph: false,
+        graph_replays: 0,
+        annotation: None,
+        annotation_agrees: None,
+        uncertain: None,
+        layer_boundaries: method,
         layers,
         prologue_gpu_us: us(pro),
         epilogue_gpu_us: us(epi),

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod names;
 pub mod ncu;
 pub mod overlap;
+pub mod passes;
 pub mod records;
 pub mod render;
 pub mod scan;
@@ -101,6 +102,8 @@ pub struct StageAnalysis {
     /// Sum over input files of the span from the first to the last GPU op.
     pub wall_us: f64,
     pub launches: u64,
+    /// Of `launches`, the ops replayed from CUDA graphs.
+    pub graph_launches: u64,
     #[serde(rename = "kernels")]
     pub kernel_table: Vec<KernelRow>,
     pub categories: Vec<CategoryRow>,
@@ -275,6 +278,10 @@ pub fn analyze_timeline(
             total_gpu_us,
             wall_us,
             launches: ops.len() as u64,
+            graph_launches: ops
+                .iter()
+                .filter(|&&i| tl.ops[i].graph != timeline::NOT_GRAPH)
+                .count() as u64,
             kernel_table,
             categories: kernels::category_table(tl, ops),
             overlap_table,

@@ -114,6 +114,9 @@ pub struct GpuOp {
     pub dur_ns: i64,
     pub correlation: u64,
     pub external_id: u64,
+    /// Thread blocks launched (product of `args.grid`), 0 when the trace does not say:
+    /// grows with the tokens a pointwise kernel touches, so it tells prefill from decode.
+    pub blocks: u32,
 }
 
 impl GpuOp {
@@ -130,6 +133,9 @@ pub struct Launch {
     pub thread: u32,
     pub ts_ns: i64,
     pub external_id: u64,
+    /// A `cudaGraphLaunch` / `cuGraphLaunch`: every kernel with its correlation id is a
+    /// node of one CUDA-graph replay.
+    pub graph: bool,
 }
 
 /// A Python frame (`python_function` event) on one host thread.

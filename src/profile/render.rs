@@ -131,8 +131,17 @@ pub fn render_fuse_table_md(stage: &str, rows: &[FuseRow]) -> String {
 fn render_stage(s: &mut String, st: &StageAnalysis) {
     let _ = writeln!(
         s,
-        "### Stage `{}` ({} launches, GPU time {:.1} µs, GPU wall {:.1} µs, stage from {})\n",
-        st.stage, st.launches, st.total_gpu_us, st.wall_us, st.stage_source
+        "### Stage `{}` ({} launches{}, GPU time {:.1} µs, GPU wall {:.1} µs, stage from {})\n",
+        st.stage,
+        st.launches,
+        if st.graph_launches > 0 {
+            format!(" ({} replayed from CUDA graphs)", st.graph_launches)
+        } else {
+            String::new()
+        },
+        st.total_gpu_us,
+        st.wall_us,
+        st.stage_source
     );
     s.push_str("| category | GPU µs | share | launches |\n| --- | ---: | ---: | ---: |\n");
     for c in &st.categories {
@@ -201,23 +210,104 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
         return s;
     }
     s.push_str("## Forward passes\n\n");
-    s.push_str(
-        "| pass | stage | name | start ts (µs) | wall µs | GPU µs | layers | boundaries from |\n",
+    let graphs = p.passes.iter().filter(|x| x.cuda_graph).count();
+    let mut stages: Vec<(&str, usize)> = Vec::new();
+    for ps in &p.passes {
+        match stages.iter_mut().find(|x| x.0 == ps.stage) {
+            Some(x) => x.1 += 1,
+            None => stages.push((&ps.stage, 1)),
+        }
+    }
+    let counts: Vec<String> = stages.iter().map(|(st, n)| format!("{n} {st}")).collect();
+    let _ = writeln!(
+        s,
+        "{} pass{} found from the kernel sequence: {}; {graphs} ran as CUDA-graph replays.\n",
+        p.passes.len(),
+        if p.passes.len() == 1 { "" } else { "es" },
+        counts.join(", ")
     );
-    s.push_str("| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+    s.push_str(
+        "| pass | stage | name | CUDA graph | start ts (µs) | wall µs | GPU µs | kernels | layers | pass boundaries | layer boundaries |\n",
+    );
+    s.push_str("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n");
     for ps in &p.passes {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.3} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {:.3} | {:.1} | {:.1} | {} | {} | {} | {} |",
             ps.index,
             ps.stage,
             cell(&ps.name),
+            if ps.cuda_graph {
+                format!(
+                    "yes ({} replay{})",
+                    ps.graph_replays,
+                    if ps.graph_replays == 1 { "" } else { "s" }
+                )
+            } else {
+                "no".to_string()
+            },
             ps.start_us,
             ps.wall_us,
             ps.gpu_us,
+            ps.kernels,
             ps.layers.len(),
-            cell(&ps.boundary_method),
+            cell(&ps.pass_boundaries),
+            cell(&ps.layer_boundaries),
         );
+    }
+    s.push_str("\n### Stage of each pass\n\n");
+    let mut why: Vec<(&str, &str, Vec<u32>)> = Vec::new();
+    for ps in &p.passes {
+        match why
+            .iter_mut()
+            .find(|w| w.0 == ps.stage && w.1 == ps.stage_evidence)
+        {
+            Some(w) => w.2.push(ps.index),
+            None => why.push((&ps.stage, &ps.stage_evidence, vec![ps.index])),
+        }
+    }
+    for (stage, evidence, idx) in &why {
+        let label = if idx.len() == 1 { "pass" } else { "passes" };
+        let _ = writeln!(s, "- {stage} ({label} {}): {evidence}", ranges_of(idx));
+    }
+    let annotated: Vec<&crate::profile::layers::Pass> =
+        p.passes.iter().filter(|x| x.annotation.is_some()).collect();
+    if !annotated.is_empty() {
+        let against: Vec<String> = annotated
+            .iter()
+            .filter(|x| x.annotation_agrees == Some(false))
+            .map(|x| {
+                format!(
+                    "pass {} (`{}`)",
+                    x.index,
+                    x.annotation.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "- annotations: {} of {} passes lie inside a forward annotation; {}",
+            annotated.len(),
+            p.passes.len(),
+            if against.is_empty() {
+                "no annotation names another stage".to_string()
+            } else {
+                format!("these name another stage: {}", against.join(", "))
+            }
+        );
+    }
+    let unsure: Vec<&crate::profile::layers::Pass> =
+        p.passes.iter().filter(|x| x.uncertain.is_some()).collect();
+    if !unsure.is_empty() {
+        s.push_str("\n### Uncertain segmentation\n\n");
+        for ps in unsure {
+            let _ = writeln!(
+                s,
+                "- pass {}: {}",
+                ps.index,
+                ps.uncertain.as_deref().unwrap_or("")
+            );
+        }
     }
     s.push_str("\n## Chosen pass\n\n");
     for c in &p.chosen {
@@ -275,6 +365,25 @@ pub fn render_layer_pipeline_md(p: &LayerPipeline) -> String {
         s.push('\n');
     }
     s
+}
+
+/// `0-3, 5, 7-9` for sorted indices.
+fn ranges_of(idx: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut k = 0;
+    while k < idx.len() {
+        let mut j = k;
+        while j + 1 < idx.len() && idx[j + 1] == idx[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == k {
+            idx[k].to_string()
+        } else {
+            format!("{}-{}", idx[k], idx[j])
+        });
+        k = j + 1;
+    }
+    parts.join(", ")
 }
 
 /// Side-by-side comparison of two frameworks' traces.

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::names::{canonical_name, classify, Category};
+use super::passes::{find_passes, PassSpan};
 use super::records::{
     Annotation, FxMap, GpuKind, Interner, NameId, PyFrame, TraceMeta, TraceRecords, NO_NAME,
 };
@@ -23,6 +24,11 @@ pub struct Op {
     /// Host timestamp of the launch call, `i64::MIN` when unknown.
     pub launch_ns: i64,
     pub launch_thread: u32,
+    /// Thread blocks of the launch (0 when unknown).
+    pub blocks: u32,
+    /// The CUDA-graph replay that ran this op (index of its `cudaGraphLaunch` in the
+    /// file), [`NOT_GRAPH`] for an op launched eagerly.
+    pub graph: u32,
     pub stage: u16,
     /// Which input file the op came from (timestamps of different files are unrelated).
     pub segment: u16,
@@ -34,6 +40,9 @@ impl Op {
         self.ts_ns + self.dur_ns
     }
 }
+
+/// [`Op::graph`] of an eagerly launched op.
+pub const NOT_GRAPH: u32 = u32::MAX;
 
 /// Stage of an op.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +61,42 @@ pub struct Timeline {
     pub stages: Vec<StageInfo>,
     pub annotations: Vec<(u16, Annotation)>,
     pub py_frames: Vec<(u16, PyFrame)>,
+    /// Forward passes found from each file's kernel sequence, in time order per file.
+    pub passes: Vec<PassSpan>,
     pub meta: TraceMeta,
     pub sources: Vec<String>,
 }
 
-/// Stage named by a file path (`..._DECODE.trace.json.gz`, `prefill/`, `extend`).
+/// Stage named by a file path: SGLang's profile-by-stage file names
+/// (`<id>-TP-0-DECODE.trace.json.gz`, `...-EXTEND.trace.json.gz`) or a folder named after
+/// a stage (`decode/`, `EXTEND/`). A stage word elsewhere in a file name
+/// (`llama_decode_16steps.json`) names no stage: such a trace can hold prefill passes too.
 pub fn stage_from_path(path: &Path) -> Option<&'static str> {
-    stage_from_text(&path.to_string_lossy())
+    let by_stage_file = path.file_name().and_then(|n| {
+        let n = n.to_string_lossy();
+        let stem = n.strip_suffix(".gz").unwrap_or(&n);
+        let stem = stem.strip_suffix(".json")?;
+        let stem = stem.strip_suffix(".trace").unwrap_or(stem);
+        match stem.rsplit('-').next()? {
+            "DECODE" => Some("decode"),
+            "EXTEND" | "PREFILL" => Some("prefill"),
+            _ => None,
+        }
+    });
+    by_stage_file.or_else(|| {
+        path.parent()?.components().rev().find_map(|c| {
+            match c
+                .as_os_str()
+                .to_string_lossy()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "decode" => Some("decode"),
+                "prefill" | "extend" => Some("prefill"),
+                _ => None,
+            }
+        })
+    })
 }
 
 /// Stage named by a piece of text.
@@ -111,9 +149,8 @@ impl Timeline {
         let mut category_of: FxMap<(NameId, NameId), Category> = FxMap::default();
         let mut ops = Vec::with_capacity(rec.gpu_ops.len());
         for g in &rec.gpu_ops {
-            let launch = launch_by_corr
-                .get(&g.correlation)
-                .and_then(|&i| rec.launches.get(i));
+            let launch_idx = launch_by_corr.get(&g.correlation).copied();
+            let launch = launch_idx.and_then(|i| rec.launches.get(i));
             let ext = if g.external_id != u64::MAX {
                 g.external_id
             } else {
@@ -148,10 +185,19 @@ impl Timeline {
                 py_loc: NO_NAME,
                 launch_ns: launch.map(|l| l.ts_ns).unwrap_or(i64::MIN),
                 launch_thread: launch.map(|l| l.thread).unwrap_or(u32::MAX),
+                blocks: g.blocks,
+                graph: match (launch_idx, launch) {
+                    (Some(i), Some(l)) if l.graph => i as u32,
+                    _ => NOT_GRAPH,
+                },
                 stage: 0,
                 segment: 0,
             });
         }
+        // Free what the ops were built from before finding passes (peak memory).
+        drop(launch_by_corr);
+        drop(std::mem::take(&mut rec.gpu_ops));
+        drop(std::mem::take(&mut rec.launches));
         attribute_python(&mut ops, &mut rec.py_frames, &names);
 
         let mut tl = Timeline {
@@ -160,11 +206,41 @@ impl Timeline {
             stages: Vec::new(),
             annotations: rec.annotations.iter().map(|a| (0, *a)).collect(),
             py_frames: rec.py_frames.iter().map(|f| (0, *f)).collect(),
+            passes: Vec::new(),
             meta: rec.meta,
             sources: vec![source.to_string()],
         };
         tl.assign_stages(path_stage);
+        let name = Path::new(source).file_name().map(|n| n.to_string_lossy());
+        let hint = name.as_deref().and_then(stage_from_text);
+        tl.passes = find_passes(&tl, 0..tl.ops.len(), path_stage, hint);
+        tl.stage_by_passes();
         tl
+    }
+
+    /// A file with neither stage annotations nor a stage in its name takes its stages from
+    /// the classified passes, so a mixed trace gives prefill and decode tables apart.
+    fn stage_by_passes(&mut self) {
+        let whole = self.stages.len() == 1 && self.stages[0].source == "whole trace";
+        if !whole
+            || self
+                .passes
+                .iter()
+                .all(|p| p.uncertain.is_some() || p.stage_guessed)
+        {
+            return;
+        }
+        self.stages.clear();
+        let mut of_pass = Vec::with_capacity(self.passes.len());
+        for k in 0..self.passes.len() {
+            let name = self.passes[k].stage;
+            of_pass.push(self.stage_index(name, "kernel sequence"));
+        }
+        for (p, &st) in self.passes.iter().zip(&of_pass) {
+            for op in &mut self.ops[p.ops.clone()] {
+                op.stage = st;
+            }
+        }
     }
 
     fn stage_index(&mut self, name: &str, source: &'static str) -> u16 {
@@ -235,6 +311,7 @@ impl Timeline {
     /// Appends another file's timeline as a new segment (names re-interned).
     pub fn append(&mut self, other: Timeline) {
         let seg = self.sources.len() as u16;
+        let base = self.ops.len();
         let mut remap: FxMap<NameId, NameId> = FxMap::default();
         let mut map = |id: NameId, names: &mut Interner| -> NameId {
             if id == NO_NAME {
@@ -268,6 +345,12 @@ impl Timeline {
             let mut f = *f;
             f.name = map(f.name, &mut self.names);
             self.py_frames.push((seg, f));
+        }
+        for p in &other.passes {
+            let mut p = p.clone();
+            p.segment = seg;
+            p.ops = p.ops.start + base..p.ops.end + base;
+            self.passes.push(p);
         }
         if self.meta.device_name.is_none() {
             self.meta.device_name = other.meta.device_name.clone();
@@ -358,6 +441,17 @@ mod tests {
         assert!(!is_user_frame(
             "/usr/lib/python3/site-packages/torch/nn/modules/module.py(1): x"
         ));
+    }
+
+    #[test]
+    fn stage_paths() {
+        let st = |p: &str| stage_from_path(Path::new(p));
+        assert_eq!(st("t/1765-TP-0-DECODE.trace.json.gz"), Some("decode"));
+        assert_eq!(st("1765-TP-1-EXTEND.trace.json"), Some("prefill"));
+        assert_eq!(st("run/EXTEND/x.json"), Some("prefill"));
+        assert_eq!(st("decode/rank0.json.gz"), Some("decode"));
+        assert_eq!(st("mixtral_decode_16steps.trace.json.gz"), None);
+        assert_eq!(st("traces/llama8b_prefill.json"), None);
     }
 
     #[test]

@@ -84,6 +84,51 @@ pub struct RoundReportView {
     pub ledger_header: String,
     pub ledger_excerpt: Vec<String>,
     pub artifacts: Vec<String>,
+    pub agent: Option<AgentView>,
+}
+
+/// The round report's agent section.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub agent: String,
+    pub outcome: String,
+    pub duration: String,
+    pub turns: String,
+    pub tokens: String,
+    pub cost: String,
+    pub failure: Option<String>,
+    pub fix: Option<String>,
+    pub commits: Vec<String>,
+    pub log_tail: String,
+}
+
+fn agent_view(a: &crate::gate::AgentReport) -> AgentView {
+    let u = &a.usage;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "not reported".into());
+    AgentView {
+        agent: md_cell(&a.agent),
+        outcome: md_cell(&a.outcome),
+        duration: format!("{:.1}s", a.duration_secs),
+        turns: or_dash(u.turns.map(|t| t.to_string())),
+        tokens: or_dash(match (u.input_tokens, u.output_tokens) {
+            (None, None) => None,
+            (i, o) => Some(format!(
+                "{} in / {} out",
+                i.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                o.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+            )),
+        }),
+        cost: or_dash(u.cost_usd.map(|c| format!("${c:.4}"))),
+        failure: a.failure.as_ref().map(|f| f.describe()),
+        fix: a.failure.as_ref().map(|f| f.fix_hint().to_string()),
+        commits: a
+            .commits
+            .iter()
+            .map(|m| md_cell(m.lines().next().unwrap_or("")))
+            .collect(),
+        // A fence inside the tail would end the report's code block early.
+        log_tail: a.log_tail.replace("```", "` ` `"),
+    }
 }
 
 /// Inputs of a round report.
@@ -98,6 +143,8 @@ pub struct RoundReportInput<'a> {
     pub attempt_ledger_md: &'a str,
     pub chart_path: &'a str,
     pub artifacts: Vec<String>,
+    /// What the round's agent did.
+    pub agent: Option<&'a crate::gate::AgentReport>,
 }
 
 fn check_views(outcome: &GateOutcome) -> Vec<CheckView> {
@@ -121,6 +168,7 @@ fn source_text(s: VerdictSource) -> &'static str {
     match s {
         VerdictSource::Reviewer => "from the LLM reviewer",
         VerdictSource::Measured => "derived from the measured geomean improvement",
+        VerdictSource::AgentFailed => "nothing measured: the agent failed before revalidation",
     }
 }
 
@@ -152,6 +200,7 @@ pub fn render_round_report(input: &RoundReportInput<'_>) -> Result<String, Rende
             .join("\n"),
         ledger_excerpt: tail_rows(input.attempt_ledger_md, 5),
         artifacts: input.artifacts.clone(),
+        agent: input.agent.map(agent_view),
     };
     render("round-report", &view)
 }

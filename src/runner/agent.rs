@@ -1,11 +1,16 @@
 //! The agent port: run the configured coding agent for one round inside the checkout, with
-//! a timeout that kills the agent's whole process group.
+//! the round prompt on standard input and a timeout that kills the agent's whole process
+//! group.
 //!
-//! The command is a shell line; `{prompt}`, `{summary}`, `{round}`, `{checkout}` and
-//! `{run_dir}` are replaced by shell-quoted values, and the same values are exported as
-//! `SOTA_PROMPT_FILE`, `SOTA_SUMMARY_FILE`, `SOTA_ROUND`, `SOTA_CHECKOUT`, `SOTA_RUN_DIR`.
+//! The agent is an [`AgentSpec`] (a preset, see [`super::agent_preset`]). A `command`
+//! agent's line may use `{prompt}`, `{summary}`, `{round}`, `{checkout}` and `{run_dir}`,
+//! replaced by shell-quoted values; every agent also gets them as `SOTA_PROMPT_FILE`,
+//! `SOTA_SUMMARY_FILE`, `SOTA_ROUND`, `SOTA_CHECKOUT`, `SOTA_RUN_DIR`. Standard output goes
+//! to `<log>.out` (the CLI's JSON, read back for usage) and standard error to the log.
 //! Only files inside the checkout are read back afterwards.
 
+pub use super::agent_preset::{AgentPreset, AgentSpec};
+pub use super::agent_usage::AgentUsage;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,7 +20,7 @@ use std::time::{Duration, Instant};
 /// One agent run.
 #[derive(Debug, Clone)]
 pub struct AgentInvocation {
-    pub command: String,
+    pub spec: AgentSpec,
     pub checkout: PathBuf,
     pub run_dir: PathBuf,
     pub round: u32,
@@ -23,6 +28,15 @@ pub struct AgentInvocation {
     pub summary_path: PathBuf,
     pub log_path: PathBuf,
     pub timeout: Duration,
+}
+
+impl AgentInvocation {
+    /// Where the agent's standard output is kept.
+    pub fn stdout_path(&self) -> PathBuf {
+        let mut p = self.log_path.clone().into_os_string();
+        p.push(".out");
+        PathBuf::from(p)
+    }
 }
 
 /// How the agent run ended.
@@ -43,11 +57,37 @@ impl AgentOutcome {
             AgentOutcome::FailedToStart { message } => format!("failed to start: {message}"),
         }
     }
+
+    /// Whether the agent ran to a clean exit.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, AgentOutcome::Finished { exit_code: 0 })
+    }
+}
+
+/// Everything one agent run left behind: how it ended, how long it took, what it reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRun {
+    pub outcome: AgentOutcome,
+    pub duration: Duration,
+    pub usage: AgentUsage,
+}
+
+impl AgentRun {
+    /// A run that never started.
+    pub fn not_started(message: impl Into<String>) -> AgentRun {
+        AgentRun {
+            outcome: AgentOutcome::FailedToStart {
+                message: message.into(),
+            },
+            duration: Duration::ZERO,
+            usage: AgentUsage::default(),
+        }
+    }
 }
 
 /// Anything that can run a round's agent.
 pub trait AgentPort {
-    fn run(&self, inv: &AgentInvocation) -> AgentOutcome;
+    fn run(&self, inv: &AgentInvocation) -> AgentRun;
 }
 
 /// Quotes a value for `sh`.
@@ -55,9 +95,12 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// Substitutes the placeholders of an agent command line.
+/// Substitutes the placeholders of a `command` agent's line.
 pub fn expand_command(inv: &AgentInvocation) -> String {
-    inv.command
+    inv.spec
+        .command
+        .as_deref()
+        .unwrap_or_default()
         .replace("{prompt}", &shell_quote(&inv.prompt_path.to_string_lossy()))
         .replace(
             "{summary}",
@@ -68,7 +111,25 @@ pub fn expand_command(inv: &AgentInvocation) -> String {
         .replace("{run_dir}", &shell_quote(&inv.run_dir.to_string_lossy()))
 }
 
-/// Runs the agent as `sh -c <command>` in its own process group.
+/// Why an agent cannot start on this machine, checked before a round spends GPU time on
+/// profiling: its program is missing, or a `command` agent has no command.
+pub fn preflight(spec: &AgentSpec) -> Result<(), String> {
+    if spec.preset == AgentPreset::Command
+        && spec.command.as_deref().is_none_or(|c| c.trim().is_empty())
+    {
+        return Err("the `command` agent preset needs a command line (agent.command)".into());
+    }
+    let program = spec.program();
+    if super::agent_preset::find_program(&program).is_none() {
+        return Err(format!(
+            "`{program}` is not installed or not on PATH (install it with `{}`)",
+            spec.preset.install_hint()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the agent as a child process in its own process group.
 pub struct ShellAgent;
 
 fn kill_group(pid: u32) {
@@ -80,55 +141,66 @@ fn kill_group(pid: u32) {
         .status();
 }
 
+fn usage_from(preset: AgentPreset, stdout_path: &Path) -> AgentUsage {
+    let text = std::fs::read_to_string(stdout_path).unwrap_or_default();
+    let parsed = match preset {
+        AgentPreset::Claude => super::agent_usage::parse_claude(&text),
+        AgentPreset::Codex => super::agent_usage::parse_codex(&text),
+        AgentPreset::Command => super::agent_usage::parse_claude(&text)
+            .or_else(|| super::agent_usage::parse_codex(&text)),
+    };
+    parsed.unwrap_or_default()
+}
+
 impl AgentPort for ShellAgent {
-    fn run(&self, inv: &AgentInvocation) -> AgentOutcome {
+    fn run(&self, inv: &AgentInvocation) -> AgentRun {
         if let Some(parent) = inv.log_path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let log = match File::create(&inv.log_path) {
+        let files = (|| {
+            let log = File::create(&inv.log_path)?;
+            let out = File::create(inv.stdout_path())?;
+            let prompt = File::open(&inv.prompt_path)?;
+            Ok::<_, std::io::Error>((log, out, prompt))
+        })();
+        let (log, out, prompt) = match files {
             Ok(f) => f,
             Err(e) => {
-                return AgentOutcome::FailedToStart {
-                    message: format!("cannot create {}: {e}", inv.log_path.display()),
-                }
+                return AgentRun::not_started(format!(
+                    "cannot open the prompt or log files ({}): {e}",
+                    inv.log_path.display()
+                ))
             }
         };
-        let log_err = match log.try_clone() {
-            Ok(f) => f,
-            Err(e) => {
-                return AgentOutcome::FailedToStart {
-                    message: e.to_string(),
-                }
-            }
-        };
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(expand_command(inv))
+        let launch = inv
+            .spec
+            .launch(Some(&expand_command(inv)), &inv.checkout.to_string_lossy());
+        let mut cmd = Command::new(&launch.program);
+        cmd.args(&launch.args)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&inv.checkout)
             .env("SOTA_PROMPT_FILE", &inv.prompt_path)
             .env("SOTA_SUMMARY_FILE", &inv.summary_path)
             .env("SOTA_ROUND", inv.round.to_string())
             .env("SOTA_CHECKOUT", &inv.checkout)
             .env("SOTA_RUN_DIR", &inv.run_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
+            .stdin(Stdio::from(prompt))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(log))
             .process_group(0);
+        let started = Instant::now();
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                return AgentOutcome::FailedToStart {
-                    message: e.to_string(),
-                }
+                return AgentRun::not_started(format!("`{}`: {e}", launch.program));
             }
         };
-        let started = Instant::now();
-        loop {
+        let outcome = loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
                     // Reap anything the agent left running in its group.
                     kill_group(child.id());
-                    return AgentOutcome::Finished {
+                    break AgentOutcome::Finished {
                         exit_code: status.code().unwrap_or(-1),
                     };
                 }
@@ -136,18 +208,23 @@ impl AgentPort for ShellAgent {
                     kill_group(child.id());
                     let _ = child.kill();
                     let _ = child.wait();
-                    return AgentOutcome::TimedOut {
+                    break AgentOutcome::TimedOut {
                         after_secs: inv.timeout.as_secs(),
                     };
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
                 Err(e) => {
                     kill_group(child.id());
-                    return AgentOutcome::FailedToStart {
+                    break AgentOutcome::FailedToStart {
                         message: e.to_string(),
                     };
                 }
             }
+        };
+        AgentRun {
+            outcome,
+            duration: started.elapsed(),
+            usage: usage_from(launch.preset, &inv.stdout_path()),
         }
     }
 }
@@ -172,8 +249,9 @@ mod tests {
     use super::*;
 
     fn inv(dir: &Path, command: &str, timeout_ms: u64) -> AgentInvocation {
+        std::fs::write(dir.join("prompt.md"), "the round prompt\n").unwrap();
         AgentInvocation {
-            command: command.into(),
+            spec: AgentSpec::shell(command),
             checkout: dir.into(),
             run_dir: dir.join("run"),
             round: 3,
@@ -189,12 +267,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = ShellAgent.run(&inv(
             d.path(),
-            "echo \"r{round} $SOTA_ROUND\" > {summary}",
+            "echo \"r{round} $SOTA_ROUND $(cat)\" > {summary}",
             10_000,
         ));
-        assert_eq!(out, AgentOutcome::Finished { exit_code: 0 });
+        assert_eq!(out.outcome, AgentOutcome::Finished { exit_code: 0 });
         let s = read_summary(d.path(), &d.path().join("summary.md")).unwrap();
-        assert_eq!(s.trim(), "r3 3");
+        assert_eq!(
+            s.trim(),
+            "r3 3 the round prompt",
+            "the prompt arrives on stdin"
+        );
     }
 
     #[test]
@@ -204,12 +286,55 @@ mod tests {
         let cmd = format!("(sleep 2; touch {}) & sleep 30", marker.display());
         let started = Instant::now();
         let out = ShellAgent.run(&inv(d.path(), &cmd, 300));
-        assert!(matches!(out, AgentOutcome::TimedOut { .. }), "{out:?}");
+        assert!(
+            matches!(out.outcome, AgentOutcome::TimedOut { .. }),
+            "{out:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(2500));
         assert!(
             !marker.exists(),
             "the background child must be killed with the group"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_fails_preflight_and_to_start() {
+        let spec = AgentSpec {
+            preset: AgentPreset::Claude,
+            command: Some("sota-bot-test-no-such-claude".into()),
+            ..AgentSpec::default()
+        };
+        let why = preflight(&spec).unwrap_err();
+        assert!(
+            why.contains("sota-bot-test-no-such-claude")
+                && why.contains("npm install -g @anthropic-ai/claude-code"),
+            "{why}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let mut i = inv(d.path(), "", 1000);
+        i.spec = spec;
+        assert!(matches!(
+            ShellAgent.run(&i).outcome,
+            AgentOutcome::FailedToStart { .. }
+        ));
+        assert!(preflight(&AgentSpec::shell(" ")).is_err());
+    }
+
+    #[test]
+    fn json_on_stdout_is_read_as_usage() {
+        let d = tempfile::tempdir().unwrap();
+        let line = r#"{"type":"result","is_error":false,"num_turns":4,"total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":3}}"#;
+        let out = ShellAgent.run(&inv(
+            d.path(),
+            &format!("echo '{line}'; echo progress >&2"),
+            10_000,
+        ));
+        assert_eq!(out.usage.turns, Some(4));
+        assert_eq!(out.usage.cost_usd, Some(0.5));
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("agent.log")).unwrap(),
+            "progress\n"
         );
     }
 

@@ -3,6 +3,11 @@
 //! Framework-neutral: it sends the same random-dataset requests to any server that speaks
 //! `/v1/completions` or `/v1/chat/completions` with streaming, so it can be the one request
 //! path for every framework in a real campaign, and it is what measures the simulated engine.
+//! Prompts are built from the model's tokenizer to exactly the planned length
+//! ([`crate::tokenizer::prompts`]), from a seed, so every framework gets the same request
+//! bytes; every request asks for exactly `output_len` tokens (`max_tokens` = `min_tokens`,
+//! `ignore_eos`) at temperature 0. The token counts each request really had (the server's
+//! `usage` when it reports one) are kept, so a row records the workload it measured.
 //! Metric definitions follow the serving benchmarks: TTFT is the time to the first non-empty
 //! content chunk, TPOT is `(e2e - ttft) / (output_tokens - 1)`, ITL is every gap between
 //! content chunks; failed requests count against the success rate and their latencies are
@@ -11,13 +16,49 @@
 
 use crate::bench::row::{Metrics, RequestRate};
 use crate::sim::server::TIME_SCALE_HEADER;
-use crate::sim::tokens::prompt_with_tokens;
+use crate::tokenizer::prompts::{prompt_digest, prompt_set, Prompt, PromptError};
+use crate::tokenizer::ModelTokenizer;
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How a prompt goes over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptFormat {
+    /// Text that encodes to exactly the planned length (every endpoint takes it).
+    Text,
+    /// The token ids themselves (`/v1/completions` only; no special tokens are added).
+    Ids,
+}
+
+/// The prompts of one run, built before any request is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptSet {
+    pub prompts: Vec<Prompt>,
+    pub format: PromptFormat,
+    /// Equal digests mean the same request prompts (see [`prompt_digest`]).
+    pub digest: String,
+}
+
+/// Builds `num_prompts` prompts of exactly `input_len` tokens of `tokenizer` from `seed`.
+pub fn build_prompts(
+    tokenizer: &ModelTokenizer,
+    input_len: u64,
+    num_prompts: u64,
+    seed: u64,
+    format: PromptFormat,
+) -> Result<PromptSet, PromptError> {
+    let prompts = prompt_set(tokenizer, input_len as usize, num_prompts as usize, seed)?;
+    Ok(PromptSet {
+        digest: prompt_digest(&prompts),
+        prompts,
+        format,
+    })
+}
 
 /// One benchmark run's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +72,10 @@ pub struct ClientConfig {
     pub num_prompts: u64,
     pub max_concurrency: Option<u64>,
     pub request_rate: RequestRate,
+    /// Seeds the arrival process (the prompts were built from it too).
     pub seed: u64,
     pub request_timeout: Duration,
+    pub prompts: Arc<PromptSet>,
 }
 
 /// What happened to one request, in real milliseconds (scaled later).
@@ -40,8 +83,12 @@ pub struct ClientConfig {
 pub struct RequestResult {
     pub success: bool,
     pub error: Option<String>,
+    /// Prompt tokens as the server counted them (its `usage`), else as sent.
     pub prompt_tokens: u64,
+    /// Generated tokens as the server counted them (its `usage`), else content chunks.
     pub output_tokens: u64,
+    /// Whether the counts above are the server's own.
+    pub usage_reported: bool,
     pub ttft_ms: Option<f64>,
     pub e2e_ms: Option<f64>,
     pub itl_ms: Vec<f64>,
@@ -78,9 +125,6 @@ pub async fn run_client(cfg: &ClientConfig) -> Result<ClientRun, ClientError> {
         .map_err(|e| ClientError::Http(e.to_string()))?;
     let time_scale = probe_time_scale(&http, &base).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-    let prompts: Vec<String> = (0..cfg.num_prompts)
-        .map(|_| prompt_with_tokens(cfg.input_len, || rng.random::<u32>()))
-        .collect();
     let semaphore = cfg
         .max_concurrency
         .filter(|c| *c > 0)
@@ -88,9 +132,9 @@ pub async fn run_client(cfg: &ClientConfig) -> Result<ClientRun, ClientError> {
     let url = format!("{base}{}", cfg.endpoint);
     let chat = cfg.endpoint.contains("chat");
     let start = Instant::now();
-    let mut handles = Vec::with_capacity(prompts.len());
+    let mut handles = Vec::with_capacity(cfg.prompts.prompts.len());
     let mut next_arrival = Duration::ZERO;
-    for prompt in prompts {
+    for prompt in &cfg.prompts.prompts {
         if let RequestRate::PerSecond(rate) = cfg.request_rate {
             if rate > 0.0 && rate.is_finite() {
                 // Poisson process in simulated time, slept in real time.
@@ -104,10 +148,10 @@ pub async fn run_client(cfg: &ClientConfig) -> Result<ClientRun, ClientError> {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         };
-        let body = request_body(cfg, &prompt, chat);
+        let body = request_body(cfg, prompt, chat);
         let http = http.clone();
         let url = url.clone();
-        let input_len = cfg.input_len;
+        let input_len = prompt.ids.len() as u64;
         handles.push(tokio::spawn(async move {
             let r = send_one(&http, &url, body, input_len, start).await;
             drop(permit);
@@ -141,15 +185,18 @@ async fn probe_time_scale(http: &reqwest::Client, base: &str) -> f64 {
         .unwrap_or(1.0)
 }
 
-fn request_body(cfg: &ClientConfig, prompt: &str, chat: bool) -> Value {
+/// The request: exactly `output_len` tokens (EOS ignored, `min_tokens` for engines that
+/// honour only that), greedy, streamed with usage.
+fn request_body(cfg: &ClientConfig, prompt: &Prompt, chat: bool) -> Value {
     let mut body = json!({
-        "model": cfg.model, "max_tokens": cfg.output_len, "temperature": 0.0, "ignore_eos": true,
+        "model": cfg.model, "max_tokens": cfg.output_len, "min_tokens": cfg.output_len,
+        "temperature": 0.0, "ignore_eos": true,
         "stream": true, "stream_options": {"include_usage": true},
     });
-    if chat {
-        body["messages"] = json!([{"role": "user", "content": prompt}]);
-    } else {
-        body["prompt"] = json!(prompt);
+    match (chat, cfg.prompts.format) {
+        (true, _) => body["messages"] = json!([{"role": "user", "content": prompt.text}]),
+        (false, PromptFormat::Text) => body["prompt"] = json!(prompt.text),
+        (false, PromptFormat::Ids) => body["prompt"] = json!(prompt.ids),
     }
     body
 }
@@ -160,6 +207,7 @@ fn failed(prompt_tokens: u64, start_offset_ms: f64, error: String) -> RequestRes
         error: Some(error),
         prompt_tokens,
         output_tokens: 0,
+        usage_reported: false,
         ttft_ms: None,
         e2e_ms: None,
         itl_ms: Vec::new(),
@@ -299,6 +347,7 @@ impl SseTokenParser {
             output_tokens: self
                 .usage_completion
                 .unwrap_or(self.token_times_ms.len() as u64),
+            usage_reported: self.usage_prompt.is_some() && self.usage_completion.is_some(),
             ttft_ms: Some(first),
             e2e_ms: Some(e2e_ms),
             itl_ms: itl,
@@ -316,17 +365,7 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// Percentile with linear interpolation between closest ranks (numpy's default).
-pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    let (a, b) = (sorted.get(lo)?, sorted.get(hi)?);
-    Some(a + (b - a) * (rank - lo as f64))
-}
+pub use crate::bench::measured::percentile;
 
 fn stats(mut v: Vec<f64>) -> (Option<f64>, Option<f64>, Option<f64>) {
     v.retain(|x| x.is_finite());
@@ -336,6 +375,21 @@ fn stats(mut v: Vec<f64>) -> (Option<f64>, Option<f64>, Option<f64>) {
     v.sort_by(f64::total_cmp);
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     (Some(mean), percentile(&v, 50.0), percentile(&v, 99.0))
+}
+
+/// Records the token counts the successful requests really had into `w` (the server's
+/// counts when every request reported usage, else the client's).
+pub fn record_measured_lengths(run: &ClientRun, w: &mut crate::bench::row::Workload) {
+    let ok: Vec<&RequestResult> = run.results.iter().filter(|r| r.success).collect();
+    let input: Vec<u64> = ok.iter().map(|r| r.prompt_tokens).collect();
+    let output: Vec<u64> = ok.iter().map(|r| r.output_tokens).collect();
+    let server = ok.iter().all(|r| r.usage_reported);
+    crate::bench::measured::record_lengths(
+        w,
+        &input,
+        &output,
+        if server { "server" } else { "client" },
+    );
 }
 
 /// Computes the normalized metrics from a run (pure). Latencies in (simulated) ms.
@@ -412,6 +466,7 @@ mod tests {
             error: None,
             prompt_tokens: 10,
             output_tokens: out,
+            usage_reported: true,
             ttft_ms: Some(ttft),
             e2e_ms: Some(e2e),
             itl_ms: vec![],

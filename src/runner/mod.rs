@@ -3,6 +3,8 @@
 //! built-in benchmark client. Process spawning sits behind [`process::ProcessLauncher`].
 
 pub mod agent;
+pub mod agent_preset;
+pub mod agent_usage;
 pub mod bench;
 pub mod classify;
 pub mod client;

@@ -3,8 +3,8 @@
 //!
 //! Each round it reads the round prompt, applies the round's scripted step to the simulated
 //! SGLang engine profile in the checkout (a real file edit, so the simulated server really
-//! gets faster or slower), writes a markdown round summary and, when the prompt names an
-//! attempt ledger, appends a row to it. Misbehaviours the review gate must catch are
+//! gets faster or slower) and writes a markdown round summary; the ledgers are sota-bot's
+//! to append, never the agent's. Misbehaviours the review gate must catch are
 //! scriptable too: `noop` (stall), `regress`, `change-workload` (edits the benchmark
 //! workload file), `sleep` (exceed the round timeout) and `crash`.
 
@@ -241,20 +241,18 @@ impl ScriptedAgent {
         }
     }
 
-    /// Does round `round`: edits the checkout, writes `summary_out`, appends to the ledger
-    /// named in the prompt. `sleep` blocks; `crash` writes nothing and returns its code.
+    /// Does round `round`: edits the checkout and writes `summary_out`. `sleep` blocks;
+    /// `crash` writes nothing and returns its code.
     pub fn run_round(
         &self,
         round: u32,
-        prompt: &str,
+        _prompt: &str,
         summary_out: &Path,
     ) -> Result<RoundOutcome, AgentError> {
         let step = self.script.step_for_round(round);
         let mut md = format!("# Round {round} summary (scripted agent simulator)\n\n");
         let mut changed = Vec::new();
-        let mut ledger_result = "no change";
         let exit_code = 0;
-        let title: String;
         match &step {
             AgentStep::Patch {
                 title: t,
@@ -262,7 +260,6 @@ impl ScriptedAgent {
                 rationale,
                 evidence,
             } => {
-                title = t.clone();
                 let path = self.checkout.join(&self.profile_path);
                 let before = load_profile(&path)?;
                 let after = apply_edits(&before, edits)?;
@@ -298,14 +295,11 @@ impl ScriptedAgent {
                     "- simulated decode step (batch 1, 1000 context tokens): {:.1} us -> {:.1} us",
                     b, a
                 );
-                ledger_result = "patched; awaiting revalidation";
             }
             AgentStep::Noop { note } => {
-                title = "no change".into();
                 let _ = writeln!(md, "## What changed\n\nNothing. {note}\n");
             }
             AgentStep::Regress { factor } => {
-                title = format!("scheduler rework (overhead x{factor})");
                 let path = self.checkout.join(&self.profile_path);
                 let before = load_profile(&path)?;
                 let after =
@@ -313,10 +307,8 @@ impl ScriptedAgent {
                 self.write_profile(&path, &after)?;
                 changed.push(self.profile_path.display().to_string());
                 let _ = writeln!(md, "## What changed\n\nReworked the scheduler loop (per-step overhead x{factor}).\n");
-                ledger_result = "patched; awaiting revalidation";
             }
             AgentStep::ChangeWorkload { path, content } => {
-                title = format!("edit {path}");
                 let full = self.checkout.join(path);
                 if let Some(parent) = full.parent() {
                     std::fs::create_dir_all(parent).map_err(|source| AgentError::Io {
@@ -333,11 +325,9 @@ impl ScriptedAgent {
                     md,
                     "## What changed\n\nEdited the benchmark workload file `{path}`.\n"
                 );
-                ledger_result = "changed the workload";
             }
             AgentStep::Sleep { seconds } => {
                 std::thread::sleep(std::time::Duration::from_secs(*seconds));
-                title = format!("slept {seconds}s");
                 let _ = writeln!(md, "## What changed\n\nNothing (slept {seconds}s).\n");
             }
             AgentStep::Crash {
@@ -354,14 +344,6 @@ impl ScriptedAgent {
                     exit_code: *code,
                 });
             }
-        }
-        if let Some(ledger) = ledger_path_from_prompt(prompt) {
-            let full = if Path::new(&ledger).is_absolute() {
-                PathBuf::from(&ledger)
-            } else {
-                self.checkout.join(&ledger)
-            };
-            append_ledger(&full, round, &title, &changed, ledger_result)?;
         }
         if let Some(parent) = summary_out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| AgentError::Io {
@@ -410,68 +392,6 @@ fn describe_edit(e: &ProfileEdit) -> String {
         ),
         ProfileEdit::ScaleOverhead { factor } => format!("scheduler overhead x{factor}"),
     }
-}
-
-/// Finds the attempt-ledger path in a round prompt: a line mentioning "attempt ledger" (or
-/// `attempt-ledger.md`) followed by a path, e.g. ``Attempt ledger: `runs/x/humanize/attempt-ledger.md` ``.
-pub fn ledger_path_from_prompt(prompt: &str) -> Option<String> {
-    for line in prompt.lines() {
-        let lower = line.to_ascii_lowercase();
-        if !(lower.contains("attempt ledger") || lower.contains("attempt-ledger")) {
-            continue;
-        }
-        let candidates =
-            line.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')');
-        if let Some(p) = candidates
-            .map(|s| s.trim_end_matches(['.', ',', ';', ':']))
-            .find(|s| s.ends_with(".md") && s.contains("ledger"))
-        {
-            return Some(p.to_string());
-        }
-    }
-    None
-}
-
-fn append_ledger(
-    path: &Path,
-    round: u32,
-    title: &str,
-    changed: &[String],
-    result: &str,
-) -> Result<(), AgentError> {
-    use std::io::Write;
-    let io = |source| AgentError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let new = !path.exists();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(io)?;
-    if new {
-        writeln!(
-            f,
-            "| round | attempt | files | result |\n| --- | --- | --- | --- |"
-        )
-        .map_err(io)?;
-    }
-    let files = if changed.is_empty() {
-        "-".to_string()
-    } else {
-        changed.join(", ")
-    };
-    writeln!(
-        f,
-        "| {round} | {} | {} | {result} |",
-        title.replace('|', "\\|"),
-        files.replace('|', "\\|")
-    )
-    .map_err(io)
 }
 
 #[cfg(test)]
@@ -525,17 +445,5 @@ mod tests {
         .unwrap();
         assert_eq!(s.steps.len(), 3);
         assert!(matches!(s.step_for_round(9), AgentStep::Noop { .. }));
-    }
-
-    #[test]
-    fn ledger_path_is_found_in_prompts() {
-        assert_eq!(
-            ledger_path_from_prompt(
-                "x\nAppend to the attempt ledger: `runs/r/humanize/attempt-ledger.md`.\n"
-            )
-            .as_deref(),
-            Some("runs/r/humanize/attempt-ledger.md")
-        );
-        assert_eq!(ledger_path_from_prompt("no ledger here"), None);
     }
 }

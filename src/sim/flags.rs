@@ -27,6 +27,8 @@ enum Dest {
     KvFreeFraction,
     TensorParallel,
     Backend,
+    Tokenizer,
+    RequestLog,
 }
 
 struct FlagSpec {
@@ -78,6 +80,18 @@ const COMMON: &[FlagSpec] = &[
         dest: Dest::StartupDelayMs,
         metavar: Some("STARTUP_DELAY_MS"),
         help: "Real milliseconds to wait before listening (default: 0).",
+    },
+    FlagSpec {
+        names: &["--tokenizer"],
+        dest: Dest::Tokenizer,
+        metavar: Some("TOKENIZER"),
+        help: "Tokenizer that counts prompt tokens: a tokenizer.json, a model folder, a cached Hugging Face id, or builtin:sim (default: builtin:sim, the simulated model's own).",
+    },
+    FlagSpec {
+        names: &["--request-log"],
+        dest: Dest::RequestLog,
+        metavar: Some("REQUEST_LOG"),
+        help: "Append one JSON line per request (prompt digest, token counts, sampling) to this file.",
     },
     FlagSpec {
         names: &["--never-ready"],
@@ -157,6 +171,9 @@ pub struct ServeFlags {
     /// TensorRT-LLM meaning: share of the memory left after weights.
     pub kv_free_fraction: Option<f64>,
     pub tensor_parallel: u32,
+    /// Tokenizer spec (see `crate::tokenizer`).
+    pub tokenizer: String,
+    pub request_log: Option<PathBuf>,
 }
 
 /// Outcome of parsing: run the server, or print help (exit 0).
@@ -203,7 +220,20 @@ pub fn parse_serve_args(args: &[String]) -> Result<ParsedServe, FlagError> {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let Some(spec) = specs.iter().find(|s| s.names.contains(&name.as_str())) else {
+        let spec = match lookup(&specs, &name) {
+            Lookup::Found(spec) => Some(spec),
+            Lookup::Ambiguous(matches) => {
+                return Err(err(
+                    fw,
+                    format!(
+                        "ambiguous option: {name} could match {}",
+                        matches.join(", ")
+                    ),
+                ))
+            }
+            Lookup::Unknown => None,
+        };
+        let Some(spec) = spec else {
             unknown.push(arg.clone());
             // An unknown `--flag value` pair is reported whole rather than taking the value
             // as the positional model.
@@ -254,6 +284,33 @@ pub fn parse_serve_args(args: &[String]) -> Result<ParsedServe, FlagError> {
     build(fw, values, positional.into_iter().next())
 }
 
+enum Lookup<'a> {
+    Found(&'a FlagSpec),
+    Ambiguous(Vec<&'static str>),
+    Unknown,
+}
+
+/// Finds a flag as argparse does: an exact name, else a long-flag prefix naming exactly one
+/// flag (argparse's `allow_abbrev`); a prefix of several flags is ambiguous.
+fn lookup<'a>(specs: &[&'a FlagSpec], name: &str) -> Lookup<'a> {
+    if let Some(spec) = specs.iter().find(|s| s.names.contains(&name)) {
+        return Lookup::Found(spec);
+    }
+    if !name.starts_with("--") || name.len() < 3 {
+        return Lookup::Unknown;
+    }
+    let matches: Vec<(&'a FlagSpec, &'static str)> = specs
+        .iter()
+        .flat_map(|s| s.names.iter().map(move |n| (*s, *n)))
+        .filter(|(_, n)| n.starts_with(name))
+        .collect();
+    match matches.as_slice() {
+        [] => Lookup::Unknown,
+        [(spec, _)] => Lookup::Found(spec),
+        _ => Lookup::Ambiguous(matches.iter().map(|(_, n)| *n).collect()),
+    }
+}
+
 fn find_framework(args: &[String]) -> Option<Result<Framework, String>> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -294,6 +351,8 @@ fn build(
         mem_fraction: None,
         kv_free_fraction: None,
         tensor_parallel: 1,
+        tokenizer: crate::tokenizer::BUILTIN_SIM.to_string(),
+        request_log: None,
     };
     let mut have_profile = false;
     for (dest, name, value) in values {
@@ -310,6 +369,8 @@ fn build(
                 have_profile = true;
             }
             Dest::Model => flags.model = value.clone(),
+            Dest::Tokenizer => flags.tokenizer = value.clone(),
+            Dest::RequestLog => flags.request_log = Some(PathBuf::from(&value)),
             Dest::Host => flags.host = value.clone(),
             Dest::Port => flags.port = value.parse().map_err(|_| bad("int"))?,
             Dest::TimeScale => {
@@ -473,6 +534,24 @@ mod tests {
         assert_eq!(f.mem_fraction, Some(0.8));
         assert!(f.never_ready);
         assert_eq!(f.time_scale, 0.01);
+    }
+
+    #[test]
+    fn abbreviations_resolve_like_argparse_and_ambiguous_ones_fail() {
+        let p = parse_serve_args(&args(
+            "--framework vllm --profile p m --max-num-s 8 --tokenizer t.json",
+        ))
+        .unwrap();
+        let ParsedServe::Run(f) = p else {
+            panic!("expected run")
+        };
+        assert_eq!(f.max_running_requests, Some(8));
+        assert_eq!(f.tokenizer, "t.json");
+        let e = parse_serve_args(&args("--framework vllm --profile p m --max-num 8")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "ambiguous option: --max-num could match --max-num-seqs, --max-num-batched-tokens"
+        );
     }
 
     #[test]

@@ -10,7 +10,6 @@ pub mod flags;
 pub mod profile;
 pub mod scheduler;
 pub mod server;
-pub mod tokens;
 pub mod trace;
 
 pub use profile::{load_profile, EngineProfile};

@@ -9,8 +9,8 @@
 
 use super::profile::EngineProfile;
 use super::scheduler::{Scheduler, SchedulerLimits};
-use super::tokens::count_tokens;
 use crate::campaign::Framework;
+use crate::tokenizer::ModelTokenizer;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -18,9 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -43,6 +46,10 @@ pub struct ServeConfig {
     pub tensor_parallel: u32,
     pub startup_delay: Duration,
     pub never_ready: bool,
+    /// Counts prompt tokens as the model would.
+    pub tokenizer: Arc<ModelTokenizer>,
+    /// One JSON line per request, for checking what clients actually sent.
+    pub request_log: Option<PathBuf>,
 }
 
 /// Why a simulated launch stopped.
@@ -54,6 +61,11 @@ pub enum SimServeError {
         tried_gib: f64,
         total_gib: f64,
         free_gib: f64,
+    },
+    #[error("cannot open the request log {path}: {source}")]
+    RequestLog {
+        path: String,
+        source: std::io::Error,
     },
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -115,7 +127,11 @@ pub fn resolve_limits(
 /// Events the engine sends to one request's response.
 #[derive(Debug)]
 enum TokenEvent {
-    Token { index: u64, last: bool },
+    /// Token `index` (1-based); `last` ends the response.
+    Token {
+        index: u64,
+        last: bool,
+    },
     Rejected(String),
 }
 
@@ -128,6 +144,10 @@ struct Submit {
 
 struct AppState {
     model: String,
+    tokenizer: Arc<ModelTokenizer>,
+    /// Texts of generated tokens, each one token of the tokenizer wherever it lands.
+    pieces: Vec<String>,
+    request_log: Option<Mutex<std::fs::File>>,
     framework: Framework,
     profile_name: String,
     time_scale: f64,
@@ -169,10 +189,26 @@ pub async fn serve_on(
     profile: EngineProfile,
     limits: SchedulerLimits,
 ) -> Result<(), SimServeError> {
+    let request_log = match &config.request_log {
+        Some(p) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| SimServeError::RequestLog {
+                    path: p.display().to_string(),
+                    source,
+                })?,
+        )),
+        None => None,
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(engine_loop(profile.clone(), limits, config.time_scale, rx));
     let state = Arc::new(AppState {
         model: config.model.clone(),
+        pieces: output_pieces(&config.tokenizer),
+        tokenizer: config.tokenizer.clone(),
+        request_log,
         framework: config.framework,
         profile_name: profile.name.clone(),
         time_scale: config.time_scale,
@@ -313,17 +349,97 @@ fn unix_now() -> u64 {
 pub struct ParsedRequest {
     pub prompt_tokens: u64,
     pub max_tokens: u64,
+    /// EOS is not honoured before this many tokens (`min_tokens`, 0 when absent).
+    pub min_tokens: u64,
+    /// EOS is never honoured (`ignore_eos`).
+    pub ignore_eos: bool,
+    pub temperature: Option<f64>,
     pub stream: bool,
     pub include_usage: bool,
     pub model: Option<String>,
+    /// SHA-256 of the prompt as sent (text or ids), so identical requests are recognisable.
+    pub prompt_sha256: String,
 }
 
+impl ParsedRequest {
+    /// How many tokens the simulated model generates, and whether it stopped at EOS.
+    ///
+    /// The simulated model ends its answer at a position between 16 and 512 tokens that
+    /// depends on the prompt, as a real model emits EOS; only `ignore_eos` (or a
+    /// `min_tokens` past that point) makes it generate up to `max_tokens`.
+    pub fn generation(&self) -> (u64, bool) {
+        if self.ignore_eos {
+            return (self.max_tokens, false);
+        }
+        let seed = u64::from_str_radix(&self.prompt_sha256[..15], 16).unwrap_or(0);
+        let eos_at = (16 + seed % 497).max(self.min_tokens);
+        if eos_at < self.max_tokens {
+            (eos_at, true)
+        } else {
+            (self.max_tokens, false)
+        }
+    }
+}
+
+/// Prompt tokens as an engine counts them: text with the model's special tokens added,
+/// chat message contents without a template, token ids one each.
+pub trait PromptCounter {
+    fn count_text(&self, text: &str, add_special: bool) -> Result<u64, String>;
+}
+
+impl PromptCounter for ModelTokenizer {
+    fn count_text(&self, text: &str, add_special: bool) -> Result<u64, String> {
+        self.encode(text, add_special)
+            .map(|ids| ids.len() as u64)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn optional_u64(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("`{key}` must be a non-negative integer")),
+    }
+}
+
+fn optional_bool(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("`{key}` must be a boolean")),
+    }
+}
+
+const PROMPT_SHAPE: &str =
+    "`prompt` must be a string, a list of token ids, or a one-element list of those";
+
 /// Reads a completions (`chat == false`) or chat-completions body (pure).
-pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
+pub fn parse_request(
+    body: &[u8],
+    chat: bool,
+    counter: &dyn PromptCounter,
+) -> Result<ParsedRequest, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let obj = v
         .as_object()
         .ok_or("the request body must be a JSON object")?;
+    let prompt_value = if chat {
+        obj.get("messages")
+    } else {
+        obj.get("prompt")
+    };
+    let prompt_sha256 = hex::encode(Sha256::digest(
+        prompt_value.map(Value::to_string).unwrap_or_default(),
+    ));
+    let ids = |items: &Vec<Value>| {
+        items
+            .iter()
+            .all(Value::is_u64)
+            .then_some(items.len() as u64)
+    };
     let prompt_tokens = if chat {
         let msgs = obj
             .get("messages")
@@ -332,12 +448,17 @@ pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
         let mut n = 0;
         for m in msgs {
             n += match m.get("content") {
-                Some(Value::String(s)) => count_tokens(s),
-                Some(Value::Array(parts)) => parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .map(count_tokens)
-                    .sum(),
+                Some(Value::String(s)) => counter.count_text(s, false)?,
+                Some(Value::Array(parts)) => {
+                    let mut sum = 0;
+                    for text in parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    {
+                        sum += counter.count_text(text, false)?;
+                    }
+                    sum
+                }
                 Some(Value::Null) | None => 0,
                 Some(_) => {
                     return Err("message `content` must be a string or a list of parts".into())
@@ -346,48 +467,83 @@ pub fn parse_request(body: &[u8], chat: bool) -> Result<ParsedRequest, String> {
         }
         n
     } else {
-        match obj.get("prompt") {
-            Some(Value::String(s)) => count_tokens(s),
-            Some(Value::Array(items)) if items.iter().all(Value::is_u64) => items.len() as u64,
-            Some(Value::Array(items)) if items.len() == 1 => match items.first() {
-                Some(Value::String(s)) => count_tokens(s),
-                Some(Value::Array(ids)) if ids.iter().all(Value::is_u64) => ids.len() as u64,
-                _ => return Err("`prompt` must be a string, a list of token ids, or a one-element list of those".into()),
+        match prompt_value {
+            Some(Value::String(s)) => counter.count_text(s, true)?,
+            Some(Value::Array(items)) => match ids(items) {
+                Some(n) => n,
+                None if items.len() == 1 => match items.first() {
+                    Some(Value::String(s)) => counter.count_text(s, true)?,
+                    Some(Value::Array(inner)) => ids(inner).ok_or(PROMPT_SHAPE)?,
+                    _ => return Err(PROMPT_SHAPE.into()),
+                },
+                None => return Err(PROMPT_SHAPE.into()),
             },
-            _ => return Err("`prompt` must be a string, a list of token ids, or a one-element list of those".into()),
+            _ => return Err(PROMPT_SHAPE.into()),
         }
     };
     if prompt_tokens == 0 {
         return Err("the prompt is empty".into());
     }
-    let max_tokens = match obj
-        .get("max_tokens")
-        .or_else(|| obj.get("max_completion_tokens"))
-    {
-        None | Some(Value::Null) => 16,
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 => n,
-            _ => return Err("`max_tokens` must be a positive integer".into()),
-        },
-    };
-    let stream = match obj.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err("`stream` must be a boolean".into()),
+    let max_tokens =
+        match optional_u64(obj, "max_tokens")?.or(optional_u64(obj, "max_completion_tokens")?) {
+            None => 16,
+            Some(0) => return Err("`max_tokens` must be a positive integer".into()),
+            Some(n) => n,
+        };
+    let temperature = match obj.get("temperature") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|t| *t >= 0.0)
+                .ok_or("`temperature` must be a non-negative number")?,
+        ),
     };
     let include_usage = obj
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let model = obj.get("model").and_then(Value::as_str).map(String::from);
     Ok(ParsedRequest {
         prompt_tokens,
         max_tokens,
-        stream,
+        min_tokens: optional_u64(obj, "min_tokens")?.unwrap_or(0),
+        ignore_eos: optional_bool(obj, "ignore_eos")?.unwrap_or(false),
+        temperature,
+        stream: optional_bool(obj, "stream")?.unwrap_or(false),
         include_usage,
-        model,
+        model: obj.get("model").and_then(Value::as_str).map(String::from),
+        prompt_sha256,
     })
+}
+
+/// Up to 64 token texts that stay one token each when concatenated, so a client that
+/// re-tokenizes the generated text counts what the engine generated.
+fn output_pieces(tokenizer: &ModelTokenizer) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in tokenizer.ordinary_tokens().iter().take(4096) {
+        let Ok(text) = tokenizer.decode(&[*id]) else {
+            continue;
+        };
+        let piece = if text.starts_with(char::is_whitespace) {
+            text
+        } else {
+            format!(" {text}")
+        };
+        let tripled = piece.repeat(3);
+        if tokenizer
+            .encode(&tripled, false)
+            .is_ok_and(|ids| ids.len() == 3)
+        {
+            out.push(piece);
+            if out.len() == 64 {
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(" x".into());
+    }
+    out
 }
 
 async fn completions(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
@@ -398,9 +554,21 @@ async fn chat_completions(State(s): State<Arc<AppState>>, body: Bytes) -> Respon
     generate(s, body, true).await
 }
 
-/// Text of one generated token (one simulated token per word).
-fn token_text(index: u64) -> String {
-    format!(" tok{}", index % 1000)
+fn token_text(s: &AppState, index: u64) -> &str {
+    &s.pieces[index as usize % s.pieces.len()]
+}
+
+fn log_request(s: &AppState, chat: bool, req: &ParsedRequest, generated: u64) {
+    let Some(log) = &s.request_log else { return };
+    let line = json!({
+        "endpoint": if chat { "/v1/chat/completions" } else { "/v1/completions" },
+        "prompt_sha256": req.prompt_sha256, "prompt_tokens": req.prompt_tokens,
+        "max_tokens": req.max_tokens, "min_tokens": req.min_tokens, "ignore_eos": req.ignore_eos,
+        "temperature": req.temperature, "stream": req.stream, "generated": generated,
+    });
+    if let Ok(mut f) = log.lock() {
+        let _ = writeln!(f, "{line}");
+    }
 }
 
 async fn generate(s: Arc<AppState>, body: Bytes, chat: bool) -> Response {
@@ -412,7 +580,7 @@ async fn generate(s: Arc<AppState>, body: Bytes, chat: bool) -> Response {
             scale,
         );
     }
-    let req = match parse_request(&body, chat) {
+    let req = match parse_request(&body, chat, s.tokenizer.as_ref()) {
         Ok(r) => r,
         Err(msg) => return error_response(StatusCode::BAD_REQUEST, &msg, scale),
     };
@@ -424,10 +592,12 @@ async fn generate(s: Arc<AppState>, body: Bytes, chat: bool) -> Response {
     }
     let id = s.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::unbounded_channel();
+    let (generated, _) = req.generation();
+    log_request(&s, chat, &req, generated);
     let submit = Submit {
         id,
         prompt_len: req.prompt_tokens,
-        max_new: req.max_tokens,
+        max_new: generated,
         tx,
     };
     if s.engine.send(submit).is_err() {
@@ -461,7 +631,7 @@ async fn unary_response(
     while let Some(ev) = rx.recv().await {
         match ev {
             TokenEvent::Token { index, last } => {
-                text.push_str(&token_text(index));
+                text.push_str(token_text(&s, index));
                 n = index;
                 if last {
                     break;
@@ -473,10 +643,11 @@ async fn unary_response(
         }
     }
     let usage = json!({"prompt_tokens": req.prompt_tokens, "completion_tokens": n, "total_tokens": req.prompt_tokens + n});
+    let finish = finish_reason(&req);
     let choice = if chat {
-        json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"})
+        json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
     } else {
-        json!({"index": 0, "text": text, "logprobs": null, "finish_reason": "length"})
+        json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish})
     };
     let object = if chat {
         "chat.completion"
@@ -485,6 +656,14 @@ async fn unary_response(
     };
     let body = json!({"id": rid, "object": object, "created": unix_now(), "model": s.model, "choices": [choice], "usage": usage});
     with_scale(axum::Json(body).into_response(), s.time_scale)
+}
+
+fn finish_reason(req: &ParsedRequest) -> &'static str {
+    if req.generation().1 {
+        "stop"
+    } else {
+        "length"
+    }
 }
 
 fn sse(v: &Value) -> Bytes {
@@ -525,9 +704,12 @@ fn stream_response(
     };
     let prompt_tokens = req.prompt_tokens;
     let include_usage = req.include_usage;
+    let final_reason = finish_reason(&req);
+    let state = s.clone();
     let body_stream = futures::stream::unfold(st, move |mut st| {
         let rid = rid.clone();
         let model = model.clone();
+        let state = state.clone();
         async move {
             if st.done {
                 return None;
@@ -536,11 +718,16 @@ fn stream_response(
             match st.rx.recv().await {
                 Some(TokenEvent::Token { index, last }) => {
                     st.generated = index;
-                    let finish = if last { json!("length") } else { Value::Null };
-                    let choice = if chat {
-                        json!({"index": 0, "delta": {"content": token_text(index)}, "logprobs": null, "finish_reason": finish})
+                    let finish = if last {
+                        json!(final_reason)
                     } else {
-                        json!({"index": 0, "text": token_text(index), "logprobs": null, "finish_reason": finish})
+                        Value::Null
+                    };
+                    let piece = token_text(&state, index);
+                    let choice = if chat {
+                        json!({"index": 0, "delta": {"content": piece}, "logprobs": null, "finish_reason": finish})
+                    } else {
+                        json!({"index": 0, "text": piece, "logprobs": null, "finish_reason": finish})
                     };
                     out.extend_from_slice(&sse(&json!({"id": rid, "object": object, "created": created, "model": model, "choices": [choice]})));
                     if last {
@@ -580,26 +767,70 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn sim_tokenizer() -> &'static ModelTokenizer {
+        static T: std::sync::OnceLock<ModelTokenizer> = std::sync::OnceLock::new();
+        T.get_or_init(|| {
+            ModelTokenizer::load(crate::tokenizer::TokenizerSource::BuiltinSim).unwrap()
+        })
+    }
+
     #[test]
-    fn request_parsing_counts_tokens_by_the_documented_rule() {
-        let r = parse_request(br#"{"model":"m","prompt":"a b c","max_tokens":4,"stream":true,"stream_options":{"include_usage":true}}"#, false).unwrap();
+    fn request_parsing_counts_tokens_with_the_tokenizer() {
+        let t = sim_tokenizer();
+        let r = parse_request(br#"{"model":"m","prompt":"ba be bi","max_tokens":4,"stream":true,"stream_options":{"include_usage":true}}"#, false, t).unwrap();
         assert_eq!(
             (r.prompt_tokens, r.max_tokens, r.stream, r.include_usage),
             (3, 4, true, true)
         );
-        let r = parse_request(br#"{"prompt":[1,2,3,4,5]}"#, false).unwrap();
+        let r = parse_request(br#"{"prompt":[1,2,3,4,5]}"#, false, t).unwrap();
         assert_eq!((r.prompt_tokens, r.max_tokens), (5, 16));
-        let r = parse_request(br#"{"messages":[{"role":"user","content":"hello there"},{"role":"user","content":[{"type":"text","text":"x"}]}],"max_completion_tokens":2}"#, true).unwrap();
+        let r = parse_request(br#"{"prompt":[[1,2,3]]}"#, false, t).unwrap();
+        assert_eq!(r.prompt_tokens, 3);
+        let r = parse_request(br#"{"messages":[{"role":"user","content":"ba be"},{"role":"user","content":[{"type":"text","text":"bo"}]}],"max_completion_tokens":2}"#, true, t).unwrap();
         assert_eq!((r.prompt_tokens, r.max_tokens), (3, 2));
-        assert!(parse_request(br#"{"prompt":""}"#, false).is_err());
-        assert!(parse_request(br#"{"prompt":"x","max_tokens":0}"#, false).is_err());
-        assert!(parse_request(b"nope", false).is_err());
+        assert!(parse_request(br#"{"prompt":""}"#, false, t).is_err());
+        assert!(parse_request(br#"{"prompt":"ba","max_tokens":0}"#, false, t).is_err());
+        assert!(parse_request(br#"{"prompt":"ba","ignore_eos":"yes"}"#, false, t).is_err());
+        assert!(parse_request(br#"{"prompt":[1,"a"]}"#, false, t).is_err());
+        assert!(parse_request(b"nope", false, t).is_err());
+    }
+
+    #[test]
+    fn without_ignore_eos_the_simulated_model_stops_early() {
+        let t = sim_tokenizer();
+        let body = |extra: &str| {
+            format!(r#"{{"prompt":"ba be bi","max_tokens":1000{extra}}}"#).into_bytes()
+        };
+        let free = parse_request(&body(""), false, t).unwrap();
+        let (n, eos) = free.generation();
+        assert!(eos && (16..=512).contains(&n), "{n} {eos}");
+        let forced = parse_request(&body(r#","ignore_eos":true"#), false, t).unwrap();
+        assert_eq!(forced.generation(), (1000, false));
+        let min = parse_request(&body(r#","min_tokens":1000"#), false, t).unwrap();
+        assert_eq!(min.generation(), (1000, false));
+        let short = parse_request(br#"{"prompt":"ba","max_tokens":4}"#, false, t).unwrap();
+        assert_eq!(short.generation(), (4, false));
+        assert_eq!(
+            free.generation(),
+            free.clone().generation(),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn generated_pieces_are_one_token_each_when_joined() {
+        let t = sim_tokenizer();
+        let pieces = output_pieces(t);
+        assert_eq!(pieces.len(), 64);
+        let text: String = pieces.concat();
+        assert_eq!(t.encode(&text, false).unwrap().len(), 64);
     }
 
     proptest! {
         #[test]
         fn request_parser_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200), chat in any::<bool>()) {
-            let _ = parse_request(&body, chat);
+            let t = sim_tokenizer();
+            let _ = parse_request(&body, chat, t);
         }
     }
 }

@@ -294,6 +294,7 @@ pub(super) fn to_row(
         max_concurrency: count(o, &["max_concurrency"]).ok().flatten(),
         ..Workload::default()
     };
+    measured_lengths(o, completed, &mut row.workload);
     spec_decode(o, &mut row)?;
     cache(o, &mut row)?;
     if let Some(p) = &ctx.raw_result_path {
@@ -310,6 +311,45 @@ pub(super) fn to_row(
         .collect();
     row.extra.insert("raw_result".into(), Value::Object(raw));
     Ok(row)
+}
+
+/// The lengths the client measured: per-request `input_lens`/`output_lens` of the requests
+/// that completed (an empty `errors` entry, else a non-zero output), or the means of the
+/// totals when the client saved no per-request counts.
+fn measured_lengths(o: &Obj, completed: Option<u64>, w: &mut Workload) {
+    let lens = |key: &str| -> Option<Vec<u64>> {
+        o.get(key)?
+            .as_array()?
+            .iter()
+            .map(Value::as_u64)
+            .collect::<Option<Vec<u64>>>()
+    };
+    if let (Some(input), Some(output)) = (lens("input_lens"), lens("output_lens")) {
+        let errors = o.get("errors").and_then(Value::as_array);
+        let done = |i: usize| match errors {
+            Some(e) => e.get(i).and_then(Value::as_str).is_some_and(str::is_empty),
+            None => output[i] > 0,
+        };
+        let kept: Vec<usize> = (0..input.len().min(output.len()))
+            .filter(|i| done(*i))
+            .collect();
+        let pick = |v: &[u64]| kept.iter().map(|i| v[*i]).collect::<Vec<u64>>();
+        crate::bench::measured::record_lengths(w, &pick(&input), &pick(&output), "client");
+        return;
+    }
+    let Some(c) = completed.filter(|c| *c > 0) else {
+        return;
+    };
+    let mean = |key: &str| {
+        o.get(key)
+            .and_then(Value::as_u64)
+            .map(|t| t as f64 / c as f64)
+    };
+    w.input_len_mean = mean("total_input_tokens");
+    w.output_len_mean = mean("total_output_tokens");
+    if w.input_len_mean.is_some() || w.output_len_mean.is_some() {
+        w.token_counts = Some("client (means of totals)".into());
+    }
 }
 
 fn spec_decode(o: &Obj, row: &mut BenchRow) -> Result<(), ParseError> {

@@ -1,12 +1,15 @@
 //! `sota-bot bench candidates <plan.yaml>`: expands a benchmark plan into candidates per
 //! framework, server launch groups and skipped (candidate, scenario) pairs, and, with
-//! `--help-dir`, checks every rendered server flag against `<framework>-server.txt`.
+//! `--help-dir`, checks every rendered server flag against `<framework>-server.txt` and
+//! every benchmark flag against `<framework>-bench.txt` (captured from the installed
+//! versions as a campaign captures them: see `runner::help`). Exits 3 naming each flag the
+//! installed version cannot parse as written.
 
 use crate::bench::candidates::{generate, CandidateSet};
-use crate::bench::command::render_server_command;
+use crate::bench::command::{client_long_flags, render_server_command};
 use crate::bench::help_flags::{validate, FlagValidation};
 use crate::bench::plan::{parse_plan, BenchPlan};
-use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK, EXIT_VERDICT};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,7 +29,8 @@ pub struct Args {
     /// Output layout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
-    /// Folder of captured help texts named `<framework>-server.txt` (e.g. `vllm-server.txt`).
+    /// Folder of captured help texts named `<framework>-server.txt` and
+    /// `<framework>-bench.txt` (e.g. `vllm-server.txt` from `vllm serve --help=all`).
     #[arg(long)]
     pub help_dir: Option<PathBuf>,
 }
@@ -35,6 +39,34 @@ pub struct Args {
 struct FlagReport {
     candidate_id: String,
     validation: FlagValidation,
+    benchmark: Vec<BenchFlagReport>,
+}
+
+#[derive(Serialize)]
+struct BenchFlagReport {
+    scenario: String,
+    validation: FlagValidation,
+}
+
+fn read_help(path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
+    }
+}
+
+fn check_against(
+    help: &Option<String>,
+    path: &std::path::Path,
+    flags: &[String],
+) -> FlagValidation {
+    match help {
+        Some(h) => validate(flags, h),
+        None => FlagValidation::NotValidated {
+            reason: format!("{} not found", path.display()),
+        },
+    }
 }
 
 #[derive(Serialize)]
@@ -55,26 +87,33 @@ fn check_flags(
 ) -> anyhow::Result<BTreeMap<String, Vec<FlagReport>>> {
     let mut out = BTreeMap::new();
     for fw in plan.frameworks.iter().map(|f| f.framework) {
-        let path = dir.join(format!("{}-server.txt", fw.canonical()));
-        let help = match std::fs::read_to_string(&path) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
-        };
+        let server_path = dir.join(format!("{}-server.txt", fw.canonical()));
+        let bench_path = dir.join(format!("{}-bench.txt", fw.canonical()));
+        let (server_help, bench_help) = (read_help(&server_path)?, read_help(&bench_path)?);
         let mut reports = Vec::new();
         for c in set.candidates().filter(|c| c.framework == fw) {
-            let validation = match &help {
-                Some(h) => {
-                    let cmd = render_server_command(plan, fw, &c.server_flags)?;
-                    validate(&cmd.long_flags(), h)
-                }
-                None => FlagValidation::NotValidated {
-                    reason: format!("{} not found", path.display()),
-                },
-            };
+            let cmd = render_server_command(plan, fw, &c.server_flags)?;
+            // The built-in client's flags are sota-bot's own; native clients are checked
+            // against their help.
+            let native = plan.bench_client == crate::bench::plan::BenchClient::Native;
+            let benchmark = set
+                .launches
+                .iter()
+                .flat_map(|l| &l.candidates)
+                .filter(|r| native && r.candidate_id == c.id)
+                .map(|r| BenchFlagReport {
+                    scenario: r.scenario.clone(),
+                    validation: check_against(
+                        &bench_help,
+                        &bench_path,
+                        &client_long_flags(&r.benchmark_command),
+                    ),
+                })
+                .collect();
             reports.push(FlagReport {
                 candidate_id: c.id.clone(),
-                validation,
+                validation: check_against(&server_help, &server_path, &cmd.long_flags()),
+                benchmark,
             });
         }
         out.insert(fw.canonical().to_string(), reports);
@@ -118,19 +157,23 @@ fn render_text(report: &Report<'_>) -> String {
         }
         if let Some(reports) = report.flag_validation.get(fc.framework.canonical()) {
             for r in reports {
-                match &r.validation {
-                    FlagValidation::Checked { unknown, .. } if !unknown.is_empty() => {
-                        s.push_str(&format!(
-                            "  flag problem {}: not in --help: {}\n",
-                            r.candidate_id,
-                            unknown.join(", ")
-                        ))
+                let bench = r.benchmark.first().map(|b| &b.validation);
+                for (side, v) in [("server", Some(&r.validation)), ("benchmark", bench)] {
+                    match v {
+                        Some(FlagValidation::Checked { problems, .. }) => {
+                            for p in problems {
+                                s.push_str(&format!(
+                                    "  flag problem {} ({side}): {p}\n",
+                                    r.candidate_id
+                                ));
+                            }
+                        }
+                        Some(FlagValidation::NotValidated { reason }) => s.push_str(&format!(
+                            "  {side} flags not validated {}: {reason}\n",
+                            r.candidate_id
+                        )),
+                        None => {}
                     }
-                    FlagValidation::NotValidated { reason } => s.push_str(&format!(
-                        "  flags not validated {}: {reason}\n",
-                        r.candidate_id
-                    )),
-                    _ => {}
                 }
             }
         }
@@ -199,6 +242,27 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Text => print!("{}", render_text(&report)),
+    }
+    let problems: Vec<String> = report
+        .flag_validation
+        .values()
+        .flatten()
+        .flat_map(|r| {
+            r.validation
+                .problems()
+                .iter()
+                .chain(r.benchmark.iter().flat_map(|b| b.validation.problems()))
+                .map(|p| p.flag().to_string())
+        })
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    if !problems.is_empty() {
+        eprintln!(
+            "error: the installed versions cannot parse these flags as written: {}",
+            problems.join(", ")
+        );
+        return Ok(EXIT_VERDICT);
     }
     Ok(EXIT_OK)
 }

@@ -36,6 +36,9 @@ pub struct Args {
     /// Output length of the scenario.
     #[arg(long)]
     pub output_len: Option<u64>,
+    /// Write the rows to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Raw output file.
     pub raw: PathBuf,
 }
@@ -80,9 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     match parse_raw(framework, format, &text, &ctx) {
         Ok(rows) => {
-            let mut out = std::io::stdout().lock();
-            for row in &rows {
-                out.write_all(to_jsonl_line(row).as_bytes())?;
+            let text: String = rows.iter().map(to_jsonl_line).collect();
+            match &args.out {
+                Some(path) => std::fs::write(path, text)
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
+                None => std::io::stdout().lock().write_all(text.as_bytes())?,
             }
             Ok(EXIT_OK)
         }

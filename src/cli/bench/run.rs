@@ -5,8 +5,11 @@
 use super::super::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
 use crate::bench::row::{to_jsonl_line, BenchRow, RequestRate, RunStatus, Sampling, Workload};
 use crate::campaign::Framework;
-use crate::runner::client::{run_client, summarize, ClientConfig};
+use crate::runner::client::{
+    build_prompts, record_measured_lengths, run_client, summarize, ClientConfig, PromptFormat,
+};
 use crate::secrets::SecretSet;
+use crate::tokenizer::{HfCache, ModelTokenizer};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -34,7 +37,7 @@ pub struct RunOptions {
     pub candidate_id: String,
     #[arg(long)]
     pub scenario: String,
-    /// Prompt length in tokens (exact under the simulator's counting rule).
+    /// Prompt length in tokens of the model's tokenizer (every prompt is exactly this long).
     #[arg(long)]
     pub input_len: u64,
     /// Output tokens per request (`max_tokens`, sent with `ignore_eos`).
@@ -49,8 +52,16 @@ pub struct RunOptions {
     pub request_rate: String,
     #[arg(long, default_value = "/v1/completions")]
     pub endpoint: String,
+    /// Seeds the prompts and the arrival process: the same seed sends the same requests.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The model's tokenizer: a tokenizer.json, a model folder, a Hugging Face id in the
+    /// local cache, or `builtin:sim` (the simulated model's). Defaults to the model.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// Prompts as text (re-encoding to exactly the length) or as token ids (completions only).
+    #[arg(long, value_enum, default_value = "text")]
+    pub prompt_format: PromptFormat,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 3600)]
     pub request_timeout_s: u64,
@@ -87,6 +98,32 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         eprintln!("error: --endpoint must be a path such as /v1/completions");
         return Ok(EXIT_INVALID_INPUT);
     }
+    if args.prompt_format == PromptFormat::Ids && args.endpoint.contains("chat") {
+        eprintln!("error: --prompt-format ids needs a completions endpoint; chat takes text");
+        return Ok(EXIT_INVALID_INPUT);
+    }
+    // The tokenizer decides what "input_len tokens" means: without it nothing is sent.
+    let spec = args.tokenizer.clone().unwrap_or_else(|| args.model.clone());
+    let tokenizer = match ModelTokenizer::load_spec(&spec, &HfCache::from_env()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}; pass --tokenizer with the model's tokenizer.json");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
+    let prompts = match build_prompts(
+        &tokenizer,
+        args.input_len,
+        args.num_prompts,
+        args.seed,
+        args.prompt_format,
+    ) {
+        Ok(p) => std::sync::Arc::new(p),
+        Err(e) => {
+            eprintln!("error: {}: {e}", tokenizer.source().display());
+            return Ok(EXIT_INVALID_INPUT);
+        }
+    };
     let cfg = ClientConfig {
         base_url: args.base_url.clone(),
         model: args.model.clone(),
@@ -98,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         request_rate: rate,
         seed: args.seed,
         request_timeout: Duration::from_secs(args.request_timeout_s.max(1)),
+        prompts: prompts.clone(),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let run = match rt.block_on(run_client(&cfg)) {
@@ -145,14 +183,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             top_p: None,
             ignore_eos: Some(true),
         }),
+        prompt_digest: Some(prompts.digest.clone()),
         ..Workload::default()
     };
+    record_measured_lengths(&run, &mut row.workload);
+    row.tokenizer = Some(spec.clone());
     row.metrics = metrics;
     let argv: Vec<String> = std::env::args().collect();
     row.benchmark_command = Some(secrets.scrub(&shell_join(&argv)).into_owned());
     row.extra.insert(
         "client".into(),
         json!({"name": "sota-bot bench run", "time_scale": run.time_scale,
+               "prompt_format": args.prompt_format,
                "latency_unit": if run.time_scale != 1.0 { "simulated_ms" } else { "ms" }}),
     );
     if let Some(raw) = &args.raw_out {
@@ -162,7 +204,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let doc = json!({"client": "sota-bot bench run", "base_url": args.base_url, "model": args.model,
             "endpoint": args.endpoint, "input_len": args.input_len, "output_len": args.output_len,
             "num_prompts": args.num_prompts, "request_rate": args.request_rate, "max_concurrency": args.max_concurrency,
-            "seed": args.seed, "duration_s": run.duration_s, "time_scale": run.time_scale, "requests": run.results});
+            "seed": args.seed, "tokenizer": tokenizer.source().display(),
+            "prompt_format": args.prompt_format, "prompt_digest": prompts.digest, "duration_s": run.duration_s, "time_scale": run.time_scale, "requests": run.results});
         let text = serde_json::to_string_pretty(&doc)?;
         write_file(raw, &secrets.scrub(&text))?;
     }
