@@ -117,19 +117,18 @@ fn record(i: usize) -> CampaignRecord {
         round: ROUNDS,
         held: false,
         retries: 0,
-        dispatch: DispatchSettings {
-            runner_labels: vec!["self-hosted".into(), "8-gpu-h200".into()],
-            gpu_model: "h200".into(),
-            gpu_count: 8,
-            visible_devices: String::new(),
-            runner_config: None,
-            max_rounds: ROUNDS,
-            wait_for_human: false,
-            agent_command: Some("claude -p --output-format json".into()),
-            agent_secret_names: vec![],
-            job_timeout_minutes: None,
-            maintainer_note: None,
-        },
+        // From JSON, so settings added later with serde defaults need no edit here.
+        dispatch: serde_json::from_value::<DispatchSettings>(serde_json::json!({
+            "runner_labels": ["self-hosted", "8-gpu-h200"],
+            "gpu_model": "h200",
+            "gpu_count": 8,
+            "visible_devices": "",
+            "runner_config": null,
+            "max_rounds": ROUNDS,
+            "wait_for_human": false,
+            "agent_command": "claude -p --output-format json",
+        }))
+        .unwrap(),
     }
 }
 

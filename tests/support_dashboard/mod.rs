@@ -133,19 +133,18 @@ fn record(
         round,
         held,
         retries: 0,
-        dispatch: DispatchSettings {
-            runner_labels: vec!["self-hosted".into(), format!("{}-gpu-{}", gpu.1, gpu.0)],
-            gpu_model: gpu.0.into(),
-            gpu_count: gpu.1,
-            visible_devices: String::new(),
-            runner_config: None,
-            max_rounds: 8,
-            wait_for_human: false,
-            agent_command: Some("claude -p --output-format json".into()),
-            agent_secret_names: vec![],
-            job_timeout_minutes: None,
-            maintainer_note: None,
-        },
+        // From JSON, so settings added later with serde defaults need no edit here.
+        dispatch: serde_json::from_value::<DispatchSettings>(serde_json::json!({
+            "runner_labels": ["self-hosted", format!("{}-gpu-{}", gpu.1, gpu.0)],
+            "gpu_model": gpu.0,
+            "gpu_count": gpu.1,
+            "visible_devices": "",
+            "runner_config": null,
+            "max_rounds": 8,
+            "wait_for_human": false,
+            "agent_command": "claude -p --output-format json",
+        }))
+        .unwrap(),
     }
 }
 
