@@ -186,6 +186,8 @@ impl Story {
         p["workflow_run"]["conclusion"] = json!(conclusion);
         p["workflow_run"]["status"] = json!("completed");
         p["workflow_run"]["run_attempt"] = json!(1);
+        p["workflow_run"]["run_started_at"] = json!("2026-01-01T10:00:00Z");
+        p["workflow_run"]["updated_at"] = json!("2026-01-01T10:30:00Z");
         p["workflow_run"]["html_url"] = json!(format!(
             "https://github.com/{}/actions/runs/{id}",
             self.repo
@@ -318,11 +320,18 @@ fn after_round(mut s: CampaignState, round: u32, pct: f64) -> CampaignState {
 }
 
 /// A round's gate input as the engine commits it (captured from a simulator-lane round of
-/// `sota-bot local demo`), renumbered.
+/// `sota-bot local demo`), renumbered, with the agent log tail a round run by Claude Code
+/// with `--output-format json` commits (its real output).
 fn gate_input(round: u32) -> GateInput {
     let mut input: GateInput =
         serde_json::from_str(include_str!("fixtures/app/gate-input.json")).unwrap();
     input.evidence.round = round;
+    for t in &mut input.evidence.added_text {
+        if t.path.ends_with("/agent-log-tail.txt") {
+            t.text = include_str!("fixtures/agent-output/claude-code-2.1.332-output-json.json")
+                .to_string();
+        }
+    }
     input
 }
 
@@ -831,6 +840,22 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         .await;
     assert_eq!(story.seen("POST", "check-runs").len(), 1, "one check run");
     assert_eq!(story.count_comments(pr, "## Round 1: patch 1"), 1);
+
+    // What the dashboard reads was kept as the App worked: the repository is public (the
+    // issue event said so), the checkpoint of round 1, each run's 30 minutes on its one-GPU
+    // runner once (retried jobs did not add them again), and the agent's own usage report.
+    let view = story
+        .campaigns
+        .store()
+        .dashboard_view(CAMPAIGN)
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.private, Some(false));
+    assert_eq!(view.checkpoint.as_ref().map(|s| s.rounds.len()), Some(1));
+    assert_eq!(view.usage[&0].gpu_minutes, Some(30.0));
+    assert_eq!(view.usage[&1].gpu_minutes, Some(30.0));
+    let agent = view.usage[&1].agent.as_ref().expect("agent usage recorded");
+    assert_eq!((agent.cost_usd, agent.turns), (Some(0.013), Some(2)));
     assert_eq!(
         story
             .seen("POST", "actions/workflows/sota-round.yml/dispatches")

@@ -327,6 +327,10 @@ impl AppCampaigns {
             );
             return Self::reply(api, &repo, issue, &request_marker, &body).await;
         }
+        // The dashboard shows a campaign to anyone only when the repository it runs in is
+        // known to be public (a separate fork's visibility is not in this event).
+        let public = event.repository.private == Some(false) && record.fork == record.repo;
+        self.store.set_private(&record.id, !public)?;
         let parsed = format!(
             "Starting campaign `{}` for `{}` on {} ({}).\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
             campaign.campaign_id,
@@ -534,9 +538,10 @@ impl AppCampaigns {
         let Some(t) = text(api.get_file_contents(&fork, &path, &c.branch).await?) else {
             return Ok(None);
         };
-        parse_checkpoint(&t)
-            .map(Some)
-            .map_err(|e| HandlerError::Permanent(format!("{path} on {}: {e}", c.branch)))
+        let state = parse_checkpoint(&t)
+            .map_err(|e| HandlerError::Permanent(format!("{path} on {}: {e}", c.branch)))?;
+        self.store.save_checkpoint(&c.id, &state)?;
+        Ok(Some(state))
     }
 
     async fn update_status(
@@ -578,6 +583,11 @@ impl AppCampaigns {
         run: &WorkflowRun,
         round: u32,
     ) -> Result<(), HandlerError> {
+        // Every completed attempt held a GPU runner, whatever happens next.
+        let minutes = super::dashboard::run_gpu_minutes(run, c.dispatch.gpu_count);
+        let attempt = run.run_attempt.unwrap_or(1);
+        self.store
+            .record_run_minutes(run.id, attempt, &c.id, round, minutes)?;
         if !c.phase.is_active() || round != c.round {
             tracing::info!(campaign = %c.id, round, current = c.round, "stale run ignored");
             return Ok(());
@@ -684,6 +694,12 @@ impl AppCampaigns {
                 .await?,
         )
         .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(usage) = input
+            .as_ref()
+            .and_then(|i| super::dashboard::round_agent_usage(i, round))
+        {
+            self.store.record_agent_usage(&c.id, round, &usage)?;
+        }
         let server = input.as_ref().map(GateInput::decide);
         let agrees = match (&server, &committed) {
             (Some(s), Some(r)) => {
@@ -1090,6 +1106,8 @@ impl AppCampaigns {
                 workflow_id: None,
                 path: None,
                 html_url: run.html_url.clone(),
+                run_started_at: run.run_started_at.clone(),
+                updated_at: run.updated_at.clone(),
             };
             let round = c.round;
             self.run_completed(api.as_ref(), c, &as_event, round)

@@ -39,6 +39,9 @@ pub enum LocalCommand {
     },
     /// Start a campaign from a request file against a checkout and run it.
     Run(RunArgs),
+    /// Report the newest campaign in a checkout: the dashboard's campaign page as one
+    /// self-contained HTML file (`--html`), or its data as JSON on standard output.
+    Report(ReportArgs),
     /// Create a toy SGLang checkout and run a whole campaign on the simulator lane.
     Demo {
         /// Folder for the demo (the toy checkout goes to DIR/sglang); a new temp folder
@@ -103,6 +106,42 @@ impl AgentArgs {
             self.agent_max_turns,
         )
     }
+}
+
+/// Arguments of `sota-bot local report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The SGLang checkout holding the campaign's run directory.
+    pub checkout: PathBuf,
+    /// Write the campaign page as one HTML file (no scripts, no external assets).
+    #[arg(long)]
+    pub html: bool,
+    /// Where the HTML goes [default: `<campaign id>.html` in the current folder].
+    #[arg(long, requires = "html")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `sota-bot local report`.
+pub fn report(a: &ReportArgs) -> anyhow::Result<i32> {
+    let snapshot = match crate::dashboard::local::snapshot(&a.checkout) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    let page = crate::dashboard::view::campaign_page(&snapshot, chrono::Utc::now());
+    if !a.html {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(EXIT_OK);
+    }
+    let html = crate::dashboard::render::page_html(&page, true)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.html", snapshot.id)));
+    if let Err(e) = std::fs::write(&out, html) {
+        return fail(EXIT_FAILURE, format!("{}: {e}", out.display()));
+    }
+    println!("{}", out.display());
+    Ok(EXIT_OK)
 }
 
 /// Engine options from a config file and flags.
@@ -228,6 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             };
             start(&a, &config)
         }
+        LocalCommand::Report(a) => report(&a),
         LocalCommand::Demo { dir } => super::local_demo::run_demo(dir),
         LocalCommand::Resume {
             checkout,

@@ -200,6 +200,10 @@ pub struct WorkflowRunInfo {
     pub conclusion: Option<String>,
     #[serde(default)]
     pub html_url: Option<String>,
+    #[serde(default)]
+    pub run_started_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 /// A check run to create.

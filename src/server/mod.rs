@@ -82,6 +82,31 @@ impl Service {
         start: WorkerStart,
         metrics: Arc<ServiceMetrics>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_routes(
+            listener,
+            secrets,
+            database,
+            handler,
+            worker_config,
+            start,
+            metrics,
+            None,
+        )
+        .await
+    }
+
+    /// [`Service::start`] with more routes served next to the webhook (the dashboard).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_with_routes(
+        listener: TcpListener,
+        secrets: Vec<WebhookSecret>,
+        database: &Path,
+        handler: Arc<dyn JobHandler>,
+        worker_config: WorkerConfig,
+        start: WorkerStart,
+        metrics: Arc<ServiceMetrics>,
+        extra: Option<axum::Router>,
+    ) -> anyhow::Result<Self> {
         let store = Arc::new(JobStore::open(database)?);
         let recovered = store.recover_running()?;
         if recovered > 0 {
@@ -100,7 +125,10 @@ impl Service {
             wake: wake.clone(),
         };
         let addr = listener.local_addr()?;
-        let app = http::router(state);
+        let app = match extra {
+            Some(routes) => http::router(state).merge(routes),
+            None => http::router(state),
+        };
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
@@ -187,10 +215,11 @@ async fn shutdown_signal() {
 }
 
 /// Runs the App until SIGINT/SIGTERM. `campaigns` is the campaign engine (None: commands are
-/// answered and campaign events skipped).
+/// answered and campaign events skipped); `dashboard` is served next to the webhook.
 pub async fn run(
     config: ServeConfig,
     campaigns: Option<Arc<dyn CampaignService>>,
+    dashboard: Option<axum::Router>,
 ) -> anyhow::Result<()> {
     tracing::info!(config = ?config, "starting sota-bot");
     let client_metrics = Arc::new(ClientMetrics::default());
@@ -239,7 +268,7 @@ pub async fn run(
         max_attempts: config.max_attempts,
         ..WorkerConfig::default()
     };
-    let service = Service::start(
+    let service = Service::start_with_routes(
         listener,
         config.webhook_secrets.clone(),
         &config.database,
@@ -247,6 +276,7 @@ pub async fn run(
         worker_config,
         start,
         metrics,
+        dashboard,
     )
     .await?;
     if let Some(retention) = config.payload_retention {
