@@ -36,6 +36,10 @@ pub enum LocalCommand {
         /// prompt and committed with the round.
         #[arg(long)]
         note: Option<String>,
+        /// Continue with a configuration (--config, agent flags) other than the one the
+        /// campaign started with; the change is recorded in the checkpoint.
+        #[arg(long)]
+        new_config: bool,
     },
     /// Start a campaign from a request file against a checkout and run it.
     Run(RunArgs),
@@ -70,7 +74,7 @@ pub struct RunArgs {
 }
 
 /// Agent overrides on the command line.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct AgentArgs {
     /// Agent preset: claude (Claude Code), codex (Codex CLI) or command (a shell line).
     #[arg(long = "agent", value_parser = parse_preset)]
@@ -180,8 +184,16 @@ pub fn drive(
     paths: RunPaths,
     fresh_branch: Option<String>,
 ) -> anyhow::Result<i32> {
-    let mut lane = build_lane(checkout, config, &input.campaign);
     let mut progress = progress::for_stderr();
+    let _guard =
+        match crate::engine::lock::RunGuard::begin(checkout, &mut |line| progress.step(line)) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_FAILURE);
+            }
+        };
+    let mut lane = build_lane(checkout, config, &input.campaign);
     let reviewer = if config.gate.llm_reviewer {
         crate::gate::reviewer::from_config(&config.gate.reviewer, checkout)
     } else {
@@ -208,6 +220,20 @@ pub fn drive(
         None => engine.state = Engine::load_state(&paths)?,
     }
     let outcome = engine.run();
+    if let Some(signal) = crate::runner::supervisor::interrupted() {
+        let recorded = engine.record_interruption(signal);
+        drop(progress);
+        eprintln!(
+            "interrupted by {}: every process of the run was stopped{}; `sota-bot local resume {}` continues",
+            crate::runner::supervisor::signal_name(signal),
+            match recorded {
+                Ok(()) => String::new(),
+                Err(e) => format!(" (the checkpoint could not record it: {e})"),
+            },
+            checkout.display()
+        );
+        return Ok(crate::runner::supervisor::exit_code(signal));
+    }
     drop(progress);
     match outcome {
         Ok(RunOutcome::Stopped {
@@ -274,26 +300,119 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             config,
             agent,
             note,
+            new_config,
         } => {
             let checkout = checkout.canonicalize()?;
             put_self_on_path();
-            let config = match load_config(config.as_deref()) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
             let paths = latest_run(&checkout)?;
             let mut state = Engine::load_state(&paths)?;
             let input = load_input(&paths)?;
+            let given = match config.as_deref().map(|p| load_config(Some(p))) {
+                Some(Ok(c)) => Some(RunConfig {
+                    config_path: config.clone(),
+                    config: c,
+                    agent: agent.clone(),
+                }),
+                Some(Err(code)) => return Ok(code),
+                None if agent != AgentArgs::default() => Some(RunConfig {
+                    config_path: None,
+                    config: LocalConfig::default(),
+                    agent: agent.clone(),
+                }),
+                None => None,
+            };
+            let remembered = RunConfig::load(&checkout, &state.campaign_id);
+            let run = match (remembered, given) {
+                (Some(old), Some(new)) if old != new => {
+                    if !new_config {
+                        eprintln!(
+                            "error: this campaign started with {}; the configuration given now differs. Run `sota-bot local resume {}` to continue as it started, or add --new-config to continue with the new one (recorded in the checkpoint)",
+                            old.describe(),
+                            checkout.display()
+                        );
+                        return Ok(EXIT_INVALID_INPUT);
+                    }
+                    state.run_events.push(crate::campaign::state::RunEvent {
+                        at: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+                        kind: "config_changed".into(),
+                        detail: format!(
+                            "resumed with {} instead of {}",
+                            new.describe(),
+                            old.describe()
+                        ),
+                    });
+                    new
+                }
+                (Some(old), _) => old,
+                (None, Some(new)) => new,
+                (None, None) => {
+                    eprintln!("warning: no configuration was recorded for this campaign; resuming with the defaults");
+                    RunConfig::default()
+                }
+            };
+            run.save(&checkout, &state.campaign_id)?;
             if let Some(note) = &note {
                 crate::engine::round::record_maintainer_note(&paths, state.next_round(), note)?;
             }
-            if state.waiting_for_human {
-                state.waiting_for_human = false;
-                let text = crate::report::render_checkpoint(&state)?;
-                std::fs::write(paths.checkpoint(), text)?;
-            }
-            let opts = engine_options(&config, &agent);
-            drive(&checkout, &config, opts, input, paths, None)
+            state.waiting_for_human = false;
+            let text = crate::report::render_checkpoint(&state)?;
+            std::fs::write(paths.checkpoint(), text)?;
+            let opts = engine_options(&run.config, &run.agent);
+            drive(&checkout, &run.config, opts, input, paths, None)
+        }
+    }
+}
+
+/// The configuration a campaign runs with (the config file's settings and the agent flags),
+/// remembered in the checkout's git directory when it starts so `resume` continues the same
+/// way.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunConfig {
+    pub config_path: Option<PathBuf>,
+    pub config: LocalConfig,
+    pub agent: AgentArgs,
+}
+
+impl RunConfig {
+    fn path(checkout: &Path, campaign_id: &str) -> Option<PathBuf> {
+        let git_dir = git2::Repository::discover(checkout)
+            .ok()?
+            .path()
+            .to_path_buf();
+        Some(
+            git_dir
+                .join("sota-campaigns")
+                .join(format!("{campaign_id}.yaml")),
+        )
+    }
+
+    /// The configuration `campaign_id` started with, if one was recorded.
+    pub fn load(checkout: &Path, campaign_id: &str) -> Option<RunConfig> {
+        let text = std::fs::read_to_string(Self::path(checkout, campaign_id)?).ok()?;
+        serde_yaml_ng::from_str(&text).ok()
+    }
+
+    /// Records this configuration for `campaign_id`.
+    pub fn save(&self, checkout: &Path, campaign_id: &str) -> anyhow::Result<()> {
+        let Some(path) = Self::path(checkout, campaign_id) else {
+            anyhow::bail!("{}: not a git checkout", checkout.display());
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, serde_yaml_ng::to_string(self)?)?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let file = match &self.config_path {
+            Some(p) => format!("config {}", p.display()),
+            None => "the default configuration".to_string(),
+        };
+        if self.agent == AgentArgs::default() {
+            file
+        } else {
+            format!("{file} and agent flags {:?}", self.agent)
         }
     }
 }
@@ -394,6 +513,13 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
         Ok(u) => u,
         Err(code) => return Ok(code),
     };
+    // `resume` continues with what the campaign started with.
+    RunConfig {
+        config_path: a.config.clone(),
+        config: config.clone(),
+        agent: a.agent.clone(),
+    }
+    .save(&checkout, &input.campaign.campaign_id)?;
     let code = drive(
         &checkout,
         config,

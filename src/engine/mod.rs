@@ -14,6 +14,7 @@ pub mod config;
 pub mod finish;
 pub mod gap;
 pub mod lane;
+pub mod lock;
 pub mod paths;
 pub mod process_lane;
 pub mod progress;
@@ -212,6 +213,18 @@ pub enum EngineError {
     Refused(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
+    /// A signal stopped the run; what was in flight is not recorded, so a resume redoes it.
+    #[error("interrupted by {}", crate::runner::supervisor::signal_name(*.0))]
+    Interrupted(i32),
+}
+
+/// Fails with [`EngineError::Interrupted`] once a signal stopped the run: results of
+/// processes the interruption killed are never recorded.
+pub(crate) fn check_interrupted() -> Result<(), EngineError> {
+    match crate::runner::supervisor::interrupted() {
+        Some(s) => Err(EngineError::Interrupted(s)),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -272,6 +285,22 @@ impl<'a> Engine<'a> {
             path: p.display().to_string(),
             source,
         })
+    }
+
+    /// Records in the checkpoint that a signal stopped the run, and where.
+    pub fn record_interruption(&mut self, signal: i32) -> Result<(), EngineError> {
+        self.state
+            .run_events
+            .push(crate::campaign::state::RunEvent {
+                at: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+                kind: "interrupted".into(),
+                detail: format!(
+                    "{} during {}; every process of the run was stopped",
+                    crate::runner::supervisor::signal_name(signal),
+                    self.state.position()
+                ),
+            });
+        self.save_state()
     }
 
     /// Writes the checkpoint (not committed).
@@ -352,6 +381,7 @@ impl<'a> Engine<'a> {
     pub fn run(&mut self) -> Result<RunOutcome, EngineError> {
         let mut rounds_run = 0u32;
         loop {
+            check_interrupted()?;
             match self.state.phase {
                 Phase::Started => self.phase_history()?,
                 Phase::HistoryDone => self.phase_baseline()?,

@@ -225,12 +225,9 @@ impl BenchLane for ProcessLane {
         let mut out = Vec::new();
         for (name, template) in commands {
             let cmd = expand(&template, &vars);
-            let text = Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .current_dir(&self.config.checkout)
-                .stdin(std::process::Stdio::null())
-                .output()
+            let mut sh = Command::new("sh");
+            sh.arg("-c").arg(&cmd).current_dir(&self.config.checkout);
+            let text = crate::runner::supervisor::output(&mut sh, "help capture")
                 .map(|o| {
                     let mut t = String::from_utf8_lossy(&o.stdout).to_string();
                     t.push_str(&String::from_utf8_lossy(&o.stderr));
