@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
 # Runs every check sota-bot's CI runs: installs the external test tools it needs
 # (GitHub's OpenAPI description + Prism, GitHub's example webhook payloads, workflow
-# linters, the Claude Code and Codex CLIs, shellcheck, Llama-3's tokenizer and the pinned
-# SGLang release's client and parsers), then formatting, lints and the whole test suite.
+# linters, the Claude Code and Codex CLIs, shellcheck, Chromium and playwright-core,
+# Llama-3's tokenizer and the pinned SGLang release's client and parsers), then formatting,
+# lints and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v shellcheck >/dev/null 2>&1; then
+# Debian packages the checks run: shellcheck, and Chromium for the dashboard's browser
+# tests (driven headless by playwright-core from tools/).
+apt_missing=()
+command -v shellcheck >/dev/null 2>&1 || apt_missing+=(shellcheck)
+[ -x "${SOTA_CHROMIUM:-/usr/bin/chromium}" ] || apt_missing+=(chromium)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing shellcheck (apt)"
+    log "installing ${apt_missing[*]} (apt)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
   else
-    echo "shellcheck is missing: install it (e.g. apt-get install shellcheck)" >&2
+    echo "missing: ${apt_missing[*]} (install them, e.g. apt-get install ${apt_missing[*]})" >&2
     exit 1
   fi
 fi
 
 if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ] ||
-  [ ! -x tools/node_modules/.bin/claude ] || [ ! -x tools/node_modules/.bin/codex ]; then
+  [ ! -x tools/node_modules/.bin/claude ] || [ ! -x tools/node_modules/.bin/codex ] ||
+  [ ! -d tools/node_modules/playwright-core ]; then
   log "installing test tools (npm ci in tools/)"
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -103,7 +103,7 @@ impl Story {
         assert!(text.contains("overhead_us_per_step: 900"));
         std::fs::write(
             &profile,
-            text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 8000"),
+            text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 40000"),
         )
         .unwrap();
         git(&checkout, &["commit", "-qam", "slower sglang"]);
@@ -244,7 +244,7 @@ fn patch_cmd(round: u32) -> &'static str {
     if round == 1 {
         "sed -i 's/overlap_fraction: 0.0/overlap_fraction: 0.3/' sim/engine.yaml"
     } else {
-        "sed -i 's/overhead_us_per_step: 8000/overhead_us_per_step: 600/' sim/engine.yaml"
+        "sed -i 's/overhead_us_per_step: 40000/overhead_us_per_step: 600/' sim/engine.yaml"
     }
 }
 

@@ -212,6 +212,8 @@ impl Story {
         p["workflow_run"]["conclusion"] = json!(conclusion);
         p["workflow_run"]["status"] = json!("completed");
         p["workflow_run"]["run_attempt"] = json!(1);
+        p["workflow_run"]["run_started_at"] = json!("2026-01-01T10:00:00Z");
+        p["workflow_run"]["updated_at"] = json!("2026-01-01T10:30:00Z");
         p["workflow_run"]["html_url"] = json!(format!(
             "https://github.com/{}/actions/runs/{id}",
             self.repo
@@ -368,11 +370,18 @@ fn after_round(mut s: CampaignState, round: u32, pct: f64) -> CampaignState {
 }
 
 /// A round's gate input as the engine commits it (captured from a simulator-lane round of
-/// `sota-bot local demo`), renumbered.
+/// `sota-bot local demo`), renumbered, with the agent log tail a round run by Claude Code
+/// with `--output-format json` commits (its real output).
 fn gate_input(round: u32) -> GateInput {
     let mut input: GateInput =
         serde_json::from_str(include_str!("fixtures/app/gate-input.json")).unwrap();
     input.evidence.round = round;
+    for t in &mut input.evidence.added_text {
+        if t.path.ends_with("/agent-log-tail.txt") {
+            t.text = include_str!("fixtures/agent-output/claude-code-2.1.332-output-json.json")
+                .to_string();
+        }
+    }
     input
 }
 
@@ -403,12 +412,25 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         return;
     };
 
-    // The repository picks its agent: Claude Code with a model, a turn limit and a budget.
+    // The repository picks its agent (Claude Code with a model, a turn limit and a budget)
+    // and names its upstream, where GitHub's search knows the family's PRs.
     story.h.fake.set_file(
         &story.repo,
         ".github/sota-bot.yml",
-        "agent: {preset: claude, model: claude-sonnet-4-5, max_turns: 60, secret_names: [ANTHROPIC_API_KEY]}\nbudget: {max_agent_cost_usd: 40}\n",
+        "agent: {preset: claude, model: claude-sonnet-4-5, max_turns: 60, secret_names: [ANTHROPIC_API_KEY]}
+budget: {max_agent_cost_usd: 40}
+upstream: story/upstream-lifecycle
+",
     );
+    story.h.fake.set_search_pulls(
+        "story/upstream-lifecycle",
+        &[
+            (9001, "[Llama] faster rope", None),
+            (9002, "Llama 3 sampling fix", Some("2025-12-20T00:00:00Z")),
+            (9003, "Mixtral router", None),
+        ],
+    );
+
     // A maintainer opens the request; the App answers with what it parsed.
     story.open_issue("maint", FORM).await;
     let reply = story.comment_containing(7, "Starting campaign");
@@ -429,6 +451,27 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         "{paths:?}"
     );
     assert!(paths.contains(&format!("{RUN_DIR}/humanize/campaign-input.json").as_str()));
+    // Phase 0.5's upstream half rides in the same commit, searched with the App's token.
+    let upstream = trees[0].body["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == json!(format!("{RUN_DIR}/history/upstream-prs.json")))
+        .expect("the upstream PRs are committed with the skeleton");
+    let upstream: Value = serde_json::from_str(upstream["content"].as_str().unwrap()).unwrap();
+    assert_eq!(upstream["repo"], json!("story/upstream-lifecycle"));
+    let numbers: Vec<u64> = upstream["prs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![9001, 9002], "{upstream}");
+    let searches = story.h.fake.seen("repo%3Astory%2Fupstream-lifecycle");
+    assert_eq!(searches.len(), 2);
+    assert!(searches
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some("Bearer inst-token")));
     assert!(story
         .h
         .fake
@@ -847,6 +890,22 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         .await;
     assert_eq!(story.seen("POST", "check-runs").len(), 1, "one check run");
     assert_eq!(story.count_comments(pr, "## Round 1: patch 1"), 1);
+
+    // What the dashboard reads was kept as the App worked: the repository is public (the
+    // issue event said so), the checkpoint of round 1, each run's 30 minutes on its one-GPU
+    // runner once (retried jobs did not add them again), and the agent's own usage report.
+    let view = story
+        .campaigns
+        .store()
+        .dashboard_view(CAMPAIGN)
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.private, Some(false));
+    assert_eq!(view.checkpoint.as_ref().map(|s| s.rounds.len()), Some(1));
+    assert_eq!(view.usage[&0].gpu_minutes, Some(30.0));
+    assert_eq!(view.usage[&1].gpu_minutes, Some(30.0));
+    let agent = view.usage[&1].agent.as_ref().expect("agent usage recorded");
+    assert_eq!((agent.cost_usd, agent.turns), (Some(0.013), Some(2)));
     assert_eq!(
         story
             .seen("POST", "actions/workflows/sota-round.yml/dispatches")

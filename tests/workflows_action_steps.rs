@@ -56,7 +56,7 @@ frameworks:
 ";
 
 /// The runner config committed in the fork (the workflows' `runner_config` input). The
-/// SGLang help snapshot (taken after the baseline search) runs `$MAINTAINER_HOOK` first, so
+/// SGLang help snapshot (taken before the baseline search) runs `$MAINTAINER_HOOK` first, so
 /// a test can have a maintainer push to the branch while the phase runs.
 const RUNNER_CONFIG_YAML: &str = "\
 agent:
@@ -161,6 +161,26 @@ impl Job {
         std::fs::create_dir_all(paths.root()).unwrap();
         std::fs::write(paths.manifest(), &input.campaign.manifest_md).unwrap();
         save_input(&paths, &input).unwrap();
+        // The upstream PR search the App commits with the campaign start.
+        let upstream = sota_bot::history::upstream::UpstreamPrs {
+            repo: "sgl-project/sglang".into(),
+            prs: vec![sota_bot::history::UpstreamPr {
+                number: 31337,
+                title: "[Llama] fuse qkv and rope".into(),
+                url: "https://github.com/sgl-project/sglang/pull/31337".into(),
+                state: "open".into(),
+                merged_at: None,
+                in_checkout: None,
+                in_flight: false,
+            }],
+            ..Default::default()
+        };
+        std::fs::create_dir_all(paths.file("history")).unwrap();
+        std::fs::write(
+            paths.file(sota_bot::history::upstream::UPSTREAM_FILE),
+            serde_json::to_string_pretty(&upstream).unwrap(),
+        )
+        .unwrap();
         std::fs::create_dir_all(seed.join(".github")).unwrap();
         std::fs::write(seed.join(RUNNER_CONFIG), RUNNER_CONFIG_YAML).unwrap();
         std::fs::write(
@@ -248,6 +268,10 @@ impl Job {
 
     /// Runs `action/scripts/<script>` with a clean environment plus `extra`.
     fn step(&self, script: &str, extra: &[(&str, &str)]) -> Output {
+        self.step_command(script, extra).output().unwrap()
+    }
+
+    fn step_command(&self, script: &str, extra: &[(&str, &str)]) -> Command {
         let path = format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin_dir.display());
         let mut cmd = Command::new("bash");
         cmd.arg(repo_root().join("action/scripts").join(script))
@@ -269,7 +293,7 @@ impl Job {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     fn outputs(&self) -> BTreeMap<String, String> {
@@ -585,6 +609,18 @@ fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
         4,
         "2 candidates x 2 scenarios: {rows}"
     );
+    // Phase 0.5 merged the upstream PRs the App committed: in flight, in the notes.
+    let notes = git(
+        &job.remote,
+        &[
+            "show",
+            &format!("{head}:{}/history/model-pr-history-notes.md", job.run_dir),
+        ],
+    );
+    assert!(
+        notes.contains("- #31337 (open, not in this checkout): [Llama] fuse qkv and rope"),
+        "{notes}"
+    );
     // The summary tables reach the job summary.
     let summary = job.summary();
     assert!(summary.contains("vLLM"), "{summary}");
@@ -723,6 +759,64 @@ fn a_round_patch_never_overwrites_a_concurrent_push() {
     assert!(err.contains("::error title=sota-bot::sota-bot runner round failed"));
     assert_eq!(job.remote_subjects()[0], "maintainer: README.md");
     assert!(!job.outputs().contains_key("commit-sha"));
+}
+
+/// Processes that carry `marker` (`KEY=VALUE`) in their environment, with their command line.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) && !stat.contains(") Z ") {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            out.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+        }
+    }
+    out
+}
+
+/// GitHub Actions cancels a job by sending SIGINT (then SIGTERM) to the step's process: the
+/// phase stops every server and client it started, records where it was, and the step fails.
+#[test]
+fn a_cancelled_job_leaves_no_process_of_the_phase_running() {
+    let job = Job::new();
+    let marker_value = job.root.display().to_string();
+    let marker = format!("SOTA_TEST_RUN={marker_value}");
+    let mut env = job.phase_env("baseline", "");
+    env.push(("SOTA_TEST_RUN", marker_value.clone()));
+    let all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let step = job
+        .step_command("run-phase.sh", &all)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !processes_with(&marker)
+        .iter()
+        .any(|c| c.contains("sim serve"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no server started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: signals the step process this test started.
+    unsafe {
+        libc::kill(step.id() as libc::pid_t, libc::SIGINT);
+    }
+    let started = std::time::Instant::now();
+    let out = step.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(err.contains("failed (exit 130)"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{err}"
+    );
+    let left = processes_with(&marker);
+    assert!(left.is_empty(), "left running: {left:#?}");
 }
 
 #[test]

@@ -115,9 +115,20 @@ if [[ -n "$timeout_minutes" ]] && command -v timeout >/dev/null; then
 fi
 
 echo "::group::sota-bot runner $phase${round:+ (round $round)}"
+# A cancelled job gets SIGINT, then SIGTERM: pass them on to the phase, which stops every
+# process it started and records where it was before it exits.
 set +e
-"${limit[@]}" "$bin" "${args[@]}"
-rc=$?
+"${limit[@]}" "$bin" "${args[@]}" &
+phase_pid=$!
+trap 'kill -s INT "$phase_pid" 2>/dev/null' INT
+trap 'kill -s TERM "$phase_pid" 2>/dev/null' TERM
+while :; do
+  wait "$phase_pid"
+  rc=$?
+  # A trapped signal ends `wait` early; the phase may still be stopping.
+  kill -0 "$phase_pid" 2>/dev/null || break
+done
+trap - INT TERM
 set -e
 echo "::endgroup::"
 

@@ -2,9 +2,11 @@
 //! issues, the round lifecycle driven by workflow completions, `/sota` commands and
 //! reconciliation, over the same engine types the local campaigns and runners use.
 
+pub mod dashboard;
 pub mod render;
 pub mod service;
 pub mod store;
+pub mod store_views;
 
 pub use service::AppCampaigns;
 pub use store::{AppPhase, CampaignRecord, CampaignStore};

@@ -5,9 +5,8 @@
 
 use super::store::{AppPhase, CampaignRecord};
 use crate::campaign::state::{CampaignState, Phase};
-use crate::campaign::Framework;
 use crate::gate::GateOutcome;
-use crate::report::{render_gap_mermaid, GapSeries};
+use crate::report::{gap_series, render_gap_mermaid};
 
 /// GitHub's limit on a comment body, in characters.
 pub const MAX_COMMENT_CHARS: usize = 65_536;
@@ -15,59 +14,6 @@ pub const MAX_COMMENT_CHARS: usize = 65_536;
 /// A link to a file on the campaign branch.
 pub fn blob_url(c: &CampaignRecord, path: &str) -> String {
     format!("https://github.com/{}/blob/{}/{path}", c.fork, c.branch)
-}
-
-/// Gap per scenario over rounds: the baseline from the committed winners, then each round.
-pub fn gap_series(state: &CampaignState) -> Vec<GapSeries> {
-    let mut scenarios: Vec<String> = Vec::new();
-    for w in &state.winners {
-        if !scenarios.contains(&w.scenario) {
-            scenarios.push(w.scenario.clone());
-        }
-    }
-    for g in &state.gaps {
-        if !scenarios.contains(&g.scenario) {
-            scenarios.push(g.scenario.clone());
-        }
-    }
-    scenarios
-        .into_iter()
-        .map(|s| {
-            let value = |fw: &str| {
-                state
-                    .winners
-                    .iter()
-                    .filter(|w| w.scenario == s && w.framework == fw)
-                    .filter_map(|w| w.value)
-                    .fold(None, |best: Option<f64>, v| {
-                        Some(best.map_or(v, |b| b.max(v)))
-                    })
-            };
-            let leader = Framework::COMPETITORS
-                .iter()
-                .filter_map(|f| value(f.canonical()))
-                .fold(None, |best: Option<f64>, v| {
-                    Some(best.map_or(v, |b| b.max(v)))
-                });
-            let base = match (value(Framework::Sglang.canonical()), leader) {
-                (Some(a), Some(b)) if b > 0.0 => Some((a / b - 1.0) * 100.0),
-                _ => None,
-            };
-            let mut points = vec![(0, base)];
-            for r in &state.rounds {
-                let g = r
-                    .gaps
-                    .iter()
-                    .find(|g| g.scenario == s)
-                    .and_then(|g| g.status.gap_pct());
-                points.push((r.round, g));
-            }
-            GapSeries {
-                scenario: s,
-                points,
-            }
-        })
-        .collect()
 }
 
 /// Cuts `text` to GitHub's comment limit, ending with a link to the full text.

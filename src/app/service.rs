@@ -140,6 +140,8 @@ struct RequestIssue {
     body: String,
     author: String,
     default_branch: String,
+    /// Whether the repository is private (`None`: the event did not say).
+    private: Option<bool>,
 }
 
 impl RequestIssue {
@@ -156,6 +158,7 @@ impl RequestIssue {
                 .default_branch
                 .clone()
                 .unwrap_or_else(|| "main".into()),
+            private: repository.private,
         })
     }
 }
@@ -391,6 +394,10 @@ impl AppCampaigns {
         } else {
             format!("Request text by @{author}, started by @{starter}.")
         };
+        // The dashboard shows a campaign to anyone only when the repository it runs in is
+        // known to be public (a separate fork's visibility is not in this event).
+        let public = request.private == Some(false) && record.fork == record.repo;
+        self.store.set_private(&record.id, !public)?;
         let parsed = format!(
             "Starting campaign `{}` for `{}` on {} ({}). {whose}\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
             campaign.campaign_id,
@@ -446,6 +453,26 @@ impl AppCampaigns {
                         .map_err(|e| HandlerError::Permanent(e.to_string()))?,
                 ),
             ];
+            // Phase 0.5's upstream half: the family's open and recently merged PRs, searched
+            // with the installation token and committed for the runner (a failed search is
+            // a blocker in the notes, not a failed start).
+            let upstream_prs = match RepoName::parse(&config.upstream) {
+                Ok(up) => {
+                    let family = crate::history::family_from_model_id(&campaign.model);
+                    crate::history::upstream::fetch(api, &up, &family, date).await
+                }
+                Err(e) => crate::history::upstream::UpstreamPrs {
+                    repo: config.upstream.clone(),
+                    blockers: vec![e.to_string()],
+                    ..Default::default()
+                },
+            };
+            let mut files = files;
+            files.push((
+                format!("{run_dir}/{}", crate::history::upstream::UPSTREAM_FILE),
+                serde_json::to_string_pretty(&upstream_prs)
+                    .map_err(|e| HandlerError::Permanent(e.to_string()))?,
+            ));
             let base_tree = api.get_commit_tree(&fork, &base_head.sha).await?;
             let tree = api.create_tree(&fork, &base_tree, &files).await?;
             let commit = api
@@ -578,9 +605,10 @@ impl AppCampaigns {
         let Some(t) = text(api.get_file_contents(&fork, &path, &c.branch).await?) else {
             return Ok(None);
         };
-        parse_checkpoint(&t)
-            .map(Some)
-            .map_err(|e| HandlerError::Permanent(format!("{path} on {}: {e}", c.branch)))
+        let state = parse_checkpoint(&t)
+            .map_err(|e| HandlerError::Permanent(format!("{path} on {}: {e}", c.branch)))?;
+        self.store.save_checkpoint(&c.id, &state)?;
+        Ok(Some(state))
     }
 
     async fn update_status(
@@ -622,6 +650,11 @@ impl AppCampaigns {
         run: &WorkflowRun,
         round: u32,
     ) -> Result<(), HandlerError> {
+        // Every completed attempt held a GPU runner, whatever happens next.
+        let minutes = super::dashboard::run_gpu_minutes(run, c.dispatch.gpu_count);
+        let attempt = run.run_attempt.unwrap_or(1);
+        self.store
+            .record_run_minutes(run.id, attempt, &c.id, round, minutes)?;
         if !c.phase.is_active() || round != c.round {
             tracing::info!(campaign = %c.id, round, current = c.round, "stale run ignored");
             return Ok(());
@@ -728,6 +761,12 @@ impl AppCampaigns {
                 .await?,
         )
         .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(usage) = input
+            .as_ref()
+            .and_then(|i| super::dashboard::round_agent_usage(i, round))
+        {
+            self.store.record_agent_usage(&c.id, round, &usage)?;
+        }
         let server = input.as_ref().map(GateInput::decide);
         let agrees = match (&server, &committed) {
             (Some(s), Some(r)) => {
@@ -916,6 +955,7 @@ impl AppCampaigns {
                 body: issue.body.clone().unwrap_or_default(),
                 author: issue.user.login.clone(),
                 default_branch: ctx.default_branch.clone(),
+                private: ctx.repo_private,
             };
             return self
                 .start_from_issue(api, ctx.installation_id, &request, &ctx.sender, true)
@@ -1157,6 +1197,8 @@ impl AppCampaigns {
                     full_name: c.fork.clone(),
                 }),
                 html_url: run.html_url.clone(),
+                run_started_at: run.run_started_at.clone(),
+                updated_at: run.updated_at.clone(),
             };
             let round = c.round;
             self.run_completed(api.as_ref(), c, &as_event, round)

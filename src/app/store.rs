@@ -38,6 +38,41 @@ CREATE TABLE IF NOT EXISTS handled_runs (
 );
 ";
 
+/// Per-campaign data the dashboard shows: when the status last changed, the visibility of
+/// the repositories, the last checkpoint read from the branch, and spend per step.
+const DASHBOARD_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS campaign_views (
+    id TEXT PRIMARY KEY,
+    private INTEGER,
+    checkpoint TEXT,
+    checkpoint_version INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    status_since TEXT,
+    updated_at TEXT
+);
+-- Campaigns recorded before the dashboard existed: known status, unknown times.
+INSERT OR IGNORE INTO campaign_views (id, status)
+    SELECT id, phase || CASE WHEN held != 0 THEN '+held' ELSE '' END FROM campaigns;
+CREATE TABLE IF NOT EXISTS campaign_run_usage (
+    run_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    campaign TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    gpu_minutes REAL,
+    PRIMARY KEY (run_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS campaign_run_usage_by_campaign ON campaign_run_usage(campaign);
+CREATE TABLE IF NOT EXISTS campaign_agent_usage (
+    campaign TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    cost_usd REAL,
+    turns INTEGER,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    PRIMARY KEY (campaign, step)
+);
+";
+
 /// Where a campaign stands, as the App routes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -223,16 +258,17 @@ impl CampaignStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(DASHBOARD_SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn query(
+    pub(super) fn query(
         &self,
         where_clause: &str,
         args: &[&dyn rusqlite::ToSql],
@@ -264,7 +300,7 @@ impl CampaignStore {
             ],
         );
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(super::store_views::touch_view(&conn, c)?),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -280,7 +316,8 @@ impl CampaignStore {
     /// Saves every mutable field of `c`.
     pub fn update(&self, c: &CampaignRecord) -> Result<(), StoreError> {
         let dispatch = serde_json::to_string(&c.dispatch)?;
-        self.lock().execute(
+        let conn = self.lock();
+        conn.execute(
             "UPDATE campaigns SET pr_number = ?2, pr_node_id = ?3, phase = ?4, round = ?5, held = ?6, \
              retries = ?7, dispatch = ?8 WHERE id = ?1",
             params![
@@ -288,6 +325,7 @@ impl CampaignStore {
                 c.retries, dispatch
             ],
         )?;
+        super::store_views::touch_view(&conn, c)?;
         Ok(())
     }
 
@@ -376,10 +414,11 @@ impl CampaignStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn record(id: &str, model: &str) -> CampaignRecord {
+    /// A campaign record for tests.
+    pub(in crate::app) fn record(id: &str, model: &str) -> CampaignRecord {
         CampaignRecord {
             id: id.into(),
             repo: "o/r".into(),

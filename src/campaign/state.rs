@@ -143,9 +143,36 @@ pub struct CampaignState {
     pub waiting_for_human: bool,
     pub replan_requested: bool,
     pub stop: Option<StopRecord>,
+    /// What happened to the runs themselves: interruptions (signal and step) and a resume
+    /// with another configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_events: Vec<RunEvent>,
+}
+
+/// Something that happened to a run of the campaign rather than in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// Local time, `YYYY-MM-DD HH:MM:SS`.
+    pub at: String,
+    /// `interrupted` or `config_changed`.
+    pub kind: String,
+    pub detail: String,
 }
 
 impl CampaignState {
+    /// Where the campaign stands, in words for an interruption record
+    /// ("round 2 at the agent step", "the fixed baseline").
+    pub fn position(&self) -> String {
+        match (&self.in_progress, self.phase) {
+            (Some(p), _) => format!("round {} after step {:?}", p.round, p.step),
+            (None, Phase::Started) => "the model history step".into(),
+            (None, Phase::HistoryDone) => "the fixed baseline".into(),
+            (None, Phase::BaselineDone) => "the plan".into(),
+            (None, Phase::PlanDone) => format!("the start of round {}", self.next_round()),
+            (None, Phase::Stopped) => "the end of the campaign".into(),
+        }
+    }
+
     /// A campaign that has just started.
     pub fn new(campaign_id: &str, model: &str, branch: &str, run_dir: &str, base: &str) -> Self {
         CampaignState {
@@ -175,6 +202,7 @@ impl CampaignState {
             waiting_for_human: false,
             replan_requested: false,
             stop: None,
+            run_events: Vec::new(),
         }
     }
 

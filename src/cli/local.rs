@@ -36,9 +36,16 @@ pub enum LocalCommand {
         /// prompt and committed with the round (free text, also when it starts with `-`).
         #[arg(long, allow_hyphen_values = true)]
         note: Option<String>,
+        /// Continue with a configuration (--config, agent flags) other than the one the
+        /// campaign started with; the change is recorded in the checkpoint.
+        #[arg(long)]
+        new_config: bool,
     },
     /// Start a campaign from a request file against a checkout and run it.
     Run(RunArgs),
+    /// Report the newest campaign in a checkout: the dashboard's campaign page as one
+    /// self-contained HTML file (`--html`), or its data as JSON on standard output.
+    Report(ReportArgs),
     /// Create a toy SGLang checkout and run a whole campaign on the simulator lane.
     Demo {
         /// Folder for the demo (the toy checkout goes to DIR/sglang); a new temp folder
@@ -67,7 +74,7 @@ pub struct RunArgs {
 }
 
 /// Agent overrides on the command line.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct AgentArgs {
     /// Agent preset: claude (Claude Code), codex (Codex CLI) or command (a shell line).
     #[arg(long = "agent", value_parser = parse_preset)]
@@ -105,12 +112,49 @@ impl AgentArgs {
     }
 }
 
+/// Arguments of `sota-bot local report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The SGLang checkout holding the campaign's run directory.
+    pub checkout: PathBuf,
+    /// Write the campaign page as one HTML file (no scripts, no external assets).
+    #[arg(long)]
+    pub html: bool,
+    /// Where the HTML goes [default: `<campaign id>.html` in the current folder].
+    #[arg(long, requires = "html")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `sota-bot local report`.
+pub fn report(a: &ReportArgs) -> anyhow::Result<i32> {
+    let snapshot = match crate::dashboard::local::snapshot(&a.checkout) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_FAILURE, e),
+    };
+    let page = crate::dashboard::view::campaign_page(&snapshot, chrono::Utc::now());
+    if !a.html {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(EXIT_OK);
+    }
+    let html = crate::dashboard::render::page_html(&page, true)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.html", snapshot.id)));
+    if let Err(e) = std::fs::write(&out, html) {
+        return fail(EXIT_FAILURE, format!("{}: {e}", out.display()));
+    }
+    println!("{}", out.display());
+    Ok(EXIT_OK)
+}
+
 /// Engine options from a config file and flags.
 pub fn engine_options(config: &LocalConfig, agent: &AgentArgs) -> EngineOptions {
     let mut opts = EngineOptions {
         agent: Some(agent.apply(config)),
         agent_timeout: Duration::from_secs(config.agent.timeout_secs),
         knowledge_root: config.knowledge_root.clone(),
+        model_config: config.history.model_config.clone(),
         ..EngineOptions::default()
     };
     if let Some(m) = config.gate.max_rounds {
@@ -140,8 +184,16 @@ pub fn drive(
     paths: RunPaths,
     fresh_branch: Option<String>,
 ) -> anyhow::Result<i32> {
-    let mut lane = build_lane(checkout, config, &input.campaign);
     let mut progress = progress::for_stderr();
+    let _guard =
+        match crate::engine::lock::RunGuard::begin(checkout, &mut |line| progress.step(line)) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_FAILURE);
+            }
+        };
+    let mut lane = build_lane(checkout, config, &input.campaign);
     let reviewer = if config.gate.llm_reviewer {
         crate::gate::reviewer::from_config(&config.gate.reviewer, checkout)
     } else {
@@ -168,6 +220,20 @@ pub fn drive(
         None => engine.state = Engine::load_state(&paths)?,
     }
     let outcome = engine.run();
+    if let Some(signal) = crate::runner::supervisor::interrupted() {
+        let recorded = engine.record_interruption(signal);
+        drop(progress);
+        eprintln!(
+            "interrupted by {}: every process of the run was stopped{}; `sota-bot local resume {}` continues",
+            crate::runner::supervisor::signal_name(signal),
+            match recorded {
+                Ok(()) => String::new(),
+                Err(e) => format!(" (the checkpoint could not record it: {e})"),
+            },
+            checkout.display()
+        );
+        return Ok(crate::runner::supervisor::exit_code(signal));
+    }
     drop(progress);
     match outcome {
         Ok(RunOutcome::Stopped {
@@ -227,32 +293,126 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             };
             start(&a, &config)
         }
+        LocalCommand::Report(a) => report(&a),
         LocalCommand::Demo { dir } => super::local_demo::run_demo(dir),
         LocalCommand::Resume {
             checkout,
             config,
             agent,
             note,
+            new_config,
         } => {
             let checkout = checkout.canonicalize()?;
             put_self_on_path();
-            let config = match load_config(config.as_deref()) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
             let paths = latest_run(&checkout)?;
             let mut state = Engine::load_state(&paths)?;
             let input = load_input(&paths)?;
+            let given = match config.as_deref().map(|p| load_config(Some(p))) {
+                Some(Ok(c)) => Some(RunConfig {
+                    config_path: config.clone(),
+                    config: c,
+                    agent: agent.clone(),
+                }),
+                Some(Err(code)) => return Ok(code),
+                None if agent != AgentArgs::default() => Some(RunConfig {
+                    config_path: None,
+                    config: LocalConfig::default(),
+                    agent: agent.clone(),
+                }),
+                None => None,
+            };
+            let remembered = RunConfig::load(&checkout, &state.campaign_id);
+            let run = match (remembered, given) {
+                (Some(old), Some(new)) if old != new => {
+                    if !new_config {
+                        eprintln!(
+                            "error: this campaign started with {}; the configuration given now differs. Run `sota-bot local resume {}` to continue as it started, or add --new-config to continue with the new one (recorded in the checkpoint)",
+                            old.describe(),
+                            checkout.display()
+                        );
+                        return Ok(EXIT_INVALID_INPUT);
+                    }
+                    state.run_events.push(crate::campaign::state::RunEvent {
+                        at: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+                        kind: "config_changed".into(),
+                        detail: format!(
+                            "resumed with {} instead of {}",
+                            new.describe(),
+                            old.describe()
+                        ),
+                    });
+                    new
+                }
+                (Some(old), _) => old,
+                (None, Some(new)) => new,
+                (None, None) => {
+                    eprintln!("warning: no configuration was recorded for this campaign; resuming with the defaults");
+                    RunConfig::default()
+                }
+            };
+            run.save(&checkout, &state.campaign_id)?;
             if let Some(note) = &note {
                 crate::engine::round::record_maintainer_note(&paths, state.next_round(), note)?;
             }
-            if state.waiting_for_human {
-                state.waiting_for_human = false;
-                let text = crate::report::render_checkpoint(&state)?;
-                std::fs::write(paths.checkpoint(), text)?;
-            }
-            let opts = engine_options(&config, &agent);
-            drive(&checkout, &config, opts, input, paths, None)
+            state.waiting_for_human = false;
+            let text = crate::report::render_checkpoint(&state)?;
+            std::fs::write(paths.checkpoint(), text)?;
+            let opts = engine_options(&run.config, &run.agent);
+            drive(&checkout, &run.config, opts, input, paths, None)
+        }
+    }
+}
+
+/// The configuration a campaign runs with (the config file's settings and the agent flags),
+/// remembered in the checkout's git directory when it starts so `resume` continues the same
+/// way.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunConfig {
+    pub config_path: Option<PathBuf>,
+    pub config: LocalConfig,
+    pub agent: AgentArgs,
+}
+
+impl RunConfig {
+    fn path(checkout: &Path, campaign_id: &str) -> Option<PathBuf> {
+        let git_dir = git2::Repository::discover(checkout)
+            .ok()?
+            .path()
+            .to_path_buf();
+        Some(
+            git_dir
+                .join("sota-campaigns")
+                .join(format!("{campaign_id}.yaml")),
+        )
+    }
+
+    /// The configuration `campaign_id` started with, if one was recorded.
+    pub fn load(checkout: &Path, campaign_id: &str) -> Option<RunConfig> {
+        let text = std::fs::read_to_string(Self::path(checkout, campaign_id)?).ok()?;
+        serde_yaml_ng::from_str(&text).ok()
+    }
+
+    /// Records this configuration for `campaign_id`.
+    pub fn save(&self, checkout: &Path, campaign_id: &str) -> anyhow::Result<()> {
+        let Some(path) = Self::path(checkout, campaign_id) else {
+            anyhow::bail!("{}: not a git checkout", checkout.display());
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, serde_yaml_ng::to_string(self)?)?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let file = match &self.config_path {
+            Some(p) => format!("config {}", p.display()),
+            None => "the default configuration".to_string(),
+        };
+        if self.agent == AgentArgs::default() {
+            file
+        } else {
+            format!("{file} and agent flags {:?}", self.agent)
         }
     }
 }
@@ -272,6 +432,30 @@ fn put_self_on_path() {
     if let Ok(joined) = std::env::join_paths(parts) {
         std::env::set_var("PATH", joined);
     }
+}
+
+/// The upstream PR search of a fresh campaign, when the config names a token variable.
+fn upstream_search(
+    config: &LocalConfig,
+    model: &str,
+) -> Result<Option<crate::history::upstream::UpstreamPrs>, i32> {
+    let Some(var) = &config.history.github_token_env else {
+        return Ok(None);
+    };
+    let Some(token) = std::env::var(var).ok().filter(|t| !t.is_empty()) else {
+        eprintln!("error: history.github_token_env names `{var}`, which is unset or empty");
+        return Err(EXIT_INVALID_INPUT);
+    };
+    let upstream = crate::github::RepoName::parse(&config.history.upstream).map_err(|e| {
+        eprintln!("error: history.upstream: {e}");
+        EXIT_INVALID_INPUT
+    })?;
+    crate::cli::history::fetch_upstream(&config.history.github_api_url, &token, &upstream, model)
+        .map(Some)
+        .map_err(|e| {
+            eprintln!("error: upstream PR search: {e}");
+            EXIT_FAILURE
+        })
 }
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> anyhow::Result<i32> {
@@ -324,7 +508,18 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
     let campaign = &input.campaign;
     let paths = RunPaths::for_campaign(&checkout, date, &campaign.model_slug);
     let branch = crate::git::campaign_branch(date, &campaign.model_slug);
-    let opts = engine_options(config, &a.agent);
+    let mut opts = engine_options(config, &a.agent);
+    opts.upstream_prs = match upstream_search(config, &campaign.model) {
+        Ok(u) => u,
+        Err(code) => return Ok(code),
+    };
+    // `resume` continues with what the campaign started with.
+    RunConfig {
+        config_path: a.config.clone(),
+        config: config.clone(),
+        agent: a.agent.clone(),
+    }
+    .save(&checkout, &input.campaign.campaign_id)?;
     let code = drive(
         &checkout,
         config,

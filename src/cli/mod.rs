@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod history;
 pub mod init;
 pub mod local;
 pub mod local_demo;
@@ -47,6 +48,8 @@ pub enum Command {
     Request(request::Args),
     /// Benchmark plans, raw-output parsing, summaries and gap decisions.
     Bench(bench::Args),
+    /// Phase 0.5 on its own: the model's SGLang history from a checkout, verified.
+    History(history::Args),
     /// Torch-profiler trace analysis and NCU digests.
     Profile(profile::Args),
     /// Run a whole campaign locally against a git checkout.
@@ -71,6 +74,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Request(a) => request::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::History(a) => history::run(a),
         Command::Profile(a) => profile::run(a),
         Command::Local(a) => local::run(a),
         Command::Sim(a) => sim::run(a),

@@ -137,6 +137,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         return Ok(EXIT_INVALID_INPUT);
     }
     let state_exists = paths.checkpoint().is_file();
+    let _guard = match crate::engine::lock::RunGuard::begin(&checkout, &mut |line| {
+        eprintln!("[sota] {line}")
+    }) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILURE);
+        }
+    };
     let mut lane = build_lane(&checkout, &config, &input.campaign);
     let mut progress = PlainProgress;
     let mut opts = EngineOptions {
@@ -147,6 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 .unwrap_or(config.agent.timeout_secs),
         ),
         knowledge_root: config.knowledge_root.clone(),
+        model_config: config.history.model_config.clone(),
         force_baseline: a.force_baseline,
         rounds_this_run: Some(if is_round { 1 } else { 0 }),
         ..EngineOptions::default()
@@ -220,6 +230,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         crate::engine::round::record_maintainer_note(&paths, round, note)?;
     }
     let outcome = engine.run();
+    if let Some(signal) = crate::runner::supervisor::interrupted() {
+        // A cancelled job: every process is stopped, the checkpoint says where; nothing is
+        // pushed (the job's time is up), and a new dispatch resumes the step.
+        let _ = engine.record_interruption(signal);
+        eprintln!(
+            "interrupted by {}: every process of the phase was stopped",
+            crate::runner::supervisor::signal_name(signal)
+        );
+        return Ok(crate::runner::supervisor::exit_code(signal));
+    }
     let mut head = engine.git.head_commit().unwrap_or_default();
     drop(engine);
     let mut push_error = None;

@@ -67,6 +67,18 @@ pub struct Settings {
     /// [default: 14].
     #[arg(long, env = "SOTA_BOT_PAYLOAD_RETENTION_DAYS")]
     pub payload_retention_days: Option<u64>,
+    /// Serve the campaign dashboard: `/campaigns`, `/campaigns/{id}` and the same data as
+    /// JSON under `/api/campaigns`.
+    #[arg(long, env = "SOTA_BOT_DASHBOARD")]
+    pub dashboard: bool,
+    /// Name of the environment variable holding the dashboard token, which shows campaigns
+    /// of private repositories (without one, they are shown to nobody).
+    #[arg(long, env = "SOTA_BOT_DASHBOARD_TOKEN_ENV")]
+    pub dashboard_token_env: Option<String>,
+    /// Web address of the GitHub instance for the dashboard's links [default: derived from
+    /// the API URL].
+    #[arg(long, env = "SOTA_BOT_GITHUB_WEB_URL")]
+    pub github_web_url: Option<String>,
     /// Queue deliveries without processing them (maintenance, benchmarks, crash tests).
     #[arg(long, env = "SOTA_BOT_NO_WORKERS")]
     pub no_workers: bool,
@@ -105,6 +117,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         reconcile_interval_secs: args.reconcile_interval_secs,
         payload_retention_days: args.payload_retention_days,
         no_workers: args.no_workers,
+        dashboard: args.dashboard,
+        dashboard_token_env: args.dashboard_token_env,
+        github_web_url: args.github_web_url,
     };
     let resolved = match config::resolve(file, over) {
         Ok(c) => c,
@@ -124,9 +139,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             return Ok(super::EXIT_FAILURE);
         }
     };
+    let dashboard = resolved.dashboard.as_ref().map(|d| {
+        crate::dashboard::http::router(crate::dashboard::http::DashboardState {
+            source: std::sync::Arc::new(crate::app::dashboard::StoreCampaigns::new(
+                store.clone(),
+                &d.web_url,
+            )),
+            token: d.token.clone(),
+        })
+    });
     let campaigns: std::sync::Arc<dyn crate::server::handler::CampaignService> =
         std::sync::Arc::new(crate::app::AppCampaigns::new(store));
-    runtime.block_on(crate::server::run(resolved, Some(campaigns)))?;
+    runtime.block_on(crate::server::run(resolved, Some(campaigns), dashboard))?;
     Ok(super::EXIT_OK)
 }
 

@@ -133,6 +133,31 @@ impl Engine<'_> {
         }
     }
 
+    /// Puts the checkout back at the round's start outside the run directory: what an agent
+    /// an interruption stopped left behind (its commits and edits) is undone before the
+    /// resumed round runs the agent again. A round that starts normally has nothing to undo.
+    pub(crate) fn undo_unfinished_agent(&mut self, start: &str) -> Result<(), EngineError> {
+        let head = self.git.head_commit()?;
+        if head != start && self.git.is_ancestor(start, &head) {
+            self.git.reset_soft(start)?;
+        }
+        let run_prefix = format!("{}/", self.paths.rel);
+        let left: Vec<String> = self
+            .git
+            .uncommitted_paths()?
+            .into_iter()
+            .filter(|p| !p.starts_with(&run_prefix))
+            .collect();
+        if !left.is_empty() {
+            self.progress.step(&format!(
+                "undoing what an interrupted agent left: {}",
+                left.join(", ")
+            ));
+            self.git.restore_paths(start, &left)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn agent_step(&mut self, round: u32) -> Result<(), EngineError> {
         self.agent_ready()?;
         let spec = self.opts.agent.clone().unwrap_or_default();
@@ -144,6 +169,7 @@ impl Engine<'_> {
         else {
             return Err(EngineError::Refused("no round in progress".into()));
         };
+        self.undo_unfinished_agent(&start)?;
         self.progress.step(&format!(
             "round {round}: running the agent ({})",
             spec.describe()
@@ -164,6 +190,9 @@ impl Engine<'_> {
             Ok(()) => self.agent.run(&inv),
             Err(why) => AgentRun::not_started(why),
         };
+        // An agent a signal stopped did not fail: nothing is recorded, and the resumed round
+        // runs it again from a clean tree.
+        super::check_interrupted()?;
         self.progress.step(&format!(
             "round {round}: agent finished: {} in {:.1}s ({})",
             run.outcome.describe(),

@@ -373,6 +373,13 @@ impl<'a> Engine<'a> {
                     }
                 }
                 sla.apply(&mut row);
+                // A run a signal cut short measured nothing: it is redone on resume.
+                if let Some(sig) = crate::runner::supervisor::interrupted() {
+                    return Err(super::LaneError(format!(
+                        "interrupted by {}",
+                        crate::runner::supervisor::signal_name(sig)
+                    )));
+                }
                 seen.push((i, row.scenario().to_string()));
                 if let Err(e) = append_row_at(&paths, &row) {
                     let msg = e.to_string();
@@ -386,6 +393,7 @@ impl<'a> Engine<'a> {
         if let Some(e) = write_err {
             return Err(e);
         }
+        super::check_interrupted()?;
         let reason = match &lane_result {
             Ok(()) => "the bench lane produced no row for this scenario".to_string(),
             Err(e) => e.to_string(),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod finish;
 pub mod gap;
 pub mod lane;
+pub mod lock;
 pub mod paths;
 pub mod process_lane;
 pub mod progress;
@@ -153,6 +154,11 @@ pub struct EngineOptions {
     pub agent: Option<crate::runner::agent::AgentSpec>,
     pub agent_timeout: Duration,
     pub knowledge_root: Option<PathBuf>,
+    /// The model's config.json for Phase 0.5 (else looked up from the model id).
+    pub model_config: Option<PathBuf>,
+    /// Upstream PRs fetched before the campaign started (else the run directory's
+    /// `history/upstream-prs.json`, which the App commits).
+    pub upstream_prs: Option<crate::history::upstream::UpstreamPrs>,
     pub force_baseline: bool,
     pub gate: GateConfig,
     /// Stop after this many rounds in this invocation (the campaign continues on resume).
@@ -168,6 +174,8 @@ impl Default for EngineOptions {
             agent: None,
             agent_timeout: Duration::from_secs(3600),
             knowledge_root: None,
+            model_config: None,
+            upstream_prs: None,
             force_baseline: false,
             gate: GateConfig::default(),
             rounds_this_run: None,
@@ -205,6 +213,18 @@ pub enum EngineError {
     Refused(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
+    /// A signal stopped the run; what was in flight is not recorded, so a resume redoes it.
+    #[error("interrupted by {}", crate::runner::supervisor::signal_name(*.0))]
+    Interrupted(i32),
+}
+
+/// Fails with [`EngineError::Interrupted`] once a signal stopped the run: results of
+/// processes the interruption killed are never recorded.
+pub(crate) fn check_interrupted() -> Result<(), EngineError> {
+    match crate::runner::supervisor::interrupted() {
+        Some(s) => Err(EngineError::Interrupted(s)),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -265,6 +285,22 @@ impl<'a> Engine<'a> {
             path: p.display().to_string(),
             source,
         })
+    }
+
+    /// Records in the checkpoint that a signal stopped the run, and where.
+    pub fn record_interruption(&mut self, signal: i32) -> Result<(), EngineError> {
+        self.state
+            .run_events
+            .push(crate::campaign::state::RunEvent {
+                at: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+                kind: "interrupted".into(),
+                detail: format!(
+                    "{} during {}; every process of the run was stopped",
+                    crate::runner::supervisor::signal_name(signal),
+                    self.state.position()
+                ),
+            });
+        self.save_state()
     }
 
     /// Writes the checkpoint (not committed).
@@ -348,6 +384,7 @@ impl<'a> Engine<'a> {
     pub fn run(&mut self) -> Result<RunOutcome, EngineError> {
         let mut rounds_run = 0u32;
         loop {
+            check_interrupted()?;
             match self.state.phase {
                 Phase::Started => self.phase_history()?,
                 Phase::HistoryDone => self.phase_baseline()?,
@@ -380,18 +417,43 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Phase 0.5: model PR history notes (a missing root or family is a recorded blocker).
+    /// Phase 0.5: model PR history notes from the checkout's git history, the upstream PRs
+    /// the App (or the caller) fetched, and the optional knowledge root; what is missing is
+    /// a recorded blocker.
     fn phase_history(&mut self) -> Result<(), EngineError> {
         self.progress.step("phase 0.5: model PR history notes");
-        let view = crate::history::build_notes(
-            self.opts.knowledge_root.as_deref(),
-            &self.campaign.model,
-            self.campaign.history_slug.as_deref(),
-            &self.campaign.frameworks(),
-        );
-        let text = crate::report::render_history_notes(&view)?;
+        let upstream = match &self.opts.upstream_prs {
+            Some(u) => Some(u.clone()),
+            None => crate::history::upstream::read_file(
+                &self.paths.file(crate::history::upstream::UPSTREAM_FILE),
+            ),
+        };
+        let frameworks = self.campaign.frameworks();
+        let report = crate::history::build(&crate::history::HistoryRequest {
+            checkout: &self.checkout,
+            model: &self.campaign.model,
+            config_json: self.opts.model_config.as_deref(),
+            knowledge_root: self.opts.knowledge_root.as_deref(),
+            slug_override: self.campaign.history_slug.as_deref(),
+            frameworks: &frameworks,
+            upstream: upstream.as_ref(),
+        });
+        let json_rel = self.paths.repo_rel(crate::history::render::JSON_NOTES);
+        let text = crate::history::render::render_markdown(&report, &format!("`{json_rel}`"))?;
         self.write(&self.paths.history_notes(), &text)?;
-        for b in &view.blockers {
+        self.write(
+            &self.paths.file(crate::history::render::JSON_NOTES),
+            &serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )?;
+        self.progress.step(&format!(
+            "  history: family `{}`, {} model file(s), {} relevant commit(s) of {} read, {} upstream PR(s) in flight",
+            report.family,
+            report.model_files.len(),
+            report.commits.len(),
+            report.commits_read,
+            report.open_prs.iter().filter(|p| p.in_flight).count()
+        ));
+        for b in &report.blockers {
             self.progress.step(&format!("  history blocker: {b}"));
         }
         self.state.phase = Phase::HistoryDone;

@@ -226,15 +226,11 @@ impl BenchLane for ProcessLane {
         for (name, template) in commands {
             let cmd = expand(&template, &vars);
             let mut sh = Command::new("sh");
-            for name in crate::secrets::withheld_env(crate::secrets::HF_TOKEN_VARS) {
-                sh.env_remove(name);
+            for secret in crate::secrets::withheld_env(crate::secrets::HF_TOKEN_VARS) {
+                sh.env_remove(secret);
             }
-            let text = sh
-                .arg("-c")
-                .arg(&cmd)
-                .current_dir(&self.config.checkout)
-                .stdin(std::process::Stdio::null())
-                .output()
+            sh.arg("-c").arg(&cmd).current_dir(&self.config.checkout);
+            let text = crate::runner::supervisor::output(&mut sh, "help capture")
                 .map(|o| {
                     let mut t = String::from_utf8_lossy(&o.stdout).to_string();
                     t.push_str(&String::from_utf8_lossy(&o.stderr));

@@ -89,7 +89,23 @@ impl<'a> Engine<'a> {
     /// Runs (or resumes) the next round to its commit.
     pub(crate) fn run_round(&mut self) -> Result<(), EngineError> {
         let round = self.state.next_round();
+        // A round resumed before its agent ran gets the evidence an interruption (or a
+        // missing profile command) kept it from: its profiling is done again.
+        if self.prepared_without_profiles(round) {
+            self.progress
+                .step(&format!("round {round}: profiles missing; profiling again"));
+            if let Some(start) = self
+                .state
+                .in_progress
+                .as_ref()
+                .map(|p| p.start_commit.clone())
+            {
+                self.undo_unfinished_agent(&start)?;
+            }
+            self.prepare_round(round)?;
+        }
         loop {
+            super::check_interrupted()?;
             match self.state.in_progress.as_ref().map(|p| p.step) {
                 None => self.prepare_round(round)?,
                 Some(RoundStep::Prepared) => self.agent_step(round)?,
@@ -97,6 +113,34 @@ impl<'a> Engine<'a> {
                 Some(RoundStep::Revalidated) => return self.finalize_round(round),
             }
         }
+    }
+
+    /// True when round `round` is prepared, SGLang is behind, and its profiles folder holds
+    /// no profile: the agent would otherwise be asked to patch without profiler evidence.
+    fn prepared_without_profiles(&self, round: u32) -> bool {
+        let prepared = self
+            .state
+            .in_progress
+            .as_ref()
+            .is_some_and(|p| p.round == round && p.step == RoundStep::Prepared);
+        let behind = self.state.gaps.iter().any(|g| g.status.is_behind());
+        let profiles = self.paths.round_dir(round).join("profiles");
+        let has_files = |dir: &std::path::Path| {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    e.path().is_file()
+                        || std::fs::read_dir(e.path())
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .next()
+                            .is_some()
+                })
+        };
+        prepared && behind && !has_files(&profiles)
     }
 
     fn prepare_round(&mut self, round: u32) -> Result<(), EngineError> {
@@ -124,6 +168,8 @@ impl<'a> Engine<'a> {
         ];
         if !behind.is_empty() && agent_can_start {
             evidence.extend(self.profile_round(round, &behind)?);
+            // Profiles a signal cut short are not evidence: the step is redone on resume.
+            super::check_interrupted()?;
         }
         let last_review = if round > 1 {
             std::fs::read_to_string(self.round_file(round - 1, "review.md")).ok()
@@ -166,6 +212,9 @@ impl<'a> Engine<'a> {
             full_alignment: crate::gate::decide::is_full_alignment(round),
             last_review,
             maintainer_note,
+            history_quote: std::fs::read_to_string(self.paths.history_notes())
+                .ok()
+                .map(|md| crate::history::render::prompt_quote(&md)),
         };
         let prompt = report::render_round_prompt(&view)?;
         self.write(&self.round_file(round, "prompt.md"), &prompt)?;
@@ -666,6 +715,12 @@ impl<'a> Engine<'a> {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
             },
+            history: Some(crate::history::verify::notes_evidence(
+                &self.checkout,
+                self.git
+                    .read_at(&tree, &rel(crate::history::render::JSON_NOTES))
+                    .as_deref(),
+            )),
         };
         let mut cfg = self.opts.gate.clone();
         cfg.noise_threshold_pct = self.campaign.noise_threshold_pct;

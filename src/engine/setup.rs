@@ -57,6 +57,11 @@ pub fn latest_run(checkout: &Path) -> Result<RunPaths, EngineError> {
 /// A human-readable status of the newest campaign in `checkout`.
 pub fn status_text(checkout: &Path) -> Result<String, EngineError> {
     let paths = latest_run(checkout)?;
+    // Every hint is a command that works as printed.
+    let resume = format!(
+        "sota-bot local resume {}",
+        crate::bench::command::shell_quote(&checkout.display().to_string())
+    );
     let s = Engine::load_state(&paths)?;
     let rows = std::fs::read_to_string(paths.candidates())
         .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
@@ -72,7 +77,7 @@ pub fn status_text(checkout: &Path) -> Result<String, EngineError> {
     );
     if let Some(p) = &s.in_progress {
         out.push_str(&format!(
-            "round {} in progress at step {:?}: `sota-bot local resume` continues it\n",
+            "round {} in progress at step {:?}: `{resume}` continues it\n",
             p.round, p.step
         ));
     }
@@ -86,6 +91,14 @@ pub fn status_text(checkout: &Path) -> Result<String, EngineError> {
             r.decision
         ));
     }
+    for e in &s.run_events {
+        out.push_str(&format!(
+            "{} {}: {}\n",
+            e.at,
+            e.kind.replace('_', " "),
+            e.detail
+        ));
+    }
     for g in &s.gaps {
         out.push_str(&format!("gap {}: {}\n", g.scenario, g.status.label()));
     }
@@ -97,9 +110,9 @@ pub fn status_text(checkout: &Path) -> Result<String, EngineError> {
             if stop.reached_sota { "yes" } else { "no" }
         )),
         _ if s.waiting_for_human => {
-            out.push_str("waiting for a human: `sota-bot local resume` continues\n")
+            out.push_str(&format!("waiting for a human: `{resume}` continues\n"))
         }
-        _ => out.push_str("next: `sota-bot local resume`\n"),
+        _ => out.push_str(&format!("next: `{resume}`\n")),
     }
     Ok(out)
 }

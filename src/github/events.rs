@@ -39,6 +39,9 @@ pub struct Repository {
     pub default_branch: Option<String>,
     #[serde(default)]
     pub fork: Option<bool>,
+    /// Whether the repository is private (the dashboard hides such campaigns).
+    #[serde(default)]
+    pub private: Option<bool>,
 }
 
 /// A label on an issue or pull request.
@@ -195,6 +198,12 @@ pub struct WorkflowRun {
     pub head_repository: Option<RepositoryRef>,
     #[serde(default)]
     pub html_url: Option<String>,
+    /// When the run (this attempt) started, RFC 3339.
+    #[serde(default)]
+    pub run_started_at: Option<String>,
+    /// Last change of the run; at completion, when it ended.
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 impl WorkflowRun {

@@ -1,6 +1,8 @@
 //! The gap-over-rounds chart: a hand-written SVG committed with each round report, and a
 //! Mermaid `xychart-beta` block for PR comments (GitHub renders Mermaid, not SVG files).
 
+use crate::campaign::state::CampaignState;
+use crate::campaign::Framework;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -9,6 +11,59 @@ use std::fmt::Write;
 pub struct GapSeries {
     pub scenario: String,
     pub points: Vec<(u32, Option<f64>)>,
+}
+
+/// Gap per scenario over rounds: the baseline from the committed winners, then each round.
+pub fn gap_series(state: &CampaignState) -> Vec<GapSeries> {
+    let mut scenarios: Vec<String> = Vec::new();
+    for w in &state.winners {
+        if !scenarios.contains(&w.scenario) {
+            scenarios.push(w.scenario.clone());
+        }
+    }
+    for g in &state.gaps {
+        if !scenarios.contains(&g.scenario) {
+            scenarios.push(g.scenario.clone());
+        }
+    }
+    scenarios
+        .into_iter()
+        .map(|s| {
+            let value = |fw: &str| {
+                state
+                    .winners
+                    .iter()
+                    .filter(|w| w.scenario == s && w.framework == fw)
+                    .filter_map(|w| w.value)
+                    .fold(None, |best: Option<f64>, v| {
+                        Some(best.map_or(v, |b| b.max(v)))
+                    })
+            };
+            let leader = Framework::COMPETITORS
+                .iter()
+                .filter_map(|f| value(f.canonical()))
+                .fold(None, |best: Option<f64>, v| {
+                    Some(best.map_or(v, |b| b.max(v)))
+                });
+            let base = match (value(Framework::Sglang.canonical()), leader) {
+                (Some(a), Some(b)) if b > 0.0 => Some((a / b - 1.0) * 100.0),
+                _ => None,
+            };
+            let mut points = vec![(0, base)];
+            for r in &state.rounds {
+                let g = r
+                    .gaps
+                    .iter()
+                    .find(|g| g.scenario == s)
+                    .and_then(|g| g.status.gap_pct());
+                points.push((r.round, g));
+            }
+            GapSeries {
+                scenario: s,
+                points,
+            }
+        })
+        .collect()
 }
 
 const WIDTH: f64 = 640.0;

@@ -11,7 +11,7 @@ use handlebars::Handlebars;
 use once_cell::sync::Lazy;
 use serde::Serialize;
 
-pub use chart::{render_gap_mermaid, render_gap_svg, GapSeries};
+pub use chart::{gap_series, render_gap_mermaid, render_gap_svg, GapSeries};
 pub use views::*;
 
 /// Templates compiled into the binary, so an installed `sota-bot` needs no data files.
@@ -62,7 +62,17 @@ pub struct RenderError {
 
 /// Renders one of the built-in templates.
 pub fn render<T: Serialize>(template: &str, data: &T) -> Result<String, RenderError> {
-    let hb = REGISTRY.as_ref().map_err(|e| RenderError {
+    render_in(&REGISTRY, template, data)
+}
+
+/// Renders `template` of a registry built once (its build error, if any, is reported with
+/// the template asked for).
+pub fn render_in<T: Serialize>(
+    registry: &Result<Handlebars<'static>, String>,
+    template: &str,
+    data: &T,
+) -> Result<String, RenderError> {
+    let hb = registry.as_ref().map_err(|e| RenderError {
         template: template.into(),
         message: e.clone(),
     })?;

@@ -196,12 +196,16 @@ impl AgentPort for ShellAgent {
             .stderr(Stdio::from(log))
             .process_group(0);
         let started = Instant::now();
+        if let Err(e) = super::supervisor::refuse_if_interrupted() {
+            return AgentRun::not_started(e.to_string());
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 return AgentRun::not_started(format!("`{}`: {e}", launch.program));
             }
         };
+        super::supervisor::register(child.id(), &format!("agent {}", launch.program));
         let outcome = loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
@@ -228,6 +232,7 @@ impl AgentPort for ShellAgent {
                 }
             }
         };
+        super::supervisor::unregister(child.id());
         AgentRun {
             outcome,
             duration: started.elapsed(),

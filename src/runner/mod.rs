@@ -13,3 +13,4 @@ pub mod help;
 pub mod preflight;
 pub mod process;
 pub mod server;
+pub mod supervisor;

@@ -203,7 +203,9 @@ impl ProcessLauncher for OsLauncher {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        super::supervisor::refuse_if_interrupted()?;
         let mut child = cmd.spawn()?;
+        super::supervisor::register(child.id(), &spec.command.display());
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
             readers.push(pump(out, capture.clone()));
@@ -255,7 +257,11 @@ impl RunningProcess for OsProcess {
         self.child.id()
     }
     fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
-        self.child.try_wait()
+        let status = self.child.try_wait()?;
+        if status.is_some() {
+            super::supervisor::unregister(self.child.id());
+        }
+        Ok(status)
     }
     fn terminate(&mut self) -> std::io::Result<()> {
         signal_group(self.child.id(), libc::SIGTERM)
@@ -264,7 +270,9 @@ impl RunningProcess for OsProcess {
         signal_group(self.child.id(), libc::SIGKILL)
     }
     fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        self.child.wait()
+        let status = self.child.wait()?;
+        super::supervisor::unregister(self.child.id());
+        Ok(status)
     }
     fn drain_output(&mut self) {
         for h in self.readers.drain(..) {
@@ -279,6 +287,7 @@ impl Drop for OsProcess {
             let _ = signal_group(self.child.id(), libc::SIGKILL);
             let _ = self.child.wait();
         }
+        super::supervisor::unregister(self.child.id());
     }
 }
 

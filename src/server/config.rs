@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::dashboard::access::DashboardToken;
 use crate::github::signature::WebhookSecret;
 
 /// Settings as read from a file; every field optional, unknown keys rejected.
@@ -28,6 +29,9 @@ pub struct FileSettings {
     pub worker_start_delay_ms: Option<u64>,
     pub reconcile_interval_secs: Option<u64>,
     pub payload_retention_days: Option<u64>,
+    pub dashboard: Option<bool>,
+    pub dashboard_token_env: Option<String>,
+    pub github_web_url: Option<String>,
 }
 
 /// Settings from flags and environment (the clap layer fills this).
@@ -50,6 +54,9 @@ pub struct OverrideSettings {
     pub reconcile_interval_secs: Option<u64>,
     pub payload_retention_days: Option<u64>,
     pub no_workers: bool,
+    pub dashboard: bool,
+    pub dashboard_token_env: Option<String>,
+    pub github_web_url: Option<String>,
 }
 
 /// A setting that is missing or invalid; names the setting and where to set it.
@@ -89,6 +96,16 @@ impl std::fmt::Debug for ReviewerSettings {
     }
 }
 
+/// The campaign dashboard's settings.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// The token that shows campaigns of private repositories (read from the environment
+    /// variable the config names); `None` shows them to nobody.
+    pub token: Option<DashboardToken>,
+    /// Web address of the GitHub instance, for links.
+    pub web_url: String,
+}
+
 /// Validated settings.
 #[derive(Clone)]
 pub struct ServeConfig {
@@ -111,6 +128,8 @@ pub struct ServeConfig {
     pub reconcile_interval: Duration,
     /// How long payloads of processed deliveries are kept; `None` keeps them forever.
     pub payload_retention: Option<Duration>,
+    /// `Some` when the dashboard is served.
+    pub dashboard: Option<DashboardSettings>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -134,6 +153,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("no_workers", &self.no_workers)
             .field("reconcile_interval", &self.reconcile_interval)
             .field("payload_retention", &self.payload_retention)
+            .field("dashboard", &self.dashboard)
             .finish()
     }
 }
@@ -173,6 +193,43 @@ fn check_url(setting: &'static str, value: &str) -> Result<String, ConfigError> 
         });
     }
     Ok(value.trim_end_matches('/').to_string())
+}
+
+/// The dashboard's settings when it is on: the token from the named environment variable,
+/// the web address configured or derived from the API address.
+fn resolve_dashboard(
+    on: bool,
+    token_env: Option<String>,
+    web_url: Option<String>,
+    api_url: &str,
+) -> Result<Option<DashboardSettings>, ConfigError> {
+    if !on {
+        return Ok(None);
+    }
+    let token = match token_env {
+        None => None,
+        Some(name) => {
+            let value = std::env::var(&name).map_err(|_| ConfigError::Invalid {
+                setting: "dashboard_token_env",
+                message: format!("environment variable `{name}` is not set"),
+            })?;
+            Some(
+                DashboardToken::new(&value).map_err(|e| ConfigError::Invalid {
+                    setting: "dashboard_token_env",
+                    message: format!("`{name}`: {e}"),
+                })?,
+            )
+        }
+    };
+    let web_url = match web_url {
+        Some(u) => check_url("github_web_url", &u)?,
+        None => crate::app::dashboard::web_url_for_api(api_url).ok_or(ConfigError::Missing {
+            setting: "github_web_url",
+            flag: "github-web-url",
+            env: "SOTA_BOT_GITHUB_WEB_URL",
+        })?,
+    };
+    Ok(Some(DashboardSettings { token, web_url }))
 }
 
 /// Merges (flags/env over file over defaults) and validates.
@@ -290,7 +347,14 @@ pub fn resolve(file: FileSettings, over: OverrideSettings) -> Result<ServeConfig
             message: format!("{retention_days} is over 100 years; use 0 to keep payloads forever"),
         });
     }
+    let dashboard = resolve_dashboard(
+        over.dashboard || file.dashboard.unwrap_or(false),
+        over.dashboard_token_env.or(file.dashboard_token_env),
+        over.github_web_url.or(file.github_web_url),
+        &github_api_url,
+    )?;
     Ok(ServeConfig {
+        dashboard,
         app_id,
         private_key_path,
         private_key_pem,
@@ -382,6 +446,33 @@ mod tests {
         );
         let err = retention(FileSettings::default(), Some(1_000_000)).unwrap_err();
         assert!(err.to_string().contains("payload_retention_days"), "{err}");
+    }
+
+    #[test]
+    fn the_dashboard_reads_its_token_from_the_named_variable() {
+        let name = "SOTA_BOT_TEST_DASHBOARD_TOKEN_CONFIG";
+        let api = "https://api.github.com";
+        assert!(resolve_dashboard(false, Some(name.into()), None, api)
+            .unwrap()
+            .is_none());
+        let err = resolve_dashboard(true, Some(name.into()), None, api).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+        std::env::set_var(name, "short");
+        let err = resolve_dashboard(true, Some(name.into()), None, api).unwrap_err();
+        assert!(err.to_string().contains("at least 16"), "{err}");
+        std::env::set_var(name, "a-long-enough-dashboard-token");
+        let d = resolve_dashboard(true, Some(name.into()), None, api)
+            .unwrap()
+            .unwrap();
+        assert!(d.token.unwrap().matches("a-long-enough-dashboard-token"));
+        assert_eq!(d.web_url, "https://github.com");
+        let err = resolve_dashboard(true, None, None, "http://127.0.0.1:9").unwrap_err();
+        assert!(err.to_string().contains("github_web_url"), "{err}");
+        let d = resolve_dashboard(true, None, Some("http://127.0.0.1:9/".into()), "x")
+            .unwrap()
+            .unwrap();
+        assert!(d.token.is_none());
+        assert_eq!(d.web_url, "http://127.0.0.1:9");
     }
 
     #[test]

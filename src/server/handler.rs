@@ -64,6 +64,8 @@ pub struct CommandContext {
     pub issue_details: Option<crate::github::events::Issue>,
     /// The repository's default branch (where its `.github/sota-bot.yml` lives).
     pub default_branch: String,
+    /// Whether the repository is private, as the event said (`None`: not said).
+    pub repo_private: Option<bool>,
 }
 
 /// An installation-scoped event for campaign hooks.
@@ -234,6 +236,7 @@ impl EventRouter {
                 .default_branch
                 .clone()
                 .unwrap_or_else(|| "main".into()),
+            repo_private: event.repository.private,
         };
         let api = ctx.api.as_ref();
         let permission = api

@@ -62,6 +62,14 @@ pub enum WorkerStart {
     Never,
 }
 
+/// How the service serves HTTP besides the webhook.
+#[derive(Default)]
+pub struct ServiceOptions {
+    /// More routes next to the webhook (the dashboard).
+    pub extra_routes: Option<axum::Router>,
+    pub limits: listener::HttpLimits,
+}
+
 /// A running service.
 pub struct Service {
     pub addr: SocketAddr,
@@ -83,7 +91,7 @@ impl Service {
         start: WorkerStart,
         metrics: Arc<ServiceMetrics>,
     ) -> anyhow::Result<Self> {
-        Self::start_with_limits(
+        Self::start_with_options(
             listener,
             secrets,
             database,
@@ -91,7 +99,36 @@ impl Service {
             worker_config,
             start,
             metrics,
-            listener::HttpLimits::default(),
+            ServiceOptions::default(),
+        )
+        .await
+    }
+
+    /// [`Service::start`] with more routes served next to the webhook (the dashboard).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_with_routes(
+        listener: TcpListener,
+        secrets: Vec<WebhookSecret>,
+        database: &Path,
+        handler: Arc<dyn JobHandler>,
+        worker_config: WorkerConfig,
+        start: WorkerStart,
+        metrics: Arc<ServiceMetrics>,
+        extra: Option<axum::Router>,
+    ) -> anyhow::Result<Self> {
+        let options = ServiceOptions {
+            extra_routes: extra,
+            ..ServiceOptions::default()
+        };
+        Self::start_with_options(
+            listener,
+            secrets,
+            database,
+            handler,
+            worker_config,
+            start,
+            metrics,
+            options,
         )
         .await
     }
@@ -107,6 +144,35 @@ impl Service {
         start: WorkerStart,
         metrics: Arc<ServiceMetrics>,
         limits: listener::HttpLimits,
+    ) -> anyhow::Result<Self> {
+        let options = ServiceOptions {
+            limits,
+            ..ServiceOptions::default()
+        };
+        Self::start_with_options(
+            listener,
+            secrets,
+            database,
+            handler,
+            worker_config,
+            start,
+            metrics,
+            options,
+        )
+        .await
+    }
+
+    /// [`Service::start`] with [`ServiceOptions`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_with_options(
+        listener: TcpListener,
+        secrets: Vec<WebhookSecret>,
+        database: &Path,
+        handler: Arc<dyn JobHandler>,
+        worker_config: WorkerConfig,
+        start: WorkerStart,
+        metrics: Arc<ServiceMetrics>,
+        options: ServiceOptions,
     ) -> anyhow::Result<Self> {
         let store = Arc::new(JobStore::open(database)?);
         let recovered = store.recover_running()?;
@@ -124,12 +190,20 @@ impl Service {
             store: store.clone(),
             metrics: metrics.clone(),
             wake: wake.clone(),
-            limits,
-            body_budget: http::HttpState::body_budget(&limits),
+            limits: options.limits,
+            body_budget: http::HttpState::body_budget(&options.limits),
         };
         let addr = listener.local_addr()?;
-        let app = http::router(state);
-        let server = tokio::spawn(listener::serve(listener, app, limits, shutdown_signal()));
+        let app = match options.extra_routes {
+            Some(routes) => http::router(state).merge(routes),
+            None => http::router(state),
+        };
+        let server = tokio::spawn(listener::serve(
+            listener,
+            app,
+            options.limits,
+            shutdown_signal(),
+        ));
         let pool = Arc::new(WorkerPool {
             store: store.clone(),
             handler,
@@ -223,10 +297,11 @@ async fn shutdown_signal() {
 }
 
 /// Runs the App until SIGINT/SIGTERM. `campaigns` is the campaign engine (None: commands are
-/// answered and campaign events skipped).
+/// answered and campaign events skipped); `dashboard` is served next to the webhook.
 pub async fn run(
     config: ServeConfig,
     campaigns: Option<Arc<dyn CampaignService>>,
+    dashboard: Option<axum::Router>,
 ) -> anyhow::Result<()> {
     register_secrets(&config);
     tracing::info!(config = ?config, "starting sota-bot");
@@ -276,7 +351,7 @@ pub async fn run(
         max_attempts: config.max_attempts,
         ..WorkerConfig::default()
     };
-    let service = Service::start(
+    let service = Service::start_with_routes(
         listener,
         config.webhook_secrets.clone(),
         &config.database,
@@ -284,6 +359,7 @@ pub async fn run(
         worker_config,
         start,
         metrics,
+        dashboard,
     )
     .await?;
     if let Some(retention) = config.payload_retention {
