@@ -17,5 +17,6 @@ pub mod report;
 pub mod runner;
 pub mod secrets;
 pub mod server;
+pub mod setup;
 pub mod sim;
 pub mod tokenizer;

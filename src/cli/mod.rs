@@ -6,6 +6,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod app;
 pub mod bench;
 pub mod init;
 pub mod local;
@@ -60,6 +61,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Rebuild the App's campaign database from a fork's campaign branches.
     Recover(recover::Args),
+    /// The GitHub App's manifest; create the App through GitHub's manifest flow.
+    App(app::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -75,6 +78,7 @@ pub fn main() -> i32 {
         Command::Init(a) => init::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Recover(a) => recover::run(a),
+        Command::App(a) => app::run(a),
     };
     match result {
         Ok(code) => code,
