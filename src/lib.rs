@@ -7,6 +7,7 @@ pub mod app;
 pub mod bench;
 pub mod campaign;
 pub mod cli;
+pub mod doctor;
 pub mod engine;
 pub mod gate;
 pub mod git;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod app;
 pub mod bench;
+pub mod doctor;
 pub mod init;
 pub mod local;
 pub mod local_demo;
@@ -63,6 +64,8 @@ pub enum Command {
     Recover(recover::Args),
     /// The GitHub App's manifest; create the App through GitHub's manifest flow.
     App(app::Args),
+    /// Check an App installation, repository, runners and database; print each fix.
+    Doctor(doctor::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -79,6 +82,7 @@ pub fn main() -> i32 {
         Command::Serve(a) => serve::run(a),
         Command::Recover(a) => recover::run(a),
         Command::App(a) => app::run(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match result {
         Ok(code) => code,
