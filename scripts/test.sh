@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check sota-bot's CI runs: installs the external test tools it needs
 # (GitHub's OpenAPI description + Prism, GitHub's example webhook payloads, workflow
-# linters, the Claude Code and Codex CLIs, shellcheck, Llama-3's tokenizer and the pinned
-# SGLang release's client and parsers), then formatting, lints and the whole test suite.
+# linters, the Claude Code and Codex CLIs, shellcheck, systemd-analyze, hadolint, Llama-3's
+# tokenizer and the pinned SGLang release's client and parsers), then formatting, lints and
+# the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +20,24 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing systemd-analyze (apt systemd), which checks the service unit"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+  else
+    echo "systemd-analyze is missing: install it (e.g. apt-get install systemd)" >&2
+    exit 1
+  fi
+fi
+
 if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ] ||
   [ ! -x tools/node_modules/.bin/claude ] || [ ! -x tools/node_modules/.bin/codex ]; then
   log "installing test tools (npm ci in tools/)"
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-log "installing the Python-side tools (Llama-3 tokenizer, SGLang client and parsers)"
+log "installing the Python-side tools (Llama-3 tokenizer, SGLang client and parsers, hadolint)"
 bash tools/install-python-tools.sh
 
 export SOTA_REQUIRE_TOOLS=1
@@ -40,6 +52,7 @@ cargo clippy --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --lib --bins --tests --locked
 
-log "lint workflows, action and runner scripts"
+log "lint workflows, action, runner scripts and the Dockerfile"
 node tools/lint-workflows.mjs
 bash tools/shellcheck-all.sh
+tools/python/hadolint/bin/hadolint Dockerfile

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod app;
 pub mod bench;
 pub mod doctor;
+pub mod healthz;
 pub mod init;
 pub mod local;
 pub mod local_demo;
@@ -66,6 +67,8 @@ pub enum Command {
     App(app::Args),
     /// Check an App installation, repository, runners and database; print each fix.
     Doctor(doctor::Args),
+    /// Ask a running `serve` for /healthz (the container's health check).
+    Healthz(healthz::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -83,6 +86,7 @@ pub fn main() -> i32 {
         Command::Recover(a) => recover::run(a),
         Command::App(a) => app::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Healthz(a) => healthz::run(a),
     };
     match result {
         Ok(code) => code,
