@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod doctor;
 pub mod healthz;
@@ -69,6 +70,8 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Ask a running `serve` for /healthz (the container's health check).
     Healthz(healthz::Args),
+    /// Copy the service database consistently while `serve` runs.
+    Backup(backup::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -87,6 +90,7 @@ pub fn main() -> i32 {
         Command::App(a) => app::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Healthz(a) => healthz::run(a),
+        Command::Backup(a) => backup::run(a),
     };
     match result {
         Ok(code) => code,
