@@ -833,3 +833,16 @@ async fn doctor_on_a_repository_without_the_app_says_where_to_install_it() {
     );
     assert!(section(&report, "database").starts_with("WARN"), "{report}");
 }
+
+#[test]
+fn the_readme_justifies_every_permission_and_event() {
+    let readme = std::fs::read_to_string(support_github::repo_root().join("README.md")).unwrap();
+    for (permission, access) in required_permissions() {
+        let row = format!("| `{permission}` | {} |", access.as_str());
+        assert!(readme.contains(&row), "README lacks the row `{row}`");
+    }
+    for event in required_events() {
+        let row = format!("| `{event}` |");
+        assert!(readme.contains(&row), "README lacks the row `{row}`");
+    }
+}

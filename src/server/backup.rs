@@ -22,7 +22,9 @@ pub enum BackupError {
     },
 }
 
-/// Writes a consistent copy of `database` to `out` (which must not exist yet).
+/// Writes a consistent copy of `database` to `out` (which must not exist yet). The database
+/// is opened read-only, so a backup run by another user (root, from cron) leaves no files
+/// behind that `serve`'s user could not write.
 pub fn backup(database: &Path, out: &Path) -> Result<(), BackupError> {
     let from = database.display().to_string();
     let to = out.display().to_string();
@@ -39,7 +41,7 @@ pub fn backup(database: &Path, out: &Path) -> Result<(), BackupError> {
     };
     let conn = Connection::open_with_flags(
         database,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
