@@ -9,27 +9,21 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v shellcheck >/dev/null 2>&1; then
+# apt_tool COMMAND PACKAGE: installs the Debian package when the command is missing.
+apt_tool() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing shellcheck (apt)"
+    log "installing $1 (apt $2)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
   else
-    echo "shellcheck is missing: install it (e.g. apt-get install shellcheck)" >&2
+    echo "$1 is missing: install it (e.g. apt-get install $2)" >&2
     exit 1
   fi
-fi
-
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing systemd-analyze (apt systemd), which checks the service unit"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
-  else
-    echo "systemd-analyze is missing: install it (e.g. apt-get install systemd)" >&2
-    exit 1
-  fi
-fi
+}
+apt_tool shellcheck shellcheck
+# systemd-analyze verifies the service unit in deploy/systemd/.
+apt_tool systemd-analyze systemd
 
 if [ ! -d tools/node_modules/@stoplight/prism-cli ] || [ ! -d tools/node_modules/@octokit/openapi ] ||
   [ ! -x tools/node_modules/.bin/claude ] || [ ! -x tools/node_modules/.bin/codex ]; then

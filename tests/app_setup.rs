@@ -305,14 +305,21 @@ async fn app_create_runs_the_manifest_flow_and_writes_owner_only_credentials() {
     let config = dir.path().join("sota-bot.yml");
     let key = dir.path().join("app.pem");
     let port = support_github::free_port();
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args([
             "app",
             "create",
             "--webhook-url",
             "https://bot.example.com/webhook",
         ])
-        .args(["--name", "acme-sota", "--org", "acme"])
+        .args([
+            "--name",
+            "acme-sota",
+            "--org",
+            "acme",
+            "--timeout-secs",
+            "120",
+        ])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args([
             "--github-url",

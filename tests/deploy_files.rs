@@ -3,6 +3,8 @@
 //! `systemd-analyze verify`) with its environment file. Missing tools skip loudly, unless
 //! SOTA_REQUIRE_TOOLS is set (CI), in which case they fail.
 
+mod support_github;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -190,14 +192,6 @@ fn the_build_context_keeps_every_file_the_binary_embeds() {
     assert!(checked > 10, "{checked} embedded files found");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn healthz(listen: &str) -> (i32, String) {
     let out = Command::new(bin())
         .arg("healthz")
@@ -234,7 +228,7 @@ fn the_health_check_command_answers_for_a_running_serve() {
         .output()
         .unwrap();
     std::fs::write(&key, pem.stdout).unwrap();
-    let port = free_port();
+    let port = support_github::free_port();
     // The image listens on the unspecified address; the check asks loopback.
     let listen = format!("0.0.0.0:{port}");
     let (code, out) = healthz(&listen);
