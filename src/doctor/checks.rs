@@ -429,8 +429,18 @@ pub fn secrets(
 }
 
 /// The App's webhook settings can reach `serve`'s endpoint.
-pub fn webhook(config: Option<&HookConfig>) -> Check {
+pub fn webhook(config: Result<Option<&HookConfig>, &GitHubError>) -> Check {
     let name = "webhook";
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::warn(
+                name,
+                format!("cannot read the App's webhook settings: {e}"),
+                "run doctor again",
+            )
+        }
+    };
     let Some(config) = config else {
         return Check::fail(
             name,
@@ -720,23 +730,26 @@ mod tests {
             insecure_ssl: Some(serde_json::json!(ssl)),
         };
         assert_eq!(
-            webhook(Some(&hook("https://b.example/webhook", "json", "0"))).status,
+            webhook(Ok(Some(&hook("https://b.example/webhook", "json", "0")))).status,
             Status::Pass
         );
         assert_eq!(
-            webhook(Some(&hook("https://b.example/webhook", "form", "0"))).status,
+            webhook(Ok(Some(&hook("https://b.example/webhook", "form", "0")))).status,
             Status::Fail
         );
         assert_eq!(
-            webhook(Some(&hook("https://b.example/webhook", "json", "1"))).status,
+            webhook(Ok(Some(&hook("https://b.example/webhook", "json", "1")))).status,
             Status::Warn
         );
         assert_eq!(
-            webhook(Some(&hook("https://b.example/hooks", "json", "0"))).status,
+            webhook(Ok(Some(&hook("https://b.example/hooks", "json", "0")))).status,
             Status::Warn
         );
-        assert_eq!(webhook(Some(&hook("", "json", "0"))).status, Status::Fail);
-        assert_eq!(webhook(None).status, Status::Fail);
+        assert_eq!(
+            webhook(Ok(Some(&hook("", "json", "0")))).status,
+            Status::Fail
+        );
+        assert_eq!(webhook(Ok(None)).status, Status::Fail);
     }
 
     #[test]

@@ -114,9 +114,8 @@ pub async fn github_checks(
         repo_ids.push(home.info.id);
         repo_checks(client, apis, &app, repo, &home, &mut report, &mut repo_ids).await;
     }
-    report.push(checks::webhook(
-        client.hook_config().await.ok().flatten().as_ref(),
-    ));
+    let hook = client.hook_config().await;
+    report.push(checks::webhook(hook.as_ref().map(Option::as_ref)));
     let deliveries = client.hook_deliveries().await;
     report.push(checks::deliveries(&repo_ids, deliveries.as_deref()));
     report
@@ -150,6 +149,11 @@ async fn repo_checks(
         }
     };
     let Some(config) = config else {
+        report.push(Check::warn(
+            "fork",
+            "workflows, runners and secrets not checked: they depend on the config above",
+            "fix `.github/sota-bot.yml` and run doctor again",
+        ));
         return;
     };
     let fork = match config.fork.as_deref().map(RepoName::parse) {
