@@ -853,3 +853,25 @@ fn the_readme_justifies_every_permission_and_event() {
         assert!(readme.contains(&row), "README lacks the row `{row}`");
     }
 }
+
+#[tokio::test]
+async fn doctor_reports_a_config_still_naming_the_template_fork() {
+    let Some(h) = harness("doctor_reports_a_config_still_naming_the_template_fork") else {
+        return;
+    };
+    let repo = "octo/doctor-template";
+    ready_repository(h, repo, 503);
+    let template = managed_files(TEMPLATE_ACTION_REF)
+        .into_iter()
+        .find(|f| f.path == ".github/sota-bot.yml")
+        .unwrap();
+    h.fake.set_file(repo, template.path, &template.content);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report) = doctor(h, dir.path(), repo, None, &[]);
+    assert_eq!(code, 3, "{report}");
+    let config = section(&report, "config");
+    assert!(config.starts_with("FAIL"), "{report}");
+    assert!(config.contains("`fork:` is still the template's placeholder `owner/sglang`"), "{report}");
+    assert!(section(&report, "fork").starts_with("WARN"), "{report}");
+    assert!(!report.contains("PASS  runners"), "{report}");
+}
