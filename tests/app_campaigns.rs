@@ -353,12 +353,25 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         return;
     };
 
-    // The repository picks its agent: Claude Code with a model, a turn limit and a budget.
+    // The repository picks its agent (Claude Code with a model, a turn limit and a budget)
+    // and names its upstream, where GitHub's search knows the family's PRs.
     story.h.fake.set_file(
         &story.repo,
         ".github/sota-bot.yml",
-        "agent: {preset: claude, model: claude-sonnet-4-5, max_turns: 60, secret_names: [ANTHROPIC_API_KEY]}\nbudget: {max_agent_cost_usd: 40}\n",
+        "agent: {preset: claude, model: claude-sonnet-4-5, max_turns: 60, secret_names: [ANTHROPIC_API_KEY]}
+budget: {max_agent_cost_usd: 40}
+upstream: story/upstream-lifecycle
+",
     );
+    story.h.fake.set_search_pulls(
+        "story/upstream-lifecycle",
+        &[
+            (9001, "[Llama] faster rope", None),
+            (9002, "Llama 3 sampling fix", Some("2025-12-20T00:00:00Z")),
+            (9003, "Mixtral router", None),
+        ],
+    );
+
     // A maintainer opens the request; the App answers with what it parsed.
     story.open_issue("maint", FORM).await;
     let reply = story.comment_containing(7, "Starting campaign");
@@ -379,6 +392,27 @@ async fn a_request_becomes_a_campaign_whose_rounds_follow_workflow_completions()
         "{paths:?}"
     );
     assert!(paths.contains(&format!("{RUN_DIR}/humanize/campaign-input.json").as_str()));
+    // Phase 0.5's upstream half rides in the same commit, searched with the App's token.
+    let upstream = trees[0].body["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == json!(format!("{RUN_DIR}/history/upstream-prs.json")))
+        .expect("the upstream PRs are committed with the skeleton");
+    let upstream: Value = serde_json::from_str(upstream["content"].as_str().unwrap()).unwrap();
+    assert_eq!(upstream["repo"], json!("story/upstream-lifecycle"));
+    let numbers: Vec<u64> = upstream["prs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![9001, 9002], "{upstream}");
+    let searches = story.h.fake.seen("repo%3Astory%2Fupstream-lifecycle");
+    assert_eq!(searches.len(), 2);
+    assert!(searches
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some("Bearer inst-token")));
     assert!(story
         .h
         .fake

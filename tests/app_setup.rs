@@ -114,6 +114,10 @@ async fn call(api: &dyn GitHubApi, repo: &RepoName, name: &str) {
             .get_file_contents(repo, "README.md", "main")
             .await
             .map(drop),
+        "search_pull_requests" => api
+            .search_pull_requests("repo:sgl-project/sglang is:pr is:open llama", 10)
+            .await
+            .map(drop),
         other => panic!("no call for GitHubApi::{other}: add one to this test"),
     };
     outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -871,7 +875,10 @@ async fn doctor_reports_a_config_still_naming_the_template_fork() {
     assert_eq!(code, 3, "{report}");
     let config = section(&report, "config");
     assert!(config.starts_with("FAIL"), "{report}");
-    assert!(config.contains("`fork:` is still the template's placeholder `owner/sglang`"), "{report}");
+    assert!(
+        config.contains("`fork:` is still the template's placeholder `owner/sglang`"),
+        "{report}"
+    );
     assert!(section(&report, "fork").starts_with("WARN"), "{report}");
     assert!(!report.contains("PASS  runners"), "{report}");
 }

@@ -136,19 +136,27 @@ fn candidates_text_and_json() {
 #[test]
 fn candidates_help_dir_reports_flags_missing_from_help() {
     let dir = tempfile::tempdir().unwrap();
-    // A vLLM help text that lacks --max-num-batched-tokens; an empty SGLang capture.
-    std::fs::write(
-        dir.path().join("vllm-server.txt"),
-        "usage: vllm serve [-h] [--port PORT] [--tensor-parallel-size N]\n  --gpu-memory-utilization G\n  --max-model-len L\n  --[no-]enable-chunked-prefill\n",
-    )
+    // vLLM 0.34.0's real help with --max-num-batched-tokens taken out (as if an older
+    // release lacked it); an empty SGLang capture (nothing to judge).
+    let real = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/help/vllm-server.txt"
+    ))
     .unwrap();
+    let older: String = real
+        .lines()
+        .filter(|l| !l.contains("--max-num-batched-tokens"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("vllm-server.txt"), older).unwrap();
     std::fs::write(dir.path().join("sglang-server.txt"), "").unwrap();
     let out = bot()
         .args(["bench", "candidates", "--format", "json", "--help-dir"])
         .arg(dir.path())
         .arg(PLAN)
         .assert()
-        .success()
+        .code(3)
+        .stderr(predicate::str::contains("--max-num-batched-tokens"))
         .get_output()
         .stdout
         .clone();
@@ -163,6 +171,11 @@ fn candidates_help_dir_reports_flags_missing_from_help() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("--max-num-batched-tokens")));
+    assert_eq!(
+        vllm[1]["validation"]["problems"][0]["kind"], "unknown",
+        "{}",
+        vllm[1]["validation"]
+    );
     assert_eq!(
         v["flag_validation"]["sglang"][0]["validation"]["status"],
         "not_validated"

@@ -371,6 +371,16 @@ fn behind_then_closing_the_gap() {
         prompt2.contains(review1.trim()),
         "the next prompt embeds the review verbatim"
     );
+    // Phase 0.5's notes are quoted in every prompt, and the gate re-verifies them.
+    assert!(
+        prompt2.contains("## What SGLang already did for this model"),
+        "{prompt2}"
+    );
+    assert!(run.join("history/model-pr-history.json").is_file());
+    assert!(
+        report.contains("| `evidence.history_notes` | pass |"),
+        "{report}"
+    );
     let opt = std::fs::read_to_string(run.join("humanize/optimization-ledger.md")).unwrap();
     assert!(sota_bot::campaign::ledger::count_rows(&opt) >= 1);
     let fr = std::fs::read_to_string(run.join("final_report.md")).unwrap();

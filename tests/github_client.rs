@@ -490,3 +490,150 @@ async fn app_auth_signs_jwt_and_caches_installation_tokens() {
     api.add_labels(&repo, 1, &["c".into()]).await.unwrap();
     assert_eq!(h.fake.seen("/app/installations/777/access_tokens").len(), 2);
 }
+
+#[tokio::test]
+async fn the_family_pr_search_goes_through_the_spec() {
+    let Some(h) = harness("the_family_pr_search_goes_through_the_spec") else {
+        return;
+    };
+    let c = client(h);
+    h.fake.set_search_pulls(
+        "search/sglang",
+        &[
+            (101, "[Qwen3-MoE] faster topk routing", None),
+            (102, "Qwen3 rope scaling fix", Some("2025-03-20T10:00:00Z")),
+            (103, "Qwen3 old fix", Some("2024-01-02T10:00:00Z")),
+            (104, "Llama: faster sampling", None),
+            (105, "qwen30b table", None),
+        ],
+    );
+    // The raw call: GitHub's query syntax, one page, most recently updated first.
+    let hits = c
+        .api
+        .search_pull_requests("repo:search/sglang is:pr is:open qwen3 in:title", 50)
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = hits.iter().map(|p| p.number).collect();
+    assert_eq!(numbers, vec![101]);
+    assert!(hits[0].pull_request.as_ref().unwrap().merged_at.is_none());
+    let seen = h.fake.seen("/search/issues");
+    assert!(seen[0].path.contains("sort=updated"), "{}", seen[0].path);
+    assert!(seen[0].path.contains("per_page=50"), "{}", seen[0].path);
+    // A query without `is:pr` is refused before anything is sent.
+    let before = h.fake.seen("/search/issues").len();
+    let err = c
+        .api
+        .search_pull_requests("repo:search/sglang qwen3", 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::InvalidInput(_)), "{err}");
+    assert_eq!(h.fake.seen("/search/issues").len(), before);
+
+    // Phase 0.5's search: open PRs and the last 30 days of merges, filtered to the family.
+    let up = RepoName::new("search", "sglang");
+    let family = sota_bot::history::family_from_model_id("Qwen/Qwen3-30B-A3B");
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 4, 1).unwrap();
+    let found = sota_bot::history::upstream::fetch(&c.api, &up, &family, today).await;
+    let got: Vec<(u64, &str)> = found
+        .prs
+        .iter()
+        .map(|p| (p.number, p.state.as_str()))
+        .collect();
+    assert_eq!(got, vec![(101, "open"), (102, "merged")]);
+    assert_eq!(
+        found.prs[0].url,
+        "https://github.com/search/sglang/pull/101"
+    );
+    assert!(found.blockers.is_empty(), "{:?}", found.blockers);
+    assert!(
+        found.queries[1].contains("merged:>=2025-03-02"),
+        "{:?}",
+        found.queries
+    );
+
+    // A failing search is a blocker, not an error.
+    h.fake.inject(
+        "GET",
+        "/search/issues",
+        vec![Fault::Status(422), Fault::Status(422)],
+    );
+    let failed = sota_bot::history::upstream::fetch(&c.api, &up, &family, today).await;
+    assert!(failed.prs.is_empty());
+    assert_eq!(failed.blockers.len(), 2, "{:?}", failed.blockers);
+    assert!(failed.blockers[0].contains("422"), "{:?}", failed.blockers);
+}
+
+#[test]
+fn sota_bot_history_searches_upstream_with_a_token() {
+    let Some(h) = harness("sota_bot_history_searches_upstream_with_a_token") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("sglang");
+    std::fs::create_dir_all(repo.join("python/sglang/srt/models")).unwrap();
+    std::fs::write(
+        repo.join("python/sglang/srt/models/qwen3.py"),
+        "class Qwen3ForCausalLM:\n    pass\n\n\nEntryClass = Qwen3ForCausalLM\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "d")
+            .env("GIT_AUTHOR_EMAIL", "d@example.com")
+            .env("GIT_COMMITTER_NAME", "d")
+            .env("GIT_COMMITTER_EMAIL", "d@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "Add Qwen3 (#201)"]);
+    let merged_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    h.fake.set_search_pulls(
+        "cli/sglang",
+        &[
+            (201, "Add Qwen3", Some(merged_at.as_str())),
+            (202, "[Qwen3] fused qk norm", None),
+        ],
+    );
+    let out = assert_cmd::Command::cargo_bin("sota-bot")
+        .unwrap()
+        .args(["history", "--format", "json", "--model", "Qwen/Qwen3-8B"])
+        .arg("--checkout")
+        .arg(&repo)
+        .args([
+            "--upstream",
+            "cli/sglang",
+            "--github-token-env",
+            "SOTA_TEST_GH_TOKEN",
+        ])
+        .args(["--github-api-url", &h.prism_url])
+        .env("SOTA_TEST_GH_TOKEN", "cli-token")
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["upstream"], "cli/sglang");
+    let prs = v["open_prs"].as_array().unwrap();
+    assert_eq!(prs.len(), 2, "{prs:?}");
+    let pr = |n: u64| prs.iter().find(|p| p["number"] == n).unwrap();
+    assert_eq!(pr(201)["in_flight"], false, "the checkout has #201");
+    assert_eq!(pr(201)["in_checkout"], v["commits"][0]["sha"]);
+    assert_eq!(pr(202)["state"], "open");
+    assert_eq!(pr(202)["in_flight"], true);
+    let seen = h.fake.seen("repo%3Acli%2Fsglang");
+    assert_eq!(seen.len(), 2, "open and merged queries");
+    assert!(seen
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some("Bearer cli-token")));
+}

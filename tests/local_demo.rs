@@ -48,6 +48,20 @@ fn demo_runs_a_whole_campaign() {
         .find(|p| p.is_dir())
         .unwrap();
     assert!(run_dir.join("final_report.md").is_file());
+    // Phase 0.5 read the toy checkout's own history and the demo's knowledge root, and
+    // every SGLang citation checked out.
+    let notes = std::fs::read_to_string(run_dir.join("history/model-pr-history-notes.md")).unwrap();
+    assert!(
+        notes.contains("- Model files: `python/sglang/srt/models/llama.py`"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("#117 [Llama] fold the RMSNorm scale into one pass (#117)"),
+        "{notes}"
+    );
+    assert!(notes.contains("- PRs: #117 (`"), "{notes}");
+    assert!(!notes.contains("not cited\n- `sglang/"), "{notes}");
+    assert!(!notes.contains("does not exist"), "{notes}");
     let cands = walk_find(&run_dir, "candidates.jsonl").expect("candidates.jsonl");
     let text = std::fs::read_to_string(cands).unwrap();
     for fw in ["\"sglang\"", "\"vllm\""] {

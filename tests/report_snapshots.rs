@@ -178,6 +178,9 @@ fn round_prompt() {
         full_alignment: false,
         last_review: Some("# Review of round 2\n\nMainline Progress Verdict: STALLED".into()),
         maintainer_note: Some("Look at the MoE gate before attention.".into()),
+        history_quote: Some(
+            "### Latest performance-related changes\n\n- `c1c1c1c1c1` 2025-03-01 #12 Faster llama decode (#12)".into(),
+        ),
     };
     let md = render_round_prompt(&v).unwrap();
     assert!(md.contains(
@@ -190,6 +193,8 @@ fn round_prompt() {
     })
     .unwrap();
     assert!(!without.contains("Maintainer note"));
+    assert!(md.contains("## What SGLang already did for this model"));
+    assert!(md.contains("- `c1c1c1c1c1` 2025-03-01 #12 Faster llama decode (#12)"));
     assert!(md.contains("expand code-first research"));
     assert!(md.contains("Replan required"));
     assert!(md.contains("# Review of round 2\n\nMainline Progress Verdict: STALLED"));
@@ -292,24 +297,76 @@ fn final_report() {
 
 #[test]
 fn history_notes() {
-    let v = HistoryNotesView {
-        model: "m".into(),
-        slug: "llama".into(),
-        slug_source: "inferred".into(),
-        root: "/k".into(),
-        frameworks: "sglang, vllm".into(),
-        blockers: vec!["no vLLM history".into()],
-        files: vec![HistoryFileView {
+    use sota_bot::history::notes::{CitedPr, KnowledgeFile};
+    use sota_bot::history::{Area, CitedCommit, HistoryReport, UpstreamPr};
+    let commit = |sha: &str, subject: &str, pr: Option<u64>, area: Area, perf: bool| CitedCommit {
+        sha: sha.repeat(40 / sha.len()),
+        date: "2025-03-01".into(),
+        subject: subject.into(),
+        pr,
+        paths: if area == Area::Mentions {
+            vec![]
+        } else {
+            vec!["python/sglang/srt/models/llama.py".into()]
+        },
+        removed_paths: vec![],
+        renamed_from: vec![],
+        area,
+        perf,
+        revert: false,
+        merge: false,
+        names_family: area == Area::Mentions,
+    };
+    let r = HistoryReport {
+        model: "meta-llama/Llama-3.1-8B-Instruct".into(),
+        family: "llama".into(),
+        family_keys: vec!["llama".into()],
+        other_models: vec!["llama4".into()],
+        architectures: vec!["LlamaForCausalLM".into()],
+        architecture_source: "inferred from the model id".into(),
+        head: Some("ab".repeat(20)),
+        model_files: vec!["python/sglang/srt/models/llama.py".into()],
+        layer_files: vec!["python/sglang/srt/layers/layernorm.py".into()],
+        kernel_files: vec![],
+        commits_read: 100,
+        commits: vec![
+            commit(
+                "c1",
+                "Faster llama decode (#12)",
+                Some(12),
+                Area::Model,
+                true,
+            ),
+            commit("d2", "[Llama] docs (#11)", Some(11), Area::Mentions, false),
+        ],
+        upstream: Some("sgl-project/sglang".into()),
+        open_prs: vec![UpstreamPr {
+            number: 40,
+            title: "[Llama] fuse qkv | rope".into(),
+            url: "https://github.com/sgl-project/sglang/pull/40".into(),
+            state: "open".into(),
+            merged_at: None,
+            in_checkout: None,
+            in_flight: true,
+        }],
+        knowledge: vec![KnowledgeFile {
             path: "sglang/llama/README.en.md".into(),
             framework: "sglang".into(),
-            prs: vec!["1234".into()],
+            prs: vec![CitedPr {
+                number: 12,
+                sha: Some("c1".repeat(20)),
+                title: "Faster llama decode (#12)".into(),
+            }],
             sources: vec!["python/sglang/srt/models/llama.py".into()],
             symbols: vec!["LlamaForCausalLM".into()],
             risks: vec!["Risk: accuracy".into()],
-            decision: "which path".into(),
         }],
+        blockers: vec!["`sglang/llama/README.en.md` cites #123: not cited".into()],
     };
-    insta::assert_snapshot!("history_notes", render_history_notes(&v).unwrap());
+    let md =
+        sota_bot::history::render::render_markdown(&r, "`runs/x/history/model-pr-history.json`")
+            .unwrap();
+    insta::assert_snapshot!("history_notes", md);
 }
 
 #[test]

@@ -161,6 +161,26 @@ impl Job {
         std::fs::create_dir_all(paths.root()).unwrap();
         std::fs::write(paths.manifest(), &input.campaign.manifest_md).unwrap();
         save_input(&paths, &input).unwrap();
+        // The upstream PR search the App commits with the campaign start.
+        let upstream = sota_bot::history::upstream::UpstreamPrs {
+            repo: "sgl-project/sglang".into(),
+            prs: vec![sota_bot::history::UpstreamPr {
+                number: 31337,
+                title: "[Llama] fuse qkv and rope".into(),
+                url: "https://github.com/sgl-project/sglang/pull/31337".into(),
+                state: "open".into(),
+                merged_at: None,
+                in_checkout: None,
+                in_flight: false,
+            }],
+            ..Default::default()
+        };
+        std::fs::create_dir_all(paths.file("history")).unwrap();
+        std::fs::write(
+            paths.file(sota_bot::history::upstream::UPSTREAM_FILE),
+            serde_json::to_string_pretty(&upstream).unwrap(),
+        )
+        .unwrap();
         std::fs::create_dir_all(seed.join(".github")).unwrap();
         std::fs::write(seed.join(RUNNER_CONFIG), RUNNER_CONFIG_YAML).unwrap();
         std::fs::write(
@@ -545,6 +565,18 @@ fn baseline_then_round_push_their_commits_with_outputs_summary_and_artifacts() {
         rows.lines().count(),
         4,
         "2 candidates x 2 scenarios: {rows}"
+    );
+    // Phase 0.5 merged the upstream PRs the App committed: in flight, in the notes.
+    let notes = git(
+        &job.remote,
+        &[
+            "show",
+            &format!("{head}:{}/history/model-pr-history-notes.md", job.run_dir),
+        ],
+    );
+    assert!(
+        notes.contains("- #31337 (open, not in this checkout): [Llama] fuse qkv and rope"),
+        "{notes}"
     );
     // The summary tables reach the job summary.
     let summary = job.summary();

@@ -258,6 +258,7 @@ fn the_default_config_has_exactly_the_documented_schema() {
         [
             "fork",
             "base_branch",
+            "upstream",
             "runner_labels",
             "defaults",
             "workload",
@@ -272,6 +273,7 @@ fn the_default_config_has_exactly_the_documented_schema() {
         r#"
 fork: owner/sglang
 base_branch: main
+upstream: sgl-project/sglang
 runner_labels: {}
 defaults: {gpu_model: h100, gpu_count: 1, precision: bf16, competitors: [vllm, tensorrt_llm, tokenspeed]}
 workload: {dataset: random, num_prompts: 80, scenarios: [{name: chat, input_len: 1000, output_len: 1000}, {name: summarization, input_len: 8000, output_len: 1000}]}

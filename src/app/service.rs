@@ -382,6 +382,26 @@ impl AppCampaigns {
                         .map_err(|e| HandlerError::Permanent(e.to_string()))?,
                 ),
             ];
+            // Phase 0.5's upstream half: the family's open and recently merged PRs, searched
+            // with the installation token and committed for the runner (a failed search is
+            // a blocker in the notes, not a failed start).
+            let upstream_prs = match RepoName::parse(&config.upstream) {
+                Ok(up) => {
+                    let family = crate::history::family_from_model_id(&campaign.model);
+                    crate::history::upstream::fetch(api, &up, &family, date).await
+                }
+                Err(e) => crate::history::upstream::UpstreamPrs {
+                    repo: config.upstream.clone(),
+                    blockers: vec![e.to_string()],
+                    ..Default::default()
+                },
+            };
+            let mut files = files;
+            files.push((
+                format!("{run_dir}/{}", crate::history::upstream::UPSTREAM_FILE),
+                serde_json::to_string_pretty(&upstream_prs)
+                    .map_err(|e| HandlerError::Permanent(e.to_string()))?,
+            ));
             let base_tree = api.get_commit_tree(&fork, &base_head.sha).await?;
             let tree = api.create_tree(&fork, &base_tree, &files).await?;
             let commit = api

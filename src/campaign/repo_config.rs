@@ -9,6 +9,7 @@
 //! ```yaml
 //! fork: owner/sglang
 //! base_branch: main
+//! upstream: sgl-project/sglang   # searched for the model family's open and merged PRs
 //! runner_labels: {}            # e.g. {"h100": {"8": ["self-hosted", "8-gpu-h100"]}}
 //! defaults: {gpu_model: h100, gpu_count: 1, precision: bf16, competitors: [vllm, tensorrt_llm, tokenspeed]}
 //! workload: {dataset: random, num_prompts: 80, scenarios: [{name: chat, input_len: 1000, output_len: 1000}]}
@@ -152,6 +153,9 @@ pub struct RepoConfig {
     /// `owner/name` of the SGLang fork campaigns push to; `None` = the repository itself.
     pub fork: Option<String>,
     pub base_branch: String,
+    /// `owner/name` of the upstream SGLang repository whose open and recently merged PRs
+    /// for the model family Phase 0.5 marks as in flight.
+    pub upstream: String,
     /// hardware slug -> GPU count -> runner labels.
     pub runner_labels: BTreeMap<String, BTreeMap<u32, Vec<String>>>,
     pub defaults: RepoDefaults,
@@ -172,6 +176,7 @@ impl Default for RepoConfig {
         RepoConfig {
             fork: None,
             base_branch: "main".into(),
+            upstream: crate::history::upstream::DEFAULT_UPSTREAM.into(),
             runner_labels: BTreeMap::new(),
             defaults: RepoDefaults::default(),
             workload: WorkloadSpec::default(),
@@ -209,6 +214,7 @@ impl RepoConfig {
 const TOP_KEYS: &[&str] = &[
     "fork",
     "base_branch",
+    "upstream",
     "runner_labels",
     "defaults",
     "workload",
@@ -347,6 +353,27 @@ impl Walker<'_> {
         }
     }
 
+    /// An `owner/name` repository.
+    fn repository(&mut self, v: &Value, path: &str) -> Option<String> {
+        let repo = self.text(v, path)?;
+        let parts: Vec<&str> = repo.split('/').collect();
+        let ok = parts.len() == 2
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            });
+        if ok {
+            Some(repo)
+        } else {
+            self.ctx.invalid(
+                path,
+                format!("`{repo}` is not a repository: expected owner/name"),
+            );
+            None
+        }
+    }
+
     fn env_name(&mut self, v: &Value, path: &str) -> Option<String> {
         let name = self.text(v, path)?;
         let looks_secret = ["sk-", "ghp_", "gho_", "ghs_", "github_pat_", "hf_", "xox"]
@@ -375,23 +402,13 @@ impl Walker<'_> {
         for (key, path, v) in self.entries(map, "", TOP_KEYS) {
             match key.as_str() {
                 "fork" => {
-                    if let Some(fork) = self.text(v, &path) {
-                        let parts: Vec<&str> = fork.split('/').collect();
-                        let ok = parts.len() == 2
-                            && parts.iter().all(|p| {
-                                !p.is_empty()
-                                    && p.chars().all(|c| {
-                                        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-                                    })
-                            });
-                        if ok {
-                            self.config.fork = Some(fork);
-                        } else {
-                            self.ctx.invalid(
-                                &path,
-                                format!("`{fork}` is not a repository: expected owner/name"),
-                            );
-                        }
+                    if let Some(fork) = self.repository(v, &path) {
+                        self.config.fork = Some(fork);
+                    }
+                }
+                "upstream" => {
+                    if let Some(up) = self.repository(v, &path) {
+                        self.config.upstream = up;
                     }
                 }
                 "base_branch" => {
@@ -695,6 +712,7 @@ mod tests {
 
     const FULL: &str = r#"fork: owner/sglang
 base_branch: main
+upstream: sgl-project/sglang   # searched for the model family's open and merged PRs
 runner_labels: {"h100": {"8": ["self-hosted", "8-gpu-h100-big"]}}
 defaults: {gpu_model: h100, gpu_count: 1, precision: bf16, competitors: [vllm, tensorrt_llm, tokenspeed]}
 workload: {dataset: random, num_prompts: 80, scenarios: [{name: chat, input_len: 1000, output_len: 1000}, {name: summarization, input_len: 8000, output_len: 1000}]}
@@ -709,6 +727,13 @@ agent: {preset: claude, model: "", max_turns: 100, secret_names: [ANTHROPIC_API_
     fn the_documented_example_parses() {
         let c = parse_repo_config(FULL).unwrap();
         assert_eq!(c.fork.as_deref(), Some("owner/sglang"));
+        assert_eq!(c.upstream, "sgl-project/sglang");
+        assert!(c.is_set("upstream"));
+        assert_eq!(
+            parse_repo_config("upstream: acme/sglang-mirror\n").map(|c| c.upstream),
+            Ok("acme/sglang-mirror".to_string())
+        );
+        assert!(parse_repo_config("upstream: sglang\n").is_err());
         assert_eq!(c.defaults.precision, Some(Precision::Bf16));
         assert_eq!(c.workload, WorkloadSpec::default());
         assert_eq!(c.sla, default_sla());

@@ -111,6 +111,7 @@ pub fn engine_options(config: &LocalConfig, agent: &AgentArgs) -> EngineOptions 
         agent: Some(agent.apply(config)),
         agent_timeout: Duration::from_secs(config.agent.timeout_secs),
         knowledge_root: config.knowledge_root.clone(),
+        model_config: config.history.model_config.clone(),
         ..EngineOptions::default()
     };
     if let Some(m) = config.gate.max_rounds {
@@ -274,6 +275,30 @@ fn put_self_on_path() {
     }
 }
 
+/// The upstream PR search of a fresh campaign, when the config names a token variable.
+fn upstream_search(
+    config: &LocalConfig,
+    model: &str,
+) -> Result<Option<crate::history::upstream::UpstreamPrs>, i32> {
+    let Some(var) = &config.history.github_token_env else {
+        return Ok(None);
+    };
+    let Some(token) = std::env::var(var).ok().filter(|t| !t.is_empty()) else {
+        eprintln!("error: history.github_token_env names `{var}`, which is unset or empty");
+        return Err(EXIT_INVALID_INPUT);
+    };
+    let upstream = crate::github::RepoName::parse(&config.history.upstream).map_err(|e| {
+        eprintln!("error: history.upstream: {e}");
+        EXIT_INVALID_INPUT
+    })?;
+    crate::cli::history::fetch_upstream(&config.history.github_api_url, &token, &upstream, model)
+        .map(Some)
+        .map_err(|e| {
+            eprintln!("error: upstream PR search: {e}");
+            EXIT_FAILURE
+        })
+}
+
 fn fail(code: i32, msg: impl std::fmt::Display) -> anyhow::Result<i32> {
     eprintln!("error: {msg}");
     Ok(code)
@@ -324,7 +349,11 @@ pub fn start(a: &RunArgs, config: &LocalConfig) -> anyhow::Result<i32> {
     let campaign = &input.campaign;
     let paths = RunPaths::for_campaign(&checkout, date, &campaign.model_slug);
     let branch = crate::git::campaign_branch(date, &campaign.model_slug);
-    let opts = engine_options(config, &a.agent);
+    let mut opts = engine_options(config, &a.agent);
+    opts.upstream_prs = match upstream_search(config, &campaign.model) {
+        Ok(u) => u,
+        Err(code) => return Ok(code),
+    };
     let code = drive(
         &checkout,
         config,

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod bench;
 pub mod doctor;
 pub mod healthz;
+pub mod history;
 pub mod init;
 pub mod local;
 pub mod local_demo;
@@ -50,6 +51,8 @@ pub enum Command {
     Request(request::Args),
     /// Benchmark plans, raw-output parsing, summaries and gap decisions.
     Bench(bench::Args),
+    /// Phase 0.5 on its own: the model's SGLang history from a checkout, verified.
+    History(history::Args),
     /// Torch-profiler trace analysis and NCU digests.
     Profile(profile::Args),
     /// Run a whole campaign locally against a git checkout.
@@ -80,6 +83,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Request(a) => request::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::History(a) => history::run(a),
         Command::Profile(a) => profile::run(a),
         Command::Local(a) => local::run(a),
         Command::Sim(a) => sim::run(a),

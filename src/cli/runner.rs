@@ -146,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 .unwrap_or(config.agent.timeout_secs),
         ),
         knowledge_root: config.knowledge_root.clone(),
+        model_config: config.history.model_config.clone(),
         force_baseline: a.force_baseline,
         rounds_this_run: Some(if is_round { 1 } else { 0 }),
         ..EngineOptions::default()

@@ -1,6 +1,6 @@
-//! The local configuration file (YAML) of `sota-bot local`: knowledge root, agent command
-//! and timeout, simulator settings, bench plan path, reviewer and gate settings. Relative
-//! paths are resolved against the config file's folder.
+//! The local configuration file (YAML) of `sota-bot local`: knowledge root, history
+//! settings, agent command and timeout, simulator settings, bench plan path, reviewer and
+//! gate settings. Relative paths are resolved against the config file's folder.
 
 use crate::gate::ReviewerConfig;
 use crate::runner::agent::{AgentPreset, AgentSpec};
@@ -155,11 +155,47 @@ impl Default for LaneSettings {
     }
 }
 
+/// Phase 0.5 settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    /// The model's config.json (default: the model folder, then the Hugging Face cache).
+    pub model_config: Option<PathBuf>,
+    /// Upstream repository searched for the family's open and recently merged PRs.
+    #[serde(default = "default_upstream")]
+    pub upstream: String,
+    /// Environment variable holding a GitHub token; without one no search runs locally.
+    pub github_token_env: Option<String>,
+    #[serde(default = "default_api_url")]
+    pub github_api_url: String,
+}
+
+fn default_upstream() -> String {
+    crate::history::upstream::DEFAULT_UPSTREAM.into()
+}
+
+fn default_api_url() -> String {
+    "https://api.github.com".into()
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            model_config: None,
+            upstream: default_upstream(),
+            github_token_env: None,
+            github_api_url: default_api_url(),
+        }
+    }
+}
+
 /// The whole local config file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConfig {
     pub knowledge_root: Option<PathBuf>,
+    #[serde(default)]
+    pub history: HistorySettings,
     #[serde(default)]
     pub agent: AgentSettings,
     #[serde(default)]
@@ -233,6 +269,18 @@ impl LocalConfig {
         if let Some(p) = cfg.plan.as_mut() {
             abs(p);
         }
+        if let Some(p) = cfg.history.model_config.as_mut() {
+            abs(p);
+        }
+        if crate::github::RepoName::parse(&cfg.history.upstream).is_err() {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: format!(
+                    "history.upstream: `{}` is not a repository: expected owner/name",
+                    cfg.history.upstream
+                ),
+            });
+        }
         for p in cfg.sim.competitor_profiles.values_mut() {
             abs(p);
         }
@@ -299,6 +347,20 @@ mod tests {
             AgentPreset::Claude,
             "no agent settings: Claude Code"
         );
+        assert_eq!(c.history, HistorySettings::default());
+        let h = LocalConfig::parse(
+            "history:\n  model_config: models/config.json\n  upstream: acme/sglang\n  github_token_env: GH_TOKEN\n",
+            Path::new("/demo/config.yaml"),
+        )
+        .unwrap()
+        .history;
+        assert_eq!(
+            h.model_config,
+            Some(PathBuf::from("/demo/models/config.json"))
+        );
+        assert_eq!(h.upstream, "acme/sglang");
+        assert_eq!(h.github_token_env.as_deref(), Some("GH_TOKEN"));
+        assert!(LocalConfig::parse("history: {upstream: nope}\n", Path::new("c.yaml")).is_err());
     }
 
     #[test]

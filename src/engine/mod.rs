@@ -153,6 +153,11 @@ pub struct EngineOptions {
     pub agent: Option<crate::runner::agent::AgentSpec>,
     pub agent_timeout: Duration,
     pub knowledge_root: Option<PathBuf>,
+    /// The model's config.json for Phase 0.5 (else looked up from the model id).
+    pub model_config: Option<PathBuf>,
+    /// Upstream PRs fetched before the campaign started (else the run directory's
+    /// `history/upstream-prs.json`, which the App commits).
+    pub upstream_prs: Option<crate::history::upstream::UpstreamPrs>,
     pub force_baseline: bool,
     pub gate: GateConfig,
     /// Stop after this many rounds in this invocation (the campaign continues on resume).
@@ -168,6 +173,8 @@ impl Default for EngineOptions {
             agent: None,
             agent_timeout: Duration::from_secs(3600),
             knowledge_root: None,
+            model_config: None,
+            upstream_prs: None,
             force_baseline: false,
             gate: GateConfig::default(),
             rounds_this_run: None,
@@ -377,18 +384,43 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Phase 0.5: model PR history notes (a missing root or family is a recorded blocker).
+    /// Phase 0.5: model PR history notes from the checkout's git history, the upstream PRs
+    /// the App (or the caller) fetched, and the optional knowledge root; what is missing is
+    /// a recorded blocker.
     fn phase_history(&mut self) -> Result<(), EngineError> {
         self.progress.step("phase 0.5: model PR history notes");
-        let view = crate::history::build_notes(
-            self.opts.knowledge_root.as_deref(),
-            &self.campaign.model,
-            self.campaign.history_slug.as_deref(),
-            &self.campaign.frameworks(),
-        );
-        let text = crate::report::render_history_notes(&view)?;
+        let upstream = match &self.opts.upstream_prs {
+            Some(u) => Some(u.clone()),
+            None => crate::history::upstream::read_file(
+                &self.paths.file(crate::history::upstream::UPSTREAM_FILE),
+            ),
+        };
+        let frameworks = self.campaign.frameworks();
+        let report = crate::history::build(&crate::history::HistoryRequest {
+            checkout: &self.checkout,
+            model: &self.campaign.model,
+            config_json: self.opts.model_config.as_deref(),
+            knowledge_root: self.opts.knowledge_root.as_deref(),
+            slug_override: self.campaign.history_slug.as_deref(),
+            frameworks: &frameworks,
+            upstream: upstream.as_ref(),
+        });
+        let json_rel = self.paths.repo_rel(crate::history::render::JSON_NOTES);
+        let text = crate::history::render::render_markdown(&report, &format!("`{json_rel}`"))?;
         self.write(&self.paths.history_notes(), &text)?;
-        for b in &view.blockers {
+        self.write(
+            &self.paths.file(crate::history::render::JSON_NOTES),
+            &serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )?;
+        self.progress.step(&format!(
+            "  history: family `{}`, {} model file(s), {} relevant commit(s) of {} read, {} upstream PR(s) in flight",
+            report.family,
+            report.model_files.len(),
+            report.commits.len(),
+            report.commits_read,
+            report.open_prs.iter().filter(|p| p.in_flight).count()
+        ));
+        for b in &report.blockers {
             self.progress.step(&format!("  history blocker: {b}"));
         }
         self.state.phase = Phase::HistoryDone;

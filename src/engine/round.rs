@@ -166,6 +166,9 @@ impl<'a> Engine<'a> {
             full_alignment: crate::gate::decide::is_full_alignment(round),
             last_review,
             maintainer_note,
+            history_quote: std::fs::read_to_string(self.paths.history_notes())
+                .ok()
+                .map(|md| crate::history::render::prompt_quote(&md)),
         };
         let prompt = report::render_round_prompt(&view)?;
         self.write(&self.round_file(round, "prompt.md"), &prompt)?;
@@ -666,6 +669,12 @@ impl<'a> Engine<'a> {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
             },
+            history: Some(crate::history::verify::notes_evidence(
+                &self.checkout,
+                self.git
+                    .read_at(&tree, &rel(crate::history::render::JSON_NOTES))
+                    .as_deref(),
+            )),
         };
         let mut cfg = self.opts.gate.clone();
         cfg.noise_threshold_pct = self.campaign.noise_threshold_pct;

@@ -103,10 +103,46 @@ pub fn contract_checks(ev: &RoundEvidence, cfg: &GateConfig) -> Vec<CheckResult>
             "analysis/layer-pipeline.md",
         ));
     }
+    if let Some(h) = &ev.history {
+        out.push(check_history(h));
+    }
     out.push(check_attempt_ledger(ev));
     out.push(check_optimization_ledger(ev, cfg));
     out.push(check_patch_claim(ev));
     out
+}
+
+/// The history notes are committed and every citation in them still checks out: a round
+/// must not drop them or add history the checkout does not have.
+fn check_history(h: &super::evidence::HistoryEvidence) -> CheckResult {
+    const ID: &str = "evidence.history_notes";
+    if !h.notes_present {
+        return CheckResult::new(
+            ID,
+            false,
+            "the history notes (history/model-pr-history.json) are missing",
+        );
+    }
+    if h.unverified.is_empty() {
+        CheckResult::new(
+            ID,
+            true,
+            format!(
+                "history notes present; {} citation(s) verified",
+                h.citations
+            ),
+        )
+    } else {
+        CheckResult::new(
+            ID,
+            false,
+            format!(
+                "{} history citation(s) do not check out: {}",
+                h.unverified.len(),
+                preview(&h.unverified)
+            ),
+        )
+    }
 }
 
 fn check_branch(ev: &RoundEvidence) -> CheckResult {

@@ -91,6 +91,18 @@ pub enum StopClaim {
     },
 }
 
+/// The Phase 0.5 history notes as the round commit holds them, their citations checked
+/// again against the checkout.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HistoryEvidence {
+    /// Whether `history/model-pr-history.json` is at the round commit.
+    pub notes_present: bool,
+    /// Commits, paths and PR numbers checked.
+    pub citations: usize,
+    /// Citations that no longer check out (or a note that the file does not parse).
+    pub unverified: Vec<String>,
+}
+
 /// Everything the gate needs to judge one round.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RoundEvidence {
@@ -159,6 +171,9 @@ pub struct RoundEvidence {
     /// The round's SGLang source diff (capped), for the reviewer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_diff: Option<String>,
+    /// The history notes, when the engine gathered them.
+    #[serde(default)]
+    pub history: Option<HistoryEvidence>,
 }
 
 impl RoundEvidence {

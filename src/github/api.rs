@@ -218,6 +218,28 @@ pub struct NewCheckRun {
     pub external_id: Option<String>,
 }
 
+/// A pull request found by GitHub's issue search.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SearchedPull {
+    pub number: u64,
+    pub title: String,
+    pub html_url: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// The API URL of the repository it belongs to.
+    pub repository_url: String,
+    /// Present on pull requests (the search also finds issues).
+    #[serde(default)]
+    pub pull_request: Option<SearchedPullLinks>,
+}
+
+/// The pull-request part of a search hit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SearchedPullLinks {
+    #[serde(default)]
+    pub merged_at: Option<String>,
+}
+
 /// Filters for listing workflow runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
@@ -367,6 +389,13 @@ pub trait GitHubApi: Send + Sync {
         path: &'a str,
         git_ref: &'a str,
     ) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>>;
+    /// Pull requests matching a search query (`q` of `GET /search/issues`, which must carry
+    /// `is:pr`), most recently updated first; at most `limit` (one page, up to 100).
+    fn search_pull_requests<'a>(
+        &'a self,
+        query: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, ApiResult<Vec<SearchedPull>>>;
 }
 
 /// Checks `workflow_dispatch` input limits before anything is sent.
@@ -514,6 +543,11 @@ impl RestGitHubApi {
         }
         answer.json(&Method::GET, path).map(Some)
     }
+}
+
+#[derive(Deserialize)]
+struct SearchBody {
+    items: Vec<SearchedPull>,
 }
 
 #[derive(Deserialize)]
@@ -1014,6 +1048,30 @@ impl GitHubApi for RestGitHubApi {
                     message: format!("unsupported content encoding {encoding:?} (file too large for this endpoint?)"),
                 }),
             }
+        })
+    }
+
+    fn search_pull_requests<'a>(
+        &'a self,
+        query: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, ApiResult<Vec<SearchedPull>>> {
+        Box::pin(async move {
+            if !query.split_whitespace().any(|w| w == "is:pr") {
+                return Err(GitHubError::InvalidInput(format!(
+                    "search query `{query}` lacks `is:pr` (GitHub refuses mixed issue and PR searches for some tokens)"
+                )));
+            }
+            let q: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("q", query)
+                .append_pair("sort", "updated")
+                .append_pair("order", "desc")
+                .append_pair("per_page", &limit.clamp(1, 100).to_string())
+                .finish();
+            let path = format!("/search/issues?{q}");
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            let body: SearchBody = answer.json(&Method::GET, &path)?;
+            Ok(body.items)
         })
     }
 }

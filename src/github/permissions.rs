@@ -223,6 +223,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         why: "read `.github/sota-bot.yml`, checkpoints and gate inputs",
     },
     Endpoint {
+        caller: "search_pull_requests",
+        method: "GET",
+        path: "/search/issues",
+        auth: inst("metadata", Read),
+        why: "upstream pull requests in flight for the model (public repositories need no more)",
+    },
+    Endpoint {
         caller: "auth",
         method: "POST",
         path: "/app/installations/{installation_id}/access_tokens",

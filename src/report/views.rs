@@ -283,6 +283,9 @@ pub struct RoundPromptView {
     pub last_review: Option<String>,
     /// The maintainer's `/sota continue` note for this round, verbatim.
     pub maintainer_note: Option<String>,
+    /// The head of the Phase 0.5 history notes (summary, blockers, upstream PRs in flight,
+    /// latest performance work), verbatim.
+    pub history_quote: Option<String>,
 }
 
 /// Renders a round prompt.
@@ -546,28 +549,76 @@ pub fn render_checkpoint(state: &CampaignState) -> Result<String, RenderError> {
     render("checkpoint", &view)
 }
 
-/// One knowledge file in the history notes.
+/// One cited commit, as a notes line.
 #[derive(Debug, Clone, Serialize)]
-pub struct HistoryFileView {
+pub struct HistoryCommitLine {
+    pub sha: String,
+    pub date: String,
+    /// `#1234`, or empty.
+    pub pr: String,
+    pub subject: String,
+    /// Backticked paths, comma separated.
+    pub paths: String,
+    /// `perf`, `revert`, `merge`, `renamed` markers, or empty.
+    pub flags: String,
+}
+
+/// One area of the notes.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryAreaView {
+    pub title: String,
+    pub total: usize,
+    pub shown: Vec<HistoryCommitLine>,
+    /// Older commits left to the JSON notes.
+    pub more: usize,
+}
+
+/// One upstream PR.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPrLine {
+    pub number: u64,
+    pub title: String,
+    pub url: String,
+    pub state: String,
+}
+
+/// One curated knowledge file with its verified citations.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryKnowledgeView {
     pub path: String,
     pub framework: String,
+    /// `#N` with its proving commit or API title, one per entry.
     pub prs: Vec<String>,
     pub sources: Vec<String>,
     pub symbols: Vec<String>,
     pub risks: Vec<String>,
-    pub decision: String,
 }
 
 /// Everything `history/model-pr-history-notes.md` says.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryNotesView {
     pub model: String,
-    pub slug: String,
-    pub slug_source: String,
-    pub root: String,
-    pub frameworks: String,
+    pub family: String,
+    pub family_keys: String,
+    /// Other models' keys that extend a family key, backticked, or empty.
+    pub other_models: String,
+    pub architectures: String,
+    pub architecture_source: String,
+    pub head: String,
+    pub commits_read: usize,
+    pub relevant: usize,
+    pub model_files: Vec<String>,
+    pub layer_files: Vec<String>,
+    pub kernel_files: Vec<String>,
+    pub json_path: String,
+    /// `owner/name`, or empty when no search ran.
+    pub upstream: String,
+    pub in_flight: Vec<HistoryPrLine>,
+    pub upstream_in_checkout: usize,
+    pub latest_perf: Vec<HistoryCommitLine>,
+    pub areas: Vec<HistoryAreaView>,
+    pub knowledge: Vec<HistoryKnowledgeView>,
     pub blockers: Vec<String>,
-    pub files: Vec<HistoryFileView>,
 }
 
 /// Renders the Phase 0.5 history notes.

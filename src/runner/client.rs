@@ -252,6 +252,11 @@ async fn send_one(
         }
     }
     let e2e = sent.elapsed().as_secs_f64() * 1e3;
+    // Read the body to its end (it is over after `[DONE]`): only a fully read response
+    // returns its connection to the pool, so the next request needs no new connection.
+    if parser.done {
+        while let Some(Ok(_)) = stream.next().await {}
+    }
     parser.finish(input_len, offset, e2e)
 }
 

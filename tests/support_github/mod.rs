@@ -126,6 +126,9 @@ struct StoredComment {
     body: String,
 }
 
+/// A pull request the search endpoint finds: (number, title, merged_at; `None`: open).
+type SeededPull = (u64, String, Option<String>);
+
 /// State of the fake; shared by every test of a binary, so tests use distinct repo names.
 #[derive(Default)]
 pub struct FakeState {
@@ -146,6 +149,9 @@ pub struct FakeState {
     story_runs: Mutex<HashMap<(String, String), Vec<Value>>>,
     /// (method, path without query) -> scripted answer, consulted before anything else.
     scripted: Mutex<HashMap<(String, String), (u16, Value)>>,
+    /// Repository -> pull requests the search endpoint knows: (number, title, merged_at).
+    /// `None` merged_at: open.
+    search_pulls: Mutex<HashMap<String, Vec<SeededPull>>>,
 }
 
 /// Handle to the fake GitHub.
@@ -335,6 +341,18 @@ impl FakeGitHub {
     /// The OpenAPI path template a request path matches.
     pub fn template_of(&self, path: &str) -> Option<String> {
         self.state.template_for(path).map(String::from)
+    }
+
+    /// Pull requests of `repo` that `GET /search/issues` finds: (number, title, merged_at),
+    /// open when merged_at is `None`.
+    pub fn set_search_pulls(&self, repo: &str, pulls: &[(u64, &str, Option<&str>)]) {
+        self.state.search_pulls.lock().unwrap().insert(
+            repo.to_string(),
+            pulls
+                .iter()
+                .map(|(n, t, m)| (*n, t.to_string(), m.map(String::from)))
+                .collect(),
+        );
     }
 
     /// Sets a user's role (`admin`, `maintain`, `write`, `triage`, `read`).
@@ -527,6 +545,11 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
         }
         String::from_utf8_lossy(&out).into_owned()
     };
+    if method == Method::GET && template == "/search/issues" {
+        if let Some(answer) = search_answer(state, uri.query().unwrap_or("")) {
+            return answer;
+        }
+    }
     let story = state.story_branches.lock().unwrap().contains_key(&repo);
     if story {
         match (method.as_str(), template.as_str()) {
@@ -736,6 +759,59 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
             None => error_response(404, "no example"),
         },
     }
+}
+
+/// The search endpoint for repositories with seeded pull requests: GitHub's qualifiers
+/// `repo:`, `is:open`, `is:merged`, `merged:>=DATE` and title words (whole words, as GitHub
+/// tokenizes titles), applied to the seeded list; each hit is the spec's example item with the seeded fields. `None`: not seeded.
+fn search_answer(state: &FakeState, query: &str) -> Option<Response> {
+    let q = query_value(query, "q")?;
+    let terms: Vec<&str> = q.split_whitespace().collect();
+    let repo = terms.iter().find_map(|t| t.strip_prefix("repo:"))?;
+    let pulls = state.search_pulls.lock().unwrap().get(repo).cloned()?;
+    let open = terms.contains(&"is:open");
+    let merged = terms.contains(&"is:merged");
+    let since = terms.iter().find_map(|t| t.strip_prefix("merged:>="));
+    let words: Vec<String> = terms
+        .iter()
+        .filter(|t| !t.contains(':'))
+        .map(|t| t.to_lowercase())
+        .collect();
+    let (_, example) = state.example("GET", "/search/issues")?;
+    let template = example["items"][0].clone();
+    let items: Vec<Value> = pulls
+        .iter()
+        .filter(|(_, title, m)| {
+            (!open || m.is_none())
+                && (!merged || m.is_some())
+                && since.is_none_or(|d| m.as_deref().is_some_and(|m| m >= d))
+                && words.iter().all(|w| {
+                    title
+                        .to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|t| t == w)
+                })
+        })
+        .map(|(n, title, m)| {
+            let mut item = template.clone();
+            item["number"] = json!(n);
+            item["title"] = json!(title);
+            item["state"] = json!(if m.is_some() { "closed" } else { "open" });
+            item["html_url"] = json!(format!("https://github.com/{repo}/pull/{n}"));
+            item["url"] = json!(format!("https://api.github.com/repos/{repo}/issues/{n}"));
+            item["repository_url"] = json!(format!("https://api.github.com/repos/{repo}"));
+            item["pull_request"]["merged_at"] = json!(m);
+            item["closed_at"] = json!(m);
+            item
+        })
+        .collect();
+    let body = json!({
+        "total_count": items.len(),
+        "incomplete_results": false,
+        "search_type": "lexical",
+        "items": items,
+    });
+    Some(axum::Json(body).into_response())
 }
 
 /// A query parameter (percent-decoded), if present.
