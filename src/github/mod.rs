@@ -2,11 +2,14 @@
 //! with GitHub's retry and rate-limit rules behind the `GitHubApi` trait.
 
 pub mod api;
+pub mod app_client;
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod events;
+pub mod manifest;
 pub mod markers;
+pub mod permissions;
 pub mod ratelimit;
 pub mod signature;
 

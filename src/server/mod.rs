@@ -2,6 +2,7 @@
 //! command handling. `run` wires it from a validated `ServeConfig`; `Service::start` is the
 //! same wiring with an injected job handler (tests, benchmarks, the campaign integration).
 
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod handler;

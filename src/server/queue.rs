@@ -113,6 +113,17 @@ pub struct JobRow {
     pub last_error: Option<String>,
 }
 
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        delivery_id: r.get(1)?,
+        event: r.get(2)?,
+        state: r.get(3)?,
+        attempts: r.get(4)?,
+        last_error: r.get(5)?,
+    })
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -499,22 +510,25 @@ impl JobStore {
         })
     }
 
+    /// The most recent dead-lettered jobs, newest first (for `sota-bot doctor`).
+    pub fn dead_letters(&self, limit: u32) -> Result<Vec<JobRow>, QueueError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, delivery_id, event, state, attempts, last_error FROM jobs \
+                 WHERE state = 'dead' ORDER BY updated_at DESC, id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], job_row)?;
+            rows.collect()
+        })
+    }
+
     /// All rows, oldest first (for tests and inspection).
     pub fn rows(&self) -> Result<Vec<JobRow>, QueueError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, delivery_id, event, state, attempts, last_error FROM jobs ORDER BY id",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(JobRow {
-                    id: r.get(0)?,
-                    delivery_id: r.get(1)?,
-                    event: r.get(2)?,
-                    state: r.get(3)?,
-                    attempts: r.get(4)?,
-                    last_error: r.get(5)?,
-                })
-            })?;
+            let rows = stmt.query_map([], job_row)?;
             rows.collect()
         })
     }

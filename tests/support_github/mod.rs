@@ -152,6 +152,8 @@ pub struct FakeState {
     story_files: Mutex<HashMap<(String, String), String>>,
     /// (story repository, workflow file) -> runs, newest first.
     story_runs: Mutex<HashMap<(String, String), Vec<Value>>>,
+    /// (method, path without query) -> scripted answer, consulted before anything else.
+    scripted: Mutex<HashMap<(String, String), (u16, Value)>>,
     /// Repository -> pull requests the search endpoint knows: (number, title, merged_at).
     /// `None` merged_at: open.
     search_pulls: Mutex<HashMap<String, Vec<SeededPull>>>,
@@ -244,6 +246,15 @@ impl FakeGitHub {
             .insert((repo.to_string(), path.to_string()), text.to_string());
     }
 
+    /// Removes a file from a story repository.
+    pub fn remove_file(&self, repo: &str, path: &str) {
+        self.state
+            .story_files
+            .lock()
+            .unwrap()
+            .remove(&(repo.to_string(), path.to_string()));
+    }
+
     /// Records a workflow run of a story repository (listed by the runs endpoint): completed
     /// with `conclusion`, or not yet when it is `queued` or `in_progress`.
     pub fn add_run(
@@ -318,6 +329,43 @@ impl FakeGitHub {
             .lock()
             .unwrap()
             .insert((repo.to_string(), user.to_string()), role.map(String::from));
+    }
+
+    /// Answers `method path` (query ignored) with `status` and `body` from now on.
+    pub fn script(&self, method: &str, path: &str, status: u16, body: Value) {
+        self.state
+            .scripted
+            .lock()
+            .unwrap()
+            .insert((method.to_string(), path.to_string()), (status, body));
+    }
+
+    /// Puts `item` first in the JSON array `GET path` answers with (200): lists such as
+    /// webhook deliveries are newest first.
+    pub fn script_push(&self, path: &str, item: Value) {
+        let mut scripted = self.state.scripted.lock().unwrap();
+        let entry = scripted
+            .entry(("GET".to_string(), path.to_string()))
+            .or_insert((200, json!([])));
+        entry
+            .1
+            .as_array_mut()
+            .expect("a scripted list")
+            .insert(0, item);
+    }
+
+    /// The first 2xx example body of an operation in GitHub's OpenAPI description, to
+    /// script answers that still match its schema.
+    pub fn example_body(&self, method: &str, template: &str) -> Value {
+        self.state
+            .example(method, template)
+            .unwrap_or_else(|| panic!("no example for {method} {template}"))
+            .1
+    }
+
+    /// The OpenAPI path template a request path matches.
+    pub fn template_of(&self, path: &str) -> Option<String> {
+        self.state.template_for(path).map(String::from)
     }
 
     /// Pull requests of `repo` that `GET /search/issues` finds: (number, title, merged_at),
@@ -461,6 +509,16 @@ async fn fake_handler(
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::ActThen502) => act_then_502 = true,
         None => {}
+    }
+    let scripted = fake
+        .state
+        .scripted
+        .lock()
+        .unwrap()
+        .get(&(method.to_string(), path.clone()))
+        .cloned();
+    if let Some((status, body)) = scripted {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
     }
     if path == "/graphql" {
         return axum::Json(
