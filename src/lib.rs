@@ -14,6 +14,7 @@ pub mod gate;
 pub mod git;
 pub mod github;
 pub mod history;
+pub mod migrate;
 pub mod profile;
 pub mod report;
 pub mod runner;

@@ -289,10 +289,14 @@ mod tests {
         let mut a = record("a", "m1");
         store.insert(&a).unwrap();
         store.insert(&record("b", "m2")).unwrap();
-        // A database from before the dashboard gets its rows on opening, times unknown.
+        // A database from before the dashboard (schema version 1, no view for `b`) gets its
+        // rows when it is migrated on opening, times unknown.
         store
             .lock()
-            .execute("DELETE FROM campaign_views WHERE id = 'b'", [])
+            .execute_batch(
+                "DELETE FROM campaign_views WHERE id = 'b';
+                 UPDATE schema_versions SET version = 1 WHERE component = 'campaigns';",
+            )
             .unwrap();
         drop(store);
         let store = CampaignStore::open(&db).unwrap();

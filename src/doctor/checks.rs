@@ -915,7 +915,7 @@ mod tests {
             id: 3,
             delivery_id: "d3".into(),
             event: "issues".into(),
-            state: "dead".into(),
+            state: crate::server::queue::JobState::Dead,
             attempts: 8,
             last_error: Some("permanent: boom".into()),
         };
