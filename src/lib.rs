@@ -10,6 +10,8 @@ pub mod cli;
 pub mod dashboard;
 pub mod doctor;
 pub mod engine;
+pub mod exit;
+pub mod framework;
 pub mod gate;
 pub mod git;
 pub mod github;

@@ -5,7 +5,7 @@ use sota_bot::bench::rank::{apply_sla, RankMetric};
 use sota_bot::bench::row::{
     parse_jsonl, BenchRow, CacheBlock, MemoryBlock, RequestRate, RunStatus, Sampling, SpecDecode,
 };
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 /// Two fully equivalent winners (SGLang slower) to perturb one field at a time.
 fn pair() -> (BenchRow, BenchRow) {

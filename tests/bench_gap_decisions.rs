@@ -7,7 +7,7 @@ use sota_bot::bench::gap::{
 };
 use sota_bot::bench::rank::{apply_sla, RankMetric};
 use sota_bot::bench::row::{parse_jsonl, BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 fn run(fw: Framework, cand: &str, rps: f64, round: u32, repeat: u32) -> BenchRow {
     let mut r = BenchRow::new(fw, cand, "m", RunStatus::Ok);

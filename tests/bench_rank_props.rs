@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use sota_bot::bench::rank::{compare_rows, rank_rows, sla_passed, winners, RankMetric};
 use sota_bot::bench::row::{to_jsonl_line, BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use std::cmp::Ordering;
 
 fn status() -> impl Strategy<Value = RunStatus> {

@@ -8,8 +8,9 @@ use sota_bot::campaign::request::{parse_issue_form, parse_yaml, ProblemKind, Qua
 use sota_bot::campaign::resolve::DefaultSource;
 use sota_bot::campaign::selection::FrameworkAvailability;
 use sota_bot::campaign::{
-    Autonomy, CampaignRequest, Framework, Precision, RepoConfig, RunDir, Scenario, WorkloadSpec,
+    Autonomy, CampaignRequest, Precision, RepoConfig, RunDir, Scenario, WorkloadSpec,
 };
+use sota_bot::framework::Framework;
 
 const YAML_EXAMPLE: &str = include_str!("../examples/requests/llama-3.1-8b-h100.yml");
 const ISSUE_EXAMPLE: &str = include_str!("../examples/requests/llama-3.1-8b-h100.issue.md");

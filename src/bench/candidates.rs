@@ -15,7 +15,7 @@ use crate::bench::command::{
 };
 use crate::bench::plan::{BenchPlan, FlagValue, Flags, FrameworkPlan, Scenario, SearchSpace};
 use crate::bench::row::{BenchRow, RunStatus, Workload};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::Serialize;
 
 /// One point of a framework's search: server flags plus benchmark-only knobs.

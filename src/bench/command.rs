@@ -6,7 +6,7 @@
 //! true renders a bare flag, 0 is kept, a list renders one flag followed by its items.
 
 use crate::bench::plan::{BenchClient, BenchPlan, FlagValue, Flags};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::Serialize;
 use std::fmt;
 

@@ -16,7 +16,7 @@
 use super::md::{self, cell, code_cell, MISSING};
 use super::rank::{compare_rows, scenarios_in_order, winners_by, RankMetric};
 use super::row::BenchRow;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt::Write as _;

@@ -25,7 +25,7 @@ use super::rank::{
 };
 use super::row::{BenchRow, Metrics, RunStatus};
 use super::summary::rejection_reason;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -11,7 +11,7 @@
 //! says `allow_memory_search: true`, because a memory sweep changes what the server can
 //! hold and turns a fair comparison into a capacity contest.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_yaml_ng as serde_yaml;

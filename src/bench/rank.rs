@@ -13,7 +13,7 @@
 
 use super::row::{to_jsonl_line, BenchRow, Metrics, RunStatus};
 use super::sla::Sla;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //! spec names are always written (missing metrics as `null`, never 0); unknown keys read from
 //! a file are kept in `extra` and written back, so no tool loses another tool's data.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;

@@ -166,7 +166,7 @@ mod tests {
     fn passed_is_computed_not_trusted() {
         let sla =
             Sla::from_value(&json!({"max_p50_ttft_ms": 100, "min_success_rate": 0.99})).unwrap();
-        let mut row = BenchRow::new(crate::campaign::Framework::Sglang, "c", "m", RunStatus::Ok);
+        let mut row = BenchRow::new(crate::framework::Framework::Sglang, "c", "m", RunStatus::Ok);
         row.sla.passed = Some(true);
         row.metrics.p50_ttft_ms = Some(150.0);
         row.metrics.success_rate = Some(1.0);

@@ -10,7 +10,7 @@ use super::md::{self, cell, code_cell, fenced, num, pct_of_fraction, MISSING};
 use super::rank::{self, compare_rows, scenarios_in_order, sla_passed, RankMetric};
 use super::row::{BenchRow, RunStatus};
 use super::sla::Sla;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use std::fmt::Write as _;
 
 /// Why a row is not a winner candidate: the failure of a run, measured lengths off the plan

@@ -69,7 +69,7 @@ struct ManifestView {
     notes: Option<String>,
 }
 
-fn reasoned(list: &[(super::Framework, String)]) -> Vec<Reasoned> {
+fn reasoned(list: &[(crate::framework::Framework, String)]) -> Vec<Reasoned> {
     list.iter()
         .map(|(f, r)| Reasoned {
             framework: f.canonical().to_string(),

@@ -8,7 +8,7 @@
 //! environment cannot run it).
 
 use super::suggest;
-use super::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 
 /// The only TensorRT-LLM server backend sota-bot runs (`trtllm-serve serve --backend pytorch`).

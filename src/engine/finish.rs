@@ -4,7 +4,7 @@
 use super::Engine;
 use crate::bench::{BenchRow, RunStatus};
 use crate::campaign::ledger::md_cell;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::report::{round_lines, FinalReportView, FixedRowView, PostRowView, WinnerCommandView};
 
 fn fmt(v: Option<f64>) -> String {

@@ -24,7 +24,7 @@ pub mod wiring;
 
 use crate::bench::{BenchRow, Sla};
 use crate::campaign::state::{parse_checkpoint, CampaignState, Phase, StateError};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::gate::{GateConfig, Reviewer};
 use crate::git::{Checkout, GitError};
 use crate::runner::agent::AgentPort;

@@ -1,45 +1,11 @@
 //! Verdicts and decisions: the pure heart of the gate.
 
 use super::checks::{contract_checks, CheckResult};
+use super::config::GateConfig;
 use super::evidence::{GapStatus, RoundEvidence, StopClaim};
-use super::reviewer::parse_review;
+use super::verdict::{parse_review, ParsedReview, Verdict};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// Mainline progress of a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
-    Advanced,
-    Stalled,
-    Regressed,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Advanced => "ADVANCED",
-            Verdict::Stalled => "STALLED",
-            Verdict::Regressed => "REGRESSED",
-        }
-    }
-
-    /// Reads `ADVANCED`, `STALLED` or `REGRESSED` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Verdict> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "ADVANCED" => Some(Verdict::Advanced),
-            "STALLED" => Some(Verdict::Stalled),
-            "REGRESSED" => Some(Verdict::Regressed),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Who produced the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,48 +83,6 @@ impl Decision {
             Decision::WaitForHuman => "wait for a human",
             Decision::Replan => "replan",
             Decision::Stop { .. } => "stop",
-        }
-    }
-}
-
-/// Gate settings (from the repository or local config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateConfig {
-    /// Default 42 (Humanize).
-    pub max_rounds: u32,
-    /// Stable-noise threshold in percent (default 1).
-    pub noise_threshold_pct: f64,
-    /// Pause for `/sota continue` (or `local resume`) after every round.
-    pub wait_for_human: bool,
-    /// Consecutive STALLED/REGRESSED rounds that require a replan (default 2).
-    pub replan_after: u32,
-    /// Consecutive STALLED/REGRESSED rounds that stop the loop (default 3).
-    pub drift_stop_after: u32,
-    /// Directory names of runtime state that must never be tracked.
-    pub runtime_state_dirs: Vec<String>,
-    /// Agent cost budget of the campaign in USD (stop once spent); none: unlimited.
-    #[serde(default)]
-    pub max_agent_cost_usd: Option<f64>,
-    /// Consecutive failed agent rounds that put the campaign on hold (default 2).
-    #[serde(default = "default_agent_hold_after")]
-    pub agent_hold_after: u32,
-}
-
-fn default_agent_hold_after() -> u32 {
-    2
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            max_rounds: 42,
-            noise_threshold_pct: 1.0,
-            wait_for_human: false,
-            replan_after: 2,
-            drift_stop_after: 3,
-            runtime_state_dirs: vec![".humanize".into(), ".sota".into()],
-            max_agent_cost_usd: None,
-            agent_hold_after: default_agent_hold_after(),
         }
     }
 }
@@ -278,7 +202,7 @@ fn decide(
     cfg: &GateConfig,
     accepted: bool,
     checks: &[CheckResult],
-    parsed: Option<&super::reviewer::ParsedReview>,
+    parsed: Option<&ParsedReview>,
     non_advanced: u32,
 ) -> (Decision, String) {
     let stop = |reason: StopReason| {
@@ -400,10 +324,10 @@ fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
 /// no candidate of any selected competitor did. Names each failed candidate and its reason.
 pub fn unmeasurable_baseline(
     rows: &[crate::bench::BenchRow],
-    competitors: &[crate::campaign::Framework],
+    competitors: &[crate::framework::Framework],
 ) -> Option<String> {
     use crate::bench::RunStatus;
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
     let failures = |fws: &[Framework]| -> Option<String> {
         let of: Vec<&crate::bench::BenchRow> =
             rows.iter().filter(|r| fws.contains(&r.framework)).collect();

@@ -29,7 +29,7 @@ mod result_json;
 pub mod stdout;
 
 use crate::bench::row::{BenchRow, Hardware};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use std::fmt;
 use std::str::FromStr;
 
