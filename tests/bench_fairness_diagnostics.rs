@@ -1,4 +1,5 @@
-//! Fairness gate (SPEC §3.7 step 2): field-by-field comparison of winners and blockers.
+//! Fairness gate (ARCHITECTURE.md, *Gap decision, fairness and stagnation*): field-by-field
+//! comparison of winners and blockers.
 
 use sota_bot::bench::fairness::{diagnose, render_fairness_md, Equivalence, FairnessReport};
 use sota_bot::bench::rank::{apply_sla, RankMetric};

@@ -1,4 +1,5 @@
-//! Gap decision rules (SPEC §3.7 step 1) and the stagnation rule (step 8).
+//! Gap decision rules (ARCHITECTURE.md, *Gap decision, fairness and stagnation*) and the stagnation
+//! rule (step 8).
 
 use proptest::prelude::*;
 use sota_bot::bench::gap::{

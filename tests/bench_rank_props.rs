@@ -1,4 +1,4 @@
-//! Property tests of the ranking rule (SPEC §3.5).
+//! Property tests of the ranking rule (ARCHITECTURE.md, *Benchmark rows, SLA and ranking*).
 
 use proptest::prelude::*;
 use sota_bot::bench::rank::{compare_rows, rank_rows, sla_passed, winners, RankMetric};

@@ -1,4 +1,4 @@
-//! Candidate generation and launch grouping (SPEC §3.4, §8 "count launches").
+//! Candidate generation and launch grouping (ARCHITECTURE.md, *The fixed workload*).
 //!
 //! Per framework: the baseline (base server flags + benchmark flags) first, then the product
 //! of the search-space values in key order, last key fastest. Server search keys come

@@ -1,4 +1,5 @@
-//! Rendering of server launch and benchmark client commands per framework (SPEC §3.4).
+//! Rendering of server launch and benchmark client commands per framework (ARCHITECTURE.md, *The
+//! fixed workload*).
 //!
 //! Commands are kept as argv words (so a runner can exec them without a shell) and rendered
 //! to one shell-quoted string for artifacts and reports. Flag spelling: `--dash-case`, except

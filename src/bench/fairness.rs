@@ -1,5 +1,6 @@
-//! Fairness diagnostics (SPEC §3.7 step 2): before a gap is treated as a code bottleneck,
-//! SGLang's winner is compared field by field with each selected competitor's winner.
+//! Fairness diagnostics (ARCHITECTURE.md, *Gap decision, fairness and stagnation*): before a gap is
+//! treated as a code bottleneck, SGLang's winner is compared field by field with each selected
+//! competitor's winner.
 //!
 //! A mismatch that could explain who leads is a [`FairnessBlocker`]: the benchmark must be
 //! normalised and rerun, and no patch is made. Blocking mismatches are: different GPU

@@ -1,4 +1,5 @@
-//! Benchmark plan (SPEC §3.4): what every framework's bounded search looks like.
+//! Benchmark plan (ARCHITECTURE.md, *The fixed workload*): what every framework's bounded search
+//! looks like.
 //!
 //! A plan is YAML written by a person (or rendered by the campaign engine). It names the
 //! model, tensor-parallel size, port and scenarios shared by all frameworks, and per
@@ -369,7 +370,7 @@ fn default_endpoint() -> String {
     "/v1/completions".to_string()
 }
 
-/// The default aligned scenarios of SPEC §3.4.
+/// The default aligned scenarios (ARCHITECTURE.md, *The fixed workload*).
 pub fn default_scenarios(num_prompts: u64) -> Vec<Scenario> {
     vec![
         Scenario {

@@ -1,4 +1,5 @@
-//! The normalized benchmark row (SPEC §3.5): one JSON object per candidate and scenario.
+//! The normalized benchmark row (ARCHITECTURE.md, *Benchmark rows, SLA and
+//! ranking*): one JSON object per candidate and scenario.
 //!
 //! Every framework's raw benchmark output is parsed into this one shape so that ranking,
 //! SLA checks, gap decisions and reports never look at framework-specific formats. Keys the

@@ -1,4 +1,5 @@
-//! The campaign SLA (SPEC §3.5): thresholds on p50 latencies and success rate.
+//! The campaign SLA (ARCHITECTURE.md, *Benchmark rows, SLA and ranking*): thresholds on p50
+//! latencies and success rate.
 //!
 //! Only p50-based keys exist. Older tools used `max_ttft_ms`-style or p99 keys; those are
 //! rejected with a message naming the replacement rather than silently misread, because a

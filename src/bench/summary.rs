@@ -1,6 +1,6 @@
 //! `summary.md`, `winning-commands.md` and the flat CSV export of `candidates.jsonl`
-//! (SPEC §3.5). Rendered in Rust rather than handlebars: every cell needs escaping and
-//! missing-value handling that a template would have to reimplement.
+//! (ARCHITECTURE.md, *Benchmark rows, SLA and ranking*). Rendered in Rust rather than handlebars:
+//! every cell needs escaping and missing-value handling that a template would have to reimplement.
 //!
 //! SLA verdicts shown here are recomputed from each row's recorded thresholds
 //! ([`rank::sla_passed`]), so apply the campaign SLA to the rows first

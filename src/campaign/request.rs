@@ -1,5 +1,5 @@
-//! Campaign requests (SPEC §3.1): what a maintainer asks for, from an issue-form body or a
-//! YAML file, as one typed value.
+//! Campaign requests (ARCHITECTURE.md, *Phases*): what a maintainer asks for, from an issue-form
+//! body or a YAML file, as one typed value.
 //!
 //! Parsing checks each field's shape and reports **every** problem at once. Whether the
 //! request is complete is decided later by [`CampaignRequest::resolve`], which merges it

@@ -1,5 +1,6 @@
-//! The final report's view (§3.8): fixed table, post-patch table, winner commands, evidence
-//! paths, changed files, tests, and whether SGLang reached SOTA.
+//! The final report's view (ARCHITECTURE.md, *Stop conditions and the final report*): fixed table,
+//! post-patch table, winner commands, evidence paths, changed files, tests, and whether SGLang
+//! reached SOTA.
 
 use super::Engine;
 use crate::bench::{BenchRow, RunStatus};

@@ -1,5 +1,5 @@
-//! Deterministic contract checks (SPEC §4). Each has a stable id, a pass/fail and a reason
-//! a person can act on.
+//! Deterministic contract checks (ARCHITECTURE.md, *The review gate*). Each has a stable id, a
+//! pass/fail and a reason a person can act on.
 
 use super::agent::AgentReport;
 use super::config::GateConfig;

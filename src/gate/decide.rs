@@ -101,7 +101,7 @@ pub struct GateOutcome {
     pub reason: String,
     /// This round was a full alignment review (round % 5 == 4).
     pub full_alignment_review: bool,
-    /// The next prompt must first expand code-first research (§3.7 step 8).
+    /// The next prompt must first expand code-first research (the stagnation rule).
     pub research_first: bool,
     /// The reviewer's answer, verbatim, when one ran.
     pub reviewer_text: Option<String>,
@@ -117,7 +117,7 @@ pub fn derive_measured_verdict(improvement_pct: Option<f64>, threshold_pct: f64)
     }
 }
 
-/// §3.7 step 8: two consecutive rounds under the threshold of geomean improvement.
+/// The stagnation rule: two consecutive rounds under the threshold of geomean improvement.
 pub fn stagnation_required(improvements_pct: &[f64], threshold_pct: f64) -> bool {
     improvements_pct.len() >= 2
         && improvements_pct
@@ -279,7 +279,8 @@ fn decide(
     }
 }
 
-/// §3.8 stop conditions over the post-round gaps and the agent's stop claim.
+/// The stop conditions (ARCHITECTURE.md, *Stop conditions and the final report*) over the
+/// post-round gaps and the agent's stop claim.
 fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
     let _ = cfg;
     let gaps: Vec<GapStatus> = ev.gaps_after.iter().map(|g| g.status).collect();

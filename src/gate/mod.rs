@@ -1,5 +1,5 @@
-//! The review gate (SPEC §4): deterministic contract checks, an optional LLM reviewer, and
-//! the decision that ends a round (continue, wait for a human, replan, stop).
+//! The review gate (ARCHITECTURE.md, *The review gate*): deterministic contract checks, an optional
+//! LLM reviewer, and the decision that ends a round (continue, wait for a human, replan, stop).
 //!
 //! Everything here is pure over [`RoundEvidence`] so that the local engine, the GPU runner
 //! and the GitHub App run the very same rules. The only I/O is the [`Reviewer`] port, which
