@@ -453,7 +453,13 @@ mod tests {
     fn every_api_method_has_an_endpoint_entry() {
         let methods = trait_methods();
         assert!(methods.len() >= 20, "parsed {methods:?}");
-        for m in &methods {
+        // Methods that send no request of their own with App credentials: `identity` is the
+        // App's id from its key, `own_issue_comments` filters `list_issue_comments`.
+        const NO_REQUEST_OF_THEIR_OWN: &[&str] = &["identity", "own_issue_comments"];
+        for m in methods
+            .iter()
+            .filter(|m| !NO_REQUEST_OF_THEIR_OWN.contains(&m.as_str()))
+        {
             assert!(
                 ENDPOINTS.iter().any(|e| e.caller == m),
                 "GitHubApi::{m} has no entry in permissions::ENDPOINTS"
