@@ -704,34 +704,24 @@ mod tests {
         );
     }
 
-    /// The jobs table as releases before payload compression and schema versions wrote it.
-    const LAYOUT_BEFORE_VERSIONS: &str = "
-        CREATE TABLE jobs (
-            id              INTEGER PRIMARY KEY AUTOINCREMENT,
-            delivery_id     TEXT NOT NULL UNIQUE,
-            event           TEXT NOT NULL,
-            action          TEXT,
-            installation_id INTEGER,
-            payload         BLOB NOT NULL,
-            received_at     INTEGER NOT NULL,
-            state           TEXT NOT NULL DEFAULT 'queued',
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at INTEGER NOT NULL,
-            last_error      TEXT,
-            updated_at      INTEGER NOT NULL
-        );
-        CREATE INDEX jobs_ready ON jobs(state, next_attempt_at, id);
-        INSERT INTO jobs (delivery_id, event, payload, received_at, next_attempt_at, updated_at)
-            VALUES ('old-1', 'ping', CAST('{\"zen\":1}' AS BLOB), 1, 1, 1);";
-
     #[test]
     fn a_database_from_before_compression_is_migrated_and_stays_readable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(LAYOUT_BEFORE_VERSIONS)
-            .unwrap();
+        // Releases before payload compression and schema versions wrote migration 1's table
+        // (the migrations are never edited) and no version row.
+        let Step::Sql(jobs_table) = MIGRATIONS[0].step else {
+            panic!("migration 1 is the jobs table");
+        };
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(jobs_table).unwrap();
+        old.execute(
+            "INSERT INTO jobs (delivery_id, event, payload, received_at, next_attempt_at, updated_at)
+             VALUES ('old-1', 'ping', CAST('{\"zen\":1}' AS BLOB), 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+        drop(old);
         let store = JobStore::open(&path).unwrap();
         let job = store.claim().unwrap().unwrap();
         assert_eq!(
