@@ -2,9 +2,11 @@
 
 use chrono::NaiveDate;
 use pretty_assertions::assert_eq;
+use sota_bot::campaign::issue_form::parse_issue_form;
 use sota_bot::campaign::manifest::render_manifest;
 use sota_bot::campaign::repo_config::parse_repo_config;
-use sota_bot::campaign::request::{parse_issue_form, parse_yaml, ProblemKind, Quantization};
+use sota_bot::campaign::request::{ProblemKind, Quantization};
+use sota_bot::campaign::request_yaml::parse_yaml;
 use sota_bot::campaign::resolve::DefaultSource;
 use sota_bot::campaign::selection::FrameworkAvailability;
 use sota_bot::campaign::{

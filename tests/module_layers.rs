@@ -18,11 +18,6 @@ use std::path::{Path, PathBuf};
 const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
     // One `impl CampaignStore` split over two files (routing, dashboard views).
     &["app::store", "app::store_views"],
-    &[
-        "campaign::issue_form",
-        "campaign::request",
-        "campaign::request_yaml",
-    ],
     &["profile::passes", "profile::timeline"],
 ];
 
