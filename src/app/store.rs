@@ -3,6 +3,7 @@
 //! runs were already handled (so a redelivered or reconciled completion never dispatches
 //! twice). The campaign branch stays the source of truth for results; this is routing.
 
+use chrono::{SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::migrate::{migrate, Migration, MigrationError, Step};
@@ -340,7 +341,7 @@ impl CampaignStore {
             ],
         );
         match result {
-            Ok(_) => Ok(super::store_views::touch_view(&conn, c)?),
+            Ok(_) => Ok(touch_view(&conn, c)?),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -365,7 +366,7 @@ impl CampaignStore {
                 c.retries, dispatch
             ],
         )?;
-        super::store_views::touch_view(&conn, c)?;
+        touch_view(&conn, c)?;
         Ok(())
     }
 
@@ -451,6 +452,31 @@ impl CampaignStore {
             .optional()?
             .is_some())
     }
+}
+
+/// Now, as the views store times.
+pub(super) fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn status_key(c: &CampaignRecord) -> String {
+    format!("{}{}", c.phase.as_str(), if c.held { "+held" } else { "" })
+}
+
+/// Marks `c`'s dashboard view as changed now (on every save, so the dashboard never asks
+/// GitHub); its status time moves only when its status changed.
+fn touch_view(conn: &Connection, c: &CampaignRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO campaign_views (id, status, status_since, updated_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT(id) DO UPDATE SET
+           updated_at = excluded.updated_at,
+           status_since = CASE WHEN campaign_views.status = excluded.status
+                                    AND campaign_views.status_since IS NOT NULL
+                               THEN campaign_views.status_since ELSE excluded.status_since END,
+           status = excluded.status",
+        params![c.id, status_key(c), now_text()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
