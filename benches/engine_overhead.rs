@@ -10,9 +10,9 @@
 //! Run: `cargo bench --bench engine_overhead`
 
 use sota_bot::bench::{BenchRow, RunStatus, Sla};
-use sota_bot::campaign::Framework;
 use sota_bot::engine::progress::RecordingProgress;
 use sota_bot::engine::*;
+use sota_bot::framework::Framework;
 use sota_bot::git::Checkout;
 use sota_bot::runner::agent::ShellAgent;
 use std::cell::Cell;

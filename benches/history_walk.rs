@@ -14,7 +14,7 @@
 //! Run: `cargo bench --bench history_walk` or
 //! `HISTORY_BENCH_REPO=/path/to/sglang cargo bench --bench history_walk`.
 
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use sota_bot::history::{build, HistoryRequest};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use sota_bot::github::signature::WebhookSecret;
 use sota_bot::github::{ClientConfig, ClientMetrics, HttpTransport, SystemClock};
 use sota_bot::server::handler::{CampaignService, EventRouter, InstallationApis};
 use sota_bot::server::metrics::ServiceMetrics;
+use sota_bot::server::queue::JobState;
 use sota_bot::server::worker::WorkerConfig;
 use sota_bot::server::{Service, WorkerStart};
 use support_github::{post_delivery, Harness, Seen, TokenApis};
@@ -145,8 +146,11 @@ impl Story {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let rows = self.service.store.rows().unwrap();
-            if rows.iter().all(|r| r.state == "done" || r.state == "dead") {
-                assert!(rows.iter().all(|r| r.state == "done"), "{rows:#?}");
+            if rows
+                .iter()
+                .all(|r| matches!(r.state, JobState::Done | JobState::Dead))
+            {
+                assert!(rows.iter().all(|r| r.state == JobState::Done), "{rows:#?}");
                 return;
             }
             assert!(Instant::now() < deadline, "{rows:?}");

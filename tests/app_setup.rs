@@ -13,7 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use sota_bot::cli::init::{managed_files, TEMPLATE_ACTION_REF};
 use sota_bot::github::api::{NewCheckRun, NewPullRequest, Reaction, RunFilter};
 use sota_bot::github::auth::{Credentials, SecretToken};
 use sota_bot::github::manifest::{self, ManifestOptions};
@@ -24,6 +23,7 @@ use sota_bot::github::{
     ClientConfig, ClientMetrics, GitHubApi, HttpTransport, RepoName, RestGitHubApi, SystemClock,
 };
 use sota_bot::server::queue::{IngestWriter, JobStore, NewDelivery};
+use sota_bot::setup::fork_files::{managed_files, TEMPLATE_ACTION_REF};
 use support_github::{harness, Harness};
 
 fn bin() -> &'static str {

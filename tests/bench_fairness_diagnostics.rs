@@ -1,11 +1,12 @@
-//! Fairness gate (SPEC §3.7 step 2): field-by-field comparison of winners and blockers.
+//! Fairness gate (ARCHITECTURE.md, *Gap decision, fairness and stagnation*): field-by-field
+//! comparison of winners and blockers.
 
 use sota_bot::bench::fairness::{diagnose, render_fairness_md, Equivalence, FairnessReport};
 use sota_bot::bench::rank::{apply_sla, RankMetric};
 use sota_bot::bench::row::{
     parse_jsonl, BenchRow, CacheBlock, MemoryBlock, RequestRate, RunStatus, Sampling, SpecDecode,
 };
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 /// Two fully equivalent winners (SGLang slower) to perturb one field at a time.
 fn pair() -> (BenchRow, BenchRow) {

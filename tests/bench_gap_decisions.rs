@@ -1,4 +1,5 @@
-//! Gap decision rules (SPEC §3.7 step 1) and the stagnation rule (step 8).
+//! Gap decision rules (ARCHITECTURE.md, *Gap decision, fairness and stagnation*) and the stagnation
+//! rule (step 8).
 
 use proptest::prelude::*;
 use sota_bot::bench::gap::{
@@ -7,7 +8,7 @@ use sota_bot::bench::gap::{
 };
 use sota_bot::bench::rank::{apply_sla, RankMetric};
 use sota_bot::bench::row::{parse_jsonl, BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 fn run(fw: Framework, cand: &str, rps: f64, round: u32, repeat: u32) -> BenchRow {
     let mut r = BenchRow::new(fw, cand, "m", RunStatus::Ok);

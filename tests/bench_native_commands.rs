@@ -10,7 +10,7 @@ use sota_bot::bench::candidates::generate;
 use sota_bot::bench::command::client_long_flags;
 use sota_bot::bench::help_flags::{extract_flags, validate, FlagProblem};
 use sota_bot::bench::plan::parse_plan;
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use sota_bot::runner::help::default_help_commands;
 use std::path::Path;
 

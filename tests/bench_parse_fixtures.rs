@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use sota_bot::bench::parse::{parse_raw, ParseContext, ParseErrorKind, RawFormat};
 use sota_bot::bench::row::{parse_jsonl, to_jsonl_line, RequestRate};
 use sota_bot::bench::RunStatus;
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 macro_rules! ours {
     ($name:literal) => {

@@ -3,7 +3,7 @@
 use sota_bot::bench::candidates::generate;
 use sota_bot::bench::command::{render_benchmark_command, render_server_command, BenchTarget};
 use sota_bot::bench::plan::{parse_plan, BenchClient, FlagValue, Flags};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 const EXAMPLE: &str = include_str!("../examples/plans/llama8b-h100-tp1.yaml");
 

@@ -1,9 +1,9 @@
-//! Property tests of the ranking rule (SPEC §3.5).
+//! Property tests of the ranking rule (ARCHITECTURE.md, *Benchmark rows, SLA and ranking*).
 
 use proptest::prelude::*;
 use sota_bot::bench::rank::{compare_rows, rank_rows, sla_passed, winners, RankMetric};
 use sota_bot::bench::row::{to_jsonl_line, BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use std::cmp::Ordering;
 
 fn status() -> impl Strategy<Value = RunStatus> {

@@ -5,7 +5,7 @@ use sota_bot::bench::rank::{apply_sla, winners, RankMetric};
 use sota_bot::bench::row::{parse_jsonl, BenchRow};
 use sota_bot::bench::summary::{render_csv, render_summary_md, render_winning_commands_md};
 use sota_bot::bench::Sla;
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 
 fn baseline() -> Vec<BenchRow> {
     let text = include_str!("../examples/candidates/llama8b-h100-baseline.jsonl");

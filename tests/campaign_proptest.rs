@@ -1,9 +1,9 @@
 //! Parsers of user input never panic, whatever the input.
 
 use proptest::prelude::*;
-use sota_bot::campaign::issue_form::ISSUE_FORM_HEADINGS;
+use sota_bot::campaign::issue_form::{parse_issue_form, ISSUE_FORM_HEADINGS};
 use sota_bot::campaign::repo_config::parse_repo_config;
-use sota_bot::campaign::request::{parse_issue_form, parse_yaml};
+use sota_bot::campaign::request_yaml::parse_yaml;
 use sota_bot::campaign::selection::parse_framework_text;
 use sota_bot::campaign::yaml_lines::KeyLines;
 use sota_bot::campaign::RepoConfig;

@@ -2,14 +2,17 @@
 
 use chrono::NaiveDate;
 use pretty_assertions::assert_eq;
+use sota_bot::campaign::issue_form::parse_issue_form;
 use sota_bot::campaign::manifest::render_manifest;
 use sota_bot::campaign::repo_config::parse_repo_config;
-use sota_bot::campaign::request::{parse_issue_form, parse_yaml, ProblemKind, Quantization};
+use sota_bot::campaign::request::{ProblemKind, Quantization};
+use sota_bot::campaign::request_yaml::parse_yaml;
 use sota_bot::campaign::resolve::DefaultSource;
 use sota_bot::campaign::selection::FrameworkAvailability;
 use sota_bot::campaign::{
-    Autonomy, CampaignRequest, Framework, Precision, RepoConfig, RunDir, Scenario, WorkloadSpec,
+    Autonomy, CampaignRequest, Precision, RepoConfig, RunDir, Scenario, WorkloadSpec,
 };
+use sota_bot::framework::Framework;
 
 const YAML_EXAMPLE: &str = include_str!("../examples/requests/llama-3.1-8b-h100.yml");
 const ISSUE_EXAMPLE: &str = include_str!("../examples/requests/llama-3.1-8b-h100.issue.md");

@@ -4,12 +4,12 @@
 
 use sota_bot::bench::{BenchRow, RunStatus, Sla};
 use sota_bot::campaign::state::Phase;
-use sota_bot::campaign::Framework;
 use sota_bot::engine::progress::RecordingProgress;
 use sota_bot::engine::{
     BenchLane, CandidateSpec, Engine, EngineCampaign, EngineOptions, LaneError, Metric, RunOutcome,
     RunPaths, RunTag, ScenarioSpec,
 };
+use sota_bot::framework::Framework;
 use sota_bot::git::Checkout;
 use sota_bot::runner::agent::ShellAgent;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The review gate's pure rules: contract checks, verdicts, replan/drift, stop conditions.
 
 use sota_bot::bench::{BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use sota_bot::gate::{
     review_round, ChangedText, Decision, GapStatus, GateConfig, RoundEvidence, ScenarioGapView,
     StopClaim, StopReason, Verdict, VerdictSource,

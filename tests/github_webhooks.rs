@@ -11,7 +11,7 @@ use sota_bot::github::events::WebhookEvent;
 use sota_bot::github::signature::WebhookSecret;
 use sota_bot::server::handler::{HandlerError, JobHandler};
 use sota_bot::server::metrics::ServiceMetrics;
-use sota_bot::server::queue::Job;
+use sota_bot::server::queue::{Job, JobState};
 use sota_bot::server::worker::WorkerConfig;
 use sota_bot::server::{Service, WorkerStart};
 
@@ -141,7 +141,9 @@ async fn every_example_payload_is_accepted_queued_and_parsed() {
     assert!(*recorder.payloads.lock().unwrap() == sent_bodies);
     let rows = service.store.rows().unwrap();
     assert_eq!(rows.len(), sent);
-    assert!(rows.iter().all(|r| r.state == "done" && r.attempts == 1));
+    assert!(rows
+        .iter()
+        .all(|r| r.state == JobState::Done && r.attempts == 1));
     let (stored, compressed): (i64, i64) = rusqlite::Connection::open(dir.path().join("q.sqlite"))
         .unwrap()
         .query_row(

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
-use sota_bot::cli::init::{with_marker, TEMPLATE_ACTION_REF};
+use sota_bot::setup::fork_files::{with_marker, TEMPLATE_ACTION_REF};
 use tempfile::TempDir;
 
 const FILES: [&str; 4] = [

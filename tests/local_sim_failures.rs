@@ -6,7 +6,7 @@
 
 use sota_bot::bench::row::parse_jsonl;
 use sota_bot::bench::{BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! process of the real `sota-bot` binary) and the built-in benchmark client.
 
 use sota_bot::bench::row::{parse_jsonl, BenchRow, RunStatus};
-use sota_bot::campaign::Framework;
+use sota_bot::framework::Framework;
 use sota_bot::runner::bench::{run_benchmark, run_benchmark_with, BenchSpec};
 use sota_bot::runner::group::{
     merge_groups, read_row_jsonl, run_launch_group, BenchInvocation, LaunchGroup,

@@ -18,7 +18,7 @@ use sota_bot::server::handler::{
     CampaignService, CommandContext, EventContext, EventRouter, HandlerError, JobHandler,
 };
 use sota_bot::server::metrics::ServiceMetrics;
-use sota_bot::server::queue::Job;
+use sota_bot::server::queue::{Job, JobState};
 use sota_bot::server::worker::WorkerConfig;
 use sota_bot::server::{Service, WorkerStart};
 use support_github::{post_delivery, TokenApis};
@@ -231,16 +231,19 @@ async fn workers_retry_with_backoff_and_dead_letter() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let rows = service.store.rows().unwrap();
-        if rows.iter().all(|r| r.state == "done" || r.state == "dead") {
+        if rows
+            .iter()
+            .all(|r| r.state == JobState::Done || r.state == JobState::Dead)
+        {
             let state = |id: &str| {
                 rows.iter()
                     .find(|r| r.delivery_id == id)
-                    .map(|r| (r.state.clone(), r.attempts))
+                    .map(|r| (r.state, r.attempts))
                     .unwrap()
             };
-            assert_eq!(state("flaky"), ("done".into(), 3));
-            assert_eq!(state("broken"), ("dead".into(), 1));
-            assert_eq!(state("always-failing"), ("dead".into(), 4));
+            assert_eq!(state("flaky"), (JobState::Done, 3));
+            assert_eq!(state("broken"), (JobState::Dead, 1));
+            assert_eq!(state("always-failing"), (JobState::Dead, 4));
             let dead = rows
                 .iter()
                 .find(|r| r.delivery_id == "always-failing")
@@ -420,8 +423,12 @@ async fn wait_done(service: &Service, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let rows = service.store.rows().unwrap();
-        if rows.len() >= n && rows.iter().all(|r| r.state == "done" || r.state == "dead") {
-            assert!(rows.iter().all(|r| r.state == "done"), "{rows:?}");
+        if rows.len() >= n
+            && rows
+                .iter()
+                .all(|r| r.state == JobState::Done || r.state == JobState::Dead)
+        {
+            assert!(rows.iter().all(|r| r.state == JobState::Done), "{rows:?}");
             return;
         }
         assert!(Instant::now() < deadline, "{rows:?}");

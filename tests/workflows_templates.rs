@@ -102,7 +102,7 @@ fn campaign_workflows_are_dispatch_only_and_scoped() {
         all_uses(&wf, &mut uses);
         assert!(
             uses.iter()
-                .any(|u| u == sota_bot::cli::init::TEMPLATE_ACTION_REF),
+                .any(|u| u == sota_bot::setup::fork_files::TEMPLATE_ACTION_REF),
             "{file} uses the action"
         );
         for u in uses.iter().filter(|u| !u.contains("sota-bot/action")) {
@@ -313,7 +313,8 @@ fn agent_secrets_reach_the_round_only_through_step_env() {
     let step = steps
         .iter()
         .find(|s| {
-            s.get("uses").and_then(Value::as_str) == Some(sota_bot::cli::init::TEMPLATE_ACTION_REF)
+            s.get("uses").and_then(Value::as_str)
+                == Some(sota_bot::setup::fork_files::TEMPLATE_ACTION_REF)
         })
         .unwrap();
     let env = key(step, "env").as_mapping().unwrap();

@@ -3,12 +3,31 @@
 //! runs were already handled (so a redelivered or reconciled completion never dispatches
 //! twice). The campaign branch stays the source of truth for results; this is routing.
 
+use chrono::{SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::migrate::{migrate, Migration, MigrationError, Step};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Mutex;
 
-const SCHEMA: &str = "
+/// The campaign records' schema, oldest change first (see [`crate::migrate`]); append, never
+/// edit.
+const MIGRATIONS: [Migration; 2] = [
+    Migration {
+        name: "campaigns and handled runs",
+        step: Step::Sql(ROUTING_SCHEMA),
+    },
+    Migration {
+        name: "dashboard views and spend",
+        step: Step::Sql(DASHBOARD_SCHEMA),
+    },
+];
+
+/// The component name of the campaign records' schema version.
+const COMPONENT: &str = "campaigns";
+
+const ROUTING_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS campaigns (
     id TEXT PRIMARY KEY,
     repo TEXT NOT NULL,
@@ -103,15 +122,19 @@ impl AppPhase {
         }
     }
 
-    fn parse(s: &str) -> AppPhase {
-        match s {
-            "baseline" => AppPhase::Baseline,
-            "round" => AppPhase::Round,
-            "waiting" => AppPhase::Waiting,
-            "failed" => AppPhase::Failed,
-            "finished" => AppPhase::Finished,
-            _ => AppPhase::Stopped,
-        }
+    /// Every phase.
+    pub const ALL: [AppPhase; 6] = [
+        AppPhase::Baseline,
+        AppPhase::Round,
+        AppPhase::Waiting,
+        AppPhase::Failed,
+        AppPhase::Finished,
+        AppPhase::Stopped,
+    ];
+
+    /// The phase a column value names, if it is one.
+    pub fn parse(value: &str) -> Option<AppPhase> {
+        Self::ALL.into_iter().find(|p| p.as_str() == value)
     }
 
     /// Whether the campaign still occupies its model on the fork.
@@ -197,6 +220,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("campaign database: stored dispatch settings are unreadable: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("campaign database: {0}")]
+    Schema(Box<MigrationError>),
+    #[error("campaign database: campaign {campaign} has phase {value:?}, which this sota-bot does not know")]
+    UnknownPhase { campaign: String, value: String },
     #[error("a campaign for {model} is already active on {fork}")]
     AlreadyActive { model: String, fork: String },
 }
@@ -210,10 +237,18 @@ const COLUMNS: &str =
     "id, repo, issue, fork, model, branch, base_branch, run_dir, installation_id, \
      pr_number, pr_node_id, phase, round, held, retries, dispatch";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String)> {
-    let dispatch: String = row.get(15)?;
-    Ok((
-        CampaignRecord {
+/// A stored row: the record with its phase and dispatch settings still as stored.
+struct StoredRow {
+    record: CampaignRecord,
+    phase: String,
+    dispatch: String,
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    Ok(StoredRow {
+        phase: row.get(11)?,
+        dispatch: row.get(15)?,
+        record: CampaignRecord {
             id: row.get(0)?,
             repo: row.get(1)?,
             issue: row.get(2)?,
@@ -225,7 +260,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String
             installation_id: row.get(8)?,
             pr_number: row.get(9)?,
             pr_node_id: row.get(10)?,
-            phase: AppPhase::parse(&row.get::<_, String>(11)?),
+            phase: AppPhase::Stopped,
             round: row.get(12)?,
             held: row.get::<_, i64>(13)? != 0,
             retries: row.get(14)?,
@@ -247,18 +282,16 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CampaignRecord, String
                 maintainer_note: None,
             },
         },
-        dispatch,
-    ))
+    })
 }
 
 impl CampaignStore {
-    /// Opens (and creates) the tables in the database file at `path`.
+    /// Opens the database file at `path`, creating or migrating the tables.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(DASHBOARD_SCHEMA)?;
+        migrate(&mut conn, COMPONENT, &MIGRATIONS).map_err(|e| StoreError::Schema(Box::new(e)))?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -280,9 +313,17 @@ impl CampaignStore {
         let rows = stmt.query_map(args, from_row)?;
         let mut out = Vec::new();
         for r in rows {
-            let (mut rec, dispatch) = r?;
-            rec.dispatch = serde_json::from_str(&dispatch)?;
-            out.push(rec);
+            let StoredRow {
+                mut record,
+                phase,
+                dispatch,
+            } = r?;
+            record.phase = AppPhase::parse(&phase).ok_or_else(|| StoreError::UnknownPhase {
+                campaign: record.id.clone(),
+                value: phase,
+            })?;
+            record.dispatch = serde_json::from_str(&dispatch)?;
+            out.push(record);
         }
         Ok(out)
     }
@@ -300,7 +341,7 @@ impl CampaignStore {
             ],
         );
         match result {
-            Ok(_) => Ok(super::store_views::touch_view(&conn, c)?),
+            Ok(_) => Ok(touch_view(&conn, c)?),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -325,7 +366,7 @@ impl CampaignStore {
                 c.retries, dispatch
             ],
         )?;
-        super::store_views::touch_view(&conn, c)?;
+        touch_view(&conn, c)?;
         Ok(())
     }
 
@@ -413,6 +454,31 @@ impl CampaignStore {
     }
 }
 
+/// Now, as the views store times.
+pub(super) fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn status_key(c: &CampaignRecord) -> String {
+    format!("{}{}", c.phase.as_str(), if c.held { "+held" } else { "" })
+}
+
+/// Marks `c`'s dashboard view as changed now (on every save, so the dashboard never asks
+/// GitHub); its status time moves only when its status changed.
+fn touch_view(conn: &Connection, c: &CampaignRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO campaign_views (id, status, status_since, updated_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT(id) DO UPDATE SET
+           updated_at = excluded.updated_at,
+           status_since = CASE WHEN campaign_views.status = excluded.status
+                                    AND campaign_views.status_since IS NOT NULL
+                               THEN campaign_views.status_since ELSE excluded.status_since END,
+           status = excluded.status",
+        params![c.id, status_key(c), now_text()],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -496,6 +562,67 @@ pub(super) mod tests {
         assert_eq!(
             store.count_by_phase().unwrap(),
             vec![("baseline".into(), 2), ("finished".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_database_from_before_the_dashboard_is_migrated_with_its_campaigns() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bot.db");
+        // The layout releases before the dashboard and schema versions wrote, with a held
+        // campaign in it.
+        let old = Connection::open(&db).unwrap();
+        old.execute_batch(ROUTING_SCHEMA).unwrap();
+        let dispatch = serde_json::to_string(&record("a", "m").dispatch).unwrap();
+        old.execute(
+            &format!(
+                "INSERT INTO campaigns ({COLUMNS}) VALUES ('a', 'o/r', 7, 'o/sglang', 'm', \
+                 'sota/a', 'main', 'runs/a', 1, NULL, NULL, 'waiting', 2, 1, 0, ?1)"
+            ),
+            [dispatch],
+        )
+        .unwrap();
+        drop(old);
+
+        let store = CampaignStore::open(&db).unwrap();
+        let a = store.get("a").unwrap().unwrap();
+        assert_eq!((a.phase, a.round, a.held), (AppPhase::Waiting, 2, true));
+        let views = store.dashboard_views().unwrap();
+        assert_eq!(views.len(), 1, "the campaign has a dashboard view");
+        assert_eq!(views[0].status_since, None, "its times are unknown");
+        assert_eq!(
+            crate::migrate::stored_version(&store.lock(), COMPONENT).unwrap(),
+            MIGRATIONS.len() as i64
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_and_an_unknown_phase_are_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bot.db");
+        let store = CampaignStore::open(&db).unwrap();
+        store.insert(&record("a", "m")).unwrap();
+        store
+            .lock()
+            .execute("UPDATE campaigns SET phase = 'paused'", [])
+            .unwrap();
+        assert_eq!(
+            store.get("a").unwrap_err().to_string(),
+            "campaign database: campaign a has phase \"paused\", which this sota-bot does not know"
+        );
+        store
+            .lock()
+            .execute(
+                "UPDATE schema_versions SET version = 3 WHERE component = 'campaigns'",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let err = CampaignStore::open(&db).err().expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "campaign database: the campaigns schema is at version 3, newer than this sota-bot \
+             knows (up to 2); run the sota-bot release that wrote it, or restore a backup"
         );
     }
 

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use super::store::{CampaignRecord, CampaignStore, StoreError};
+use super::store::{now_text, CampaignRecord, CampaignStore, StoreError};
 use crate::campaign::state::CampaignState;
 use crate::dashboard::model::{AgentUsage, StepUsage};
 
@@ -27,29 +27,6 @@ pub struct CampaignView {
     pub status_since: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
     pub usage: BTreeMap<u32, StepUsage>,
-}
-
-fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn status_key(c: &CampaignRecord) -> String {
-    format!("{}{}", c.phase.as_str(), if c.held { "+held" } else { "" })
-}
-
-/// Marks `c` as changed now; its status time moves only when its status changed.
-pub(super) fn touch_view(conn: &Connection, c: &CampaignRecord) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO campaign_views (id, status, status_since, updated_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT(id) DO UPDATE SET
-           updated_at = excluded.updated_at,
-           status_since = CASE WHEN campaign_views.status = excluded.status
-                                    AND campaign_views.status_since IS NOT NULL
-                               THEN campaign_views.status_since ELSE excluded.status_since END,
-           status = excluded.status",
-        params![c.id, status_key(c), now_text()],
-    )?;
-    Ok(())
 }
 
 fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
@@ -289,10 +266,14 @@ mod tests {
         let mut a = record("a", "m1");
         store.insert(&a).unwrap();
         store.insert(&record("b", "m2")).unwrap();
-        // A database from before the dashboard gets its rows on opening, times unknown.
+        // A database from before the dashboard (schema version 1, no view for `b`) gets its
+        // rows when it is migrated on opening, times unknown.
         store
             .lock()
-            .execute("DELETE FROM campaign_views WHERE id = 'b'", [])
+            .execute_batch(
+                "DELETE FROM campaign_views WHERE id = 'b';
+                 UPDATE schema_versions SET version = 1 WHERE component = 'campaigns';",
+            )
             .unwrap();
         drop(store);
         let store = CampaignStore::open(&db).unwrap();

@@ -1,4 +1,4 @@
-//! Candidate generation and launch grouping (SPEC §3.4, §8 "count launches").
+//! Candidate generation and launch grouping (ARCHITECTURE.md, *The fixed workload*).
 //!
 //! Per framework: the baseline (base server flags + benchmark flags) first, then the product
 //! of the search-space values in key order, last key fastest. Server search keys come
@@ -15,7 +15,7 @@ use crate::bench::command::{
 };
 use crate::bench::plan::{BenchPlan, FlagValue, Flags, FrameworkPlan, Scenario, SearchSpace};
 use crate::bench::row::{BenchRow, RunStatus, Workload};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::Serialize;
 
 /// One point of a framework's search: server flags plus benchmark-only knobs.

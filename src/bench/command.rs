@@ -1,4 +1,5 @@
-//! Rendering of server launch and benchmark client commands per framework (SPEC §3.4).
+//! Rendering of server launch and benchmark client commands per framework (ARCHITECTURE.md, *The
+//! fixed workload*).
 //!
 //! Commands are kept as argv words (so a runner can exec them without a shell) and rendered
 //! to one shell-quoted string for artifacts and reports. Flag spelling: `--dash-case`, except
@@ -6,7 +7,7 @@
 //! true renders a bare flag, 0 is kept, a list renders one flag followed by its items.
 
 use crate::bench::plan::{BenchClient, BenchPlan, FlagValue, Flags};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::Serialize;
 use std::fmt;
 

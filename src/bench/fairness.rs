@@ -1,5 +1,6 @@
-//! Fairness diagnostics (SPEC §3.7 step 2): before a gap is treated as a code bottleneck,
-//! SGLang's winner is compared field by field with each selected competitor's winner.
+//! Fairness diagnostics (ARCHITECTURE.md, *Gap decision, fairness and stagnation*): before a gap is
+//! treated as a code bottleneck, SGLang's winner is compared field by field with each selected
+//! competitor's winner.
 //!
 //! A mismatch that could explain who leads is a [`FairnessBlocker`]: the benchmark must be
 //! normalised and rerun, and no patch is made. Blocking mismatches are: different GPU
@@ -16,7 +17,7 @@
 use super::md::{self, cell, code_cell, MISSING};
 use super::rank::{compare_rows, scenarios_in_order, winners_by, RankMetric};
 use super::row::BenchRow;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt::Write as _;

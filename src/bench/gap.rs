@@ -1,4 +1,5 @@
-//! The per-scenario gap decision of every RLCR round (SPEC §3.7 steps 1 and 8).
+//! The per-scenario gap decision of every RLCR round (ARCHITECTURE.md, *Gap decision, fairness and
+//! stagnation*).
 //!
 //! For each scenario, SGLang's best result is compared with the best ok + SLA-passing
 //! result of the selected competitors, on the ranking's primary metric.
@@ -25,7 +26,7 @@ use super::rank::{
 };
 use super::row::{BenchRow, Metrics, RunStatus};
 use super::summary::rejection_reason;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -416,9 +417,9 @@ pub fn geomean_improvement(before: &[ScenarioGap], after: &[ScenarioGap]) -> Opt
     Some((mean.exp() - 1.0) * 100.0)
 }
 
-/// The stagnation rule (SPEC §3.7 step 8): the last two rounds each improved the geomean
-/// over the prior best SGLang result by less than `threshold_pct`. `history_pct` holds one
-/// improvement per round, oldest first.
+/// The stagnation rule (ARCHITECTURE.md, *Gap decision, fairness and stagnation*): the last two
+/// rounds each improved the geomean over the prior best SGLang result by less than `threshold_pct`.
+/// `history_pct` holds one improvement per round, oldest first.
 pub fn is_stagnating(history_pct: &[f64], threshold_pct: f64) -> bool {
     match history_pct {
         [.., a, b] => *a < threshold_pct && *b < threshold_pct,

@@ -1,4 +1,5 @@
-//! Checking rendered flags against a captured `--help` text (SPEC §3.4 "verify every flag").
+//! Checking rendered flags against a captured `--help` text (every rendered flag is verified:
+//! ARCHITECTURE.md, *The fixed workload*).
 //!
 //! Flags are version-sensitive: a flag renamed between releases makes a server exit at
 //! start-up and wastes a GPU launch. The long flags a help text documents are extracted

@@ -118,7 +118,7 @@ pub fn off_plan(row: &BenchRow) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
     use proptest::prelude::*;
 
     fn row(input: &[u64], output: &[u64]) -> BenchRow {

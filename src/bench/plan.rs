@@ -1,4 +1,5 @@
-//! Benchmark plan (SPEC §3.4): what every framework's bounded search looks like.
+//! Benchmark plan (ARCHITECTURE.md, *The fixed workload*): what every framework's bounded search
+//! looks like.
 //!
 //! A plan is YAML written by a person (or rendered by the campaign engine). It names the
 //! model, tensor-parallel size, port and scenarios shared by all frameworks, and per
@@ -11,7 +12,7 @@
 //! says `allow_memory_search: true`, because a memory sweep changes what the server can
 //! hold and turns a fair comparison into a capacity contest.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_yaml_ng as serde_yaml;
@@ -369,7 +370,7 @@ fn default_endpoint() -> String {
     "/v1/completions".to_string()
 }
 
-/// The default aligned scenarios of SPEC §3.4.
+/// The default aligned scenarios (ARCHITECTURE.md, *The fixed workload*).
 pub fn default_scenarios(num_prompts: u64) -> Vec<Scenario> {
     vec![
         Scenario {

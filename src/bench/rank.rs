@@ -1,4 +1,5 @@
-//! Ranking of benchmark rows and winner selection (SPEC §3.5).
+//! Ranking of benchmark rows and winner selection (ARCHITECTURE.md, *Benchmark rows, SLA and
+//! ranking*).
 //!
 //! The rule, best first: non-smoke before smoke (smoke rows are flow checks and never
 //! decide anything); status `ok`; SLA passed; the primary metric (request throughput by
@@ -13,7 +14,7 @@
 
 use super::row::{to_jsonl_line, BenchRow, Metrics, RunStatus};
 use super::sla::Sla;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;

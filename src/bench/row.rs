@@ -1,11 +1,12 @@
-//! The normalized benchmark row (SPEC §3.5): one JSON object per candidate and scenario.
+//! The normalized benchmark row (ARCHITECTURE.md, *Benchmark rows, SLA and
+//! ranking*): one JSON object per candidate and scenario.
 //!
 //! Every framework's raw benchmark output is parsed into this one shape so that ranking,
 //! SLA checks, gap decisions and reports never look at framework-specific formats. Keys the
 //! spec names are always written (missing metrics as `null`, never 0); unknown keys read from
 //! a file are kept in `extra` and written back, so no tool loses another tool's data.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;

@@ -1,4 +1,5 @@
-//! The campaign SLA (SPEC §3.5): thresholds on p50 latencies and success rate.
+//! The campaign SLA (ARCHITECTURE.md, *Benchmark rows, SLA and ranking*): thresholds on p50
+//! latencies and success rate.
 //!
 //! Only p50-based keys exist. Older tools used `max_ttft_ms`-style or p99 keys; those are
 //! rejected with a message naming the replacement rather than silently misread, because a
@@ -166,7 +167,7 @@ mod tests {
     fn passed_is_computed_not_trusted() {
         let sla =
             Sla::from_value(&json!({"max_p50_ttft_ms": 100, "min_success_rate": 0.99})).unwrap();
-        let mut row = BenchRow::new(crate::campaign::Framework::Sglang, "c", "m", RunStatus::Ok);
+        let mut row = BenchRow::new(crate::framework::Framework::Sglang, "c", "m", RunStatus::Ok);
         row.sla.passed = Some(true);
         row.metrics.p50_ttft_ms = Some(150.0);
         row.metrics.success_rate = Some(1.0);

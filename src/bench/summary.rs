@@ -1,6 +1,6 @@
 //! `summary.md`, `winning-commands.md` and the flat CSV export of `candidates.jsonl`
-//! (SPEC §3.5). Rendered in Rust rather than handlebars: every cell needs escaping and
-//! missing-value handling that a template would have to reimplement.
+//! (ARCHITECTURE.md, *Benchmark rows, SLA and ranking*). Rendered in Rust rather than handlebars:
+//! every cell needs escaping and missing-value handling that a template would have to reimplement.
 //!
 //! SLA verdicts shown here are recomputed from each row's recorded thresholds
 //! ([`rank::sla_passed`]), so apply the campaign SLA to the rows first
@@ -10,7 +10,7 @@ use super::md::{self, cell, code_cell, fenced, num, pct_of_fraction, MISSING};
 use super::rank::{self, compare_rows, scenarios_in_order, sla_passed, RankMetric};
 use super::row::{BenchRow, RunStatus};
 use super::sla::Sla;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use std::fmt::Write as _;
 
 /// Why a row is not a winner candidate: the failure of a run, measured lengths off the plan

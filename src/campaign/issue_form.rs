@@ -346,7 +346,7 @@ fn frameworks_section(body: &str) -> Result<FrameworkChoice, Vec<String>> {
 mod tests {
     use super::*;
     use crate::campaign::request::{ProblemKind, SlaChoice};
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
 
     const BODY: &str = "### Model\n\nmeta-llama/Llama-3.1-8B-Instruct\n\n### Model revision\n\n_No response_\n\n### Precision\n\nbf16\n\n### GPU model\n\nH100\n\n### GPU count\n\n2\n\n### Comparison frameworks\n\n- [x] vLLM\n- [ ] TensorRT-LLM (pytorch backend)\n- [x] TokenSpeed\n\n### Workload\n\n```yaml\nnum_prompts: 40\n```\n\n### SLA\n\nmax_p50_ttft_ms: 1500\nmin_success_rate: 0.95\n\n### Notes\n\nfirst line\nsecond line\n";
 

@@ -1,5 +1,5 @@
-//! Loop ledgers (SPEC §3.7 step 7): attempt, optimization and source-idea ledgers as
-//! append-only markdown tables, and the lineage as JSON lines.
+//! Loop ledgers (ARCHITECTURE.md, *Ledgers and checkpoint*): attempt, optimization and source-idea
+//! ledgers as append-only markdown tables, and the lineage as JSON lines.
 //!
 //! Append-only matters: the gate judges a round by how many rows it added, and a resumed
 //! campaign must never lose a row an earlier round wrote.

@@ -1,5 +1,6 @@
-//! `manifest.md` (SPEC §3.2): the campaign's fixed inputs, written once at the start so
-//! every later round and reviewer can check what the campaign promised to hold constant.
+//! `manifest.md` (ARCHITECTURE.md, *Run directory*): the campaign's fixed inputs, written once at
+//! the start so every later round and reviewer can check what the campaign promised to hold
+//! constant.
 
 use super::resolve::ResolvedCampaign;
 use super::run_dir::RunDir;
@@ -69,7 +70,7 @@ struct ManifestView {
     notes: Option<String>,
 }
 
-fn reasoned(list: &[(super::Framework, String)]) -> Vec<Reasoned> {
+fn reasoned(list: &[(crate::framework::Framework, String)]) -> Vec<Reasoned> {
     list.iter()
         .map(|(f, r)| Reasoned {
             framework: f.canonical().to_string(),

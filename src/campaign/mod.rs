@@ -1,6 +1,6 @@
-//! Campaign domain: request, frameworks, run directory, manifest, state (pure, no I/O).
+//! Campaign domain: request, framework selection, run directory, manifest, state (pure, no
+//! I/O).
 
-pub mod framework;
 pub mod issue_form;
 pub mod ledger;
 pub mod manifest;
@@ -17,7 +17,6 @@ pub mod suggest;
 pub mod workload;
 pub mod yaml_lines;
 
-pub use framework::Framework;
 pub use options::{Autonomy, Precision, PrimaryMetric};
 pub use repo_config::RepoConfig;
 pub use request::{CampaignRequest, ProblemKind, RequestProblem};

@@ -28,8 +28,8 @@ use super::slug::hardware_slug;
 use super::suggest;
 use super::workload::WorkloadSpec;
 use super::yaml_lines::KeyLines;
-use super::Framework;
 use crate::bench::Sla;
+use crate::framework::Framework;
 use crate::runner::agent::AgentPreset;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
@@ -134,6 +134,9 @@ pub struct AgentConfig {
 /// Turn limit of a round's agent unless the config sets one.
 pub const DEFAULT_AGENT_MAX_TURNS: u32 = 100;
 
+/// The upstream SGLang repository (history and PR search) unless the config names one.
+pub const DEFAULT_UPSTREAM: &str = "sgl-project/sglang";
+
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
@@ -176,7 +179,7 @@ impl Default for RepoConfig {
         RepoConfig {
             fork: None,
             base_branch: "main".into(),
-            upstream: crate::history::upstream::DEFAULT_UPSTREAM.into(),
+            upstream: DEFAULT_UPSTREAM.into(),
             runner_labels: BTreeMap::new(),
             defaults: RepoDefaults::default(),
             workload: WorkloadSpec::default(),

@@ -1,5 +1,5 @@
-//! Campaign requests (SPEC §3.1): what a maintainer asks for, from an issue-form body or a
-//! YAML file, as one typed value.
+//! Campaign requests (ARCHITECTURE.md, *Phases*): what a maintainer asks for, from an issue-form
+//! body ([`super::issue_form`]) or a YAML file ([`super::request_yaml`]), as one typed value.
 //!
 //! Parsing checks each field's shape and reports **every** problem at once. Whether the
 //! request is complete is decided later by [`CampaignRequest::resolve`], which merges it
@@ -37,9 +37,6 @@ use super::workload::{DatasetKind, Scenario};
 use crate::bench::Sla;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-pub use super::issue_form::{parse_issue_form, ISSUE_FORM_HEADINGS};
-pub use super::request_yaml::parse_yaml;
 
 /// The defaults table, as shown by `sota-bot request check --help`.
 pub const DEFAULTS_HELP: &str = "\

@@ -273,7 +273,7 @@ fn apply_gpu(request: &mut CampaignRequest, v: &Value, ctx: &mut YamlCtx<'_>) {
     }
 }
 
-fn name_list(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Vec<super::Framework> {
+fn name_list(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> Vec<crate::framework::Framework> {
     let items: Vec<&Value> = match v {
         Value::Sequence(items) => items.iter().collect(),
         Value::Null => Vec::new(),
@@ -518,7 +518,7 @@ pub(crate) fn sla_value(v: &Value, path: &str, ctx: &mut YamlCtx<'_>) -> SlaChoi
 mod tests {
     use super::*;
     use crate::campaign::request::ProblemKind;
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
 
     #[test]
     fn reads_every_field() {

@@ -1,4 +1,5 @@
-//! The run directory (SPEC §3.2): every artifact path of a campaign, in one place.
+//! The run directory (ARCHITECTURE.md, *Run directory*): every artifact path of a campaign, in one
+//! place.
 //!
 //! Paths are relative to the repository root (`runs/YYYYMMDD_<model_slug>_sota_humanize/...`)
 //! so the same value names files on the campaign branch, in a local checkout, and in
@@ -175,7 +176,7 @@ impl RunDir {
         }
     }
 
-    /// Every fixed file of §3.2, in layout order (per-round and per-version files excluded).
+    /// Every fixed file of the layout, in layout order (per-round and per-version files excluded).
     pub fn all_skeleton_files(&self) -> Vec<PathBuf> {
         vec![
             self.manifest(),
@@ -196,7 +197,7 @@ impl RunDir {
         ]
     }
 
-    /// Every directory of §3.2 that holds a varying set of files (git keeps none empty, so
+    /// Every directory of the layout that holds a varying set of files (git keeps none empty, so
     /// writers add a placeholder when they create one).
     pub fn all_skeleton_dirs(&self) -> Vec<PathBuf> {
         vec![

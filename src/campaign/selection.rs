@@ -1,5 +1,5 @@
-//! Framework selection (SPEC §3.1): which competitors a campaign benchmarks, and why the
-//! others are not there.
+//! Framework selection (ARCHITECTURE.md, *Phases*): which competitors a campaign benchmarks, and
+//! why the others are not there.
 //!
 //! SGLang is always the target. Competitors are chosen by the user's explicit list or
 //! exclusions, else the repository's default set; then filtered by what the runner pool
@@ -8,7 +8,7 @@
 //! environment cannot run it).
 
 use super::suggest;
-use super::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 
 /// The only TensorRT-LLM server backend sota-bot runs (`trtllm-serve serve --backend pytorch`).

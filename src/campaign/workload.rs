@@ -1,4 +1,5 @@
-//! The fixed benchmark workload (SPEC §3.4): dataset kind, prompt count and aligned scenarios.
+//! The fixed benchmark workload (ARCHITECTURE.md, *The fixed workload*): dataset kind, prompt count
+//! and aligned scenarios.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

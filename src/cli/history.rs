@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long)]
     pub history_slug: Option<String>,
     /// Upstream repository searched for open and recently merged PRs.
-    #[arg(long, default_value = upstream::DEFAULT_UPSTREAM)]
+    #[arg(long, default_value = crate::campaign::repo_config::DEFAULT_UPSTREAM)]
     pub upstream: String,
     /// Environment variable holding a GitHub token; the upstream search runs only with one.
     #[arg(long)]
@@ -118,7 +118,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         eprintln!("error: --checkout {}: no such folder", a.checkout.display());
         return Ok(EXIT_INVALID_INPUT);
     }
-    let frameworks = [crate::campaign::Framework::Sglang];
+    let frameworks = [crate::framework::Framework::Sglang];
     let report = build(&HistoryRequest {
         checkout: &a.checkout,
         model: &a.model,

@@ -164,6 +164,31 @@ pub fn engine_options(config: &LocalConfig, agent: &AgentArgs) -> EngineOptions 
     opts
 }
 
+/// `local demo`: writes the toy checkout and inputs, then starts like `local run`.
+fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
+    let demo = match super::local_demo::prepare_demo(dir)? {
+        Ok(demo) => demo,
+        Err(code) => return Ok(code),
+    };
+    let config = match LocalConfig::load(&demo.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    start(
+        &RunArgs {
+            request: demo.request,
+            checkout: demo.checkout,
+            config: None,
+            plan: None,
+            agent: Default::default(),
+        },
+        &config,
+    )
+}
+
 fn load_config(path: Option<&Path>) -> Result<LocalConfig, i32> {
     match path {
         Some(p) => LocalConfig::load(p).map_err(|e| {
@@ -294,7 +319,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             start(&a, &config)
         }
         LocalCommand::Report(a) => report(&a),
-        LocalCommand::Demo { dir } => super::local_demo::run_demo(dir),
+        LocalCommand::Demo { dir } => run_demo(dir),
         LocalCommand::Resume {
             checkout,
             config,

@@ -1,9 +1,8 @@
-//! `sota-bot local demo`: a toy SGLang checkout plus a whole campaign on the simulator lane,
-//! from files built into the binary so it runs from any folder.
+//! `sota-bot local demo`'s inputs: a toy SGLang checkout, the request, config and plan of a
+//! whole campaign on the simulator lane, from files built into the binary so it runs from
+//! any folder. `local` runs the campaign.
 
-use super::local::{start, RunArgs};
-use super::{EXIT_FAILURE, EXIT_INVALID_INPUT};
-use crate::engine::config::LocalConfig;
+use super::EXIT_INVALID_INPUT;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -94,8 +93,17 @@ pub fn make_toy_checkout(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the demo in `dir` (a fresh temp folder when absent).
-pub fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
+/// What `sota-bot local demo` runs: the request and config it wrote and the toy checkout.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub request: PathBuf,
+    pub config: PathBuf,
+    pub checkout: PathBuf,
+}
+
+/// Writes the demo's inputs, knowledge notes and toy checkout in `dir` (a fresh temp folder
+/// when absent); the exit code when `dir` already holds a checkout.
+pub fn prepare_demo(dir: Option<PathBuf>) -> anyhow::Result<Result<Demo, i32>> {
     let dir = match dir {
         Some(d) => d,
         None => tempfile::Builder::new()
@@ -106,7 +114,7 @@ pub fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
     let checkout = dir.join("sglang");
     if checkout.exists() {
         eprintln!("error: {} exists; pick an empty --dir", checkout.display());
-        return Ok(EXIT_INVALID_INPUT);
+        return Ok(Err(EXIT_INVALID_INPUT));
     }
     let inputs = dir.join("demo");
     write(&inputs.join("request.yaml"), REQUEST)?;
@@ -123,21 +131,9 @@ pub fn run_demo(dir: Option<PathBuf>) -> anyhow::Result<i32> {
     )?;
     make_toy_checkout(&checkout)?;
     println!("toy SGLang checkout: {}", checkout.display());
-    let config = match LocalConfig::load(&inputs.join("config.yaml")) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_FAILURE);
-        }
-    };
-    start(
-        &RunArgs {
-            request: inputs.join("request.yaml"),
-            checkout,
-            config: None,
-            plan: None,
-            agent: Default::default(),
-        },
-        &config,
-    )
+    Ok(Ok(Demo {
+        request: inputs.join("request.yaml"),
+        config: inputs.join("config.yaml"),
+        checkout,
+    }))
 }

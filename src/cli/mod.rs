@@ -1,8 +1,9 @@
 //! Command-line front end. Each subcommand lives in its own file and returns an exit code.
 //!
-//! Exit codes (documented in the README): 0 success, 1 runtime failure (I/O, process,
-//! network), 2 invalid input (a file or argument that failed to parse or validate),
-//! 3 a domain verdict that is not "ok" (for example a gate that blocks).
+//! Exit codes (documented in the README, defined in [`crate::exit`]): 0 success, 1 runtime
+//! failure (I/O, process, network), 2 invalid input (a file or argument that failed to parse
+//! or validate), 3 a domain verdict that is not "ok" (for example a gate that blocks), 4 a
+//! campaign that cannot be measured.
 
 use clap::{Parser, Subcommand};
 
@@ -23,17 +24,7 @@ pub mod runner;
 pub mod serve;
 pub mod sim;
 
-/// Exit code for success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code for a runtime failure (I/O, process, network).
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit code for input that failed to parse or validate.
-pub const EXIT_INVALID_INPUT: i32 = 2;
-/// Exit code for a domain verdict that is not "ok".
-pub const EXIT_VERDICT: i32 = 3;
-/// A campaign stopped after its fixed baseline because it cannot be measured (no SGLang
-/// result, or no result of any selected competitor).
-pub const EXIT_UNMEASURABLE: i32 = 4;
+pub use crate::exit::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK, EXIT_UNMEASURABLE, EXIT_VERDICT};
 
 #[derive(Debug, Parser)]
 #[command(

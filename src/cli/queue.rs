@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
-use crate::server::queue::{JobRow, JobStore};
+use crate::server::queue::{JobRow, JobState, JobStore};
 
 /// Arguments of `sota-bot queue`.
 #[derive(Debug, clap::Args)]
@@ -53,7 +53,7 @@ pub fn render_row(r: &JobRow) -> String {
     format!(
         "{:>6}  {:<7} {:>3}  {:<14} {:<38} {}",
         r.id,
-        r.state,
+        r.state.as_str(),
         r.attempts,
         r.event.chars().take(14).collect::<String>(),
         r.delivery_id.chars().take(38).collect::<String>(),
@@ -76,20 +76,21 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     };
     match a.command {
         QueueCommand::List { state } => {
-            const STATES: [&str; 4] = ["queued", "running", "done", "dead"];
-            if let Some(s) = state.as_deref().filter(|s| !STATES.contains(s)) {
-                eprintln!("error: --state {s:?} is not one of {}", STATES.join(", "));
-                return Ok(EXIT_INVALID_INPUT);
-            }
+            let wanted = match state.as_deref().map(|s| (s, JobState::parse(s))) {
+                None => None,
+                Some((_, Some(wanted))) => Some(wanted),
+                Some((s, None)) => {
+                    let states: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                    eprintln!("error: --state {s:?} is not one of {}", states.join(", "));
+                    return Ok(EXIT_INVALID_INPUT);
+                }
+            };
             let rows = store.rows()?;
             println!(
                 "{:>6}  {:<7} {:>3}  {:<14} {:<38} last error",
                 "job", "state", "try", "event", "delivery"
             );
-            for r in rows
-                .iter()
-                .filter(|r| state.as_deref().is_none_or(|s| r.state == s))
-            {
+            for r in rows.iter().filter(|r| wanted.is_none_or(|s| r.state == s)) {
                 println!("{}", render_row(r));
             }
             Ok(EXIT_OK)

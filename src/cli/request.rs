@@ -2,8 +2,10 @@
 //! it (with every default applied, the run directory and the framework selection) or list
 //! every problem with file and line.
 
+use crate::campaign::issue_form::parse_issue_form;
 use crate::campaign::repo_config::{parse_repo_config, RepoConfig};
-use crate::campaign::request::{parse_issue_form, parse_yaml, DEFAULTS_HELP};
+use crate::campaign::request::DEFAULTS_HELP;
+use crate::campaign::request_yaml::parse_yaml;
 use crate::campaign::resolve::{describe_sla, DefaultSource, Resolution};
 use crate::campaign::selection::all_available;
 use crate::campaign::{RequestProblem, RunDir};

@@ -1,11 +1,11 @@
 //! Each doctor check as a pure function of what GitHub and the database said.
 
 use crate::campaign::repo_config::{parse_repo_config, RepoConfig};
-use crate::cli::init::{is_pristine, managed_files, TEMPLATE_ACTION_REF};
 use crate::github::app_client::{AppInfo, Delivery, HookConfig, InstallationInfo, Runner};
 use crate::github::permissions::{missing_events, permission_gaps, ENDPOINTS};
 use crate::github::{GitHubError, RepoName};
 use crate::server::queue::JobRow;
+use crate::setup::fork_files::{is_pristine, managed_files, TEMPLATE_ACTION_REF};
 
 use super::Check;
 
@@ -771,7 +771,7 @@ mod tests {
         let missing = managed_file(&repo, "main", round.path, None);
         assert_eq!(missing.status, Status::Fail);
         assert!(missing.summary.contains("not on `main`"));
-        let older = crate::cli::init::with_marker("name: older\n");
+        let older = crate::setup::fork_files::with_marker("name: older\n");
         assert!(managed_file(&repo, "main", round.path, Some(&older))
             .summary
             .contains("another sota-bot version"));
@@ -915,7 +915,7 @@ mod tests {
             id: 3,
             delivery_id: "d3".into(),
             event: "issues".into(),
-            state: "dead".into(),
+            state: crate::server::queue::JobState::Dead,
             attempts: 8,
             last_error: Some("permanent: boom".into()),
         };

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use super::checks::{self, DatabaseFacts, CONFIG_PATH};
 use super::Check;
-use crate::cli::init::{managed_files, TEMPLATE_ACTION_REF};
 use crate::github::app_client::{AppClient, InstallationInfo, RepoInfo};
 use crate::github::{GitHubApi, GitHubError, RepoName};
 use crate::server::handler::InstallationApis;
-use crate::server::queue::JobStore;
+use crate::server::queue::{JobState, JobStore};
+use crate::setup::fork_files::{managed_files, TEMPLATE_ACTION_REF};
 
 /// Dead letters listed in the report.
 const DEAD_LETTERS_SHOWN: u32 = 5;
@@ -229,7 +229,11 @@ pub fn database_facts(path: Option<&Path>) -> DatabaseFacts {
 pub fn requeue_dead(path: &Path) -> Result<usize, crate::server::queue::QueueError> {
     let store = JobStore::open(path)?;
     let mut n = 0;
-    for job in store.rows()?.into_iter().filter(|j| j.state == "dead") {
+    for job in store
+        .rows()?
+        .into_iter()
+        .filter(|j| j.state == JobState::Dead)
+    {
         if store.requeue_dead(job.id)? {
             n += 1;
         }

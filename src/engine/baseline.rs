@@ -7,7 +7,7 @@ use crate::bench::row::ValidatedFlags;
 use crate::bench::BenchRow;
 use crate::campaign::ledger::md_cell;
 use crate::campaign::state::{row_key, CampaignState, Phase, StopRecord, WinnerRef};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::report::{prompt_gaps, render_plan, PlanView, PlanWinnerView};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};

@@ -171,7 +171,7 @@ pub struct HistorySettings {
 }
 
 fn default_upstream() -> String {
-    crate::history::upstream::DEFAULT_UPSTREAM.into()
+    crate::campaign::repo_config::DEFAULT_UPSTREAM.into()
 }
 
 fn default_api_url() -> String {

@@ -1,10 +1,11 @@
-//! The final report's view (§3.8): fixed table, post-patch table, winner commands, evidence
-//! paths, changed files, tests, and whether SGLang reached SOTA.
+//! The final report's view (ARCHITECTURE.md, *Stop conditions and the final report*): fixed table,
+//! post-patch table, winner commands, evidence paths, changed files, tests, and whether SGLang
+//! reached SOTA.
 
 use super::Engine;
 use crate::bench::{BenchRow, RunStatus};
 use crate::campaign::ledger::md_cell;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::report::{round_lines, FinalReportView, FixedRowView, PostRowView, WinnerCommandView};
 
 fn fmt(v: Option<f64>) -> String {

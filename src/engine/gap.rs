@@ -4,7 +4,7 @@
 
 use crate::bench::gap::{decide_gaps, GapDecision, GapOptions, ScenarioGap};
 use crate::bench::{BenchRow, RankMetric};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::gate::{GapStatus, ScenarioGapView};
 
 /// The metric a campaign optimises (higher is better); the bench ranking's metric.

@@ -69,6 +69,6 @@ pub trait BenchLane {
         out_dir: &Path,
     ) -> Result<Vec<PathBuf>, LaneError>;
 
-    /// Number of server launches so far (the §8 baseline cost).
+    /// Number of server launches so far (the baseline's GPU cost).
     fn server_launches(&self) -> u64;
 }

@@ -1,5 +1,6 @@
-//! The campaign engine: Phase 0 -> 0.5 -> 1 -> 2 -> 3 of SPEC §3 against a git checkout,
-//! stopping under §3.8. The same code serves `sota-bot local` and `sota-bot runner`.
+//! The campaign engine: Phase 0 -> 0.5 -> 1 -> 2 -> 3 (ARCHITECTURE.md, *Phases*) against a git
+//! checkout, until a stop condition holds. The same code serves `sota-bot local` and `sota-bot
+//! runner`.
 //!
 //! Everything that costs GPU time or talks to a model sits behind a port: [`BenchLane`]
 //! launches servers and benchmarks (the simulator lane in tests and the demo, real engines on
@@ -24,7 +25,7 @@ pub mod wiring;
 
 use crate::bench::{BenchRow, Sla};
 use crate::campaign::state::{parse_checkpoint, CampaignState, Phase, StateError};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::gate::{GateConfig, Reviewer};
 use crate::git::{Checkout, GitError};
 use crate::runner::agent::AgentPort;

@@ -1,4 +1,4 @@
-//! Paths of the run directory (SPEC §3.2) inside the checkout.
+//! Paths of the run directory (ARCHITECTURE.md, *Run directory*) inside the checkout.
 
 use chrono::NaiveDate;
 use std::path::{Path, PathBuf};

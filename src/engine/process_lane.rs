@@ -12,7 +12,7 @@
 use super::lane::{BenchLane, LaneError, RunTag};
 use super::{CandidateSpec, ScenarioSpec};
 use crate::bench::{BenchRow, RunStatus};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::runner::agent::shell_quote;
 use crate::runner::bench::{run_benchmark_with, BenchOutcome, BenchSpec};
 use crate::runner::group::{read_row_jsonl, run_launch_group_each, BenchInvocation, LaunchGroup};

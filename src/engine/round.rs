@@ -9,7 +9,7 @@ use crate::campaign::ledger::{self, AttemptRow, LineageEntry, OptimizationRow, S
 use crate::campaign::state::{
     row_key, BestRow, Phase, RoundProgress, RoundRecord, RoundStep, StopRecord,
 };
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::gate::evidence::{parse_stop_claim, summary_claims_patch};
 use crate::gate::{Decision, RoundEvidence, ScenarioGapView, StopReason};
 use crate::report::{self, GapSeries, RoundPromptView, RoundReportInput};

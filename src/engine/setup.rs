@@ -123,7 +123,7 @@ pub fn build_lane(
     config: &super::config::LocalConfig,
     campaign: &EngineCampaign,
 ) -> super::process_lane::ProcessLane {
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
     let fw = |k: &str| Framework::from_alias(k);
     let help_commands = config
         .lane

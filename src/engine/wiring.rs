@@ -14,7 +14,7 @@ use crate::bench::plan::{BenchClient, BenchPlan};
 use crate::campaign::options::{Autonomy, PrimaryMetric};
 use crate::campaign::resolve::ResolvedCampaign;
 use crate::campaign::run_dir::RunDir;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,6 @@
 //! facts alone (nothing was revalidated, so no verdict comes from noise), and two in a row
 //! put the campaign on hold with a message that says what to fix.
 
-use super::checks::CheckResult;
 use crate::runner::agent_usage::AgentUsage;
 use serde::{Deserialize, Serialize};
 
@@ -100,55 +99,6 @@ pub struct AgentReport {
     pub log_tail: String,
 }
 
-/// The agent checks of a round (none when the round has no agent record).
-pub fn agent_checks(agent: Option<&AgentReport>) -> Vec<CheckResult> {
-    let Some(a) = agent else {
-        return Vec::new();
-    };
-    let ids = [
-        "agent.completed",
-        "agent.allowed_paths",
-        "agent.no_credentials",
-    ];
-    ids.iter()
-        .map(|id| match &a.failure {
-            Some(f) if f.check_id() == *id => CheckResult {
-                id: id.to_string(),
-                passed: false,
-                reason: f.describe(),
-            },
-            Some(_) if *id != "agent.completed" => CheckResult {
-                id: id.to_string(),
-                passed: true,
-                reason: "not reached: the agent round failed earlier".into(),
-            },
-            Some(f) => CheckResult {
-                id: id.to_string(),
-                passed: false,
-                reason: f.describe(),
-            },
-            None => CheckResult {
-                id: id.to_string(),
-                passed: true,
-                reason: match *id {
-                    "agent.completed" => {
-                        format!(
-                            "agent {} in {:.0}s; {}",
-                            a.outcome,
-                            a.duration_secs,
-                            a.usage.describe()
-                        )
-                    }
-                    "agent.allowed_paths" => {
-                        "only SGLang source and the round summary changed".into()
-                    }
-                    _ => "no credentials in the agent's changes".into(),
-                },
-            },
-        })
-        .collect()
-}
-
 /// The hold message after consecutive failed agent rounds.
 pub fn hold_reason(failure: &AgentFailure, rounds: u32) -> String {
     format!(
@@ -161,6 +111,7 @@ pub fn hold_reason(failure: &AgentFailure, rounds: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate::checks::agent_checks;
 
     #[test]
     fn failures_name_their_check_and_hint() {

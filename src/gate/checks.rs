@@ -1,7 +1,8 @@
-//! Deterministic contract checks (SPEC §4). Each has a stable id, a pass/fail and a reason
-//! a person can act on.
+//! Deterministic contract checks (ARCHITECTURE.md, *The review gate*). Each has a stable id, a
+//! pass/fail and a reason a person can act on.
 
-use super::decide::GateConfig;
+use super::agent::AgentReport;
+use super::config::GateConfig;
 use super::evidence::RoundEvidence;
 use crate::bench::BenchRow;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub fn contract_checks(ev: &RoundEvidence, cfg: &GateConfig) -> Vec<CheckResult>
         check_runtime_state(ev, cfg),
         check_secrets(ev),
     ];
-    out.extend(super::agent::agent_checks(ev.agent.as_ref()));
+    out.extend(agent_checks(ev.agent.as_ref()));
     let round_dir = format!("rounds/round-{}", ev.round);
     if ev.agent_failure().is_some() {
         // Nothing was measured: only what the failed round itself must leave behind.
@@ -80,6 +81,55 @@ pub fn contract_checks(ev: &RoundEvidence, cfg: &GateConfig) -> Vec<CheckResult>
     out.push(check_optimization_ledger(ev, cfg));
     out.push(check_patch_claim(ev));
     out
+}
+
+/// The agent checks of a round (none when the round has no agent record).
+pub fn agent_checks(agent: Option<&AgentReport>) -> Vec<CheckResult> {
+    let Some(a) = agent else {
+        return Vec::new();
+    };
+    let ids = [
+        "agent.completed",
+        "agent.allowed_paths",
+        "agent.no_credentials",
+    ];
+    ids.iter()
+        .map(|id| match &a.failure {
+            Some(f) if f.check_id() == *id => CheckResult {
+                id: id.to_string(),
+                passed: false,
+                reason: f.describe(),
+            },
+            Some(_) if *id != "agent.completed" => CheckResult {
+                id: id.to_string(),
+                passed: true,
+                reason: "not reached: the agent round failed earlier".into(),
+            },
+            Some(f) => CheckResult {
+                id: id.to_string(),
+                passed: false,
+                reason: f.describe(),
+            },
+            None => CheckResult {
+                id: id.to_string(),
+                passed: true,
+                reason: match *id {
+                    "agent.completed" => {
+                        format!(
+                            "agent {} in {:.0}s; {}",
+                            a.outcome,
+                            a.duration_secs,
+                            a.usage.describe()
+                        )
+                    }
+                    "agent.allowed_paths" => {
+                        "only SGLang source and the round summary changed".into()
+                    }
+                    _ => "no credentials in the agent's changes".into(),
+                },
+            },
+        })
+        .collect()
 }
 
 /// The history notes are committed and every citation in them still checks out: a round

@@ -6,7 +6,7 @@
 //! `reviewer.answered` check; an answer without the verdict line fails
 //! `reviewer.verdict_line`. Neither passes silently.
 
-use super::reviewer::{Reviewer, ReviewerError, ReviewerPrompt};
+use super::reviewer_port::{Reviewer, ReviewerError, ReviewerPrompt};
 use crate::runner::agent::{AgentPreset, AgentSpec};
 use crate::runner::agent_preset::find_program;
 use serde_json::Value;

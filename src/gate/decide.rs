@@ -1,45 +1,11 @@
 //! Verdicts and decisions: the pure heart of the gate.
 
 use super::checks::{contract_checks, CheckResult};
+use super::config::GateConfig;
 use super::evidence::{GapStatus, RoundEvidence, StopClaim};
-use super::reviewer::parse_review;
+use super::verdict::{parse_review, ParsedReview, Verdict};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// Mainline progress of a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
-    Advanced,
-    Stalled,
-    Regressed,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Advanced => "ADVANCED",
-            Verdict::Stalled => "STALLED",
-            Verdict::Regressed => "REGRESSED",
-        }
-    }
-
-    /// Reads `ADVANCED`, `STALLED` or `REGRESSED` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Verdict> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "ADVANCED" => Some(Verdict::Advanced),
-            "STALLED" => Some(Verdict::Stalled),
-            "REGRESSED" => Some(Verdict::Regressed),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Who produced the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,48 +87,6 @@ impl Decision {
     }
 }
 
-/// Gate settings (from the repository or local config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateConfig {
-    /// Default 42 (Humanize).
-    pub max_rounds: u32,
-    /// Stable-noise threshold in percent (default 1).
-    pub noise_threshold_pct: f64,
-    /// Pause for `/sota continue` (or `local resume`) after every round.
-    pub wait_for_human: bool,
-    /// Consecutive STALLED/REGRESSED rounds that require a replan (default 2).
-    pub replan_after: u32,
-    /// Consecutive STALLED/REGRESSED rounds that stop the loop (default 3).
-    pub drift_stop_after: u32,
-    /// Directory names of runtime state that must never be tracked.
-    pub runtime_state_dirs: Vec<String>,
-    /// Agent cost budget of the campaign in USD (stop once spent); none: unlimited.
-    #[serde(default)]
-    pub max_agent_cost_usd: Option<f64>,
-    /// Consecutive failed agent rounds that put the campaign on hold (default 2).
-    #[serde(default = "default_agent_hold_after")]
-    pub agent_hold_after: u32,
-}
-
-fn default_agent_hold_after() -> u32 {
-    2
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            max_rounds: 42,
-            noise_threshold_pct: 1.0,
-            wait_for_human: false,
-            replan_after: 2,
-            drift_stop_after: 3,
-            runtime_state_dirs: vec![".humanize".into(), ".sota".into()],
-            max_agent_cost_usd: None,
-            agent_hold_after: default_agent_hold_after(),
-        }
-    }
-}
-
 /// The gate's answer for one round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateOutcome {
@@ -177,7 +101,7 @@ pub struct GateOutcome {
     pub reason: String,
     /// This round was a full alignment review (round % 5 == 4).
     pub full_alignment_review: bool,
-    /// The next prompt must first expand code-first research (§3.7 step 8).
+    /// The next prompt must first expand code-first research (the stagnation rule).
     pub research_first: bool,
     /// The reviewer's answer, verbatim, when one ran.
     pub reviewer_text: Option<String>,
@@ -193,7 +117,7 @@ pub fn derive_measured_verdict(improvement_pct: Option<f64>, threshold_pct: f64)
     }
 }
 
-/// §3.7 step 8: two consecutive rounds under the threshold of geomean improvement.
+/// The stagnation rule: two consecutive rounds under the threshold of geomean improvement.
 pub fn stagnation_required(improvements_pct: &[f64], threshold_pct: f64) -> bool {
     improvements_pct.len() >= 2
         && improvements_pct
@@ -278,7 +202,7 @@ fn decide(
     cfg: &GateConfig,
     accepted: bool,
     checks: &[CheckResult],
-    parsed: Option<&super::reviewer::ParsedReview>,
+    parsed: Option<&ParsedReview>,
     non_advanced: u32,
 ) -> (Decision, String) {
     let stop = |reason: StopReason| {
@@ -355,7 +279,8 @@ fn decide(
     }
 }
 
-/// §3.8 stop conditions over the post-round gaps and the agent's stop claim.
+/// The stop conditions (ARCHITECTURE.md, *Stop conditions and the final report*) over the
+/// post-round gaps and the agent's stop claim.
 fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
     let _ = cfg;
     let gaps: Vec<GapStatus> = ev.gaps_after.iter().map(|g| g.status).collect();
@@ -400,10 +325,10 @@ fn stop_condition(ev: &RoundEvidence, cfg: &GateConfig) -> Option<StopReason> {
 /// no candidate of any selected competitor did. Names each failed candidate and its reason.
 pub fn unmeasurable_baseline(
     rows: &[crate::bench::BenchRow],
-    competitors: &[crate::campaign::Framework],
+    competitors: &[crate::framework::Framework],
 ) -> Option<String> {
     use crate::bench::RunStatus;
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
     let failures = |fws: &[Framework]| -> Option<String> {
         let of: Vec<&crate::bench::BenchRow> =
             rows.iter().filter(|r| fws.contains(&r.framework)).collect();

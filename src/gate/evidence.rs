@@ -151,7 +151,7 @@ pub struct RoundEvidence {
     /// Gap per scenario after the round's revalidation.
     pub gaps_after: Vec<ScenarioGapView>,
     /// Verdicts of the earlier rounds, oldest first.
-    pub prior_verdicts: Vec<crate::gate::Verdict>,
+    pub prior_verdicts: Vec<super::verdict::Verdict>,
     /// Geomean improvements of the earlier rounds, oldest first.
     pub prior_improvements_pct: Vec<f64>,
     pub stop_claim: Option<StopClaim>,

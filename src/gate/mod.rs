@@ -1,5 +1,5 @@
-//! The review gate (SPEC §4): deterministic contract checks, an optional LLM reviewer, and
-//! the decision that ends a round (continue, wait for a human, replan, stop).
+//! The review gate (ARCHITECTURE.md, *The review gate*): deterministic contract checks, an optional
+//! LLM reviewer, and the decision that ends a round (continue, wait for a human, replan, stop).
 //!
 //! Everything here is pure over [`RoundEvidence`] so that the local engine, the GPU runner
 //! and the GitHub App run the very same rules. The only I/O is the [`Reviewer`] port, which
@@ -8,21 +8,24 @@
 pub mod agent;
 pub mod checks;
 pub mod cli_reviewer;
+pub mod config;
 pub mod decide;
 pub mod evidence;
 pub mod reviewer;
+pub mod reviewer_port;
+pub mod verdict;
 
 pub use agent::{AgentFailure, AgentReport};
 pub use checks::{contract_checks, CheckResult};
+pub use config::GateConfig;
 pub use decide::{
-    derive_measured_verdict, review_round, stagnation_required, Decision, GateConfig, GateOutcome,
-    StopReason, Verdict, VerdictSource,
+    derive_measured_verdict, review_round, stagnation_required, Decision, GateOutcome, StopReason,
+    VerdictSource,
 };
 pub use evidence::{ChangedText, GapStatus, RoundEvidence, ScenarioGapView, StopClaim};
-pub use reviewer::{
-    parse_review, OpenAiReviewer, ParsedReview, Reviewer, ReviewerConfig, ReviewerError,
-    ReviewerPrompt,
-};
+pub use reviewer::{OpenAiReviewer, ReviewerConfig};
+pub use reviewer_port::{Reviewer, ReviewerError, ReviewerPrompt};
+pub use verdict::{parse_review, ParsedReview, Verdict};
 
 /// Everything the pure gate decides from, committed with each round as
 /// `rounds/round-N/gate-input.json` so the GitHub App re-runs the same decision server-side

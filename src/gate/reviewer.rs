@@ -1,37 +1,14 @@
-//! The optional LLM reviewer: one port ([`Reviewer`]) and its OpenAI-compatible HTTP
-//! implementation (`POST {base_url}/chat/completions`).
+//! The optional LLM reviewer: its settings, the prompt built from a round's evidence, the
+//! OpenAI-compatible HTTP implementation of the [`Reviewer`] port (`POST
+//! {base_url}/chat/completions`), and the choice between it and a coding-agent CLI
+//! ([`super::cli_reviewer`]).
 
-use super::decide::{is_full_alignment, GateConfig, Verdict};
+use super::config::GateConfig;
+use super::decide::is_full_alignment;
 use super::evidence::RoundEvidence;
+use super::reviewer_port::{Reviewer, ReviewerError, ReviewerPrompt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// What the reviewer is asked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReviewerPrompt {
-    pub system: String,
-    pub user: String,
-}
-
-/// Why a reviewer gave no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ReviewerError {
-    #[error("reviewer request to {url} failed: {message}")]
-    Http { url: String, message: String },
-    #[error("reviewer at {url} answered HTTP {status}: {body}")]
-    Status {
-        url: String,
-        status: u16,
-        body: String,
-    },
-    #[error("reviewer answer from {url} is not a chat completion: {message}")]
-    Shape { url: String, message: String },
-}
-
-/// The reviewer port: anything that turns a prompt into review text.
-pub trait Reviewer {
-    fn review(&self, prompt: &ReviewerPrompt) -> Result<String, ReviewerError>;
-}
 
 /// Reviewer settings. The key is read from the environment variable named here, so the
 /// config file itself never holds a secret; no key means no LLM reviewer.
@@ -176,38 +153,6 @@ pub fn from_config(
     }
 }
 
-/// The reviewer's answer, interpreted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedReview {
-    /// From the required `Mainline Progress Verdict: ...` line.
-    pub verdict: Option<Verdict>,
-    /// `COMPLETE` or `STOP` when the last non-empty line is one of them.
-    pub end_word: Option<String>,
-}
-
-/// Reads the verdict line and the final word. Markdown emphasis around either is ignored.
-pub fn parse_review(text: &str) -> ParsedReview {
-    let clean = |l: &str| {
-        l.trim()
-            .trim_matches(|c| c == '*' || c == '`' || c == '_')
-            .trim()
-            .to_string()
-    };
-    let verdict = text.lines().find_map(|l| {
-        let l = clean(l).replace("**", "");
-        let rest = l.strip_prefix("Mainline Progress Verdict:")?;
-        let word = rest.split_whitespace().next()?;
-        Verdict::parse(word.trim_matches(|c: char| !c.is_ascii_alphabetic()))
-    });
-    let end_word = text
-        .lines()
-        .rev()
-        .map(clean)
-        .find(|l| !l.is_empty())
-        .filter(|l| l == "COMPLETE" || l == "STOP");
-    ParsedReview { verdict, end_word }
-}
-
 /// The reviewer prompt: the contract, the measured facts and the agent's summary.
 pub fn build_prompt(ev: &RoundEvidence, cfg: &GateConfig) -> ReviewerPrompt {
     let kind = if is_full_alignment(ev.round) {
@@ -253,20 +198,6 @@ pub fn build_prompt(ev: &RoundEvidence, cfg: &GateConfig) -> ReviewerPrompt {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verdict_line_and_end_word() {
-        let p = parse_review("ok\n**Mainline Progress Verdict: STALLED**\n\nCOMPLETE\n\n");
-        assert_eq!(p.verdict, Some(Verdict::Stalled));
-        assert_eq!(p.end_word.as_deref(), Some("COMPLETE"));
-        let p = parse_review("Mainline Progress Verdict: ADVANCED\nkeep going");
-        assert_eq!(p.verdict, Some(Verdict::Advanced));
-        assert_eq!(p.end_word, None);
-        let p = parse_review("no verdict\nSTOP");
-        assert_eq!(p.verdict, None);
-        assert_eq!(p.end_word.as_deref(), Some("STOP"));
-        assert_eq!(parse_review("").end_word, None);
-    }
 
     #[test]
     fn no_key_no_reviewer() {

@@ -1,8 +1,10 @@
 //! Low-level GitHub REST transport: base URL, bearer auth, timeouts, retries with backoff,
 //! rate-limit waits, a concurrency cap and the content-creation pacer.
 //!
-//! Built on reqwest rather than octocrab: the retry and rate-limit rules of the product (and
-//! the injectable clock that tests need) sit below every call, which octocrab does not expose.
+//! Built directly on reqwest, so the retry and rate-limit rules of the product (and the
+//! injectable clock that tests need) sit below every call. octocrab's builder could carry the
+//! same rules as tower layers beneath its typed calls (`with_layer`, `with_service`); moving
+//! there is open work, and until then no octocrab dependency is kept.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -5,6 +5,10 @@
 
 use serde::Deserialize;
 
+/// GitHub caps webhook payloads at 25 MB: the listener refuses larger bodies and the queue
+/// refuses to inflate a stored payload past it.
+pub const MAX_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
+
 /// A GitHub account (user, organisation or bot).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Account {

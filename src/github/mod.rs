@@ -12,6 +12,7 @@ pub mod markers;
 pub mod permissions;
 pub mod ratelimit;
 pub mod signature;
+pub mod urls;
 
 pub use api::{GitHubApi, Permission, RepoName, RestGitHubApi};
 pub use client::{ClientConfig, ClientMetrics, GitHubError, HttpTransport};

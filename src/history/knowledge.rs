@@ -8,7 +8,7 @@
 //! `_`, `.`) is among the model's tokens. The match with the most tokens wins, then the
 //! longest slug, then the alphabetically first. A request's `history_slug` overrides it.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use once_cell::sync::Lazy;
 use regex::Regex;
 use std::collections::BTreeSet;

@@ -21,7 +21,7 @@ pub mod walk;
 pub use knowledge::{extract_citations, infer_family_slug, Citations};
 pub use notes::{Area, CitedCommit, HistoryReport, KnowledgeFile, UpstreamPr};
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use family::Family;
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::BTreeSet;

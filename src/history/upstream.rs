@@ -13,8 +13,6 @@ use super::notes::UpstreamPr;
 use crate::github::api::SearchedPull;
 use crate::github::{GitHubApi, RepoName};
 
-/// The upstream repository when none is configured.
-pub const DEFAULT_UPSTREAM: &str = "sgl-project/sglang";
 /// Where the App leaves the search result, relative to the run directory.
 pub const UPSTREAM_FILE: &str = "history/upstream-prs.json";
 /// How far back "recently merged" reaches.

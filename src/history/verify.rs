@@ -191,7 +191,7 @@ impl KnowledgeCheck<'_> {
             risks: k.citations.risks.clone(),
         };
         let c = &k.citations;
-        if k.framework != crate::campaign::Framework::Sglang {
+        if k.framework != crate::framework::Framework::Sglang {
             let n = c.prs.len() + c.sources.len() + c.symbols.len();
             if n > 0 {
                 dropped.push(format!(

@@ -2,7 +2,7 @@
 //! Mermaid `xychart-beta` block for PR comments (GitHub renders Mermaid, not SVG files).
 
 use crate::campaign::state::CampaignState;
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 

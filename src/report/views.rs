@@ -324,7 +324,7 @@ pub struct PlanView {
     pub gaps: Vec<PromptGapView>,
 }
 
-/// Renders the refined campaign plan (§3.6).
+/// Renders the refined campaign plan (Phase 2).
 pub fn render_plan(view: &PlanView) -> Result<String, RenderError> {
     render("plan", view)
 }
@@ -375,7 +375,8 @@ pub struct WinnerCommandView {
     pub benchmark_command: String,
 }
 
-/// Everything §3.8 asks of the final report.
+/// Everything the final report holds (ARCHITECTURE.md, *Stop conditions and the final
+/// report*).
 #[derive(Debug, Clone, Serialize)]
 pub struct FinalReportView {
     pub campaign_id: String,

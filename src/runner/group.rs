@@ -1,6 +1,6 @@
 //! Launch groups: a server launch is expensive (minutes for large models), so each distinct
 //! server configuration is launched once and every scenario and benchmark-only knob runs
-//! against it (SPEC §8). Launches are counted so reports can show the GPU time spent.
+//! against it. Launches are counted so reports can show the GPU time spent.
 
 use super::bench::{run_benchmark_with, BenchOutcome, BenchSpec};
 use super::classify::{classify_failure, ExitKind};

@@ -82,11 +82,11 @@ fn shell_line(words: &[String]) -> String {
 /// shows only `--headless` (its engine flags come from the engine's own argument parser);
 /// the simulator lists a framework's flags when told the framework.
 pub fn default_help_commands(
-    framework: crate::campaign::Framework,
+    framework: crate::framework::Framework,
     server_template: &str,
     bench_template: &str,
 ) -> Vec<(String, String)> {
-    use crate::campaign::Framework;
+    use crate::framework::Framework;
     let server = launcher(server_template);
     let bench = launcher(bench_template);
     let sim = server.iter().any(|w| w == "sim") && server.iter().any(|w| w == "serve");

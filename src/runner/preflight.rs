@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK, EXIT_VERDICT};
+use crate::exit::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK, EXIT_VERDICT};
 
 /// The per-GPU query the preflight runs (units stripped).
 pub const QUERY_GPU_ARGS: [&str; 2] = [

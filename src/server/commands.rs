@@ -1,10 +1,17 @@
 //! `/sota` commands in issue and PR comments (pure parsing, no I/O).
 //!
-//! A command counts only at the start of a line (up to three spaces of indentation), outside
-//! fenced code blocks, indented code and `>` quotes, so quoting or documenting a command never
-//! triggers it. On an edited comment only commands that were added by the edit run.
+//! A command counts only at the start of a line (up to three spaces of indentation) in text
+//! that GitHub renders as plain Markdown: the comment is parsed as CommonMark (with tables), and
+//! lines inside fenced or indented code, code spans, raw HTML such as `<!-- -->` comments,
+//! tables and `>` quotes never count, so quoting or documenting a command never triggers it. A
+//! line without a `>` of its own right after a quote counts: Markdown would continue the quote
+//! with it, but it is the writer's own text. On an edited comment only commands that were
+//! added by the edit run.
 
 use std::collections::HashMap;
+use std::ops::Range;
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,78 +104,69 @@ struct Candidate {
     outcome: Result<Command, CommandError>,
 }
 
-fn leading_spaces(line: &str) -> Option<usize> {
-    let mut n = 0;
-    for c in line.chars() {
-        match c {
-            ' ' => n += 1,
-            '\t' => return None, // a tab indents by 4: code.
-            _ => break,
-        }
-    }
-    Some(n)
-}
-
-/// Fence opener: up to 3 spaces then ``` or ~~~ (3+). Returns (char, length).
-fn fence(line: &str) -> Option<(char, usize)> {
-    let indent = leading_spaces(line)?;
-    if indent > 3 {
-        return None;
-    }
-    let rest = line.get(indent..)?;
-    let ch = rest.chars().next()?;
-    if ch != '`' && ch != '~' {
-        return None;
-    }
-    let len = rest.chars().take_while(|&c| c == ch).count();
-    (len >= 3).then_some((ch, len))
-}
-
-fn candidates(body: &str) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    let mut open_fence: Option<(char, usize)> = None;
-    for (index, raw) in body.lines().enumerate() {
-        let line_no = index + 1;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some((ch, len)) = open_fence {
-            if let Some((c2, l2)) = fence(line) {
-                let after = line.trim_start().trim_start_matches(c2);
-                if c2 == ch && l2 >= len && after.trim().is_empty() {
-                    open_fence = None;
-                }
+/// Byte ranges of the comment's plain text as GitHub renders it: text of paragraphs, headings
+/// and list items, outside block quotes, code blocks, raw HTML (comments included) and tables.
+/// Code spans and inline HTML are separate events, so they never appear here either.
+fn plain_text_ranges(body: &str) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    // Depth of the containers whose text is never a command, and of block quotes.
+    let mut hidden = 0usize;
+    let mut quoted = 0usize;
+    for (event, range) in Parser::new_ext(body, Options::ENABLE_TABLES).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(_) | Tag::HtmlBlock | Tag::Table(_)) => hidden += 1,
+            Event::End(TagEnd::CodeBlock | TagEnd::HtmlBlock | TagEnd::Table) => {
+                hidden = hidden.saturating_sub(1)
             }
-            continue;
+            Event::Start(Tag::BlockQuote(_)) => quoted += 1,
+            Event::End(TagEnd::BlockQuote(_)) => quoted = quoted.saturating_sub(1),
+            Event::Text(_) if hidden == 0 && (quoted == 0 || lazy_line(body, range.start)) => {
+                ranges.push(range)
+            }
+            _ => {}
         }
-        if let Some(f) = fence(line) {
-            open_fence = Some(f);
-            continue;
-        }
-        let Some(indent) = leading_spaces(line) else {
-            continue;
-        };
-        if indent > 3 {
-            continue; // indented code block
-        }
-        let Some(text) = line.get(indent..) else {
-            continue;
-        };
-        if text.starts_with('>') {
-            continue; // quote
-        }
-        let Some(rest) = text.strip_prefix("/sota") else {
-            continue;
-        };
-        if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
-            continue; // `/sotabot` or `/sota-x` is not addressed to us
-        }
-        let key = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        out.push(Candidate {
-            line: line_no,
-            key,
-            outcome: parse_command(line_no, rest.trim()),
-        });
     }
-    out
+    ranges
+}
+
+/// Whether the source line holding `at` has no `>` of its own: Markdown continues the quote
+/// above it (a lazy continuation line), but the writer typed it as their own text.
+fn lazy_line(body: &str, at: usize) -> bool {
+    let start = body[..at].rfind('\n').map_or(0, |i| i + 1);
+    !body[start..at].contains('>')
+}
+
+/// Where `/sota` begins a source line: up to three spaces (no tab) before it, and a space or
+/// the line end after it (`/sotabot` and `/sota-x` are not addressed to us). Returns the
+/// 1-based line number, the byte offset of `/sota` and the rest of the line.
+fn sota_lines(body: &str) -> impl Iterator<Item = (usize, usize, &str)> {
+    let mut offset = 0;
+    body.split('\n')
+        .enumerate()
+        .filter_map(move |(index, raw)| {
+            let start = offset;
+            offset += raw.len() + 1;
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            let text = &line[indent..];
+            let rest = text.strip_prefix("/sota")?;
+            let addressed = rest.is_empty() || rest.starts_with(char::is_whitespace);
+            (indent <= 3 && addressed).then_some((index + 1, start + indent, text))
+        })
+}
+
+/// The `/sota` lines that GitHub shows as plain text: the line rule of [`sota_lines`] and the
+/// Markdown structure of [`plain_text_ranges`] must both agree.
+fn candidates(body: &str) -> Vec<Candidate> {
+    let plain = plain_text_ranges(body);
+    sota_lines(body)
+        .filter(|(_, at, _)| plain.iter().any(|r| r.contains(at)))
+        .map(|(line, _, text)| Candidate {
+            line,
+            key: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            outcome: parse_command(line, text["/sota".len()..].trim()),
+        })
+        .collect()
 }
 
 fn parse_command(line: usize, text: &str) -> Result<Command, CommandError> {
@@ -353,6 +351,55 @@ mod tests {
     }
 
     #[test]
+    fn code_spans_and_html_never_count() {
+        // A code span that opens on the line before hides the command inside it.
+        assert!(parse_comment("run `x\n/sota stop` later").is_empty());
+        assert!(parse_comment("`/sota stop`").is_empty());
+        // HTML comments, as a block or inline across lines, hide what they contain.
+        assert!(parse_comment("<!--\n/sota stop\n-->").is_empty());
+        assert!(parse_comment("note <!-- hidden\n/sota stop\n-->").is_empty());
+        // Raw HTML blocks are not Markdown; a blank line ends them and text counts again.
+        assert!(parse_comment("<details>\n/sota stop\n</details>").is_empty());
+        assert_eq!(
+            names(&parse_comment(
+                "<details>\n<summary>x</summary>\n\n/sota stop\n\n</details>"
+            )),
+            ["stop"]
+        );
+        // A code span later on the line is part of the note.
+        assert_eq!(
+            parse_comment("/sota continue use `fused_moe`").commands[0].command,
+            Command::Continue {
+                note: Some("use `fused_moe`".into())
+            }
+        );
+    }
+
+    #[test]
+    fn markdown_structure_decides() {
+        // A line without its own `>` counts, though Markdown continues the quote above it
+        // (a lazy continuation line); a quoted line does not, however it is nested.
+        assert_eq!(names(&parse_comment("> quoted\n/sota stop")), ["stop"]);
+        assert_eq!(names(&parse_comment("> quoted\n\n/sota stop")), ["stop"]);
+        assert!(parse_comment("- > quoted\n  > /sota stop").is_empty());
+        assert!(parse_comment("> > nested\n> /sota stop").is_empty());
+        // Indented code after a blank line, but a paragraph's continuation is text.
+        assert!(parse_comment("text\n\n    /sota stop").is_empty());
+        assert_eq!(names(&parse_comment("- item\n  /sota hold")), ["hold"]);
+        // Table cells are not commands.
+        assert!(parse_comment("/sota stop | x\n--- | ---\n/sota hold | y").is_empty());
+        // Fences of either kind, indented up to three spaces, and longer closers.
+        assert!(parse_comment("   ~~~\n/sota stop\n   ~~~~~\n").is_empty());
+        assert_eq!(
+            names(&parse_comment("```\n/sota stop\n````\n/sota hold")),
+            ["hold"]
+        );
+        // Line numbers count source lines, CRLF included.
+        let p = parse_comment("a\r\n\r\n```\r\nx\r\n```\r\n/sota retry\r\n");
+        assert_eq!(p.commands[0].line, 6);
+    }
+
+    #[test]
     fn typed_errors_with_suggestions() {
         let p =
             parse_comment("/sota contineu\n/sota\n/sota stop now\n/sota frobnicate\n/sota stat");
@@ -423,6 +470,37 @@ mod tests {
         #[test]
         fn parser_never_panics_on_any_string(a in ".{0,120}", b in ".{0,120}") {
             let _ = added_commands(&a, &b);
+        }
+
+        #[test]
+        fn quoting_a_comment_hides_its_commands(body in "(/sota (stop|hold)|text|```|~~~|    |<!--|\n){0,30}") {
+            let quoted: String = body.lines().map(|l| format!("> {l}\n")).collect();
+            prop_assert!(parse_comment(&quoted).is_empty());
+        }
+
+        #[test]
+        fn fencing_a_comment_hides_its_commands(body in "(/sota (stop|hold)|text|~~~|    |> q|<!--|\n){0,30}") {
+            let fenced = format!("````\n{body}\n````");
+            prop_assert!(parse_comment(&fenced).is_empty());
+        }
+
+        #[test]
+        fn an_html_comment_hides_its_commands(
+            block in "(/sota (stop|hold)|text|~~~|```|    |\n){0,30}",
+            inline in "((/sota (stop|hold)|text)( |\n)){0,30}",
+        ) {
+            let block = format!("<!--\n{block}\n-->");
+            prop_assert!(parse_comment(&block).is_empty());
+            // Inline, the comment lives in one paragraph: its lines are never blank.
+            let inline = format!("see <!-- {inline} -->");
+            prop_assert!(parse_comment(&inline).is_empty());
+        }
+
+        #[test]
+        fn a_command_after_a_blank_line_counts(prose in "([a-z]{1,8}| |\n){0,40}") {
+            let p = parse_comment(&format!("{prose}\n\n/sota status"));
+            prop_assert_eq!(names(&p), ["status"]);
+            prop_assert_eq!(p.commands[0].line, prose.split('\n').count() + 2);
         }
 
         #[test]

@@ -223,7 +223,7 @@ fn resolve_dashboard(
     };
     let web_url = match web_url {
         Some(u) => check_url("github_web_url", &u)?,
-        None => crate::app::dashboard::web_url_for_api(api_url).ok_or(ConfigError::Missing {
+        None => crate::github::urls::web_url_for_api(api_url).ok_or(ConfigError::Missing {
             setting: "github_web_url",
             flag: "github-web-url",
             env: "SOTA_BOT_GITHUB_WEB_URL",

@@ -30,11 +30,8 @@ use tokio::time::Instant;
 pub use super::listener::HttpLimits;
 use super::metrics::{DeliveryOutcome, ServiceMetrics};
 use super::queue::{Enqueued, IngestWriter, JobStore, NewDelivery};
-use crate::github::events::DeliveryHead;
+use crate::github::events::{DeliveryHead, MAX_PAYLOAD_BYTES};
 use crate::github::signature::{self, WebhookSecret};
-
-/// GitHub caps payloads at 25 MB.
-pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 /// State shared by the handlers.
 #[derive(Clone)]
@@ -92,7 +89,7 @@ async fn read_body(
             return Ok((buf.freeze(), held));
         };
         let chunk = chunk.map_err(|_| BodyRefused::Broken)?;
-        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+        if buf.len() + chunk.len() > MAX_PAYLOAD_BYTES {
             return Err(BodyRefused::TooLarge);
         }
         let n = u32::try_from(chunk.len()).map_err(|_| BodyRefused::TooLarge)?;
@@ -131,7 +128,7 @@ async fn webhook(
 ) -> impl IntoResponse {
     let event = header(&headers, "x-github-event").unwrap_or("").to_string();
     let declared_len = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
-    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+    if declared_len.is_some_and(|n| n > MAX_PAYLOAD_BYTES) {
         state.metrics.delivery(&event, DeliveryOutcome::TooLarge);
         return (StatusCode::PAYLOAD_TOO_LARGE, "payload over 25 MB");
     }

@@ -3,7 +3,7 @@
 //! writer moves a fraction of the bytes through SQLite's WAL and checkpoints. Payloads that
 //! would not shrink are stored as they came.
 
-use super::http::MAX_BODY_BYTES;
+use crate::github::events::MAX_PAYLOAD_BYTES;
 
 /// Smaller payloads are stored as they came: the saving would not pay for the work.
 const MIN_COMPRESSED_LEN: usize = 512;
@@ -65,7 +65,7 @@ pub fn decode(stored: Vec<u8>, codec: Option<&str>) -> Result<Vec<u8>, PayloadDe
                 .and_then(|h| h.try_into().ok())
                 .ok_or(PayloadDecodeError::Truncated(stored.len()))?;
             let declared = u32::from_le_bytes(header) as usize;
-            if declared > MAX_BODY_BYTES {
+            if declared > MAX_PAYLOAD_BYTES {
                 return Err(PayloadDecodeError::TooLarge(declared));
             }
             let mut out = vec![0u8; declared];
@@ -160,7 +160,7 @@ mod tests {
         #[test]
         fn any_damage_is_an_error_or_a_bounded_payload(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             if let Ok(out) = decode(bytes, Some(LZ4)) {
-                prop_assert!(out.len() <= MAX_BODY_BYTES);
+                prop_assert!(out.len() <= MAX_PAYLOAD_BYTES);
             }
         }
     }

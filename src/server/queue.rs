@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::payload_codec::{self, StoredPayload};
+use crate::migrate::{migrate, Migration, MigrationError, Step};
 
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -30,6 +31,20 @@ pub enum QueueError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error("database {path}: {source}")]
+    Schema {
+        path: PathBuf,
+        #[source]
+        source: Box<MigrationError>,
+    },
+    #[error(
+        "database {path}: job {job_id} has state {value:?}, which this sota-bot does not know"
+    )]
+    UnknownState {
+        path: PathBuf,
+        job_id: i64,
+        value: String,
     },
     #[error("the queue writer has stopped")]
     WriterGone,
@@ -85,6 +100,11 @@ impl JobState {
 
     /// All states, for metrics.
     pub const ALL: [JobState; 4] = [Self::Queued, Self::Running, Self::Done, Self::Dead];
+
+    /// The state a column value names, if it is one.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
 }
 
 /// A claimed job.
@@ -108,40 +128,61 @@ pub struct JobRow {
     pub id: i64,
     pub delivery_id: String,
     pub event: String,
-    pub state: String,
+    pub state: JobState,
     pub attempts: u32,
     pub last_error: Option<String>,
 }
 
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
-    Ok(JobRow {
-        id: r.get(0)?,
-        delivery_id: r.get(1)?,
-        event: r.get(2)?,
-        state: r.get(3)?,
-        attempts: r.get(4)?,
-        last_error: r.get(5)?,
-    })
+/// A job row as stored, before its state is checked.
+type RawJobRow = (i64, String, String, String, u32, Option<String>);
+
+fn raw_job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawJobRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id     TEXT NOT NULL UNIQUE,
-    event           TEXT NOT NULL,
-    action          TEXT,
-    installation_id INTEGER,
-    payload         BLOB NOT NULL,
-    payload_codec   TEXT,
-    received_at     INTEGER NOT NULL,
-    state           TEXT NOT NULL DEFAULT 'queued',
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    last_error      TEXT,
-    updated_at      INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(state, next_attempt_at, id);
-";
+/// The queue's schema, oldest change first (see [`crate::migrate`]); append, never edit.
+pub(crate) const MIGRATIONS: [Migration; 2] = [
+    Migration {
+        name: "jobs table",
+        step: Step::Sql(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                delivery_id     TEXT NOT NULL UNIQUE,
+                event           TEXT NOT NULL,
+                action          TEXT,
+                installation_id INTEGER,
+                payload         BLOB NOT NULL,
+                received_at     INTEGER NOT NULL,
+                state           TEXT NOT NULL DEFAULT 'queued',
+                attempts        INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                last_error      TEXT,
+                updated_at      INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(state, next_attempt_at, id);",
+        ),
+    },
+    // Payload compression: rows without a codec hold the payload as it came and stay
+    // readable.
+    Migration {
+        name: "payload codec",
+        step: Step::AddColumn {
+            table: "jobs",
+            column: "payload_codec",
+            definition: "TEXT",
+        },
+    },
+];
+
+/// The component name of the queue's schema version.
+const COMPONENT: &str = "queue";
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -153,7 +194,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, QueueError> {
         path: path.to_path_buf(),
         source,
     };
-    let conn = Connection::open(path).map_err(err)?;
+    let mut conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
     // WAL: readers never block the writer. synchronous=FULL: a commit is on disk (fsync)
     // before the 2xx goes out; group commit amortises the fsync over many deliveries.
@@ -166,21 +207,11 @@ pub fn open_connection(path: &Path) -> Result<Connection, QueueError> {
     // ones keep the tail latency down (measured: p99 about 20% lower, same throughput).
     conn.pragma_update(None, "wal_autocheckpoint", 256)
         .map_err(err)?;
-    conn.execute_batch(SCHEMA).map_err(err)?;
-    add_payload_codec_column(&conn).map_err(err)?;
+    migrate(&mut conn, COMPONENT, &MIGRATIONS).map_err(|source| QueueError::Schema {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
     Ok(conn)
-}
-
-/// Databases from before payload compression lack the codec column; their rows (codec
-/// NULL) hold payloads as they came and stay readable.
-fn add_payload_codec_column(conn: &Connection) -> rusqlite::Result<()> {
-    let has_column = conn
-        .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'payload_codec'")?
-        .exists([])?;
-    if !has_column {
-        conn.execute_batch("ALTER TABLE jobs ADD COLUMN payload_codec TEXT")?;
-    }
-    Ok(())
 }
 
 type Reply = oneshot::Sender<Result<Enqueued, QueueError>>;
@@ -512,25 +543,42 @@ impl JobStore {
 
     /// The most recent dead-lettered jobs, newest first (for `sota-bot doctor`).
     pub fn dead_letters(&self, limit: u32) -> Result<Vec<JobRow>, QueueError> {
-        self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, delivery_id, event, state, attempts, last_error FROM jobs \
-                 WHERE state = 'dead' ORDER BY updated_at DESC, id DESC LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit], job_row)?;
-            rows.collect()
-        })
+        self.job_rows(
+            "WHERE state = 'dead' ORDER BY updated_at DESC, id DESC LIMIT ?1",
+            [limit],
+        )
     }
 
     /// All rows, oldest first (for tests and inspection).
     pub fn rows(&self) -> Result<Vec<JobRow>, QueueError> {
-        self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, delivery_id, event, state, attempts, last_error FROM jobs ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], job_row)?;
-            rows.collect()
-        })
+        self.job_rows("ORDER BY id", [])
+    }
+
+    /// The rows `tail` selects; a state this release does not know is an error naming it.
+    fn job_rows(&self, tail: &str, args: impl rusqlite::Params) -> Result<Vec<JobRow>, QueueError> {
+        let raw = self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT id, delivery_id, event, state, attempts, last_error FROM jobs {tail}"
+            ))?;
+            let rows = stmt.query_map(args, raw_job_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        raw.into_iter()
+            .map(|(id, delivery_id, event, state, attempts, last_error)| {
+                Ok(JobRow {
+                    state: JobState::parse(&state).ok_or_else(|| QueueError::UnknownState {
+                        path: self.path.clone(),
+                        job_id: id,
+                        value: state,
+                    })?,
+                    id,
+                    delivery_id,
+                    event,
+                    attempts,
+                    last_error,
+                })
+            })
+            .collect()
     }
 }
 
@@ -657,16 +705,16 @@ mod tests {
     }
 
     #[test]
-    fn a_database_from_before_compression_is_upgraded_and_stays_readable() {
+    fn a_database_from_before_compression_is_migrated_and_stays_readable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
+        // Releases before payload compression and schema versions wrote migration 1's table
+        // (the migrations are never edited) and no version row.
+        let Step::Sql(jobs_table) = MIGRATIONS[0].step else {
+            panic!("migration 1 is the jobs table");
+        };
         let old = Connection::open(&path).unwrap();
-        let old_schema = SCHEMA.replace("    payload_codec   TEXT,\n", "");
-        assert!(
-            !old_schema.contains("payload_codec"),
-            "the old schema lacks the column"
-        );
-        old.execute_batch(&old_schema).unwrap();
+        old.execute_batch(jobs_table).unwrap();
         old.execute(
             "INSERT INTO jobs (delivery_id, event, payload, received_at, next_attempt_at, updated_at)
              VALUES ('old-1', 'ping', CAST('{\"zen\":1}' AS BLOB), 1, 1, 1)",
@@ -680,9 +728,61 @@ mod tests {
             (job.delivery_id.as_str(), &job.payload[..]),
             ("old-1", &b"{\"zen\":1}"[..])
         );
-        // Opening again does not try to add the column twice.
         drop(store);
+        // Opening again finds the current version and changes nothing.
         JobStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(
+            crate::migrate::stored_version(&conn, COMPONENT).unwrap(),
+            MIGRATIONS.len() as i64
+        );
+        assert_eq!(stored_payloads(&conn, "1")[0].2, None, "codec column added");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite");
+        JobStore::open(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE schema_versions SET version = 9 WHERE component = 'queue'",
+                [],
+            )
+            .unwrap();
+        let err = JobStore::open(&path).err().expect("refused");
+        assert!(matches!(
+            err,
+            QueueError::Schema { ref source, .. }
+                if matches!(**source, MigrationError::TooNew { stored: 9, .. })
+        ));
+        assert!(
+            err.to_string().contains(
+                "the queue schema is at version 9, newer than this sota-bot knows (up to 2)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_job_state_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let writer = IngestWriter::start(&path).unwrap();
+        writer.enqueue(delivery("odd")).await.unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE jobs SET state = 'paused'", [])
+            .unwrap();
+        let err = JobStore::open(&path).unwrap().rows().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "database {}: job 1 has state \"paused\", which this sota-bot does not know",
+                path.display()
+            )
+        );
     }
 
     #[tokio::test]
@@ -709,7 +809,7 @@ mod tests {
             .into_iter()
             .find(|r| r.delivery_id == "damaged")
             .unwrap();
-        assert_eq!(damaged.state, "dead");
+        assert_eq!(damaged.state, JobState::Dead);
         let reason = damaged.last_error.unwrap();
         assert!(
             reason.starts_with("stored payload unreadable: "),

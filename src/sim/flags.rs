@@ -7,7 +7,7 @@
 //! and prints argparse-style `--help`, so sota-bot's flag validation against captured help
 //! text and a framework's bounded search both have something real to work on.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use std::path::PathBuf;
 
 /// What one flag sets.

@@ -7,7 +7,7 @@
 //! engine: fusing two kernels into one cheaper kernel makes every step faster, and the
 //! simulated traces show the new kernel.
 
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@
 
 use super::profile::EngineProfile;
 use super::scheduler::{Scheduler, SchedulerLimits};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::tokenizer::ModelTokenizer;
 use axum::body::{Body, Bytes};
 use axum::extract::State;

@@ -1,4 +1,5 @@
-//! Raw benchmark-client output -> normalized [`BenchRow`]s (SPEC §3.5).
+//! Raw benchmark-client output -> normalized [`BenchRow`]s (ARCHITECTURE.md, *Benchmark rows, SLA
+//! and ranking*).
 //!
 //! Nobody else turns the frameworks' benchmark output into rows, so these parsers know the
 //! real formats and their quirks (learned from the tools' source and from real files):
@@ -29,7 +30,7 @@ mod result_json;
 pub mod stdout;
 
 use crate::bench::row::{BenchRow, Hardware};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use std::fmt;
 use std::str::FromStr;
 

@@ -9,7 +9,7 @@ use super::{ParseContext, ParseError, ParseErrorKind};
 use crate::bench::row::{
     ArtifactPaths, BenchRow, CacheBlock, Metrics, RequestRate, RunStatus, SpecDecode, Workload,
 };
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use serde_json::{Map, Value};
 
 type Obj = Map<String, Value>;

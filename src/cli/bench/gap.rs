@@ -4,8 +4,8 @@
 use super::summarize::{read_rows, InputError};
 use crate::bench::gap::{decide_gaps, render_gap_table_md, GapOptions, DEFAULT_REQUIRED_REPEATS};
 use crate::bench::rank::{apply_sla, RankMetric};
-use crate::campaign::Framework;
 use crate::cli::{EXIT_INVALID_INPUT, EXIT_OK};
+use crate::framework::Framework;
 use std::path::PathBuf;
 
 /// Output format.

@@ -4,8 +4,8 @@
 
 use crate::bench::parse::{parse_raw, ParseContext, RawFormat};
 use crate::bench::row::to_jsonl_line;
-use crate::campaign::Framework;
 use crate::cli::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
+use crate::framework::Framework;
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 
 use super::super::{EXIT_FAILURE, EXIT_INVALID_INPUT, EXIT_OK};
 use crate::bench::row::{to_jsonl_line, BenchRow, RequestRate, RunStatus, Sampling, Workload};
-use crate::campaign::Framework;
+use crate::framework::Framework;
 use crate::runner::client::{
     build_prompts, record_measured_lengths, run_client, summarize, ClientConfig, PromptFormat,
 };
