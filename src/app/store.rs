@@ -77,6 +77,9 @@ CREATE TABLE IF NOT EXISTS campaign_agent_usage (
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppPhase {
+    /// Recorded with its branch; the PR, labels or baseline dispatch are not all done yet
+    /// (a retried job or reconciliation finishes them).
+    Starting,
     /// The baseline workflow is dispatched or running.
     Baseline,
     /// A round workflow is dispatched or running.
@@ -94,6 +97,7 @@ pub enum AppPhase {
 impl AppPhase {
     pub fn as_str(self) -> &'static str {
         match self {
+            AppPhase::Starting => "starting",
             AppPhase::Baseline => "baseline",
             AppPhase::Round => "round",
             AppPhase::Waiting => "waiting",
@@ -105,6 +109,7 @@ impl AppPhase {
 
     fn parse(s: &str) -> AppPhase {
         match s {
+            "starting" => AppPhase::Starting,
             "baseline" => AppPhase::Baseline,
             "round" => AppPhase::Round,
             "waiting" => AppPhase::Waiting,
