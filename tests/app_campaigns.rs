@@ -490,6 +490,103 @@ async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_committed_nothing_waits_and_its_warning_folds_once_a_rerun_is_confirmed() {
+    let Some(story) = Story::new("a_round_that_committed_nothing", "story/sglang-empty").await
+    else {
+        return;
+    };
+    story.open_issue("maint", FORM).await;
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    let pr = story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap();
+    // Round 1's job succeeds but commits nothing: said plainly, no report, no check run.
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    let warning = story.comment_containing(pr, "committed no round 1");
+    assert!(warning.contains("`/sota continue`"), "{warning}");
+    assert_eq!(story.count_comments(pr, "committed no report"), 0);
+    assert!(story.seen("POST", "check-runs").is_empty());
+    assert_eq!(story.phase(), AppPhase::Waiting);
+
+    // `/sota continue` runs round 1 again; confirmed this time, the warning is folded.
+    story.comment(7, "maint", "/sota continue").await;
+    let dispatches = story.dispatches();
+    assert_eq!(dispatches.len(), 3);
+    assert_eq!(dispatches[2]["inputs"]["round"], json!("1"));
+    let (_, mut files) = gate_files(1, false);
+    files.push((
+        "rounds/round-1/report.md".into(),
+        "## Round 1: patch 1\n".into(),
+    ));
+    story.commit_phase(&after_round(baseline_state(), 1, -6.0), &files);
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    let folded = story.comment_containing(pr, "committed no round 1");
+    assert!(
+        folded.contains("<details><summary>Resolved: round 1 ran again"),
+        "{folded}"
+    );
+    assert_eq!(story.count_comments(pr, "committed no round 1"), 1);
+    assert_eq!(story.phase(), AppPhase::Round, "round 2 dispatched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_whose_job_gave_up_is_finished_by_reconciliation_never_stranded() {
+    use support_github::Fault;
+    let Some(story) =
+        Story::with_attempts("a_start_whose_job_gave_up", "story/sglang-gaveup", 2).await
+    else {
+        return;
+    };
+    let repo = story.repo.clone();
+    // Opening the PR fails on both attempts: the job is dead-lettered after the branch.
+    story.h.fake.inject(
+        "POST",
+        &format!("/repos/{repo}/pulls"),
+        vec![Fault::Status(502), Fault::Status(502)],
+    );
+    story.open_issue("maint", FORM).await;
+    let record = story.campaigns.store().get(CAMPAIGN).unwrap().unwrap();
+    assert_eq!(record.phase, AppPhase::Starting);
+    assert_eq!(record.pr_number, None);
+    assert!(story.h.fake.branches(&repo).contains(&BRANCH.to_string()));
+    assert!(story.dispatches().is_empty());
+    // The status says it is starting, not running the baseline.
+    let status = sota_bot::app::render::status_comment(&record, None);
+    assert!(status.contains("starting"), "{status}");
+
+    // Reconciliation resumes at the first step not done: one PR, one dispatch, the status.
+    let handled = story.campaigns.reconcile(&story.apis).await.unwrap();
+    assert_eq!(handled, 1);
+    assert_eq!(story.phase(), AppPhase::Baseline);
+    assert_eq!(story.h.fake.pulls(&repo).len(), 1);
+    assert_eq!(story.dispatches().len(), 1);
+    assert_eq!(
+        story.seen("POST", "git/refs").len(),
+        1,
+        "the branch was not made again"
+    );
+    story.comment_containing(7, "running the fixed baseline");
+    // Nothing left to resume: a second pass does nothing.
+    story.campaigns.reconcile(&story.apis).await.unwrap();
+    assert_eq!(story.dispatches().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_is_rebuilt_from_the_campaign_branches() {
     let Some(story) = Story::new("a_lost_database", "story/sglang-recover").await else {
         return;

@@ -9,6 +9,7 @@ mod support_app;
 mod support_exec;
 mod support_github;
 mod support_runner;
+mod support_toy;
 
 use std::sync::Arc;
 
@@ -65,17 +66,7 @@ impl RealStory {
         let dir = tempfile::tempdir().unwrap();
         let git = story.h.fake.story_git(repo);
         let seed = dir.path().join("seed");
-        sota_bot::cli::local_demo::make_toy_checkout(&seed).unwrap();
-        // An SGLang clearly behind vLLM, so a busy machine's noise never lets it win the
-        // baseline and end the campaign before a round.
-        let profile = seed.join("sim/engine.yaml");
-        let text = std::fs::read_to_string(&profile).unwrap();
-        assert!(text.contains("overhead_us_per_step: 900"));
-        std::fs::write(
-            &profile,
-            text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 3000"),
-        )
-        .unwrap();
+        support_toy::slow_sglang_checkout(&seed);
         std::fs::create_dir_all(seed.join(".github")).unwrap();
         std::fs::write(seed.join(".github/sota-bot-runner.yml"), RUNNER_CONFIG).unwrap();
         std::fs::write(seed.join(".github/sota-bot.yml"), REPO_CONFIG).unwrap();

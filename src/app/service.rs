@@ -800,6 +800,26 @@ impl AppCampaigns {
                 Some(&full),
             )
             .await?;
+        } else if !state.rounds.iter().any(|r| r.round == round) {
+            // The workflow succeeded yet the branch records no such round: nothing to
+            // review or gate. Said plainly, and folded once a rerun of the round is confirmed.
+            let body = format!(
+                "Round {round}'s workflow succeeded but committed no round {round} (the checkpoint on `{}` records {} round(s)); nothing was reviewed and no further round is dispatched. Comment `/sota continue` to run round {round} again or `/sota stop` to end the campaign.",
+                c.branch,
+                state.rounds.len()
+            );
+            upsert_marked_comment(
+                api,
+                &fork,
+                pr,
+                &marker(&c.id, "gate-mismatch", Some(round)),
+                &body,
+                None,
+            )
+            .await?;
+            c.phase = AppPhase::Waiting;
+            self.store.update(c)?;
+            return self.update_status(api, c, Some(&state)).await;
         } else if !self.report_round(api, c, &state, round, &log).await? {
             c.phase = AppPhase::Waiting;
             self.store.update(c)?;

@@ -152,18 +152,7 @@ impl Runner {
                 env!("CARGO_BIN_EXE_sota-bot")
             ),
         );
-        crate::support_exec::write_executable(
-            &bin_dir.join("nvidia-smi"),
-            &format!(
-                "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
-                repo_root()
-                    .join("tests/fixtures/nvidia-smi/h100x8")
-                    .display(),
-                repo_root()
-                    .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
-                    .display()
-            ),
-        );
+        crate::support_toy::fake_nvidia_smi(&bin_dir);
         Runner {
             root: root.to_path_buf(),
             remote: remote.to_path_buf(),
