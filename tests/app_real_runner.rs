@@ -375,6 +375,13 @@ async fn a_wait_for_human_campaign_holds_and_continues_with_a_committed_quoted_n
     );
     assert_eq!(rs.record().phase, AppPhase::Waiting);
     assert_check_run_per_round(&rs, 2);
+    // Round 1's commit could not name itself; round 2's commit records it.
+    let round1 = git.last_commit_touching(
+        support_app::BRANCH,
+        &format!("{}/rounds/round-1/gate.json", support_app::RUN_DIR),
+    );
+    assert!(round1.is_some());
+    assert_eq!(rs.checkpoint().rounds[0].commit, round1);
     assert_comments_portable(&rs);
 }
 
@@ -431,6 +438,8 @@ async fn the_same_campaign_with_a_5xx_at_each_write(expected: &[String]) {
     fail("POST", "git/refs", Fault::Status(502));
     fail("POST", "pulls", Fault::ActThen502);
     fail("POST", "issues/7/labels", Fault::Status(502));
+    // The story's first pull request is #101.
+    fail("POST", "issues/101/labels", Fault::Status(502));
     fail(
         "POST",
         "actions/workflows/sota-baseline.yml/dispatches",
