@@ -17,6 +17,27 @@ use sota_bot::gate::{GapStatus, GateInput, GateOutcome, ScenarioGapView, Verdict
 use sota_bot::server::handler::InstallationApis;
 use support_app::{date, Story, BRANCH, CAMPAIGN, FORM, RUN_DIR};
 
+/// Opens the request and completes its baseline (a committed checkpoint and summary);
+/// returns the campaign's pull request.
+async fn past_the_baseline(story: &Story) -> u64 {
+    story.open_issue("maint", FORM).await;
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap()
+}
+
 fn gap(scenario: &str, pct: f64) -> ScenarioGapView {
     ScenarioGapView {
         scenario: scenario.into(),
@@ -446,23 +467,8 @@ async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
     let Some(story) = Story::new("a_gate_answer", "story/sglang-tamper").await else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
+    let pr = past_the_baseline(&story).await;
     assert_eq!(story.dispatches().len(), 2);
-    let pr = story
-        .campaigns
-        .store()
-        .get(CAMPAIGN)
-        .unwrap()
-        .unwrap()
-        .pr_number
-        .unwrap();
     // The committed gate.json claims the opposite of what its own evidence decides.
     let (_, mut files) = gate_files(1, true);
     files.push((
@@ -495,22 +501,7 @@ async fn a_round_that_committed_nothing_waits_and_its_warning_folds_once_a_rerun
     else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
-    let pr = story
-        .campaigns
-        .store()
-        .get(CAMPAIGN)
-        .unwrap()
-        .unwrap()
-        .pr_number
-        .unwrap();
+    let pr = past_the_baseline(&story).await;
     // Round 1's job succeeds but commits nothing: said plainly, no report, no check run.
     story
         .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
@@ -591,14 +582,7 @@ async fn a_lost_database_is_rebuilt_from_the_campaign_branches() {
     let Some(story) = Story::new("a_lost_database", "story/sglang-recover").await else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
+    past_the_baseline(&story).await;
     // Round 1 is running on GitHub when the database disappears.
     story.h.fake.add_run(
         &story.repo,
@@ -808,23 +792,8 @@ async fn two_failed_agent_rounds_hold_the_campaign_until_sota_retry() {
     let Some(story) = Story::new("two_failed_agent_rounds", "story/sglang-agent-hold").await else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
+    let pr = past_the_baseline(&story).await;
     assert_eq!(story.dispatches().len(), 2);
-    let pr = story
-        .campaigns
-        .store()
-        .get(CAMPAIGN)
-        .unwrap()
-        .unwrap()
-        .pr_number
-        .unwrap();
 
     // Round 1: the agent fails; the server-side gate agrees and round 2 is dispatched.
     let (s1, files) = failed_agent_round(baseline_state(), 1, 0);

@@ -192,6 +192,29 @@ fn with_campaign_ignores(gitignore: &str) -> String {
     out
 }
 
+/// Rewrites the App's own comment carrying `marker` on `issue` with `fold` of its text, when
+/// there is one and the text changes.
+async fn fold_own_comment(
+    api: &dyn GitHubApi,
+    repo: &RepoName,
+    issue: u64,
+    marker: &CommentMarker,
+    fold: impl Fn(&str) -> String,
+) -> Result<(), HandlerError> {
+    let comments = api.own_issue_comments(repo, issue).await?;
+    let Some(old) = comments
+        .iter()
+        .find(|m| m.body.as_deref().is_some_and(|b| marker.matches(b)))
+    else {
+        return Ok(());
+    };
+    let folded = fold(old.body.as_deref().unwrap_or(""));
+    if old.body.as_deref() != Some(folded.as_str()) {
+        api.update_issue_comment(repo, old.id, &folded).await?;
+    }
+    Ok(())
+}
+
 fn is_completed(run: &crate::github::api::WorkflowRunInfo) -> bool {
     run.status.as_deref() == Some("completed")
 }
@@ -964,16 +987,10 @@ impl AppCampaigns {
         let mismatch = marker(&c.id, "gate-mismatch", Some(round));
         if agrees {
             // A warning from an earlier attempt of this round no longer holds: fold it.
-            let comments = api.own_issue_comments(&fork, pr).await?;
-            if let Some(old) = comments
-                .iter()
-                .find(|m| m.body.as_deref().is_some_and(|b| mismatch.matches(b)))
-            {
-                let folded = render::resolved(old.body.as_deref().unwrap_or(""), round);
-                if old.body.as_deref() != Some(folded.as_str()) {
-                    api.update_issue_comment(&fork, old.id, &folded).await?;
-                }
-            }
+            fold_own_comment(api, &fork, pr, &mismatch, |old| {
+                render::resolved(old, round)
+            })
+            .await?;
         } else {
             let body = format!(
                 "Round {round}: the server-side gate could not confirm the runner's decision, so no further round is dispatched. Review the round and comment `/sota continue` to run the next round or `/sota stop` to end the campaign."
@@ -983,16 +1000,10 @@ impl AppCampaigns {
         // The previous round's report is folded as outdated.
         if round > 1 {
             let previous = marker(&c.id, "round-report", Some(round - 1));
-            let comments = api.own_issue_comments(&fork, pr).await?;
-            if let Some(old) = comments
-                .iter()
-                .find(|m| m.body.as_deref().is_some_and(|b| previous.matches(b)))
-            {
-                let folded = render::outdated(old.body.as_deref().unwrap_or(""), round);
-                if old.body.as_deref() != Some(folded.as_str()) {
-                    api.update_issue_comment(&fork, old.id, &folded).await?;
-                }
-            }
+            fold_own_comment(api, &fork, pr, &previous, |old| {
+                render::outdated(old, round)
+            })
+            .await?;
         }
         Ok(agrees)
     }
