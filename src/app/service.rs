@@ -554,11 +554,13 @@ impl AppCampaigns {
         let fork = RepoName::parse(&record.fork)?;
         let repo = RepoName::parse(&record.repo)?;
         if record.pr_number.is_none() {
+            // An open PR of the branch is this start's (its answer was lost); a closed one
+            // belongs to an earlier campaign.
             let found = api
                 .pulls_for_branch(&fork, &record.branch)
                 .await?
                 .into_iter()
-                .next();
+                .find(|pr| pr.state.as_deref() != Some("closed"));
             let pr = match found {
                 Some(pr) => pr,
                 None => {

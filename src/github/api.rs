@@ -220,6 +220,9 @@ pub struct PullRequestInfo {
     pub html_url: Option<String>,
     #[serde(default)]
     pub draft: Option<bool>,
+    /// `open` or `closed`.
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 /// A branch and its head commit.

@@ -896,6 +896,7 @@ fn story_answer(
                     pr["number"] = json!(n);
                     pr["node_id"] = json!(format!("PR_story_{n}"));
                     pr["head"]["ref"] = json!(h);
+                    pr["state"] = json!("open");
                     pr["requested_teams"] = json!([]);
                     pr
                 })
