@@ -14,7 +14,8 @@ mod support_toy;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sota_bot::app::AppPhase;
+use sota_bot::app::{AppCampaigns, AppPhase, CampaignStore};
+use sota_bot::server::handler::InstallationApis;
 use support_app::Story;
 use support_runner::{JobResult, Runner};
 
@@ -339,6 +340,27 @@ async fn a_wait_for_human_campaign_holds_and_continues_with_a_committed_quoted_n
         &format!("### sota-bot campaign `{}`", support_app::CAMPAIGN),
     );
     assert!(status.contains("comment `/sota continue`"), "{status}");
+
+    // Had the App lost its database here, the branch as the runner left it rebuilds the
+    // record exactly.
+    let before = rs.record();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = AppCampaigns::with_date(
+        Arc::new(CampaignStore::open(&dir.path().join("rebuilt.sqlite")).unwrap()),
+        support_app::date,
+    );
+    let fork = sota_bot::github::RepoName::parse(&rs.story.repo).unwrap();
+    let api = rs.story.apis.for_installation(99);
+    let (recovered, skipped) = fresh.recover(api.as_ref(), &fork, 99).await.unwrap();
+    assert_eq!(
+        recovered,
+        vec![support_app::CAMPAIGN.to_string()],
+        "{skipped:?}"
+    );
+    assert_eq!(
+        fresh.store().get(support_app::CAMPAIGN).unwrap(),
+        Some(before)
+    );
 
     // A hold while waiting: the status says so, and how to lift it.
     rs.story.comment(7, "maint", "/sota hold").await;
