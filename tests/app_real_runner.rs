@@ -63,6 +63,11 @@ struct RealStory {
 
 impl RealStory {
     async fn new(test: &str, repo: &str) -> Option<RealStory> {
+        Self::with_repo_config(test, repo, REPO_CONFIG).await
+    }
+
+    /// A story whose fork holds `repo_config` as `.github/sota-bot.yml`.
+    async fn with_repo_config(test: &str, repo: &str, repo_config: &str) -> Option<RealStory> {
         let story = Story::new(test, repo).await?;
         let dir = tempfile::tempdir().unwrap();
         let git = story.h.fake.story_git(repo);
@@ -70,7 +75,7 @@ impl RealStory {
         support_toy::slow_sglang_checkout(&seed);
         std::fs::create_dir_all(seed.join(".github")).unwrap();
         std::fs::write(seed.join(".github/sota-bot-runner.yml"), RUNNER_CONFIG).unwrap();
-        std::fs::write(seed.join(".github/sota-bot.yml"), REPO_CONFIG).unwrap();
+        std::fs::write(seed.join(".github/sota-bot.yml"), repo_config).unwrap();
         let run = |args: &[&str]| {
             let out = std::process::Command::new("git")
                 .args(["-c", "user.name=m", "-c", "user.email=m@example.invalid"])
@@ -485,4 +490,40 @@ async fn the_same_campaign_with_a_5xx_at_each_write(expected: &[String]) {
     assert!(results.iter().all(|r| r.success), "{}", show(&results));
     assert_eq!(outcome(&rs), expected);
     assert_check_run_per_round(&rs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_fails_twice_holds_the_campaign_with_the_fix_until_sota_retry() {
+    let config = "agent:\n  preset: command\n  command: \"echo 'Failed to authenticate. API Error: 401' >&2; exit 1\"\n  secret_names: []\n";
+    let Some(rs) =
+        RealStory::with_repo_config("real_runner_agent_fails", "octo/real-agent", config).await
+    else {
+        return;
+    };
+    rs.story
+        .open_issue("maint", &form("auto-continue", 5))
+        .await;
+    let results = rs.run_dispatched().await;
+    assert!(results.iter().all(|r| r.success), "{}", show(&results));
+    // The baseline, then two rounds whose agent failed; the campaign waits.
+    assert_eq!(results.len(), 3, "{}", show(&results));
+    assert_eq!(rs.record().phase, AppPhase::Waiting);
+    let pr = rs.pr();
+    let report = rs.story.comment_containing(pr, "## Round 2: ");
+    // What failed, the agent's own words, and how to go on.
+    assert!(
+        report.contains("the agent failed in 2 rounds in a row")
+            && report.contains("Failed to authenticate. API Error: 401")
+            && report.contains("/sota retry"),
+        "{report}"
+    );
+    assert_check_run_per_round(&rs, 2);
+    assert_comments_portable(&rs);
+
+    // `/sota retry` runs the agent again in round 3.
+    rs.story.comment(7, "maint", "/sota retry").await;
+    rs.story.comment_containing(7, "Dispatched round 3");
+    let dispatched = rs.story.h.fake.dispatched(&rs.story.repo);
+    assert_eq!(dispatched.len(), 4);
+    assert_eq!(dispatched[3].body["inputs"]["round"], "3");
 }
