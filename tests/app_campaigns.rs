@@ -5,315 +5,37 @@
 //! GitHub's OpenAPI description (request validation on) to a fake that keeps the story
 //! repository's branches and files; webhooks are the `@octokit/webhooks-examples` payloads.
 
+mod support_app;
 mod support_github;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sota_bot::app::{AppCampaigns, AppPhase, CampaignStore};
 use sota_bot::campaign::state::{CampaignState, Phase, RoundRecord, StopRecord, WinnerRef};
 use sota_bot::gate::{GapStatus, GateInput, GateOutcome, ScenarioGapView, Verdict};
-use sota_bot::github::signature::WebhookSecret;
-use sota_bot::github::{ClientConfig, ClientMetrics, HttpTransport, SystemClock};
-use sota_bot::server::handler::{CampaignService, EventRouter, InstallationApis};
-use sota_bot::server::metrics::ServiceMetrics;
-use sota_bot::server::queue::JobState;
-use sota_bot::server::worker::WorkerConfig;
-use sota_bot::server::{Service, WorkerStart};
-use support_github::{post_delivery, Harness, Seen, TokenApis};
+use sota_bot::server::handler::InstallationApis;
+use support_app::{date, Story, BRANCH, CAMPAIGN, FORM, RUN_DIR};
 
-const FORM: &str = "### Model\n\nmeta-llama/Llama-3.1-8B-Instruct\n\n### Precision\n\nbf16\n\n### GPU model\n\nH100\n\n### GPU count\n\n1\n\n### Comparison frameworks\n\n- [x] vLLM\n- [ ] TensorRT-LLM (pytorch backend)\n- [ ] TokenSpeed\n\n### Workload\n\n```yaml\nnum_prompts: 40\n```\n";
-const CAMPAIGN: &str = "20260101-llama_3_1_8b_instruct";
-const BRANCH: &str = "sota/20260101-llama_3_1_8b_instruct";
-const RUN_DIR: &str = "runs/20260101_llama_3_1_8b_instruct_sota_humanize";
-
-/// The request label as GitHub carries it on an issue.
-fn request_labels() -> Value {
-    json!([{"id": 1, "node_id": "LA_1", "url": "https://api.github.com/x", "name": "sota-campaign", "color": "ffffff", "default": false, "description": null}])
-}
-
-fn date() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
-}
-
-/// One repository's story: the App running as a service, a fake GitHub behind Prism.
-struct Story {
-    h: &'static Harness,
-    repo: String,
-    service: Service,
-    _dir: tempfile::TempDir,
-    url: String,
-    http: reqwest::Client,
-    examples: &'static Vec<(String, Vec<Value>)>,
-    campaigns: Arc<AppCampaigns>,
-    apis: TokenApis,
-    deliveries: AtomicU64,
-    run_ids: AtomicU64,
-}
-
-impl Story {
-    async fn new(test: &str, repo: &str) -> Option<Story> {
-        let h = support_github::harness(test)?;
-        let tools = support_github::tools_dir(test)?;
-        let examples = support_github::webhook_examples(&tools);
-        h.fake.story_repo(repo, &["main"]);
-        h.fake.set_permission("maint", "maintain");
-        h.fake.set_permission("reader", "read");
-        let transport = || {
-            let mut config = ClientConfig::for_base_url(&h.prism_url);
-            config.graphql_url = format!("{}/graphql", h.fake_url);
-            HttpTransport::new(
-                config,
-                Arc::new(SystemClock),
-                Arc::new(ClientMetrics::default()),
-            )
-            .unwrap()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("bot.sqlite");
-        let store = Arc::new(CampaignStore::open(&db).unwrap());
-        let campaigns = Arc::new(AppCampaigns::with_date(store, date));
-        let router = Arc::new(EventRouter::new(
-            Arc::new(TokenApis {
-                transport: transport(),
-            }),
-            Some(campaigns.clone() as Arc<dyn CampaignService>),
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let service = Service::start(
-            listener,
-            vec![WebhookSecret::new("story")],
-            &db,
-            router,
-            WorkerConfig {
-                workers: 1,
-                poll_interval: Duration::from_millis(20),
-                base_retry_delay: Duration::from_millis(100),
-                ..WorkerConfig::default()
-            },
-            WorkerStart::Now,
-            Arc::new(ServiceMetrics::default()),
-        )
-        .await
-        .unwrap();
-        let url = format!("http://{}/webhook", service.addr);
-        Some(Story {
-            h,
-            repo: repo.to_string(),
-            service,
-            _dir: dir,
-            url,
-            http: reqwest::Client::new(),
-            examples,
-            campaigns,
-            apis: TokenApis {
-                transport: transport(),
-            },
-            deliveries: AtomicU64::new(0),
-            run_ids: AtomicU64::new(5000),
-        })
-    }
-
-    fn example(&self, event: &str, action: &str) -> Value {
-        self.examples
-            .iter()
-            .find(|(n, _)| n == event)
-            .and_then(|(_, e)| e.iter().find(|p| p["action"] == action))
-            .cloned()
-            .unwrap_or_else(|| panic!("no {event}.{action} example"))
-    }
-
-    fn with_repo(&self, mut p: Value) -> Value {
-        let (owner, name) = self.repo.split_once('/').unwrap();
-        p["repository"]["full_name"] = json!(self.repo);
-        p["repository"]["name"] = json!(name);
-        p["repository"]["owner"]["login"] = json!(owner);
-        p["repository"]["default_branch"] = json!("main");
-        p["installation"] =
-            json!({"id": 99, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uOTk="});
-        p
-    }
-
-    /// Delivers a signed webhook and waits until every queued job is done.
-    async fn deliver(&self, event: &str, payload: &Value) {
-        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}-{n}", self.repo.replace('/', "-"));
-        let body = serde_json::to_vec(payload).unwrap();
-        let (status, text) = post_delivery(&self.http, &self.url, "story", event, &id, &body).await;
-        assert_eq!(status, 202, "{text}");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let rows = self.service.store.rows().unwrap();
-            if rows
-                .iter()
-                .all(|r| matches!(r.state, JobState::Done | JobState::Dead))
-            {
-                assert!(rows.iter().all(|r| r.state == JobState::Done), "{rows:#?}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "{rows:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn open_issue(&self, user: &str, body: &str) {
-        self.issue_event("opened", user, user, body).await;
-    }
-
-    /// An `issues` event on the request issue #7 written by `author`, sent by `sender`
-    /// (`edited`: someone else changed the text).
-    async fn issue_event(&self, action: &str, author: &str, sender: &str, body: &str) {
-        let mut p = self.with_repo(self.example("issues", action));
-        p["issue"]["number"] = json!(7);
-        p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
-        p["issue"]["body"] = json!(body);
-        p["issue"]["labels"] = request_labels();
-        p["issue"]["user"]["login"] = json!(author);
-        p["sender"]["login"] = json!(sender);
-        p["sender"]["type"] = json!("User");
-        self.deliver("issues", &p).await;
-    }
-
-    /// A comment on the request issue #7 (written by `author`, its text `issue_body`).
-    async fn comment_on_request(&self, user: &str, text: &str, author: &str, issue_body: &str) {
-        let mut p = self.comment_payload(7, user, text);
-        p["issue"]["title"] = json!("[sota] Llama 3.1 8B on H100");
-        p["issue"]["body"] = json!(issue_body);
-        p["issue"]["user"]["login"] = json!(author);
-        p["issue"]["labels"] = request_labels();
-        self.deliver("issue_comment", &p).await;
-    }
-
-    async fn comment(&self, issue: u64, user: &str, text: &str) {
-        let p = self.comment_payload(issue, user, text);
-        self.deliver("issue_comment", &p).await;
-    }
-
-    fn comment_payload(&self, issue: u64, user: &str, text: &str) -> Value {
-        let mut p = self.with_repo(self.example("issue_comment", "created"));
-        let n = self.deliveries.load(Ordering::SeqCst);
-        p["comment"]["id"] = json!(7000 + n);
-        p["comment"]["body"] = json!(text);
-        p["comment"]["user"]["login"] = json!(user);
-        p["comment"]["user"]["type"] = json!("User");
-        p["sender"]["login"] = json!(user);
-        p["sender"]["type"] = json!("User");
-        p["issue"]["number"] = json!(issue);
-        p["issue"]["pull_request"] = Value::Null;
-        p
-    }
-
-    /// A campaign workflow run finishing (`run_id` None: a new run).
-    async fn complete_run(&self, title: &str, conclusion: &str, run_id: Option<u64>) -> u64 {
-        let id = run_id.unwrap_or_else(|| self.run_ids.fetch_add(1, Ordering::SeqCst));
-        self.h.fake.complete_runs(&self.repo, title, conclusion);
-        let mut p = self.with_repo(self.example("workflow_run", "completed"));
-        p["workflow_run"]["id"] = json!(id);
-        p["workflow_run"]["display_title"] = json!(title);
-        p["workflow_run"]["head_branch"] = json!(BRANCH);
-        p["workflow_run"]["conclusion"] = json!(conclusion);
-        p["workflow_run"]["status"] = json!("completed");
-        p["workflow_run"]["run_attempt"] = json!(1);
-        p["workflow_run"]["run_started_at"] = json!("2026-01-01T10:00:00Z");
-        p["workflow_run"]["updated_at"] = json!("2026-01-01T10:30:00Z");
-        p["workflow_run"]["html_url"] = json!(format!(
-            "https://github.com/{}/actions/runs/{id}",
-            self.repo
-        ));
-        // What GitHub sends for the App's dispatch (the example omits the path).
-        let workflow = if title.ends_with(" baseline") {
-            "sota-baseline.yml"
-        } else {
-            "sota-round.yml"
-        };
-        p["workflow_run"]["event"] = json!("workflow_dispatch");
-        p["workflow_run"]["path"] = json!(format!(".github/workflows/{workflow}"));
-        p["workflow_run"]["head_repository"]["full_name"] = json!(self.repo);
-        self.deliver("workflow_run", &p).await;
-        id
-    }
-
-    /// A run that only looks like a campaign step: a pull request's own workflow with the
-    /// step's title (`run-name`) and a branch named like the campaign's.
-    async fn spoof_completion(&self, title: &str, event: &str, path: &str, head_repo: &str) {
-        let mut p = self.with_repo(self.example("workflow_run", "completed"));
-        p["workflow_run"]["id"] = json!(self.run_ids.fetch_add(1, Ordering::SeqCst));
-        p["workflow_run"]["display_title"] = json!(title);
-        p["workflow_run"]["head_branch"] = json!(BRANCH);
-        p["workflow_run"]["conclusion"] = json!("failure");
-        p["workflow_run"]["status"] = json!("completed");
-        p["workflow_run"]["event"] = json!(event);
-        p["workflow_run"]["path"] = json!(path);
-        p["workflow_run"]["head_repository"]["full_name"] = json!(head_repo);
-        self.deliver("workflow_run", &p).await;
-    }
-
-    fn seen(&self, method: &str, part: &str) -> Vec<Seen> {
-        self.h
-            .fake
-            .seen(&format!("/repos/{}/{part}", self.repo))
-            .into_iter()
-            .filter(|s| s.method == method)
-            .collect()
-    }
-
-    fn dispatches(&self) -> Vec<Value> {
-        self.seen("POST", "actions/workflows/")
-            .into_iter()
-            .map(|s| s.body)
-            .collect()
-    }
-
-    fn comments(&self, issue: u64) -> Vec<String> {
-        self.h
-            .fake
-            .comments(&format!("repos/{}/issues/{issue}", self.repo))
-            .into_iter()
-            .map(|(_, b)| b)
-            .collect()
-    }
-
-    /// How many comments on `issue` contain `text` (idempotence checks).
-    fn count_comments(&self, issue: u64, text: &str) -> usize {
-        self.comments(issue)
-            .iter()
-            .filter(|c| c.contains(text))
-            .count()
-    }
-
-    fn comment_containing(&self, issue: u64, text: &str) -> String {
-        let all = self.comments(issue);
-        all.iter()
-            .find(|c| c.contains(text))
-            .cloned()
-            .unwrap_or_else(|| panic!("no comment on #{issue} contains {text:?}: {all:#?}"))
-    }
-
-    /// What a runner commits at the end of a phase: the checkpoint and phase files.
-    fn commit_phase(&self, state: &CampaignState, files: &[(String, String)]) {
-        let checkpoint = sota_bot::report::render_checkpoint(state).unwrap();
-        self.h.fake.set_file(
-            &self.repo,
-            &format!("{RUN_DIR}/humanize/model-loop-checkpoint.md"),
-            &checkpoint,
-        );
-        for (path, text) in files {
-            self.h
-                .fake
-                .set_file(&self.repo, &format!("{RUN_DIR}/{path}"), text);
-        }
-    }
-
-    fn phase(&self) -> AppPhase {
-        self.campaigns
-            .store()
-            .get(CAMPAIGN)
-            .unwrap()
-            .expect("campaign recorded")
-            .phase
-    }
+/// Opens the request and completes its baseline (a committed checkpoint and summary);
+/// returns the campaign's pull request.
+async fn past_the_baseline(story: &Story) -> u64 {
+    story.open_issue("maint", FORM).await;
+    story.commit_phase(
+        &baseline_state(),
+        &[("benchmark/summary.md".into(), "# summary\n".into())],
+    );
+    story
+        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
+        .await;
+    story
+        .campaigns
+        .store()
+        .get(CAMPAIGN)
+        .unwrap()
+        .unwrap()
+        .pr_number
+        .unwrap()
 }
 
 fn gap(scenario: &str, pct: f64) -> ScenarioGapView {
@@ -550,7 +272,16 @@ upstream: story/upstream-lifecycle
         .await;
     let checks = story.seen("POST", "check-runs");
     assert_eq!(checks.len(), 1);
-    assert_eq!(checks[0].body["head_sha"], json!(format!("{:0>40}", 1)));
+    // On the round's commit: the newest on the branch that wrote its gate.json (the
+    // checkpoint cannot name it; here it even names another commit).
+    let round_commit = story
+        .h
+        .fake
+        .story_git(&story.repo)
+        .last_commit_touching(BRANCH, &format!("{RUN_DIR}/rounds/round-1/gate.json"))
+        .unwrap();
+    assert_ne!(round_commit, format!("{:0>40}", 1));
+    assert_eq!(checks[0].body["head_sha"], json!(round_commit));
     let expected = if gate1.accepted { "success" } else { "failure" };
     assert_eq!(checks[0].body["conclusion"], json!(expected));
     let summary = checks[0].body["output"]["summary"].as_str().unwrap();
@@ -561,7 +292,8 @@ upstream: story/upstream-lifecycle
     let report = story.comment_containing(pr, "## Round 1: patch 1");
     assert!(report.contains("```mermaid\nxychart-beta"), "{report}");
     assert!(!report.contains("![gap over rounds]"), "{report}");
-    assert!(report.contains("gap-chart.svg"), "{report}");
+    // The round committed no SVG chart: no link to one.
+    assert!(!report.contains("gap-chart.svg"), "{report}");
     assert_eq!(story.dispatches().len(), 3);
     assert_eq!(story.dispatches()[2]["inputs"]["round"], json!("2"));
     // Rounds carry the repository's agent settings and time budget.
@@ -735,23 +467,8 @@ async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
     let Some(story) = Story::new("a_gate_answer", "story/sglang-tamper").await else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
+    let pr = past_the_baseline(&story).await;
     assert_eq!(story.dispatches().len(), 2);
-    let pr = story
-        .campaigns
-        .store()
-        .get(CAMPAIGN)
-        .unwrap()
-        .unwrap()
-        .pr_number
-        .unwrap();
     // The committed gate.json claims the opposite of what its own evidence decides.
     let (_, mut files) = gate_files(1, true);
     files.push((
@@ -779,18 +496,93 @@ async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_that_committed_nothing_waits_and_its_warning_folds_once_a_rerun_is_confirmed() {
+    let Some(story) = Story::new("a_round_that_committed_nothing", "story/sglang-empty").await
+    else {
+        return;
+    };
+    let pr = past_the_baseline(&story).await;
+    // Round 1's job succeeds but commits nothing: said plainly, no report, no check run.
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    let warning = story.comment_containing(pr, "committed no round 1");
+    assert!(warning.contains("`/sota continue`"), "{warning}");
+    assert_eq!(story.count_comments(pr, "committed no report"), 0);
+    assert!(story.seen("POST", "check-runs").is_empty());
+    assert_eq!(story.phase(), AppPhase::Waiting);
+
+    // `/sota continue` runs round 1 again; confirmed this time, the warning is folded.
+    story.comment(7, "maint", "/sota continue").await;
+    let dispatches = story.dispatches();
+    assert_eq!(dispatches.len(), 3);
+    assert_eq!(dispatches[2]["inputs"]["round"], json!("1"));
+    let (_, mut files) = gate_files(1, false);
+    files.push((
+        "rounds/round-1/report.md".into(),
+        "## Round 1: patch 1\n".into(),
+    ));
+    story.commit_phase(&after_round(baseline_state(), 1, -6.0), &files);
+    story
+        .complete_run(&format!("sota {CAMPAIGN} round 1"), "success", None)
+        .await;
+    let folded = story.comment_containing(pr, "committed no round 1");
+    assert!(
+        folded.contains("<details><summary>Resolved: round 1 ran again"),
+        "{folded}"
+    );
+    assert_eq!(story.count_comments(pr, "committed no round 1"), 1);
+    assert_eq!(story.phase(), AppPhase::Round, "round 2 dispatched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_whose_job_gave_up_is_finished_by_reconciliation_never_stranded() {
+    use support_github::Fault;
+    let Some(story) =
+        Story::with_attempts("a_start_whose_job_gave_up", "story/sglang-gaveup", 2).await
+    else {
+        return;
+    };
+    let repo = story.repo.clone();
+    // Opening the PR fails on both attempts: the job is dead-lettered after the branch.
+    story.h.fake.inject(
+        "POST",
+        &format!("/repos/{repo}/pulls"),
+        vec![Fault::Status(502), Fault::Status(502)],
+    );
+    story.open_issue("maint", FORM).await;
+    let record = story.campaigns.store().get(CAMPAIGN).unwrap().unwrap();
+    assert_eq!(record.phase, AppPhase::Starting);
+    assert_eq!(record.pr_number, None);
+    assert!(story.h.fake.branches(&repo).contains(&BRANCH.to_string()));
+    assert!(story.dispatches().is_empty());
+    // The status says it is starting, not running the baseline.
+    let status = sota_bot::app::render::status_comment(&record, None);
+    assert!(status.contains("starting"), "{status}");
+
+    // Reconciliation resumes at the first step not done: one PR, one dispatch, the status.
+    let handled = story.campaigns.reconcile(&story.apis).await.unwrap();
+    assert_eq!(handled, 1);
+    assert_eq!(story.phase(), AppPhase::Baseline);
+    assert_eq!(story.h.fake.pulls(&repo).len(), 1);
+    assert_eq!(story.dispatches().len(), 1);
+    assert_eq!(
+        story.seen("POST", "git/refs").len(),
+        1,
+        "the branch was not made again"
+    );
+    story.comment_containing(7, "running the fixed baseline");
+    // Nothing left to resume: a second pass does nothing.
+    story.campaigns.reconcile(&story.apis).await.unwrap();
+    assert_eq!(story.dispatches().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_is_rebuilt_from_the_campaign_branches() {
     let Some(story) = Story::new("a_lost_database", "story/sglang-recover").await else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
+    past_the_baseline(&story).await;
     // Round 1 is running on GitHub when the database disappears.
     story.h.fake.add_run(
         &story.repo,
@@ -1000,23 +792,8 @@ async fn two_failed_agent_rounds_hold_the_campaign_until_sota_retry() {
     let Some(story) = Story::new("two_failed_agent_rounds", "story/sglang-agent-hold").await else {
         return;
     };
-    story.open_issue("maint", FORM).await;
-    story.commit_phase(
-        &baseline_state(),
-        &[("benchmark/summary.md".into(), "# summary\n".into())],
-    );
-    story
-        .complete_run(&format!("sota {CAMPAIGN} baseline"), "success", None)
-        .await;
+    let pr = past_the_baseline(&story).await;
     assert_eq!(story.dispatches().len(), 2);
-    let pr = story
-        .campaigns
-        .store()
-        .get(CAMPAIGN)
-        .unwrap()
-        .unwrap()
-        .pr_number
-        .unwrap();
 
     // Round 1: the agent fails; the server-side gate agrees and round 2 is dispatched.
     let (s1, files) = failed_agent_round(baseline_state(), 1, 0);

@@ -47,11 +47,11 @@ fn rest_api(h: &Harness) -> RestGitHubApi {
 
 /// Calls the `GitHubApi` method named `name` once. A method listed in the permission table
 /// but not here fails the test, so the recording below covers every method.
-async fn call(api: &dyn GitHubApi, repo: &RepoName, name: &str) {
+/// `sha` and `tree` are a commit of the repository (a story repository's `main`) and its tree.
+async fn call(api: &dyn GitHubApi, repo: &RepoName, name: &str, sha: &str, tree: &str) {
     let labels = vec!["sota".to_string()];
     let files = vec![("a.md".to_string(), "x".to_string())];
-    let parents = vec!["7638417db6d59f3c431d3e1f261cc637155684cd".to_string()];
-    let sha = "7638417db6d59f3c431d3e1f261cc637155684cd";
+    let parents = vec![sha.to_string()];
     let outcome = match name {
         "collaborator_permission" => api.collaborator_permission(repo, "octocat").await.map(drop),
         "list_issue_comments" => api.list_issue_comments(repo, 1).await.map(drop),
@@ -78,7 +78,7 @@ async fn call(api: &dyn GitHubApi, repo: &RepoName, name: &str) {
         "get_branch" => api.get_branch(repo, "main").await.map(drop),
         "get_ref" => api.get_ref(repo, "heads/main").await.map(drop),
         "create_ref" => api
-            .create_ref(repo, "refs/heads/sota/x", sha)
+            .create_ref(repo, "refs/heads/sota/y", sha)
             .await
             .map(drop),
         "dispatch_workflow" => {
@@ -108,8 +108,12 @@ async fn call(api: &dyn GitHubApi, repo: &RepoName, name: &str) {
         "list_branches_with_prefix" => api.list_branches_with_prefix(repo, "sota/").await.map(drop),
         "pulls_for_branch" => api.pulls_for_branch(repo, "sota/x").await.map(drop),
         "get_commit_tree" => api.get_commit_tree(repo, sha).await.map(drop),
-        "create_tree" => api.create_tree(repo, sha, &files).await.map(drop),
-        "create_commit" => api.create_commit(repo, "m", sha, &parents).await.map(drop),
+        "create_tree" => api.create_tree(repo, tree, &files).await.map(drop),
+        "create_commit" => api.create_commit(repo, "m", tree, &parents).await.map(drop),
+        "last_commit_touching" => api
+            .last_commit_touching(repo, "main", "README.md")
+            .await
+            .map(drop),
         "get_file_contents" => api
             .get_file_contents(repo, "README.md", "main")
             .await
@@ -139,12 +143,14 @@ async fn every_request_the_code_sends_is_granted_by_the_manifest() {
     };
     let api = rest_api(h);
     let repo = RepoName::new("octo", "perm-all");
-    h.fake.story_repo("octo/perm-all", &["main"]);
+    let git = h.fake.story_repo("octo/perm-all", &["main", "sota/x"]);
+    let sha = git.branch_head("main").unwrap();
+    let tree = git.commit_tree(&sha).unwrap();
     for e in ENDPOINTS
         .iter()
         .filter(|e| !matches!(e.caller, "auth" | "app create" | "doctor"))
     {
-        call(&api, &repo, e.caller).await;
+        call(&api, &repo, e.caller, &sha, &tree).await;
     }
     // The App-level callers: a doctor run and the manifest code exchange.
     let doctor_repo = "octo/perm-doctor";

@@ -290,3 +290,124 @@ fn resolved_campaign_round_trips_through_json() {
     assert!(json.contains("\"autonomy\":\"wait-for-human\""));
     assert!(json.contains("\"primary_metric\":\"request_throughput\""));
 }
+
+/// An answer to one field of the issue form.
+enum Answer<'a> {
+    Text(&'a str),
+    Selected(&'a [&'a str]),
+}
+
+/// The issue body GitHub writes for an issue form filled in with `answers` (by field id):
+/// a `### <label>` section per field in form order, `_No response_` for an empty one, the
+/// selected options of a dropdown joined by `, `, a textarea with `render:` in a fenced
+/// block of that language, checkboxes as task-list lines. Markdown items are not part of
+/// the body. A selection the form does not offer is a test failure.
+fn render_issue_form(form_yaml: &str, answers: &[(&str, Answer<'_>)]) -> String {
+    let form: serde_yaml_ng::Value = serde_yaml_ng::from_str(form_yaml).unwrap();
+    let mut sections = Vec::new();
+    for item in form["body"].as_sequence().unwrap() {
+        let kind = item["type"].as_str().unwrap();
+        if kind == "markdown" {
+            continue;
+        }
+        let id = item["id"].as_str().unwrap();
+        let attrs = &item["attributes"];
+        let label = attrs["label"].as_str().unwrap();
+        let answer = answers.iter().find(|(k, _)| *k == id).map(|(_, a)| a);
+        let value = match (kind, answer) {
+            ("dropdown", Some(Answer::Selected(chosen))) => {
+                let options: Vec<&str> = attrs["options"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.as_str().unwrap())
+                    .collect();
+                for c in chosen.iter() {
+                    assert!(options.contains(c), "{id}: the form offers no {c:?}");
+                }
+                assert!(
+                    chosen.len() <= 1 || attrs["multiple"].as_bool() == Some(true),
+                    "{id} is a single-choice dropdown"
+                );
+                chosen.join(", ")
+            }
+            ("checkboxes", Some(Answer::Selected(chosen))) => attrs["options"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    let l = o["label"].as_str().unwrap();
+                    format!("- [{}] {l}", if chosen.contains(&l) { "x" } else { " " })
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            ("input" | "textarea", Some(Answer::Text(t))) if !t.trim().is_empty() => {
+                match attrs["render"].as_str() {
+                    Some(lang) => format!("```{lang}\n{}\n```", t.trim_end()),
+                    None => t.trim_end().to_string(),
+                }
+            }
+            (_, None) | ("input" | "textarea", Some(Answer::Text(_))) => String::new(),
+            (_, Some(_)) => panic!("{id}: an answer of the wrong kind for a {kind}"),
+        };
+        let value = if value.is_empty() {
+            "_No response_".to_string()
+        } else {
+            value
+        };
+        sections.push(format!("### {label}\n\n{value}"));
+    }
+    sections.join("\n\n") + "\n"
+}
+
+#[test]
+fn the_issue_example_is_what_github_renders_from_the_installed_form() {
+    let form = include_str!("../.github/ISSUE_TEMPLATE/sota-request.yml");
+    let rendered = render_issue_form(
+        form,
+        &[
+            ("model", Answer::Text("meta-llama/Llama-3.1-8B-Instruct")),
+            (
+                "model_revision",
+                Answer::Text("0e9e39f249a16976918f6564b8830bc894c89659"),
+            ),
+            ("precision", Answer::Selected(&["bf16"])),
+            ("quantization", Answer::Text("none")),
+            ("trust_remote_code", Answer::Selected(&["no"])),
+            ("gpu_model", Answer::Text("H100")),
+            ("gpu_count", Answer::Text("2")),
+            ("visible_gpu_ids", Answer::Text("0,1")),
+            ("allow_multi_node", Answer::Selected(&["no"])),
+            (
+                "comparison_frameworks",
+                Answer::Selected(&["vllm", "tokenspeed"]),
+            ),
+            (
+                "workload",
+                Answer::Text(
+                    "dataset: random\nnum_prompts: 80\nscenarios:\n  - {name: chat, input_len: 1000, output_len: 1000}\n  - {name: summarization, input_len: 8000, output_len: 1000}\n",
+                ),
+            ),
+            (
+                "sla",
+                Answer::Text("max_p50_ttft_ms: 2000\nmax_p50_tpot_ms: 50\nmin_success_rate: 0.99\n"),
+            ),
+            ("history_slug", Answer::Text("llama")),
+            ("max_rounds", Answer::Text("20")),
+            ("autonomy", Answer::Selected(&["wait-for-human"])),
+            (
+                "notes",
+                Answer::Text("Baseline for the Llama 3.1 8B serving path on two H100s."),
+            ),
+        ],
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/requests/llama-3.1-8b-h100.issue.md");
+    if std::env::var_os("SOTA_UPDATE_EXAMPLES").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    assert_eq!(
+        ISSUE_EXAMPLE, rendered,
+        "regenerate with SOTA_UPDATE_EXAMPLES=1 cargo test --test campaign_request"
+    );
+}

@@ -4,6 +4,9 @@
 //! never becomes ready. The campaign records those as classified rows with their reasons,
 //! stops each server, finishes the fixed baseline with the healthy candidates and goes on.
 
+mod support_exec;
+mod support_toy;
+
 use sota_bot::bench::row::parse_jsonl;
 use sota_bot::bench::{BenchRow, RunStatus};
 use sota_bot::framework::Framework;
@@ -105,18 +108,7 @@ fn rows_of(rows: &[BenchRow], f: Framework) -> Vec<&BenchRow> {
 fn oom_and_never_ready_servers_become_classified_rows_and_the_campaign_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let checkout = tmp.path().join("sglang");
-    sota_bot::cli::local_demo::make_toy_checkout(&checkout).unwrap();
-    // An SGLang clearly behind vLLM, so timing noise never lets it win the baseline and stop
-    // the campaign before the plan.
-    let profile = checkout.join("sim/engine.yaml");
-    let text = std::fs::read_to_string(&profile).unwrap();
-    assert!(text.contains("overhead_us_per_step: 900"));
-    std::fs::write(
-        &profile,
-        text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 3000"),
-    )
-    .unwrap();
-    git_out(&checkout, &["commit", "-qam", "slower sglang"]);
+    support_toy::slow_sglang_checkout(&checkout);
     let inputs = tmp.path().join("inputs");
     std::fs::create_dir_all(&inputs).unwrap();
     std::fs::write(inputs.join("request.yaml"), REQUEST).unwrap();

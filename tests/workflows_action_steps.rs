@@ -6,6 +6,7 @@
 //! double of `tests/fixtures/nvidia-smi` because no GPU exists here.
 
 mod support_exec;
+mod support_toy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,18 +134,7 @@ impl Job {
         let remote = root.join("fork.git");
         git(&root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
         let seed = root.join("seed");
-        sota_bot::cli::local_demo::make_toy_checkout(&seed).unwrap();
-        // An SGLang clearly behind vLLM, so no scheduling noise of a busy machine lets it
-        // win the baseline and stop the campaign before a round.
-        let profile = seed.join("sim/engine.yaml");
-        let text = std::fs::read_to_string(&profile).unwrap();
-        assert!(text.contains("overhead_us_per_step: 900"));
-        std::fs::write(
-            &profile,
-            text.replace("overhead_us_per_step: 900", "overhead_us_per_step: 3000"),
-        )
-        .unwrap();
-        git(&seed, &["commit", "-qam", "slower sglang"]);
+        support_toy::slow_sglang_checkout(&seed);
         git(&seed, &["checkout", "-q", "-b", BRANCH]);
         let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let config: sota_bot::engine::config::LocalConfig =
@@ -215,19 +205,7 @@ impl Job {
                 env!("CARGO_BIN_EXE_sota-bot")
             ),
         );
-        // No GPU here: nvidia-smi answers with a captured H100 host's output.
-        write_script(
-            &bin_dir.join("nvidia-smi"),
-            &format!(
-                "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
-                repo_root()
-                    .join("tests/fixtures/nvidia-smi/h100x8")
-                    .display(),
-                repo_root()
-                    .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
-                    .display()
-            ),
-        );
+        support_toy::fake_nvidia_smi(&bin_dir);
         let job = Job {
             remote,
             workspace: root.join("work/sglang/sglang"),

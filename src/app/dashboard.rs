@@ -46,6 +46,7 @@ pub fn round_agent_usage(input: &GateInput, round: u32) -> Option<AgentUsage> {
 fn status(v: &CampaignView) -> (Status, Option<String>) {
     let c = &v.record;
     match c.phase {
+        AppPhase::Starting => (Status::Running, None),
         AppPhase::Baseline | AppPhase::Round if c.held => (Status::Held, None),
         AppPhase::Baseline | AppPhase::Round => (Status::Running, None),
         AppPhase::Waiting if c.held => (Status::Held, None),

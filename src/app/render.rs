@@ -35,43 +35,142 @@ pub fn truncate_for_comment(text: &str, full_url: &str) -> String {
     out
 }
 
-/// The per-round PR report: the committed `report.md` with its chart image replaced by a
-/// Mermaid gap chart (GitHub renders Mermaid in comments, not SVG files from a branch) and
-/// a link to the committed SVG, plus links to the run's artifacts.
-pub fn round_report_comment(
-    c: &CampaignRecord,
-    round: u32,
-    report_md: &str,
-    state: &CampaignState,
-    noise_pct: f64,
-    workflow_url: Option<&str>,
-) -> String {
+/// A link to a directory on the campaign branch.
+pub fn tree_url(c: &CampaignRecord, path: &str) -> String {
+    format!("https://github.com/{}/tree/{}/{path}", c.fork, c.branch)
+}
+
+/// `md` with its ATX headings shifted so the highest one is at level `top` (code fences
+/// left alone), so a committed report nests under the comment's own heading.
+pub fn nest_headings(md: &str, top: usize) -> String {
+    let mut fence: Option<&str> = None;
+    let level = |line: &str| {
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        let rest = &line[hashes..];
+        ((1..=6).contains(&hashes) && (rest.is_empty() || rest.starts_with(' '))).then_some(hashes)
+    };
+    let mut highest = None;
+    for line in md.lines() {
+        let t = line.trim_start();
+        if let Some(f) = fence {
+            if t.starts_with(f) {
+                fence = None;
+            }
+            continue;
+        }
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fence = Some(&t[..3]);
+            continue;
+        }
+        if let Some(n) = level(line) {
+            highest = Some(highest.map_or(n, |h: usize| h.min(n)));
+        }
+    }
+    let Some(highest) = highest else {
+        return md.to_string();
+    };
+    let mut out = String::with_capacity(md.len() + 16);
+    fence = None;
+    for line in md.lines() {
+        let t = line.trim_start();
+        let shifted = if let Some(f) = fence {
+            if t.starts_with(f) {
+                fence = None;
+            }
+            None
+        } else if t.starts_with("```") || t.starts_with("~~~") {
+            fence = Some(&t[..3]);
+            None
+        } else {
+            level(line).map(|n| {
+                let to = (n + top).saturating_sub(highest).clamp(1, 6);
+                format!("{}{}", "#".repeat(to), &line[n..])
+            })
+        };
+        out.push_str(shifted.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// What the per-round PR report shows besides the committed report.
+pub struct RoundComment<'a> {
+    pub round: u32,
+    pub report_md: &'a str,
+    pub state: &'a CampaignState,
+    pub noise_pct: f64,
+    pub workflow_url: Option<&'a str>,
+    /// The maintainer's `/sota continue` note the round committed.
+    pub maintainer_note: Option<&'a str>,
+    /// Which repository paths the report names exist on the branch (only those are linked).
+    pub existing: &'a std::collections::BTreeSet<String>,
+}
+
+/// Repository paths a committed report names as artifacts (`- `path`` lines).
+pub fn artifact_paths(report_md: &str) -> Vec<String> {
+    report_md
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- `")?.strip_suffix('`'))
+        .filter(|p| !p.is_empty() && !p.starts_with('/') && !p.contains('`'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The per-round PR report: the committed `report.md` nested under the comment, its chart
+/// image replaced by Mermaid gap charts (GitHub renders Mermaid in comments, not SVG files
+/// from a branch), the maintainer's note quoted, and artifact paths linked to the files on
+/// the branch (those that exist there).
+pub fn round_report_comment(c: &CampaignRecord, r: &RoundComment<'_>) -> String {
+    let round = r.round;
     let round_dir = format!("{}/rounds/round-{round}", c.run_dir);
-    let svg_url = blob_url(c, &format!("{round_dir}/gap-chart.svg"));
-    let chart = format!(
-        "```mermaid\n{}```\n\n[SVG chart]({svg_url})",
-        render_gap_mermaid(&gap_series(state), noise_pct)
-    );
+    let svg = format!("{round_dir}/gap-chart.svg");
+    let mut chart = render_gap_mermaid(&gap_series(r.state), r.noise_pct);
+    if r.existing.contains(&svg) {
+        chart.push_str(&format!("[Gap chart (SVG)]({})\n", blob_url(c, &svg)));
+    }
+    let note = r
+        .maintainer_note
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            let quoted: String = n.lines().map(|l| format!("> {l}\n")).collect();
+            format!("**Maintainer's note for this round** (from `/sota continue`):\n\n{quoted}\n")
+        });
     let mut text = String::new();
     let mut replaced = false;
-    for line in report_md.lines() {
+    let mut note_placed = note.is_none();
+    for line in nest_headings(r.report_md, 2).lines() {
+        let artifact = line
+            .trim()
+            .strip_prefix("- `")
+            .and_then(|l| l.strip_suffix('`'))
+            .filter(|p| r.existing.contains(*p));
         if !replaced && line.trim_start().starts_with("![gap over rounds]") {
             text.push_str(&chart);
             replaced = true;
+        } else if let Some(path) = artifact {
+            text.push_str(&format!("- [`{path}`]({})", blob_url(c, path)));
         } else {
             text.push_str(line);
         }
         text.push('\n');
+        if !note_placed && line.starts_with("## ") {
+            text.push('\n');
+            text.push_str(note.as_deref().unwrap_or_default());
+            note_placed = true;
+        }
+    }
+    if !note_placed {
+        text.insert_str(0, note.as_deref().unwrap_or_default());
     }
     if !replaced {
         text.push_str("\n### Gap over rounds\n\n");
         text.push_str(&chart);
-        text.push('\n');
     }
     text.push_str(&format!(
         "\n[Round {round} on the branch]({}){}\n",
-        blob_url(c, &round_dir),
-        workflow_url
+        tree_url(c, &round_dir),
+        r.workflow_url
             .map(|u| format!(" · [workflow run and raw artifacts]({u})"))
             .unwrap_or_default()
     ));
@@ -91,6 +190,21 @@ pub fn outdated(previous: &str, superseded_by: u32) -> String {
         "{marker}\n<details><summary>Superseded by round {superseded_by} (outdated)</summary>\n\n{body}\n</details>\n"
     );
     truncate_for_comment(&folded, "")
+}
+
+/// A gate warning that a later attempt of the same round answered: kept folded, marked
+/// resolved.
+pub fn resolved(previous: &str, round: u32) -> String {
+    if previous.contains("<summary>Resolved:") {
+        return previous.to_string();
+    }
+    let (marker, body) = match previous.split_once('\n') {
+        Some((first, rest)) if first.starts_with("<!-- sota-bot:") => (first, rest),
+        _ => ("", previous),
+    };
+    format!(
+        "{marker}\n<details><summary>Resolved: round {round} ran again and the server-side gate confirms its decision</summary>\n\n{body}\n</details>\n"
+    )
 }
 
 /// The check run's summary: the contract checks table and the decision.
@@ -122,14 +236,29 @@ pub fn step_name(round: u32) -> String {
     }
 }
 
-fn phase_line(c: &CampaignRecord) -> String {
-    let held = if c.held { " (on hold)" } else { "" };
+/// Where a campaign stands, in words for its status comment and replies.
+pub fn phase_line(c: &CampaignRecord) -> String {
+    let held = if c.held {
+        " (on hold: it waits after this step; `/sota resume` lifts the hold)"
+    } else {
+        ""
+    };
+    let step = if c.round == 0 {
+        "the fixed baseline".to_string()
+    } else {
+        format!("round {}", c.round)
+    };
     match c.phase {
+        AppPhase::Starting => {
+            "starting: creating the pull request and dispatching the fixed baseline".into()
+        }
         AppPhase::Baseline => format!("running the fixed baseline{held}"),
         AppPhase::Round => format!("running round {}{held}", c.round),
+        AppPhase::Waiting if c.held => format!(
+            "on hold after {step}: comment `/sota resume` to run the next round"
+        ),
         AppPhase::Waiting => format!(
-            "waiting after round {}: comment `/sota continue` to run the next round",
-            c.round
+            "waiting after {step}: comment `/sota continue` (optionally with a note for the agent) to run the next round"
         ),
         AppPhase::Failed => format!(
             "the {} workflow failed {} time(s): comment `/sota retry` to run it again",
@@ -172,7 +301,9 @@ pub fn status_comment(c: &CampaignRecord, state: Option<&CampaignState>) -> Stri
             ));
         }
     }
-    s.push_str("\nCommands: `/sota status`, `/sota hold`, `/sota resume`, `/sota continue`, `/sota stop`, `/sota retry`.\n");
+    if c.phase.is_active() {
+        s.push_str("\nCommands: `/sota status`, `/sota hold`, `/sota resume`, `/sota continue`, `/sota stop`, `/sota retry`.\n");
+    }
     s
 }
 
@@ -191,6 +322,17 @@ mod tests {
         assert!(cut.chars().count() <= MAX_COMMENT_CHARS);
         assert_eq!(cut.matches("```").count() % 2, 0);
         assert_eq!(truncate_for_comment("short", "u"), "short");
+    }
+
+    #[test]
+    fn headings_nest_under_the_comment_and_code_is_left_alone() {
+        let md = "# Benchmark summary\n\ntext\n\n## Scenario chat\n\n```\n# not a heading\n```\n#hashtag\n";
+        assert_eq!(
+            nest_headings(md, 3),
+            "### Benchmark summary\n\ntext\n\n#### Scenario chat\n\n```\n# not a heading\n```\n#hashtag\n"
+        );
+        assert_eq!(nest_headings("## a\n### b\n", 2), "## a\n### b\n");
+        assert_eq!(nest_headings("no headings", 2), "no headings");
     }
 
     #[test]

@@ -163,6 +163,58 @@ impl RequestIssue {
     }
 }
 
+/// The refusal of a second active campaign for `model` on `fork`.
+fn already_active(model: &str, fork: &str, other: Option<&CampaignRecord>) -> String {
+    format!(
+        "A campaign for `{model}` is already active on {fork}{}; one campaign per model and fork.",
+        other
+            .map(|c| format!(" (`{}`, from {}#{})", c.id, c.repo, c.issue))
+            .unwrap_or_default()
+    )
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, HandlerError> {
+    serde_json::to_string_pretty(value).map_err(|e| HandlerError::Permanent(e.to_string()))
+}
+
+/// The base branch's `.gitignore` with the lines a campaign needs appended when missing.
+fn with_campaign_ignores(gitignore: &str) -> String {
+    let mut out = gitignore.to_string();
+    for line in crate::engine::baseline::GITIGNORE_LINES {
+        if !gitignore.lines().any(|l| l.trim() == line) {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Rewrites the App's own comment carrying `marker` on `issue` with `fold` of its text, when
+/// there is one and the text changes.
+async fn fold_own_comment(
+    api: &dyn GitHubApi,
+    repo: &RepoName,
+    issue: u64,
+    marker: &CommentMarker,
+    fold: impl Fn(&str) -> String,
+) -> Result<(), HandlerError> {
+    let comments = api.own_issue_comments(repo, issue).await?;
+    let Some(old) = comments
+        .iter()
+        .find(|m| m.body.as_deref().is_some_and(|b| marker.matches(b)))
+    else {
+        return Ok(());
+    };
+    let folded = fold(old.body.as_deref().unwrap_or(""));
+    if old.body.as_deref() != Some(folded.as_str()) {
+        api.update_issue_comment(repo, old.id, &folded).await?;
+    }
+    Ok(())
+}
+
 fn is_completed(run: &crate::github::api::WorkflowRunInfo) -> bool {
     run.status.as_deref() == Some("completed")
 }
@@ -206,7 +258,15 @@ impl AppCampaigns {
         let repo = request.repo.clone();
         let issue = request.number;
         let request_marker = marker("", &format!("request@{issue}"), None);
-        if self.store.by_issue(&repo.to_string(), issue)?.is_some() {
+        if let Some(c) = self.store.by_issue(&repo.to_string(), issue)? {
+            if c.phase == AppPhase::Starting {
+                // An earlier attempt stopped part-way (a GitHub error): go on from there.
+                return self.resume_start(api, c).await;
+            }
+            if c.phase == AppPhase::Baseline && c.round == 0 {
+                // The start's last step, the status comment, may be what failed.
+                self.update_status(api, &c, None).await?;
+            }
             // Started already: edits no longer change a running campaign.
             if explicit {
                 let body = "This request already has a campaign; see its status comment.";
@@ -230,8 +290,9 @@ impl AppCampaigns {
             if !author_permission.may_steer() {
                 let body = format!(
                     "This request's text is by @{author}, who cannot start campaigns on {repo} \
-                     (permission: {author_permission:?}); I do not start it on my own. A maintainer \
-                     who has read the text as it stands can start it with `/sota start`."
+                     (@{author} has {}); I do not start it on my own. A maintainer \
+                     who has read the text as it stands can start it with `/sota start`.",
+                    author_permission.describe()
                 );
                 return Self::reply(api, &repo, issue, &request_marker, &body).await;
             }
@@ -278,7 +339,8 @@ impl AppCampaigns {
             if !on_fork.may_steer() {
                 let body = format!(
                     "I cannot start: `{REPO_CONFIG_PATH}` names the fork {fork}, where @{starter} \
-                     has no write, maintain or admin permission (permission: {on_fork:?})."
+                     has no write, maintain or admin permission (@{starter} has {} there).",
+                    on_fork.describe()
                 );
                 return Self::reply(api, &repo, issue, &request_marker, &body).await;
             }
@@ -339,7 +401,7 @@ impl AppCampaigns {
         )
         .rel;
         let branch = crate::git::campaign_branch(date, &campaign.model_slug);
-        let mut record = CampaignRecord {
+        let record = CampaignRecord {
             id: campaign.campaign_id.clone(),
             repo: repo.to_string(),
             issue,
@@ -351,7 +413,7 @@ impl AppCampaigns {
             installation_id,
             pr_number: None,
             pr_node_id: None,
-            phase: AppPhase::Baseline,
+            phase: AppPhase::Starting,
             round: 0,
             held: false,
             retries: 0,
@@ -375,18 +437,14 @@ impl AppCampaigns {
                 maintainer_note: None,
             },
         };
-        if let Err(StoreError::AlreadyActive { model, fork }) = self.store.insert(&record) {
-            let other = self
-                .store
-                .active()?
-                .into_iter()
-                .find(|c| c.model == model && c.fork == fork);
-            let body = format!(
-                "A campaign for `{model}` is already active on {fork}{}; one campaign per model and fork.",
-                other
-                    .map(|c| format!(" (`{}`, from {}#{})", c.id, c.repo, c.issue))
-                    .unwrap_or_default()
-            );
+        // Refused before anything is written: one active campaign per model and fork.
+        if let Some(other) = self
+            .store
+            .active()?
+            .into_iter()
+            .find(|c| c.model == record.model && c.fork == record.fork)
+        {
+            let body = already_active(&other.model, &other.fork, Some(&other));
             return Self::reply(api, &repo, issue, &request_marker, &body).await;
         }
         let whose = if author.eq_ignore_ascii_case(starter) {
@@ -394,10 +452,6 @@ impl AppCampaigns {
         } else {
             format!("Request text by @{author}, started by @{starter}.")
         };
-        // The dashboard shows a campaign to anyone only when the repository it runs in is
-        // known to be public (a separate fork's visibility is not in this event).
-        let public = request.private == Some(false) && record.fork == record.repo;
-        self.store.set_private(&record.id, !public)?;
         let parsed = format!(
             "Starting campaign `{}` for `{}` on {} ({}). {whose}\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
             campaign.campaign_id,
@@ -426,32 +480,17 @@ impl AppCampaigns {
             };
             let gitignore =
                 text(api.get_file_contents(&fork, ".gitignore", &base).await?).unwrap_or_default();
-            let mut gitignore_out = gitignore.clone();
-            for line in crate::engine::baseline::GITIGNORE_LINES {
-                if !gitignore.lines().any(|l| l.trim() == line) {
-                    if !gitignore_out.is_empty() && !gitignore_out.ends_with('\n') {
-                        gitignore_out.push('\n');
-                    }
-                    gitignore_out.push_str(line);
-                    gitignore_out.push('\n');
-                }
-            }
-            let files = vec![
+            let mut files = vec![
                 (
                     format!("{run_dir}/manifest.md"),
                     campaign.manifest_md.clone(),
                 ),
                 (
                     format!("{run_dir}/{}", crate::engine::setup::INPUT_FILE),
-                    serde_json::to_string_pretty(&input)
-                        .map_err(|e| HandlerError::Permanent(e.to_string()))?,
+                    to_json(&input)?,
                 ),
-                (".gitignore".to_string(), gitignore_out),
-                (
-                    format!("{run_dir}/{APP_RECORD_FILE}"),
-                    serde_json::to_string_pretty(&record)
-                        .map_err(|e| HandlerError::Permanent(e.to_string()))?,
-                ),
+                (".gitignore".to_string(), with_campaign_ignores(&gitignore)),
+                (format!("{run_dir}/{APP_RECORD_FILE}"), to_json(&record)?),
             ];
             // Phase 0.5's upstream half: the family's open and recently merged PRs, searched
             // with the installation token and committed for the runner (a failed search is
@@ -467,11 +506,9 @@ impl AppCampaigns {
                     ..Default::default()
                 },
             };
-            let mut files = files;
             files.push((
                 format!("{run_dir}/{}", crate::history::upstream::UPSTREAM_FILE),
-                serde_json::to_string_pretty(&upstream_prs)
-                    .map_err(|e| HandlerError::Permanent(e.to_string()))?,
+                to_json(&upstream_prs)?,
             ));
             let base_tree = api.get_commit_tree(&fork, &base_head.sha).await?;
             let tree = api.create_tree(&fork, &base_tree, &files).await?;
@@ -486,27 +523,86 @@ impl AppCampaigns {
             api.create_ref(&fork, &format!("refs/heads/{branch}"), &commit)
                 .await?;
         }
-        let pr = api
-            .create_pull_request(
-                &fork,
-                &NewPullRequest {
-                    title: format!("sota: {} on {}", record.model, campaign.hardware),
-                    head: branch.clone(),
-                    base: base.clone(),
-                    body: format!(
-                        "Campaign `{}` requested in {repo}#{issue}.\n\nEach round is one commit with its benchmark and profile artifacts; sota-bot posts a report per round here.",
-                        record.id
-                    ),
-                    draft: true,
-                },
-            )
-            .await?;
-        record.pr_number = Some(pr.number);
-        record.pr_node_id = Some(pr.node_id.clone());
-        self.store.update(&record)?;
+        // Recorded once its branch exists: from here on the record and the branch hold
+        // everything the rest of the start needs, so a retried job or reconciliation resumes
+        // it without the request, and a failure before this point leaves nothing to strand.
+        if let Err(StoreError::AlreadyActive { model, fork }) = self.store.insert(&record) {
+            let other = self
+                .store
+                .active()?
+                .into_iter()
+                .find(|c| c.model == model && c.fork == fork);
+            let body = already_active(&model, &fork, other.as_ref());
+            return Self::reply(api, &repo, issue, &request_marker, &body).await;
+        }
+        // The dashboard shows a campaign to anyone only when the repository it runs in is
+        // known to be public (a separate fork's visibility is not in this event).
+        let public = request.private == Some(false) && record.fork == record.repo;
+        self.store.set_private(&record.id, !public)?;
+        self.resume_start(api, record).await
+    }
+
+    /// The steps of a start after its branch: the draft PR, the labels, the baseline
+    /// dispatch and the status comment. Each step first looks for what an earlier attempt
+    /// did (a PR whose answer was lost is found, a dispatched baseline is not dispatched
+    /// again), so a retried job or reconciliation picks up at the first step not done.
+    async fn resume_start(
+        &self,
+        api: &dyn GitHubApi,
+        mut record: CampaignRecord,
+    ) -> Result<(), HandlerError> {
+        let fork = RepoName::parse(&record.fork)?;
+        let repo = RepoName::parse(&record.repo)?;
+        if record.pr_number.is_none() {
+            // An open PR of the branch is this start's (its answer was lost); a closed one
+            // belongs to an earlier campaign.
+            let found = api
+                .pulls_for_branch(&fork, &record.branch)
+                .await?
+                .into_iter()
+                .find(|pr| pr.state.as_deref() != Some("closed"));
+            let pr = match found {
+                Some(pr) => pr,
+                None => {
+                    let input_path =
+                        format!("{}/{}", record.run_dir, crate::engine::setup::INPUT_FILE);
+                    let hardware = text(
+                        api.get_file_contents(&fork, &input_path, &record.branch)
+                            .await?,
+                    )
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v["campaign"]["hardware"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "{}x {}",
+                            record.dispatch.gpu_count, record.dispatch.gpu_model
+                        )
+                    });
+                    api.create_pull_request(
+                        &fork,
+                        &NewPullRequest {
+                            title: format!("sota: {} on {hardware}", record.model),
+                            head: record.branch.clone(),
+                            base: record.base_branch.clone(),
+                            body: format!(
+                                "Campaign `{}` requested in {repo}#{}.\n\nEach round is one commit with its benchmark and profile artifacts; sota-bot posts a report per round here.",
+                                record.id, record.issue
+                            ),
+                            draft: true,
+                        },
+                    )
+                    .await?
+                }
+            };
+            record.pr_number = Some(pr.number);
+            record.pr_node_id = Some(pr.node_id.clone());
+            self.store.update(&record)?;
+        }
         let labels = vec![REQUEST_LABEL.to_string()];
-        api.add_labels(&repo, issue, &labels).await?;
-        api.add_labels(&fork, pr.number, &labels).await?;
+        api.add_labels(&repo, record.issue, &labels).await?;
+        if let Some(pr) = record.pr_number {
+            api.add_labels(&fork, pr, &labels).await?;
+        }
         self.dispatch(api, &mut record, 0).await?;
         self.update_status(api, &record, None).await
     }
@@ -716,7 +812,8 @@ impl AppCampaigns {
             )
             .unwrap_or_else(|| "The baseline committed no summary.".into());
             let body = format!(
-                "## Fixed baseline\n\n{summary}\n\n[Workflow run and raw artifacts]({log})\n"
+                "## Fixed baseline\n\n{}\n\n[Workflow run and raw artifacts]({log})\n",
+                render::nest_headings(&summary, 3)
             );
             let full = render::blob_url(c, &format!("{}/benchmark/summary.md", c.run_dir));
             upsert_marked_comment(
@@ -728,6 +825,26 @@ impl AppCampaigns {
                 Some(&full),
             )
             .await?;
+        } else if !state.rounds.iter().any(|r| r.round == round) {
+            // The workflow succeeded yet the branch records no such round: nothing to
+            // review or gate. Said plainly, and folded once a rerun of the round is confirmed.
+            let body = format!(
+                "Round {round}'s workflow succeeded but committed no round {round} (the checkpoint on `{}` records {} round(s)); nothing was reviewed and no further round is dispatched. Comment `/sota continue` to run round {round} again or `/sota stop` to end the campaign.",
+                c.branch,
+                state.rounds.len()
+            );
+            upsert_marked_comment(
+                api,
+                &fork,
+                pr,
+                &marker(&c.id, "gate-mismatch", Some(round)),
+                &body,
+                None,
+            )
+            .await?;
+            c.phase = AppPhase::Waiting;
+            self.store.update(c)?;
+            return self.update_status(api, c, Some(&state)).await;
         } else if !self.report_round(api, c, &state, round, &log).await? {
             c.phase = AppPhase::Waiting;
             self.store.update(c)?;
@@ -775,11 +892,22 @@ impl AppCampaigns {
             _ => false,
         };
         let gate = server.clone().or(committed.clone());
-        let commit = state
-            .rounds
-            .iter()
-            .find(|r| r.round == round)
-            .and_then(|r| r.commit.clone());
+        // The round's commit as the branch has it (a replayed push gives it a new id, and the
+        // checkpoint records it only with the next commit).
+        let commit = match api
+            .last_commit_touching(&fork, &c.branch, &format!("{dir}/gate.json"))
+            .await?
+        {
+            Some(sha) => Some(sha),
+            None => state
+                .rounds
+                .iter()
+                .find(|r| r.round == round)
+                .and_then(|r| r.commit.clone()),
+        };
+        if gate.is_some() && commit.is_none() {
+            tracing::warn!(campaign = %c.id, round, "no commit on the branch wrote the round's gate.json; no check run");
+        }
         if let (Some(g), Some(sha)) = (&gate, &commit) {
             let mut summary = render::check_summary(g);
             if !agrees {
@@ -822,8 +950,32 @@ impl AppCampaigns {
                 .await?,
         )
         .unwrap_or_else(|| format!("## Round {round}\n\nThe round committed no report."));
-        let noise = 1.0;
-        let body = render::round_report_comment(c, round, &report, state, noise, Some(log));
+        let note_path = format!("{dir}/{}", crate::engine::round::MAINTAINER_NOTE_FILE);
+        let note = text(api.get_file_contents(&fork, &note_path, &c.branch).await?);
+        // Only files the branch holds are linked.
+        let mut existing = std::collections::BTreeSet::new();
+        let svg = format!("{dir}/gap-chart.svg");
+        for path in render::artifact_paths(&report).into_iter().chain([svg]) {
+            if api
+                .get_file_contents(&fork, &path, &c.branch)
+                .await?
+                .is_some()
+            {
+                existing.insert(path);
+            }
+        }
+        let body = render::round_report_comment(
+            c,
+            &render::RoundComment {
+                round,
+                report_md: &report,
+                state,
+                noise_pct: 1.0,
+                workflow_url: Some(log),
+                maintainer_note: note.as_deref(),
+                existing: &existing,
+            },
+        );
         let full = render::blob_url(c, &format!("{dir}/report.md"));
         upsert_marked_comment(
             api,
@@ -834,33 +986,26 @@ impl AppCampaigns {
             Some(&full),
         )
         .await?;
-        if !agrees {
-            let body = format!(
-                "Round {round}: the server-side gate could not confirm the runner's decision, so no further round is dispatched. Review the round and comment `/sota continue` or `/sota stop`."
-            );
-            upsert_marked_comment(
-                api,
-                &fork,
-                pr,
-                &marker(&c.id, "gate-mismatch", Some(round)),
-                &body,
-                None,
-            )
+        let mismatch = marker(&c.id, "gate-mismatch", Some(round));
+        if agrees {
+            // A warning from an earlier attempt of this round no longer holds: fold it.
+            fold_own_comment(api, &fork, pr, &mismatch, |old| {
+                render::resolved(old, round)
+            })
             .await?;
+        } else {
+            let body = format!(
+                "Round {round}: the server-side gate could not confirm the runner's decision, so no further round is dispatched. Review the round and comment `/sota continue` to run the next round or `/sota stop` to end the campaign."
+            );
+            upsert_marked_comment(api, &fork, pr, &mismatch, &body, None).await?;
         }
         // The previous round's report is folded as outdated.
         if round > 1 {
             let previous = marker(&c.id, "round-report", Some(round - 1));
-            let comments = api.own_issue_comments(&fork, pr).await?;
-            if let Some(old) = comments
-                .iter()
-                .find(|m| m.body.as_deref().is_some_and(|b| previous.matches(b)))
-            {
-                let folded = render::outdated(old.body.as_deref().unwrap_or(""), round);
-                if old.body.as_deref() != Some(folded.as_str()) {
-                    api.update_issue_comment(&fork, old.id, &folded).await?;
-                }
-            }
+            fold_own_comment(api, &fork, pr, &previous, |old| {
+                render::outdated(old, round)
+            })
+            .await?;
         }
         Ok(agrees)
     }
@@ -895,6 +1040,7 @@ impl AppCampaigns {
         let pr = c.pr_number.unwrap_or(c.issue);
         let path = format!("{}/final_report.md", c.run_dir);
         let report = text(api.get_file_contents(&fork, &path, &c.branch).await?)
+            .map(|r| render::nest_headings(&r, 2))
             .unwrap_or_else(|| "The campaign committed no final report.".into());
         let full = render::blob_url(c, &path);
         upsert_marked_comment(
@@ -979,13 +1125,20 @@ impl AppCampaigns {
                         c.id, ctx.sender
                     )
                 } else {
-                    format!("Campaign `{}` is already {}.", c.id, c.phase.as_str())
+                    format!(
+                        "Campaign `{}` is already over: {}.",
+                        c.id,
+                        render::phase_line(&c)
+                    )
                 }
             }
             Command::Hold => {
                 c.held = true;
                 self.store.update(&c)?;
-                format!("Campaign `{}` is on hold: the running step finishes, then it waits for `/sota resume`.", c.id)
+                format!(
+                    "Campaign `{}` is on hold: the running step finishes, then no further round is dispatched until you comment `/sota resume`.",
+                    c.id
+                )
             }
             Command::Resume => {
                 c.held = false;
@@ -1002,9 +1155,9 @@ impl AppCampaigns {
                     self.continue_campaign(api, &mut c, note.as_deref()).await?
                 } else {
                     format!(
-                        "Campaign `{}` is not waiting (it is {}); nothing to continue.",
+                        "Campaign `{}` is not waiting ({}); nothing to continue.",
                         c.id,
-                        c.phase.as_str()
+                        render::phase_line(&c)
                     )
                 }
             }
@@ -1022,7 +1175,7 @@ impl AppCampaigns {
                     format!(
                         "Nothing to retry: campaign `{}` is {}.",
                         c.id,
-                        c.phase.as_str()
+                        render::phase_line(&c)
                     )
                 }
             }
@@ -1166,10 +1319,16 @@ impl AppCampaigns {
     ) -> Result<u32, HandlerError> {
         let mut handled = 0;
         for c in self.store.active()? {
+            let api = apis.for_installation(c.installation_id);
+            if c.phase == AppPhase::Starting {
+                // A start whose job gave up part-way.
+                self.resume_start(api.as_ref(), c).await?;
+                handled += 1;
+                continue;
+            }
             if !matches!(c.phase, AppPhase::Baseline | AppPhase::Round) {
                 continue;
             }
-            let api = apis.for_installation(c.installation_id);
             let fork = RepoName::parse(&c.fork)?;
             let runs = step_runs(api.as_ref(), &fork, &c.branch, &c.id, c.round).await?;
             // Newest first: the latest completed run of the current phase.

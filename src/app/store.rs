@@ -96,6 +96,9 @@ CREATE TABLE IF NOT EXISTS campaign_agent_usage (
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppPhase {
+    /// Recorded with its branch; the PR, labels or baseline dispatch are not all done yet
+    /// (a retried job or reconciliation finishes them).
+    Starting,
     /// The baseline workflow is dispatched or running.
     Baseline,
     /// A round workflow is dispatched or running.
@@ -113,6 +116,7 @@ pub enum AppPhase {
 impl AppPhase {
     pub fn as_str(self) -> &'static str {
         match self {
+            AppPhase::Starting => "starting",
             AppPhase::Baseline => "baseline",
             AppPhase::Round => "round",
             AppPhase::Waiting => "waiting",
@@ -123,7 +127,8 @@ impl AppPhase {
     }
 
     /// Every phase.
-    pub const ALL: [AppPhase; 6] = [
+    pub const ALL: [AppPhase; 7] = [
+        AppPhase::Starting,
         AppPhase::Baseline,
         AppPhase::Round,
         AppPhase::Waiting,

@@ -82,6 +82,9 @@ pub struct BestRow {
 pub struct RoundRecord {
     pub round: u32,
     pub title: String,
+    /// The round's commit. A commit cannot hold its own id, so the branch records it with
+    /// the next commit; until then readers find it from the history (the newest commit
+    /// that changed the round's `gate.json`).
     pub commit: Option<String>,
     pub measured_commit: Option<String>,
     pub accepted: bool,

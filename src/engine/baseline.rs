@@ -456,16 +456,16 @@ impl<'a> Engine<'a> {
         let mut summary_text = summary::render_summary_md(&base, metric);
         summary_text.push_str("\n## Gap decision (fixed baseline)\n\n");
         summary_text.push_str(&crate::bench::gap::render_gap_table_md(&decisions));
-        self.write(&self.paths.summary(), &summary_text)?;
-        self.write(
+        self.write_report(&self.paths.summary(), &summary_text)?;
+        self.write_report(
             &self.paths.winning_commands(),
             &summary::render_winning_commands_md(&base, metric),
         )?;
         let report = fairness::diagnose(&base, &self.campaign.competitors, metric);
         let mut fairness_text = fairness::render_fairness_md(&report);
         fairness_text.push_str(&selection_md(&self.campaign));
-        self.write(&self.paths.fairness(), &fairness_text)?;
-        self.write(&self.paths.fairness_analysis(), &fairness_text)?;
+        self.write_report(&self.paths.fairness(), &fairness_text)?;
+        self.write_report(&self.paths.fairness_analysis(), &fairness_text)?;
         self.write(
             &self.paths.contract(),
             &contract_json(&self.campaign, &self.state.winners),
@@ -553,7 +553,14 @@ pub(crate) fn append_row_at(paths: &super::RunPaths, row: &BenchRow) -> Result<(
         .append(true)
         .open(&p)
         .map_err(io_err(&p))?;
-    let line = crate::secrets::redact(&crate::bench::row::to_jsonl_line(row));
+    // Commands and log paths name the checkout and executable portably: the rows are
+    // committed, and read on GitHub or in a later job's checkout elsewhere.
+    let exe = std::env::current_exe().ok();
+    let line = super::portable_paths(
+        &crate::secrets::redact(&crate::bench::row::to_jsonl_line(row)),
+        &paths.checkout,
+        exe.as_deref(),
+    );
     f.write_all(line.as_bytes()).map_err(io_err(&p))?;
     f.sync_data().map_err(io_err(&p))
 }

@@ -269,6 +269,47 @@ pub struct Engine<'a> {
 
 /// Writes a file, creating its directories, with credentials redacted: every file the
 /// engine commits goes through here.
+/// `text` with the sota-bot executable's path replaced by its name and paths under the
+/// checkout made relative to it (the checkout itself becomes `.`).
+pub fn portable_paths(text: &str, checkout: &Path, exe: Option<&Path>) -> String {
+    let mut out = text.to_string();
+    if let Some(exe) = exe.map(|e| e.display().to_string()).filter(|e| e.len() > 1) {
+        out = out
+            .replace(&format!("'{exe}'"), "sota-bot")
+            .replace(&exe, "sota-bot");
+    }
+    let mut roots = vec![checkout.to_path_buf()];
+    if let Ok(canonical) = checkout.canonicalize() {
+        roots.push(canonical);
+    }
+    for root in roots {
+        let root = root.display().to_string();
+        let root = root.trim_end_matches('/');
+        if root.is_empty() || root == "." {
+            continue;
+        }
+        out = out
+            .replace(&format!("'{root}'/"), "")
+            .replace(&format!("{root}/"), "");
+        // The checkout itself, where the path ends (not a longer sibling's name).
+        let mut kept = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(root) {
+            let after = &rest[i + root.len()..];
+            let ends = after
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '-')));
+            kept.push_str(&rest[..i]);
+            kept.push_str(if ends { "." } else { root });
+            rest = after;
+        }
+        kept.push_str(rest);
+        out = kept;
+    }
+    out
+}
+
 pub(crate) fn write_redacted(path: &Path, text: &str) -> Result<(), EngineError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -313,6 +354,14 @@ impl<'a> Engine<'a> {
     /// Writes a file under the checkout, creating directories, scrubbing credentials.
     pub fn write(&self, path: &Path, text: &str) -> Result<(), EngineError> {
         write_redacted(path, text)
+    }
+
+    /// Writes a report people read on GitHub (summary, review, round and final report):
+    /// like [`Engine::write`], with this machine's paths made portable, since the runner's
+    /// checkout and executable paths mean nothing there.
+    pub fn write_report(&self, path: &Path, text: &str) -> Result<(), EngineError> {
+        let exe = std::env::current_exe().ok();
+        write_redacted(path, &portable_paths(text, &self.checkout, exe.as_deref()))
     }
 
     /// Reads every row recorded so far.
@@ -380,9 +429,22 @@ impl<'a> Engine<'a> {
             .commit_all(&crate::secrets::redact(message), false)?)
     }
 
+    /// Fills in the commit of every recorded round that has none, from the history: a
+    /// round's commit cannot hold its own id, so a fresh checkout of the pushed branch (the
+    /// runner's) learns it here and the next commit records it.
+    fn fill_round_commits(&mut self) {
+        for r in self.state.rounds.iter_mut().filter(|r| r.commit.is_none()) {
+            let gate = self
+                .paths
+                .repo_rel(&format!("{}/gate.json", RunPaths::round_rel(r.round)));
+            r.commit = self.git.last_commit_touching(&gate);
+        }
+    }
+
     /// Runs the campaign from wherever its state says it is until it stops, waits for a
     /// human, or the per-invocation round budget is spent.
     pub fn run(&mut self) -> Result<RunOutcome, EngineError> {
+        self.fill_round_commits();
         let mut rounds_run = 0u32;
         loop {
             check_interrupted()?;
@@ -459,5 +521,22 @@ impl<'a> Engine<'a> {
         }
         self.state.phase = Phase::HistoryDone;
         self.save_state()
+    }
+}
+
+#[cfg(test)]
+mod portable_path_tests {
+    use super::portable_paths;
+    use std::path::Path;
+
+    #[test]
+    fn runner_paths_become_checkout_relative_and_the_executable_its_name() {
+        let text = "`'/opt/t/sota-bot' sim serve --profile '/w/ck'/sim/e.yaml` raw: `/w/ck/.sota/logs/a.log` in /w/ck, not /w/ck2/x";
+        let out = portable_paths(text, Path::new("/w/ck"), Some(Path::new("/opt/t/sota-bot")));
+        assert_eq!(
+            out,
+            "`sota-bot sim serve --profile sim/e.yaml` raw: `.sota/logs/a.log` in ., not /w/ck2/x"
+        );
+        assert_eq!(portable_paths("a/b", Path::new("."), None), "a/b");
     }
 }

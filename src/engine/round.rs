@@ -818,7 +818,7 @@ impl<'a> Engine<'a> {
 
         // Review (embedded verbatim in the next prompt), chart and report.
         let review = report::render_review(&outcome)?;
-        self.write(&self.round_file(round, "review.md"), &review)?;
+        self.write_report(&self.round_file(round, "review.md"), &review)?;
         let svg = report::render_gap_svg(&self.gap_series(), self.campaign.noise_threshold_pct);
         self.write(&self.round_file(round, "gap-chart.svg"), &svg)?;
         let attempt_md = std::fs::read_to_string(self.paths.attempt_ledger()).unwrap_or_default();
@@ -846,7 +846,7 @@ impl<'a> Engine<'a> {
             artifacts,
             agent: agent.as_ref(),
         })?;
-        self.write(&self.round_file(round, "report.md"), &report_md)?;
+        self.write_report(&self.round_file(round, "report.md"), &report_md)?;
         let gate_json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
         self.write(&self.round_file(round, "gate.json"), &gate_json)?;
         self.save_state()?;
@@ -918,7 +918,7 @@ impl<'a> Engine<'a> {
         let rows = self.read_rows()?;
         let view = super::finish::final_view(self, &rows);
         let text = report::render_final_report(&view)?;
-        self.write(&self.paths.final_report(), &text)?;
+        self.write_report(&self.paths.final_report(), &text)?;
         self.save_state()?;
         let reason = self
             .state

@@ -185,6 +185,27 @@ impl Checkout {
         String::from_utf8(blob.content().to_vec()).ok()
     }
 
+    /// The newest commit on HEAD's first-parent line that added or changed `path`: the
+    /// commit that wrote a round's files, found from history because a commit cannot record
+    /// its own id (and a replayed push gives it a new one).
+    pub fn last_commit_touching(&self, path: &str) -> Option<String> {
+        let head = self.repo.head().ok()?.peel_to_commit().ok()?;
+        let blob_at = |c: &git2::Commit<'_>| {
+            c.tree()
+                .ok()
+                .and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()))
+        };
+        let mut c = head;
+        for _ in 0..100_000 {
+            let now = blob_at(&c)?;
+            match c.parent(0) {
+                Ok(p) if blob_at(&p) == Some(now) => c = p,
+                _ => return Some(c.id().to_string()),
+            }
+        }
+        None
+    }
+
     fn tree_diff(&self, from: &str, to: &str) -> Result<git2::Diff<'_>, GitError> {
         let a = self.tree_of(from)?;
         let b = self.tree_of(to)?;

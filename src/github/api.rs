@@ -78,6 +78,18 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// How GitHub's settings name this access, for messages to people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::None => "no access",
+            Self::Read => "read access",
+            Self::Triage => "triage access",
+            Self::Write => "write access",
+            Self::Maintain => "maintain access",
+            Self::Admin => "admin access",
+        }
+    }
+
     /// Only write, maintain and admin may start or steer a campaign.
     pub fn may_steer(self) -> bool {
         self >= Permission::Write
@@ -208,6 +220,9 @@ pub struct PullRequestInfo {
     pub html_url: Option<String>,
     #[serde(default)]
     pub draft: Option<bool>,
+    /// `open` or `closed`.
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 /// A branch and its head commit.
@@ -433,6 +448,15 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         branch: &'a str,
     ) -> BoxFuture<'a, ApiResult<Vec<PullRequestInfo>>>;
+    /// The newest commit on `branch` that changed `path` (`GET /commits?sha=&path=`), or
+    /// `None` when no commit did. The App finds a round's commit this way: a commit cannot
+    /// carry its own sha, and a replayed push changes it.
+    fn last_commit_touching<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        branch: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<String>>>;
     /// The tree of a commit (Git data API).
     fn get_commit_tree<'a>(
         &'a self,
@@ -1072,6 +1096,26 @@ impl GitHubApi for RestGitHubApi {
             let path = format!("{}/pulls?{query}", repo.path());
             let answer = self.call(Method::GET, &path, None, false).await?;
             answer.json(&Method::GET, &path)
+        })
+    }
+
+    fn last_commit_touching<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        branch: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<String>>> {
+        Box::pin(async move {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("sha", branch)
+                .append_pair("path", path)
+                .append_pair("per_page", "1")
+                .finish();
+            let path = format!("{}/commits?{query}", repo.path());
+            let Some(commits) = self.get_json::<Vec<ShaBody>>(&path).await? else {
+                return Ok(None);
+            };
+            Ok(commits.into_iter().next().map(|c| c.sha))
         })
     }
 

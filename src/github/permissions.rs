@@ -192,7 +192,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "GET",
         path: "/repos/{owner}/{repo}/pulls",
         auth: inst("pull_requests", Read),
-        why: "`sota-bot recover` finds each campaign's PR",
+        why: "`sota-bot recover` finds each campaign's PR; a resumed start finds the PR an earlier attempt opened",
+    },
+    Endpoint {
+        caller: "last_commit_touching",
+        method: "GET",
+        path: "/repos/{owner}/{repo}/commits",
+        auth: inst("contents", Read),
+        why: "find a round's commit on the branch (the newest that wrote its gate.json)",
     },
     Endpoint {
         caller: "get_commit_tree",

@@ -209,51 +209,75 @@ pub fn render_gap_svg(series: &[GapSeries], noise_pct: f64) -> String {
     s
 }
 
-/// Renders the same data as a Mermaid `xychart-beta` block (without the code fence).
-/// Mermaid lines cannot have holes, so a missing point repeats the last known value (0
-/// before the first one).
+/// The gap chart as Markdown GitHub renders: one Mermaid `xychart-beta` per scenario, titled
+/// with the scenario (Mermaid's xychart draws no legend, so one line per chart is the only
+/// way to label it). A round without a measured gap is left off that chart's axis rather
+/// than drawn as a value, and a scenario with no measured gap at all gets a sentence, not a
+/// flat line at zero that would read as parity.
 pub fn render_gap_mermaid(series: &[GapSeries], noise_pct: f64) -> String {
-    let (max_round, y_lo, y_hi) = bounds(series, noise_pct);
-    let rounds: Vec<String> = (0..=max_round)
-        .map(|r| {
-            if r == 0 {
-                "\"base\"".to_string()
-            } else {
-                format!("\"{r}\"")
-            }
-        })
-        .collect();
-    let mut s = String::from("xychart-beta\n");
-    let names: Vec<String> = series
-        .iter()
-        .map(|s| s.scenario.replace('"', "'"))
-        .collect();
-    let _ = writeln!(
-        s,
-        "    title \"SGLang gap (%) by round: {}\"",
-        names.join(", ")
-    );
-    let _ = writeln!(s, "    x-axis [{}]", rounds.join(", "));
-    let _ = writeln!(s, "    y-axis \"gap %\" {y_lo} --> {y_hi}");
+    let mut charts = String::new();
+    let mut unmeasured = Vec::new();
     for serie in series {
-        let mut last = 0.0;
-        let vals: Vec<String> = (0..=max_round)
-            .map(|r| {
-                if let Some(v) = serie
-                    .points
-                    .iter()
-                    .find(|p| p.0 == r)
-                    .and_then(|p| p.1)
-                    .filter(|v| v.is_finite())
-                {
-                    last = v;
+        let name = serie.scenario.replace('"', "'");
+        let points: Vec<(u32, f64)> = serie
+            .points
+            .iter()
+            .filter_map(|&(r, v)| v.filter(|v| v.is_finite()).map(|v| (r, v)))
+            .collect();
+        if points.is_empty() {
+            unmeasured.push(serie.scenario.clone());
+            continue;
+        }
+        let (_, y_lo, y_hi) = bounds(std::slice::from_ref(serie), noise_pct);
+        let axis: Vec<String> = points
+            .iter()
+            .map(|(r, _)| {
+                if *r == 0 {
+                    "\"base\"".to_string()
+                } else {
+                    format!("\"round {r}\"")
                 }
-                format!("{last:.2}")
             })
             .collect();
-        let _ = writeln!(s, "    line [{}]", vals.join(", "));
+        let values: Vec<String> = points.iter().map(|(_, v)| format!("{v:.2}")).collect();
+        let _ = writeln!(charts, "```mermaid\nxychart-beta");
+        let _ = writeln!(
+            charts,
+            "    title \"{name}: SGLang gap to the best competitor (%)\""
+        );
+        let _ = writeln!(charts, "    x-axis [{}]", axis.join(", "));
+        let _ = writeln!(charts, "    y-axis \"gap %\" {y_lo} --> {y_hi}");
+        let _ = writeln!(charts, "    line [{}]", values.join(", "));
+        let _ = writeln!(charts, "```\n");
+        let missing: Vec<String> = serie
+            .points
+            .iter()
+            .filter(|(_, v)| !v.is_some_and(f64::is_finite))
+            .map(|(r, _)| {
+                if *r == 0 {
+                    "the baseline".to_string()
+                } else {
+                    format!("round {r}")
+                }
+            })
+            .collect();
+        if !missing.is_empty() {
+            let _ = writeln!(
+                charts,
+                "_{}: no gap measured in {} (left off the chart)._\n",
+                serie.scenario,
+                missing.join(", ")
+            );
+        }
     }
-    s
+    if !unmeasured.is_empty() {
+        let _ = writeln!(
+            charts,
+            "_No gap measured yet for {}: no SGLang and competitor pair passed the SLA there._\n",
+            unmeasured.join(", ")
+        );
+    }
+    charts
 }
 
 #[cfg(test)]
@@ -284,11 +308,31 @@ mod tests {
     }
 
     #[test]
-    fn mermaid_fills_holes() {
+    fn mermaid_labels_each_scenario_and_leaves_missing_rounds_out() {
         let m = render_gap_mermaid(&data(), 1.0);
+        assert_eq!(m.matches("```mermaid").count(), 2, "{m}");
+        assert!(m.contains("title \"chat: SGLang gap"), "{m}");
         assert!(m.contains("line [-12.00, -6.50, 0.40]"), "{m}");
-        assert!(m.contains("line [-8.00, -8.00, 2.00]"), "{m}");
-        assert!(m.contains("x-axis [\"base\", \"1\", \"2\"]"));
+        assert!(m.contains("x-axis [\"base\", \"round 1\", \"round 2\"]"));
+        // Round 1 of the second scenario has no gap: off its axis, never drawn as a value.
+        assert!(m.contains("x-axis [\"base\", \"round 2\"]"), "{m}");
+        assert!(m.contains("line [-8.00, 2.00]"), "{m}");
+        assert!(
+            m.contains("summarization <8k>: no gap measured in round 1"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn mermaid_never_draws_a_scenario_without_data_as_parity() {
+        let none = vec![GapSeries {
+            scenario: "long".into(),
+            points: vec![(0, None), (1, None)],
+        }];
+        let m = render_gap_mermaid(&none, 1.0);
+        assert!(!m.contains("```mermaid"), "{m}");
+        assert!(!m.contains("0.00"), "{m}");
+        assert!(m.contains("No gap measured yet for long"), "{m}");
     }
 
     #[test]

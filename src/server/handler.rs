@@ -248,8 +248,9 @@ impl EventRouter {
                 .await?;
             let text = format!(
                 "@{} only people with write, maintain or admin permission on {repo} can steer sota-bot \
-                 (your permission: {permission:?}).",
-                event.sender.login
+                 (you have {}).",
+                event.sender.login,
+                permission.describe()
             );
             reply(api, &command_ctx, "refusal", &text).await?;
             return Ok(());

@@ -3,6 +3,8 @@
 //! test binary validating every request and response against GitHub's OpenAPI description.
 #![allow(dead_code)]
 
+pub mod git_repo;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -145,11 +147,16 @@ pub struct FakeState {
     /// (repository, user login) -> role name, or None for "not a collaborator there":
     /// overrides `permissions` for that repository.
     repo_permissions: Mutex<HashMap<(String, String), Option<String>>>,
-    /// Story repositories (`owner/name`) and their branches. For these the fake keeps
-    /// branches and files itself instead of answering with the spec's examples.
-    story_branches: Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
-    /// (story repository, path) -> file text (one version: the branch head a test set up).
-    story_files: Mutex<HashMap<(String, String), String>>,
+    /// Story repositories (`owner/name`) and their real bare git repositories: for these
+    /// the fake answers branches, contents, Git data and commits from git instead of the
+    /// spec's examples.
+    story_git: Mutex<HashMap<String, git_repo::StoryGit>>,
+    /// Story repository -> its pull requests: (number, head branch).
+    story_pulls: Mutex<HashMap<String, Vec<(u64, String)>>>,
+    /// Dispatches GitHub accepted for story repositories, oldest first.
+    story_dispatches: Mutex<Vec<Dispatched>>,
+    /// Check runs created on story repositories: (repository, request body).
+    story_checks: Mutex<Vec<(String, Value)>>,
     /// (story repository, workflow file) -> runs, newest first.
     story_runs: Mutex<HashMap<(String, String), Vec<Value>>>,
     /// (method, path without query) -> scripted answer, consulted before anything else.
@@ -157,6 +164,17 @@ pub struct FakeState {
     /// Repository -> pull requests the search endpoint knows: (number, title, merged_at).
     /// `None` merged_at: open.
     search_pulls: Mutex<HashMap<String, Vec<SeededPull>>>,
+}
+
+/// A workflow dispatch GitHub accepted, and the run it queued.
+#[derive(Debug, Clone)]
+pub struct Dispatched {
+    pub repo: String,
+    pub workflow: String,
+    pub run_id: u64,
+    pub title: String,
+    /// The dispatch request: `ref` and `inputs`.
+    pub body: Value,
 }
 
 /// Handle to the fake GitHub.
@@ -228,31 +246,42 @@ impl FakeGitHub {
         1_000_000 + *n
     }
 
-    /// Makes `repo` a story repository with these branches (files and branches are then
-    /// stateful: unknown ones are 404, created refs become branches).
-    pub fn story_repo(&self, repo: &str, branches: &[&str]) {
-        self.state.story_branches.lock().unwrap().insert(
-            repo.to_string(),
-            branches.iter().map(|b| b.to_string()).collect(),
-        );
+    /// Makes `repo` a story repository with these branches, backed by a real bare git
+    /// repository (files and branches are then stateful: unknown ones are 404, created refs
+    /// become branches, commits are real).
+    pub fn story_repo(&self, repo: &str, branches: &[&str]) -> git_repo::StoryGit {
+        static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let root = ROOT.get_or_init(|| tempfile::tempdir().unwrap());
+        let git = git_repo::StoryGit::init(&root.path().join(repo.replace('/', "__")), branches);
+        self.state
+            .story_git
+            .lock()
+            .unwrap()
+            .insert(repo.to_string(), git.clone());
+        git
     }
 
-    /// Puts a file on a story repository.
+    /// The bare git repository behind a story repository.
+    pub fn story_git(&self, repo: &str) -> git_repo::StoryGit {
+        self.state.story_git.lock().unwrap()[repo].clone()
+    }
+
+    /// Commits a file onto every branch of a story repository.
     pub fn set_file(&self, repo: &str, path: &str, text: &str) {
-        self.state
-            .story_files
-            .lock()
-            .unwrap()
-            .insert((repo.to_string(), path.to_string()), text.to_string());
+        let git = self.story_git(repo);
+        for b in git.branches() {
+            git.commit_files(&b, &[(path, Some(text))], &format!("set {path}"));
+        }
     }
 
-    /// Removes a file from a story repository.
+    /// Commits a file's removal onto every branch of a story repository that has it.
     pub fn remove_file(&self, repo: &str, path: &str) {
-        self.state
-            .story_files
-            .lock()
-            .unwrap()
-            .remove(&(repo.to_string(), path.to_string()));
+        let git = self.story_git(repo);
+        for b in git.branches() {
+            if git.read(&b, path).is_some() {
+                git.commit_files(&b, &[(path, None)], &format!("remove {path}"));
+            }
+        }
     }
 
     /// Records a workflow run of a story repository (listed by the runs endpoint): completed
@@ -311,15 +340,31 @@ impl FakeGitHub {
         }
     }
 
+    /// Dispatches GitHub accepted for a story repository, oldest first.
+    pub fn dispatched(&self, repo: &str) -> Vec<Dispatched> {
+        let all = self.state.story_dispatches.lock().unwrap();
+        all.iter().filter(|d| d.repo == repo).cloned().collect()
+    }
+
+    /// Check runs created on a story repository (their request bodies), oldest first.
+    pub fn check_runs(&self, repo: &str) -> Vec<Value> {
+        let all = self.state.story_checks.lock().unwrap();
+        all.iter()
+            .filter(|(r, _)| r == repo)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// Pull requests of a story repository: (number, head branch).
+    pub fn pulls(&self, repo: &str) -> Vec<(u64, String)> {
+        let all = self.state.story_pulls.lock().unwrap();
+        all.get(repo).cloned().unwrap_or_default()
+    }
+
     /// Branches of a story repository.
     pub fn branches(&self, repo: &str) -> Vec<String> {
-        self.state
-            .story_branches
-            .lock()
-            .unwrap()
-            .get(repo)
-            .map(|b| b.iter().cloned().collect())
-            .unwrap_or_default()
+        let git = self.state.story_git.lock().unwrap().get(repo).cloned();
+        git.map(|g| g.branches()).unwrap_or_default()
     }
 
     /// Sets a user's role on one repository only (`None`: not a collaborator there).
@@ -553,164 +598,15 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
         v
     };
     let repo = segs.get(1..3).map(|r| r.join("/")).unwrap_or_default();
-    let decode = |s: &str| {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match (bytes[i], bytes.get(i + 1..i + 3)) {
-                (b'%', Some(hex)) => match u8::from_str_radix(&String::from_utf8_lossy(hex), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                },
-                (b, _) => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
     if method == Method::GET && template == "/search/issues" {
         if let Some(answer) = search_answer(state, uri.query().unwrap_or("")) {
             return answer;
         }
     }
-    let story = state.story_branches.lock().unwrap().contains_key(&repo);
-    if story {
-        match (method.as_str(), template.as_str()) {
-            ("GET", "/repos/{owner}/{repo}/branches/{branch}") => {
-                let branch = decode(segs[4]);
-                let known = state.story_branches.lock().unwrap()[&repo].contains(&branch);
-                if !known {
-                    return error_response(404, "Branch not found");
-                }
-                let (_, mut v) = state.example("GET", &template).unwrap();
-                v["name"] = json!(branch);
-                return axum::Json(v).into_response();
-            }
-            ("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") => {
-                // A dispatched run appears in the workflow's runs, queued, titled by the
-                // workflows' `run-name` (`sota <campaign> baseline|round N`).
-                let workflow = decode(segs[5]);
-                let inputs = &body["inputs"];
-                let campaign = inputs["campaign_id"].as_str().unwrap_or("");
-                let title = match inputs["round"].as_str() {
-                    Some(n) => format!("sota {campaign} round {n}"),
-                    None => format!("sota {campaign} baseline"),
-                };
-                let id = fake.next_id();
-                let branch = body["ref"].as_str().unwrap_or("").to_string();
-                fake.add_run(&repo, &workflow, id, &title, &branch, "queued");
-                return StatusCode::NO_CONTENT.into_response();
-            }
-            ("POST", "/repos/{owner}/{repo}/git/trees") => {
-                // The files of the tree are what the branch will hold once committed.
-                for e in body["tree"].as_array().into_iter().flatten() {
-                    if let (Some(p), Some(c)) = (e["path"].as_str(), e["content"].as_str()) {
-                        fake.set_file(&repo, p, c);
-                    }
-                }
-            }
-            ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs") => {
-                // The check runs this story created on that commit, by name.
-                let sha = decode(segs[4]);
-                let wanted = uri.query().and_then(|q| query_value(q, "check_name"));
-                let (_, example) = state
-                    .example("POST", "/repos/{owner}/{repo}/check-runs")
-                    .unwrap();
-                let runs: Vec<Value> = state
-                    .seen
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|s| {
-                        s.method == "POST"
-                            && s.path == format!("/repos/{repo}/check-runs")
-                            && s.body["head_sha"] == json!(sha)
-                            && wanted.as_deref().is_none_or(|w| s.body["name"] == json!(w))
-                    })
-                    .map(|s| {
-                        let mut r = example.clone();
-                        r["name"] = s.body["name"].clone();
-                        r["head_sha"] = json!(sha);
-                        r
-                    })
-                    .collect();
-                return axum::Json(json!({"total_count": runs.len(), "check_runs": runs}))
-                    .into_response();
-            }
-            ("GET", "/repos/{owner}/{repo}/pulls") => {
-                let (_, mut v) = state.example("GET", &template).unwrap();
-                // The spec's example teams lack fields its own schema requires.
-                for pr in v.as_array_mut().into_iter().flatten() {
-                    pr["requested_teams"] = json!([]);
-                }
-                return axum::Json(v).into_response();
-            }
-            ("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}") => {
-                let prefix = decode(&segs[5..].join("/"));
-                let prefix = prefix.strip_prefix("heads/").unwrap_or(&prefix).to_string();
-                let (_, example) = state
-                    .example("GET", "/repos/{owner}/{repo}/git/ref/{ref}")
-                    .unwrap();
-                let list: Vec<Value> = state.story_branches.lock().unwrap()[&repo]
-                    .iter()
-                    .filter(|b| b.starts_with(&prefix))
-                    .map(|b| {
-                        let mut r = example.clone();
-                        r["ref"] = json!(format!("refs/heads/{b}"));
-                        r
-                    })
-                    .collect();
-                return axum::Json(Value::Array(list)).into_response();
-            }
-            ("POST", "/repos/{owner}/{repo}/git/refs") => {
-                if let Some(branch) = body["ref"]
-                    .as_str()
-                    .and_then(|r| r.strip_prefix("refs/heads/"))
-                {
-                    state
-                        .story_branches
-                        .lock()
-                        .unwrap()
-                        .get_mut(&repo)
-                        .unwrap()
-                        .insert(branch.to_string());
-                }
-            }
-            ("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs") => {
-                let workflow = decode(segs[5]);
-                let runs = state
-                    .story_runs
-                    .lock()
-                    .unwrap()
-                    .get(&(repo.clone(), workflow))
-                    .cloned()
-                    .unwrap_or_default();
-                return axum::Json(json!({"total_count": runs.len(), "workflow_runs": runs}))
-                    .into_response();
-            }
-            ("GET", "/repos/{owner}/{repo}/contents/{path}") => {
-                let file = decode(&segs[4..].join("/"));
-                let text = state
-                    .story_files
-                    .lock()
-                    .unwrap()
-                    .get(&(repo.clone(), file.clone()))
-                    .cloned();
-                let Some(text) = text else {
-                    return error_response(404, "Not Found");
-                };
-                let (_, mut v) = state.example("GET", &template).unwrap();
-                v["content"] = json!(base64_wrapped(text.as_bytes()));
-                v["path"] = json!(file);
-                v["size"] = json!(text.len());
-                return axum::Json(v).into_response();
-            }
-            _ => {}
+    let story = state.story_git.lock().unwrap().get(&repo).cloned();
+    if let Some(git) = story {
+        if let Some(answer) = story_answer(fake, &git, &repo, method, uri, &template, body) {
+            return answer;
         }
     }
     match (method.as_str(), template.as_str()) {
@@ -804,6 +700,282 @@ fn behave(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) -> Respon
             None => error_response(404, "no example"),
         },
     }
+}
+
+/// Percent-decodes a path segment.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(&String::from_utf8_lossy(h), 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A story repository's answer from its git repository and recorded runs and pull
+/// requests; `None`: the generic behaviour (comments, permissions, examples) answers.
+fn story_answer(
+    fake: &FakeGitHub,
+    git: &git_repo::StoryGit,
+    repo: &str,
+    method: &Method,
+    uri: &Uri,
+    template: &str,
+    body: &Value,
+) -> Option<Response> {
+    let state = &fake.state;
+    let path = uri.path();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let query = uri.query().unwrap_or("");
+    let sha_json = |sha: &str| {
+        let (status, mut v) = state.example(method.as_str(), template).unwrap();
+        v["sha"] = json!(sha);
+        (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response()
+    };
+    let answer = match (method.as_str(), template) {
+        ("GET", "/repos/{owner}/{repo}/branches/{branch}") => {
+            let branch = percent_decode(&segs[4..].join("/"));
+            let Some(sha) = git.branch_head(&branch) else {
+                return Some(error_response(404, "Branch not found"));
+            };
+            let (_, mut v) = state.example("GET", template).unwrap();
+            v["name"] = json!(branch);
+            v["commit"]["sha"] = json!(sha);
+            axum::Json(v).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/contents/{path}") => {
+            let file = percent_decode(&segs[4..].join("/"));
+            let rev = query_value(query, "ref").unwrap_or_else(|| "main".into());
+            let Some(bytes) = git.read(&rev, &file) else {
+                return Some(error_response(404, "Not Found"));
+            };
+            let (_, mut v) = state.example("GET", template).unwrap();
+            v["content"] = json!(base64_wrapped(&bytes));
+            v["path"] = json!(file);
+            v["size"] = json!(bytes.len());
+            axum::Json(v).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}") => {
+            let Some(tree) = git.commit_tree(segs[5]) else {
+                return Some(error_response(404, "Not Found"));
+            };
+            let (_, mut v) = state.example("GET", template).unwrap();
+            v["sha"] = json!(segs[5]);
+            v["tree"]["sha"] = json!(tree);
+            axum::Json(v).into_response()
+        }
+        ("POST", "/repos/{owner}/{repo}/git/trees") => {
+            let files: Vec<(String, String)> = body["tree"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| Some((e["path"].as_str()?.into(), e["content"].as_str()?.into())))
+                .collect();
+            let base = body["base_tree"].as_str().unwrap_or("");
+            match git.create_tree(base, &files) {
+                Some(sha) => sha_json(&sha),
+                None => error_response(422, "Invalid tree info"),
+            }
+        }
+        ("POST", "/repos/{owner}/{repo}/git/commits") => {
+            let parents: Vec<String> = body["parents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect();
+            let made = git.create_commit(
+                body["message"].as_str().unwrap_or(""),
+                body["tree"].as_str().unwrap_or(""),
+                &parents,
+            );
+            match made {
+                Some(sha) => sha_json(&sha),
+                None => error_response(422, "Invalid commit"),
+            }
+        }
+        ("POST", "/repos/{owner}/{repo}/git/refs") => {
+            let name = body["ref"].as_str().unwrap_or("");
+            let sha = body["sha"].as_str().unwrap_or("");
+            if !git.create_ref(name, sha) {
+                return Some(error_response(422, "Reference already exists"));
+            }
+            let (status, mut v) = state.example("POST", template).unwrap();
+            v["ref"] = json!(name);
+            v["object"]["sha"] = json!(sha);
+            (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}") => {
+            let prefix = percent_decode(&segs[5..].join("/"));
+            let prefix = prefix.strip_prefix("heads/").unwrap_or(&prefix).to_string();
+            let (_, example) = state
+                .example("GET", "/repos/{owner}/{repo}/git/ref/{ref}")
+                .unwrap();
+            let list: Vec<Value> = git
+                .branches()
+                .iter()
+                .filter(|b| b.starts_with(&prefix))
+                .map(|b| {
+                    let mut r = example.clone();
+                    r["ref"] = json!(format!("refs/heads/{b}"));
+                    r["object"]["sha"] = json!(git.branch_head(b));
+                    r
+                })
+                .collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/commits") => {
+            // `sha` (a branch) and `path`: the newest commit that changed the path.
+            let branch = query_value(query, "sha").unwrap_or_else(|| "main".into());
+            let (_, example) = state.example("GET", template).unwrap();
+            let found = match query_value(query, "path") {
+                Some(p) => git.last_commit_touching(&branch, &p),
+                None => git.branch_head(&branch),
+            };
+            let list: Vec<Value> = found
+                .into_iter()
+                .map(|sha| {
+                    let mut c = example[0].clone();
+                    c["sha"] = json!(sha);
+                    c
+                })
+                .collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("POST", "/repos/{owner}/{repo}/pulls") => {
+            let head = body["head"].as_str().unwrap_or("").to_string();
+            if git.branch_head(&head).is_none() {
+                return Some(error_response(422, "Validation Failed: head"));
+            }
+            let mut pulls = state.story_pulls.lock().unwrap();
+            let list = pulls.entry(repo.to_string()).or_default();
+            if list.iter().any(|(_, h)| *h == head) {
+                return Some(error_response(
+                    422,
+                    "Validation Failed: A pull request already exists",
+                ));
+            }
+            let number = 100 + list.len() as u64 + 1;
+            list.push((number, head.clone()));
+            let (status, mut v) = state.example("POST", template).unwrap();
+            v["number"] = json!(number);
+            v["node_id"] = json!(format!("PR_story_{number}"));
+            v["draft"] = body["draft"].clone();
+            v["head"]["ref"] = json!(head);
+            // The spec's example team lacks fields its own schema requires.
+            v["requested_teams"] = json!([]);
+            (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/pulls") => {
+            // `head=owner:branch`: this story's pull requests of that branch.
+            let head = query_value(query, "head").unwrap_or_default();
+            let branch = head.split_once(':').map(|(_, b)| b).unwrap_or(&head);
+            let (_, example) = state.example("GET", template).unwrap();
+            let list: Vec<Value> = state
+                .story_pulls
+                .lock()
+                .unwrap()
+                .get(repo)
+                .into_iter()
+                .flatten()
+                .filter(|(_, h)| h == branch)
+                .map(|(n, h)| {
+                    let mut pr = example[0].clone();
+                    pr["number"] = json!(n);
+                    pr["node_id"] = json!(format!("PR_story_{n}"));
+                    pr["head"]["ref"] = json!(h);
+                    pr["state"] = json!("open");
+                    pr["requested_teams"] = json!([]);
+                    pr
+                })
+                .collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches") => {
+            // A dispatched run appears in the workflow's runs, queued, titled by the
+            // workflows' `run-name` (`sota <campaign> baseline|round N`).
+            let workflow = percent_decode(segs[5]);
+            let inputs = &body["inputs"];
+            let campaign = inputs["campaign_id"].as_str().unwrap_or("");
+            let title = match inputs["round"].as_str() {
+                Some(n) => format!("sota {campaign} round {n}"),
+                None => format!("sota {campaign} baseline"),
+            };
+            let id = fake.next_id();
+            let branch = body["ref"].as_str().unwrap_or("").to_string();
+            fake.add_run(repo, &workflow, id, &title, &branch, "queued");
+            state.story_dispatches.lock().unwrap().push(Dispatched {
+                repo: repo.to_string(),
+                workflow,
+                run_id: id,
+                title,
+                body: body.clone(),
+            });
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs") => {
+            // The check runs this story created on that commit, by name.
+            let sha = percent_decode(segs[4]);
+            let wanted = query_value(query, "check_name");
+            let (_, example) = state
+                .example("POST", "/repos/{owner}/{repo}/check-runs")
+                .unwrap();
+            let runs: Vec<Value> = state
+                .story_checks
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(r, b)| {
+                    r == repo
+                        && b["head_sha"] == json!(sha)
+                        && wanted.as_deref().is_none_or(|w| b["name"] == json!(w))
+                })
+                .map(|(_, b)| {
+                    let mut r = example.clone();
+                    r["name"] = b["name"].clone();
+                    r["head_sha"] = json!(sha);
+                    r
+                })
+                .collect();
+            axum::Json(json!({"total_count": runs.len(), "check_runs": runs})).into_response()
+        }
+        ("POST", "/repos/{owner}/{repo}/check-runs") => {
+            state
+                .story_checks
+                .lock()
+                .unwrap()
+                .push((repo.to_string(), body.clone()));
+            let (status, mut v) = state.example("POST", template).unwrap();
+            v["name"] = body["name"].clone();
+            v["head_sha"] = body["head_sha"].clone();
+            (StatusCode::from_u16(status).unwrap(), axum::Json(v)).into_response()
+        }
+        ("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs") => {
+            let workflow = percent_decode(segs[5]);
+            let runs = state
+                .story_runs
+                .lock()
+                .unwrap()
+                .get(&(repo.to_string(), workflow))
+                .cloned()
+                .unwrap_or_default();
+            axum::Json(json!({"total_count": runs.len(), "workflow_runs": runs})).into_response()
+        }
+        _ => return None,
+    };
+    Some(answer)
 }
 
 /// The search endpoint for repositories with seeded pull requests: GitHub's qualifiers
