@@ -13,7 +13,7 @@ use sota_bot::server::listener::HttpLimits;
 use sota_bot::server::metrics::ServiceMetrics;
 use sota_bot::server::queue::Job;
 use sota_bot::server::worker::WorkerConfig;
-use sota_bot::server::{Service, WorkerStart};
+use sota_bot::server::{Service, ServiceOptions, WorkerStart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -39,7 +39,11 @@ fn limits() -> HttpLimits {
 
 async fn service(dir: &tempfile::TempDir, limits: HttpLimits) -> Service {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Service::start_with_limits(
+    let options = ServiceOptions {
+        limits,
+        ..ServiceOptions::default()
+    };
+    Service::start_with_options(
         listener,
         vec![WebhookSecret::new(SECRET)],
         &dir.path().join("q.sqlite"),
@@ -47,7 +51,7 @@ async fn service(dir: &tempfile::TempDir, limits: HttpLimits) -> Service {
         WorkerConfig::default(),
         WorkerStart::Never,
         Arc::new(ServiceMetrics::default()),
-        limits,
+        options,
     )
     .await
     .unwrap()

@@ -105,64 +105,6 @@ impl Service {
         .await
     }
 
-    /// [`Service::start`] with more routes served next to the webhook (the dashboard).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn start_with_routes(
-        listener: TcpListener,
-        secrets: Vec<WebhookSecret>,
-        database: &Path,
-        handler: Arc<dyn JobHandler>,
-        worker_config: WorkerConfig,
-        start: WorkerStart,
-        metrics: Arc<ServiceMetrics>,
-        extra: Option<axum::Router>,
-    ) -> anyhow::Result<Self> {
-        let options = ServiceOptions {
-            extra_routes: extra,
-            ..ServiceOptions::default()
-        };
-        Self::start_with_options(
-            listener,
-            secrets,
-            database,
-            handler,
-            worker_config,
-            start,
-            metrics,
-            options,
-        )
-        .await
-    }
-
-    /// [`Service::start`] with explicit HTTP limits.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn start_with_limits(
-        listener: TcpListener,
-        secrets: Vec<WebhookSecret>,
-        database: &Path,
-        handler: Arc<dyn JobHandler>,
-        worker_config: WorkerConfig,
-        start: WorkerStart,
-        metrics: Arc<ServiceMetrics>,
-        limits: listener::HttpLimits,
-    ) -> anyhow::Result<Self> {
-        let options = ServiceOptions {
-            limits,
-            ..ServiceOptions::default()
-        };
-        Self::start_with_options(
-            listener,
-            secrets,
-            database,
-            handler,
-            worker_config,
-            start,
-            metrics,
-            options,
-        )
-        .await
-    }
-
     /// [`Service::start`] with [`ServiceOptions`].
     #[allow(clippy::too_many_arguments)]
     pub async fn start_with_options(
@@ -352,7 +294,11 @@ pub async fn run(
         max_attempts: config.max_attempts,
         ..WorkerConfig::default()
     };
-    let service = Service::start_with_routes(
+    let options = ServiceOptions {
+        extra_routes: dashboard,
+        ..ServiceOptions::default()
+    };
+    let service = Service::start_with_options(
         listener,
         config.webhook_secrets.clone(),
         &config.database,
@@ -360,7 +306,7 @@ pub async fn run(
         worker_config,
         start,
         metrics,
-        dashboard,
+        options,
     )
     .await?;
     if let Some(retention) = config.payload_retention {
