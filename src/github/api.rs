@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::auth::{AppAuth, Credentials};
 use super::client::{GitHubError, HttpTransport};
+use super::events::WorkflowRun;
 use super::markers::{compose_comment, CommentMarker};
 
 /// `workflow_dispatch` accepts at most this many inputs.
@@ -225,6 +226,13 @@ pub struct PullRequestInfo {
     pub state: Option<String>,
 }
 
+impl PullRequestInfo {
+    /// True for a closed (or merged) pull request.
+    pub fn is_closed(&self) -> bool {
+        self.state.as_deref() == Some("closed")
+    }
+}
+
 /// A branch and its head commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BranchInfo {
@@ -245,30 +253,6 @@ pub struct DispatchResult {
     /// Present when GitHub honoured `return_run_details`.
     pub run_id: Option<u64>,
     pub html_url: Option<String>,
-}
-
-/// A workflow run as listed by the API.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct WorkflowRunInfo {
-    pub id: u64,
-    /// The run's title (the workflow's `run-name`).
-    #[serde(default)]
-    pub display_title: Option<String>,
-    #[serde(default)]
-    pub run_attempt: Option<u64>,
-    #[serde(default)]
-    pub head_branch: Option<String>,
-    pub head_sha: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub conclusion: Option<String>,
-    #[serde(default)]
-    pub html_url: Option<String>,
-    #[serde(default)]
-    pub run_started_at: Option<String>,
-    #[serde(default)]
-    pub updated_at: Option<String>,
 }
 
 /// A check run to create.
@@ -422,7 +406,7 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         workflow: &'a str,
         filter: &'a RunFilter,
-    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>>;
+    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRun>>>;
     /// Ids of the check runs named `name` on commit `sha` (to avoid creating one twice).
     fn check_runs_named<'a>(
         &'a self,
@@ -691,7 +675,7 @@ struct DispatchBody {
 
 #[derive(Deserialize)]
 struct RunsBody {
-    workflow_runs: Vec<WorkflowRunInfo>,
+    workflow_runs: Vec<WorkflowRun>,
 }
 
 #[derive(Deserialize)]
@@ -986,7 +970,7 @@ impl GitHubApi for RestGitHubApi {
         repo: &'a RepoName,
         workflow: &'a str,
         filter: &'a RunFilter,
-    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>> {
+    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRun>>> {
         Box::pin(async move {
             let query = {
                 let mut q = url::form_urlencoded::Serializer::new(String::new());
