@@ -447,6 +447,14 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         commit_sha: &'a str,
     ) -> BoxFuture<'a, ApiResult<String>>;
+    /// The paths of every file in a commit's tree (`GET /git/trees/{sha}?recursive=1`):
+    /// which files a branch holds, in one request instead of one per file. `None` when
+    /// GitHub cut the listing short (`truncated`, past 100,000 entries).
+    fn tree_file_paths<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        commit_sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<std::collections::BTreeSet<String>>>>;
     /// A tree on top of `base_tree` with these text files added or replaced; returns its sha.
     fn create_tree<'a>(
         &'a self,
@@ -676,6 +684,20 @@ struct DispatchBody {
 #[derive(Deserialize)]
 struct RunsBody {
     workflow_runs: Vec<WorkflowRun>,
+}
+
+#[derive(Deserialize)]
+struct TreeListing {
+    tree: Vec<TreeEntry>,
+    #[serde(default)]
+    truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct TreeEntry {
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -1112,6 +1134,26 @@ impl GitHubApi for RestGitHubApi {
             let path = format!("{}/git/commits/{}", repo.path(), enc(commit_sha));
             let answer = self.call(Method::GET, &path, None, false).await?;
             Ok(answer.json::<GitCommitBody>(&Method::GET, &path)?.tree.sha)
+        })
+    }
+
+    fn tree_file_paths<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        commit_sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<std::collections::BTreeSet<String>>>> {
+        Box::pin(async move {
+            let path = format!("{}/git/trees/{}?recursive=1", repo.path(), enc(commit_sha));
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            let listing: TreeListing = answer.json(&Method::GET, &path)?;
+            Ok((!listing.truncated).then(|| {
+                listing
+                    .tree
+                    .into_iter()
+                    .filter(|e| e.kind == "blob")
+                    .map(|e| e.path)
+                    .collect()
+            }))
         })
     }
 

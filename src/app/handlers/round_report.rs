@@ -197,13 +197,21 @@ async fn post_check_run(
     Ok(())
 }
 
-/// Which of `paths` the branch holds (only those are linked).
+/// Which of `paths` the branch holds (only those are linked): one listing of the branch
+/// head's tree, and a request per file only when GitHub cuts that listing short.
 async fn files_on_branch(
     api: &dyn GitHubApi,
     fork: &RepoName,
     branch: &str,
     paths: Vec<String>,
 ) -> Result<BTreeSet<String>, HandlerError> {
+    let listed = match api.get_branch(fork, branch).await? {
+        Some(head) => api.tree_file_paths(fork, &head.sha).await?,
+        None => Some(BTreeSet::new()),
+    };
+    if let Some(files) = listed {
+        return Ok(paths.into_iter().filter(|p| files.contains(p)).collect());
+    }
     let mut existing = BTreeSet::new();
     for path in paths {
         if api.get_file_contents(fork, &path, branch).await?.is_some() {
