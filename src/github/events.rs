@@ -616,6 +616,54 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn actions_status_and_conclusion_are_typed_and_new_values_are_kept() {
+        let run = |action: &str, status: &str, conclusion: &str| {
+            let body = serde_json::json!({
+                "action": action,
+                "workflow_run": {"id": 5, "head_sha": "abc", "status": status, "conclusion": conclusion},
+                "repository": {"id": 1, "name": "r", "full_name": "o/r", "owner": {"login": "o", "id": 2}},
+                "sender": {"login": "a", "id": 1}
+            });
+            match WebhookEvent::parse("workflow_run", body.to_string().as_bytes()).unwrap() {
+                WebhookEvent::WorkflowRun(e) => *e,
+                other => panic!("wrong variant {other:?}"),
+            }
+        };
+        let done = run("completed", "completed", "success");
+        assert_eq!(done.action, WorkflowAction::Completed);
+        assert!(done.workflow_run.is_completed() && done.workflow_run.succeeded());
+        let cancelled = run("completed", "completed", "cancelled");
+        assert_eq!(
+            cancelled.workflow_run.conclusion,
+            Some(RunConclusion::Cancelled)
+        );
+        assert!(!cancelled.workflow_run.succeeded());
+        // Values GitHub may add later parse, kept by name.
+        let new = run("reviewed", "deferred", "postponed");
+        assert_eq!(new.action, WorkflowAction::Other("reviewed".into()));
+        assert_eq!(
+            new.workflow_run.status,
+            Some(RunStatus::Other("deferred".into()))
+        );
+        assert!(!new.workflow_run.is_completed());
+        assert_eq!(new.workflow_run.conclusion.unwrap().as_str(), "postponed");
+        for text in [
+            "opened",
+            "edited",
+            "reopened",
+            "closed",
+            "deleted",
+            "labeled",
+            "unlabeled",
+            "pinned",
+        ] {
+            assert_eq!(IssuesAction::from(text).as_str(), text);
+        }
+        assert_eq!(CommentAction::from("edited"), CommentAction::Edited);
+        assert_eq!(RunConclusion::TimedOut.to_string(), "timed_out");
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(event in "(issues|issue_comment|pull_request|ping|push|check_run)", body in proptest::collection::vec(any::<u8>(), 0..200)) {
