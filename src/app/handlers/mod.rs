@@ -1,10 +1,10 @@
 //! The App's campaign work, one module per event: a request issue starts a campaign
-//! (`request`), a `/sota` comment steers it (`command`), a finished workflow run reports it
-//! and dispatches the next step (`workflow`, with the round report in `round_report`),
-//! reconciliation handles completions whose webhook was lost (`reconcile`), and `recover`
-//! rebuilds the store from the branches. What several of them do on GitHub (comments by
-//! marker, files on the branch, the status comment, dispatches) lives in `shared` and
-//! `dispatch`.
+//! (`request`; what a start writes is in `start`), a `/sota` comment steers it
+//! (`command`), a finished workflow run reports it and dispatches the next step
+//! (`workflow`, with the round report in `round_report`), reconciliation handles
+//! completions whose webhook was lost (`reconcile`), and `recover` rebuilds the store from
+//! the branches. What several of them do on GitHub (comments by marker, files on the
+//! branch, the status comment, dispatches) lives in `shared` and `dispatch`.
 //!
 //! Every step is idempotent: comments are upserted by marker, the branch and PR are looked
 //! up before they are created, and a workflow run attempt is claimed in the store before it
@@ -17,6 +17,7 @@ pub(crate) mod recover;
 pub(crate) mod request;
 pub(crate) mod round_report;
 pub(crate) mod shared;
+pub(crate) mod start;
 pub(crate) mod workflow;
 
 use super::store::{CampaignStore, StoreError};

@@ -4,7 +4,7 @@
 //! Claimed runs are skipped, so nothing is dispatched twice.
 
 use super::dispatch::step_runs;
-use super::request::resume_start;
+use super::start::resume_start;
 use super::workflow::run_completed;
 use super::Ctx;
 use crate::app::store::{AppPhase, CampaignStore};
