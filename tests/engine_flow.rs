@@ -238,3 +238,28 @@ fn crash_mid_round_resumes_and_finishes_it() {
         .collect();
     assert_eq!(r1.len(), 2, "one revalidation row per scenario");
 }
+
+#[test]
+fn a_command_agent_refused_by_the_model_api_is_told_to_check_its_key() {
+    let d = toy_checkout(0.8);
+    // A real process that fails the way an agent whose API key is wrong does.
+    let agent = "echo 'connecting to the model API' >&2; \
+                 echo 'Failed to authenticate. API Error: 401 invalid x-api-key' >&2; exit 1";
+    let r = EngineRun::new(d.path()).agent(agent).rounds(1).run();
+    assert!(matches!(
+        r.outcome.unwrap(),
+        RunOutcome::Paused { after_round: 1 }
+    ));
+    let ledger = run_file(d.path(), "humanize/attempt-ledger.md");
+    assert!(
+        ledger.contains(
+            "the agent exited with code 1: Failed to authenticate. API Error: 401 invalid x-api-key"
+        ),
+        "{ledger}"
+    );
+    let report = run_file(d.path(), "rounds/round-1/report.md");
+    assert!(
+        report.contains("check the agent's API key secret"),
+        "{report}"
+    );
+}
