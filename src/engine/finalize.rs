@@ -1,8 +1,8 @@
 //! The last step of a round, once SGLang is revalidated: ledgers, the review gate, the
 //! checkpoint's record of the round, its review and report, and the one round commit.
 //!
-//! Nothing here is marked done in the checkpoint until the round record is written, so a
-//! crash anywhere before the commit runs this step again from the start. It is safe to: the
+//! The round stays in progress in the checkpoint until its record is saved, just before the
+//! commit, so a crash before that runs this step again from the start. That is safe: the
 //! ledgers are rebuilt from their text at the round's start commit, never appended twice.
 
 use super::gap::geomean_improvement_pct;
