@@ -265,6 +265,7 @@ async fn a_lost_completion_is_repaired_by_reconciliation_without_double_dispatch
     rs.complete(&baseline).await;
     assert_eq!(rs.dispatches().len(), 2);
     assert_eq!(rs.count_comments(rs.pr(), "## Fixed baseline"), 1);
+    rs.assert_comments_portable();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,6 +291,7 @@ async fn a_gate_answer_the_server_cannot_confirm_stops_automatic_rounds() {
     rs.comment_containing(rs.pr(), "server-side gate could not confirm");
     assert!(rs.pending().is_empty(), "no round 2");
     assert_eq!(rs.phase(), AppPhase::Waiting);
+    rs.assert_comments_portable();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,6 +323,7 @@ async fn a_round_that_committed_nothing_waits_and_its_warning_folds_once_a_rerun
     assert_eq!(rs.count_comments(pr, "committed no round 1"), 1);
     assert_eq!(rs.phase(), AppPhase::Round, "round 2 dispatched");
     rs.assert_check_run_per_round(1);
+    rs.assert_comments_portable();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,6 +440,7 @@ async fn github_faults_never_duplicate_a_dispatch_or_a_comment() {
         2,
         "round 2 dispatched once"
     );
+    rs.assert_comments_portable();
 }
 
 /// Fails when the dispatch sends an input the installed workflow `file` does not declare
