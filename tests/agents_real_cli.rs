@@ -14,6 +14,7 @@
 //! is set (CI sets it), in which case they fail.
 
 mod support_models;
+mod support_requests;
 
 use regex::Regex;
 use serde_json::Value;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use support_models::{Conversation, ModelSim, Reply, Script};
+use support_requests::SimRequest;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,36 +51,6 @@ fn clis_available() -> bool {
     }
     ok
 }
-
-const REQUEST: &str = "\
-model: meta-llama/Llama-3.1-8B-Instruct
-precision: bf16
-gpu: {model: H100, count: 1}
-frameworks:
-  only: [vllm]
-workload:
-  dataset: random
-  num_prompts: 4
-  scenarios:
-    - {name: chat, input_len: 512, output_len: 64}
-sla: {max_p50_ttft_ms: 20000, max_p50_tpot_ms: 500, min_success_rate: 0.99}
-max_rounds: MAX_ROUNDS
-autonomy: autonomous
-primary_metric: output_token_throughput
-";
-
-const PLAN: &str = "\
-model: meta-llama/Llama-3.1-8B-Instruct
-tp_size: 1
-port: 31000
-bench_client: builtin
-num_prompts: 4
-scenarios:
-  - {name: chat, input_len: 512, output_len: 64}
-frameworks:
-  sglang: {}
-  vllm: {}
-";
 
 fn profile_cmd(profile: &str) -> String {
     format!(
@@ -111,10 +83,14 @@ impl Story {
         std::fs::create_dir_all(&inputs).unwrap();
         std::fs::write(
             inputs.join("request.yaml"),
-            REQUEST.replace("MAX_ROUNDS", &max_rounds.to_string()),
+            SimRequest {
+                max_rounds,
+                ..SimRequest::SMALL
+            }
+            .request(),
         )
         .unwrap();
-        std::fs::write(inputs.join("plan.yaml"), PLAN).unwrap();
+        std::fs::write(inputs.join("plan.yaml"), SimRequest::SMALL.plan()).unwrap();
         let config = format!(
             "plan: plan.yaml\nagent:\n{agent_yaml}\nsim:\n  enabled: true\n  time_scale: 0.3\ngate:\n  max_rounds: {max_rounds}\nlane:\n  ready_timeout_secs: 30\n  bench_timeout_secs: 120\n  profile:\n    sglang: {}\n    vllm: {}\n",
             serde_json::to_string(&profile_cmd("{checkout}/sim/engine.yaml")).unwrap(),

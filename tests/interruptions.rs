@@ -4,6 +4,8 @@
 //! round is one commit, and the campaign ends as an uninterrupted one does. Every process
 //! the run starts inherits a marker in its environment, so survivors are found by it.
 
+mod support_requests;
+
 use sota_bot::bench::row::parse_jsonl;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -11,25 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support_requests::SimRequest;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sota-bot");
-
-const REQUEST: &str = "\
-model: meta-llama/Llama-3.1-8B-Instruct
-precision: bf16
-gpu: {model: H100, count: 1}
-frameworks:
-  only: [vllm]
-workload:
-  dataset: random
-  num_prompts: 4
-  scenarios:
-    - {name: chat, input_len: 256, output_len: 48}
-sla: {max_p50_ttft_ms: 60000, max_p50_tpot_ms: 5000, min_success_rate: 0.99}
-max_rounds: 2
-autonomy: autonomous
-primary_metric: output_token_throughput
-";
 
 const PLAN: &str = "\
 model: meta-llama/Llama-3.1-8B-Instruct
@@ -80,7 +66,18 @@ impl Campaign {
         git(&checkout, &["commit", "-qam", "slower sglang"]);
         let inputs = tmp.path().join("inputs");
         std::fs::create_dir_all(&inputs).unwrap();
-        std::fs::write(inputs.join("request.yaml"), REQUEST).unwrap();
+        std::fs::write(
+            inputs.join("request.yaml"),
+            SimRequest {
+                input_len: 256,
+                output_len: 48,
+                max_p50_ttft_ms: 60000,
+                max_p50_tpot_ms: 5000,
+                ..SimRequest::SMALL
+            }
+            .request(),
+        )
+        .unwrap();
         std::fs::write(inputs.join("plan.yaml"), PLAN).unwrap();
         std::fs::write(inputs.join("config.yaml"), config(agent)).unwrap();
         let marker = format!("SOTA_TEST_RUN={}", tmp.path().display());

@@ -4,19 +4,13 @@
 //! file) is resolved to the module file it names. Between top-level modules, a path may only
 //! point to a module listed earlier in ARCHITECTURE.md's module map, so the map stays true,
 //! the modules form no circle, and `runner` never reaches up into `cli`. Inside one top-level
-//! module, the files may form no circle either, except the one listed in
-//! [`KNOWN_FILE_CIRCLES`] until it is untangled (a new one fails, and so does a listed one
-//! that is gone).
+//! module, the files may form no circle either.
 //!
 //! The resolution is by path, not by name: a path through a parent's re-export (`super::Type`
 //! where `Type` is defined in a sibling) counts as pointing to the parent and is not followed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// File-level circles inside a top-level module that exist today, by module path. A timeline
-/// holds its forward passes, which are found over the timeline's ops.
-const KNOWN_FILE_CIRCLES: &[&[&str]] = &[&["profile::passes", "profile::timeline"]];
 
 type ModPath = Vec<String>;
 
@@ -297,7 +291,7 @@ fn circles(graph: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<BTreeSet<String>
 }
 
 #[test]
-fn files_inside_a_module_form_no_new_circles() {
+fn files_inside_a_module_form_no_circles() {
     let source = read_source();
     // Edges between files of one top-level module, not counting its root (`mod.rs`), whose
     // re-exports every child may name.
@@ -313,17 +307,11 @@ fn files_inside_a_module_form_no_new_circles() {
             (from.clone(), same)
         })
         .collect();
-    let found: BTreeSet<BTreeSet<String>> = circles(&inner).into_iter().collect();
-    let known: BTreeSet<BTreeSet<String>> = KNOWN_FILE_CIRCLES
-        .iter()
-        .map(|c| c.iter().map(|s| s.to_string()).collect())
-        .collect();
-    let new: Vec<_> = found.difference(&known).collect();
-    assert!(new.is_empty(), "new import circles between files: {new:?}");
-    let gone: Vec<_> = known.difference(&found).collect();
+    let found = circles(&inner);
     assert!(
-        gone.is_empty(),
-        "these circles are gone; remove them from KNOWN_FILE_CIRCLES: {gone:?}"
+        found.is_empty(),
+        "import circles between files of one module (move the shared plain type into a file \
+         both can use): {found:?}"
     );
 }
 

@@ -9,39 +9,12 @@
 //! Least privilege on the same run: the agent sees its own keys only, and the engine side
 //! (the profile command) sees the Hugging Face token only.
 
+mod support_requests;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const REQUEST: &str = "\
-model: meta-llama/Llama-3.1-8B-Instruct
-precision: bf16
-gpu: {model: H100, count: 1}
-frameworks:
-  only: [vllm]
-workload:
-  dataset: random
-  num_prompts: 4
-  scenarios:
-    - {name: chat, input_len: 512, output_len: 64}
-sla: {max_p50_ttft_ms: 20000, max_p50_tpot_ms: 500, min_success_rate: 0.99}
-max_rounds: 2
-autonomy: autonomous
-primary_metric: output_token_throughput
-";
-
-const PLAN: &str = "\
-model: meta-llama/Llama-3.1-8B-Instruct
-tp_size: 1
-port: 31000
-bench_client: builtin
-num_prompts: 4
-scenarios:
-  - {name: chat, input_len: 512, output_len: 64}
-frameworks:
-  sglang: {}
-  vllm: {}
-";
+use support_requests::SimRequest;
 
 /// An agent that leaks everything it can reach. Round 1 is otherwise a good round (a
 /// patch, a clean summary); round 2 copies the secrets into its summary.
@@ -150,8 +123,8 @@ fn secrets_by_value_never_reach_the_branch_and_each_process_gets_only_its_own() 
 
     let inputs = tmp.path().join("inputs");
     std::fs::create_dir_all(&inputs).unwrap();
-    std::fs::write(inputs.join("request.yaml"), REQUEST).unwrap();
-    std::fs::write(inputs.join("plan.yaml"), PLAN).unwrap();
+    std::fs::write(inputs.join("request.yaml"), SimRequest::SMALL.request()).unwrap();
+    std::fs::write(inputs.join("plan.yaml"), SimRequest::SMALL.plan()).unwrap();
     let config = format!(
         "plan: plan.yaml\nagent:\n  command: sh {} {{round}} {{summary}} {{checkout}}\n  timeout_secs: 120\nsim:\n  enabled: true\n  time_scale: 0.3\ngate:\n  max_rounds: 2\nlane:\n  ready_timeout_secs: 30\n  bench_timeout_secs: 120\n  profile:\n    sglang: {}\n    vllm: {}\n",
         leak.join("agent.sh").display(),

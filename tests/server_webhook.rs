@@ -388,35 +388,66 @@ impl CampaignService for RecordingCampaigns {
     }
 }
 
-fn comment_payload(
-    examples: &[(String, Vec<Value>)],
-    repo: &str,
-    user: &str,
-    user_type: &str,
-    action: &str,
-    body: &str,
-    old: Option<&str>,
-) -> Vec<u8> {
-    let mut p = examples
-        .iter()
-        .find(|(n, _)| n == "issue_comment")
-        .and_then(|(_, e)| e.iter().find(|p| p["action"] == "created"))
-        .cloned()
-        .expect("issue_comment example");
-    p["action"] = json!(action);
-    p["repository"]["full_name"] = json!(repo);
-    p["comment"]["body"] = json!(body);
-    p["comment"]["id"] = json!(4242);
-    p["comment"]["user"]["login"] = json!(user);
-    p["comment"]["user"]["type"] = json!(user_type);
-    p["sender"]["login"] = json!(user);
-    p["sender"]["type"] = json!(user_type);
-    p["issue"]["number"] = json!(12);
-    p["installation"] = json!({"id": 99, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uOTk="});
-    if let Some(old) = old {
-        p["changes"] = json!({"body": {"from": old}});
+/// An `issue_comment` delivery on issue #12, built from GitHub's example payload: `user`
+/// comments `body` on `repo`; [`CommentEvent::bot`] and [`CommentEvent::edited_from`] vary it.
+struct CommentEvent<'a> {
+    repo: &'a str,
+    user: &'a str,
+    body: &'a str,
+    user_type: &'a str,
+    edited_from: Option<&'a str>,
+}
+
+impl<'a> CommentEvent<'a> {
+    fn new(repo: &'a str, user: &'a str, body: &'a str) -> Self {
+        CommentEvent {
+            repo,
+            user,
+            body,
+            user_type: "User",
+            edited_from: None,
+        }
     }
-    serde_json::to_vec(&p).unwrap()
+
+    /// Written by a bot account.
+    fn bot(self) -> Self {
+        CommentEvent {
+            user_type: "Bot",
+            ..self
+        }
+    }
+
+    /// An `edited` delivery whose text was `old` before.
+    fn edited_from(self, old: &'a str) -> Self {
+        CommentEvent {
+            edited_from: Some(old),
+            ..self
+        }
+    }
+
+    fn payload(&self, examples: &[(String, Vec<Value>)]) -> Vec<u8> {
+        let mut p = examples
+            .iter()
+            .find(|(n, _)| n == "issue_comment")
+            .and_then(|(_, e)| e.iter().find(|p| p["action"] == "created"))
+            .cloned()
+            .expect("issue_comment example");
+        p["repository"]["full_name"] = json!(self.repo);
+        p["comment"]["body"] = json!(self.body);
+        p["comment"]["id"] = json!(4242);
+        p["comment"]["user"]["login"] = json!(self.user);
+        p["comment"]["user"]["type"] = json!(self.user_type);
+        p["sender"]["login"] = json!(self.user);
+        p["sender"]["type"] = json!(self.user_type);
+        p["issue"]["number"] = json!(12);
+        p["installation"] =
+            json!({"id": 99, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uOTk="});
+        if let Some(old) = self.edited_from {
+            p["action"] = json!("edited");
+            p["changes"] = json!({"body": {"from": old}});
+        }
+        serde_json::to_vec(&p).unwrap()
+    }
 }
 
 async fn wait_done(service: &Service, n: usize) {
@@ -474,15 +505,7 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c1",
-            comment_payload(
-                examples,
-                "octo/cmd-help",
-                "maint",
-                "User",
-                "created",
-                "/sota help",
-                None
-            )
+            CommentEvent::new("octo/cmd-help", "maint", "/sota help").payload(examples)
         )
         .await,
         202
@@ -491,15 +514,7 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c1",
-            comment_payload(
-                examples,
-                "octo/cmd-help",
-                "maint",
-                "User",
-                "created",
-                "/sota help",
-                None
-            )
+            CommentEvent::new("octo/cmd-help", "maint", "/sota help").payload(examples)
         )
         .await,
         200
@@ -508,15 +523,7 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c2",
-            comment_payload(
-                examples,
-                "octo/cmd-refuse",
-                "reader",
-                "User",
-                "created",
-                "/sota stop",
-                None
-            )
+            CommentEvent::new("octo/cmd-refuse", "reader", "/sota stop").payload(examples)
         )
         .await,
         202
@@ -526,15 +533,9 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c3",
-            comment_payload(
-                examples,
-                "octo/cmd-bot",
-                "other-bot[bot]",
-                "Bot",
-                "created",
-                "/sota stop",
-                None
-            )
+            CommentEvent::new("octo/cmd-bot", "other-bot[bot]", "/sota stop")
+                .bot()
+                .payload(examples)
         )
         .await,
         202
@@ -544,15 +545,7 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c4",
-            comment_payload(
-                examples,
-                "octo/cmd-typo",
-                "maint",
-                "User",
-                "created",
-                typo,
-                None
-            )
+            CommentEvent::new("octo/cmd-typo", "maint", typo).payload(examples)
         )
         .await,
         202
@@ -561,15 +554,9 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c5",
-            comment_payload(
-                examples,
-                "octo/cmd-edit",
-                "maint",
-                "User",
-                "edited",
-                "/sota hold\nthanks",
-                Some("/sota hold")
-            )
+            CommentEvent::new("octo/cmd-edit", "maint", "/sota hold\nthanks")
+                .edited_from("/sota hold")
+                .payload(examples)
         )
         .await,
         202
@@ -577,15 +564,9 @@ async fn commands_are_authorized_acknowledged_and_answered() {
     assert_eq!(
         send(
             "c6",
-            comment_payload(
-                examples,
-                "octo/cmd-edit",
-                "maint",
-                "User",
-                "edited",
-                "/sota hold\n/sota stop",
-                Some("/sota hold\nthanks")
-            )
+            CommentEvent::new("octo/cmd-edit", "maint", "/sota hold\n/sota stop")
+                .edited_from("/sota hold\nthanks")
+                .payload(examples)
         )
         .await,
         202

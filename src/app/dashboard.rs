@@ -31,9 +31,24 @@ pub fn run_gpu_minutes(run: &WorkflowRun, gpu_count: u32) -> Option<f64> {
     (secs >= 0).then(|| secs as f64 / 60.0 * f64::from(gpu_count.max(1)))
 }
 
-/// The agent's usage report in the round's committed agent log, as the gate input carries
-/// it (the text the round added).
+/// The agent's usage report: what the runner read from the agent's whole output (the gate
+/// input's agent report), else the round's committed agent log as the gate input carries
+/// it. The log is a tail whose long lines are cut, and Claude Code's `--output-format json`
+/// report is one line longer than the cut, so the log alone misses it.
 pub fn round_agent_usage(input: &GateInput, round: u32) -> Option<AgentUsage> {
+    if let Some(u) = input.evidence.agent.as_ref().map(|a| &a.usage) {
+        let reported = [u.input_tokens, u.output_tokens]
+            .iter()
+            .any(Option::is_some);
+        if reported || u.turns.is_some() || u.cost_usd.is_some() {
+            return Some(AgentUsage {
+                cost_usd: u.cost_usd,
+                turns: u.turns,
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+            });
+        }
+    }
     let suffix = format!("rounds/round-{round}/agent-log-tail.txt");
     input
         .evidence

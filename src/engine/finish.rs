@@ -2,14 +2,36 @@
 //! post-patch table, winner commands, evidence paths, changed files, tests, and whether SGLang
 //! reached SOTA.
 
-use super::Engine;
+use super::{Engine, EngineError};
 use crate::bench::{BenchRow, RunStatus};
 use crate::campaign::ledger::md_cell;
 use crate::framework::Framework;
-use crate::report::{round_lines, FinalReportView, FixedRowView, PostRowView, WinnerCommandView};
+use crate::report::{
+    self, round_lines, FinalReportView, FixedRowView, PostRowView, WinnerCommandView,
+};
 
 fn fmt(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "n/a".into())
+}
+
+impl Engine<'_> {
+    /// Writes and commits the final report once the campaign has stopped.
+    pub(crate) fn finish(&mut self) -> Result<(), EngineError> {
+        self.progress.step("final report");
+        let rows = self.read_rows()?;
+        let view = final_view(self, &rows);
+        let text = report::render_final_report(&view)?;
+        self.write_report(&self.paths.final_report(), &text)?;
+        self.save_state()?;
+        let reason = self
+            .state
+            .stop
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
+        self.commit(&format!("sota final: {reason}"))?;
+        Ok(())
+    }
 }
 
 /// Files under the run directory whose repository path matches `pred`, sorted.

@@ -12,6 +12,7 @@
 pub mod agent_step;
 pub mod baseline;
 pub mod config;
+mod finalize;
 pub mod finish;
 pub mod gap;
 pub mod lane;

@@ -3,7 +3,7 @@
 //! facts alone (nothing was revalidated, so no verdict comes from noise), and two in a row
 //! put the campaign on hold with a message that says what to fix.
 
-use crate::runner::agent_usage::AgentUsage;
+use crate::runner::agent_usage::{classify_api_error, AgentUsage, ApiFailure};
 use serde::{Deserialize, Serialize};
 
 /// Why the agent's round ended before revalidation.
@@ -53,9 +53,11 @@ impl AgentFailure {
     pub fn fix_hint(&self) -> &'static str {
         match self {
             AgentFailure::NotStarted { .. } => "install the agent CLI on the runner (or fix `agent.preset` / `agent.command` in the config)",
-            AgentFailure::Exited { message: Some(m), .. } if m.contains("401") || m.to_ascii_lowercase().contains("authenticat") => "check the agent's API key secret (named in `agent.secret_names`) and the job's env mapping",
-            AgentFailure::Exited { message: Some(m), .. } if m.contains("429") || m.contains("529") || m.to_ascii_lowercase().contains("overloaded") || m.to_ascii_lowercase().contains("rate") => "the model API is rate-limited or overloaded: wait, or raise the account's limits",
-            AgentFailure::Exited { .. } => "read the agent log tail below; fix the agent's configuration or prompt",
+            AgentFailure::Exited { message, .. } => match message.as_deref().and_then(classify_api_error) {
+                Some(ApiFailure::Auth) => "check the agent's API key secret (named in `agent.secret_names`) and the job's env mapping",
+                Some(ApiFailure::Overloaded) => "the model API is rate-limited or overloaded: wait, or raise the account's limits",
+                None => "read the agent log tail below; fix the agent's configuration or prompt",
+            },
             AgentFailure::TimedOut { .. } => "raise `agent.timeout_minutes` or lower `agent.max_turns`",
             AgentFailure::NoChange => "read the agent log and summary: the model may need a different model, more turns, or a maintainer note (`/sota continue <note>`)",
             AgentFailure::ForbiddenPaths { .. } => "the agent may change SGLang source and its round summary only; tell it so in a maintainer note",

@@ -14,7 +14,8 @@ use super::kernels::ratio;
 use super::names::Category;
 use super::passes::PassSpan;
 use super::records::{add_ns, sum_ns, FxMap, NameId};
-use super::timeline::{stage_from_text, Timeline};
+use super::stage::stage_from_text;
+use super::timeline::Timeline;
 
 /// One decoder layer inside a pass.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -16,12 +16,14 @@ pub mod kernels;
 pub mod layers;
 pub mod names;
 pub mod ncu;
+pub mod op;
 pub mod overlap;
 pub mod passes;
 pub mod records;
 pub mod render;
 pub mod scan;
 mod simd;
+pub mod stage;
 pub mod timeline;
 
 pub use compare::{compare, TraceComparison};
@@ -131,8 +133,8 @@ pub fn load_timeline(path: &Path) -> Result<Timeline, ProfileError> {
     let mut tl: Option<Timeline> = None;
     for f in files {
         let rec = ingest::read_trace_file(&f)?;
-        let stage = timeline::stage_from_path(f.strip_prefix(path).unwrap_or(&f))
-            .or_else(|| timeline::stage_from_path(&f));
+        let stage = stage::stage_from_path(f.strip_prefix(path).unwrap_or(&f))
+            .or_else(|| stage::stage_from_path(&f));
         let one = Timeline::from_records(rec, stage, &f.display().to_string());
         match &mut tl {
             None => tl = Some(one),
@@ -280,7 +282,7 @@ pub fn analyze_timeline(
             launches: ops.len() as u64,
             graph_launches: ops
                 .iter()
-                .filter(|&&i| tl.ops[i].graph != timeline::NOT_GRAPH)
+                .filter(|&&i| tl.ops[i].graph != op::NOT_GRAPH)
                 .count() as u64,
             kernel_table,
             categories: kernels::category_table(tl, ops),

@@ -20,16 +20,17 @@
 //! layer of one and the start of the first layer of the next (where the host schedules).
 
 use super::names::Category;
+use super::op::{Op, NOT_GRAPH};
 use super::records::Interner;
 use super::records::{sum_ns, FxMap, NameId};
-use super::timeline::{stage_from_text, Op, Timeline, NOT_GRAPH};
+use super::stage::stage_from_text;
 use std::ops::Range;
 
 /// One forward pass found in a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassSpan {
     pub segment: u16,
-    /// Ops of the pass: indices into `Timeline::ops` (a file's ops are in time order).
+    /// Ops of the pass: indices into the timeline's ops (a file's ops are in time order).
     pub ops: Range<usize>,
     /// Attention anchors (one per layer) in the pass.
     pub layers: u32,
@@ -118,16 +119,17 @@ impl Gap {
     }
 }
 
-/// Passes of one file's ops: `tl.ops[file]`, in time order. `path_stage` is the stage its
-/// path gives (SGLang's profile-by-stage files), if any; `hint` a stage word elsewhere in
-/// its name, used only where the kernels tell nothing.
+/// Passes of one file's ops: `all_ops[file]`, in time order, their names interned in
+/// `names`. `path_stage` is the stage its path gives (SGLang's profile-by-stage files), if
+/// any; `hint` a stage word elsewhere in its name, used only where the kernels tell nothing.
 pub fn find_passes(
-    tl: &Timeline,
+    names: &Interner,
+    all_ops: &[Op],
     file: Range<usize>,
     path_stage: Option<&str>,
     hint: Option<&'static str>,
 ) -> Vec<PassSpan> {
-    let Some(ops) = tl.ops.get(file.clone()).filter(|o| !o.is_empty()) else {
+    let Some(ops) = all_ops.get(file.clone()).filter(|o| !o.is_empty()) else {
         return Vec::new();
     };
     let anchors = anchors(ops);
@@ -136,7 +138,7 @@ pub fn find_passes(
     } else {
         anchored_spans(ops, &anchors)
     };
-    classify(&tl.names, ops, &mut spans, path_stage, hint);
+    classify(names, ops, &mut spans, path_stage, hint);
     for s in &mut spans {
         s.segment = ops[0].segment;
         s.ops = s.ops.start + file.start..s.ops.end + file.start;

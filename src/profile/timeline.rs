@@ -4,45 +4,12 @@
 use std::path::Path;
 
 use super::names::{canonical_name, classify, Category};
+use super::op::{Op, NOT_GRAPH};
 use super::passes::{find_passes, PassSpan};
 use super::records::{
     Annotation, FxMap, GpuKind, Interner, NameId, PyFrame, TraceMeta, TraceRecords, NO_NAME,
 };
-
-/// One GPU op with its attribution.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Op {
-    pub family: NameId,
-    pub raw: NameId,
-    pub category: Category,
-    pub kind: GpuKind,
-    pub stream: u32,
-    pub ts_ns: i64,
-    pub dur_ns: i64,
-    pub cpu_op: NameId,
-    pub py_loc: NameId,
-    /// Host timestamp of the launch call, `i64::MIN` when unknown.
-    pub launch_ns: i64,
-    pub launch_thread: u32,
-    /// Thread blocks of the launch (0 when unknown).
-    pub blocks: u32,
-    /// The CUDA-graph replay that ran this op (index of its `cudaGraphLaunch` in the
-    /// file), [`NOT_GRAPH`] for an op launched eagerly.
-    pub graph: u32,
-    pub stage: u16,
-    /// Which input file the op came from (timestamps of different files are unrelated).
-    pub segment: u16,
-}
-
-impl Op {
-    /// End timestamp in ns.
-    pub fn end_ns(&self) -> i64 {
-        self.ts_ns.saturating_add(self.dur_ns)
-    }
-}
-
-/// [`Op::graph`] of an eagerly launched op.
-pub const NOT_GRAPH: u32 = u32::MAX;
+use super::stage::stage_from_text;
 
 /// Stage of an op.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,50 +32,6 @@ pub struct Timeline {
     pub passes: Vec<PassSpan>,
     pub meta: TraceMeta,
     pub sources: Vec<String>,
-}
-
-/// Stage named by a file path: SGLang's profile-by-stage file names
-/// (`<id>-TP-0-DECODE.trace.json.gz`, `...-EXTEND.trace.json.gz`) or a folder named after
-/// a stage (`decode/`, `EXTEND/`). A stage word elsewhere in a file name
-/// (`llama_decode_16steps.json`) names no stage: such a trace can hold prefill passes too.
-pub fn stage_from_path(path: &Path) -> Option<&'static str> {
-    let by_stage_file = path.file_name().and_then(|n| {
-        let n = n.to_string_lossy();
-        let stem = n.strip_suffix(".gz").unwrap_or(&n);
-        let stem = stem.strip_suffix(".json")?;
-        let stem = stem.strip_suffix(".trace").unwrap_or(stem);
-        match stem.rsplit('-').next()? {
-            "DECODE" => Some("decode"),
-            "EXTEND" | "PREFILL" => Some("prefill"),
-            _ => None,
-        }
-    });
-    by_stage_file.or_else(|| {
-        path.parent()?.components().rev().find_map(|c| {
-            match c
-                .as_os_str()
-                .to_string_lossy()
-                .to_ascii_lowercase()
-                .as_str()
-            {
-                "decode" => Some("decode"),
-                "prefill" | "extend" => Some("prefill"),
-                _ => None,
-            }
-        })
-    })
-}
-
-/// Stage named by a piece of text.
-pub fn stage_from_text(text: &str) -> Option<&'static str> {
-    let l = text.to_ascii_lowercase();
-    if l.contains("decode") {
-        Some("decode")
-    } else if l.contains("prefill") || l.contains("extend") {
-        Some("prefill")
-    } else {
-        None
-    }
 }
 
 /// Is `file` a Python location worth reporting (user or framework code, not torch
@@ -213,7 +136,7 @@ impl Timeline {
         tl.assign_stages(path_stage);
         let name = Path::new(source).file_name().map(|n| n.to_string_lossy());
         let hint = name.as_deref().and_then(stage_from_text);
-        tl.passes = find_passes(&tl, 0..tl.ops.len(), path_stage, hint);
+        tl.passes = find_passes(&tl.names, &tl.ops, 0..tl.ops.len(), path_stage, hint);
         tl.stage_by_passes();
         tl
     }
@@ -441,27 +364,5 @@ mod tests {
         assert!(!is_user_frame(
             "/usr/lib/python3/site-packages/torch/nn/modules/module.py(1): x"
         ));
-    }
-
-    #[test]
-    fn stage_paths() {
-        let st = |p: &str| stage_from_path(Path::new(p));
-        assert_eq!(st("t/1765-TP-0-DECODE.trace.json.gz"), Some("decode"));
-        assert_eq!(st("1765-TP-1-EXTEND.trace.json"), Some("prefill"));
-        assert_eq!(st("run/EXTEND/x.json"), Some("prefill"));
-        assert_eq!(st("decode/rank0.json.gz"), Some("decode"));
-        assert_eq!(st("mixtral_decode_16steps.trace.json.gz"), None);
-        assert_eq!(st("traces/llama8b_prefill.json"), None);
-    }
-
-    #[test]
-    fn stage_names() {
-        assert_eq!(
-            stage_from_text("x-TP-0-DECODE.trace.json.gz"),
-            Some("decode")
-        );
-        assert_eq!(stage_from_text("run/EXTEND/x.json"), Some("prefill"));
-        assert_eq!(stage_from_text("prefill_forward"), Some("prefill"));
-        assert_eq!(stage_from_text("nccl:all_reduce"), None);
     }
 }

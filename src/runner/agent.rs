@@ -141,7 +141,15 @@ fn kill_group(pid: u32) {
         .status();
 }
 
-fn usage_from(preset: AgentPreset, stdout_path: &Path) -> AgentUsage {
+/// What the agent reported about itself: its machine-readable output on standard output,
+/// and, when that names no error and the agent failed, the model-API error its standard
+/// error names (a `command` agent, or a CLI that died before printing its result).
+fn usage_from(
+    preset: AgentPreset,
+    outcome: &AgentOutcome,
+    stdout_path: &Path,
+    stderr_path: &Path,
+) -> AgentUsage {
     let text = std::fs::read_to_string(stdout_path).unwrap_or_default();
     let parsed = match preset {
         AgentPreset::Claude => super::agent_usage::parse_claude(&text),
@@ -149,7 +157,13 @@ fn usage_from(preset: AgentPreset, stdout_path: &Path) -> AgentUsage {
         AgentPreset::Command => super::agent_usage::parse_claude(&text)
             .or_else(|| super::agent_usage::parse_codex(&text)),
     };
-    parsed.unwrap_or_default()
+    let mut usage = parsed.unwrap_or_default();
+    let failed = matches!(outcome, AgentOutcome::Finished { exit_code } if *exit_code != 0);
+    if usage.error.is_none() && failed {
+        let stderr = std::fs::read(stderr_path).unwrap_or_default();
+        usage.error = super::agent_usage::api_error_line(&String::from_utf8_lossy(&stderr));
+    }
+    usage
 }
 
 impl AgentPort for ShellAgent {
@@ -234,9 +248,9 @@ impl AgentPort for ShellAgent {
         };
         super::supervisor::unregister(child.id());
         AgentRun {
-            outcome,
             duration: started.elapsed(),
-            usage: usage_from(launch.preset, &inv.stdout_path()),
+            usage: usage_from(launch.preset, &outcome, &inv.stdout_path(), &inv.log_path),
+            outcome,
         }
     }
 }
@@ -348,6 +362,28 @@ mod tests {
             std::fs::read_to_string(d.path().join("agent.log")).unwrap(),
             "progress\n"
         );
+    }
+
+    #[test]
+    fn a_command_agent_s_api_error_on_stderr_is_its_error_message() {
+        let d = tempfile::tempdir().unwrap();
+        let out = ShellAgent.run(&inv(
+            d.path(),
+            "echo 'calling the model' >&2; echo 'Error: 401 Unauthorized (invalid x-api-key)' >&2; echo 'giving up' >&2; exit 1",
+            10_000,
+        ));
+        assert_eq!(out.outcome, AgentOutcome::Finished { exit_code: 1 });
+        let error = out.usage.error.as_deref();
+        assert_eq!(error, Some("Error: 401 Unauthorized (invalid x-api-key)"));
+        assert_eq!(
+            error.and_then(super::super::agent_usage::classify_api_error),
+            Some(super::super::agent_usage::ApiFailure::Auth)
+        );
+        // A clean exit, or a failure that names no API error, has no error message.
+        let ok = ShellAgent.run(&inv(d.path(), "echo '401 Unauthorized' >&2", 10_000));
+        assert_eq!(ok.usage.error, None);
+        let other = ShellAgent.run(&inv(d.path(), "echo 'syntax error' >&2; exit 2", 10_000));
+        assert_eq!(other.usage.error, None);
     }
 
     #[test]

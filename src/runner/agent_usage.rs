@@ -1,7 +1,10 @@
 //! What an agent run reported about itself: turns, tokens, cost and its own error message,
 //! read from the machine-readable output of Claude Code (`--output-format json`: one result
 //! object) and Codex (`exec --json`: one JSON event per line). Output that is not in either
-//! shape (a `command` agent, a CLI that crashed) yields no usage, never an error.
+//! shape (a `command` agent, a CLI that crashed) yields no usage, never an error; such an
+//! agent's error message is the line of its standard error that reports a model-API
+//! failure ([`api_error_line`]). One classifier ([`classify_api_error`]) reads every
+//! agent's error, whichever way it came.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -147,6 +150,74 @@ pub fn parse_codex(stdout: &str) -> Option<AgentUsage> {
     Some(usage)
 }
 
+/// A model-API failure an agent's error text reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFailure {
+    /// The API refused the credentials (HTTP 401, "failed to authenticate", "invalid API
+    /// key").
+    Auth,
+    /// The API is rate-limited or overloaded (HTTP 429 or 529).
+    Overloaded,
+}
+
+const AUTH_WORDS: &[&str] = &[
+    "authenticat",
+    "unauthorized",
+    "unauthorised",
+    "invalid api key",
+    "invalid x-api-key",
+    "incorrect api key",
+];
+const OVERLOAD_WORDS: &[&str] = &[
+    "overloaded",
+    "rate limit",
+    "rate-limit",
+    "rate_limit",
+    "ratelimit",
+    "too many requests",
+];
+
+/// Whether `text` holds the HTTP status `code` as a number of its own (not inside a longer
+/// one, such as a token count).
+fn has_status(text: &str, code: &str) -> bool {
+    let digit_at = |s: &str, from_end: bool| {
+        let c = if from_end {
+            s.chars().next_back()
+        } else {
+            s.chars().next()
+        };
+        c.is_some_and(|c| c.is_ascii_digit())
+    };
+    text.match_indices(code)
+        .any(|(at, _)| !digit_at(&text[..at], true) && !digit_at(&text[at + code.len()..], false))
+}
+
+/// What model-API failure `text` (an agent's error message or a line of its output)
+/// reports, if any; a credentials failure wins over an overload named in the same text.
+pub fn classify_api_error(text: &str) -> Option<ApiFailure> {
+    let lower = text.to_ascii_lowercase();
+    if has_status(text, "401") || AUTH_WORDS.iter().any(|w| lower.contains(w)) {
+        return Some(ApiFailure::Auth);
+    }
+    if ["429", "529"].iter().any(|c| has_status(text, c))
+        || OVERLOAD_WORDS.iter().any(|w| lower.contains(w))
+    {
+        return Some(ApiFailure::Overloaded);
+    }
+    None
+}
+
+/// The last line of an agent's standard error that reports a model-API failure, trimmed:
+/// the error message of an agent that printed no machine-readable one.
+pub fn api_error_line(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| classify_api_error(l).is_some())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,11 +274,61 @@ mod tests {
         assert_eq!(AgentUsage::default().describe(), "not reported");
     }
 
+    #[test]
+    fn api_errors_are_classified_whichever_agent_printed_them() {
+        for (text, kind) in [
+            (
+                "Failed to authenticate. API Error: 401 nope",
+                Some(ApiFailure::Auth),
+            ),
+            ("unexpected status 401 Unauthorized", Some(ApiFailure::Auth)),
+            ("Error: Invalid API key provided", Some(ApiFailure::Auth)),
+            (
+                "HTTP/1.1 429 Too Many Requests",
+                Some(ApiFailure::Overloaded),
+            ),
+            ("API Error: 529 Overloaded", Some(ApiFailure::Overloaded)),
+            (
+                "rate limit reached for requests",
+                Some(ApiFailure::Overloaded),
+            ),
+            ("429 and then 401", Some(ApiFailure::Auth)),
+            // Numbers that merely contain a status code, and words that contain "rate".
+            ("processed 14012 tokens in 4290 ms", None),
+            ("failed to generate a patch; iterate again", None),
+            ("", None),
+        ] {
+            assert_eq!(classify_api_error(text), kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_last_api_error_line_of_stderr_is_the_message() {
+        let stderr = "starting\nretrying after 429 Too Many Requests\n  Error: 401 Unauthorized  \ncleanup done\n";
+        assert_eq!(
+            api_error_line(stderr).as_deref(),
+            Some("Error: 401 Unauthorized")
+        );
+        assert_eq!(
+            api_error_line("compiling\nerror[E0308]: mismatched types\n"),
+            None
+        );
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in ".*") {
             let _ = parse_claude(&s);
             let _ = parse_codex(&s);
+            let _ = api_error_line(&s);
+        }
+
+        #[test]
+        fn a_status_code_inside_a_longer_number_is_not_a_status(a in 1u32..1000, b in 0u32..1000) {
+            let text = format!("{a}401{b} tokens");
+            prop_assert_eq!(classify_api_error(&text), None);
+            let text = format!("status {a} 401 {b}");
+            prop_assert_eq!(classify_api_error(&text), Some(ApiFailure::Auth));
         }
     }
 }

@@ -92,7 +92,7 @@ pub fn timeline_of(text: &[u8], name: &str) -> sota_bot::profile::Timeline {
         .map_err(|_| ())
         .unwrap();
     let path = trace(name);
-    let stage = sota_bot::profile::timeline::stage_from_path(&path);
+    let stage = sota_bot::profile::stage::stage_from_path(&path);
     sota_bot::profile::Timeline::from_records(rec, stage, &path.display().to_string())
 }
 

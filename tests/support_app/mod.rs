@@ -3,13 +3,14 @@
 //! the queue drained after each, and what the fake saw and stored.
 #![allow(dead_code)]
 
+pub mod real;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sota_bot::app::{AppCampaigns, AppPhase, CampaignStore};
-use sota_bot::campaign::state::CampaignState;
+use sota_bot::app::{AppCampaigns, AppPhase, CampaignRecord, CampaignStore};
 use sota_bot::github::signature::WebhookSecret;
 use sota_bot::github::{ClientConfig, ClientMetrics, HttpTransport, SystemClock};
 use sota_bot::server::handler::{CampaignService, EventRouter};
@@ -20,10 +21,21 @@ use sota_bot::server::{Service, WorkerStart};
 
 use crate::support_github::{self, post_delivery, Harness, Seen, TokenApis};
 
-pub const FORM: &str = "### Model\n\nmeta-llama/Llama-3.1-8B-Instruct\n\n### Precision\n\nbf16\n\n### GPU model\n\nH100\n\n### GPU count\n\n1\n\n### Comparison frameworks\n\nvllm\n\n### Workload\n\n```yaml\nnum_prompts: 40\n```\n";
 pub const CAMPAIGN: &str = "20260101-llama_3_1_8b_instruct";
 pub const BRANCH: &str = "sota/20260101-llama_3_1_8b_instruct";
 pub const RUN_DIR: &str = "runs/20260101_llama_3_1_8b_instruct_sota_humanize";
+
+/// A request issue as GitHub renders the installed form, for a small workload (one
+/// scenario, eight prompts) so each simulated phase takes seconds.
+pub fn form(autonomy: &str, max_rounds: u32) -> String {
+    format!(
+        "### Model\n\nmeta-llama/Llama-3.1-8B-Instruct\n\n### Precision\n\nbf16\n\n### GPU model\n\nH100\n\n### GPU count\n\n1\n\n\
+         ### Comparison frameworks\n\nvllm\n\n\
+         ### Workload\n\n```yaml\ndataset: random\nnum_prompts: 8\nscenarios:\n  - {{name: chat, input_len: 1000, output_len: 1000}}\n```\n\n\
+         ### SLA\n\n```yaml\nmax_p50_ttft_ms: 5000\nmax_p50_tpot_ms: 100\nmin_success_rate: 0.99\n```\n\n\
+         ### Max rounds\n\n{max_rounds}\n\n### Autonomy\n\n{autonomy}\n"
+    )
+}
 
 /// The request label as GitHub carries it on an issue.
 pub fn request_labels() -> Value {
@@ -165,7 +177,8 @@ impl Story {
         }
     }
 
-    pub async fn open_issue(&self, user: &str, body: &str) {
+    /// `user` opens the request issue #7 with `body` (the form as GitHub renders it).
+    pub async fn open_request(&self, user: &str, body: &str) {
         self.issue_event("opened", user, user, body).await;
     }
 
@@ -298,27 +311,31 @@ impl Story {
             .unwrap_or_else(|| panic!("no comment on #{issue} contains {text:?}: {all:#?}"))
     }
 
-    /// What a runner commits at the end of a phase: the checkpoint and phase files.
-    pub fn commit_phase(&self, state: &CampaignState, files: &[(String, String)]) {
-        let checkpoint = sota_bot::report::render_checkpoint(state).unwrap();
-        self.h.fake.set_file(
-            &self.repo,
-            &format!("{RUN_DIR}/humanize/model-loop-checkpoint.md"),
-            &checkpoint,
-        );
-        for (path, text) in files {
-            self.h
-                .fake
-                .set_file(&self.repo, &format!("{RUN_DIR}/{path}"), text);
-        }
-    }
-
-    pub fn phase(&self) -> AppPhase {
+    /// The App's record of the story's campaign.
+    pub fn record(&self) -> CampaignRecord {
         self.campaigns
             .store()
             .get(CAMPAIGN)
             .unwrap()
             .expect("campaign recorded")
-            .phase
+    }
+
+    pub fn phase(&self) -> AppPhase {
+        self.record().phase
+    }
+
+    /// The campaign's pull request.
+    pub fn pr(&self) -> u64 {
+        self.record().pr_number.expect("a pull request")
+    }
+
+    /// `user` comments `text` on the request issue #7.
+    pub async fn comment_as(&self, user: &str, text: &str) {
+        self.comment(7, user, text).await;
+    }
+
+    /// The campaign's status comment on the request issue (edited in place all along).
+    pub fn status(&self) -> String {
+        self.comment_containing(7, &format!("### sota-bot campaign `{CAMPAIGN}`"))
     }
 }

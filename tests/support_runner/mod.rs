@@ -161,6 +161,13 @@ impl Runner {
         }
     }
 
+    /// From now on the runner's `nvidia-smi` reports the captured `host` (a folder of
+    /// `tests/fixtures/nvidia-smi`): another machine's GPUs, or busy ones, fail the phase's
+    /// GPU preflight for real.
+    pub fn set_gpus(&self, host: &str) {
+        crate::support_toy::fake_nvidia_smi_of(&self.bin_dir, host);
+    }
+
     /// Runs one dispatched workflow: a fresh checkout of the dispatched ref, then the
     /// action's phase step with the environment the workflow and action give it.
     pub fn execute(&self, workflow: &str, git_ref: &str, inputs: &Value) -> JobResult {

@@ -34,16 +34,20 @@ pub fn slow_sglang_checkout(dir: &Path) {
 
 /// `bin_dir/nvidia-smi`: no GPU here, so it answers with a captured H100 host's output.
 pub fn fake_nvidia_smi(bin_dir: &Path) {
+    fake_nvidia_smi_of(bin_dir, "h100x8");
+}
+
+/// `bin_dir/nvidia-smi` answering with the captured output of `host`, one of the folders
+/// of `tests/fixtures/nvidia-smi` (written again: the host a runner sees can change).
+pub fn fake_nvidia_smi_of(bin_dir: &Path, host: &str) {
+    let fixtures = repo_root().join("tests/fixtures/nvidia-smi");
+    assert!(fixtures.join(host).is_dir(), "no captured host {host}");
     crate::support_exec::write_executable(
         &bin_dir.join("nvidia-smi"),
         &format!(
             "#!/bin/sh\nFAKE_NVIDIA_SMI_DIR='{}' exec bash '{}' \"$@\"\n",
-            repo_root()
-                .join("tests/fixtures/nvidia-smi/h100x8")
-                .display(),
-            repo_root()
-                .join("tests/fixtures/nvidia-smi/fake-nvidia-smi.sh")
-                .display()
+            fixtures.join(host).display(),
+            fixtures.join("fake-nvidia-smi.sh").display()
         ),
     );
 }
