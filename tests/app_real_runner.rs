@@ -219,7 +219,7 @@ async fn an_agent_that_fails_twice_holds_the_campaign_with_the_fix_until_sota_re
     assert!(
         report.contains("the agent failed in 2 rounds in a row")
             && report.contains("Failed to authenticate. API Error: 401")
-            && report.contains("Fix: read the agent log tail below")
+            && report.contains("Fix: check the agent's API key")
             && report.contains("/sota retry"),
         "{report}"
     );
