@@ -108,6 +108,7 @@ async fn call(api: &dyn GitHubApi, repo: &RepoName, name: &str, sha: &str, tree:
         "list_branches_with_prefix" => api.list_branches_with_prefix(repo, "sota/").await.map(drop),
         "pulls_for_branch" => api.pulls_for_branch(repo, "sota/x").await.map(drop),
         "get_commit_tree" => api.get_commit_tree(repo, sha).await.map(drop),
+        "tree_file_paths" => api.tree_file_paths(repo, sha).await.map(drop),
         "create_tree" => api.create_tree(repo, tree, &files).await.map(drop),
         "create_commit" => api.create_commit(repo, "m", tree, &parents).await.map(drop),
         "last_commit_touching" => api

@@ -3,6 +3,8 @@
 //! reconciliation, over the same engine types the local campaigns and runners use.
 
 pub mod dashboard;
+pub mod handlers;
+pub mod refusal;
 pub mod render;
 pub mod service;
 pub mod store;

@@ -1,8 +1,9 @@
 //! What the App writes on GitHub, as pure functions of the campaign record and the state
 //! committed on the branch: the issue's status comment, the per-round PR report (the
 //! branch's report with its SVG chart swapped for a Mermaid block GitHub renders), the
-//! check-run summary, and the marking of a superseded report.
+//! check-run summary, the marking of a superseded report, and the reply to a refused start.
 
+use super::refusal::Refusal;
 use super::store::{AppPhase, CampaignRecord};
 use crate::campaign::state::{CampaignState, Phase};
 use crate::gate::GateOutcome;
@@ -307,6 +308,108 @@ pub fn status_comment(c: &CampaignRecord, state: Option<&CampaignState>) -> Stri
     s
 }
 
+/// The reply on the request issue as its campaign starts: what was understood, and whose
+/// request it is.
+pub fn start_summary(
+    input: &crate::engine::setup::CampaignInput,
+    max_rounds: u32,
+    fork: &str,
+    author: &str,
+    starter: &str,
+) -> String {
+    let campaign = &input.campaign;
+    let whose = if author.eq_ignore_ascii_case(starter) {
+        format!("Request by @{author}.")
+    } else {
+        format!("Request text by @{author}, started by @{starter}.")
+    };
+    format!(
+        "Starting campaign `{}` for `{}` on {} ({}). {whose}\n\n| | |\n|---|---|\n| competitors | {} |\n| workload | {} |\n| SLA | {} |\n| candidates | {} |\n| max rounds | {} |\n",
+        campaign.campaign_id,
+        campaign.model,
+        campaign.hardware,
+        fork,
+        campaign
+            .competitors
+            .iter()
+            .map(|f| f.display_name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        campaign.workload_line(),
+        campaign.sla_line(),
+        input.candidates.len(),
+        max_rounds
+    )
+}
+
+/// `- problem` lines.
+fn bullets(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("- {p}\n")).collect()
+}
+
+/// The reply on the request issue to a start the App declines.
+pub fn refusal(r: &Refusal) -> String {
+    match r {
+        Refusal::NotARequest => {
+            "`/sota start` starts a campaign request issue; this is not one.".into()
+        }
+        Refusal::AlreadyStarted => {
+            "This request already has a campaign; see its status comment.".into()
+        }
+        Refusal::NoPermission { starter, repo } => format!(
+            "@{starter} only people with write, maintain or admin permission on {repo} can start a sota-bot campaign."
+        ),
+        Refusal::AuthorCannotStart {
+            author,
+            repo,
+            permission,
+        } => format!(
+            "This request's text is by @{author}, who cannot start campaigns on {repo} \
+             (@{author} has {}); I do not start it on my own. A maintainer \
+             who has read the text as it stands can start it with `/sota start`.",
+            permission.describe()
+        ),
+        Refusal::RepoConfig { path, problems } => format!(
+            "I cannot start: `{path}` has problems:\n\n{}",
+            bullets(problems)
+        ),
+        Refusal::Request { problems } => format!(
+            "I cannot start this campaign yet. Please edit the issue to fix:\n\n{}",
+            bullets(problems)
+        ),
+        Refusal::ForkNotWritable {
+            config_path,
+            fork,
+            starter,
+            permission,
+        } => format!(
+            "I cannot start: `{config_path}` names the fork {fork}, where @{starter} \
+             has no write, maintain or admin permission (@{starter} has {} there).",
+            permission.describe()
+        ),
+        Refusal::RunnerConfig { path, fork, error } => {
+            format!("I cannot start: `{path}` on {fork}: {error}")
+        }
+        Refusal::PlanMissing {
+            plan,
+            config_path,
+            fork,
+            base,
+        } => format!(
+            "I cannot start: the bench plan `{plan}` named in `{config_path}` is not on {fork}@{base}."
+        ),
+        Refusal::Campaign { problems } => bullets(problems),
+        Refusal::Input(why) => format!("I cannot start: {why}"),
+        Refusal::AlreadyActive { model, fork, other } => format!(
+            "A campaign for `{model}` is already active on {fork}{}; one campaign per model and fork.",
+            other
+                .as_ref()
+                .map(|(id, repo, issue)| format!(" (`{id}`, from {repo}#{issue})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +445,93 @@ mod tests {
         assert!(once.starts_with("<!-- sota-bot:round-report campaign=c round=1 -->\n<details>"));
         assert!(once.contains("Superseded by round 2"));
         assert_eq!(outdated(&once, 3), once);
+    }
+    fn problems() -> Vec<String> {
+        vec![
+            "`model` is missing".into(),
+            "`gpu_count` must be a number".into(),
+        ]
+    }
+
+    #[test]
+    fn every_refusal_renders_its_own_reply() {
+        use crate::github::api::Permission;
+        insta::assert_snapshot!(refusal(&Refusal::NotARequest), @"`/sota start` starts a campaign request issue; this is not one.");
+        insta::assert_snapshot!(refusal(&Refusal::AlreadyStarted), @"This request already has a campaign; see its status comment.");
+        insta::assert_snapshot!(
+            refusal(&Refusal::NoPermission { starter: "rd".into(), repo: "o/r".into() }),
+            @"@rd only people with write, maintain or admin permission on o/r can start a sota-bot campaign."
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::AuthorCannotStart { author: "out".into(), repo: "o/r".into(), permission: Permission::Read }),
+            @"This request's text is by @out, who cannot start campaigns on o/r (@out has read access); I do not start it on my own. A maintainer who has read the text as it stands can start it with `/sota start`."
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::RepoConfig { path: ".github/sota-bot.yml".into(), problems: problems() }),
+            @r"
+        I cannot start: `.github/sota-bot.yml` has problems:
+
+        - `model` is missing
+        - `gpu_count` must be a number
+        "
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::Request { problems: problems() }),
+            @r"
+        I cannot start this campaign yet. Please edit the issue to fix:
+
+        - `model` is missing
+        - `gpu_count` must be a number
+        "
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::ForkNotWritable {
+                config_path: ".github/sota-bot.yml".into(),
+                fork: "me/sglang".into(),
+                starter: "maint".into(),
+                permission: Permission::None,
+            }),
+            @"I cannot start: `.github/sota-bot.yml` names the fork me/sglang, where @maint has no write, maintain or admin permission (@maint has no access there)."
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::RunnerConfig {
+                path: ".github/sota-bot-runner.yml".into(),
+                fork: "me/sglang".into(),
+                error: "line 2: unknown key `gpus`".into(),
+            }),
+            @"I cannot start: `.github/sota-bot-runner.yml` on me/sglang: line 2: unknown key `gpus`"
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::PlanMissing {
+                plan: "plans/h100.yml".into(),
+                config_path: ".github/sota-bot-runner.yml".into(),
+                fork: "me/sglang".into(),
+                base: "main".into(),
+            }),
+            @"I cannot start: the bench plan `plans/h100.yml` named in `.github/sota-bot-runner.yml` is not on me/sglang@main."
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::Campaign { problems: problems() }),
+            @r"
+        - `model` is missing
+        - `gpu_count` must be a number
+        "
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::Input("the plan names no candidate".into())),
+            @"I cannot start: the plan names no candidate"
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::AlreadyActive { model: "m/x".into(), fork: "me/sglang".into(), other: None }),
+            @"A campaign for `m/x` is already active on me/sglang; one campaign per model and fork."
+        );
+        insta::assert_snapshot!(
+            refusal(&Refusal::AlreadyActive {
+                model: "m/x".into(),
+                fork: "me/sglang".into(),
+                other: Some(("20260101-x".into(), "o/r".into(), 7)),
+            }),
+            @"A campaign for `m/x` is already active on me/sglang (`20260101-x`, from o/r#7); one campaign per model and fork."
+        );
     }
 }

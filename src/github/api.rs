@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::auth::{AppAuth, Credentials};
 use super::client::{GitHubError, HttpTransport};
+use super::events::WorkflowRun;
 use super::markers::{compose_comment, CommentMarker};
 
 /// `workflow_dispatch` accepts at most this many inputs.
@@ -225,6 +226,13 @@ pub struct PullRequestInfo {
     pub state: Option<String>,
 }
 
+impl PullRequestInfo {
+    /// True for a closed (or merged) pull request.
+    pub fn is_closed(&self) -> bool {
+        self.state.as_deref() == Some("closed")
+    }
+}
+
 /// A branch and its head commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BranchInfo {
@@ -245,30 +253,6 @@ pub struct DispatchResult {
     /// Present when GitHub honoured `return_run_details`.
     pub run_id: Option<u64>,
     pub html_url: Option<String>,
-}
-
-/// A workflow run as listed by the API.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct WorkflowRunInfo {
-    pub id: u64,
-    /// The run's title (the workflow's `run-name`).
-    #[serde(default)]
-    pub display_title: Option<String>,
-    #[serde(default)]
-    pub run_attempt: Option<u64>,
-    #[serde(default)]
-    pub head_branch: Option<String>,
-    pub head_sha: String,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub conclusion: Option<String>,
-    #[serde(default)]
-    pub html_url: Option<String>,
-    #[serde(default)]
-    pub run_started_at: Option<String>,
-    #[serde(default)]
-    pub updated_at: Option<String>,
 }
 
 /// A check run to create.
@@ -422,7 +406,7 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         workflow: &'a str,
         filter: &'a RunFilter,
-    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>>;
+    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRun>>>;
     /// Ids of the check runs named `name` on commit `sha` (to avoid creating one twice).
     fn check_runs_named<'a>(
         &'a self,
@@ -463,6 +447,14 @@ pub trait GitHubApi: Send + Sync {
         repo: &'a RepoName,
         commit_sha: &'a str,
     ) -> BoxFuture<'a, ApiResult<String>>;
+    /// The paths of every file in a commit's tree (`GET /git/trees/{sha}?recursive=1`):
+    /// which files a branch holds, in one request instead of one per file. `None` when
+    /// GitHub cut the listing short (`truncated`, past 100,000 entries).
+    fn tree_file_paths<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        commit_sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<std::collections::BTreeSet<String>>>>;
     /// A tree on top of `base_tree` with these text files added or replaced; returns its sha.
     fn create_tree<'a>(
         &'a self,
@@ -691,7 +683,21 @@ struct DispatchBody {
 
 #[derive(Deserialize)]
 struct RunsBody {
-    workflow_runs: Vec<WorkflowRunInfo>,
+    workflow_runs: Vec<WorkflowRun>,
+}
+
+#[derive(Deserialize)]
+struct TreeListing {
+    tree: Vec<TreeEntry>,
+    #[serde(default)]
+    truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct TreeEntry {
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -986,7 +992,7 @@ impl GitHubApi for RestGitHubApi {
         repo: &'a RepoName,
         workflow: &'a str,
         filter: &'a RunFilter,
-    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRunInfo>>> {
+    ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRun>>> {
         Box::pin(async move {
             let query = {
                 let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -1128,6 +1134,26 @@ impl GitHubApi for RestGitHubApi {
             let path = format!("{}/git/commits/{}", repo.path(), enc(commit_sha));
             let answer = self.call(Method::GET, &path, None, false).await?;
             Ok(answer.json::<GitCommitBody>(&Method::GET, &path)?.tree.sha)
+        })
+    }
+
+    fn tree_file_paths<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        commit_sha: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Option<std::collections::BTreeSet<String>>>> {
+        Box::pin(async move {
+            let path = format!("{}/git/trees/{}?recursive=1", repo.path(), enc(commit_sha));
+            let answer = self.call(Method::GET, &path, None, false).await?;
+            let listing: TreeListing = answer.json(&Method::GET, &path)?;
+            Ok((!listing.truncated).then(|| {
+                listing
+                    .tree
+                    .into_iter()
+                    .filter(|e| e.kind == "blob")
+                    .map(|e| e.path)
+                    .collect()
+            }))
         })
     }
 

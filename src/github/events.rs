@@ -9,6 +9,145 @@ use serde::Deserialize;
 /// refuses to inflate a stored payload past it.
 pub const MAX_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
 
+/// A string GitHub sends from a known set that may grow: the values sota-bot acts on are
+/// variants, anything else is kept as `Other` (a new value GitHub adds is not a parse error).
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+        #[serde(from = "String")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value this version does not know.
+            Other(String),
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                match text.as_str() {
+                    $($text => Self::$variant,)+
+                    _ => Self::Other(text),
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self::from(text.to_string())
+            }
+        }
+
+        impl $name {
+            /// GitHub's spelling.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(text) => text,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// The `action` of an `issues` event.
+    IssuesAction {
+        Opened = "opened",
+        Edited = "edited",
+        Reopened = "reopened",
+        Closed = "closed",
+        Deleted = "deleted",
+        Labeled = "labeled",
+        Unlabeled = "unlabeled",
+    }
+}
+
+wire_enum! {
+    /// The `action` of an `issue_comment` event.
+    CommentAction {
+        Created = "created",
+        Edited = "edited",
+        Deleted = "deleted",
+    }
+}
+
+wire_enum! {
+    /// The `action` of a `pull_request` event.
+    PullRequestAction {
+        Opened = "opened",
+        Closed = "closed",
+        Reopened = "reopened",
+        Synchronize = "synchronize",
+        Edited = "edited",
+        ReadyForReview = "ready_for_review",
+    }
+}
+
+wire_enum! {
+    /// The `action` of a `workflow_run` or `workflow_job` event.
+    WorkflowAction {
+        Requested = "requested",
+        Queued = "queued",
+        Waiting = "waiting",
+        InProgress = "in_progress",
+        Completed = "completed",
+    }
+}
+
+wire_enum! {
+    /// The `action` of a `check_run` event.
+    CheckRunAction {
+        Created = "created",
+        Completed = "completed",
+        Rerequested = "rerequested",
+        RequestedAction = "requested_action",
+    }
+}
+
+wire_enum! {
+    /// The `action` of an `installation` event.
+    InstallationAction {
+        Created = "created",
+        Deleted = "deleted",
+        Suspend = "suspend",
+        Unsuspend = "unsuspend",
+        NewPermissionsAccepted = "new_permissions_accepted",
+    }
+}
+
+wire_enum! {
+    /// Where a workflow run, job or check run is in its life.
+    RunStatus {
+        Requested = "requested",
+        Queued = "queued",
+        Pending = "pending",
+        Waiting = "waiting",
+        InProgress = "in_progress",
+        Completed = "completed",
+    }
+}
+
+wire_enum! {
+    /// How a completed workflow run, job or check run ended.
+    RunConclusion {
+        Success = "success",
+        Failure = "failure",
+        Cancelled = "cancelled",
+        TimedOut = "timed_out",
+        Skipped = "skipped",
+        Neutral = "neutral",
+        ActionRequired = "action_required",
+        Stale = "stale",
+        StartupFailure = "startup_failure",
+    }
+}
+
 /// A GitHub account (user, organisation or bot).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Account {
@@ -103,7 +242,7 @@ pub struct ChangedText {
 /// `issues` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IssuesEvent {
-    pub action: String,
+    pub action: IssuesAction,
     pub issue: Issue,
     #[serde(default)]
     pub changes: Option<Changes>,
@@ -116,7 +255,7 @@ pub struct IssuesEvent {
 /// `issue_comment` event (issues and pull-request conversations).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IssueCommentEvent {
-    pub action: String,
+    pub action: CommentAction,
     pub issue: Issue,
     pub comment: Comment,
     #[serde(default)]
@@ -157,7 +296,7 @@ pub struct PullRequest {
 /// `pull_request` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PullRequestEvent {
-    pub action: String,
+    pub action: PullRequestAction,
     pub number: u64,
     pub pull_request: PullRequest,
     pub repository: Repository,
@@ -172,7 +311,8 @@ pub struct RepositoryRef {
     pub full_name: String,
 }
 
-/// A workflow run.
+/// A workflow run, as a `workflow_run` webhook carries it and as the API lists a workflow's
+/// runs (both send the same object; only the fields sota-bot reads are modelled).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct WorkflowRun {
     pub id: u64,
@@ -185,9 +325,9 @@ pub struct WorkflowRun {
     pub head_branch: Option<String>,
     pub head_sha: String,
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     #[serde(default)]
-    pub conclusion: Option<String>,
+    pub conclusion: Option<RunConclusion>,
     #[serde(default)]
     pub event: Option<String>,
     #[serde(default)]
@@ -211,6 +351,22 @@ pub struct WorkflowRun {
 }
 
 impl WorkflowRun {
+    /// True once the run has finished, whatever its conclusion.
+    pub fn is_completed(&self) -> bool {
+        self.status == Some(RunStatus::Completed)
+    }
+
+    /// True when the run finished successfully.
+    pub fn succeeded(&self) -> bool {
+        self.conclusion == Some(RunConclusion::Success)
+    }
+
+    /// The attempt this run object describes (GitHub omits it on first attempts in older
+    /// payloads).
+    pub fn attempt(&self) -> u64 {
+        self.run_attempt.unwrap_or(1)
+    }
+
     /// True when the run is a `workflow_dispatch` of `.github/workflows/<workflow>` whose
     /// code came from `repo` itself: what the App dispatches, and nothing a pull request
     /// (whose run may carry any title and branch name) can produce.
@@ -233,7 +389,7 @@ impl WorkflowRun {
 /// `workflow_run` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkflowRunEvent {
-    pub action: String,
+    pub action: WorkflowAction,
     pub workflow_run: WorkflowRun,
     pub repository: Repository,
     pub sender: Account,
@@ -248,9 +404,9 @@ pub struct WorkflowJob {
     pub run_id: u64,
     pub name: String,
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     #[serde(default)]
-    pub conclusion: Option<String>,
+    pub conclusion: Option<RunConclusion>,
     #[serde(default)]
     pub labels: Vec<String>,
     #[serde(default)]
@@ -262,7 +418,7 @@ pub struct WorkflowJob {
 /// `workflow_job` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkflowJobEvent {
-    pub action: String,
+    pub action: WorkflowAction,
     pub workflow_job: WorkflowJob,
     pub repository: Repository,
     pub sender: Account,
@@ -286,7 +442,7 @@ pub struct InstalledRepository {
 /// `installation` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct InstallationEvent {
-    pub action: String,
+    pub action: InstallationAction,
     pub installation: Installation,
     #[serde(default)]
     pub repositories: Option<Vec<InstalledRepository>>,
@@ -300,9 +456,9 @@ pub struct CheckRun {
     pub name: String,
     pub head_sha: String,
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     #[serde(default)]
-    pub conclusion: Option<String>,
+    pub conclusion: Option<RunConclusion>,
     #[serde(default)]
     pub external_id: Option<String>,
 }
@@ -316,7 +472,7 @@ pub struct RequestedAction {
 /// `check_run` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRunEvent {
-    pub action: String,
+    pub action: CheckRunAction,
     pub check_run: CheckRun,
     #[serde(default)]
     pub requested_action: Option<RequestedAction>,
@@ -458,6 +614,54 @@ mod tests {
             WebhookEvent::parse("push", b"{}").unwrap(),
             WebhookEvent::Other { .. }
         ));
+    }
+
+    #[test]
+    fn actions_status_and_conclusion_are_typed_and_new_values_are_kept() {
+        let run = |action: &str, status: &str, conclusion: &str| {
+            let body = serde_json::json!({
+                "action": action,
+                "workflow_run": {"id": 5, "head_sha": "abc", "status": status, "conclusion": conclusion},
+                "repository": {"id": 1, "name": "r", "full_name": "o/r", "owner": {"login": "o", "id": 2}},
+                "sender": {"login": "a", "id": 1}
+            });
+            match WebhookEvent::parse("workflow_run", body.to_string().as_bytes()).unwrap() {
+                WebhookEvent::WorkflowRun(e) => *e,
+                other => panic!("wrong variant {other:?}"),
+            }
+        };
+        let done = run("completed", "completed", "success");
+        assert_eq!(done.action, WorkflowAction::Completed);
+        assert!(done.workflow_run.is_completed() && done.workflow_run.succeeded());
+        let cancelled = run("completed", "completed", "cancelled");
+        assert_eq!(
+            cancelled.workflow_run.conclusion,
+            Some(RunConclusion::Cancelled)
+        );
+        assert!(!cancelled.workflow_run.succeeded());
+        // Values GitHub may add later parse, kept by name.
+        let new = run("reviewed", "deferred", "postponed");
+        assert_eq!(new.action, WorkflowAction::Other("reviewed".into()));
+        assert_eq!(
+            new.workflow_run.status,
+            Some(RunStatus::Other("deferred".into()))
+        );
+        assert!(!new.workflow_run.is_completed());
+        assert_eq!(new.workflow_run.conclusion.unwrap().as_str(), "postponed");
+        for text in [
+            "opened",
+            "edited",
+            "reopened",
+            "closed",
+            "deleted",
+            "labeled",
+            "unlabeled",
+            "pinned",
+        ] {
+            assert_eq!(IssuesAction::from(text).as_str(), text);
+        }
+        assert_eq!(CommentAction::from("edited"), CommentAction::Edited);
+        assert_eq!(RunConclusion::TimedOut.to_string(), "timed_out");
     }
 
     proptest! {

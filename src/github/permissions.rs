@@ -209,6 +209,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         why: "build the run-directory commit on the branch head",
     },
     Endpoint {
+        caller: "tree_file_paths",
+        method: "GET",
+        path: "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+        auth: inst("contents", Read),
+        why: "link only the round artifacts the campaign branch holds, in one request",
+    },
+    Endpoint {
         caller: "create_tree",
         method: "POST",
         path: "/repos/{owner}/{repo}/git/trees",

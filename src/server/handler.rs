@@ -11,7 +11,7 @@ use super::commands::{self, Command, CommandError, ParsedComment};
 use super::queue::Job;
 use crate::github::api::{upsert_marked_comment, Reaction};
 use crate::github::events::{
-    CheckRunEvent, IssueCommentEvent, IssuesEvent, PullRequestEvent, WebhookEvent,
+    CheckRunEvent, CommentAction, IssueCommentEvent, IssuesEvent, PullRequestEvent, WebhookEvent,
     WorkflowJobEvent, WorkflowRunEvent,
 };
 use crate::github::markers::CommentMarker;
@@ -203,9 +203,9 @@ impl EventRouter {
             return Ok(()); // other bots and the App itself never steer
         }
         let body = event.comment.body.as_deref().unwrap_or("");
-        let parsed = match event.action.as_str() {
-            "created" => commands::parse_comment(body),
-            "edited" => {
+        let parsed = match event.action {
+            CommentAction::Created => commands::parse_comment(body),
+            CommentAction::Edited => {
                 let old = event
                     .changes
                     .as_ref()

@@ -101,6 +101,27 @@ impl StoryGit {
         Some(tree.to_string())
     }
 
+    /// Every file of a commit (by branch or sha) or of a tree, recursively, as (path, blob
+    /// sha, size), the way GitHub lists a tree with `recursive=1`.
+    pub fn files(&self, rev: &str) -> Option<Vec<(String, String, usize)>> {
+        let repo = self.open();
+        let tree = match Self::commit_of(&repo, rev) {
+            Some(c) => c.tree().ok()?,
+            None => repo.find_tree(Oid::from_str(rev).ok()?).ok()?,
+        };
+        let mut out = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(ObjectType::Blob) {
+                let size = repo.find_blob(entry.id()).map(|b| b.size()).unwrap_or(0);
+                let name = entry.name().unwrap_or("");
+                out.push((format!("{dir}{name}"), entry.id().to_string(), size));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .ok()?;
+        Some(out)
+    }
+
     /// A tree: `base` with these text files added or replaced.
     pub fn create_tree(&self, base: &str, files: &[(String, String)]) -> Option<String> {
         let repo = self.open();

@@ -776,6 +776,27 @@ fn story_answer(
             v["tree"]["sha"] = json!(tree);
             axum::Json(v).into_response()
         }
+        ("GET", "/repos/{owner}/{repo}/git/trees/{tree_sha}") => {
+            let Some(files) = git.files(&percent_decode(segs[5])) else {
+                return Some(error_response(404, "Not Found"));
+            };
+            if query_value(query, "recursive").is_none() {
+                // The App lists trees recursively only; one level is not modelled.
+                return Some(error_response(422, "fake: only recursive listings"));
+            }
+            let (_, mut v) = state.example("GET", template).unwrap();
+            let entries: Vec<Value> = files
+                .into_iter()
+                .map(|(p, sha, size)| {
+                    json!({"path": p, "mode": "100644", "type": "blob", "sha": sha, "size": size,
+                           "url": format!("https://api.github.com/repos/{repo}/git/blobs/{sha}")})
+                })
+                .collect();
+            v["sha"] = json!(segs[5]);
+            v["tree"] = json!(entries);
+            v["truncated"] = json!(false);
+            axum::Json(v).into_response()
+        }
         ("POST", "/repos/{owner}/{repo}/git/trees") => {
             let files: Vec<(String, String)> = body["tree"]
                 .as_array()
