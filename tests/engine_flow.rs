@@ -394,3 +394,41 @@ fn the_svg_and_the_mermaid_chart_draw_the_gaps_the_round_reports_print() {
     assert_eq!(noise_band(&state), 2.5);
     assert!(svg.contains("<title>noise band ±2.5%</title>"), "{svg}");
 }
+
+#[test]
+fn a_resumed_older_checkpoint_gets_its_baseline_gaps_and_noise_threshold_back() {
+    let d = toy_checkout(0.8);
+    let first = EngineRun::new(d.path())
+        .agent(&patch_agent("1.1"))
+        .noise_threshold_pct(2.5)
+        .rounds(1)
+        .run();
+    assert!(first.outcome.is_ok(), "{:?}", first.outcome);
+    let paths = RunPaths::from_rel(d.path(), RUN_REL);
+    let recorded = Engine::load_state(&paths).unwrap();
+    assert_eq!(recorded.baseline_gaps.len(), 2);
+    assert_eq!(recorded.noise_threshold_pct, Some(2.5));
+    // The checkpoint as a version that kept neither would have left it.
+    let mut older = recorded.clone();
+    older.baseline_gaps.clear();
+    older.noise_threshold_pct = None;
+    let text = sota_bot::report::render_checkpoint(&older).unwrap();
+    assert!(!text.contains("baseline_gaps") && !text.contains("noise_threshold_pct"));
+    std::fs::write(paths.checkpoint(), text).unwrap();
+
+    let resumed = EngineRun::new(d.path())
+        .agent(&patch_agent("1.1"))
+        .noise_threshold_pct(2.5)
+        .rounds(1)
+        .resume()
+        .run();
+    assert!(resumed.outcome.is_ok(), "{:?}", resumed.outcome);
+    let state = Engine::load_state(&paths).unwrap();
+    assert_eq!(state.baseline_gaps, recorded.baseline_gaps);
+    assert_eq!(state.noise_threshold_pct, Some(2.5));
+    let svg = svg_points(&run_file(d.path(), "rounds/round-2/gap-chart.svg"));
+    let report = run_file(d.path(), "rounds/round-1/report.md");
+    let before = report_pct(&report_gap_cells(&report, "chat")[3]);
+    assert!(before.is_some(), "{report}");
+    assert_eq!(svg.get(&("chat".to_string(), 0)), Some(&before), "{svg:?}");
+}

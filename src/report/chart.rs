@@ -2,7 +2,8 @@
 //! Mermaid `xychart-beta` block for PR comments (GitHub renders Mermaid, not SVG files).
 
 use crate::campaign::resolve::DEFAULT_NOISE_THRESHOLD_PCT;
-use crate::campaign::state::CampaignState;
+use crate::campaign::state::{CampaignState, WinnerRef};
+use crate::framework::Framework;
 use crate::gate::ScenarioGapView;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -18,45 +19,98 @@ pub struct GapSeries {
 /// Mermaid chart and the dashboard draw the same numbers the round reports print: the
 /// baseline is the gate's decision over the fixed benchmark (the first round report's
 /// "before"), each round its recorded gap after (the report's "after"). A scenario or round
-/// without a measured gap (no SLA-passing SGLang and competitor pair) is `None`. A checkpoint
-/// written before the baseline's gaps were kept, with rounds already run, has no baseline
-/// point at all: its baseline was measured but is no longer known here.
+/// without a measured gap (no SLA-passing SGLang and competitor pair) is `None`.
 pub fn gap_series(state: &CampaignState) -> Vec<GapSeries> {
-    let baseline: Option<&[ScenarioGapView]> = if !state.baseline_gaps.is_empty() {
-        Some(&state.baseline_gaps)
-    } else if state.rounds.is_empty() && !state.gaps.is_empty() {
-        // Before the first round the latest gaps are the baseline's.
-        Some(&state.gaps)
-    } else {
-        None
-    };
+    let baseline = Baseline::of(state);
     let mut scenarios: Vec<&str> = Vec::new();
-    let all = baseline
-        .unwrap_or_default()
+    let named = baseline
+        .decided()
         .iter()
         .chain(state.rounds.iter().flat_map(|r| r.gaps.iter()))
-        .chain(state.gaps.iter());
-    for g in all {
-        if !scenarios.contains(&g.scenario.as_str()) {
-            scenarios.push(&g.scenario);
+        .chain(state.gaps.iter())
+        .map(|g| g.scenario.as_str())
+        .chain(baseline.winners(state).iter().map(|w| w.scenario.as_str()));
+    for s in named {
+        if !scenarios.contains(&s) {
+            scenarios.push(s);
         }
     }
-    let gap_in = |gaps: &[ScenarioGapView], s: &str| {
-        gaps.iter()
-            .find(|g| g.scenario == s)
-            .and_then(|g| g.status.gap_pct())
-    };
     scenarios
         .into_iter()
         .map(|s| GapSeries {
             scenario: s.to_string(),
-            points: baseline
-                .map(|b| (0, gap_in(b, s)))
-                .into_iter()
+            points: std::iter::once((0, baseline.gap(state, s)))
                 .chain(state.rounds.iter().map(|r| (r.round, gap_in(&r.gaps, s))))
                 .collect(),
         })
         .collect()
+}
+
+fn gap_in(gaps: &[ScenarioGapView], scenario: &str) -> Option<f64> {
+    gaps.iter()
+        .find(|g| g.scenario == scenario)
+        .and_then(|g| g.status.gap_pct())
+}
+
+/// Where a checkpoint keeps its baseline gaps.
+enum Baseline<'a> {
+    /// The gate's decision over the fixed benchmark.
+    Decided(&'a [ScenarioGapView]),
+    /// A checkpoint written before the decision was kept, rounds already run: the ratio of
+    /// the best single SLA-passing runs (the winners), which is the decision whenever the
+    /// baseline ran each candidate once. The engine records the decision at its next run.
+    Winners,
+}
+
+impl<'a> Baseline<'a> {
+    fn of(state: &'a CampaignState) -> Self {
+        if !state.baseline_gaps.is_empty() {
+            Baseline::Decided(&state.baseline_gaps)
+        } else if state.rounds.is_empty() {
+            // Before the first round the latest gaps are the baseline's.
+            Baseline::Decided(&state.gaps)
+        } else {
+            Baseline::Winners
+        }
+    }
+
+    fn decided(&self) -> &'a [ScenarioGapView] {
+        match self {
+            Baseline::Decided(g) => g,
+            Baseline::Winners => &[],
+        }
+    }
+
+    fn winners(&self, state: &'a CampaignState) -> &'a [WinnerRef] {
+        match self {
+            Baseline::Decided(_) => &[],
+            Baseline::Winners => &state.winners,
+        }
+    }
+
+    fn gap(&self, state: &CampaignState, scenario: &str) -> Option<f64> {
+        match self {
+            Baseline::Decided(g) => gap_in(g, scenario),
+            Baseline::Winners => winners_gap(state, scenario),
+        }
+    }
+}
+
+/// SGLang's best baseline run against the best competitor's, in percent.
+fn winners_gap(state: &CampaignState, scenario: &str) -> Option<f64> {
+    let best = |frameworks: &[Framework]| {
+        state
+            .winners
+            .iter()
+            .filter(|w| w.scenario == scenario)
+            .filter(|w| frameworks.iter().any(|f| f.canonical() == w.framework))
+            .filter_map(|w| w.value)
+            .reduce(f64::max)
+    };
+    match (best(&[Framework::Sglang]), best(&Framework::COMPETITORS)) {
+        (Some(a), Some(b)) if b > 0.0 => Some((a / b - 1.0) * 100.0),
+        _ => None,
+    }
 }
 
 /// Half-width (percent) of the chart's noise band: the threshold the campaign's gate calls a
@@ -286,7 +340,7 @@ pub fn render_gap_mermaid(series: &[GapSeries], noise_pct: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::state::{RoundRecord, WinnerRef};
+    use crate::campaign::state::RoundRecord;
     use crate::gate::{GapStatus, Verdict};
 
     fn data() -> Vec<GapSeries> {
@@ -437,14 +491,17 @@ mod tests {
     }
 
     #[test]
-    fn an_older_checkpoint_without_the_baseline_gaps_charts_its_rounds_only() {
+    fn an_older_checkpoint_without_the_baseline_gaps_falls_back_on_the_winners() {
         let mut s = two_rounds();
         s.baseline_gaps.clear();
         let series = gap_series(&s);
-        assert_eq!(series[0].points, vec![(1, Some(-7.0)), (2, Some(-3.0))]);
-        let m = render_gap_mermaid(&series, 1.0);
-        assert!(!m.contains("baseline"), "{m}");
-        assert!(m.contains("x-axis [\"round 1\", \"round 2\"]"), "{m}");
+        assert_eq!(series[0].scenario, "chat");
+        let (r, base) = series[0].points[0];
+        assert_eq!(r, 0);
+        assert!((base.unwrap() + 10.0).abs() < 1e-9, "{base:?}");
+        assert_eq!(series[0].points[1..], [(1, Some(-7.0)), (2, Some(-3.0))]);
+        // No competitor winner in `long`: its baseline is missing, never parity.
+        assert_eq!(series[1].points, vec![(0, None), (1, None), (2, None)]);
     }
 
     #[test]
