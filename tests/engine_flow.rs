@@ -263,3 +263,172 @@ fn a_command_agent_refused_by_the_model_api_is_told_to_check_its_key() {
         "{report}"
     );
 }
+
+/// Gap per (scenario, round) as text (`+1.23`), `None` where the source shows no gap.
+type Points = std::collections::BTreeMap<(String, u32), Option<String>>;
+
+fn pct_text(v: f64) -> String {
+    format!("{v:+.2}")
+}
+
+/// The points the SVG draws: each circle's tooltip is `<scenario> round <r>: <gap>%`.
+fn svg_points(svg: &str) -> Points {
+    svg.lines()
+        .filter(|l| l.starts_with("<circle"))
+        .map(|l| {
+            let title = l.split("<title>").nth(1).unwrap().split("</title>").next();
+            let (scenario, rest) = title.unwrap().rsplit_once(" round ").unwrap();
+            let (round, gap) = rest.split_once(": ").unwrap();
+            let gap = gap.trim_end_matches('%').to_string();
+            ((scenario.to_string(), round.parse().unwrap()), Some(gap))
+        })
+        .collect()
+}
+
+/// The points the Mermaid charts draw: one chart per scenario, its axis naming the rounds.
+fn mermaid_points(md: &str) -> Points {
+    let mut points = Points::new();
+    for chart in md.split("```mermaid").skip(1) {
+        let field = |key: &str| {
+            chart
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key).map(str::to_string))
+                .unwrap()
+        };
+        let title = field("title \"");
+        let scenario = title.split(": SGLang gap").next().unwrap().to_string();
+        let axis = field("x-axis [");
+        let line = field("line [");
+        let rounds = axis.trim_end_matches(']').split(", ").map(|a| {
+            let a = a.trim_matches('"');
+            if a == "base" {
+                0
+            } else {
+                a.trim_start_matches("round ").parse().unwrap()
+            }
+        });
+        let values = line.trim_end_matches(']').split(", ");
+        for (r, v) in rounds.zip(values) {
+            let v: f64 = v.parse().unwrap();
+            points.insert((scenario.clone(), r), Some(pct_text(v)));
+        }
+    }
+    points
+}
+
+/// Cells of `scenario`'s row in a round report's gap table.
+fn report_gap_cells(report: &str, scenario: &str) -> Vec<String> {
+    let table = report
+        .split("| Scenario | Leader | Before | After |")
+        .nth(1);
+    let row = table
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("| {scenario} |")))
+        .unwrap_or_else(|| panic!("no {scenario} row in {report}"));
+    row.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+fn report_pct(cell: &str) -> Option<String> {
+    (cell != "n/a").then(|| cell.trim_end_matches('%').to_string())
+}
+
+#[test]
+fn the_svg_and_the_mermaid_chart_draw_the_gaps_the_round_reports_print() {
+    use sota_bot::report::{gap_series, noise_band, render_gap_mermaid};
+    let d = toy_checkout(0.8);
+    let r = EngineRun::new(d.path())
+        .agent(&patch_agent("1.1"))
+        .competitor_fails_sla_in("summarization")
+        .noise_threshold_pct(2.5)
+        .rounds(2)
+        .run();
+    assert!(
+        matches!(r.outcome, Ok(RunOutcome::Paused { after_round: 2 })),
+        "{:?}",
+        r.outcome
+    );
+    // What the reports print: round 1's "before" is the baseline, each round's "after" its gap.
+    let mut printed = Points::new();
+    for round in 1..=2u32 {
+        let report = run_file(d.path(), &format!("rounds/round-{round}/report.md"));
+        for scenario in ["chat", "summarization"] {
+            let cells = report_gap_cells(&report, scenario);
+            if round == 1 {
+                printed.insert((scenario.into(), 0), report_pct(&cells[3]));
+            }
+            printed.insert((scenario.into(), round), report_pct(&cells[4]));
+        }
+    }
+    let measured: Points = printed
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // The simulated SGLang closes on vLLM round by round; the competitor never passes the SLA
+    // in summarization, so it has no gap anywhere.
+    assert_eq!(
+        measured.keys().cloned().collect::<Vec<_>>(),
+        [0, 1, 2].map(|r| ("chat".to_string(), r)).to_vec(),
+        "{printed:?}"
+    );
+    assert!(printed.get(&("summarization".into(), 0)) == Some(&None));
+
+    let svg = run_file(d.path(), "rounds/round-2/gap-chart.svg");
+    assert_eq!(svg_points(&svg), measured, "{svg}");
+
+    let state = Engine::load_state(&RunPaths::for_campaign(
+        d.path(),
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
+        "llama-3-1-8b-instruct",
+    ))
+    .unwrap();
+    let mermaid = render_gap_mermaid(&gap_series(&state), noise_band(&state));
+    assert_eq!(mermaid_points(&mermaid), measured, "{mermaid}");
+    assert!(
+        mermaid.contains("No gap measured yet for summarization"),
+        "{mermaid}"
+    );
+
+    // The band is the campaign's noise threshold, not a fixed 1%.
+    assert_eq!(noise_band(&state), 2.5);
+    assert!(svg.contains("<title>noise band ±2.5%</title>"), "{svg}");
+}
+
+#[test]
+fn a_resumed_older_checkpoint_gets_its_baseline_gaps_and_noise_threshold_back() {
+    let d = toy_checkout(0.8);
+    let first = EngineRun::new(d.path())
+        .agent(&patch_agent("1.1"))
+        .noise_threshold_pct(2.5)
+        .rounds(1)
+        .run();
+    assert!(first.outcome.is_ok(), "{:?}", first.outcome);
+    let paths = RunPaths::from_rel(d.path(), RUN_REL);
+    let recorded = Engine::load_state(&paths).unwrap();
+    assert_eq!(recorded.baseline_gaps.len(), 2);
+    assert_eq!(recorded.noise_threshold_pct, Some(2.5));
+    // The checkpoint as a version that kept neither would have left it.
+    let mut older = recorded.clone();
+    older.baseline_gaps.clear();
+    older.noise_threshold_pct = None;
+    let text = sota_bot::report::render_checkpoint(&older).unwrap();
+    assert!(!text.contains("baseline_gaps") && !text.contains("noise_threshold_pct"));
+    std::fs::write(paths.checkpoint(), text).unwrap();
+
+    let resumed = EngineRun::new(d.path())
+        .agent(&patch_agent("1.1"))
+        .noise_threshold_pct(2.5)
+        .rounds(1)
+        .resume()
+        .run();
+    assert!(resumed.outcome.is_ok(), "{:?}", resumed.outcome);
+    let state = Engine::load_state(&paths).unwrap();
+    assert_eq!(state.baseline_gaps, recorded.baseline_gaps);
+    assert_eq!(state.noise_threshold_pct, Some(2.5));
+    let svg = svg_points(&run_file(d.path(), "rounds/round-2/gap-chart.svg"));
+    let report = run_file(d.path(), "rounds/round-1/report.md");
+    let before = report_pct(&report_gap_cells(&report, "chat")[3]);
+    assert!(before.is_some(), "{report}");
+    assert_eq!(svg.get(&("chat".to_string(), 0)), Some(&before), "{svg:?}");
+}

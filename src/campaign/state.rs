@@ -138,6 +138,12 @@ pub struct CampaignState {
     pub plan_digest: Option<String>,
     pub winners: Vec<WinnerRef>,
     pub best_sglang: Vec<BestRow>,
+    /// The gap per scenario the fixed baseline decided (the gate's rule over round-0 rows):
+    /// every chart's starting point and the first round report's "before". Kept apart from
+    /// `gaps`, which each round overwrites. Empty in checkpoints written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_gaps: Vec<ScenarioGapView>,
+    /// The gap after the latest round (the baseline's before any round).
     pub gaps: Vec<ScenarioGapView>,
     pub rounds: Vec<RoundRecord>,
     pub tests: Vec<String>,
@@ -150,6 +156,11 @@ pub struct CampaignState {
     /// with another configuration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_events: Vec<RunEvent>,
+    /// The noise threshold (percent) the gate decides ties and stalls with, so readers of the
+    /// checkpoint alone (the App's comments, the dashboard) draw the same noise band. Absent
+    /// in checkpoints written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_threshold_pct: Option<f64>,
 }
 
 /// Something that happened to a run of the campaign rather than in it.
@@ -197,6 +208,7 @@ impl CampaignState {
             plan_digest: None,
             winners: Vec::new(),
             best_sglang: Vec::new(),
+            baseline_gaps: Vec::new(),
             gaps: Vec::new(),
             rounds: Vec::new(),
             tests: Vec::new(),
@@ -206,6 +218,7 @@ impl CampaignState {
             replan_requested: false,
             stop: None,
             run_events: Vec::new(),
+            noise_threshold_pct: None,
         }
     }
 

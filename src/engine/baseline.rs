@@ -83,6 +83,7 @@ impl<'a> Engine<'a> {
         s.hardware = self.campaign.hardware.clone();
         s.workload = self.campaign.workload_line();
         s.sla = self.campaign.sla_line();
+        s.noise_threshold_pct = Some(self.campaign.noise_threshold_pct);
         s
     }
 
@@ -453,6 +454,7 @@ impl<'a> Engine<'a> {
             })
             .collect();
         self.state.gaps = decisions.iter().map(super::gap::view).collect();
+        self.state.baseline_gaps = self.state.gaps.clone();
         let mut summary_text = summary::render_summary_md(&base, metric);
         summary_text.push_str("\n## Gap decision (fixed baseline)\n\n");
         summary_text.push_str(&crate::bench::gap::render_gap_table_md(&decisions));

@@ -17,7 +17,7 @@ use crate::gate::evidence::{parse_stop_claim, summary_claims_patch};
 use crate::gate::{
     AgentFailure, AgentReport, Decision, GateOutcome, RoundEvidence, ScenarioGapView, StopReason,
 };
-use crate::report::{self, GapSeries, RoundReportInput};
+use crate::report::{self, RoundReportInput};
 
 /// Longest round title kept (characters).
 const MAX_TITLE_CHARS: usize = 80;
@@ -456,8 +456,9 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Writes the review (embedded verbatim in the next prompt), the gap chart, the round
-    /// report and the gate's outcome into the round directory.
+    /// Writes the review (embedded verbatim in the next prompt), the gap chart (drawn from
+    /// the checkpoint, like the App's and the dashboard's), the round report and the gate's
+    /// outcome into the round directory.
     fn write_round_report(
         &self,
         facts: &RoundFacts,
@@ -466,7 +467,10 @@ impl<'a> Engine<'a> {
         let round = facts.round;
         let review = report::render_review(outcome)?;
         self.write_report(&self.round_file(round, "review.md"), &review)?;
-        let svg = report::render_gap_svg(&self.gap_series(), self.campaign.noise_threshold_pct);
+        let svg = report::render_gap_svg(
+            &report::gap_series(&self.state),
+            report::noise_band(&self.state),
+        );
         self.write(&self.round_file(round, "gap-chart.svg"), &svg)?;
         let attempt_md = std::fs::read_to_string(self.paths.attempt_ledger()).unwrap_or_default();
         let rr = RunPaths::round_rel(round);
@@ -506,38 +510,6 @@ impl<'a> Engine<'a> {
             r.commit = Some(sha);
         }
         self.save_state()
-    }
-
-    /// Gap per scenario over rounds (baseline first).
-    pub fn gap_series(&self) -> Vec<GapSeries> {
-        self.campaign
-            .scenarios
-            .iter()
-            .map(|s| {
-                let base = self.baseline_gap(&s.name);
-                let mut points = vec![(0, base)];
-                for r in &self.state.rounds {
-                    let g = r
-                        .gaps
-                        .iter()
-                        .find(|g| g.scenario == s.name)
-                        .and_then(|g| g.status.gap_pct());
-                    points.push((r.round, g));
-                }
-                GapSeries {
-                    scenario: s.name.clone(),
-                    points,
-                }
-            })
-            .collect()
-    }
-
-    fn baseline_gap(&self, scenario: &str) -> Option<f64> {
-        let rows = self.read_rows().ok()?;
-        self.gap_views(&rows, 0)
-            .into_iter()
-            .find(|g| g.scenario == scenario)
-            .and_then(|g| g.status.gap_pct())
     }
 }
 

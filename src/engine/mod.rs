@@ -442,10 +442,28 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Records in the checkpoint what its readers need to draw the gap chart as the engine
+    /// does: the noise threshold this run's gate uses, and, for a checkpoint written before
+    /// the baseline's gaps were kept, those gaps decided again from the round-0 rows.
+    fn record_chart_inputs(&mut self) {
+        self.state.noise_threshold_pct = Some(self.campaign.noise_threshold_pct);
+        let baseline_done = !matches!(self.state.phase, Phase::Started | Phase::HistoryDone);
+        if baseline_done && self.state.baseline_gaps.is_empty() {
+            // Unreadable rows leave the baseline point off the chart; the phase that needs
+            // the rows reports them.
+            if let Ok(rows) = self.read_rows() {
+                if rows.iter().any(|r| r.round == 0) {
+                    self.state.baseline_gaps = self.gap_views(&rows, 0);
+                }
+            }
+        }
+    }
+
     /// Runs the campaign from wherever its state says it is until it stops, waits for a
     /// human, or the per-invocation round budget is spent.
     pub fn run(&mut self) -> Result<RunOutcome, EngineError> {
         self.fill_round_commits();
+        self.record_chart_inputs();
         let mut rounds_run = 0u32;
         loop {
             check_interrupted()?;

@@ -1,8 +1,10 @@
 //! The gap-over-rounds chart: a hand-written SVG committed with each round report, and a
 //! Mermaid `xychart-beta` block for PR comments (GitHub renders Mermaid, not SVG files).
 
-use crate::campaign::state::CampaignState;
+use crate::campaign::resolve::DEFAULT_NOISE_THRESHOLD_PCT;
+use crate::campaign::state::{CampaignState, WinnerRef};
 use crate::framework::Framework;
+use crate::gate::ScenarioGapView;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -13,57 +15,112 @@ pub struct GapSeries {
     pub points: Vec<(u32, Option<f64>)>,
 }
 
-/// Gap per scenario over rounds: the baseline from the committed winners, then each round.
+/// Gap per scenario over rounds, from the checkpoint alone, so the committed SVG, the App's
+/// Mermaid chart and the dashboard draw the same numbers the round reports print: the
+/// baseline is the gate's decision over the fixed benchmark (the first round report's
+/// "before"), each round its recorded gap after (the report's "after"). A scenario or round
+/// without a measured gap (no SLA-passing SGLang and competitor pair) is `None`.
 pub fn gap_series(state: &CampaignState) -> Vec<GapSeries> {
-    let mut scenarios: Vec<String> = Vec::new();
-    for w in &state.winners {
-        if !scenarios.contains(&w.scenario) {
-            scenarios.push(w.scenario.clone());
-        }
-    }
-    for g in &state.gaps {
-        if !scenarios.contains(&g.scenario) {
-            scenarios.push(g.scenario.clone());
+    let baseline = Baseline::of(state);
+    let mut scenarios: Vec<&str> = Vec::new();
+    let named = baseline
+        .decided()
+        .iter()
+        .chain(state.rounds.iter().flat_map(|r| r.gaps.iter()))
+        .chain(state.gaps.iter())
+        .map(|g| g.scenario.as_str())
+        .chain(baseline.winners(state).iter().map(|w| w.scenario.as_str()));
+    for s in named {
+        if !scenarios.contains(&s) {
+            scenarios.push(s);
         }
     }
     scenarios
         .into_iter()
-        .map(|s| {
-            let value = |fw: &str| {
-                state
-                    .winners
-                    .iter()
-                    .filter(|w| w.scenario == s && w.framework == fw)
-                    .filter_map(|w| w.value)
-                    .fold(None, |best: Option<f64>, v| {
-                        Some(best.map_or(v, |b| b.max(v)))
-                    })
-            };
-            let leader = Framework::COMPETITORS
-                .iter()
-                .filter_map(|f| value(f.canonical()))
-                .fold(None, |best: Option<f64>, v| {
-                    Some(best.map_or(v, |b| b.max(v)))
-                });
-            let base = match (value(Framework::Sglang.canonical()), leader) {
-                (Some(a), Some(b)) if b > 0.0 => Some((a / b - 1.0) * 100.0),
-                _ => None,
-            };
-            let mut points = vec![(0, base)];
-            for r in &state.rounds {
-                let g = r
-                    .gaps
-                    .iter()
-                    .find(|g| g.scenario == s)
-                    .and_then(|g| g.status.gap_pct());
-                points.push((r.round, g));
-            }
-            GapSeries {
-                scenario: s,
-                points,
-            }
+        .map(|s| GapSeries {
+            scenario: s.to_string(),
+            points: std::iter::once((0, baseline.gap(state, s)))
+                .chain(state.rounds.iter().map(|r| (r.round, gap_in(&r.gaps, s))))
+                .collect(),
         })
         .collect()
+}
+
+fn gap_in(gaps: &[ScenarioGapView], scenario: &str) -> Option<f64> {
+    gaps.iter()
+        .find(|g| g.scenario == scenario)
+        .and_then(|g| g.status.gap_pct())
+}
+
+/// Where a checkpoint keeps its baseline gaps.
+enum Baseline<'a> {
+    /// The gate's decision over the fixed benchmark.
+    Decided(&'a [ScenarioGapView]),
+    /// A checkpoint written before the decision was kept, rounds already run: the ratio of
+    /// the best single SLA-passing runs (the winners), which is the decision whenever the
+    /// baseline ran each candidate once. The engine records the decision at its next run.
+    Winners,
+}
+
+impl<'a> Baseline<'a> {
+    fn of(state: &'a CampaignState) -> Self {
+        if !state.baseline_gaps.is_empty() {
+            Baseline::Decided(&state.baseline_gaps)
+        } else if state.rounds.is_empty() {
+            // Before the first round the latest gaps are the baseline's.
+            Baseline::Decided(&state.gaps)
+        } else {
+            Baseline::Winners
+        }
+    }
+
+    fn decided(&self) -> &'a [ScenarioGapView] {
+        match self {
+            Baseline::Decided(g) => g,
+            Baseline::Winners => &[],
+        }
+    }
+
+    fn winners(&self, state: &'a CampaignState) -> &'a [WinnerRef] {
+        match self {
+            Baseline::Decided(_) => &[],
+            Baseline::Winners => &state.winners,
+        }
+    }
+
+    fn gap(&self, state: &CampaignState, scenario: &str) -> Option<f64> {
+        match self {
+            Baseline::Decided(g) => gap_in(g, scenario),
+            Baseline::Winners => winners_gap(state, scenario),
+        }
+    }
+}
+
+/// SGLang's best baseline run against the best competitor's, in percent.
+fn winners_gap(state: &CampaignState, scenario: &str) -> Option<f64> {
+    let best = |frameworks: &[Framework]| {
+        state
+            .winners
+            .iter()
+            .filter(|w| w.scenario == scenario)
+            .filter(|w| frameworks.iter().any(|f| f.canonical() == w.framework))
+            .filter_map(|w| w.value)
+            .reduce(f64::max)
+    };
+    match (best(&[Framework::Sglang]), best(&Framework::COMPETITORS)) {
+        (Some(a), Some(b)) if b > 0.0 => Some((a / b - 1.0) * 100.0),
+        _ => None,
+    }
+}
+
+/// Half-width (percent) of the chart's noise band: the threshold the campaign's gate calls a
+/// tie within, as the checkpoint records it; the campaign default for a checkpoint that
+/// predates the record or holds no usable number.
+pub fn noise_band(state: &CampaignState) -> f64 {
+    state
+        .noise_threshold_pct
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(DEFAULT_NOISE_THRESHOLD_PCT)
 }
 
 const WIDTH: f64 = 640.0;
@@ -283,6 +340,8 @@ pub fn render_gap_mermaid(series: &[GapSeries], noise_pct: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::campaign::state::RoundRecord;
+    use crate::gate::{GapStatus, Verdict};
 
     fn data() -> Vec<GapSeries> {
         vec![
@@ -333,6 +392,128 @@ mod tests {
         assert!(!m.contains("```mermaid"), "{m}");
         assert!(!m.contains("0.00"), "{m}");
         assert!(m.contains("No gap measured yet for long"), "{m}");
+    }
+
+    fn view(scenario: &str, status: GapStatus) -> ScenarioGapView {
+        ScenarioGapView {
+            scenario: scenario.into(),
+            leader: None,
+            sglang_value: None,
+            leader_value: None,
+            status,
+        }
+    }
+
+    fn behind(scenario: &str, gap_pct: f64) -> ScenarioGapView {
+        view(scenario, GapStatus::Behind { gap_pct })
+    }
+
+    fn round(n: u32, gaps: Vec<ScenarioGapView>) -> RoundRecord {
+        RoundRecord {
+            round: n,
+            title: format!("round {n}"),
+            commit: None,
+            measured_commit: None,
+            accepted: true,
+            verdict: Verdict::Advanced,
+            decision: "continue".into(),
+            reason: String::new(),
+            geomean_pct: None,
+            gaps,
+            changed_files: vec![],
+            agent_failed: false,
+            agent_cost_usd: None,
+        }
+    }
+
+    /// A campaign two rounds in whose best single runs (the winners) say -10% while the
+    /// gate's decision over the baseline (medians over repeats) said -12%.
+    fn two_rounds() -> CampaignState {
+        let mut s = CampaignState::new("c", "m", "b", "runs/x", "abc");
+        for (fw, v) in [("sglang", 90.0), ("vllm", 100.0)] {
+            s.winners.push(WinnerRef {
+                framework: fw.into(),
+                scenario: "chat".into(),
+                candidate_id: format!("{fw}-a"),
+                value: Some(v),
+                server_command: None,
+                benchmark_command: None,
+            });
+        }
+        s.baseline_gaps = vec![behind("chat", -12.0), view("long", GapStatus::NoCompetitor)];
+        s.rounds = vec![
+            round(
+                1,
+                vec![behind("chat", -7.0), view("long", GapStatus::NoCompetitor)],
+            ),
+            round(
+                2,
+                vec![behind("chat", -3.0), view("long", GapStatus::SlaFail)],
+            ),
+        ];
+        s.gaps = s.rounds[1].gaps.clone();
+        s
+    }
+
+    #[test]
+    fn the_baseline_point_is_the_gates_baseline_decision_not_the_winners_ratio() {
+        assert_eq!(
+            gap_series(&two_rounds()),
+            vec![
+                GapSeries {
+                    scenario: "chat".into(),
+                    points: vec![(0, Some(-12.0)), (1, Some(-7.0)), (2, Some(-3.0))],
+                },
+                GapSeries {
+                    scenario: "long".into(),
+                    points: vec![(0, None), (1, None), (2, None)],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn before_the_first_round_the_latest_gaps_are_the_baseline() {
+        let mut s = two_rounds();
+        s.rounds.clear();
+        s.baseline_gaps.clear();
+        s.gaps = vec![behind("chat", -12.0)];
+        assert_eq!(
+            gap_series(&s),
+            vec![GapSeries {
+                scenario: "chat".into(),
+                points: vec![(0, Some(-12.0))],
+            }]
+        );
+        // Nothing measured yet: no series at all.
+        s.gaps.clear();
+        assert!(gap_series(&s).is_empty());
+    }
+
+    #[test]
+    fn an_older_checkpoint_without_the_baseline_gaps_falls_back_on_the_winners() {
+        let mut s = two_rounds();
+        s.baseline_gaps.clear();
+        let series = gap_series(&s);
+        assert_eq!(series[0].scenario, "chat");
+        let (r, base) = series[0].points[0];
+        assert_eq!(r, 0);
+        assert!((base.unwrap() + 10.0).abs() < 1e-9, "{base:?}");
+        assert_eq!(series[0].points[1..], [(1, Some(-7.0)), (2, Some(-3.0))]);
+        // No competitor winner in `long`: its baseline is missing, never parity.
+        assert_eq!(series[1].points, vec![(0, None), (1, None), (2, None)]);
+    }
+
+    #[test]
+    fn the_noise_band_is_the_recorded_threshold_else_the_default() {
+        let mut s = two_rounds();
+        assert_eq!(noise_band(&s), DEFAULT_NOISE_THRESHOLD_PCT);
+        s.noise_threshold_pct = Some(2.5);
+        assert_eq!(noise_band(&s), 2.5);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            s.noise_threshold_pct = Some(bad);
+            assert_eq!(noise_band(&s), DEFAULT_NOISE_THRESHOLD_PCT, "{bad}");
+        }
     }
 
     #[test]

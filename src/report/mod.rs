@@ -11,7 +11,7 @@ use handlebars::Handlebars;
 use once_cell::sync::Lazy;
 use serde::Serialize;
 
-pub use chart::{gap_series, render_gap_mermaid, render_gap_svg, GapSeries};
+pub use chart::{gap_series, noise_band, render_gap_mermaid, render_gap_svg, GapSeries};
 pub use views::*;
 
 /// Templates compiled into the binary, so an installed `sota-bot` needs no data files.

@@ -39,6 +39,8 @@ pub struct SimLane {
     launches: u64,
     fail_after_rows: Option<usize>,
     rows_done: usize,
+    /// A scenario where every competitor answers too slowly for the SLA.
+    competitor_sla_fail: Option<String>,
 }
 
 impl SimLane {
@@ -94,9 +96,11 @@ impl BenchLane for SimLane {
             row.workload.output_len = Some(s.output_len);
             row.workload.num_prompts = Some(8);
             row.workload.kind = Some("random".into());
+            let slow = cand.framework != Framework::Sglang
+                && self.competitor_sla_fail.as_deref() == Some(s.name.as_str());
             if status == RunStatus::Ok {
                 row.metrics.output_token_throughput = Some(1000.0 * speed * bonus);
-                row.metrics.p50_ttft_ms = Some(50.0);
+                row.metrics.p50_ttft_ms = Some(if slow { 5000.0 } else { 50.0 });
                 row.metrics.p50_tpot_ms = Some(10.0);
                 row.metrics.success_rate = Some(1.0);
             } else {
@@ -247,6 +251,8 @@ pub struct EngineRun {
     opts: EngineOptions,
     resume: bool,
     crash_after_rows: Option<usize>,
+    competitor_sla_fail: Option<String>,
+    noise_threshold_pct: Option<f64>,
 }
 
 impl EngineRun {
@@ -257,6 +263,8 @@ impl EngineRun {
             opts: EngineOptions::default(),
             resume: false,
             crash_after_rows: None,
+            competitor_sla_fail: None,
+            noise_threshold_pct: None,
         }
     }
 
@@ -290,6 +298,18 @@ impl EngineRun {
         self
     }
 
+    /// Every competitor misses the SLA's TTFT limit in `scenario`, so it has no gap.
+    pub fn competitor_fails_sla_in(mut self, scenario: &str) -> EngineRun {
+        self.competitor_sla_fail = Some(scenario.into());
+        self
+    }
+
+    /// The campaign's noise threshold (percent) instead of [`campaign`]'s 1%.
+    pub fn noise_threshold_pct(mut self, pct: f64) -> EngineRun {
+        self.noise_threshold_pct = Some(pct);
+        self
+    }
+
     pub fn run(self) -> Run {
         let checkout = self.checkout.as_path();
         let mut lane = SimLane {
@@ -298,10 +318,14 @@ impl EngineRun {
             launches: 0,
             fail_after_rows: self.crash_after_rows,
             rows_done: 0,
+            competitor_sla_fail: self.competitor_sla_fail,
         };
         let mut progress = RecordingProgress::default();
         let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-        let c = campaign();
+        let mut c = campaign();
+        if let Some(pct) = self.noise_threshold_pct {
+            c.noise_threshold_pct = pct;
+        }
         let paths = RunPaths::for_campaign(checkout, date, &c.model_slug);
         assert_eq!(paths.rel, RUN_REL);
         let branch = sota_bot::git::campaign_branch(date, &c.model_slug);
