@@ -86,7 +86,11 @@ pub fn snapshot(v: CampaignView, web_url: &str) -> CampaignSnapshot {
     let (status, waiting_reason) = status(&v);
     let c = v.record;
     let d = &c.dispatch;
-    let noise_pct = 1.0;
+    // The band the campaign's own gate used; 1% when no checkpoint has been read yet.
+    let noise_pct = v.checkpoint.as_deref().map_or(
+        crate::campaign::resolve::DEFAULT_NOISE_THRESHOLD_PCT,
+        crate::report::noise_band,
+    );
     CampaignSnapshot {
         gpu: format!("{}x {}", d.gpu_count, d.gpu_model.to_uppercase()),
         private: v.private != Some(false),

@@ -7,7 +7,7 @@ use super::refusal::Refusal;
 use super::store::{AppPhase, CampaignRecord};
 use crate::campaign::state::{CampaignState, Phase};
 use crate::gate::GateOutcome;
-use crate::report::{gap_series, render_gap_mermaid};
+use crate::report::{gap_series, noise_band, render_gap_mermaid};
 
 /// GitHub's limit on a comment body, in characters.
 pub const MAX_COMMENT_CHARS: usize = 65_536;
@@ -99,7 +99,6 @@ pub struct RoundComment<'a> {
     pub round: u32,
     pub report_md: &'a str,
     pub state: &'a CampaignState,
-    pub noise_pct: f64,
     pub workflow_url: Option<&'a str>,
     /// The maintainer's `/sota continue` note the round committed.
     pub maintainer_note: Option<&'a str>,
@@ -125,7 +124,7 @@ pub fn round_report_comment(c: &CampaignRecord, r: &RoundComment<'_>) -> String 
     let round = r.round;
     let round_dir = format!("{}/rounds/round-{round}", c.run_dir);
     let svg = format!("{round_dir}/gap-chart.svg");
-    let mut chart = render_gap_mermaid(&gap_series(r.state), r.noise_pct);
+    let mut chart = render_gap_mermaid(&gap_series(r.state), noise_band(r.state));
     if r.existing.contains(&svg) {
         chart.push_str(&format!("[Gap chart (SVG)]({})\n", blob_url(c, &svg)));
     }

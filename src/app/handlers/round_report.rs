@@ -57,7 +57,6 @@ pub(crate) async fn report_round(
             round,
             report_md: &report,
             state,
-            noise_pct: 1.0,
             workflow_url: Some(log),
             maintainer_note: note.as_deref(),
             existing: &existing,
