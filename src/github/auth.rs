@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -82,6 +81,10 @@ struct CachedToken {
 }
 
 /// App credentials plus the installation-token cache.
+///
+/// This is the product's own App auth rather than octocrab's: its JWT and token expiry follow
+/// the injectable `Clock` (octocrab's read the system time), so tests can move time past a
+/// token's expiry, and one cache serves every installation client built on a transport.
 pub struct AppAuth {
     app_id: u64,
     key: EncodingKey,
@@ -133,13 +136,12 @@ impl AppAuth {
                 return Ok(cached.token.clone());
             }
         }
-        let jwt = self.jwt()?;
-        let path = format!("/app/installations/{installation_id}/access_tokens");
-        let answer = self
+        let jwt = SecretToken::new(self.jwt()?);
+        let route = format!("/app/installations/{installation_id}/access_tokens");
+        let body: InstallationTokenBody = self
             .transport
-            .send(Method::POST, &path, &jwt, None, false)
+            .post(Some(&jwt), &route, None::<&()>)
             .await?;
-        let body: InstallationTokenBody = answer.json(&Method::POST, &path)?;
         let token = SecretToken::new(body.token);
         cache.insert(
             installation_id,
