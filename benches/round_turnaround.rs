@@ -12,11 +12,9 @@
 //! `ROUND_BENCH_ROUNDS` (default 5) transitions are measured; the median is reported.
 
 #[path = "../tests/support_github/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support_github;
 
 #[path = "../tests/support_app/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support_app;
 
 use std::collections::BTreeMap;

@@ -693,7 +693,11 @@ impl RestGitHubApi {
     }
 
     /// Every page of a listing, following GitHub's `Link` headers.
-    async fn all_pages<T: DeserializeOwned>(&self, route: &str, query: &Query<'_>) -> ApiResult<Vec<T>> {
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &Query<'_>,
+    ) -> ApiResult<Vec<T>> {
         let mut page: Page<T> = self.get(route, Some(query)).await?;
         let mut all = page.take_items();
         // A bound on pages, so a server that links a page to itself cannot loop us.
@@ -812,10 +816,12 @@ impl GitHubApi for RestGitHubApi {
         Box::pin(async move {
             let route = format!("{}/collaborators/{}/permission", repo.path(), enc(user));
             // 404: not a collaborator (or unknown user): no permission.
-            Ok(match optional(self.get::<PermissionBody>(&route, None).await)? {
-                Some(p) => Permission::from_api(&p.permission, p.role_name.as_deref()),
-                None => Permission::None,
-            })
+            Ok(
+                match optional(self.get::<PermissionBody>(&route, None).await)? {
+                    Some(p) => Permission::from_api(&p.permission, p.role_name.as_deref()),
+                    None => Permission::None,
+                },
+            )
         })
     }
 
@@ -931,10 +937,12 @@ impl GitHubApi for RestGitHubApi {
     ) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>> {
         Box::pin(async move {
             let route = format!("{}/branches/{}", repo.path(), enc(branch));
-            Ok(optional(self.get::<BranchBody>(&route, None).await)?.map(|b| BranchInfo {
-                name: b.name,
-                sha: b.commit.sha,
-            }))
+            Ok(
+                optional(self.get::<BranchBody>(&route, None).await)?.map(|b| BranchInfo {
+                    name: b.name,
+                    sha: b.commit.sha,
+                }),
+            )
         })
     }
 
@@ -963,7 +971,9 @@ impl GitHubApi for RestGitHubApi {
                 format!("refs/{git_ref}")
             };
             let route = format!("{}/git/refs", repo.path());
-            let created: RefBody = self.post(&route, json!({ "ref": full, "sha": sha })).await?;
+            let created: RefBody = self
+                .post(&route, json!({ "ref": full, "sha": sha }))
+                .await?;
             Ok(created.into())
         })
     }
@@ -1017,12 +1027,12 @@ impl GitHubApi for RestGitHubApi {
                 ("event", &filter.event),
                 ("head_sha", &filter.head_sha),
             ];
-            query.extend(filters.iter().filter_map(|(k, v)| Some((*k, v.as_deref()?))));
-            let route = format!(
-                "{}/actions/workflows/{}/runs",
-                repo.path(),
-                enc(workflow)
+            query.extend(
+                filters
+                    .iter()
+                    .filter_map(|(k, v)| Some((*k, v.as_deref()?))),
             );
+            let route = format!("{}/actions/workflows/{}/runs", repo.path(), enc(workflow));
             let runs: Page<WorkflowRunInfo> = self.get(&route, Some(&query)).await?;
             Ok(runs.items)
         })
@@ -1163,7 +1173,9 @@ impl GitHubApi for RestGitHubApi {
     ) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>> {
         Box::pin(async move {
             let route = format!("{}/contents/{}", repo.path(), enc(path));
-            let found = self.get::<ContentBody>(&route, Some(&[("ref", git_ref)])).await;
+            let found = self
+                .get::<ContentBody>(&route, Some(&[("ref", git_ref)]))
+                .await;
             let Some(body) = optional(found)? else {
                 return Ok(None);
             };
@@ -1330,9 +1342,10 @@ mod tests {
 
     #[test]
     fn next_pages_are_routes_under_the_base_url() {
-        let next: http::Uri = "https://api.github.com/repositories/1/issues/7/comments?per_page=100&page=2"
-            .parse()
-            .unwrap();
+        let next: http::Uri =
+            "https://api.github.com/repositories/1/issues/7/comments?per_page=100&page=2"
+                .parse()
+                .unwrap();
         assert_eq!(
             next_route(&next, "https://api.github.com").as_deref(),
             Some("/repositories/1/issues/7/comments?per_page=100&page=2")

@@ -264,7 +264,8 @@ impl AppClient {
         let mut names = Vec::new();
         for kind in ["secrets", "organization-secrets"] {
             let path = format!("{}/actions/{kind}", repo.path());
-            let body: SecretsBody = self.installation_get(installation_id, &path, PER_PAGE)
+            let body: SecretsBody = self
+                .installation_get(installation_id, &path, PER_PAGE)
                 .await?;
             names.extend(body.secrets.into_iter().map(|s| s.name));
         }

@@ -138,10 +138,8 @@ impl AppAuth {
         }
         let jwt = SecretToken::new(self.jwt()?);
         let route = format!("/app/installations/{installation_id}/access_tokens");
-        let body: InstallationTokenBody = self
-            .transport
-            .post(Some(&jwt), &route, None::<&()>)
-            .await?;
+        let body: InstallationTokenBody =
+            self.transport.post(Some(&jwt), &route, None::<&()>).await?;
         let token = SecretToken::new(body.token);
         cache.insert(
             installation_id,

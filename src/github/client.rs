@@ -208,10 +208,9 @@ impl HttpTransport {
             .pool_max_idle_per_host(config.max_concurrency)
             .build()
             .map_err(|e| GitHubError::InvalidInput(format!("HTTP client: {e}")))?;
-        config
-            .base_url
-            .parse::<http::Uri>()
-            .map_err(|e| GitHubError::InvalidInput(format!("base URL `{}`: {e}", config.base_url)))?;
+        config.base_url.parse::<http::Uri>().map_err(|e| {
+            GitHubError::InvalidInput(format!("base URL `{}`: {e}", config.base_url))
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pacer: Arc::new(Pacer::new(config.creates_per_minute, clock.clone())),
@@ -254,10 +253,7 @@ impl HttpTransport {
                 .with_service(ReqwestWire::new(inner.http.clone()))
                 .with_layer(&MetricsLayer::new(inner.metrics.clone()))
                 .with_layer(&inner.concurrency)
-                .with_layer(&PacerLayer::new(
-                    inner.pacer.clone(),
-                    inner.metrics.clone(),
-                ))
+                .with_layer(&PacerLayer::new(inner.pacer.clone(), inner.metrics.clone()))
                 .with_layer(&RetryLayer::new(
                     inner.config.retry.clone(),
                     inner.clock.clone(),

@@ -297,11 +297,8 @@ where
     }
 
     fn call(&mut self, request: Request<OctoBody>) -> Self::Future {
-        let (inner, pacer, metrics) = (
-            self.inner.clone(),
-            self.pacer.clone(),
-            self.metrics.clone(),
-        );
+        let (inner, pacer, metrics) =
+            (self.inner.clone(), self.pacer.clone(), self.metrics.clone());
         Box::pin(async move {
             if is_content_creating(request.method()) && !pacer.acquire().await.is_zero() {
                 metrics.pacer_waits.fetch_add(1, Ordering::Relaxed);
@@ -417,7 +414,9 @@ impl RetryLayer {
     fn count(&self, after: Duration, reason: RetryReason) {
         self.metrics.retries.fetch_add(1, Ordering::Relaxed);
         if reason == RetryReason::RateLimited {
-            self.metrics.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .rate_limit_waits
+                .fetch_add(1, Ordering::Relaxed);
             let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
             self.metrics
                 .rate_limit_wait_ms
@@ -471,8 +470,12 @@ where
                         rules.count(after, reason);
                         let path = parts.uri.path();
                         match &outcome {
-                            Ok((head, _)) => tracing::warn!(method = %parts.method, path, status = head.status.as_u16(), attempt, ?after, ?reason, "GitHub refused the request; waiting"),
-                            Err(e) => tracing::warn!(method = %parts.method, path, attempt, ?after, error = %e, "GitHub request failed; retrying"),
+                            Ok((head, _)) => {
+                                tracing::warn!(method = %parts.method, path, status = head.status.as_u16(), attempt, ?after, ?reason, "GitHub refused the request; waiting")
+                            }
+                            Err(e) => {
+                                tracing::warn!(method = %parts.method, path, attempt, ?after, error = %e, "GitHub request failed; retrying")
+                            }
                         }
                         rules.clock.sleep(after).await;
                     }
@@ -617,7 +620,10 @@ mod tests {
     #[tokio::test]
     async fn server_errors_on_reads_back_off_then_succeed_with_the_same_body() {
         let rig = Rig::new(vec![status(502), status(503), ok()]);
-        assert_eq!(rig.send(Method::PATCH, "{\"body\":\"x\"}").await.unwrap(), 200);
+        assert_eq!(
+            rig.send(Method::PATCH, "{\"body\":\"x\"}").await.unwrap(),
+            200
+        );
         assert_eq!(
             rig.sleeps()
                 .into_iter()
