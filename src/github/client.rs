@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::auth::SecretToken;
 use super::clock::Clock;
 use super::layers::{
-    ConcurrencyLayer, MetricsLayer, PacerLayer, ReqwestWire, RetryLayer, TransportFailure,
+    ConcurrencyCap, Counting, Pacing, ReqwestWire, Retries, RuleLayer, TransportFailure,
 };
 use super::ratelimit::{Pacer, RetryPolicy};
 
@@ -135,7 +135,7 @@ struct Inner {
     config: ClientConfig,
     clock: Arc<dyn Clock>,
     pacer: Arc<Pacer>,
-    concurrency: ConcurrencyLayer,
+    concurrency: ConcurrencyCap,
     metrics: Arc<ClientMetrics>,
     /// Built on first use: octocrab's service buffer spawns its worker on the runtime that
     /// builds it, and a transport may be made before any runtime exists (the CLI).
@@ -214,7 +214,7 @@ impl HttpTransport {
         Ok(Self {
             inner: Arc::new(Inner {
                 pacer: Arc::new(Pacer::new(config.creates_per_minute, clock.clone())),
-                concurrency: ConcurrencyLayer::new(config.max_concurrency),
+                concurrency: ConcurrencyCap::new(config.max_concurrency),
                 http,
                 config,
                 clock,
@@ -251,14 +251,17 @@ impl HttpTransport {
                 .expect("checked in HttpTransport::new");
             let built = OctocrabBuilder::new_empty()
                 .with_service(ReqwestWire::new(inner.http.clone()))
-                .with_layer(&MetricsLayer::new(inner.metrics.clone()))
-                .with_layer(&inner.concurrency)
-                .with_layer(&PacerLayer::new(inner.pacer.clone(), inner.metrics.clone()))
-                .with_layer(&RetryLayer::new(
-                    inner.config.retry.clone(),
-                    inner.clock.clone(),
-                    inner.metrics.clone(),
-                ))
+                .with_layer(&RuleLayer(Counting(inner.metrics.clone())))
+                .with_layer(&RuleLayer(inner.concurrency.clone()))
+                .with_layer(&RuleLayer(Pacing {
+                    pacer: inner.pacer.clone(),
+                    metrics: inner.metrics.clone(),
+                }))
+                .with_layer(&RuleLayer(Retries {
+                    policy: inner.config.retry.clone(),
+                    clock: inner.clock.clone(),
+                    metrics: inner.metrics.clone(),
+                }))
                 .with_layer(&BaseUriLayer::new(base))
                 .with_auth(AuthState::None)
                 .build();

@@ -117,126 +117,116 @@ impl Service<Request<OctoBody>> for ReqwestWire {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Metrics
+// Rules as layers
 
-/// Counts requests, answers by class and transport failures (every attempt).
+/// The stack beneath a rule: the wire, or the wire under other rules.
+pub trait Wire:
+    Service<Request<OctoBody>, Response = WireResponse, Error = BoxError, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<T> Wire for T where
+    T: Service<Request<OctoBody>, Response = WireResponse, Error = BoxError, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// One of the product's rules, applied around the stack beneath it.
+pub trait Rule: Clone + Send + Sync + 'static {
+    /// Handles `request`, sending it through `next` as often as the rule needs.
+    fn apply<S: Wire>(
+        self,
+        request: Request<OctoBody>,
+        next: S,
+    ) -> impl std::future::Future<Output = Result<WireResponse, BoxError>> + Send;
+}
+
+/// A [`Rule`] as a tower layer (what `OctocrabBuilder::with_layer` takes).
 #[derive(Clone)]
-pub struct MetricsLayer {
-    metrics: Arc<ClientMetrics>,
-}
+pub struct RuleLayer<R>(pub R);
 
-impl MetricsLayer {
-    pub fn new(metrics: Arc<ClientMetrics>) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S> Layer<S> for MetricsLayer {
-    type Service = Metered<S>;
-    fn layer(&self, inner: S) -> Metered<S> {
-        Metered {
+impl<R: Rule, S> Layer<S> for RuleLayer<R> {
+    type Service = Ruled<R, S>;
+    fn layer(&self, inner: S) -> Ruled<R, S> {
+        Ruled {
+            rule: self.0.clone(),
             inner,
-            metrics: self.metrics.clone(),
         }
     }
 }
 
-/// See [`MetricsLayer`].
+/// A rule over the stack beneath it.
 #[derive(Clone)]
-pub struct Metered<S> {
+pub struct Ruled<R, S> {
+    rule: R,
     inner: S,
-    metrics: Arc<ClientMetrics>,
 }
 
-impl<S> Service<Request<OctoBody>> for Metered<S>
-where
-    S: Service<Request<OctoBody>, Response = WireResponse, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+impl<R: Rule, S: Wire> Service<Request<OctoBody>> for Ruled<R, S> {
     type Response = WireResponse;
     type Error = BoxError;
     type Future = BoxFuture<'static, Result<WireResponse, BoxError>>;
 
+    /// Always ready: each attempt waits for the stack beneath with `oneshot`.
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<OctoBody>) -> Self::Future {
-        let (inner, metrics) = (self.inner.clone(), self.metrics.clone());
-        Box::pin(async move {
-            metrics.requests.fetch_add(1, Ordering::Relaxed);
-            let outcome = inner.oneshot(request).await;
-            let counter = match &outcome {
-                Ok(r) if r.status().is_success() => &metrics.responses_2xx,
-                Ok(r) if r.status().is_client_error() => &metrics.responses_4xx,
-                Ok(_) => &metrics.responses_5xx,
-                Err(_) => &metrics.transport_errors,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            outcome
-        })
+        Box::pin(self.rule.clone().apply(request, self.inner.clone()))
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Concurrency cap and pacer
+// Counters, concurrency cap, pacer
 
-/// At most `max` requests in flight at once, across every clone of the client.
+/// Counts requests, answers by class and transport failures (every attempt).
 #[derive(Clone)]
-pub struct ConcurrencyLayer {
-    permits: Arc<Semaphore>,
+pub struct Counting(pub Arc<ClientMetrics>);
+
+impl Rule for Counting {
+    async fn apply<S: Wire>(
+        self,
+        request: Request<OctoBody>,
+        next: S,
+    ) -> Result<WireResponse, BoxError> {
+        let metrics = self.0;
+        metrics.requests.fetch_add(1, Ordering::Relaxed);
+        let outcome = next.oneshot(request).await;
+        let counter = match &outcome {
+            Ok(r) if r.status().is_success() => &metrics.responses_2xx,
+            Ok(r) if r.status().is_client_error() => &metrics.responses_4xx,
+            Ok(_) => &metrics.responses_5xx,
+            Err(_) => &metrics.transport_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
 }
 
-impl ConcurrencyLayer {
+/// At most this many requests in flight at once, across every clone of the client.
+#[derive(Clone)]
+pub struct ConcurrencyCap(Arc<Semaphore>);
+
+impl ConcurrencyCap {
     pub fn new(max: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(max.max(1))),
-        }
+        Self(Arc::new(Semaphore::new(max.max(1))))
     }
 }
 
-impl<S> Layer<S> for ConcurrencyLayer {
-    type Service = Capped<S>;
-    fn layer(&self, inner: S) -> Capped<S> {
-        Capped {
-            inner,
-            permits: self.permits.clone(),
-        }
-    }
-}
-
-/// See [`ConcurrencyLayer`].
-#[derive(Clone)]
-pub struct Capped<S> {
-    inner: S,
-    permits: Arc<Semaphore>,
-}
-
-impl<S> Service<Request<OctoBody>> for Capped<S>
-where
-    S: Service<Request<OctoBody>, Response = WireResponse, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = WireResponse;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<WireResponse, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<OctoBody>) -> Self::Future {
-        let (inner, permits) = (self.inner.clone(), self.permits.clone());
-        Box::pin(async move {
-            let _permit = permits.acquire_owned().await?;
-            inner.oneshot(request).await
-        })
+impl Rule for ConcurrencyCap {
+    async fn apply<S: Wire>(
+        self,
+        request: Request<OctoBody>,
+        next: S,
+    ) -> Result<WireResponse, BoxError> {
+        let _permit = self.0.acquire_owned().await?;
+        next.oneshot(request).await
     }
 }
 
@@ -250,61 +240,21 @@ pub fn is_content_creating(method: &Method) -> bool {
 
 /// Spaces content-creating requests with the shared [`Pacer`].
 #[derive(Clone)]
-pub struct PacerLayer {
-    pacer: Arc<Pacer>,
-    metrics: Arc<ClientMetrics>,
+pub struct Pacing {
+    pub pacer: Arc<Pacer>,
+    pub metrics: Arc<ClientMetrics>,
 }
 
-impl PacerLayer {
-    pub fn new(pacer: Arc<Pacer>, metrics: Arc<ClientMetrics>) -> Self {
-        Self { pacer, metrics }
-    }
-}
-
-impl<S> Layer<S> for PacerLayer {
-    type Service = Paced<S>;
-    fn layer(&self, inner: S) -> Paced<S> {
-        Paced {
-            inner,
-            pacer: self.pacer.clone(),
-            metrics: self.metrics.clone(),
+impl Rule for Pacing {
+    async fn apply<S: Wire>(
+        self,
+        request: Request<OctoBody>,
+        next: S,
+    ) -> Result<WireResponse, BoxError> {
+        if is_content_creating(request.method()) && !self.pacer.acquire().await.is_zero() {
+            self.metrics.pacer_waits.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-/// See [`PacerLayer`].
-#[derive(Clone)]
-pub struct Paced<S> {
-    inner: S,
-    pacer: Arc<Pacer>,
-    metrics: Arc<ClientMetrics>,
-}
-
-impl<S> Service<Request<OctoBody>> for Paced<S>
-where
-    S: Service<Request<OctoBody>, Response = WireResponse, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = WireResponse;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<WireResponse, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<OctoBody>) -> Self::Future {
-        let (inner, pacer, metrics) =
-            (self.inner.clone(), self.pacer.clone(), self.metrics.clone());
-        Box::pin(async move {
-            if is_content_creating(request.method()) && !pacer.acquire().await.is_zero() {
-                metrics.pacer_waits.fetch_add(1, Ordering::Relaxed);
-            }
-            inner.oneshot(request).await
-        })
+        next.oneshot(request).await
     }
 }
 
@@ -317,37 +267,10 @@ where
 /// failed connections; a 5xx or timeout on POST is returned so the caller can check state
 /// before trying again (see `upsert_marked_comment`).
 #[derive(Clone)]
-pub struct RetryLayer {
-    policy: RetryPolicy,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<ClientMetrics>,
-}
-
-impl RetryLayer {
-    pub fn new(policy: RetryPolicy, clock: Arc<dyn Clock>, metrics: Arc<ClientMetrics>) -> Self {
-        Self {
-            policy,
-            clock,
-            metrics,
-        }
-    }
-}
-
-impl<S> Layer<S> for RetryLayer {
-    type Service = Retrying<S>;
-    fn layer(&self, inner: S) -> Retrying<S> {
-        Retrying {
-            inner,
-            rules: self.clone(),
-        }
-    }
-}
-
-/// See [`RetryLayer`].
-#[derive(Clone)]
-pub struct Retrying<S> {
-    inner: S,
-    rules: RetryLayer,
+pub struct Retries {
+    pub policy: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<ClientMetrics>,
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -379,7 +302,7 @@ pub fn error_message(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
 }
 
-impl RetryLayer {
+impl Retries {
     /// What to do after attempt `attempt` of a `method` request ended in `outcome`.
     fn decide(
         &self,
@@ -425,67 +348,53 @@ impl RetryLayer {
     }
 }
 
-impl<S> Service<Request<OctoBody>> for Retrying<S>
-where
-    S: Service<Request<OctoBody>, Response = WireResponse, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = WireResponse;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<WireResponse, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<OctoBody>) -> Self::Future {
-        let (inner, rules) = (self.inner.clone(), self.rules.clone());
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let body = read_body(body).await?;
-            let mut attempt: u32 = 0;
-            loop {
-                attempt += 1;
-                let request = Request::from_parts(parts.clone(), OctoBody::from(body.clone()));
-                let outcome = match inner.clone().oneshot(request).await {
-                    Ok(response) => {
-                        let (head, full) = response.into_parts();
-                        let bytes = full.collect().await?.to_bytes();
-                        Ok((head, bytes))
-                    }
-                    Err(e) => Err(e),
-                };
-                let decision = rules.decide(
-                    &parts.method,
-                    &outcome
-                        .as_ref()
-                        .map(|(head, bytes)| (head.status.as_u16(), &head.headers, &bytes[..])),
-                    attempt,
-                );
-                match decision {
-                    RetryDecision::Retry { after, reason } => {
-                        rules.count(after, reason);
-                        let path = parts.uri.path();
-                        match &outcome {
-                            Ok((head, _)) => {
-                                tracing::warn!(method = %parts.method, path, status = head.status.as_u16(), attempt, ?after, ?reason, "GitHub refused the request; waiting")
-                            }
-                            Err(e) => {
-                                tracing::warn!(method = %parts.method, path, attempt, ?after, error = %e, "GitHub request failed; retrying")
-                            }
+impl Rule for Retries {
+    async fn apply<S: Wire>(
+        self,
+        request: Request<OctoBody>,
+        next: S,
+    ) -> Result<WireResponse, BoxError> {
+        let (parts, body) = request.into_parts();
+        let body = read_body(body).await?;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let request = Request::from_parts(parts.clone(), OctoBody::from(body.clone()));
+            let outcome = match next.clone().oneshot(request).await {
+                Ok(response) => {
+                    let (head, full) = response.into_parts();
+                    let bytes = full.collect().await?.to_bytes();
+                    Ok((head, bytes))
+                }
+                Err(e) => Err(e),
+            };
+            let decision = self.decide(
+                &parts.method,
+                &outcome
+                    .as_ref()
+                    .map(|(head, bytes)| (head.status.as_u16(), &head.headers, &bytes[..])),
+                attempt,
+            );
+            match decision {
+                RetryDecision::Retry { after, reason } => {
+                    self.count(after, reason);
+                    let path = parts.uri.path();
+                    match &outcome {
+                        Ok((head, _)) => {
+                            tracing::warn!(method = %parts.method, path, status = head.status.as_u16(), attempt, ?after, ?reason, "GitHub refused the request; waiting")
                         }
-                        rules.clock.sleep(after).await;
+                        Err(e) => {
+                            tracing::warn!(method = %parts.method, path, attempt, ?after, error = %e, "GitHub request failed; retrying")
+                        }
                     }
-                    RetryDecision::GiveUp => {
-                        return outcome
-                            .map(|(head, bytes)| Response::from_parts(head, Full::new(bytes)))
-                    }
+                    self.clock.sleep(after).await;
+                }
+                RetryDecision::GiveUp => {
+                    return outcome
+                        .map(|(head, bytes)| Response::from_parts(head, Full::new(bytes)))
                 }
             }
-        })
+        }
     }
 }
 
@@ -588,17 +497,17 @@ mod tests {
         async fn send(&self, method: Method, body: &str) -> Result<u16, BoxError> {
             let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
             let stack = tower::ServiceBuilder::new()
-                .layer(RetryLayer::new(
-                    RetryPolicy::default(),
-                    clock.clone(),
-                    self.metrics.clone(),
-                ))
-                .layer(PacerLayer::new(
-                    Arc::new(Pacer::new(80, clock)),
-                    self.metrics.clone(),
-                ))
-                .layer(ConcurrencyLayer::new(4))
-                .layer(MetricsLayer::new(self.metrics.clone()))
+                .layer(RuleLayer(Retries {
+                    policy: RetryPolicy::default(),
+                    clock: clock.clone(),
+                    metrics: self.metrics.clone(),
+                }))
+                .layer(RuleLayer(Pacing {
+                    pacer: Arc::new(Pacer::new(80, clock)),
+                    metrics: self.metrics.clone(),
+                }))
+                .layer(RuleLayer(ConcurrencyCap::new(4)))
+                .layer(RuleLayer(Counting(self.metrics.clone())))
                 .service(self.wire.clone());
             let request = Request::builder()
                 .method(method)
