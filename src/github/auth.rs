@@ -9,31 +9,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+pub use super::client::SecretToken;
 use super::client::{GitHubError, HttpTransport};
 
 /// Installation tokens are refreshed when they have less than this left (they live 1 h).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(10 * 60);
-
-/// A bearer token; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretToken(String);
-
-impl SecretToken {
-    /// Wraps a token value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The raw token, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretToken(<redacted>)")
-    }
-}
 
 /// Claims of the App JWT.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -7,7 +7,6 @@
 //! pagination; authentication stays with `auth` (App JWT and the installation-token cache on
 //! the same injectable clock), which hands each call its bearer token.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -17,12 +16,33 @@ use octocrab::service::middleware::base_uri::BaseUriLayer;
 use octocrab::{AuthState, FromResponse, Octocrab, OctocrabBuilder};
 use serde::Serialize;
 
-use super::auth::SecretToken;
 use super::clock::Clock;
+pub use super::layers::ClientMetrics;
 use super::layers::{
     ConcurrencyCap, Counting, Pacing, ReqwestWire, Retries, RuleLayer, TransportFailure,
 };
 use super::ratelimit::{Pacer, RetryPolicy};
+
+/// A bearer token; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretToken(String);
+
+impl SecretToken {
+    /// Wraps a token value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The raw token, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretToken(<redacted>)")
+    }
+}
 
 /// A failed GitHub call.
 #[derive(Debug, thiserror::Error)]
@@ -71,20 +91,6 @@ impl GitHubError {
             _ => false,
         }
     }
-}
-
-/// Counters exported on `/metrics`.
-#[derive(Debug, Default)]
-pub struct ClientMetrics {
-    pub requests: AtomicU64,
-    pub responses_2xx: AtomicU64,
-    pub responses_4xx: AtomicU64,
-    pub responses_5xx: AtomicU64,
-    pub transport_errors: AtomicU64,
-    pub retries: AtomicU64,
-    pub rate_limit_waits: AtomicU64,
-    pub rate_limit_wait_ms: AtomicU64,
-    pub pacer_waits: AtomicU64,
 }
 
 /// Transport settings.

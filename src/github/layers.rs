@@ -8,7 +8,7 @@
 //! once at the bottom, so a layer can look at it (a 403 that names a rate limit) and a retry
 //! can resend the request.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,9 +21,22 @@ use octocrab::OctoBody;
 use tokio::sync::Semaphore;
 use tower::{Layer, Service, ServiceExt};
 
-use super::client::ClientMetrics;
 use super::clock::Clock;
 use super::ratelimit::{self, Pacer, ResponseFacts, RetryDecision, RetryPolicy, RetryReason};
+
+/// Counters exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClientMetrics {
+    pub requests: AtomicU64,
+    pub responses_2xx: AtomicU64,
+    pub responses_4xx: AtomicU64,
+    pub responses_5xx: AtomicU64,
+    pub transport_errors: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limit_waits: AtomicU64,
+    pub rate_limit_wait_ms: AtomicU64,
+    pub pacer_waits: AtomicU64,
+}
 
 /// Errors travel through octocrab's service stack boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
