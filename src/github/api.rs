@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use reqwest::Method;
+use http::Method;
+use octocrab::{FromResponse, Page};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::{AppAuth, Credentials};
+use super::auth::{AppAuth, Credentials, SecretToken};
 use super::client::{GitHubError, HttpTransport};
 use super::events::WorkflowRun;
 use super::markers::{compose_comment, CommentMarker};
@@ -555,7 +557,9 @@ pub async fn upsert_marked_comment(
     }
 }
 
-/// `GitHubApi` over the REST transport.
+/// `GitHubApi` over octocrab (see `client`): our own serde types for the few fields the App
+/// reads (octocrab's models lack some, such as a comment's `performed_via_github_app`),
+/// octocrab's routes, query encoding, typed decoding, error mapping and `Page` pagination.
 #[derive(Clone, Debug)]
 pub struct RestGitHubApi {
     transport: HttpTransport,
@@ -563,12 +567,42 @@ pub struct RestGitHubApi {
     identity: Arc<tokio::sync::OnceCell<Identity>>,
 }
 
-impl std::fmt::Debug for HttpTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpTransport")
-            .field("base_url", &self.config().base_url)
-            .finish()
+/// Query parameters of one call.
+type Query<'a> = [(&'a str, &'a str)];
+
+/// `Ok(None)` for a 404: the thing does not exist.
+fn optional<T>(result: ApiResult<T>) -> ApiResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// Everything the App writes to GitHub (comments, check runs, PR bodies, committed files,
+/// commit messages, dispatch inputs) passes here, scrubbed of every configured secret: a
+/// report that quotes a runner log cannot publish a key.
+fn scrubbed(mut body: serde_json::Value) -> serde_json::Value {
+    crate::secrets::SecretSet::from_default_env().scrub_json(&mut body);
+    body
+}
+
+/// The route of a `Link: rel="next"` page relative to the base URL (GitHub's links are
+/// absolute; octocrab sends the bearer only on relative routes).
+fn next_route(next: &http::Uri, base_url: &str) -> Option<String> {
+    let path_and_query = next.path_and_query()?.as_str();
+    let base_path = base_url
+        .parse::<http::Uri>()
+        .ok()
+        .map(|b| b.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    Some(
+        path_and_query
+            .strip_prefix(base_path.as_str())
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path_and_query)
+            .to_string(),
+    )
 }
 
 impl RestGitHubApi {
@@ -596,56 +630,82 @@ impl RestGitHubApi {
         )
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-        allow_404: bool,
-    ) -> ApiResult<super::client::Answer> {
-        // Everything the App writes to GitHub (comments, check runs, PR bodies, committed
-        // files, commit messages, dispatch inputs) passes here, scrubbed of every configured
-        // secret: a report that quotes a runner log cannot publish a key.
-        let body = body.map(|mut b| {
-            crate::secrets::SecretSet::from_default_env().scrub_json(&mut b);
-            b
-        });
+    /// Runs `op` with the current bearer token; after a 401 (a revoked or expired token)
+    /// fetches a new one and runs it once more.
+    async fn authed<T, F, Fut>(&self, op: F) -> ApiResult<T>
+    where
+        F: Fn(SecretToken) -> Fut,
+        Fut: std::future::Future<Output = ApiResult<T>>,
+    {
         let token = self.credentials.bearer().await?;
-        let first = self
-            .transport
-            .send(
-                method.clone(),
-                path,
-                token.expose(),
-                body.as_ref(),
-                allow_404,
-            )
-            .await;
-        match first {
+        match op(token).await {
             Err(e) if e.status() == Some(401) => {
-                // A revoked or expired token: fetch a new one once.
                 self.credentials.invalidate().await;
-                let token = self.credentials.bearer().await?;
-                self.transport
-                    .send(method, path, token.expose(), body.as_ref(), allow_404)
-                    .await
+                op(self.credentials.bearer().await?).await
             }
             other => other,
         }
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> ApiResult<Option<T>> {
-        let answer = self.call(Method::GET, path, None, true).await?;
-        if answer.status == 404 {
-            return Ok(None);
-        }
-        answer.json(&Method::GET, path).map(Some)
+    async fn get<T: FromResponse>(&self, route: &str, query: Option<&Query<'_>>) -> ApiResult<T> {
+        self.authed(|t| async move { self.transport.get(Some(&t), route, query).await })
+            .await
     }
-}
 
-#[derive(Deserialize)]
-struct SearchBody {
-    items: Vec<SearchedPull>,
+    async fn post<T: FromResponse>(&self, route: &str, body: serde_json::Value) -> ApiResult<T> {
+        let body = scrubbed(body);
+        self.authed(|t| {
+            let body = &body;
+            async move { self.transport.post(Some(&t), route, Some(body)).await }
+        })
+        .await
+    }
+
+    async fn patch<T: FromResponse>(&self, route: &str, body: serde_json::Value) -> ApiResult<T> {
+        let body = scrubbed(body);
+        self.authed(|t| {
+            let body = &body;
+            async move { self.transport.patch(Some(&t), route, body).await }
+        })
+        .await
+    }
+
+    /// A POST whose answer may have no body (204), returned raw.
+    async fn post_raw(&self, url: &str, body: serde_json::Value) -> ApiResult<bytes::Bytes> {
+        let body = scrubbed(body);
+        self.authed(|t| {
+            let body = &body;
+            async move {
+                self.transport
+                    .send_raw(Method::POST, Some(&t), url, Some(body))
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Every page of a listing, following GitHub's `Link` headers.
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &Query<'_>,
+    ) -> ApiResult<Vec<T>> {
+        let mut page: Page<T> = self.get(route, Some(query)).await?;
+        let mut all = page.take_items();
+        // A bound on pages, so a server that links a page to itself cannot loop us.
+        for _ in 0..100 {
+            let Some(next) = page
+                .next
+                .as_ref()
+                .and_then(|n| next_route(n, &self.transport.config().base_url))
+            else {
+                break;
+            };
+            page = self.get(&next, None).await?;
+            all.append(&mut page.take_items());
+        }
+        Ok(all)
+    }
 }
 
 #[derive(Deserialize)]
@@ -673,17 +733,21 @@ struct RefBody {
     object: CommitRef,
 }
 
+impl From<RefBody> for GitRefInfo {
+    fn from(r: RefBody) -> Self {
+        GitRefInfo {
+            git_ref: r.git_ref,
+            sha: r.object.sha,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct DispatchBody {
     #[serde(default)]
     workflow_run_id: Option<u64>,
     #[serde(default)]
     html_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RunsBody {
-    workflow_runs: Vec<WorkflowRun>,
 }
 
 #[derive(Deserialize)]
@@ -740,8 +804,7 @@ impl GitHubApi for RestGitHubApi {
                             Ok(Identity::App { id: app.app_id() })
                         }
                         Credentials::Token(_) => {
-                            let answer = self.call(Method::GET, "/user", None, false).await?;
-                            let user: UserBody = answer.json(&Method::GET, "/user")?;
+                            let user: UserBody = self.get("/user", None).await?;
                             Ok(Identity::User { login: user.login })
                         }
                     }
@@ -757,12 +820,14 @@ impl GitHubApi for RestGitHubApi {
         user: &'a str,
     ) -> BoxFuture<'a, ApiResult<Permission>> {
         Box::pin(async move {
-            let path = format!("{}/collaborators/{}/permission", repo.path(), enc(user));
+            let route = format!("{}/collaborators/{}/permission", repo.path(), enc(user));
             // 404: not a collaborator (or unknown user): no permission.
-            Ok(match self.get_json::<PermissionBody>(&path).await? {
-                Some(p) => Permission::from_api(&p.permission, p.role_name.as_deref()),
-                None => Permission::None,
-            })
+            Ok(
+                match optional(self.get::<PermissionBody>(&route, None).await)? {
+                    Some(p) => Permission::from_api(&p.permission, p.role_name.as_deref()),
+                    None => Permission::None,
+                },
+            )
         })
     }
 
@@ -772,21 +837,8 @@ impl GitHubApi for RestGitHubApi {
         issue: u64,
     ) -> BoxFuture<'a, ApiResult<Vec<IssueComment>>> {
         Box::pin(async move {
-            let mut all = Vec::new();
-            for page in 1..=100u32 {
-                let path = format!(
-                    "{}/issues/{issue}/comments?per_page=100&page={page}",
-                    repo.path()
-                );
-                let answer = self.call(Method::GET, &path, None, false).await?;
-                let batch: Vec<IssueComment> = answer.json(&Method::GET, &path)?;
-                let n = batch.len();
-                all.extend(batch);
-                if n < 100 {
-                    break;
-                }
-            }
-            Ok(all)
+            let route = format!("{}/issues/{issue}/comments", repo.path());
+            self.all_pages(&route, &[("per_page", "100")]).await
         })
     }
 
@@ -797,11 +849,8 @@ impl GitHubApi for RestGitHubApi {
         body: &'a str,
     ) -> BoxFuture<'a, ApiResult<IssueComment>> {
         Box::pin(async move {
-            let path = format!("{}/issues/{issue}/comments", repo.path());
-            let answer = self
-                .call(Method::POST, &path, Some(json!({ "body": body })), false)
-                .await?;
-            answer.json(&Method::POST, &path)
+            let route = format!("{}/issues/{issue}/comments", repo.path());
+            self.post(&route, json!({ "body": body })).await
         })
     }
 
@@ -812,11 +861,8 @@ impl GitHubApi for RestGitHubApi {
         body: &'a str,
     ) -> BoxFuture<'a, ApiResult<IssueComment>> {
         Box::pin(async move {
-            let path = format!("{}/issues/comments/{comment_id}", repo.path());
-            let answer = self
-                .call(Method::PATCH, &path, Some(json!({ "body": body })), false)
-                .await?;
-            answer.json(&Method::PATCH, &path)
+            let route = format!("{}/issues/comments/{comment_id}", repo.path());
+            self.patch(&route, json!({ "body": body })).await
         })
     }
 
@@ -827,15 +873,10 @@ impl GitHubApi for RestGitHubApi {
         reaction: Reaction,
     ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
-            let path = format!("{}/issues/comments/{comment_id}/reactions", repo.path());
-            self.call(
-                Method::POST,
-                &path,
-                Some(json!({ "content": reaction.as_str() })),
-                false,
-            )
-            .await
-            .map(|_| ())
+            let route = format!("{}/issues/comments/{comment_id}/reactions", repo.path());
+            self.post::<serde_json::Value>(&route, json!({ "content": reaction.as_str() }))
+                .await
+                .map(|_| ())
         })
     }
 
@@ -846,15 +887,10 @@ impl GitHubApi for RestGitHubApi {
         labels: &'a [String],
     ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
-            let path = format!("{}/issues/{issue}/labels", repo.path());
-            self.call(
-                Method::POST,
-                &path,
-                Some(json!({ "labels": labels })),
-                false,
-            )
-            .await
-            .map(|_| ())
+            let route = format!("{}/issues/{issue}/labels", repo.path());
+            self.post::<serde_json::Value>(&route, json!({ "labels": labels }))
+                .await
+                .map(|_| ())
         })
     }
 
@@ -864,13 +900,12 @@ impl GitHubApi for RestGitHubApi {
         pull: &'a NewPullRequest,
     ) -> BoxFuture<'a, ApiResult<PullRequestInfo>> {
         Box::pin(async move {
-            let path = format!("{}/pulls", repo.path());
+            let route = format!("{}/pulls", repo.path());
             let body = json!({
                 "title": pull.title, "head": pull.head, "base": pull.base,
                 "body": pull.body, "draft": pull.draft,
             });
-            let answer = self.call(Method::POST, &path, Some(body), false).await?;
-            answer.json(&Method::POST, &path)
+            self.post(&route, body).await
         })
     }
 
@@ -881,8 +916,13 @@ impl GitHubApi for RestGitHubApi {
                 "query": "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { isDraft } } }",
                 "variables": { "id": pull_node_id },
             });
-            let answer = self.call(Method::POST, &url, Some(body), false).await?;
-            let value: serde_json::Value = answer.json(&Method::POST, &url)?;
+            let answer = self.post_raw(&url, body).await?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&answer).map_err(|e| GitHubError::Decode {
+                    method: "POST".into(),
+                    path: url.clone(),
+                    message: e.to_string(),
+                })?;
             // GraphQL reports failures in a 200 body.
             if let Some(errors) = value.get("errors").filter(|e| !e.is_null()) {
                 return Err(GitHubError::Status {
@@ -902,14 +942,13 @@ impl GitHubApi for RestGitHubApi {
         branch: &'a str,
     ) -> BoxFuture<'a, ApiResult<Option<BranchInfo>>> {
         Box::pin(async move {
-            let path = format!("{}/branches/{}", repo.path(), enc(branch));
-            Ok(self
-                .get_json::<BranchBody>(&path)
-                .await?
-                .map(|b| BranchInfo {
+            let route = format!("{}/branches/{}", repo.path(), enc(branch));
+            Ok(
+                optional(self.get::<BranchBody>(&route, None).await)?.map(|b| BranchInfo {
                     name: b.name,
                     sha: b.commit.sha,
-                }))
+                }),
+            )
         })
     }
 
@@ -920,11 +959,8 @@ impl GitHubApi for RestGitHubApi {
     ) -> BoxFuture<'a, ApiResult<Option<GitRefInfo>>> {
         Box::pin(async move {
             let short = git_ref.strip_prefix("refs/").unwrap_or(git_ref);
-            let path = format!("{}/git/ref/{}", repo.path(), enc(short));
-            Ok(self.get_json::<RefBody>(&path).await?.map(|r| GitRefInfo {
-                git_ref: r.git_ref,
-                sha: r.object.sha,
-            }))
+            let route = format!("{}/git/ref/{}", repo.path(), enc(short));
+            Ok(optional(self.get::<RefBody>(&route, None).await)?.map(GitRefInfo::from))
         })
     }
 
@@ -940,20 +976,11 @@ impl GitHubApi for RestGitHubApi {
             } else {
                 format!("refs/{git_ref}")
             };
-            let path = format!("{}/git/refs", repo.path());
-            let answer = self
-                .call(
-                    Method::POST,
-                    &path,
-                    Some(json!({ "ref": full, "sha": sha })),
-                    false,
-                )
+            let route = format!("{}/git/refs", repo.path());
+            let created: RefBody = self
+                .post(&route, json!({ "ref": full, "sha": sha }))
                 .await?;
-            let r: RefBody = answer.json(&Method::POST, &path)?;
-            Ok(GitRefInfo {
-                git_ref: r.git_ref,
-                sha: r.object.sha,
-            })
+            Ok(created.into())
         })
     }
 
@@ -966,20 +993,26 @@ impl GitHubApi for RestGitHubApi {
     ) -> BoxFuture<'a, ApiResult<DispatchResult>> {
         Box::pin(async move {
             validate_dispatch_inputs(inputs)?;
-            let path = format!(
+            let route = format!(
                 "{}/actions/workflows/{}/dispatches",
                 repo.path(),
                 enc(workflow)
             );
             let body = json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true });
-            let answer = self.call(Method::POST, &path, Some(body), false).await?;
-            if answer.status == 204 || answer.body.is_empty() {
+            // 204 without a body where GitHub did not honour `return_run_details`.
+            let answer = self.post_raw(&route, body).await?;
+            if answer.is_empty() {
                 return Ok(DispatchResult {
                     run_id: None,
                     html_url: None,
                 });
             }
-            let d: DispatchBody = answer.json(&Method::POST, &path)?;
+            let d: DispatchBody =
+                serde_json::from_slice(&answer).map_err(|e| GitHubError::Decode {
+                    method: "POST".into(),
+                    path: route.clone(),
+                    message: e.to_string(),
+                })?;
             Ok(DispatchResult {
                 run_id: d.workflow_run_id,
                 html_url: d.html_url,
@@ -994,28 +1027,20 @@ impl GitHubApi for RestGitHubApi {
         filter: &'a RunFilter,
     ) -> BoxFuture<'a, ApiResult<Vec<WorkflowRun>>> {
         Box::pin(async move {
-            let query = {
-                let mut q = url::form_urlencoded::Serializer::new(String::new());
-                q.append_pair("per_page", "100");
-                if let Some(b) = &filter.branch {
-                    q.append_pair("branch", b);
-                }
-                if let Some(e) = &filter.event {
-                    q.append_pair("event", e);
-                }
-                if let Some(s) = &filter.head_sha {
-                    q.append_pair("head_sha", s);
-                }
-                q.finish()
-            };
-            let path = format!(
-                "{}/actions/workflows/{}/runs?{query}",
-                repo.path(),
-                enc(workflow)
+            let mut query = vec![("per_page", "100")];
+            let filters = [
+                ("branch", &filter.branch),
+                ("event", &filter.event),
+                ("head_sha", &filter.head_sha),
+            ];
+            query.extend(
+                filters
+                    .iter()
+                    .filter_map(|(k, v)| Some((*k, v.as_deref()?))),
             );
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            let runs: RunsBody = answer.json(&Method::GET, &path)?;
-            Ok(runs.workflow_runs)
+            let route = format!("{}/actions/workflows/{}/runs", repo.path(), enc(workflow));
+            let runs: Page<WorkflowRun> = self.get(&route, Some(&query)).await?;
+            Ok(runs.items)
         })
     }
 
@@ -1025,7 +1050,7 @@ impl GitHubApi for RestGitHubApi {
         check: &'a NewCheckRun,
     ) -> BoxFuture<'a, ApiResult<u64>> {
         Box::pin(async move {
-            let path = format!("{}/check-runs", repo.path());
+            let route = format!("{}/check-runs", repo.path());
             let mut body = json!({
                 "name": check.name, "head_sha": check.head_sha, "status": check.status,
                 "output": { "title": check.title, "summary": check.summary },
@@ -1039,8 +1064,7 @@ impl GitHubApi for RestGitHubApi {
             if let Some(x) = &check.external_id {
                 body["external_id"] = json!(x);
             }
-            let answer = self.call(Method::POST, &path, Some(body), false).await?;
-            Ok(answer.json::<IdBody>(&Method::POST, &path)?.id)
+            Ok(self.post::<IdBody>(&route, body).await?.id)
         })
     }
 
@@ -1055,13 +1079,9 @@ impl GitHubApi for RestGitHubApi {
             struct CheckRunsBody {
                 check_runs: Vec<IdBody>,
             }
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("check_name", name)
-                .append_pair("filter", "all")
-                .finish();
-            let path = format!("{}/commits/{}/check-runs?{query}", repo.path(), enc(sha));
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            let body: CheckRunsBody = answer.json(&Method::GET, &path)?;
+            let route = format!("{}/commits/{}/check-runs", repo.path(), enc(sha));
+            let query = [("check_name", name), ("filter", "all")];
+            let body: CheckRunsBody = self.get(&route, Some(&query)).await?;
             Ok(body.check_runs.into_iter().map(|c| c.id).collect())
         })
     }
@@ -1072,20 +1092,13 @@ impl GitHubApi for RestGitHubApi {
         prefix: &'a str,
     ) -> BoxFuture<'a, ApiResult<Vec<GitRefInfo>>> {
         Box::pin(async move {
-            let path = format!(
+            let route = format!(
                 "{}/git/matching-refs/{}",
                 repo.path(),
                 enc(&format!("heads/{prefix}"))
             );
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            let refs: Vec<RefBody> = answer.json(&Method::GET, &path)?;
-            Ok(refs
-                .into_iter()
-                .map(|r| GitRefInfo {
-                    git_ref: r.git_ref,
-                    sha: r.object.sha,
-                })
-                .collect())
+            let refs: Vec<RefBody> = self.get(&route, None).await?;
+            Ok(refs.into_iter().map(GitRefInfo::from).collect())
         })
     }
 
@@ -1095,13 +1108,10 @@ impl GitHubApi for RestGitHubApi {
         branch: &'a str,
     ) -> BoxFuture<'a, ApiResult<Vec<PullRequestInfo>>> {
         Box::pin(async move {
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("head", &format!("{}:{branch}", repo.owner))
-                .append_pair("state", "all")
-                .finish();
-            let path = format!("{}/pulls?{query}", repo.path());
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            answer.json(&Method::GET, &path)
+            let route = format!("{}/pulls", repo.path());
+            let head = format!("{}:{branch}", repo.owner);
+            self.get(&route, Some(&[("head", head.as_str()), ("state", "all")]))
+                .await
         })
     }
 
@@ -1112,16 +1122,10 @@ impl GitHubApi for RestGitHubApi {
         path: &'a str,
     ) -> BoxFuture<'a, ApiResult<Option<String>>> {
         Box::pin(async move {
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("sha", branch)
-                .append_pair("path", path)
-                .append_pair("per_page", "1")
-                .finish();
-            let path = format!("{}/commits?{query}", repo.path());
-            let Some(commits) = self.get_json::<Vec<ShaBody>>(&path).await? else {
-                return Ok(None);
-            };
-            Ok(commits.into_iter().next().map(|c| c.sha))
+            let route = format!("{}/commits", repo.path());
+            let query = [("sha", branch), ("path", path), ("per_page", "1")];
+            let commits = optional(self.get::<Vec<ShaBody>>(&route, Some(&query)).await)?;
+            Ok(commits.and_then(|c| c.into_iter().next()).map(|c| c.sha))
         })
     }
 
@@ -1131,9 +1135,8 @@ impl GitHubApi for RestGitHubApi {
         commit_sha: &'a str,
     ) -> BoxFuture<'a, ApiResult<String>> {
         Box::pin(async move {
-            let path = format!("{}/git/commits/{}", repo.path(), enc(commit_sha));
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            Ok(answer.json::<GitCommitBody>(&Method::GET, &path)?.tree.sha)
+            let route = format!("{}/git/commits/{}", repo.path(), enc(commit_sha));
+            Ok(self.get::<GitCommitBody>(&route, None).await?.tree.sha)
         })
     }
 
@@ -1143,9 +1146,8 @@ impl GitHubApi for RestGitHubApi {
         commit_sha: &'a str,
     ) -> BoxFuture<'a, ApiResult<Option<std::collections::BTreeSet<String>>>> {
         Box::pin(async move {
-            let path = format!("{}/git/trees/{}?recursive=1", repo.path(), enc(commit_sha));
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            let listing: TreeListing = answer.json(&Method::GET, &path)?;
+            let route = format!("{}/git/trees/{}", repo.path(), enc(commit_sha));
+            let listing: TreeListing = self.get(&route, Some(&[("recursive", "1")])).await?;
             Ok((!listing.truncated).then(|| {
                 listing
                     .tree
@@ -1164,14 +1166,13 @@ impl GitHubApi for RestGitHubApi {
         files: &'a [(String, String)],
     ) -> BoxFuture<'a, ApiResult<String>> {
         Box::pin(async move {
-            let path = format!("{}/git/trees", repo.path());
+            let route = format!("{}/git/trees", repo.path());
             let tree: Vec<serde_json::Value> = files
                 .iter()
                 .map(|(p, content)| json!({"path": p, "mode": "100644", "type": "blob", "content": content}))
                 .collect();
             let body = json!({ "base_tree": base_tree, "tree": tree });
-            let answer = self.call(Method::POST, &path, Some(body), false).await?;
-            Ok(answer.json::<ShaBody>(&Method::POST, &path)?.sha)
+            Ok(self.post::<ShaBody>(&route, body).await?.sha)
         })
     }
 
@@ -1183,10 +1184,9 @@ impl GitHubApi for RestGitHubApi {
         parents: &'a [String],
     ) -> BoxFuture<'a, ApiResult<String>> {
         Box::pin(async move {
-            let path = format!("{}/git/commits", repo.path());
+            let route = format!("{}/git/commits", repo.path());
             let body = json!({ "message": message, "tree": tree, "parents": parents });
-            let answer = self.call(Method::POST, &path, Some(body), false).await?;
-            Ok(answer.json::<ShaBody>(&Method::POST, &path)?.sha)
+            Ok(self.post::<ShaBody>(&route, body).await?.sha)
         })
     }
 
@@ -1197,11 +1197,11 @@ impl GitHubApi for RestGitHubApi {
         git_ref: &'a str,
     ) -> BoxFuture<'a, ApiResult<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("ref", git_ref)
-                .finish();
-            let api_path = format!("{}/contents/{}?{query}", repo.path(), enc(path));
-            let Some(body) = self.get_json::<ContentBody>(&api_path).await? else {
+            let route = format!("{}/contents/{}", repo.path(), enc(path));
+            let found = self
+                .get::<ContentBody>(&route, Some(&[("ref", git_ref)]))
+                .await;
+            let Some(body) = optional(found)? else {
                 return Ok(None);
             };
             if body.kind != "file" {
@@ -1215,13 +1215,13 @@ impl GitHubApi for RestGitHubApi {
                     let compact: String = content.chars().filter(|c| !c.is_ascii_whitespace()).collect();
                     decode_base64(&compact).map(Some).ok_or_else(|| GitHubError::Decode {
                         method: "GET".into(),
-                        path: api_path.clone(),
+                        path: route.clone(),
                         message: "content is not valid base64".into(),
                     })
                 }
                 (encoding, _) => Err(GitHubError::Decode {
                     method: "GET".into(),
-                    path: api_path.clone(),
+                    path: route.clone(),
                     message: format!("unsupported content encoding {encoding:?} (file too large for this endpoint?)"),
                 }),
             }
@@ -1239,16 +1239,15 @@ impl GitHubApi for RestGitHubApi {
                     "search query `{query}` lacks `is:pr` (GitHub refuses mixed issue and PR searches for some tokens)"
                 )));
             }
-            let q: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("q", query)
-                .append_pair("sort", "updated")
-                .append_pair("order", "desc")
-                .append_pair("per_page", &limit.clamp(1, 100).to_string())
-                .finish();
-            let path = format!("/search/issues?{q}");
-            let answer = self.call(Method::GET, &path, None, false).await?;
-            let body: SearchBody = answer.json(&Method::GET, &path)?;
-            Ok(body.items)
+            let per_page = limit.clamp(1, 100).to_string();
+            let params = [
+                ("q", query),
+                ("sort", "updated"),
+                ("order", "desc"),
+                ("per_page", per_page.as_str()),
+            ];
+            let hits: Page<SearchedPull> = self.get("/search/issues", Some(&params)).await?;
+            Ok(hits.items)
         })
     }
 }
@@ -1364,6 +1363,26 @@ mod tests {
         assert!(RepoName::parse("o").is_err());
         assert!(RepoName::parse("o/r/x").is_err());
         assert_eq!(enc("runs/a b/x.md"), "runs%2Fa%20b%2Fx.md");
+    }
+
+    #[test]
+    fn next_pages_are_routes_under_the_base_url() {
+        let next: http::Uri =
+            "https://api.github.com/repositories/1/issues/7/comments?per_page=100&page=2"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            next_route(&next, "https://api.github.com").as_deref(),
+            Some("/repositories/1/issues/7/comments?per_page=100&page=2")
+        );
+        // A GitHub Enterprise Server link carries the API prefix the base URL already has.
+        let ghes: http::Uri = "https://ghe.example/api/v3/repos/o/r/issues/7/comments?page=3"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            next_route(&ghes, "https://ghe.example/api/v3").as_deref(),
+            Some("/repos/o/r/issues/7/comments?page=3")
+        );
     }
 
     proptest! {

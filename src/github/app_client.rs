@@ -6,11 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use reqwest::Method;
 use serde::Deserialize;
 
 use super::api::RepoName;
-use super::auth::AppAuth;
+use super::auth::{AppAuth, SecretToken};
 use super::client::{GitHubError, HttpTransport};
 
 /// What `POST /app-manifests/{code}/conversions` returns: the new App and its secrets.
@@ -54,9 +53,8 @@ pub async fn convert_manifest_code(
             "manifest code {code:?} is not a code GitHub issues"
         )));
     }
-    let path = format!("/app-manifests/{code}/conversions");
-    let answer = transport.send(Method::POST, &path, "", None, false).await?;
-    answer.json(&Method::POST, &path)
+    let route = format!("/app-manifests/{code}/conversions");
+    transport.post(None, &route, None::<&()>).await
 }
 
 /// The App's registration: its permissions and events as configured in its settings.
@@ -160,6 +158,9 @@ struct SecretsBody {
     secrets: Vec<SecretName>,
 }
 
+/// Lists here fit one page of 100.
+const PER_PAGE: Option<&[(&str, &str)]> = Some(&[("per_page", "100")]);
+
 /// Client for App-level calls; installation-scoped reads take the installation id.
 #[derive(Clone, Debug)]
 pub struct AppClient {
@@ -175,35 +176,30 @@ impl AppClient {
 
     async fn jwt_get<T: serde::de::DeserializeOwned>(
         &self,
-        path: &str,
+        route: &str,
+        query: Option<&[(&str, &str)]>,
     ) -> Result<Option<T>, GitHubError> {
-        let jwt = self.app.jwt()?;
-        let answer = self
-            .transport
-            .send(Method::GET, path, &jwt, None, true)
-            .await?;
-        if answer.status == 404 {
-            return Ok(None);
+        let jwt = SecretToken::new(self.app.jwt()?);
+        match self.transport.get(Some(&jwt), route, query).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
         }
-        answer.json(&Method::GET, path).map(Some)
     }
 
     async fn installation_get<T: serde::de::DeserializeOwned>(
         &self,
         installation_id: u64,
-        path: &str,
+        route: &str,
+        query: Option<&[(&str, &str)]>,
     ) -> Result<T, GitHubError> {
         let token = self.app.installation_token(installation_id).await?;
-        let answer = self
-            .transport
-            .send(Method::GET, path, token.expose(), None, false)
-            .await?;
-        answer.json(&Method::GET, path)
+        self.transport.get(Some(&token), route, query).await
     }
 
     /// The App's registration.
     pub async fn app_info(&self) -> Result<AppInfo, GitHubError> {
-        self.jwt_get("/app")
+        self.jwt_get("/app", None)
             .await?
             .ok_or_else(|| GitHubError::Status {
                 method: "GET".into(),
@@ -218,18 +214,19 @@ impl AppClient {
         &self,
         repo: &RepoName,
     ) -> Result<Option<InstallationInfo>, GitHubError> {
-        self.jwt_get(&format!("{}/installation", repo.path())).await
+        self.jwt_get(&format!("{}/installation", repo.path()), None)
+            .await
     }
 
     /// The App's webhook settings.
     pub async fn hook_config(&self) -> Result<Option<HookConfig>, GitHubError> {
-        self.jwt_get("/app/hook/config").await
+        self.jwt_get("/app/hook/config", None).await
     }
 
     /// The most recent webhook deliveries (newest first, at most 100).
     pub async fn hook_deliveries(&self) -> Result<Vec<Delivery>, GitHubError> {
         Ok(self
-            .jwt_get("/app/hook/deliveries?per_page=100")
+            .jwt_get("/app/hook/deliveries", Some(&[("per_page", "100")]))
             .await?
             .unwrap_or_default())
     }
@@ -240,7 +237,8 @@ impl AppClient {
         installation_id: u64,
         repo: &RepoName,
     ) -> Result<RepoInfo, GitHubError> {
-        self.installation_get(installation_id, &repo.path()).await
+        self.installation_get(installation_id, &repo.path(), None)
+            .await
     }
 
     /// The repository's self-hosted runners (first 100).
@@ -249,9 +247,9 @@ impl AppClient {
         installation_id: u64,
         repo: &RepoName,
     ) -> Result<Vec<Runner>, GitHubError> {
-        let path = format!("{}/actions/runners?per_page=100", repo.path());
+        let path = format!("{}/actions/runners", repo.path());
         Ok(self
-            .installation_get::<RunnersBody>(installation_id, &path)
+            .installation_get::<RunnersBody>(installation_id, &path, PER_PAGE)
             .await?
             .runners)
     }
@@ -265,8 +263,10 @@ impl AppClient {
     ) -> Result<Vec<String>, GitHubError> {
         let mut names = Vec::new();
         for kind in ["secrets", "organization-secrets"] {
-            let path = format!("{}/actions/{kind}?per_page=100", repo.path());
-            let body: SecretsBody = self.installation_get(installation_id, &path).await?;
+            let path = format!("{}/actions/{kind}", repo.path());
+            let body: SecretsBody = self
+                .installation_get(installation_id, &path, PER_PAGE)
+                .await?;
             names.extend(body.secrets.into_iter().map(|s| s.name));
         }
         Ok(names)

@@ -6,35 +6,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+pub use super::client::SecretToken;
 use super::client::{GitHubError, HttpTransport};
 
 /// Installation tokens are refreshed when they have less than this left (they live 1 h).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(10 * 60);
-
-/// A bearer token; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretToken(String);
-
-impl SecretToken {
-    /// Wraps a token value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The raw token, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretToken(<redacted>)")
-    }
-}
 
 /// Claims of the App JWT.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -82,6 +61,10 @@ struct CachedToken {
 }
 
 /// App credentials plus the installation-token cache.
+///
+/// This is the product's own App auth rather than octocrab's: its JWT and token expiry follow
+/// the injectable `Clock` (octocrab's read the system time), so tests can move time past a
+/// token's expiry, and one cache serves every installation client built on a transport.
 pub struct AppAuth {
     app_id: u64,
     key: EncodingKey,
@@ -133,13 +116,10 @@ impl AppAuth {
                 return Ok(cached.token.clone());
             }
         }
-        let jwt = self.jwt()?;
-        let path = format!("/app/installations/{installation_id}/access_tokens");
-        let answer = self
-            .transport
-            .send(Method::POST, &path, &jwt, None, false)
-            .await?;
-        let body: InstallationTokenBody = answer.json(&Method::POST, &path)?;
+        let jwt = SecretToken::new(self.jwt()?);
+        let route = format!("/app/installations/{installation_id}/access_tokens");
+        let body: InstallationTokenBody =
+            self.transport.post(Some(&jwt), &route, None::<&()>).await?;
         let token = SecretToken::new(body.token);
         cache.insert(
             installation_id,

@@ -1,22 +1,48 @@
-//! Low-level GitHub REST transport: base URL, bearer auth, timeouts, retries with backoff,
-//! rate-limit waits, a concurrency cap and the content-creation pacer.
+//! The GitHub REST client: octocrab over a tower stack that carries the product's rules
+//! (`layers`: retries and rate-limit waits on the injectable clock, the content-creation pacer,
+//! the concurrency cap, request counters) above a reqwest wire.
 //!
-//! Built directly on reqwest, so the retry and rate-limit rules of the product (and the
-//! injectable clock that tests need) sit below every call. octocrab's builder could carry the
-//! same rules as tower layers beneath its typed calls (`with_layer`, `with_service`); moving
-//! there is open work, and until then no octocrab dependency is kept.
+//! octocrab builds the requests (routes, query parameters, JSON bodies, GitHub's API version
+//! header), decodes answers into typed values, maps GitHub's error bodies and follows
+//! pagination; authentication stays with `auth` (App JWT and the installation-token cache on
+//! the same injectable clock), which hands each call its bearer token.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
-use reqwest::Method;
-use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
+use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
+use http::Method;
+use octocrab::service::middleware::base_uri::BaseUriLayer;
+use octocrab::{AuthState, FromResponse, Octocrab, OctocrabBuilder};
+use serde::Serialize;
 
 use super::clock::Clock;
-use super::ratelimit::{self, Pacer, ResponseFacts, RetryDecision, RetryPolicy, RetryReason};
+pub use super::layers::ClientMetrics;
+use super::layers::{
+    ConcurrencyCap, Counting, Pacing, ReqwestWire, Retries, RuleLayer, TransportFailure,
+};
+use super::ratelimit::{Pacer, RetryPolicy};
+
+/// A bearer token; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretToken(String);
+
+impl SecretToken {
+    /// Wraps a token value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The raw token, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretToken(<redacted>)")
+    }
+}
 
 /// A failed GitHub call.
 #[derive(Debug, thiserror::Error)]
@@ -67,20 +93,6 @@ impl GitHubError {
     }
 }
 
-/// Counters exported on `/metrics`.
-#[derive(Debug, Default)]
-pub struct ClientMetrics {
-    pub requests: AtomicU64,
-    pub responses_2xx: AtomicU64,
-    pub responses_4xx: AtomicU64,
-    pub responses_5xx: AtomicU64,
-    pub transport_errors: AtomicU64,
-    pub retries: AtomicU64,
-    pub rate_limit_waits: AtomicU64,
-    pub rate_limit_wait_ms: AtomicU64,
-    pub pacer_waits: AtomicU64,
-}
-
 /// Transport settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -117,25 +129,8 @@ impl ClientConfig {
     }
 }
 
-/// A response whose status was 2xx (or an allowed 404).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub body: bytes::Bytes,
-}
-
-impl Answer {
-    /// Decodes the body as JSON.
-    pub fn json<T: DeserializeOwned>(&self, method: &Method, path: &str) -> Result<T, GitHubError> {
-        serde_json::from_slice(&self.body).map_err(|e| GitHubError::Decode {
-            method: method.to_string(),
-            path: path.to_string(),
-            message: e.to_string(),
-        })
-    }
-}
-
-/// The shared transport. Cheap to clone.
+/// The shared client. Cheap to clone; clones share the pacer, the concurrency cap and the
+/// counters.
 #[derive(Clone)]
 pub struct HttpTransport {
     inner: Arc<Inner>,
@@ -145,52 +140,92 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     clock: Arc<dyn Clock>,
-    permits: Semaphore,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
+    concurrency: ConcurrencyCap,
     metrics: Arc<ClientMetrics>,
+    /// Built on first use: octocrab's service buffer spawns its worker on the runtime that
+    /// builds it, and a transport may be made before any runtime exists (the CLI).
+    octocrab: OnceLock<Octocrab>,
 }
 
-fn is_content_creating(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
-    )
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("base_url", &self.config().base_url)
+            .finish()
+    }
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+/// Maps an octocrab failure of `method route` to the product's error.
+pub fn api_error(method: &Method, route: &str, error: octocrab::Error) -> GitHubError {
+    let (method, path) = (method.to_string(), route.to_string());
+    match error {
+        octocrab::Error::GitHub { source, .. } => GitHubError::Status {
+            method,
+            path,
+            status: source.status_code.as_u16(),
+            message: source.message,
+        },
+        octocrab::Error::Json { source, .. } => GitHubError::Decode {
+            method,
+            path,
+            message: source.to_string(),
+        },
+        octocrab::Error::Serde { source, .. } => GitHubError::Decode {
+            method,
+            path,
+            message: source.to_string(),
+        },
+        other => match TransportFailure::find(&other) {
+            Some(failure) => GitHubError::Transport {
+                method,
+                path,
+                message: failure.message.clone(),
+                timeout: failure.timeout,
+            },
+            None => GitHubError::Transport {
+                method,
+                path,
+                message: other.to_string(),
+                timeout: false,
+            },
+        },
+    }
 }
 
 impl HttpTransport {
-    /// Builds the transport.
+    /// Builds the client; nothing is sent yet.
     pub fn new(
         config: ClientConfig,
         clock: Arc<dyn Clock>,
         metrics: Arc<ClientMetrics>,
     ) -> Result<Self, GitHubError> {
-        let mut headers = HeaderMap::new();
+        let mut headers = http::HeaderMap::new();
         headers.insert(
             ACCEPT,
             HeaderValue::from_static("application/vnd.github+json"),
         );
-        headers.insert(
-            "x-github-api-version",
-            HeaderValue::from_static("2022-11-28"),
-        );
+        let user_agent = HeaderValue::from_str(&config.user_agent)
+            .map_err(|e| GitHubError::InvalidInput(format!("user agent: {e}")))?;
+        headers.insert(USER_AGENT, user_agent);
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(config.request_timeout)
             .pool_max_idle_per_host(config.max_concurrency)
             .build()
             .map_err(|e| GitHubError::InvalidInput(format!("HTTP client: {e}")))?;
+        config.base_url.parse::<http::Uri>().map_err(|e| {
+            GitHubError::InvalidInput(format!("base URL `{}`: {e}", config.base_url))
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                pacer: Pacer::new(config.creates_per_minute, clock.clone()),
-                permits: Semaphore::new(config.max_concurrency.max(1)),
+                pacer: Arc::new(Pacer::new(config.creates_per_minute, clock.clone())),
+                concurrency: ConcurrencyCap::new(config.max_concurrency),
                 http,
                 config,
                 clock,
                 metrics,
+                octocrab: OnceLock::new(),
             }),
         })
     }
@@ -210,175 +245,114 @@ impl HttpTransport {
         self.inner.metrics.clone()
     }
 
-    /// Sends one request with retries. `path` starts with `/` and is relative to the base
-    /// URL unless it is absolute (`http...`). 404 is returned as an `Answer` when
-    /// `allow_404`; other non-2xx statuses are errors after retries.
-    ///
-    /// POST is not idempotent: it is retried only on rate-limit refusals (GitHub did not act)
-    /// and connection failures; a 5xx or timeout on POST is returned so the caller can check
-    /// state before trying again (see `upsert_marked_comment`).
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        body: Option<&serde_json::Value>,
-        allow_404: bool,
-    ) -> Result<Answer, GitHubError> {
+    /// The anonymous octocrab client over the product's layers (outermost last): the wire,
+    /// counters, the concurrency cap, the pacer, retries, and the base URL.
+    fn octocrab(&self) -> &Octocrab {
         let inner = &self.inner;
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{}", inner.config.base_url, path)
-        };
-        let err_ctx = |message: String, timeout: bool| GitHubError::Transport {
-            method: method.to_string(),
-            path: path.to_string(),
-            message,
-            timeout,
-        };
-        let idempotent = method != Method::POST;
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            if is_content_creating(&method) && !inner.pacer.acquire().await.is_zero() {
-                inner.metrics.pacer_waits.fetch_add(1, Ordering::Relaxed);
+        inner.octocrab.get_or_init(|| {
+            let base = inner
+                .config
+                .base_url
+                .parse::<http::Uri>()
+                .expect("checked in HttpTransport::new");
+            let built = OctocrabBuilder::new_empty()
+                .with_service(ReqwestWire::new(inner.http.clone()))
+                .with_layer(&RuleLayer(Counting(inner.metrics.clone())))
+                .with_layer(&RuleLayer(inner.concurrency.clone()))
+                .with_layer(&RuleLayer(Pacing {
+                    pacer: inner.pacer.clone(),
+                    metrics: inner.metrics.clone(),
+                }))
+                .with_layer(&RuleLayer(Retries {
+                    policy: inner.config.retry.clone(),
+                    clock: inner.clock.clone(),
+                    metrics: inner.metrics.clone(),
+                }))
+                .with_layer(&BaseUriLayer::new(base))
+                .with_auth(AuthState::None)
+                .build();
+            match built {
+                Ok(client) => client,
+                Err(never) => match never {},
             }
-            let permit = inner
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| err_ctx("client shut down".into(), false))?;
-            let mut request = inner
-                .http
-                .request(method.clone(), &url)
-                .header(USER_AGENT, &inner.config.user_agent);
-            if !bearer.is_empty() {
-                request = request.header(AUTHORIZATION, format!("Bearer {bearer}"));
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
-            let outcome = request.send().await;
-            let response = match outcome {
-                Ok(response) => response,
-                Err(e) => {
-                    drop(permit);
-                    inner
-                        .metrics
-                        .transport_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    let timeout = e.is_timeout();
-                    let safe_to_retry = idempotent || e.is_connect();
-                    let decision = if safe_to_retry {
-                        ratelimit::decide_transport(&inner.config.retry, attempt)
-                    } else {
-                        RetryDecision::GiveUp
-                    };
-                    match decision {
-                        RetryDecision::Retry { after, .. } => {
-                            tracing::warn!(%method, path, attempt, ?after, error = %e, "GitHub request failed; retrying");
-                            inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
-                            inner.clock.sleep(after).await;
-                            continue;
-                        }
-                        RetryDecision::GiveUp => return Err(err_ctx(e.to_string(), timeout)),
-                    }
-                }
-            };
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await;
-            drop(permit);
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(e) => {
-                    inner
-                        .metrics
-                        .transport_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    if idempotent {
-                        if let RetryDecision::Retry { after, .. } =
-                            ratelimit::decide_transport(&inner.config.retry, attempt)
-                        {
-                            inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
-                            inner.clock.sleep(after).await;
-                            continue;
-                        }
-                    }
-                    return Err(err_ctx(format!("reading body: {e}"), e.is_timeout()));
-                }
-            };
-            match status {
-                200..=299 => inner.metrics.responses_2xx.fetch_add(1, Ordering::Relaxed),
-                400..=499 => inner.metrics.responses_4xx.fetch_add(1, Ordering::Relaxed),
-                _ => inner.metrics.responses_5xx.fetch_add(1, Ordering::Relaxed),
-            };
-            if (200..300).contains(&status) || (status == 404 && allow_404) {
-                return Ok(Answer {
-                    status,
-                    body: bytes,
-                });
-            }
-            let message = error_message(&bytes);
-            let facts = ResponseFacts {
-                status,
-                retry_after: header_u64(&headers, "retry-after"),
-                remaining: header_u64(&headers, "x-ratelimit-remaining"),
-                reset: header_u64(&headers, "x-ratelimit-reset")
-                    .and_then(|v| i64::try_from(v).ok()),
-                body_mentions_rate_limit: message.to_ascii_lowercase().contains("rate limit"),
-            };
-            let mut decision =
-                ratelimit::decide(&inner.config.retry, &facts, attempt, inner.clock.now());
-            if let RetryDecision::Retry {
-                reason: RetryReason::ServerError,
-                ..
-            } = decision
-            {
-                if !idempotent {
-                    decision = RetryDecision::GiveUp;
-                }
-            }
-            match decision {
-                RetryDecision::Retry { after, reason } => {
-                    inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
-                    if reason == RetryReason::RateLimited {
-                        inner
-                            .metrics
-                            .rate_limit_waits
-                            .fetch_add(1, Ordering::Relaxed);
-                        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-                        inner
-                            .metrics
-                            .rate_limit_wait_ms
-                            .fetch_add(ms, Ordering::Relaxed);
-                    }
-                    tracing::warn!(%method, path, status, attempt, ?after, ?reason, "GitHub refused the request; waiting");
-                    inner.clock.sleep(after).await;
-                }
-                RetryDecision::GiveUp => {
-                    return Err(GitHubError::Status {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        status,
-                        message,
-                    })
-                }
-            }
+        })
+    }
+
+    /// An octocrab client that sends `token` as its bearer (`None`: anonymous, as the
+    /// manifest code exchange is).
+    pub fn octocrab_as(&self, token: Option<&SecretToken>) -> Result<Octocrab, GitHubError> {
+        let base = self.octocrab();
+        match token {
+            None => Ok(base.clone()),
+            Some(t) => base
+                .user_access_token(t.expose().to_string())
+                .map_err(|e| GitHubError::Auth(e.to_string())),
         }
     }
-}
 
-/// GitHub error bodies are `{"message": ...}`; fall back to a prefix of the raw text.
-fn error_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        message: Option<String>,
+    /// `GET route` (relative to the base URL) with `query`, decoded.
+    pub async fn get<T: FromResponse, Q: Serialize + ?Sized>(
+        &self,
+        token: Option<&SecretToken>,
+        route: &str,
+        query: Option<&Q>,
+    ) -> Result<T, GitHubError> {
+        self.octocrab_as(token)?
+            .get(route, query)
+            .await
+            .map_err(|e| api_error(&Method::GET, route, e))
     }
-    if let Ok(ErrorBody { message: Some(m) }) = serde_json::from_slice::<ErrorBody>(body) {
-        return m;
+
+    /// `POST route` with an optional JSON body, decoded.
+    pub async fn post<T: FromResponse, B: Serialize + ?Sized>(
+        &self,
+        token: Option<&SecretToken>,
+        route: &str,
+        body: Option<&B>,
+    ) -> Result<T, GitHubError> {
+        self.octocrab_as(token)?
+            .post(route, body)
+            .await
+            .map_err(|e| api_error(&Method::POST, route, e))
     }
-    String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
+
+    /// `PATCH route` with a JSON body, decoded.
+    pub async fn patch<T: FromResponse, B: Serialize + ?Sized>(
+        &self,
+        token: Option<&SecretToken>,
+        route: &str,
+        body: &B,
+    ) -> Result<T, GitHubError> {
+        self.octocrab_as(token)?
+            .patch(route, Some(body))
+            .await
+            .map_err(|e| api_error(&Method::PATCH, route, e))
+    }
+
+    /// `method url` with a JSON body, the bearer set here rather than by octocrab (which
+    /// sends it only to the REST host): for an absolute URL such as the GraphQL endpoint.
+    /// Returns the raw body of a 2xx answer (possibly empty).
+    pub async fn send_raw<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        token: Option<&SecretToken>,
+        url: &str,
+        body: Option<&B>,
+    ) -> Result<bytes::Bytes, GitHubError> {
+        use http_body_util::BodyExt;
+        let octo = self.octocrab();
+        let fail = |e| api_error(&method, url, e);
+        let mut request = http::Request::builder().method(method.clone()).uri(url);
+        if let Some(t) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", t.expose()))
+                .map_err(|_| GitHubError::Auth("the token is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        let request = octo.build_request(request, body).map_err(fail)?;
+        let response = octo.execute(request).await.map_err(fail)?;
+        let response = octocrab::map_github_error(response).await.map_err(fail)?;
+        let bytes = response.into_body().collect().await.map_err(fail)?;
+        Ok(bytes.to_bytes())
+    }
 }

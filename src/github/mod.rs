@@ -1,5 +1,6 @@
 //! GitHub edge: webhook signatures and payload types, App authentication, and a REST client
-//! with GitHub's retry and rate-limit rules behind the `GitHubApi` trait.
+//! (octocrab over tower layers carrying GitHub's retry and rate-limit rules) behind the
+//! `GitHubApi` trait.
 
 pub mod api;
 pub mod app_client;
@@ -7,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod events;
+pub mod layers;
 pub mod manifest;
 pub mod markers;
 pub mod permissions;
