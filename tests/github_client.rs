@@ -625,18 +625,20 @@ async fn the_family_pr_search_goes_through_the_spec() {
     let numbers: Vec<u64> = hits.iter().map(|p| p.number).collect();
     assert_eq!(numbers, vec![101]);
     assert!(hits[0].pull_request.as_ref().unwrap().merged_at.is_none());
-    let seen = h.fake.seen("/search/issues");
+    // Only this test's searches (another test searches the same fake at the same time).
+    const OURS: &str = "repo%3Asearch%2Fsglang";
+    let seen = h.fake.seen(OURS);
     assert!(seen[0].path.contains("sort=updated"), "{}", seen[0].path);
     assert!(seen[0].path.contains("per_page=50"), "{}", seen[0].path);
     // A query without `is:pr` is refused before anything is sent.
-    let before = h.fake.seen("/search/issues").len();
+    let before = h.fake.seen(OURS).len();
     let err = c
         .api
         .search_pull_requests("repo:search/sglang qwen3", 10)
         .await
         .unwrap_err();
     assert!(matches!(err, GitHubError::InvalidInput(_)), "{err}");
-    assert_eq!(h.fake.seen("/search/issues").len(), before);
+    assert_eq!(h.fake.seen(OURS).len(), before);
 
     // Phase 0.5's search: open PRs and the last 30 days of merges, filtered to the family.
     let up = RepoName::new("search", "sglang");
@@ -661,11 +663,8 @@ async fn the_family_pr_search_goes_through_the_spec() {
     );
 
     // A failing search is a blocker, not an error.
-    h.fake.inject(
-        "GET",
-        "/search/issues",
-        vec![Fault::Status(422), Fault::Status(422)],
-    );
+    h.fake
+        .inject("GET", OURS, vec![Fault::Status(422), Fault::Status(422)]);
     let failed = sota_bot::history::upstream::fetch(&c.api, &up, &family, today).await;
     assert!(failed.prs.is_empty());
     assert_eq!(failed.blockers.len(), 2, "{:?}", failed.blockers);

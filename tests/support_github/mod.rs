@@ -185,7 +185,7 @@ pub struct FakeGitHub {
 }
 
 impl FakeGitHub {
-    /// Queues faults for `method` requests whose path contains `path_part`.
+    /// Queues faults for `method` requests whose path (with its query) contains `path_part`.
     pub fn inject(&self, method: &str, path_part: &str, faults: Vec<Fault>) {
         self.state.faults.lock().unwrap().push((
             method.to_string(),
@@ -525,11 +525,13 @@ async fn fake_handler(
             .and_then(|v| v.to_str().ok())
             .map(String::from),
     });
+    // Faults match the path with its query, so a test can aim at its own searches.
+    let target = uri.to_string();
     let fault = {
         let mut faults = fake.state.faults.lock().unwrap();
         faults
             .iter_mut()
-            .find(|(m, p, q)| *m == method.as_str() && path.contains(p.as_str()) && !q.is_empty())
+            .find(|(m, p, q)| *m == method.as_str() && target.contains(p.as_str()) && !q.is_empty())
             .and_then(|(_, _, q)| q.pop_front())
     };
     let mut act_then_502 = false;
