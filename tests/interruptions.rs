@@ -132,9 +132,10 @@ impl Campaign {
         (child, rx)
     }
 
-    /// Waits for a progress line containing `marker`.
+    /// Waits for a progress line containing `marker`; the deadline only guards against a
+    /// hang (six campaigns run at once, so a busy 2-core machine can take minutes).
     fn wait_for(rx: &mpsc::Receiver<String>, marker: &str, seen: &mut Vec<String>) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         while Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
