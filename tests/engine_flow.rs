@@ -432,3 +432,29 @@ fn a_resumed_older_checkpoint_gets_its_baseline_gaps_and_noise_threshold_back() 
     assert!(before.is_some(), "{report}");
     assert_eq!(svg.get(&("chat".to_string(), 0)), Some(&before), "{svg:?}");
 }
+
+#[test]
+fn the_local_dashboard_reads_the_agent_s_whole_report_not_its_cut_log_tail() {
+    // Claude Code's `--output-format json` report is one line of about 1.6 KB; the committed
+    // log tail cuts long lines, so only the runner's reading of the whole output has it.
+    let report = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agent-output/claude-code-2.1.332-output-json.json"
+    );
+    let d = toy_checkout(0.8);
+    let agent = format!("{}; cat '{report}'", patch_agent("1.15"));
+    let r = EngineRun::new(d.path()).agent(&agent).rounds(1).run();
+    assert!(r.outcome.is_ok(), "{:?}", r.lines);
+    let tail = run_file(d.path(), "rounds/round-1/agent-log-tail.txt");
+    assert!(
+        sota_bot::dashboard::usage::agent_usage(&tail).is_none(),
+        "the tail alone no longer holds the report: {tail}"
+    );
+    let snapshot = sota_bot::dashboard::local::snapshot(d.path()).unwrap();
+    let agent = snapshot.usage[&1]
+        .agent
+        .clone()
+        .expect("round 1's agent usage");
+    assert_eq!(agent.cost_usd, Some(0.013));
+    assert_eq!(agent.turns, Some(2));
+}

@@ -12,8 +12,7 @@ use super::store::{AppPhase, CampaignStore};
 use super::store_views::CampaignView;
 use crate::campaign::state::CampaignState;
 use crate::dashboard::http::{CampaignSource, SourceError};
-use crate::dashboard::model::{AgentUsage, CampaignSnapshot, Location, Status};
-use crate::gate::GateInput;
+use crate::dashboard::model::{CampaignSnapshot, Location, Status};
 use crate::github::events::WorkflowRun;
 
 /// What the App's GPU minutes measure.
@@ -31,32 +30,7 @@ pub fn run_gpu_minutes(run: &WorkflowRun, gpu_count: u32) -> Option<f64> {
     (secs >= 0).then(|| secs as f64 / 60.0 * f64::from(gpu_count.max(1)))
 }
 
-/// The agent's usage report: what the runner read from the agent's whole output (the gate
-/// input's agent report), else the round's committed agent log as the gate input carries
-/// it. The log is a tail whose long lines are cut, and Claude Code's `--output-format json`
-/// report is one line longer than the cut, so the log alone misses it.
-pub fn round_agent_usage(input: &GateInput, round: u32) -> Option<AgentUsage> {
-    if let Some(u) = input.evidence.agent.as_ref().map(|a| &a.usage) {
-        let reported = [u.input_tokens, u.output_tokens]
-            .iter()
-            .any(Option::is_some);
-        if reported || u.turns.is_some() || u.cost_usd.is_some() {
-            return Some(AgentUsage {
-                cost_usd: u.cost_usd,
-                turns: u.turns,
-                input_tokens: u.input_tokens,
-                output_tokens: u.output_tokens,
-            });
-        }
-    }
-    let suffix = format!("rounds/round-{round}/agent-log-tail.txt");
-    input
-        .evidence
-        .added_text
-        .iter()
-        .find(|t| t.path.ends_with(&suffix))
-        .and_then(|t| crate::dashboard::usage::agent_usage(&t.text))
-}
+pub use crate::dashboard::usage::round_agent_usage;
 
 fn status(v: &CampaignView) -> (Status, Option<String>) {
     let c = &v.record;

@@ -8,11 +8,12 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::model::{CampaignSnapshot, Location, Status, StepUsage};
-use super::usage::agent_usage;
+use super::usage::{agent_usage, round_agent_usage};
 use crate::campaign::state::{CampaignState, Phase};
 use crate::engine::paths::RunPaths;
 use crate::engine::setup::{latest_run, load_input};
 use crate::engine::{Engine, EngineError};
+use crate::gate::GateInput;
 
 /// What local GPU minutes measure.
 pub const LOCAL_GPU_BASIS: &str = "GPU time: the benchmark runs' measured duration times the GPU count (server start-up, profiling and agent time not counted)";
@@ -104,8 +105,14 @@ pub fn snapshot_of(paths: &RunPaths) -> Result<CampaignSnapshot, EngineError> {
         usage.entry(round).or_default().gpu_minutes = Some(minutes);
     }
     for r in &state.rounds {
-        let log = read(&paths.round_dir(r.round).join("agent-log-tail.txt"));
-        if let Some(a) = agent_usage(&log) {
+        let dir = paths.round_dir(r.round);
+        // The runner's reading of the agent's whole output first: the log tail cuts long
+        // lines, Claude Code's one-line report among them.
+        let from_gate = serde_json::from_str::<GateInput>(&read(&dir.join("gate-input.json")))
+            .ok()
+            .and_then(|input| round_agent_usage(&input, r.round));
+        let from_log = || agent_usage(&read(&dir.join("agent-log-tail.txt")));
+        if let Some(a) = from_gate.or_else(from_log) {
             usage.entry(r.round).or_default().agent = Some(a);
         }
     }

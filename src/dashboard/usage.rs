@@ -1,4 +1,5 @@
-//! An agent's spend, read from its own output in the committed agent log tail.
+//! An agent's spend, read from its own output: the runner's reading of the whole output
+//! (the round's gate input), else the committed agent log tail.
 //!
 //! Coding agents report their usage only when asked for machine-readable output: Claude
 //! Code's `--output-format json` / `stream-json` ends with a `result` object carrying
@@ -9,6 +10,7 @@
 use serde_json::Value;
 
 use super::model::AgentUsage;
+use crate::gate::GateInput;
 
 fn u64_at(v: &Value, key: &str) -> Option<u64> {
     v.get(key).and_then(Value::as_u64)
@@ -48,6 +50,33 @@ fn claude_result(v: &Value) -> Option<AgentUsage> {
         input_tokens: input,
         output_tokens: output,
     })
+}
+
+/// The agent's usage report: what the runner read from the agent's whole output (the gate
+/// input's agent report), else the round's committed agent log as the gate input carries
+/// it. The log is a tail whose long lines are cut, and Claude Code's `--output-format json`
+/// report is one line longer than the cut, so the log alone misses it.
+pub fn round_agent_usage(input: &GateInput, round: u32) -> Option<AgentUsage> {
+    if let Some(u) = input.evidence.agent.as_ref().map(|a| &a.usage) {
+        let reported = [u.input_tokens, u.output_tokens]
+            .iter()
+            .any(Option::is_some);
+        if reported || u.turns.is_some() || u.cost_usd.is_some() {
+            return Some(AgentUsage {
+                cost_usd: u.cost_usd,
+                turns: u.turns,
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+            });
+        }
+    }
+    let suffix = format!("rounds/round-{round}/agent-log-tail.txt");
+    input
+        .evidence
+        .added_text
+        .iter()
+        .find(|t| t.path.ends_with(&suffix))
+        .and_then(|t| agent_usage(&t.text))
 }
 
 /// Reads an agent's usage from its log; `None` when the log reports none.
