@@ -577,6 +577,49 @@ async fn a_start_whose_job_gave_up_is_finished_by_reconciliation_never_stranded(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_the_database_could_not_record_goes_no_further_and_starts_once_later() {
+    let Some(story) =
+        Story::with_attempts("a_start_not_recorded", "story/sglang-unrecorded", 1).await
+    else {
+        return;
+    };
+    let repo = story.repo.clone();
+    // The campaign database refuses the new campaign's row (a real SQLite failure, raised
+    // by a trigger another connection installed).
+    let db = rusqlite::Connection::open(story._dir.path().join("bot.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_campaigns BEFORE INSERT ON campaigns \
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END;",
+    )
+    .unwrap();
+    story.open_request("maint", &form("auto-continue", 3)).await;
+    // Nothing goes on without a record: no PR, no dispatch for a campaign the App would
+    // not know when its runs complete.
+    assert!(story.campaigns.store().get(CAMPAIGN).unwrap().is_none());
+    assert!(story.h.fake.pulls(&repo).is_empty());
+    assert!(story.dispatches().is_empty());
+    // The dead job says why: the database's own error...
+    let rows = story.service.store.rows().unwrap();
+    let error = rows
+        .last()
+        .and_then(|r| r.last_error.clone())
+        .unwrap_or_default();
+    assert!(error.contains("disk I/O error (test)"), "{rows:#?}");
+    // ...and the requester is not told a campaign is already active.
+    assert!(story
+        .comments(7)
+        .iter()
+        .all(|c| !c.contains("already active")));
+
+    // Once the database records again, the request (delivered again) starts it once.
+    db.execute_batch("DROP TRIGGER refuse_campaigns;").unwrap();
+    story.open_request("maint", &form("auto-continue", 3)).await;
+    assert_eq!(story.phase(), AppPhase::Baseline);
+    assert_eq!(story.h.fake.pulls(&repo).len(), 1);
+    assert_eq!(story.dispatches().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outsiders_request_starts_only_on_a_writers_explicit_start() {
     let Some(story) = Story::new("outsiders_request", "story/sglang-outsider").await else {
         return;

@@ -347,8 +347,10 @@ impl CampaignStore {
         );
         match result {
             Ok(_) => Ok(touch_view(&conn, c)?),
+            // Only the one-active-campaign index says "already active"; any other failure
+            // (a trigger, a duplicate id, a full disk) is the database's own error.
             Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
             {
                 Err(StoreError::AlreadyActive {
                     model: c.model.clone(),

@@ -227,13 +227,19 @@ async fn start_steps(
     // Recorded once its branch exists: from here on the record and the branch hold
     // everything the rest of the start needs, so a retried job or reconciliation resumes
     // it without the request, and a failure before this point leaves nothing to strand.
-    if let Err(StoreError::AlreadyActive { model, fork }) = ctx.store.insert(&record) {
-        let other = ctx
-            .store
-            .active()?
-            .into_iter()
-            .find(|c| c.model == model && c.fork == fork);
-        return Err(already_active(&model, &fork, other.as_ref()).into());
+    match ctx.store.insert(&record) {
+        Ok(()) => {}
+        Err(StoreError::AlreadyActive { model, fork }) => {
+            let other = ctx
+                .store
+                .active()?
+                .into_iter()
+                .find(|c| c.model == model && c.fork == fork);
+            return Err(already_active(&model, &fork, other.as_ref()).into());
+        }
+        // Not recorded: the job fails and its retry starts again from the checks (each
+        // step before this one is idempotent), rather than going on with no record.
+        Err(other) => return Err(other.into()),
     }
     // The dashboard shows a campaign to anyone only when the repository it runs in is
     // known to be public (a separate fork's visibility is not in this event).
