@@ -129,6 +129,11 @@ impl Job {
     /// SGLang checkout, the runner config, `.gitignore` and the run directory skeleton
     /// (manifest and campaign input).
     fn new() -> Job {
+        Self::with_runner_config(RUNNER_CONFIG_YAML)
+    }
+
+    /// The same fork with another runner config (e.g. a slower simulator).
+    fn with_runner_config(runner_config: &str) -> Job {
         let tmp = TempDir::new().unwrap();
         let root = tmp.path().to_path_buf();
         let remote = root.join("fork.git");
@@ -138,7 +143,7 @@ impl Job {
         git(&seed, &["checkout", "-q", "-b", BRANCH]);
         let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let config: sota_bot::engine::config::LocalConfig =
-            serde_yaml_ng::from_str(RUNNER_CONFIG_YAML).unwrap();
+            serde_yaml_ng::from_str(runner_config).unwrap();
         let input = new_campaign_input(
             REQUEST,
             PLAN,
@@ -172,7 +177,7 @@ impl Job {
         )
         .unwrap();
         std::fs::create_dir_all(seed.join(".github")).unwrap();
-        std::fs::write(seed.join(RUNNER_CONFIG), RUNNER_CONFIG_YAML).unwrap();
+        std::fs::write(seed.join(RUNNER_CONFIG), runner_config).unwrap();
         std::fs::write(
             seed.join(".gitignore"),
             sota_bot::engine::baseline::GITIGNORE_LINES.join("\n") + "\n",
@@ -759,7 +764,10 @@ fn processes_with(marker: &str) -> Vec<String> {
 /// phase stops every server and client it started, records where it was, and the step fails.
 #[test]
 fn a_cancelled_job_leaves_no_process_of_the_phase_running() {
-    let job = Job::new();
+    // A simulator 20 times slower than the other stories': the whole phase takes well under
+    // a second otherwise, so on a busy machine it could end before the signal arrives.
+    let job =
+        Job::with_runner_config(&RUNNER_CONFIG_YAML.replace("time_scale: 0.05", "time_scale: 1.0"));
     let marker_value = job.root.display().to_string();
     let marker = format!("SOTA_TEST_RUN={marker_value}");
     let mut env = job.phase_env("baseline", "");
