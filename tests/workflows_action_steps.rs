@@ -773,8 +773,18 @@ fn a_cancelled_job_leaves_no_process_of_the_phase_running() {
     let mut env = job.phase_env("baseline", "");
     env.push(("SOTA_TEST_RUN", marker_value.clone()));
     let all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let step = job
-        .step_command("run-phase.sh", &all)
+    let mut command = job.step_command("run-phase.sh", &all);
+    // The runner starts a step with SIGINT at its default; a test run launched in the
+    // background of a non-interactive shell inherits it ignored, and bash cannot trap a
+    // signal ignored on entry.
+    // SAFETY: between fork and exec the child only calls the async-signal-safe `signal`.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let step = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
